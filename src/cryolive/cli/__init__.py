@@ -1,0 +1,48 @@
+"""The ``cryolive`` command line (typer + rich).
+
+Each domain keeps its commands in its own module here and registers them in :func:`build_app`.
+Settings are built once, in the callback, from ``--config`` and the environment, and reach each
+command through the typer context (:func:`settings_of`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cryolive.config import Settings, load_settings
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings the top-level callback built for this invocation."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = load_settings()
+    return root.obj
+
+
+def _callback(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML settings file (keys as in cryolive.config.Settings)."
+    ),
+) -> None:
+    """Live processing of cryo-EM data, recorded in an ISPyB-compatible database."""
+    try:
+        ctx.obj = load_settings(config)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from exc
+
+
+def build_app() -> typer.Typer:
+    from cryolive.cli import admin, db
+
+    app = typer.Typer(no_args_is_help=True, callback=_callback, pretty_exceptions_enable=False, add_completion=False)
+    app.add_typer(db.app, name="db")
+    app.add_typer(admin.app, name="admin")
+    return app
+
+
+def main() -> None:
+    build_app()()

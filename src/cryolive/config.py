@@ -1,0 +1,94 @@
+"""One typed ``Settings`` object for every part of cryolive.
+
+Values come, highest priority first, from keyword arguments, ``CRYOLIVE_…`` environment
+variables (nested with ``__``, e.g. ``CRYOLIVE_WEB__PORT=8080``), an optional TOML file
+(``cryolive --config site.toml …``) and the defaults below. Nothing is read at import time:
+call :func:`load_settings` (or the cached :func:`get_settings`) and pass the result on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+EMBEDDED_BROKER = "memory://"
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret: SecretStr = SecretStr("change-me-in-production")
+
+
+class Settings(BaseSettings):
+    """Settings of one cryolive deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRYOLIVE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_root: Path = Field(
+        default=Path("data"), description="Where cryolive keeps its own state (SQLite file, logs)."
+    )
+    processing_root: Path = Field(
+        default=Path("data/processed"), description="Where processed results are written."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_root. "
+        "At a facility: mysql+pymysql://user:password@host/ispyb",
+    )
+    broker_url: str = Field(
+        default=EMBEDDED_BROKER,
+        description="'memory://' for the embedded broker, or amqp://user:password@host:5672//",
+    )
+    web: WebSettings = WebSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def database(self) -> str:
+        """The database URL in force: the configured one, or SQLite in ``data_root``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_root / 'cryolive.sqlite').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith(EMBEDDED_BROKER)
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build settings, reading ``config_file`` (TOML) when given."""
+    if config_file is None:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    if not config_file.is_file():
+        raise ValueError(f"config_file: no such file: {config_file}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+    return _FromFile(**overrides)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4)
+def get_settings(config_file: Path | None = None) -> Settings:
+    """The process's settings, built once per config file."""
+    return load_settings(config_file)
