@@ -38,7 +38,13 @@ def _callback(
 def build_app() -> typer.Typer:
     from cryolive.cli import admin, db
 
-    app = typer.Typer(no_args_is_help=True, callback=_callback, pretty_exceptions_enable=False, add_completion=False)
+    app = typer.Typer(
+        no_args_is_help=True,
+        callback=_callback,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    # One line per command group; each module owns its commands.
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
     return app
