@@ -22,7 +22,7 @@ from cryolive.db.repo import collections, visits
 
 
 @pytest.fixture(scope="session")
-def _sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("db") / "cryolive.sqlite"
     url = f"sqlite:///{path}"
     engine = make_engine(url)
@@ -32,7 +32,7 @@ def _sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def _mariadb_url(mariadb_server_url: str) -> Iterator[str]:
+def mariadb_url(mariadb_server_url: str) -> Iterator[str]:
     name = f"cryolive_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     server = sa.create_engine(mariadb_server_url)
     with server.begin() as connection:
@@ -50,7 +50,7 @@ def _mariadb_url(mariadb_server_url: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "mariadb"])
 def db_url(request: pytest.FixtureRequest) -> str:
     """URL of an upgraded database on each backend."""
-    return str(request.getfixturevalue(f"_{request.param}_url"))
+    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture

@@ -44,13 +44,17 @@ class Account:
     host: str = "%"
 
     def __post_init__(self) -> None:
+        if "'" in self.host or "\\" in self.host:
+            raise ValueError(f"account host: no quotes, got {self.host!r}")
         if not self.name or not self.name.replace("_", "").isalnum() or len(self.name) > 80:
             raise ValueError(f"account name: letters, digits and '_' only, got {self.name!r}")
         if len(self.password) < 12:
             raise ValueError(f"password of {self.name}: at least 12 characters")
 
     def sql(self) -> str:
-        return f"'{self.name}'@'{self.host}'"
+        """``'name'@'host'`` for a statement sent through the driver ('%' doubled, as the
+        driver formats every statement it is given)."""
+        return f"'{self.name}'@'{self.host.replace('%', '%%')}'"
 
 
 def grant_accounts(engine: sa.Engine, *, writer: Account, reader: Account) -> None:
@@ -63,7 +67,8 @@ def grant_accounts(engine: sa.Engine, *, writer: Account, reader: Account) -> No
     with engine.begin() as connection:
         for account in (writer, reader):
             connection.exec_driver_sql(
-                f"CREATE USER IF NOT EXISTS {account.sql()} IDENTIFIED BY %s", (account.password,)
+                f"CREATE USER IF NOT EXISTS {account.sql()} IDENTIFIED BY %s",
+                (account.password,),
             )
             connection.exec_driver_sql(
                 f"ALTER USER {account.sql()} IDENTIFIED BY %s", (account.password,)

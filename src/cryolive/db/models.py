@@ -29,18 +29,18 @@ class WorkKey(OwnBase):
     """The natural key of a row cryolive wrote into an ISPyB table.
 
     ISPyB has no unique constraint on, say, a movie's path within its data collection, so the
-    idempotent upserts keep their own: ``natural_key`` (a SHA-256 of the key's parts) is unique
-    per ISPyB table, and points at the row's primary key there.
+    idempotent upserts keep their own: ``natural_key`` (128 bits of a SHA-256 of the table and
+    the key's parts) is the primary key, and points at the row's id in ``table_name``.
     """
 
     __tablename__ = "cryolive_work_key"
-    __table_args__ = (sa.UniqueConstraint("table_name", "natural_key"),)
 
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[bytes] = mapped_column(sa.BINARY(16), primary_key=True)
     table_name: Mapped[str] = mapped_column(sa.String(64))
-    natural_key: Mapped[str] = mapped_column(sa.String(64))
     row_id: Mapped[int] = mapped_column(sa.BigInteger)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime, server_default=sa.func.current_timestamp()
+    )
 
 
 class Credential(OwnBase):

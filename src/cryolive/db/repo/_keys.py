@@ -1,24 +1,27 @@
 """Idempotent upserts on natural keys, for ISPyB tables that have no unique key of their own.
 
 A natural key is an ordered tuple of the values that identify a row (a movie: its data
-collection and path; a motion correction: its movie and program). Its SHA-256 is stored once in
-``cryolive_work_key`` with the row's id; the unique constraint there is what makes two writers of
-the same key (two processes, or a redelivered message) end with one row: the second writer's key
-insert fails, its savepoint rolls back, and it updates the row the first one wrote.
+collection and path; a data collection: its visit and raw folder). Rows that belong to a parent
+and a program (a motion correction, a CTF fit) need no key of ours: see ``_children``.
 
-Everything works in batches: one ``SELECT … IN`` for the keys, one multi-row ``INSERT …
-RETURNING`` for the new rows, one ``executemany`` ``UPDATE`` for the rest. Functions never
-commit: the caller owns the transaction.
+A key's hash is stored once in ``cryolive_work_key`` with the row's id; its uniqueness is what
+makes two writers of the same key (two processes, or a redelivered message) end with one row:
+the second writer's key insert fails, its savepoint rolls back, and it updates the row the first
+one wrote.
+
+Everything works in batches: one ``SELECT … IN`` for the keys, one multi-row ``INSERT`` for the
+new rows, one multi-row upsert for the rest. Functions never commit: the caller owns the
+transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
 from cryolive.db.ispyb_compat import on_update_columns
@@ -39,10 +42,14 @@ def table_of(model: type[Any]) -> sa.Table:
 _KEYS = table_of(WorkKey)
 
 
-def key_hash(table_name: str, parts: KeyParts) -> str:
-    """The stored form of a natural key: SHA-256 of the table and the parts, as JSON."""
-    text = json.dumps([table_name, *parts], separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def key_hash(table_name: str, parts: KeyParts) -> bytes:
+    """The stored form of a natural key: 128 bits of the SHA-256 of the table and the parts.
+
+    The table is part of the hash, so one unique index serves every table; 128 bits keep the
+    chance of two keys colliding negligible (about 1e-20 at a billion keys).
+    """
+    text = "\x1f".join([table_name, *map(str, parts)])  # unit separator: not in paths or ids
+    return hashlib.sha256(text.encode()).digest()[:16]
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -50,24 +57,41 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def lookup(session: Session, *, table: sa.Table, keys: Sequence[KeyParts]) -> dict[KeyParts, int]:
-    """Row ids of the natural keys that exist, by key."""
-    hashes = {key_hash(table.name, key): key for key in keys}
+def lookup(
+    session: Session,
+    *,
+    table: sa.Table,
+    keys: Sequence[KeyParts],
+    hashes: Mapping[bytes, KeyParts] | None = None,
+) -> dict[KeyParts, int]:
+    """Row ids of the natural keys that exist, by key (``hashes``: the keys' hashes, if known)."""
+    if hashes is None:
+        hashes = {key_hash(table.name, key): key for key in keys}
     found: dict[KeyParts, int] = {}
     for chunk in _chunks(list(hashes)):
         rows = session.execute(
-            sa.select(_KEYS.c.natural_key, _KEYS.c.row_id).where(
-                _KEYS.c.table_name == table.name, _KEYS.c.natural_key.in_(chunk)
-            )
+            sa.select(_KEYS.c.natural_key, _KEYS.c.row_id).where(_KEYS.c.natural_key.in_(chunk))
         )
         for natural_key, row_id in rows:
             found[hashes[natural_key]] = int(row_id)
     return found
 
 
-def require(session: Session, *, table: sa.Table, keys: Sequence[KeyParts]) -> dict[KeyParts, int]:
-    """Like :func:`lookup`, but every key must exist (a parent written earlier)."""
-    found = lookup(session, table=table, keys=keys)
+def require(
+    session: Session,
+    *,
+    table: sa.Table,
+    keys: Sequence[KeyParts],
+    known: Mapping[Any, int] | None = None,
+) -> dict[KeyParts, int]:
+    """Like :func:`lookup`, but every key must exist (a parent written earlier).
+
+    ``known`` holds ids the caller already has (parents it has just written): only the other
+    keys are looked up.
+    """
+    known = known or {}
+    found = dict(known)
+    found |= lookup(session, table=table, keys=[key for key in keys if key not in known])
     missing = [key for key in keys if key not in found]
     if missing:
         raise LookupError(f"{table.name}: no row recorded for key {missing[0]!r}")
@@ -108,19 +132,14 @@ def _upsert_once(
     latest: dict[KeyParts, Mapping[str, Any]] = {}
     for key, values in rows:
         latest[key] = values
-    ids = lookup(session, table=table, keys=list(latest))
+    hash_of = {key: key_hash(table.name, key) for key in latest}
+    ids = lookup(session, table=table, keys=list(latest), hashes={h: k for k, h in hash_of.items()})
 
     new_keys = [key for key in latest if key not in ids]
     if new_keys:
         inserted = _insert_returning(session, table=table, rows=[latest[k] for k in new_keys])
         ids.update(zip(new_keys, inserted, strict=True))
-        session.execute(
-            _KEYS.insert(),
-            [
-                {"table_name": table.name, "natural_key": key_hash(table.name, k), "row_id": ids[k]}
-                for k in new_keys
-            ],
-        )
+        _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
 
     new = set(new_keys)
     old_keys = [key for key in latest if key not in new]
@@ -129,11 +148,39 @@ def _upsert_once(
     return [ids[key] for key, _ in rows]
 
 
+def _record_keys(session: Session, rows: Sequence[tuple[bytes, str, int]]) -> None:
+    """Insert (natural_key, table_name, row_id) rows straight through the driver.
+
+    These narrow rows are half of what an upsert of new rows writes; sent as plain tuples they
+    skip SQLAlchemy's per-row parameter processing (pymysql folds them into multi-row inserts).
+    """
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO {_KEYS.name} (natural_key, table_name, row_id) "
+        f"VALUES ({marker}, {marker}, {marker})",
+        list(rows),
+    )
+
+
 def _insert_returning(
     session: Session, *, table: sa.Table, rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """Insert ``rows``; their new primary keys, in the order of ``rows``."""
+    """Insert ``rows``; their new primary keys, in the order of ``rows``.
+
+    MariaDB returns the ids of a multi-row insert (``RETURNING``, in parameter order). SQLite
+    cannot promise that order, so there the ids are chosen here, after the largest one: safe
+    because a SQLite writer holds the database's write lock for its whole transaction
+    (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
+    """
     (pk,) = table.primary_key.columns
+    if session.get_bind().dialect.name == "sqlite":
+        first = int(session.scalar(sa.select(sa.func.max(pk))) or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        params = [{**row, pk.name: row_id} for row, row_id in zip(rows, ids, strict=True)]
+        for positions in _group_by_columns(params).values():
+            session.execute(sa.insert(table), [params[i] for i in positions])
+        return ids
     statement = sa.insert(table).returning(pk, sort_by_parameter_order=True)
     ids = [0] * len(rows)
     for positions in _group_by_columns(rows).values():
@@ -147,21 +194,36 @@ def _insert_returning(
 def _update_many(
     session: Session, *, table: sa.Table, rows: Sequence[tuple[int, Mapping[str, Any]]]
 ) -> None:
-    """Update rows by primary key, one ``executemany`` per set of columns.
+    """Update rows by primary key: one multi-row ``INSERT … ON DUPLICATE KEY UPDATE``
+    (MariaDB) or ``… ON CONFLICT DO UPDATE`` (SQLite) per set of columns, which the drivers
+    send as a few statements rather than one ``UPDATE`` per row.
 
     Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
     """
     (pk,) = table.primary_key.columns
     keep = {name: table.c[name] for name in on_update_columns(table.name)}
+    dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
-        columns = rows[positions[0]][1].keys()
-        statement = (
-            sa.update(table)
-            .where(pk == sa.bindparam("_row_id"))
-            .values({name: sa.bindparam(name) for name in columns} | keep)
-        )
-        params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
-        session.connection().execute(statement, params)
+        columns = [name for name in rows[positions[0]][1] if name != pk.name]
+        params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
+        if dialect == "mysql":
+            upsert_mysql = mysql.insert(table)
+            statement: sa.Executable = upsert_mysql.on_duplicate_key_update(
+                {name: upsert_mysql.inserted[name] for name in columns} | keep
+            )
+        elif dialect == "sqlite":
+            upsert_sqlite = sqlite.insert(table)
+            statement = upsert_sqlite.on_conflict_do_update(
+                index_elements=[pk], set_={name: upsert_sqlite.excluded[name] for name in columns}
+            )
+        else:
+            statement = (
+                sa.update(table)
+                .where(pk == sa.bindparam("_row_id"))
+                .values({name: sa.bindparam(name) for name in columns} | keep)
+            )
+            params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
+        session.execute(statement, params)
 
 
 def _group_by_columns(rows: Sequence[Mapping[str, Any]]) -> dict[frozenset[str], list[int]]:

@@ -17,15 +17,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "cryolive_work_key",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("natural_key", sa.BINARY(16), nullable=False),
         sa.Column("table_name", sa.String(64), nullable=False),
-        sa.Column("natural_key", sa.String(64), nullable=False),
         sa.Column("row_id", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_cryolive_work_key"),
-        sa.UniqueConstraint(
-            "table_name", "natural_key", name="uq_cryolive_work_key_table_name_natural_key"
+        sa.Column(
+            "created_at", sa.DateTime(), server_default=sa.func.current_timestamp(), nullable=False
         ),
+        sa.PrimaryKeyConstraint("natural_key", name="pk_cryolive_work_key"),
     )
     op.create_table(
         "cryolive_credential",
