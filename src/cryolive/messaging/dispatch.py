@@ -31,6 +31,7 @@ def envelope_for(
     values: Mapping[str, Any],
     *,
     payload: Mapping[str, Any] | None = None,
+    _trusted: bool = False,
 ) -> Envelope:
     """The envelope for ``step_id`` of ``recipe``, its key derived from the filled parameters.
 
@@ -49,13 +50,16 @@ def envelope_for(
         raise ValueError(f"step_id: {step_id!r} is not a step of recipe {recipe.name!r}")
     step = recipe.steps[step_id]
     filled = _fill_or_keep(step.parameters, values)
-    return Envelope(
-        recipe=recipe,
-        step=step_id,
-        parameters=dict(values),
-        payload=dict(payload or {}),
-        key=work_key(recipe.name, step_id, step.service, filled),
-    )
+    fields: dict[str, Any] = {
+        "recipe": recipe,
+        "step": step_id,
+        "parameters": dict(values),
+        "payload": dict(payload or {}),
+        "key": work_key(recipe.name, step_id, step.service, filled),
+    }
+    if _trusted:  # built from a validated envelope and a model dump: skip re-validation
+        return Envelope.model_construct(**fields)
+    return Envelope.model_validate(fields)
 
 
 def start_recipe(transport: Transport, recipe: Recipe, values: Mapping[str, Any]) -> list[Envelope]:
@@ -71,4 +75,5 @@ def start_recipe(transport: Transport, recipe: Recipe, values: Mapping[str, Any]
 def next_envelope(envelope: Envelope, target: str, result: BaseModel) -> Envelope:
     """The envelope carrying ``result`` from ``envelope``'s step on to step ``target``."""
     dumped = result.model_dump(mode="json")
-    return envelope_for(envelope.recipe, target, {**envelope.parameters, **dumped}, payload=dumped)
+    values = {**envelope.parameters, **dumped}
+    return envelope_for(envelope.recipe, target, values, payload=dumped, _trusted=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cryolive.messaging.recipe import Recipe
+from cryolive.messaging.recipe import WIRE, Recipe
 
 JsonValue = Any
 
@@ -59,9 +59,13 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
-        """Parse a message body; raise :class:`MalformedMessage` with the reason if invalid."""
+        """Parse a message body; raise :class:`MalformedMessage` with the reason if invalid.
+
+        The recipe's graph is not re-checked here (it was when the recipe started, and every
+        message carries it); the worker dead-letters a message whose routing is broken.
+        """
         try:
-            return cls.model_validate_json(body)
+            return cls.model_validate_json(body, context={WIRE: True})
         except ValidationError as exc:
             raise MalformedMessage(f"body: not a cryolive envelope: {exc}") from exc
 

@@ -102,12 +102,22 @@ class Metrics:
             ["service"],
             registry=registry,
         )
+        # labels() looks its child up under a lock each time: keep the children at hand.
+        self._seconds: dict[str, Histogram] = {}
+        self._counts: dict[tuple[str, str], Counter] = {}
 
     def __call__(self, invocation: Invocation, call_next: Next) -> Outcome:
         start = time.perf_counter()
         outcome = call_next(invocation)
-        self.seconds.labels(invocation.service.name).observe(time.perf_counter() - start)
-        self.messages.labels(invocation.service.name, outcome.kind).inc()
+        name = invocation.service.name
+        seconds = self._seconds.get(name) or self._seconds.setdefault(
+            name, self.seconds.labels(name)
+        )
+        seconds.observe(time.perf_counter() - start)
+        counter = self._counts.get((name, outcome.kind)) or self._counts.setdefault(
+            (name, outcome.kind), self.messages.labels(name, outcome.kind)
+        )
+        counter.inc()
         return outcome
 
 

@@ -12,17 +12,28 @@ The Zocalo format (numbered steps with ``service``, ``queue``, ``parameters``, `
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from cryolive.messaging.service import Registry
 
+# Validation context flag: the recipe arrives inside a message (see Envelope.from_bytes).
+WIRE = "cryolive_wire"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
@@ -52,29 +63,43 @@ class Recipe(BaseModel):
     steps: dict[str, Step] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _graph_is_sound(self) -> Recipe:
-        for step_id in self.start:
-            if step_id not in self.steps:
-                raise ValueError(f"start: step {step_id!r} is not defined")
-        for step_id, step in self.steps.items():
-            for output, targets in step.outputs.items():
-                for target in targets:
-                    if target not in self.steps:
-                        raise ValueError(
-                            f"steps.{step_id}.outputs.{output}: step {target!r} is not defined"
-                        )
-        cycle = _find_cycle(self.steps)
-        if cycle:
-            raise ValueError(f"steps: cycle {' -> '.join(cycle)} (only self-loops are allowed)")
+    def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
+        if info.context and info.context.get(WIRE):
+            return self  # checked when the recipe was started; the worker guards routing
+        shape = tuple(
+            (sid, tuple((name, tuple(targets)) for name, targets in step.outputs.items()))
+            for sid, step in self.steps.items()
+        )
+        problem = _graph_problem(tuple(self.start), shape)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
-def _find_cycle(steps: dict[str, Step]) -> list[str]:
+Shape = tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_problem(start: tuple[str, ...], shape: Shape) -> str:
+    """What is wrong with a recipe graph, or "" (cached: every message carries its recipe)."""
+    steps = dict(shape)
+    for step_id in start:
+        if step_id not in steps:
+            return f"start: step {step_id!r} is not defined"
+    for step_id, outputs in shape:
+        for output, targets in outputs:
+            for target in targets:
+                if target not in steps:
+                    return f"steps.{step_id}.outputs.{output}: step {target!r} is not defined"
+    cycle = _find_cycle({sid: [t for _, ts in outs for t in ts] for sid, outs in shape})
+    if cycle:
+        return f"steps: cycle {' -> '.join(cycle)} (only self-loops are allowed)"
+    return ""
+
+
+def _find_cycle(targets: dict[str, list[str]]) -> list[str]:
     """A cycle through two or more steps, as a list of step ids, or [] if there is none."""
-    edges = {
-        sid: sorted({t for ts in s.outputs.values() for t in ts if t != sid})
-        for sid, s in steps.items()
-    }
+    edges = {sid: sorted({t for t in ts if t != sid}) for sid, ts in targets.items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
 
@@ -90,7 +115,7 @@ def _find_cycle(steps: dict[str, Step]) -> list[str]:
         state[node] = 2
         return []
 
-    for sid in steps:
+    for sid in targets:
         if sid not in state and (found := visit(sid)):
             return found
     return []

@@ -128,6 +128,12 @@ class Worker:
             self.transport.dead_letter(queue, delivery.body, reason=reason)
             delivery.ack()
             return
+        missing = {t for ts in step.outputs.values() for t in ts} - envelope.recipe.steps.keys()
+        if missing:
+            reason = f"recipe: step {envelope.step!r} sends to undefined steps {sorted(missing)}"
+            self.transport.dead_letter(queue, delivery.body, reason=reason)
+            delivery.ack()
+            return
         outcome = self._call(Invocation(self.service, envelope, step, delivery.delivery_count))
         self._send(queue, envelope, outcome, delivery.body)
         delivery.ack()
