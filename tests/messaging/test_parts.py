@@ -118,3 +118,24 @@ def test_reconciler_gives_up_after_max_dispatches(caplog: pytest.LogCaptureFixtu
     assert sent == [env.key, env.key]  # dispatches 2 and 3; then it needs a person
     assert transport.depth("echo.1") == 2
     assert "still missing after 3 dispatches" in caplog.text
+
+
+def test_a_result_that_cannot_be_sent_is_dead_lettered_with_the_reason() -> None:
+    from pydantic import BaseModel
+
+    class Raw(BaseModel):
+        data: bytes
+
+    def handler(message: EchoMessage, context: object) -> Raw:
+        return Raw(data=b"\xff\xfe")  # not UTF-8: cannot travel as JSON
+
+    transport = EmbeddedTransport(f"memory://{uuid.uuid4().hex}")
+    env = envelope_for(RECIPE, "1", {"text": "t"})
+    acks: list[str] = []
+    delivery = Delivery(env.to_bytes(), {}, 0, lambda: acks.append("ack"), print)
+    worker = Worker(transport, Service("echo", EchoMessage, handler), queues=["echo.1"])
+    worker.handle("echo.1", delivery)
+    assert acks == ["ack"]
+    (dead,) = transport.dead_letters("echo.1")
+    assert "sending the done outcome failed" in dead.reason and "utf-8" in dead.reason.lower()
+    assert transport.depth("echo.2") == 0

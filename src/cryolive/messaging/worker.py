@@ -110,7 +110,14 @@ class Worker:
 
     def _consume(self, queue: str) -> None:
         def on_message(delivery: Delivery) -> None:
-            self.handle(queue, delivery)
+            try:
+                self.handle(queue, delivery)
+            except OSError:
+                raise  # the broker went away: the transport reconnects, the message returns
+            except Exception:
+                # A bug outside the handler: log it and leave the message unsettled, so the
+                # transport requeues it; past the delivery limit it is dead-lettered.
+                log.exception("worker %s failed on a message from %s", self.service.name, queue)
 
         self.transport.consume(queue, on_message, prefetch=self.prefetch, stop=self._stop)
 
@@ -135,7 +142,13 @@ class Worker:
             delivery.ack()
             return
         outcome = self._call(Invocation(self.service, envelope, step, delivery.delivery_count))
-        self._send(queue, envelope, outcome, delivery.body)
+        try:
+            self._send(queue, envelope, outcome, delivery.body)
+        except OSError:
+            raise
+        except Exception as exc:  # e.g. a result that cannot be serialised
+            reason = f"sending the {outcome.kind} outcome failed: {exc!r}"
+            self.transport.dead_letter(queue, delivery.body, reason=reason)
         delivery.ack()
 
     def _send(self, queue: str, envelope: Envelope, outcome: Outcome, body: bytes) -> None:
