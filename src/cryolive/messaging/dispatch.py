@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cryolive.messaging.envelope import Envelope, work_key
+from cryolive.messaging.envelope import Envelope, new_message_id, work_key
 from cryolive.messaging.recipe import Recipe, fill
 from cryolive.messaging.transport import Transport
 
@@ -56,6 +56,8 @@ def envelope_for(
         "parameters": dict(values),
         "payload": dict(payload or {}),
         "key": work_key(recipe.name, step_id, step.service, filled),
+        "attempt": 0,
+        "message_id": new_message_id(),
     }
     if _trusted:  # built from a validated envelope and a model dump: skip re-validation
         return Envelope.model_construct(**fields)

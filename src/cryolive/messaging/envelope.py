@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,7 +52,7 @@ class Envelope(BaseModel):
     payload: dict[str, JsonValue] = Field(default_factory=dict)
     key: str
     attempt: int = Field(default=0, ge=0)
-    message_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    message_id: str = Field(default_factory=lambda: new_message_id())
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -68,6 +68,11 @@ class Envelope(BaseModel):
             return cls.model_validate_json(body, context={WIRE: True})
         except ValidationError as exc:
             raise MalformedMessage(f"body: not a cryolive envelope: {exc}") from exc
+
+
+def new_message_id() -> str:
+    """32 random hex digits (as a UUID4 without the dashes and version bits)."""
+    return os.urandom(16).hex()
 
 
 def work_key(recipe_name: str, step: str, service: str, parameters: dict[str, JsonValue]) -> str:
