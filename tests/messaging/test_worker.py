@@ -130,7 +130,9 @@ def test_always_failing_message_is_dead_lettered_then_reinjected(
     assert cli.invoke(build_app(), ["dlq", "purge", "echo.1"]).exit_code != 0  # needs --yes
 
 
-def test_bad_messages_are_dead_lettered_at_once(transport: Transport) -> None:
+def test_bad_messages_are_dead_lettered_at_once(
+    transport: Transport, broker_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
 
     def handler(message: EchoMessage, context: Context) -> EchoResult:
@@ -149,8 +151,12 @@ def test_bad_messages_are_dead_lettered_at_once(transport: Transport) -> None:
     assert "do not fit 'echo'" in reasons and "several" in reasons
     assert "not a cryolive envelope" in reasons
     assert calls == []
-    assert purge_dead(transport, "echo.2") == 3
+    monkeypatch.setenv("CRYOLIVE_BROKER_URL", broker_url)
+    monkeypatch.setenv("CRYOLIVE_BROKER_PREFIX", queue_prefix)
+    purged = CliRunner().invoke(build_app(), ["dlq", "purge", "echo.2", "--yes"])
+    assert purged.exit_code == 0 and "purged 3" in purged.output
     assert list_dead(transport, "echo.2") == []
+    assert purge_dead(transport, "echo.2") == 0
 
 
 def test_stop_finishes_the_message_in_hand_and_leaves_the_rest(transport: Transport) -> None:
