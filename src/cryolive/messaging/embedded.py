@@ -9,16 +9,11 @@ process shares one broker; nothing survives the process.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
+from cryolive.messaging._memory import Message, broker_for
 from cryolive.messaging.transport import (
     ORIGIN_HEADER,
     REASON_HEADER,
@@ -28,115 +23,6 @@ from cryolive.messaging.transport import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Message:
-    body: bytes
-    headers: dict[str, Any] = field(default_factory=dict)
-    delivery_count: int = 0
-
-
-class _Broker:
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queues: dict[str, deque[_Message]] = {}
-        self._delayed: list[tuple[float, int, str, _Message]] = []
-        self._seq = itertools.count()
-
-    def _queue(self, name: str) -> deque[_Message]:
-        return self._queues.setdefault(name, deque())
-
-    def _release_due(self) -> float | None:
-        """Move due delayed messages to their queues; return seconds to the next one."""
-        now = time.monotonic()
-        while self._delayed and self._delayed[0][0] <= now:
-            _, _, name, msg = heapq.heappop(self._delayed)
-            self._queue(name).append(msg)
-        return self._delayed[0][0] - now if self._delayed else None
-
-    def put(self, name: str, msg: _Message, *, delay_s: float = 0.0) -> None:
-        with self._cond:
-            if delay_s > 0:
-                due = time.monotonic() + delay_s
-                heapq.heappush(self._delayed, (due, next(self._seq), name, msg))
-            else:
-                self._queue(name).append(msg)
-            self._cond.notify_all()
-
-    def get(self, name: str, *, timeout_s: float) -> _Message | None:
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                next_due = self._release_due()
-                queue = self._queue(name)
-                if queue:
-                    return queue.popleft()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(min(remaining, next_due) if next_due is not None else remaining)
-
-    def requeue(self, name: str, msg: _Message, *, delivery_limit: int) -> None:
-        msg.delivery_count += 1
-        with self._cond:
-            if msg.delivery_count > delivery_limit:
-                msg.headers[REASON_HEADER] = f"broker: delivery_limit from {name}"
-                msg.headers[ORIGIN_HEADER] = name
-                self._queue(dlq_name(name)).append(msg)
-            else:
-                self._queue(name).appendleft(msg)
-            self._cond.notify_all()
-
-    def depth(self, name: str) -> int:
-        with self._cond:
-            self._release_due()
-            return len(self._queue(name))
-
-    def snapshot(self, name: str, limit: int) -> list[_Message]:
-        with self._cond:
-            return list(itertools.islice(self._queue(name), limit))
-
-    def move(
-        self,
-        source: str,
-        target: str,
-        select: Callable[[_Message], bool],
-        rewrite: Callable[[bytes], bytes],
-    ) -> int:
-        with self._cond:
-            keep: deque[_Message] = deque()
-            moved = 0
-            for msg in self._queue(source):
-                if select(msg):
-                    self._queue(target).append(_Message(rewrite(msg.body)))
-                    moved += 1
-                else:
-                    keep.append(msg)
-            self._queues[source] = keep
-            self._cond.notify_all()
-            return moved
-
-    def purge(self, name: str) -> int:
-        with self._cond:
-            count = len(self._queue(name))
-            self._queue(name).clear()
-            return count
-
-    def delete(self, name: str) -> None:
-        with self._cond:
-            self._queues.pop(name, None)
-            self._delayed = [d for d in self._delayed if d[2] != name]
-            heapq.heapify(self._delayed)
-
-
-_BROKERS: dict[str, _Broker] = {}
-_BROKERS_LOCK = threading.Lock()
-
-
-def _broker_for(url: str) -> _Broker:
-    with _BROKERS_LOCK:
-        return _BROKERS.setdefault(url, _Broker())
 
 
 class EmbeddedTransport:
@@ -160,7 +46,7 @@ class EmbeddedTransport:
             raise ValueError(f"url: not an embedded broker URL: {url!r}")
         if delivery_limit < 1:
             raise ValueError(f"delivery_limit: must be >= 1, got {delivery_limit}")
-        self._broker = _broker_for(url)
+        self._broker = broker_for(url)
         self._prefix = prefix
         self._delivery_limit = delivery_limit
         self._declared: set[str] = set()
@@ -178,12 +64,12 @@ class EmbeddedTransport:
         headers: Mapping[str, str] | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        self._broker.put(self._name(queue), _Message(body, dict(headers or {})), delay_s=delay_s)
+        self._broker.put(self._name(queue), Message(body, dict(headers or {})), delay_s=delay_s)
 
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         name = self._name(queue)
         headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
-        self._broker.put(dlq_name(name), _Message(body, headers))
+        self._broker.put(dlq_name(name), Message(body, headers))
 
     def consume(
         self,
@@ -205,7 +91,7 @@ class EmbeddedTransport:
             def ack(settled: list[bool] = settled) -> None:
                 settled[0] = True
 
-            def requeue(msg: _Message = msg, settled: list[bool] = settled) -> None:
+            def requeue(msg: Message = msg, settled: list[bool] = settled) -> None:
                 if not settled[0]:
                     settled[0] = True
                     self._broker.requeue(name, msg, delivery_limit=self._delivery_limit)
@@ -234,7 +120,7 @@ class EmbeddedTransport:
     ) -> int:
         name = self._name(queue)
 
-        def chosen(m: _Message) -> bool:
+        def chosen(m: Message) -> bool:
             return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
 
         return self._broker.move(dlq_name(name), name, chosen, rewrite)

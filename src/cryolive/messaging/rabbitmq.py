@@ -14,7 +14,6 @@ consumers use a connection of their own. Both reconnect by themselves with backo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -24,7 +23,15 @@ from typing import Any
 import amqp
 from amqp import exceptions as amqp_exc
 
-from cryolive.messaging._amqp import RECOVERABLE, close_quietly, connect, connection_params
+from cryolive.messaging._amqp import (
+    QUORUM,
+    RECOVERABLE,
+    close_quietly,
+    connect,
+    connection_params,
+    dead_reason,
+    deliver,
+)
 from cryolive.messaging.transport import (
     ORIGIN_HEADER,
     REASON_HEADER,
@@ -35,18 +42,6 @@ from cryolive.messaging.transport import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _reason(headers: Mapping[str, Any]) -> str:
-    if REASON_HEADER in headers:
-        return str(headers[REASON_HEADER])
-    deaths = headers.get("x-death") or []
-    if deaths:
-        first = deaths[0]
-        return (
-            f"broker: {first.get('reason')} from {first.get('queue')} (count {first.get('count')})"
-        )
-    return "unknown"
 
 
 class RabbitTransport:
@@ -124,13 +119,13 @@ class RabbitTransport:
     # -- topology ----------------------------------------------------------------------
     def _declare_queue(self, channel: Any, name: str) -> None:
         dlq = dlq_name(name)
-        channel.queue_declare(dlq, durable=True, auto_delete=False, arguments=_QUORUM)
+        channel.queue_declare(dlq, durable=True, auto_delete=False, arguments=QUORUM)
         channel.queue_declare(
             name,
             durable=True,
             auto_delete=False,
             arguments={
-                **_QUORUM,
+                **QUORUM,
                 "x-delivery-limit": self._delivery_limit,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": dlq,
@@ -224,7 +219,7 @@ class RabbitTransport:
                 self._declare_queue(channel, name)
                 channel.basic_qos(0, prefetch, False)
                 channel.basic_consume(
-                    name, callback=lambda msg, ch=channel: _deliver(ch, msg, on_message, stop)
+                    name, callback=lambda msg, ch=channel: deliver(ch, msg, on_message, stop)
                 )
                 delay = 0.05
                 while not stop.is_set():
@@ -260,7 +255,7 @@ class RabbitTransport:
                 if msg is None:
                     break
                 headers = dict(msg.properties.get("application_headers") or {})
-                letters.append(DeadLetter(bytes(msg.body), _reason(headers), headers))
+                letters.append(DeadLetter(bytes(msg.body), dead_reason(headers), headers))
         except amqp_exc.NotFound:
             pass
         finally:
@@ -284,7 +279,7 @@ class RabbitTransport:
                 if msg is None:
                     break
                 headers = dict(msg.properties.get("application_headers") or {})
-                if select(DeadLetter(bytes(msg.body), _reason(headers), headers)):
+                if select(DeadLetter(bytes(msg.body), dead_reason(headers), headers)):
                     fresh = amqp.Message(rewrite(bytes(msg.body)), delivery_mode=2)
                     channel.basic_publish(fresh, exchange="", routing_key=name, mandatory=True)
                     channel.basic_ack(msg.delivery_tag)
@@ -318,34 +313,3 @@ class RabbitTransport:
         for conn in conns:
             close_quietly(conn)
         self._local = threading.local()
-
-
-_QUORUM = {"x-queue-type": "quorum"}
-
-
-def _deliver(
-    channel: Any, msg: Any, on_message: Callable[[Delivery], None], stop: threading.Event
-) -> None:
-    if stop.is_set():
-        return  # prefetched after the stop: left unacked, the closing connection returns it
-    headers = dict(msg.properties.get("application_headers") or {})
-    tag = msg.delivery_tag
-    settled = [False]
-
-    def ack() -> None:
-        settled[0] = True
-        channel.basic_ack(tag)
-
-    def requeue() -> None:
-        if not settled[0]:
-            settled[0] = True
-            channel.basic_reject(tag, requeue=True)
-
-    count = int(headers.get("x-delivery-count", 0))
-    try:
-        on_message(Delivery(bytes(msg.body), headers, count, ack, requeue))
-    finally:
-        if not settled[0]:
-            # If the connection is gone, the broker requeues the message by itself.
-            with contextlib.suppress(*RECOVERABLE):
-                requeue()

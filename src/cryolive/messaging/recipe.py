@@ -133,6 +133,8 @@ def fill(template: Any, values: Mapping[str, Any]) -> Any:
         When a placeholder names a value that is not in ``values``.
     """
     if isinstance(template, str):
+        if "{" not in template:
+            return template
         whole = _PLACEHOLDER.fullmatch(template)
         if whole:
             return values[whole.group(1)]
