@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mrcfile
+import mrcfile.utils
 import numpy as np
 import tifffile
 
@@ -120,6 +121,22 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _read_mrc(path: Path) -> np.ndarray:
+    try:
+        with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+            header = mrc.header
+            mode = int(header.mode)
+            n_bytes = int(header.nx) * int(header.ny) * int(header.nz)
+            n_bytes *= mrcfile.utils.dtype_from_mode(mode).itemsize
+            needed = 1024 + int(header.nsymbt) + n_bytes
+    except (ValueError, OSError, EOFError) as exc:
+        raise MovieReadError(path, f"not a readable MRC file: {exc}") from exc
+    size = path.stat().st_size
+    if size < needed:
+        raise MovieReadError(
+            path,
+            f"truncated: the header promises {needed} bytes but the file has {size} "
+            "(still being written, or the copy was cut)",
+        )
     try:
         with mrcfile.open(path, permissive=False, mode="r") as mrc:
             data = np.asarray(mrc.data).copy()

@@ -10,6 +10,8 @@ of the rounding (at most (lam_max / levels)² / 4).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import stats
 
@@ -56,3 +58,18 @@ class PoissonSampler:
         index <<= _UNIFORM_BITS
         index |= bits & np.uint32(2**_UNIFORM_BITS - 1)
         return self._table[index]
+
+
+@lru_cache(maxsize=8)
+def _cached(lam_max: float) -> PoissonSampler:
+    return PoissonSampler(lam_max)
+
+
+def poisson_sampler(lam_max: float) -> PoissonSampler:
+    """A sampler covering ``[0, lam_max]``, shared between movies (its table takes 0.3 s).
+
+    ``lam_max`` is rounded up to the next power of two so that movies of similar dose share one.
+    """
+    if not lam_max > 0:
+        raise ValueError(f"lam_max: must be positive, got {lam_max}")
+    return _cached(float(2.0 ** np.ceil(np.log2(lam_max))))

@@ -11,7 +11,7 @@ import numpy as np
 
 from cryolive.io.gain import GainTransform
 from cryolive.simulate._config import MovieConfig, MovieFormat
-from cryolive.simulate._counting import PoissonSampler
+from cryolive.simulate._counting import poisson_sampler
 from cryolive.simulate._eer import EerWriter, write_eer_fractions
 from cryolive.simulate._render import ExposureRenderer
 from cryolive.simulate._writers import Pacer, write_mrc_movie, write_tiff_movie
@@ -62,7 +62,7 @@ def _counted(
     lam_scale: float = 1.0,
 ) -> Iterator[np.ndarray]:
     """Counted frames: Poisson(expected x efficiency), then hot and dead pixels."""
-    sampler = PoissonSampler(float(renderer.electrons_per_px) * lam_scale * 3.0 + 4.0)
+    sampler = poisson_sampler(float(renderer.electrons_per_px) * lam_scale * 3.0 + 4.0)
     hot_mean = float(renderer.electrons_per_px) * lam_scale * 20.0
     for frame in renderer.frames():
         lam = frame * detector.efficiency

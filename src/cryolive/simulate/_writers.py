@@ -10,7 +10,7 @@ import mrcfile
 import numpy as np
 import tifffile
 from mrcfile.dtypes import HEADER_DTYPE
-from mrcfile.utils import mode_from_dtype
+from mrcfile.utils import dtype_from_mode, mode_from_dtype
 
 
 class Pacer:
@@ -74,13 +74,15 @@ def write_mrc_movie(
     pixel_size_a: float,
     pacer: Pacer,
 ) -> None:
-    """An MRC2014 stack: the header (with the frame count of ``shape``), then each frame."""
-    if mode_from_dtype(np.dtype(dtype)) is None:  # pragma: no cover - mrcfile raises itself
-        raise ValueError(f"dtype: {dtype} has no MRC mode")
+    """An MRC2014 stack: the header (with the frame count of ``shape``), then each frame.
+
+    Data are stored in the MRC mode mrcfile assigns to ``dtype`` (uint8 counts as uint16).
+    """
+    stored = dtype_from_mode(mode_from_dtype(np.dtype(dtype))).newbyteorder("<")
     with path.open("wb") as fh:
         fh.write(_mrc_header(shape, np.dtype(dtype), pixel_size_a))
         for index, frame in enumerate(frames):
-            fh.write(np.ascontiguousarray(frame, dtype=np.dtype(dtype).newbyteorder("<")).tobytes())
+            fh.write(np.ascontiguousarray(frame, dtype=stored).tobytes())
             fh.flush()
             pacer.wait((index + 1) / shape[0])
 
