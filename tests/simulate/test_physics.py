@@ -138,6 +138,6 @@ def test_counted_electrons_match_the_dose_within_poisson_error(tmp_path: Path) -
 def test_ctf_is_zero_at_the_first_predicted_zero() -> None:
     ctf = ctf_2d((1024, 1024), pixel_size_a=1.0, defocus_u_a=15000.0, defocus_v_a=15000.0)
     k0 = _ctf_zeros_1_per_a(15000.0, voltage_kv=300, cs_mm=2.7, amp=0.07, k_max=0.2)[0]
-    column = int(round(k0 * 1024))
+    column = int(np.round(k0 * 1024))
     assert abs(ctf[0, column]) < 0.1
     assert abs(ctf[0, column // 2]) > 0.5
