@@ -125,12 +125,14 @@ def test_faults_are_exactly_those_listed(tmp_path: Path, fmt: str) -> None:
     assert found == listed
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_movie_gives_a_permission_error(tmp_path: Path) -> None:
+def test_unreadable_movie_has_no_permissions_and_cannot_be_read(tmp_path: Path) -> None:
     config = VisitConfig(movies_per_grid=1, movie=TINY, faults=FaultRates(unreadable=1.0))
     truth = simulate_visit(config, tmp_path)
-    with pytest.raises(MovieReadError, match="permission denied"):
-        read_movie(tmp_path / truth.grids[0].movies[0].movie)
+    path = tmp_path / truth.grids[0].movies[0].movie
+    assert path.stat().st_mode & 0o777 == 0
+    if os.geteuid() != 0:  # root reads whatever the permissions; the reader's own test fakes it
+        with pytest.raises(MovieReadError, match="permission denied"):
+            read_movie(path)
 
 
 def test_movies_are_written_progressively_and_the_xml_comes_last(tmp_path: Path) -> None:

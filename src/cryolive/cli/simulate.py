@@ -46,7 +46,7 @@ def simulate(
             detector=detector,
             layout=layout,  # type: ignore[arg-type]
             movie=MovieConfig(n_frames=frames, dose_e_per_a2=dose, noiseless=noiseless),
-            faults=FaultRates(**rates),  # type: ignore[arg-type]
+            faults=FaultRates(**rates),
             seed=seed,
         )
     except (ValidationError, ValueError) as exc:

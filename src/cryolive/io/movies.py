@@ -7,6 +7,7 @@ than the one the metadata promised) and raise :class:`MovieReadError` saying so.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import mrcfile
@@ -79,9 +80,43 @@ def read_movie(
     return frames
 
 
+def _check_ifd_chain(path: Path, size: int) -> None:
+    """Follow the chain of TIFF directories; raise if one points at or runs past the end."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+            raise MovieReadError(path, "not a TIFF file (no II/MM byte-order mark)")
+        order = "<" if head[:2] == b"II" else ">"
+        version = struct.unpack(order + "H", head[2:4])[0]
+        if version == 42:
+            count_fmt, entry_size, pointer_fmt, first = "H", 12, "I", head[4:8]
+        elif version == 43 and len(head) >= 16:
+            count_fmt, entry_size, pointer_fmt, first = "Q", 20, "Q", head[8:16]
+        else:
+            raise MovieReadError(path, f"not a TIFF file (version {version})")
+        offset = struct.unpack(order + pointer_fmt, first)[0]
+        count_size, pointer_size = struct.calcsize(count_fmt), struct.calcsize(pointer_fmt)
+        index = 0
+        while offset:
+            if offset + count_size > size:
+                raise MovieReadError(
+                    path, f"truncated: directory {index} would start at byte {offset} "
+                    f"but the file has {size} (still being written, or the copy was cut)",
+                )  # fmt: skip
+            fh.seek(offset)
+            n = struct.unpack(order + count_fmt, fh.read(count_size))[0]
+            end = offset + count_size + n * entry_size + pointer_size
+            if end > size:
+                raise MovieReadError(path, f"truncated: directory {index} ends past the file end")
+            fh.seek(end - pointer_size)
+            offset = struct.unpack(order + pointer_fmt, fh.read(pointer_size))[0]
+            index += 1
+
+
 def _check_segments(path: Path, tif: tifffile.TiffFile) -> None:
-    """Raise if any page's data lies (partly) past the end of the file: a truncated write."""
+    """Raise if the file ends inside a directory or inside any page's data: a truncated write."""
     size = path.stat().st_size
+    _check_ifd_chain(path, size)
     for index, page in enumerate(tif.pages):
         if not isinstance(page, tifffile.TiffPage):
             page = page.aspage()
@@ -122,7 +157,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 def _read_mrc(path: Path) -> np.ndarray:
     try:
-        with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+        with mrcfile.open(path, permissive=False, header_only=True) as mrc:
             header = mrc.header
             mode = int(header.mode)
             n_bytes = int(header.nx) * int(header.ny) * int(header.nz)

@@ -8,7 +8,8 @@ pixels before the next electron; the value 127 means "127 empty pixels, no elect
 any other run is followed by 2 bits of horizontal and 2 bits of vertical sub-pixel position
 (stored XOR 2), and the electron's pixel is consumed (the next run starts after it). A run
 that reaches the frame's last pixel ends the stream, and a strip has an even number of bytes
-(the decoder refuses odd ones); so every strip ends with runs to the end of the frame.
+(the decoder refuses odd ones) and a code is only read if a full 11 bits follow its start;
+so every strip ends with runs to the end of the frame and zero padding.
 The acquisition metadata is an XML document ``<metadata>…</metadata>`` in tag 65001
 (type UNDEFINED) of the first IFD.
 """
@@ -69,7 +70,10 @@ def encode_eer_frame(
     if values.size == 0:
         return b"\0\0"
     offsets = np.cumsum(widths) - widths
-    n_bytes = int((offsets[-1] + widths[-1] + 7) // 8)
+    # The decoder reads a code only if a whole 11-bit code would still fit after its start,
+    # so zero padding of at least that much follows the last code (a zero run there lands on
+    # the end of the frame and stops the decoder).
+    n_bytes = int((offsets[-1] + widths[-1] + RUN_BITS + 2 * SUB_BITS + 7) // 8)
     n_bytes += n_bytes % 2
     shifted = values << (offsets & 7)
     byte = offsets >> 3

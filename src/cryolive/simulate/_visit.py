@@ -84,6 +84,15 @@ def simulate_visit(
     fmt = config.movie_format
     if fmt == "eer" and config.movie.noiseless:
         raise ValueError("movie.noiseless: EER records single electrons and cannot be noiseless")
+    if fmt == "eer":
+        movie = config.movie
+        per_frame = movie.dose_e_per_a2 * config.pixel_size**2 / movie.n_frames
+        per_frame /= movie.eer_frames_per_fraction
+        if per_frame > 0.25:
+            raise ValueError(
+                f"movie.eer_frames_per_fraction: {per_frame:.2f} e/px per EER frame is more than "
+                "a counting detector resolves (at most one event per pixel and frame); use more"
+            )
     specimens, abundances = load_specimens(config)
     interval_s = 3600.0 / (config.rate_per_hour or 600.0)
     total = config.n_grids * config.movies_per_grid
