@@ -151,8 +151,7 @@ class ExposureRenderer:
         ny, nx = plan.shape_px
         motion = np.abs(plan.drift_px).max() + np.abs(plan.local_px).max(initial=0)
         self.margin = int(np.ceil(motion)) + 4
-        self.padded = (sfft.next_fast_len(ny + 2 * self.margin, real=True),
-                       sfft.next_fast_len(nx + 2 * self.margin, real=True))  # fmt: skip
+        self.padded = (_fast_size(ny + 2 * self.margin), _fast_size(nx + 2 * self.margin))
         p = plan.pixel_size_a
         py, px = self.padded
         phase = np.zeros(self.padded, dtype=np.float32)
@@ -214,9 +213,10 @@ class ExposureRenderer:
         particles = self._particles.copy()
         if self._damage_step is not None:
             particles *= np.sqrt(self._damage_step)  # middle of the first frame
+        spectrum = np.empty_like(self._base)
         for t in range(self.config.n_frames):
             dy, dx = self.plan.drift_px[t]
-            spectrum = self._base + particles
+            np.add(self._base, particles, out=spectrum)
             spectrum *= np.exp(self._ky * np.float32(dy))
             spectrum *= np.exp(self._kx * np.float32(dx))
             image = sfft.irfft2(spectrum, s=self.padded, workers=-1)
@@ -229,6 +229,19 @@ class ExposureRenderer:
             yield frame.astype(np.float32, copy=False)
             if self._damage_step is not None:
                 particles *= self._damage_step
+
+
+def _fast_size(n: int) -> int:
+    """Smallest multiple of 32 >= n with no prime factor above 11 (quick for pocketfft)."""
+    size = -(-n // 32) * 32
+    while True:
+        rest = size
+        for p in (2, 3, 5, 7, 11):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 32
 
 
 def _warp_tiles(
