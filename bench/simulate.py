@@ -33,7 +33,8 @@ CASES = {
 
 def ours(case: str, out: Path) -> tuple[float, float]:
     """Wall and CPU seconds (all threads) for one movie."""
-    config = VisitConfig(movies_per_grid=1, movie=MovieConfig(n_frames=40), **CASES[case])  # type: ignore[arg-type]
+    movie = MovieConfig(n_frames=40)
+    config = VisitConfig(movies_per_grid=1, movie=movie, **CASES[case])  # type: ignore[arg-type]
     start, cpu = time.perf_counter(), time.process_time()
     simulate_visit(config, out)
     return time.perf_counter() - start, time.process_time() - cpu
@@ -62,9 +63,8 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(
-        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, load {load:.1f}"
-    )
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(f"# {now}, {platform.node()}, {os.cpu_count()} CPUs, load average {load:.1f}")
     print("| movie | frames | ours wall (s) | ours CPU (s) | peer wall (s) | peer CPU (s) |")
     print("|---|---|---|---|---|---|")
     for case in args.only.split(","):
@@ -78,9 +78,8 @@ def main() -> None:
                 peer_wall, peer_cpu = peer(shape, Path(tmp))
             peer_s = f"{peer_wall:.1f} | {peer_cpu:.1f}"
         frames = "40" if config.movie_format != "eer" else "40 x 20 EER"
-        print(
-            f"| {case} {shape[1]}x{shape[0]} {config.movie_format} | {frames} | {seconds:.1f} | {peer_s} |"
-        )
+        name = f"{case} {shape[1]}x{shape[0]} {config.movie_format}"
+        print(f"| {name} | {frames} | {wall:.1f} | {cpu:.1f} | {peer_s} |", flush=True)
 
 
 if __name__ == "__main__":
