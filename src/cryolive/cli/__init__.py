@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, db, messaging
+    from cryolive.cli import admin, db, messaging, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -49,6 +49,7 @@ def build_app() -> typer.Typer:
     app.add_typer(admin.app, name="admin")
     app.command("worker")(messaging.worker)
     app.add_typer(messaging.dlq_app, name="dlq")
+    app.command()(simulate.simulate)
     return app
 
 
