@@ -7,10 +7,11 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.engines._checks import check_micrograph
 from cryolive.engines.ctf._background import basis, smooth_level
 from cryolive.engines.ctf._curves import profile_and_resolution
 from cryolive.engines.ctf._diagnostic import diagnostic_image
-from cryolive.engines.ctf._errors import CtfFitError, check_micrograph
+from cryolive.engines.ctf._errors import CtfFitError
 from cryolive.engines.ctf._fit import Band, held_out_sigmas, refine_2d, search_1d
 from cryolive.engines.ctf._physics import Aberration, Optics, defocus_uv
 from cryolive.engines.ctf._result import CtfCurves, CtfFit, CtfResult
@@ -75,7 +76,7 @@ def estimate_ctf(
         )
     if min(image.shape) < search.box_px:
         raise ValueError(f"box_px ({search.box_px}) is larger than the image {image.shape}")
-    check_micrograph(image)
+    check_micrograph(image, CtfFitError)
 
     grid = Grid.of(search.box_px, optics.pixel_size_a)
     r_lo = grid.radius_px(search.min_res_a)
