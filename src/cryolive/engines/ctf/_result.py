@@ -32,7 +32,8 @@ class CtfResult:
         Spacing (Å) up to which the fitted rings agree with the data.
     significance : float
         Held-out check, in noise standard deviations: the defocus found on half of the tiles,
-        correlated with the spectrum of the other half (and vice versa; the smaller).
+        correlated with the spectrum of the other half (and vice versa; the smaller). None
+        where the estimate came from another program.
     box_px, pixel_size_a, min_res_a, max_res_a : float
         Tile size and the band fitted.
     """
@@ -43,7 +44,7 @@ class CtfResult:
     phase_shift_deg: float
     cc: float
     fit_resolution_a: float
-    significance: float
+    significance: float | None
     box_px: int
     pixel_size_a: float
     min_res_a: float
@@ -59,8 +60,8 @@ class CtfResult:
         """U - V, Å."""
         return self.defocus_u_a - self.defocus_v_a
 
-    def to_dict(self) -> dict[str, float]:
-        out: dict[str, float] = asdict(self)
+    def to_dict(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = asdict(self)
         out["defocus_a"] = self.defocus_a
         out["astigmatism_a"] = self.astigmatism_a
         return out
