@@ -1,0 +1,1 @@
+"""Readers and writers of the files cryolive meets: movies, micrographs, metadata, images."""
