@@ -34,11 +34,11 @@ def check_micrograph(
     Saturated means more than 1 % of the pixels sit at the image's maximum (a clipped
     read-out, or a white frame).
     """
-    if not np.isfinite(image).all():
+    low = float(image.min())
+    high = float(image.max())  # NaN and inf propagate into min/max: one pass finds them
+    if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(image.size - np.count_nonzero(np.isfinite(image)))
         raise error("non-finite", f"{bad} pixels are NaN or infinite")
-    low = float(image.min())
-    high = float(image.max())
     if high - low <= 1e-6 * max(abs(high), abs(low), 1e-30):
         raise error("blank", f"the micrograph is constant ({high:g})")
     at_max = np.count_nonzero(image == high) / image.size

@@ -123,11 +123,15 @@ def estimate_ctf(
         spectrum, grid, ab_out, outside, params, r_lo
     )
     u, v, angle = defocus_uv(float(params[0]), float(params[1]), float(params[2]))
+    phase_deg = math.degrees(float(params[3]))
+    if search.fit_phase_shift and search.phase_wraps:
+        low = search.min_phase_shift_deg
+        phase_deg = low + (phase_deg - low) % 180.0
     result = CtfResult(
         defocus_u_a=u,
         defocus_v_a=v,
         astigmatism_angle_deg=angle,
-        phase_shift_deg=math.degrees(float(params[3])),
+        phase_shift_deg=phase_deg,
         cc=cc,
         fit_resolution_a=fit_res,
         significance=significance,

@@ -22,7 +22,9 @@ class CtfSearch:
     max_astigmatism_a : float
         Largest astigmatism (U - V) allowed, Å: a prior on the 2D refinement.
     fit_phase_shift : bool
-        Fit an additional phase shift (phase plate) as well.
+        Fit an additional phase shift (phase plate) as well. A power spectrum fixes it only
+        modulo 180° (sin²χ has period π); a range of 180° or more is searched whole and the
+        result given in [min_phase_shift_deg, min_phase_shift_deg + 180).
     min_phase_shift_deg, max_phase_shift_deg, phase_shift_step_deg : float
         Range and search step of the phase shift, degrees.
     """
@@ -38,6 +40,11 @@ class CtfSearch:
     min_phase_shift_deg: float = 0.0
     max_phase_shift_deg: float = 180.0
     phase_shift_step_deg: float = 10.0
+
+    @property
+    def phase_wraps(self) -> bool:
+        """The phase-shift range covers a whole period (180°)."""
+        return self.max_phase_shift_deg - self.min_phase_shift_deg >= 180.0
 
     def __post_init__(self) -> None:
         if self.box_px < 64 or self.box_px % 2:
