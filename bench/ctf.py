@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+from scipy.stats import spearmanr
 
 from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
+from cryolive.engines.ice import estimate_ice_thickness
 
 LEVELS = {"good": 0.1, "low": 0.05, "very low": 0.025}
 FAILED_ERROR_A = 500.0
@@ -43,6 +45,13 @@ def _median(xs: list[float]) -> str:
     return f"{statistics.median(xs):.1f}" if xs else "n/a"
 
 
+def _ice_map(truth: object, rng: np.random.Generator, size: int) -> np.ndarray:
+    """t/Λ: a per-micrograph mean in [0.05, 0.6] plus a smooth +-0.05 field (made coarse, then
+    enlarged, to keep the benchmark's own cost down)."""
+    coarse = truth.smooth_map(rng, (size // 8, size // 8), 25.0)  # type: ignore[attr-defined]
+    return rng.uniform(0.05, 0.6) + 0.05 * np.kron(coarse, np.ones((8, 8)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-level", type=int, default=9)
@@ -55,12 +64,14 @@ def main() -> None:
     optics = Optics(pixel_size_a=1.0, voltage_kv=300.0, cs_mm=2.7, amplitude_contrast=0.07)
     print(f"load before: {os.getloadavg()}")
     rows = []
+    ice_truth, ice_found, ice_seconds = [], [], []
     for level, contrast in LEVELS.items():
         seconds, cpu, mean_err, uv_err, angle_err, failed = [], [], [], [], [], 0
         for _ in range(args.per_level):
             u = rng.uniform(5000, 35000)
             astig = rng.uniform(0, 1000)
             angle = rng.uniform(0, 180)
+            ice = _ice_map(truth, rng, args.size)
             image = truth.micrograph(
                 rng,
                 shape=(args.size, args.size),
@@ -70,7 +81,13 @@ def main() -> None:
                 angle_deg=angle,
                 contrast=contrast,
                 dose_e_per_px=40.0,
+                ice=ice,
             )
+            start = time.perf_counter()
+            thickness = estimate_ice_thickness(image, incident_e_per_px=40.0, pixel_size_a=1.0)
+            ice_seconds.append(time.perf_counter() - start)
+            ice_truth.append(float(np.median(ice)))
+            ice_found.append(thickness.median)
             start, start_cpu = time.perf_counter(), time.process_time()
             try:
                 with scipy.fft.set_workers(args.threads):
@@ -110,6 +127,12 @@ def main() -> None:
             f"{_median(mean_err)} | {_median(uv_err)} | {_median(angle_err)} | "
             f"{failed} of {len(seconds)} |"
         )
+    rho = spearmanr(ice_truth, ice_found).statistic
+    worst = max(abs(a - b) for a, b in zip(ice_truth, ice_found, strict=True))
+    print(
+        f"ice: {len(ice_truth)} micrographs, Spearman(median, truth) {rho:.3f}, "
+        f"max |Δ median| {worst:.4f}, {statistics.median(ice_seconds):.3f} s/micrograph"
+    )
 
 
 if __name__ == "__main__":
