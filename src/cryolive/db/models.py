@@ -56,15 +56,15 @@ class Credential(OwnBase):
 class WorkItem(OwnBase):
     """Work that is due: the reconciler re-sends an item whose result has not been recorded.
 
-    ``key`` is the work's idempotency key (movie, stage, parameter hash); ``message`` the
-    message that starts it, so it can be sent again without the broker's memory.
+    ``key`` names the work (a movie in one processing run); ``message`` is the message that
+    starts it and ``queue`` where it goes, so it can be sent again without the broker's memory.
     """
 
     __tablename__ = "cryolive_work_item"
     __table_args__ = (sa.Index("ix_cryolive_work_item_open", "done_at", "dispatched_at"),)
 
-    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    stage: Mapped[str] = mapped_column(sa.String(64))
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.String(128))
     message: Mapped[str] = mapped_column(sa.Text)
     dispatched_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=1)

@@ -8,7 +8,7 @@ Fields are snake_case with units; ``COLUMNS`` maps them to ISPyB's camelCase col
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +38,7 @@ class MovieRef(BaseModel):
 
 class MovieRecord(_Record):
     TABLE = "Movie"
+    kind: Literal["movie"] = "movie"
     COLUMNS = {
         "movie_number": "movieNumber",
         "created": "createdTimeStamp",
@@ -75,6 +76,7 @@ class MovieRecord(_Record):
 
 class MotionCorrectionRecord(_Record):
     TABLE = "MotionCorrection"
+    kind: Literal["motion_correction"] = "motion_correction"
     COLUMNS = {
         "auto_proc_program_id": "autoProcProgramId",
         "image_number": "imageNumber",
@@ -136,6 +138,7 @@ class CtfRecord(_OnMotionCorrection):
     """A CTF fit. Defocus in Å, positive is underfocus; angles in degrees."""
 
     TABLE = "CTF"
+    kind: Literal["ctf"] = "ctf"
     COLUMNS = {
         "auto_proc_program_id": "autoProcProgramId",
         "box_size": "boxSizeX",
@@ -178,6 +181,7 @@ class IceThicknessRecord(_OnMotionCorrection):
     """Relative ice thickness: the five-number summary over a micrograph."""
 
     TABLE = "RelativeIceThickness"
+    kind: Literal["ice"] = "ice"
     COLUMNS = {
         "auto_proc_program_id": "autoProcProgramId",
         "minimum": "minimum",
@@ -191,3 +195,27 @@ class IceThicknessRecord(_OnMotionCorrection):
     median: float
     q3: float
     maximum: float
+
+
+class FailureRecord(_Record):
+    """A step that failed on one movie for a reason a person can act on (a truncated movie, a
+    blank micrograph): recorded as an ERROR AutoProcProgramMessage of the step's program."""
+
+    TABLE = "AutoProcProgramMessage"
+    COLUMNS = {"auto_proc_program_id": "autoProcProgramId"}
+    kind: Literal["failure"] = "failure"
+    movie: MovieRef
+    auto_proc_program_id: int
+    stage: str = Field(max_length=40)
+    reason: str = Field(max_length=60, description="A short machine-readable cause")
+    message: str
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        return (*self.movie.key, self.auto_proc_program_id)
+
+
+AnyRecord = Annotated[
+    MovieRecord | MotionCorrectionRecord | CtfRecord | IceThicknessRecord | FailureRecord,
+    Field(discriminator="kind"),
+]

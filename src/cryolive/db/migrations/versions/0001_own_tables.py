@@ -34,8 +34,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "cryolive_work_item",
-        sa.Column("key", sa.String(64), nullable=False),
-        sa.Column("stage", sa.String(64), nullable=False),
+        sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("queue", sa.String(128), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),

@@ -1,0 +1,114 @@
+"""What the writer service does with a batch of result records.
+
+Records are written parents first; then the work of every movie whose last stage has landed is
+closed in the ledger (a movie is done when motion correction failed, or when CTF and ice each
+have a result or a recorded failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, RelativeIceThickness
+from sqlalchemy.orm import Session
+
+from cryolive.db import ledger
+from cryolive.db.records import (
+    AnyRecord,
+    CtfRecord,
+    FailureRecord,
+    IceThicknessRecord,
+    MotionCorrectionRecord,
+    MovieRecord,
+    MovieRef,
+)
+from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
+from cryolive.db.repo.results import motion_correction_ids, write_result_sets
+
+MESSAGE = table_of(AutoProcProgramMessage)
+LAST_STAGES = ("ctf", "ice")
+
+
+def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> list[int]:
+    rows = []
+    for r in records:
+        name = r.movie.movie_full_path.rsplit("/", 1)[-1]
+        rows.append(
+            (
+                (*r.key, r.stage),
+                {
+                    "autoProcProgramId": r.auto_proc_program_id,
+                    "severity": "ERROR",
+                    "message": f"{r.stage}: {name}: {r.reason}"[:200],
+                    "description": f"{r.movie.movie_full_path}: {r.message}",
+                },
+            )
+        )
+    return upsert_many(session, table=MESSAGE, rows=rows)
+
+
+def _failed_stages(
+    session: Session, *, movies: Sequence[tuple[MovieRef, int]], stage: str
+) -> set[tuple[MovieRef, int]]:
+    keys: dict[KeyParts, tuple[MovieRef, int]] = {
+        (*ref.key, program, stage): (ref, program) for ref, program in movies
+    }
+    found = lookup(session, table=MESSAGE, keys=list(keys))
+    return {keys[key] for key in found}
+
+
+def _has_child(session: Session, model: type, mc_id: int, program: int) -> bool:
+    return (
+        session.execute(
+            sa.select(sa.literal(1)).where(
+                model.motionCorrectionId == mc_id,  # type: ignore[attr-defined]
+                model.autoProcProgramId == program,  # type: ignore[attr-defined]
+            )
+        ).first()
+        is not None
+    )
+
+
+def finished_movies(session: Session, *, movies: Sequence[tuple[MovieRef, int]]) -> list[str]:
+    """Work keys of the movies (with their program) whose processing has ended."""
+    movies = list(dict.fromkeys(movies))
+    done = _failed_stages(session, movies=movies, stage="register")
+    done |= _failed_stages(session, movies=movies, stage="motioncorr")
+    failed = {stage: _failed_stages(session, movies=movies, stage=stage) for stage in LAST_STAGES}
+    for ref, program in movies:
+        if (ref, program) in done:
+            continue
+        try:
+            mc_id = motion_correction_ids(session, keys=[(*ref.key, program)])[(*ref.key, program)]
+        except LookupError:
+            continue
+        if all(
+            (ref, program) in failed[stage] or _has_child(session, model, mc_id, program)
+            for stage, model in zip(LAST_STAGES, (CTF, RelativeIceThickness), strict=True)
+        ):
+            done.add((ref, program))
+    return [ledger.work_key(program, ref.movie_full_path) for ref, program in done]
+
+
+def write_records(session: Session, *, records: Sequence[AnyRecord], now: float) -> None:
+    """Write a batch of any records and close the work that is finished."""
+
+    def of(kind: type) -> list:  # type: ignore[type-arg]
+        return [r for r in records if isinstance(r, kind)]
+
+    write_result_sets(
+        session,
+        movies=of(MovieRecord),
+        motion_corrections=of(MotionCorrectionRecord),
+        ctfs=of(CtfRecord),
+        ice=of(IceThicknessRecord),
+    )
+    failures: list[FailureRecord] = of(FailureRecord)
+    write_failures(session, records=failures)
+    ended = [
+        (r.movie, r.auto_proc_program_id)
+        for r in records
+        if isinstance(r, (CtfRecord, IceThicknessRecord, FailureRecord))
+    ]
+    ledger.complete(session, keys=finished_movies(session, movies=ended), now=now)

@@ -1,0 +1,79 @@
+"""The CTF service: fit a motion-corrected micrograph's CTF, write the diagnostic files, and send
+a CTF record to the writer. An unusable micrograph is recorded as a failure, not a number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryolive.db.records import CtfRecord
+from cryolive.engines._checks import UnusableMicrographError
+from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
+from cryolive.io.ctf_files import write_ctf_outputs
+from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.messaging.service import Context, Emit, Service
+from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services.layout import output_base
+from cryolive.services.messages import CtfMessage, WriteResults
+
+
+def _box(wanted_px: int, shape: tuple[int, ...]) -> int:
+    """The tile size: as asked, but no more than half the micrograph's smaller side (a power
+    of two), so small micrographs still give several tiles to average."""
+    fits = 1 << max(6, (min(shape) // 2).bit_length() - 1)
+    return min(wanted_px, fits)
+
+
+def estimate(message: CtfMessage, context: Context) -> list[Emit]:
+    base = output_base(message.project_dir, "CtfFind", message.program_id, message.movie_stem)
+    try:
+        image, _ = read_micrograph(Path(message.micrograph_path))
+        optics = Optics(
+            pixel_size_a=message.micrograph_pixel_size_a,
+            voltage_kv=message.voltage_kv,
+            cs_mm=message.cs_mm,
+            amplitude_contrast=message.amplitude_contrast,
+        )
+        search = CtfSearch(
+            box_px=_box(message.box_px, image.shape),
+            min_res_a=message.min_resolution_a,
+            max_res_a=message.max_resolution_a,
+            min_defocus_a=message.min_defocus_a,
+            max_defocus_a=message.max_defocus_a,
+            fit_phase_shift=message.fit_phase_shift,
+        )
+        fit = estimate_ctf(image, optics=optics, search=search)
+    except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
+        return failed(
+            message, stage="ctf", reason=getattr(exc, "reason", "bad-input"), text=str(exc)
+        )
+    write_ctf_outputs(
+        fit,
+        base.parent,
+        base.name,
+        micrograph=Path(message.micrograph_path),
+        optics=optics,
+        search=search,
+    )
+    r = fit.result
+    record = CtfRecord(
+        movie=movie_ref(message),
+        motion_correction_program_id=message.program_id,
+        auto_proc_program_id=message.program_id,
+        box_size=r.box_px,
+        min_resolution_a=r.min_res_a,
+        max_resolution_a=r.max_res_a,
+        min_defocus_a=message.min_defocus_a,
+        max_defocus_a=message.max_defocus_a,
+        astigmatism_a=r.astigmatism_a,
+        astigmatism_angle_deg=r.astigmatism_angle_deg,
+        estimated_resolution_a=r.fit_resolution_a,
+        estimated_defocus_a=r.defocus_a,
+        amplitude_contrast=message.amplitude_contrast,
+        cc_value=r.cc,
+        fft_theoretical_full_path=str(base.parent / f"{base.name}_ctf_diag.png"),
+    )
+    return [Emit(RESULTS, WriteResults(records=[record]))]
+
+
+def ctf_service() -> Service[CtfMessage]:
+    return Service("ctf", CtfMessage, estimate)

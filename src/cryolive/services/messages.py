@@ -1,0 +1,68 @@
+"""What the pipeline's services receive and send on. Units are in the names."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cryolive.db.records import AnyRecord
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MovieStep(_Message):
+    """The part of every per-movie message that says which movie of which run it is."""
+
+    movie_path: str = Field(description="Full path of the movie file")
+    data_collection_id: int
+    program_id: int = Field(description="AutoProcProgram of the processing run")
+    project_dir: str = Field(description="RELION project folder of the raw folder")
+    movie_stem: str = Field(description="Output name stem, relative to the raw folder")
+
+
+class MotionCorrMessage(MovieStep):
+    pixel_size_a: float = Field(gt=0)
+    dose_per_frame_e_per_a2: float = Field(gt=0)
+    voltage_kv: float = Field(default=300.0, gt=0)
+    frames: int | None = Field(default=None, ge=1, description="Frames the metadata promises")
+    gain_path: str | None = None
+    patches_x: int = Field(default=5, ge=1)
+    patches_y: int = Field(default=5, ge=1)
+    bfactor_a2: float = Field(default=150.0, ge=0)
+    eer_grouping: int | None = Field(default=None, ge=1)
+
+
+class MotionCorrOutput(_Message):
+    """Sent on to CTF and ice estimation."""
+
+    micrograph_path: str = Field(description="Dose-weighted sum (MRC)")
+    plain_sum_path: str = Field(description="Sum without dose weighting, in counts (MRC)")
+    micrograph_pixel_size_a: float
+    total_dose_e_per_a2: float
+
+
+class CtfMessage(MovieStep):
+    micrograph_path: str
+    micrograph_pixel_size_a: float = Field(gt=0)
+    voltage_kv: float = Field(default=300.0, gt=0)
+    cs_mm: float = Field(default=2.7, ge=0)
+    amplitude_contrast: float = Field(default=0.07, ge=0, lt=1)
+    box_px: int = Field(default=512, ge=64)
+    min_resolution_a: float = Field(default=30.0, gt=0)
+    max_resolution_a: float = Field(default=5.0, gt=0)
+    min_defocus_a: float = Field(default=3000.0, gt=0)
+    max_defocus_a: float = Field(default=50000.0, gt=0)
+    fit_phase_shift: bool = False
+
+
+class IceMessage(MovieStep):
+    plain_sum_path: str
+    micrograph_pixel_size_a: float = Field(gt=0)
+    total_dose_e_per_a2: float = Field(gt=0)
+
+
+class WriteResults(_Message):
+    """Results for the writer: typed records that name their parents by natural key."""
+
+    records: list[AnyRecord] = Field(min_length=1)

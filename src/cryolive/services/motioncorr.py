@@ -1,0 +1,131 @@
+"""The motion correction service: read a movie, correct its motion, write the sums and the
+files the web shows, and send the MotionCorrection record to the writer and the micrograph on to
+CTF and ice estimation. A movie that cannot be read or corrected is recorded as a failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from cryolive.db.records import MotionCorrectionRecord
+from cryolive.engines.motion import (
+    MotionResult,
+    UnusableMovieError,
+    correct_motion,
+    detect_gain_orientation,
+)
+from cryolive.io import GainReadError, MovieReadError
+from cryolive.io.gain import GainTransform, read_gain
+from cryolive.io.movies import read_movie
+from cryolive.io.previews import write_power_spectrum, write_snapshot
+from cryolive.messaging.service import Context, Emit, Service
+from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services.layout import output_base
+from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
+
+log = logging.getLogger(__name__)
+
+
+_ORIENTATIONS: dict[str, GainTransform] = {}
+_ORIENTATION_LOCK = threading.Lock()
+
+
+def _gain(message: MotionCorrMessage, frames: np.ndarray) -> np.ndarray | None:
+    """The gain in the movies' orientation. The orientation is found from the first movie that
+    uses a gain file (the 8 rotations/flips tried against its raw counts) and kept for the
+    process: it is a property of the camera set-up, not of a movie."""
+    if not message.gain_path:
+        return None
+    stored = read_gain(message.gain_path)
+    with _ORIENTATION_LOCK:
+        transform = _ORIENTATIONS.get(message.gain_path)
+        if transform is None:
+            found = detect_gain_orientation(frames.sum(axis=0, dtype=np.float32), stored)
+            transform = found.transform
+            log.info(
+                "gain %s: orientation %s (separation %.1f sigma)",
+                message.gain_path,
+                transform,
+                found.separation_sigma,
+            )
+            if found.confident:
+                _ORIENTATIONS[message.gain_path] = transform
+    return transform.apply(stored).astype(np.float32)
+
+
+def write_outputs(result: MotionResult, base: Path) -> dict[str, Path]:
+    """The files of one corrected movie (what ``cryolive motioncorr`` writes too)."""
+    files = {
+        "micrograph": base.with_suffix(".mrc"),
+        "plain_sum": base.with_name(base.name + "_noDW.mrc"),
+        "drift": base.with_name(base.name + "_drift.json"),
+        "snapshot": base.with_name(base.name + "_snapshot.png"),
+        "fft": base.with_name(base.name + "_fft.png"),
+    }
+    for key in ("micrograph", "plain_sum"):
+        data = result.dose_weighted_sum if key == "micrograph" else result.plain_sum
+        with mrcfile.new(files[key], overwrite=True) as mrc:
+            mrc.set_data(np.asarray(data, dtype=np.float32))
+            mrc.voxel_size = result.pixel_size_a
+    shifts = result.shifts_px
+    files["drift"].write_text(
+        json.dumps({"data": [{"x": shifts[:, 1].tolist(), "y": shifts[:, 0].tolist()}]})
+    )
+    write_snapshot(files["snapshot"], result.dose_weighted_sum)
+    write_power_spectrum(files["fft"], result.dose_weighted_sum)
+    return files
+
+
+def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
+    try:
+        frames = read_movie(
+            message.movie_path, expected_frames=message.frames, eer_group=message.eer_grouping
+        )
+        result = correct_motion(
+            frames,
+            pixel_size_a=message.pixel_size_a,
+            dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
+            voltage_kv=message.voltage_kv,
+            gain=_gain(message, frames),
+            patches=(message.patches_x, message.patches_y),
+            bfactor_a2=message.bfactor_a2,
+        )
+    except (MovieReadError, GainReadError, UnusableMovieError) as exc:
+        reason = type(exc).__name__.removesuffix("Error")
+        return failed(
+            message, stage="motioncorr", reason=getattr(exc, "reason", reason), text=str(exc)
+        )
+    base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
+    files = write_outputs(result, base)
+    n = result.n_frames
+    record = MotionCorrectionRecord(
+        movie=movie_ref(message),
+        auto_proc_program_id=message.program_id,
+        first_frame=1,
+        last_frame=n,
+        dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
+        total_motion_a=result.total_motion_a,
+        average_motion_per_frame_a=result.total_motion_a / max(1, n - 1),
+        drift_plot_full_path=str(files["drift"]),
+        micrograph_full_path=str(files["micrograph"]),
+        micrograph_snapshot_full_path=str(files["snapshot"]),
+        fft_full_path=str(files["fft"]),
+        patches_used_x=message.patches_x,
+        patches_used_y=message.patches_y,
+    )
+    output = MotionCorrOutput(
+        micrograph_path=str(files["micrograph"]),
+        plain_sum_path=str(files["plain_sum"]),
+        micrograph_pixel_size_a=result.pixel_size_a,
+        total_dose_e_per_a2=message.dose_per_frame_e_per_a2 * n,
+    )
+    return [Emit(RESULTS, WriteResults(records=[record])), Emit("default", output)]
+
+
+def motioncorr_service() -> Service[MotionCorrMessage]:
+    return Service("motioncorr", MotionCorrMessage, correct)

@@ -1,0 +1,156 @@
+"""Processing runs: a ProcessingJob + AutoProcProgram on a data collection, and the dispatch of
+its recipe for movies, with the database remembering each movie's work first.
+
+Used by the watcher (the automatic run of each raw folder) and by reprocessing requests (a new
+run with the user's parameters over movies already registered).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import Movie
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db import ledger
+from cryolive.db.repo.collections import (
+    job_parameters,
+    register_processing_job,
+    start_program,
+)
+from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.recipe import Recipe
+from cryolive.messaging.transport import Transport
+from cryolive.services import DEFAULT_PARAMETERS
+from cryolive.services.layout import movie_stem
+
+
+@dataclass(frozen=True)
+class Run:
+    """One processing run of a recipe on a data collection."""
+
+    data_collection_id: int
+    processing_job_id: int
+    program_id: int
+    raw_dir: Path
+    project_dir: Path
+    parameters: Mapping[str, Any]
+
+
+def open_run(
+    session: Session,
+    *,
+    data_collection_id: int,
+    recipe: Recipe,
+    request_key: str,
+    raw_dir: Path,
+    project_dir: Path,
+    parameters: Mapping[str, Any],
+    automatic: bool,
+    display_name: str = "",
+) -> Run:
+    """Register (once) the run's job and program, and mark the program running."""
+    stored = {k: json.dumps(v) for k, v in parameters.items() if v is not None}
+    job_id, program_id = register_processing_job(
+        session,
+        data_collection_id=data_collection_id,
+        recipe=recipe.name,
+        request_key=request_key,
+        parameters={**stored, "raw_dir": str(raw_dir), "project_dir": str(project_dir)},
+        display_name=display_name,
+        automatic=automatic,
+    )
+    start_program(session, auto_proc_program_id=program_id, when=dt.datetime.now(dt.UTC))
+    return Run(data_collection_id, job_id, program_id, raw_dir, project_dir, dict(parameters))
+
+
+def load_run(session: Session, *, processing_job_id: int, program_id: int, dc_id: int) -> Run:
+    """A run as registered, its parameters read back from ProcessingJobParameter."""
+    stored = job_parameters(session, processing_job_id=processing_job_id)
+    raw_dir, project = Path(stored.pop("raw_dir")), Path(stored.pop("project_dir"))
+    values = {key: json.loads(text) for key, text in stored.items()}
+    return Run(dc_id, processing_job_id, program_id, raw_dir, project, values)
+
+
+def start_values(run: Run, movie: Path) -> dict[str, Any]:
+    """The recipe's start values for one movie of a run."""
+    return {
+        **DEFAULT_PARAMETERS,
+        **run.parameters,
+        "movie_path": str(movie),
+        "data_collection_id": run.data_collection_id,
+        "program_id": run.program_id,
+        "project_dir": str(run.project_dir),
+        "movie_stem": movie_stem(run.raw_dir, movie),
+    }
+
+
+def expect_movies(
+    session: Session, *, run: Run, recipe: Recipe, movies: Sequence[Path]
+) -> list[tuple[str, bytes]]:
+    """Record the work of ``movies`` in the ledger; return (queue, message) of the new work.
+
+    Call inside the transaction that registers the movies, and publish what it returns only
+    after the commit: a crash in between leaves the work to the reconciler, never lost.
+    """
+    items = []
+    for movie in movies:
+        values = start_values(run, movie)
+        for step_id in recipe.start:
+            envelope = envelope_for(recipe, step_id, values)
+            key = ledger.work_key(run.program_id, str(movie))
+            items.append((key, recipe.steps[step_id].queue, envelope.to_bytes()))
+    new = set(ledger.expect(session, items=items, now=time.time()))
+    return [(queue, body) for key, queue, body in items if key in new]
+
+
+def publish(transport: Transport, messages: Sequence[tuple[str, bytes]]) -> None:
+    for queue, body in messages:
+        transport.publish(queue, body)
+
+
+def registered_movies(session: Session, *, data_collection_id: int) -> list[Path]:
+    rows = session.scalars(
+        sa.select(Movie.movieFullPath)
+        .where(Movie.dataCollectionId == data_collection_id)
+        .order_by(Movie.movieId)
+    )
+    return [Path(p) for p in rows]
+
+
+def reprocess(
+    sessions: sessionmaker[Session],
+    transport: Transport,
+    *,
+    recipe: Recipe,
+    data_collection_id: int,
+    request_key: str,
+    raw_dir: Path,
+    project_dir: Path,
+    parameters: Mapping[str, Any],
+    display_name: str,
+) -> Run:
+    """A new run with ``parameters`` over every movie the collection has registered."""
+    with sessions.begin() as session:
+        run = open_run(
+            session,
+            data_collection_id=data_collection_id,
+            recipe=recipe,
+            request_key=request_key,
+            raw_dir=raw_dir,
+            project_dir=project_dir,
+            parameters=parameters,
+            automatic=False,
+            display_name=display_name,
+        )
+        movies = registered_movies(session, data_collection_id=data_collection_id)
+        messages = expect_movies(session, run=run, recipe=recipe, movies=movies)
+    publish(transport, messages)
+    return run

@@ -1,0 +1,142 @@
+"""Everything in one process: the services' workers, the watchers, the reconciler.
+
+``cryolive run`` and ``cryolive demo`` use this; at a facility the same services run as
+separate ``cryolive worker`` processes on many machines and this process keeps only the
+watchers and the reconciler (``--services none``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db import make_engine, session_factory, upgrade
+from cryolive.db.ledger import SqlWorkLedger
+from cryolive.messaging.recipe import Recipe, load_recipe, validate_recipe
+from cryolive.messaging.reconcile import Reconciler
+from cryolive.messaging.transport import Transport, open_transport
+from cryolive.messaging.worker import Worker
+from cryolive.services import pipeline_registry
+from cryolive.services.watcher import Watcher
+
+log = logging.getLogger(__name__)
+RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe shipped with cryolive (``recipes/<name>.json``), or a path to one."""
+    candidate = Path(name)
+    if candidate.suffix == ".json" and candidate.is_file():
+        return candidate
+    shipped = RECIPES / f"{name}.json"
+    if not shipped.is_file():
+        raise ValueError(f"recipe: no recipe {name!r} (looked for {shipped})")
+    return shipped
+
+
+@dataclass(frozen=True)
+class VisitFolder:
+    path: Path
+    visit: str
+    microscope: str = ""
+
+
+@dataclass
+class Pipeline:
+    """The running parts; :meth:`stop` ends them in order."""
+
+    transport: Transport
+    sessions: sessionmaker[Session]
+    recipe: Recipe
+    workers: list[Worker]
+    watchers: list[Watcher]
+    reconciler: Reconciler
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def scan(self) -> None:
+        for watcher in self.watchers:
+            watcher.scan_once(time.time())
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(30)
+        for worker in self.workers:
+            worker.stop()
+        self.transport.close()
+
+
+def start_pipeline(
+    *,
+    database_url: str,
+    broker_url: str,
+    visits: Sequence[VisitFolder],
+    recipe: str = "spa-preprocess",
+    services: Sequence[str] | None = None,
+    concurrency: int = 1,
+    poll_s: float = 5.0,
+    settle_s: float = 10.0,
+    reconcile_after_s: float = 600.0,
+    prefix: str = "",
+) -> Pipeline:
+    """Build the database if needed and start workers, watchers and the reconciler.
+
+    ``services``: the services to run here (default: all the recipe uses; none at a facility
+    whose workers run elsewhere).
+    """
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    registry = pipeline_registry(database_url)
+    loaded = load_recipe(recipe_path(recipe))
+    validate_recipe(loaded, registry)
+    transport = open_transport(broker_url, prefix=prefix)
+    wanted = sorted({s.service for s in loaded.steps.values()}) if services is None else services
+    workers = []
+    for name in wanted:
+        queues = sorted({s.queue for s in loaded.steps.values() if s.service == name})
+        worker = Worker(transport, registry[name], queues=queues, concurrency=concurrency)
+        worker.start()
+        workers.append(worker)
+    watchers = [
+        Watcher(
+            visit_dir=v.path,
+            visit=v.visit,
+            sessions=sessions,
+            transport=transport,
+            recipe=loaded,
+            settle_s=settle_s,
+            microscope=v.microscope,
+        )
+        for v in visits
+    ]
+    reconciler = Reconciler(SqlWorkLedger(sessions), transport, timeout_s=reconcile_after_s)
+    pipeline = Pipeline(transport, sessions, loaded, workers, watchers, reconciler)
+
+    def watch() -> None:
+        while not pipeline.stop_event.is_set():
+            try:
+                pipeline.scan()
+            except Exception:  # a database or file-system hiccup: try again next time
+                log.exception("watcher scan failed")
+            pipeline.stop_event.wait(poll_s)
+
+    def reconcile() -> None:
+        while not pipeline.stop_event.wait(min(60.0, reconcile_after_s / 2)):
+            try:
+                reconciler.run_once()
+            except Exception:
+                log.exception("reconciler pass failed")
+
+    for target in (watch, reconcile):
+        thread = threading.Thread(target=target, name=target.__name__, daemon=True)
+        thread.start()
+        pipeline.threads.append(thread)
+    return pipeline

@@ -1,0 +1,259 @@
+"""The watcher: finds the movies a microscope writes into a visit folder and starts their
+processing.
+
+It polls (network file systems give no reliable events): every raw folder (``raw``, ``raw2`` …)
+becomes one data collection with its automatic processing run; a movie counts once it is
+complete — its EPU ``.xml`` has appeared (EPU writes it after the movie) and its size has not
+changed since the last scan, or, without metadata, its size and time stamp have stood still for
+``settle_s`` seconds. Each movie is registered once: what the database already holds is not
+registered again after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db.records import FailureRecord, MovieRecord, MovieRef
+from cryolive.db.repo.collections import DataCollectionSpec, register_data_collection
+from cryolive.db.repo.pipeline import write_failures
+from cryolive.db.repo.results import write_movies
+from cryolive.db.repo.visits import ensure_visit
+from cryolive.io import MetadataReadError
+from cryolive.io._metadata import AcquisitionMetadata
+from cryolive.io.epu import read_epu_xml
+from cryolive.io.movies import MOVIE_SUFFIXES
+from cryolive.messaging.recipe import Recipe
+from cryolive.messaging.transport import Transport
+from cryolive.services.layout import project_dir
+from cryolive.services.runs import Run, expect_movies, open_run, publish, registered_movies
+
+log = logging.getLogger(__name__)
+RAW_FOLDER = re.compile(r"^raw\d*$")
+GAIN_NAMES = ("gain", "Gain", "GAIN")
+
+
+def _epu_xml(movie: Path) -> Path:
+    stem = movie.stem.removesuffix("_fractions").removesuffix("_EER")
+    return movie.with_name(stem + ".xml")
+
+
+def movie_files(raw_dir: Path) -> Iterator[Path]:
+    """Movies below a raw folder: EPU ``Data/`` folders, or SerialEM ``Frames/``."""
+    for path in sorted(raw_dir.rglob("*")):
+        if path.suffix.lower() not in MOVIE_SUFFIXES or not path.is_file():
+            continue
+        if path.parent.name in ("Data", "Frames") and not any(g in path.name for g in GAIN_NAMES):
+            yield path
+
+
+def gain_reference(raw_dir: Path) -> Path | None:
+    found = sorted(p for p in raw_dir.iterdir() if p.is_file() and "gain" in p.name.lower())
+    return found[0] if found else None
+
+
+@dataclass
+class _Folder:
+    run: Run | None = None
+    known: set[Path] = field(default_factory=set)
+    sizes: dict[Path, tuple[int, float]] = field(default_factory=dict)
+    since: dict[Path, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    registered: int
+    failed: int
+    waiting: int
+
+
+class Watcher:
+    """Watches one visit folder.
+
+    Parameters
+    ----------
+    visit_dir
+        The visit's folder, holding ``raw``, ``raw2`` ….
+    visit
+        The visit's name (``bi23047-5``); created in the database if missing.
+    sessions, transport, recipe
+        Database sessions (with write rights), the broker, and the recipe to start.
+    settle_s
+        Seconds a movie without metadata must stand still before it counts as complete.
+    defaults
+        Processing parameters that the metadata does not give (cs, amplitude contrast …).
+    """
+
+    def __init__(
+        self,
+        *,
+        visit_dir: Path,
+        visit: str,
+        sessions: sessionmaker[Session],
+        transport: Transport,
+        recipe: Recipe,
+        settle_s: float = 10.0,
+        microscope: str = "",
+        defaults: dict[str, object] | None = None,
+    ) -> None:
+        self.visit_dir, self.visit = visit_dir, visit
+        self.sessions, self.transport, self.recipe = sessions, transport, recipe
+        self.settle_s, self.microscope = settle_s, microscope
+        self.defaults = dict(defaults or {})
+        self._folders: dict[Path, _Folder] = {}
+
+    def raw_folders(self) -> list[Path]:
+        if not self.visit_dir.is_dir():
+            return []
+        return sorted(
+            p for p in self.visit_dir.iterdir() if p.is_dir() and RAW_FOLDER.match(p.name)
+        )
+
+    def scan_once(self, now: float) -> ScanReport:
+        """Register and start every movie that has become complete since the last scan."""
+        registered = failed = waiting = 0
+        for raw_dir in self.raw_folders():
+            folder = self._folders.setdefault(raw_dir, _Folder())
+            complete = []
+            for movie in movie_files(raw_dir):
+                if movie in folder.known:
+                    continue
+                if self._complete(folder, movie, now):
+                    complete.append(movie)
+                else:
+                    waiting += 1
+            if complete:
+                r, f = self._register(raw_dir, folder, complete)
+                registered, failed = registered + r, failed + f
+        return ScanReport(registered, failed, waiting)
+
+    def _complete(self, folder: _Folder, movie: Path, now: float) -> bool:
+        try:
+            stat = movie.stat()
+        except OSError:
+            return False
+        size = (stat.st_size, stat.st_mtime)
+        if folder.sizes.get(movie) != size:
+            folder.sizes[movie], folder.since[movie] = size, now
+            return False  # changed since the last scan (or first seen): look again next time
+        if _epu_xml(movie).exists():
+            return True
+        return now - folder.since[movie] >= self.settle_s
+
+    def _metadata(self, movie: Path) -> AcquisitionMetadata:
+        return read_epu_xml(_epu_xml(movie))
+
+    def _register(self, raw_dir: Path, folder: _Folder, movies: list[Path]) -> tuple[int, int]:
+        good: list[tuple[Path, AcquisitionMetadata]] = []
+        bad: list[tuple[Path, str]] = []
+        for movie in movies:
+            try:
+                good.append((movie, self._metadata(movie)))
+            except MetadataReadError as exc:
+                bad.append((movie, str(exc)))
+        with self.sessions.begin() as session:
+            if folder.run is None:
+                if not good:
+                    return self._record_unregistrable(session, raw_dir, bad)
+                folder.run = self._open_run(session, raw_dir, good[0][1])
+                folder.known |= set(
+                    registered_movies(session, data_collection_id=folder.run.data_collection_id)
+                )
+            run = folder.run
+            good = [(m, meta) for m, meta in good if m not in folder.known]
+            bad = [(m, why) for m, why in bad if m not in folder.known]
+            write_movies(session, records=[_movie_record(run, m, meta) for m, meta in good])
+            write_movies(session, records=[_movie_record(run, m, None) for m, _ in bad])
+            write_failures(session, records=[_failure(run, m, why) for m, why in bad])
+            messages = expect_movies(
+                session, run=run, recipe=self.recipe, movies=[m for m, _ in good]
+            )
+        folder.known |= {m for m, _ in good} | {m for m, _ in bad}
+        publish(self.transport, messages)
+        if bad:
+            log.warning("%d movie(s) in %s have unreadable metadata", len(bad), raw_dir)
+        return len(good), len(bad)
+
+    def _record_unregistrable(
+        self, session: Session, raw_dir: Path, bad: list[tuple[Path, str]]
+    ) -> tuple[int, int]:
+        # No readable metadata yet in this folder: wait for a movie that has some.
+        for movie, why in bad:
+            log.warning("%s: %s (waiting for a movie with readable metadata)", movie, why)
+        return 0, 0
+
+    def _open_run(self, session: Session, raw_dir: Path, meta: AcquisitionMetadata) -> Run:
+        session_id = ensure_visit(session, visit=self.visit, microscope=self.microscope)
+        _, dc_id = register_data_collection(
+            session,
+            spec=DataCollectionSpec(
+                session_id=session_id,
+                image_directory=str(raw_dir),
+                file_template="Images-Disc*/GridSquare_*/Data/*_fractions.*",
+                voltage_kv=meta.voltage_kv,
+                pixel_size_a=meta.pixel_size_a,
+                nominal_magnification=meta.nominal_magnification,
+                exposure_time_s=meta.exposure_time_s,
+                total_exposed_dose_e_per_a2=meta.dose_e_per_a2,
+                image_size_x=meta.readout_width_px,
+                image_size_y=meta.readout_height_px,
+                binning=meta.binning,
+                nominal_defocus_a=meta.nominal_defocus_a,
+                slit_gap_ev=meta.energy_filter_slit_ev,
+                phase_plate=meta.phase_plate_used,
+                start_time=meta.acquired_at,
+            ),
+        )
+        gain = gain_reference(raw_dir)
+        frames = meta.n_fractions or 1
+        parameters = {
+            "pixel_size_a": meta.pixel_size_a,
+            "voltage_kv": meta.voltage_kv,
+            "dose_per_frame_e_per_a2": (meta.dose_e_per_a2 or 40.0) / frames,
+            "total_dose_e_per_a2": meta.dose_e_per_a2 or 40.0,
+            "frames": meta.n_fractions,
+            "gain_path": str(gain) if gain else None,
+            **self.defaults,
+        }
+        return open_run(
+            session,
+            data_collection_id=dc_id,
+            recipe=self.recipe,
+            request_key="automatic",
+            raw_dir=raw_dir,
+            project_dir=project_dir(self.visit_dir, raw_dir),
+            parameters=parameters,
+            automatic=True,
+            display_name=f"{self.recipe.name} (automatic)",
+        )
+
+
+def _movie_record(run: Run, movie: Path, meta: AcquisitionMetadata | None) -> MovieRecord:
+    ref = MovieRef(data_collection_id=run.data_collection_id, movie_full_path=str(movie))
+    if meta is None:
+        return MovieRecord(movie=ref)
+    return MovieRecord(
+        movie=ref,
+        created=meta.acquired_at,
+        position_x=meta.stage_x_um,
+        position_y=meta.stage_y_um,
+        nominal_defocus_a=meta.nominal_defocus_a,
+        angle_deg=meta.stage_alpha_deg,
+        fluence_e_per_a2=meta.dose_e_per_a2,
+        number_of_frames=meta.n_fractions,
+    )
+
+
+def _failure(run: Run, movie: Path, why: str) -> FailureRecord:
+    return FailureRecord(
+        movie=MovieRef(data_collection_id=run.data_collection_id, movie_full_path=str(movie)),
+        auto_proc_program_id=run.program_id,
+        stage="register",
+        reason="metadata",
+        message=why,
+    )
