@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, simulate
+    from cryolive.cli import admin, ctf, db, messaging, pipeline, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -52,6 +52,11 @@ def build_app() -> typer.Typer:
     app.command()(simulate.simulate)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
+    app.command()(pipeline.run)
+    app.command()(pipeline.check)
+    app.command()(pipeline.reprocess)
+    app.command()(pipeline.stop)
+    app.command()(pipeline.demo)
     return app
 
 

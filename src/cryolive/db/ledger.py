@@ -60,13 +60,12 @@ def complete(session: Session, *, keys: Sequence[str], now: float) -> None:
         )
 
 
-def open_items(session: Session) -> int:
-    return int(
-        session.scalar(
-            sa.select(sa.func.count()).select_from(WorkItem).where(WorkItem.done_at.is_(None))
-        )
-        or 0
-    )
+def open_items(session: Session, *, program_id: int | None = None) -> int:
+    """Work not yet done: all of it, or one run's (AutoProcProgram)."""
+    query = sa.select(sa.func.count()).select_from(WorkItem).where(WorkItem.done_at.is_(None))
+    if program_id is not None:
+        query = query.where(WorkItem.key.startswith(f"movie:{program_id}:"))
+    return int(session.scalar(query) or 0)
 
 
 class SqlWorkLedger:

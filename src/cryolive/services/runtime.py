@@ -23,6 +23,7 @@ from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport, open_transport
 from cryolive.messaging.worker import Worker
 from cryolive.services import pipeline_registry
+from cryolive.services.requests import start_requested
 from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ class Pipeline:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def scan(self) -> None:
+        """One poll: new movies of every visit, then reprocessing requests."""
         for watcher in self.watchers:
             watcher.scan_once(time.time())
+        start_requested(self.sessions, self.transport, recipe=self.recipe)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -9,7 +9,7 @@ AutoProcProgram's processingStatus is NULL while it runs, 1 on success, 0 on fai
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -236,3 +236,31 @@ def add_attachment(
             "importanceRank": importance_rank,
         },
     )
+
+
+def ended_programs(session: Session, *, program_ids: Sequence[int]) -> set[int]:
+    """Those of ``program_ids`` that have ended (status set: finished, failed or stopped)."""
+    if not program_ids:
+        return set()
+    rows = session.scalars(
+        sa.select(AutoProcProgram.autoProcProgramId).where(
+            AutoProcProgram.autoProcProgramId.in_(list(program_ids)),
+            AutoProcProgram.processingStatus.is_not(None),
+        )
+    )
+    return {int(r) for r in rows}
+
+
+def requested_programs(session: Session, *, program_ids: Sequence[int]) -> set[int]:
+    """Those of ``program_ids`` whose job a user requested (not automatic)."""
+    if not program_ids:
+        return set()
+    rows = session.scalars(
+        sa.select(AutoProcProgram.autoProcProgramId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .where(
+            AutoProcProgram.autoProcProgramId.in_(list(program_ids)),
+            ProcessingJob.automatic == 0,
+        )
+    )
+    return {int(r) for r in rows}

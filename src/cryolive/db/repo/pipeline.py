@@ -7,6 +7,7 @@ have a result or a recorded failure).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from cryolive.db.records import (
     MovieRecord,
     MovieRef,
 )
+from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
 
@@ -91,8 +93,25 @@ def finished_movies(session: Session, *, movies: Sequence[tuple[MovieRef, int]])
     return [ledger.work_key(program, ref.movie_full_path) for ref, program in done]
 
 
+def _program(record: AnyRecord) -> int | None:
+    return None if isinstance(record, MovieRecord) else record.auto_proc_program_id
+
+
 def write_records(session: Session, *, records: Sequence[AnyRecord], now: float) -> None:
-    """Write a batch of any records and close the work that is finished."""
+    """Write a batch of any records and close the work that is finished.
+
+    Results of a run that has ended (a user stopped it) are not written, and their work is
+    closed. A requested run whose last movie is done is marked finished.
+    """
+    programs = {p for p in map(_program, records) if p is not None}
+    ended = collections.ended_programs(session, program_ids=sorted(programs))
+    late = [r for r in records if _program(r) in ended]
+    records = [r for r in records if _program(r) not in ended]
+    ledger.complete(
+        session,
+        keys=[ledger.work_key(p, r.movie.movie_full_path) for r in late if (p := _program(r))],
+        now=now,
+    )
 
     def of(kind: type) -> list:  # type: ignore[type-arg]
         return [r for r in records if isinstance(r, kind)]
@@ -106,9 +125,18 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
     )
     failures: list[FailureRecord] = of(FailureRecord)
     write_failures(session, records=failures)
-    ended = [
+    last = [
         (r.movie, r.auto_proc_program_id)
         for r in records
         if isinstance(r, (CtfRecord, IceThicknessRecord, FailureRecord))
     ]
-    ledger.complete(session, keys=finished_movies(session, movies=ended), now=now)
+    ledger.complete(session, keys=finished_movies(session, movies=last), now=now)
+    for program in collections.requested_programs(session, program_ids=sorted(programs - ended)):
+        if ledger.open_items(session, program_id=program) == 0:
+            collections.finish_program(
+                session,
+                auto_proc_program_id=program,
+                success=True,
+                message="all movies processed",
+                when=dt.datetime.fromtimestamp(now, dt.UTC),
+            )

@@ -1,0 +1,160 @@
+"""The daily check: compare what the pipeline recorded for a simulated visit with the truth
+the simulator planted.
+
+For every planted movie it finds the database's rows and says, per stage, whether there is
+exactly one result (or, for a planted fault, a recorded failure and no result), and how far the
+results are from the truth: CTF defocus error (Å and % of the defocus), whole-frame drift error
+(RMSE, px, after both trajectories are put to zero at the first frame), and how well relative
+ice thickness ranks the micrographs (Spearman).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, MotionCorrection, Movie
+from ispyb.sqlalchemy import RelativeIceThickness as Ice
+from scipy.stats import spearmanr
+from sqlalchemy.orm import Session
+
+# The kinds of planted fault a movie cannot be processed through (others, such as a few
+# saturated pixels, the pipeline is expected to correct and carry on).
+BLOCKING_FAULTS = {
+    "truncated",
+    "zero_byte",
+    "corrupt_xml",
+    "wrong_frame_count",
+    "nan_pixels",
+    "unreadable",
+    "missing_gain",
+}
+
+
+@dataclass
+class CheckReport:
+    movies: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    planted_faults: list[str] = field(default_factory=list)
+    recorded_failures: list[str] = field(default_factory=list)
+    unexpected_failures: list[str] = field(default_factory=list)
+    defocus_error_a: list[float] = field(default_factory=list)
+    defocus_error_pct: list[float] = field(default_factory=list)
+    drift_rmse_px: list[float] = field(default_factory=list)
+    ice_spearman: float | None = None
+
+    @property
+    def faults_match(self) -> bool:
+        return sorted(self.planted_faults) == sorted(self.recorded_failures)
+
+    def summary(self) -> dict[str, Any]:
+        def median(values: list[float]) -> float | None:
+            return float(np.median(values)) if values else None
+
+        return {
+            "movies": self.movies,
+            "duplicates": len(self.duplicates),
+            "missing": len(self.missing),
+            "planted_faults": len(self.planted_faults),
+            "recorded_failures": len(self.recorded_failures),
+            "faults_match": self.faults_match,
+            "unexpected_failures": len(self.unexpected_failures),
+            "ctf_fitted": len(self.defocus_error_a),
+            "median_defocus_error_a": median(self.defocus_error_a),
+            "median_defocus_error_pct": median(self.defocus_error_pct),
+            "median_drift_rmse_px": median(self.drift_rmse_px),
+            "ice_spearman": self.ice_spearman,
+        }
+
+
+def _rows(session: Session, model: Any, column: Any, ids: list[int]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = {}
+    for row in session.scalars(sa.select(model).where(column.in_(ids))) if ids else []:
+        found.setdefault(int(getattr(row, column.key)), []).append(row)
+    return found
+
+
+def _drift_rmse(path: str | None, truth: dict[str, Any]) -> float | None:
+    if not path or not Path(path).is_file():
+        return None
+    data = json.loads(Path(path).read_text())["data"][0]
+    got = np.stack([data["x"], data["y"]], axis=1)
+    want = np.stack([truth["drift_x_px"], truth["drift_y_px"]], axis=1)
+    if got.shape != want.shape:
+        return None
+    got, want = got - got[0], want - want[0]
+    return float(np.sqrt(np.mean(np.sum((got - want) ** 2, axis=1))))
+
+
+def check_visit(session: Session, *, visit_dir: Path) -> CheckReport:
+    truth = json.loads((visit_dir / "truth.json").read_text())
+    report = CheckReport()
+    blocking = {f["path"] for f in truth["faults"] if f["kind"] in BLOCKING_FAULTS}
+    movie_of_xml = {}
+    for grid in truth["grids"]:
+        for m in grid["movies"]:
+            movie_of_xml[m.get("metadata")] = m["movie"]
+    blocking = {movie_of_xml.get(p, p) for p in blocking}
+    report.planted_faults = sorted(blocking)
+    ice_pairs: list[tuple[float, float]] = []
+    for grid in truth["grids"]:
+        planted = {str(visit_dir / m["movie"]): m for m in grid["movies"]}
+        movies = session.scalars(sa.select(Movie).where(Movie.movieFullPath.in_(list(planted))))
+        by_path: dict[str, list[Any]] = {}
+        for movie in movies:
+            by_path.setdefault(movie.movieFullPath, []).append(movie)
+        ids = [m.movieId for rows in by_path.values() for m in rows]
+        mcs = _rows(session, MotionCorrection, MotionCorrection.movieId, ids)
+        mc_ids = [mc.motionCorrectionId for rows in mcs.values() for mc in rows]
+        ctfs = _rows(session, CTF, CTF.motionCorrectionId, mc_ids)
+        ices = _rows(session, Ice, Ice.motionCorrectionId, mc_ids)
+        failures = {
+            m.description.split(": ", 1)[0]
+            for m in session.scalars(
+                sa.select(AutoProcProgramMessage).where(AutoProcProgramMessage.severity == "ERROR")
+            )
+            if m.description
+        }
+        for path, t in planted.items():
+            report.movies += 1
+            relative = t["movie"]
+            rows = by_path.get(path, [])
+            if path in failures:
+                (
+                    report.recorded_failures if relative in blocking else report.unexpected_failures
+                ).append(relative)
+                continue
+            if len(rows) != 1:
+                (report.duplicates if rows else report.missing).append(relative)
+                continue
+            mc = mcs.get(rows[0].movieId, [])
+            if len(mc) != 1:
+                (report.duplicates if mc else report.missing).append(relative)
+                continue
+            ctf, ice = (
+                ctfs.get(mc[0].motionCorrectionId, []),
+                ices.get(mc[0].motionCorrectionId, []),
+            )
+            if len(ctf) > 1 or len(ice) > 1:
+                report.duplicates.append(relative)
+            if not ctf or not ice:
+                report.missing.append(relative)
+            rmse = _drift_rmse(mc[0].driftPlotFullPath, t)
+            if rmse is not None:
+                report.drift_rmse_px.append(rmse)
+            if ctf:
+                true_defocus = (t["defocus_u_a"] + t["defocus_v_a"]) / 2
+                error = abs(float(ctf[0].estimatedDefocus) - true_defocus)
+                report.defocus_error_a.append(error)
+                report.defocus_error_pct.append(100 * error / true_defocus)
+            if ice:
+                ice_pairs.append((float(ice[0].median), float(t["ice_thickness"]["mean_a"])))
+    if len(ice_pairs) >= 3:
+        rho = spearmanr([p[0] for p in ice_pairs], [p[1] for p in ice_pairs]).statistic
+        report.ice_spearman = float(rho)
+    return report

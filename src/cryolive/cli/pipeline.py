@@ -1,0 +1,151 @@
+"""``cryolive run``, ``check``, ``reprocess`` and ``stop``: the live pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cryolive.check import check_visit
+from cryolive.cli import settings_of
+from cryolive.cli._db import engine_of, transaction
+from cryolive.db import session_factory
+from cryolive.services.requests import request_run, stop_run
+from cryolive.services.runtime import VisitFolder, start_pipeline
+
+console = Console()
+
+
+def run(
+    ctx: typer.Context,
+    visit_dir: Path = typer.Argument(..., help="The visit's folder (raw, raw2 … inside)."),
+    visit: str = typer.Option(..., help="The visit's name, e.g. bi23047-5."),
+    microscope: str = typer.Option("", help="Microscope name (ISPyB beamLineName)."),
+    services: str = typer.Option(
+        "all", help="Services to run here: all, none, or a comma-separated list."
+    ),
+    concurrency: int = typer.Option(1, min=1, help="Consumers per service."),
+    poll: float = typer.Option(5.0, min=0.1, help="Seconds between scans of the visit."),
+    settle: float = typer.Option(
+        10.0,
+        min=0.0,
+        help="Seconds a movie without metadata must stand still to count as complete.",
+    ),
+) -> None:
+    """Process a visit live: watch it, run the services, reconcile, until SIGTERM/Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_of(ctx)
+    chosen = None if services == "all" else [s for s in services.split(",") if s and s != "none"]
+    pipeline = start_pipeline(
+        database_url=settings.database,
+        broker_url=settings.broker_url,
+        visits=[VisitFolder(visit_dir.resolve(), visit, microscope)],
+        services=chosen,
+        concurrency=concurrency,
+        poll_s=poll,
+        settle_s=settle,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"processing {visit} in {visit_dir} (Ctrl-C or SIGTERM to stop)")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pipeline.stop()
+
+
+def check(
+    ctx: typer.Context,
+    visit_dir: Path = typer.Argument(..., help="A simulated visit's folder (truth.json inside)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
+) -> None:
+    """The daily check: the processed simulated visit against its ground truth."""
+    if not (visit_dir / "truth.json").is_file():
+        raise typer.BadParameter(f"{visit_dir}: no truth.json (not a simulated visit)")
+    engine = engine_of(ctx, writer=False)
+    with session_factory(engine)() as session:
+        report = check_visit(session, visit_dir=visit_dir.resolve())
+    engine.dispose()
+    summary = report.summary()
+    table = Table(title=f"daily check of {visit_dir}", show_header=False)
+    for key, value in summary.items():
+        table.add_row(
+            key.replace("_", " "),
+            "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value),
+        )
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(summary, indent=2))
+    if report.duplicates or report.missing or not report.faults_match:
+        raise typer.Exit(code=1)
+
+
+def reprocess(
+    ctx: typer.Context,
+    data_collection: int = typer.Argument(..., help="DataCollection id."),
+    param: list[str] = typer.Option([], "--param", help="KEY=VALUE (JSON value), repeatable."),
+    recipe: str = typer.Option("spa-preprocess", help="Recipe to run."),
+    by: str = typer.Option("staff", help="Who asks (recorded with the job)."),
+) -> None:
+    """Ask the running pipeline to process a data collection again with these parameters."""
+    values = {}
+    for item in param:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    with transaction(ctx) as session:
+        job, program = request_run(
+            session,
+            data_collection_id=data_collection,
+            recipe=recipe,
+            parameters=values,
+            requested_by=by,
+        )
+    console.print(f"requested: ProcessingJob {job}, AutoProcProgram {program}")
+
+
+def stop(
+    ctx: typer.Context,
+    program: int = typer.Argument(..., help="AutoProcProgram id of the run to stop."),
+    by: str = typer.Option("staff", help="Who stops it (recorded in the message)."),
+) -> None:
+    """Stop a processing run: no more results are recorded for it."""
+    with transaction(ctx) as session:
+        stop_run(session, auto_proc_program_id=program, stopped_by=by)
+    console.print(f"stopped AutoProcProgram {program}")
+
+
+def demo(
+    out: Path = typer.Option(Path("demo-data"), help="Folder for the visit and the database."),
+    grids: int = typer.Option(2, min=1, help="Grids, one raw folder each."),
+    movies: int = typer.Option(6, min=1, help="Movies per grid."),
+    detector: str = typer.Option("1k", help="Simulated detector: tiny, 1k, k3, falcon4i."),
+    serve: bool = typer.Option(True, help="Serve the web application afterwards."),
+) -> None:
+    """Simulate a two-grid session, process it live on SQLite, check it against the truth."""
+    from cryolive.demo import DEMO_PASSWORD, DEMO_USER, DemoPlan, run_demo
+
+    plan = DemoPlan(out=out, grids=grids, movies_per_grid=movies, detector=detector)
+    report = run_demo(plan, console=console)
+    table = Table(title="daily check of the demo visit", show_header=False)
+    for key, value in report.summary().items():
+        table.add_row(
+            key.replace("_", " "),
+            "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value),
+        )
+    console.print(table)
+    console.print(f"database: {out / 'cryolive.sqlite'}; log in as {DEMO_USER} / {DEMO_PASSWORD}")
+    if serve:
+        console.print("(the web application is not part of this build yet)")

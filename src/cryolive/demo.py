@@ -1,0 +1,112 @@
+"""``cryolive demo``: a small two-grid session simulated, processed live and checked, with no
+server to install (SQLite and the embedded broker), then shown in the browser."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, MotionCorrection, Movie
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
+
+from cryolive.check import CheckReport, check_visit
+from cryolive.db.ledger import open_items
+from cryolive.db.repo import visits
+from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
+
+DEMO_USER, DEMO_PASSWORD = "demo", "cryolive-demo"
+STAFF_USER, STAFF_PASSWORD = "staff", "cryolive-staff"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    out: Path
+    visit: str = "bi23047-5"
+    grids: int = 2
+    movies_per_grid: int = 6
+    detector: str = "1k"
+    frames: int = 24
+    rate_per_hour: float = 1800.0
+
+
+def _counts(session: Session) -> dict[str, int]:
+    def count(model: type) -> int:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+    return {
+        "movies": count(Movie),
+        "motion corrected": count(MotionCorrection),
+        "CTF fitted": count(CTF),
+        "failed": count(AutoProcProgramMessage),
+        "open": open_items(session),
+    }
+
+
+def _accounts(session: Session, *, visit: str) -> None:
+    session_id = visits.ensure_visit(session, visit=visit, microscope="m02")
+    demo = visits.ensure_person(session, login=DEMO_USER, given_name="Demo", family_name="User")
+    visits.add_member(session, session_id=session_id, person_id=demo, role="Principal Investigator")
+    visits.set_password(session, person_id=demo, password=DEMO_PASSWORD)
+    staff = visits.ensure_person(
+        session, login=STAFF_USER, given_name="Facility", family_name="Staff"
+    )
+    visits.make_staff(session, person_id=staff)
+    visits.set_password(session, person_id=staff, password=STAFF_PASSWORD)
+
+
+def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
+    """Simulate the session into ``plan.out/visit`` while processing it; return the check."""
+    logging.basicConfig(level=logging.WARNING)
+    visit_dir = (plan.out / "visit").resolve()
+    database_url = f"sqlite:///{(plan.out / 'cryolive.sqlite').resolve()}"
+    pipeline = start_pipeline(
+        database_url=database_url,
+        broker_url="memory://demo",
+        visits=[VisitFolder(visit_dir, plan.visit, "m02")],
+        poll_s=1.0,
+        settle_s=2.0,
+    )
+    with pipeline.sessions.begin() as session:
+        _accounts(session, visit=plan.visit)
+    config = VisitConfig(
+        visit=plan.visit,
+        n_grids=plan.grids,
+        movies_per_grid=plan.movies_per_grid,
+        detector=plan.detector,
+        movie=MovieConfig(n_frames=plan.frames),
+        rate_per_hour=plan.rate_per_hour,
+    )
+    total = plan.grids * plan.movies_per_grid
+    simulated = threading.Thread(target=simulate_visit, args=(config, visit_dir), daemon=True)
+    simulated.start()
+    columns = (
+        TextColumn("{task.description:>17}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            tasks = {
+                name: progress.add_task(name, total=total)
+                for name in ("movies", "motion corrected", "CTF fitted")
+            }
+            while True:
+                with pipeline.sessions() as session:
+                    counts = _counts(session)
+                for name, task in tasks.items():
+                    progress.update(task, completed=counts[name])
+                if not simulated.is_alive() and counts["movies"] >= total and counts["open"] == 0:
+                    break
+                time.sleep(1.0)
+        with pipeline.sessions() as session:
+            return check_visit(session, visit_dir=visit_dir)
+    finally:
+        pipeline.stop()

@@ -1,0 +1,138 @@
+"""Reprocessing requests and stops, through the database.
+
+A user (web form or ``cryolive reprocess``) records a request: a ProcessingJob with
+``automatic = 0``, the user's parameters, and an AutoProcProgram that has not started. The
+running pipeline picks requests up on its next poll, starts them (processingStartTime set,
+status NULL: running) and dispatches the recipe over the collection's registered movies. This
+works the same whether the broker is embedded in the pipeline's process or RabbitMQ, and the
+user needs no broker access. A stop marks the program failed with a message saying who stopped
+it; the writer then discards late results of that run and closes its work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import AutoProcProgram, DataCollection, ProcessingJob
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db.repo.collections import (
+    finish_program,
+    job_parameters,
+    register_processing_job,
+)
+from cryolive.messaging.recipe import Recipe
+from cryolive.messaging.transport import Transport
+from cryolive.services.layout import project_dir
+from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
+
+REQUESTED = "requested"
+
+
+def request_run(
+    session: Session,
+    *,
+    data_collection_id: int,
+    recipe: str,
+    parameters: Mapping[str, Any],
+    requested_by: str,
+) -> tuple[int, int]:
+    """Record a reprocessing request; return its (ProcessingJob, AutoProcProgram) ids."""
+    if session.get(DataCollection, data_collection_id) is None:
+        raise LookupError(f"data_collection_id: no data collection {data_collection_id}")
+    stored = {k: json.dumps(v) for k, v in parameters.items() if v is not None}
+    return register_processing_job(
+        session,
+        data_collection_id=data_collection_id,
+        recipe=recipe,
+        request_key=f"request-{uuid.uuid4().hex}",
+        parameters={**stored, "requested_by": json.dumps(requested_by)},
+        display_name=f"{recipe} (by {requested_by})",
+        automatic=False,
+    )
+
+
+def stop_run(session: Session, *, auto_proc_program_id: int, stopped_by: str) -> None:
+    """Stop a run: its program ends as failed, with who stopped it."""
+    if session.get(AutoProcProgram, auto_proc_program_id) is None:
+        raise LookupError(f"auto_proc_program_id: no program {auto_proc_program_id}")
+    finish_program(
+        session,
+        auto_proc_program_id=auto_proc_program_id,
+        success=False,
+        message=f"stopped by {stopped_by}",
+        when=dt.datetime.now(dt.UTC),
+    )
+
+
+def start_requested(
+    sessions: sessionmaker[Session], transport: Transport, *, recipe: Recipe
+) -> list[int]:
+    """Start every requested run of ``recipe`` that has not started; return their programs."""
+    started = []
+    with sessions.begin() as session:
+        pending = session.execute(
+            sa.select(ProcessingJob, AutoProcProgram)
+            .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
+            .where(
+                ProcessingJob.recipe == recipe.name,
+                ProcessingJob.automatic == 0,
+                AutoProcProgram.processingStartTime.is_(None),
+                AutoProcProgram.processingStatus.is_(None),
+            )
+        ).all()
+        messages = []
+        for job, program in pending:
+            dc = session.get(DataCollection, job.dataCollectionId)
+            if dc is None or not dc.imageDirectory:
+                continue
+            raw_dir = Path(dc.imageDirectory)
+            project = project_dir(raw_dir.parent, raw_dir)
+            session.execute(
+                sa.update(AutoProcProgram)
+                .where(AutoProcProgram.autoProcProgramId == program.autoProcProgramId)
+                .values(processingStartTime=dt.datetime.now(dt.UTC))
+            )
+            run = load_run_for_request(session, job, program.autoProcProgramId, raw_dir, project)
+            movies = registered_movies(session, data_collection_id=job.dataCollectionId)
+            messages += expect_movies(session, run=run, recipe=recipe, movies=movies)
+            started.append(int(program.autoProcProgramId))
+    publish(transport, messages)
+    return started
+
+
+def load_run_for_request(
+    session: Session, job: ProcessingJob, program_id: int, raw_dir: Path, project: Path
+) -> Run:
+    """A requested run: the parameters of the collection's automatic run, overridden by the
+    user's (values the web or command line sent as JSON, or as plain text)."""
+    base: dict[str, Any] = {}
+    automatic = session.execute(
+        sa.select(ProcessingJob.processingJobId, AutoProcProgram.autoProcProgramId)
+        .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
+        .where(ProcessingJob.dataCollectionId == job.dataCollectionId, ProcessingJob.automatic == 1)
+        .order_by(ProcessingJob.processingJobId)
+    ).first()
+    if automatic is not None:
+        base = dict(
+            load_run(
+                session,
+                processing_job_id=automatic[0],
+                program_id=automatic[1],
+                dc_id=job.dataCollectionId,
+            ).parameters
+        )
+    user: dict[str, Any] = {}
+    for key, text in job_parameters(session, processing_job_id=job.processingJobId).items():
+        try:
+            user[key] = json.loads(text)
+        except json.JSONDecodeError:
+            user[key] = text
+    user.pop("requested_by", None)
+    return Run(job.dataCollectionId, job.processingJobId, program_id, raw_dir, project, base | user)
