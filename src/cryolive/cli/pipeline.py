@@ -50,6 +50,7 @@ def run(
         concurrency=concurrency,
         poll_s=poll,
         settle_s=settle,
+        prefix=settings.broker_prefix,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

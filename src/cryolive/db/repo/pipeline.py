@@ -35,7 +35,8 @@ LAST_STAGES = ("ctf", "ice")
 def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> list[int]:
     rows = []
     for r in records:
-        name = r.movie.movie_full_path.rsplit("/", 1)[-1]
+        path = r.movie.movie_full_path
+        name = path.rsplit("/", 1)[-1]
         rows.append(
             (
                 (*r.key, r.stage),
@@ -43,7 +44,7 @@ def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> lis
                     "autoProcProgramId": r.auto_proc_program_id,
                     "severity": "ERROR",
                     "message": f"{r.stage}: {name}: {r.reason}"[:200],
-                    "description": f"{r.movie.movie_full_path}: {r.message}",
+                    "description": f"{path}: {r.message.removeprefix(path + ': ')}",
                 },
             )
         )

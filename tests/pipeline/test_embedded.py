@@ -1,0 +1,154 @@
+"""The live pipeline in the embedded deployment: SQLite, the in-process broker, one process."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrection, Movie
+
+from cryolive.check import check_visit
+from cryolive.services.requests import request_run, stop_run
+from cryolive.services.runtime import VisitFolder, start_pipeline
+
+
+def _start(db: str, visit: Path, name: str = "embedded") -> object:
+    return start_pipeline(
+        database_url=db,
+        broker_url=f"memory://{name}",
+        visits=[VisitFolder(visit, "bi23047-5", "m02")],
+        poll_s=0.3,
+        settle_s=1.0,
+    )
+
+
+def _count(session: object, model: type) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).select_from(model)))  # type: ignore[attr-defined]
+
+
+def test_two_grids_end_with_one_collection_each_and_one_result_per_movie_per_stage(
+    sqlite_db: str, two_grid_visit: Path, visit_copy: Callable[[Path], Path], done: Callable
+) -> None:
+    visit = visit_copy(two_grid_visit)
+    pipeline = _start(sqlite_db, visit)
+    try:
+        done(pipeline.sessions, movies=6)
+        with pipeline.sessions() as session:
+            folders = sorted(session.scalars(sa.select(DataCollection.imageDirectory)))
+            assert folders == [f"{visit}/raw/", f"{visit}/raw2/"]
+            report = check_visit(session, visit_dir=visit)
+    finally:
+        pipeline.stop()
+    assert report.movies == 6
+    assert not report.duplicates and not report.missing and not report.unexpected_failures
+    assert len(report.defocus_error_a) == 6
+    # Against the simulator's truth (1k movies, 8 frames, 40 e/Å²):
+    assert max(report.defocus_error_pct) < 1.0
+    assert max(report.drift_rmse_px) < 0.5
+    # The processed tree is a RELION project per raw folder.
+    assert list(
+        (visit / "processed" / "raw2" / "MotionCorr").glob("job*/Images-Disc1/*/Data/*.mrc")
+    )
+
+
+def test_a_restart_registers_and_processes_nothing_twice(
+    sqlite_db: str, two_grid_visit: Path, visit_copy: Callable[[Path], Path], done: Callable
+) -> None:
+    visit = visit_copy(two_grid_visit)
+    first = _start(sqlite_db, visit, "first")
+    done(first.sessions, movies=6)
+    first.stop()
+    second = _start(sqlite_db, visit, "second")
+    try:
+        time.sleep(3)  # several scans of the same folder
+        done(second.sessions, movies=6)
+        with second.sessions() as session:
+            assert _count(session, DataCollection) == 2
+            assert _count(session, Movie) == 6
+            assert _count(session, MotionCorrection) == 6
+            assert _count(session, CTF) == 6
+    finally:
+        second.stop()
+
+
+def test_planted_faults_are_recorded_for_exactly_those_movies(
+    sqlite_db: str, faulty_visit: Path, visit_copy: Callable[[Path], Path], done: Callable
+) -> None:
+    visit = visit_copy(faulty_visit)
+    planted = json.loads((visit / "truth.json").read_text())["faults"]
+    assert {f["kind"] for f in planted} == {"truncated", "zero_byte", "corrupt_xml", "nan_pixels"}
+    pipeline = _start(sqlite_db, visit, "faulty")
+    try:
+        done(pipeline.sessions, movies=8)
+        with pipeline.sessions() as session:
+            report = check_visit(session, visit_dir=visit)
+            messages = [
+                m
+                for (m,) in session.execute(
+                    sa.text('SELECT description FROM "AutoProcProgramMessage"')
+                )
+            ]
+    finally:
+        pipeline.stop()
+    assert report.planted_faults and report.faults_match, report.summary()
+    assert not report.unexpected_failures and not report.missing and not report.duplicates
+    assert len(report.defocus_error_a) == 8 - len(report.planted_faults)
+    # Every message names the movie and says what is wrong with it.
+    assert all(m.split(": ", 1)[0].endswith((".mrc", ".tiff")) for m in messages)
+    assert sum("zero-byte file" in m for m in messages) == 2
+    assert sum("truncated" in m for m in messages) == 2
+    assert sum("NaN" in m for m in messages) == 1
+    assert sum("not well-formed XML" in m for m in messages) == 1
+
+
+def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
+    sqlite_db: str, two_grid_visit: Path, visit_copy: Callable[[Path], Path], done: Callable
+) -> None:
+    visit = visit_copy(two_grid_visit)
+    pipeline = _start(sqlite_db, visit, "reprocess")
+    try:
+        done(pipeline.sessions, movies=6)
+        with pipeline.sessions.begin() as session:
+            dc = session.scalar(
+                sa.select(DataCollection.dataCollectionId).where(
+                    DataCollection.imageDirectory == f"{visit}/raw/"
+                )
+            )
+            _, wanted = request_run(
+                session,
+                data_collection_id=dc,
+                recipe="spa-preprocess",
+                parameters={"patches_x": 3, "patches_y": 3},
+                requested_by="alice",
+            )
+            _, stopped = request_run(
+                session,
+                data_collection_id=dc,
+                recipe="spa-preprocess",
+                parameters={},
+                requested_by="bob",
+            )
+            stop_run(session, auto_proc_program_id=stopped, stopped_by="bob")
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            with pipeline.sessions() as session:
+                program = session.get(AutoProcProgram, wanted)
+                if program is not None and program.processingStatus is not None:
+                    break
+            time.sleep(0.5)
+        with pipeline.sessions() as session:
+            program = session.get(AutoProcProgram, wanted)
+            assert program.processingStatus == 1, program.processingMessage
+            redone = session.scalars(
+                sa.select(MotionCorrection).where(MotionCorrection.autoProcProgramId == wanted)
+            ).all()
+            assert len(redone) == 3 and {m.patchesUsedX for m in redone} == {3}
+            halted = session.get(AutoProcProgram, stopped)
+            assert halted.processingStatus == 0
+            assert halted.processingMessage == "stopped by bob"
+            assert _count(session, MotionCorrection) == 6 + 3
+    finally:
+        pipeline.stop()
