@@ -7,6 +7,8 @@ For each backend (RabbitMQ, embedded) and prefetch, two runs in the same process
   publishing connection) and ack; the last stage acks and counts. RabbitMQ: py-amqp on the
   same kind of queues (quorum) cryolive declares. Embedded: cryolive's in-process broker
   driven directly (bytes, no envelope, recipe or middleware).
+- ``bare`` (last row): the same loop on kombu's ``memory://`` transport, the in-memory
+  client the issue proposed (cryolive's embedded broker replaces it, see docs/messaging.md).
 - ``cryolive``: ``start_recipe`` N times on ``recipes/echo-3step.json``, three Workers
   (one per step), envelopes validated, middleware (logs, metrics, retries) in place.
 
@@ -146,6 +148,53 @@ def _bare_embedded(n: int, prefetch: int) -> float:
     return n / elapsed
 
 
+def _bare_kombu_memory(n: int) -> float:
+    """The loop of ``_bare_embedded`` on kombu's ``memory://`` transport (SimpleQueue)."""
+    from kombu import Connection
+
+    names = [f"kombu-{uuid.uuid4().hex[:6]}.{i}" for i in (1, 2, 3)]
+    done, stop = threading.Event(), threading.Event()
+    count = [0]
+    options = {"polling_interval": 0.001}  # the default (1 s) idles a stage between messages
+
+    def stage(i: int) -> None:
+        with Connection("memory://", transport_options=options) as conn:
+            source = conn.SimpleQueue(names[i])
+            target = conn.SimpleQueue(names[i + 1]) if i < 2 else None
+            while not stop.is_set():
+                try:
+                    msg = source.get(block=True, timeout=0.2)
+                except source.Empty:
+                    continue
+                if target is not None:
+                    target.put(msg.body)
+                msg.ack()
+                if target is None:
+                    count[0] += 1
+                    if count[0] == n:
+                        done.set()
+
+    threads = [threading.Thread(target=stage, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    with Connection("memory://") as conn:
+        feed = conn.SimpleQueue(names[0])
+        n += 1
+        feed.put("warm-up")
+        while count[0] < 1:
+            time.sleep(0.001)
+        start = time.perf_counter()
+        for i in range(n - 1):
+            feed.put(f"m{i}")
+        done.wait(600)
+        n -= 1
+        elapsed = time.perf_counter() - start
+    stop.set()
+    for t in threads:
+        t.join()
+    return n / elapsed
+
+
 def _cryolive(transport: Transport, n: int, prefetch: int) -> float:
     recipe = load_recipe(RECIPE)
     done = threading.Event()
@@ -208,6 +257,11 @@ def main() -> None:
     cases.append(
         ("embedded", 1, m,
          functools.partial(_bare_embedded, m, 1),
+         lambda: _cryolive(fresh(embedded_url), m, 1))
+    )  # fmt: skip
+    cases.append(
+        ("embedded vs kombu memory://", 1, m,
+         functools.partial(_bare_kombu_memory, m),
          lambda: _cryolive(fresh(embedded_url), m, 1))
     )  # fmt: skip
     print("| backend | prefetch | messages | bare client msg/s | cryolive msg/s | cryolive/bare |")
