@@ -14,7 +14,8 @@ For each backend (RabbitMQ, embedded) and prefetch, two runs in the same process
 
 Rate = N / (time from the first publish to the last message handled at step 3), after one
 warm-up message; bare and cryolive runs alternate ``--rounds`` times and the medians are kept
-(the machine is shared, its load varies).
+(the machine is shared, its load varies). Each cell: median (min-max); the ratio column
+also gives the range of the per-round ratios.
 
 Usage: ``python bench/messaging.py [--amqp URL] [-n N] [--prefetch 1 50]``
 """
@@ -272,7 +273,14 @@ def main() -> None:
             bare_rates.append(bare())
             our_rates.append(ours())
         b, o = statistics.median(bare_rates), statistics.median(our_rates)
-        print(f"| {backend} | {prefetch} | {n} | {b:.0f} | {o:.0f} | {o / b:.0%} |", flush=True)
+        ratios = sorted(x / y for x, y in zip(our_rates, bare_rates, strict=True))
+        print(
+            f"| {backend} | {prefetch} | {n}"
+            f" | {b:.0f} ({min(bare_rates):.0f}-{max(bare_rates):.0f})"
+            f" | {o:.0f} ({min(our_rates):.0f}-{max(our_rates):.0f}) | {o / b:.0%}"
+            f" (pairs {ratios[0]:.0%}-{ratios[-1]:.0%}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
