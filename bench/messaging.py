@@ -7,12 +7,15 @@ For each backend (RabbitMQ, embedded) and prefetch, two runs in the same process
   publishing connection) and ack; the last stage acks and counts. RabbitMQ: py-amqp on the
   same kind of queues (quorum) cryolive declares. Embedded: cryolive's in-process broker
   driven directly (bytes, no envelope, recipe or middleware).
+- ``bare`` (last row): the same loop on kombu's ``memory://`` transport, the in-memory
+  client the issue proposed (cryolive's embedded broker replaces it, see docs/messaging.md).
 - ``cryolive``: ``start_recipe`` N times on ``recipes/echo-3step.json``, three Workers
   (one per step), envelopes validated, middleware (logs, metrics, retries) in place.
 
 Rate = N / (time from the first publish to the last message handled at step 3), after one
 warm-up message; bare and cryolive runs alternate ``--rounds`` times and the medians are kept
-(the machine is shared, its load varies).
+(the machine is shared, its load varies). Each cell: median (min-max); the ratio column
+also gives the range of the per-round ratios.
 
 Usage: ``python bench/messaging.py [--amqp URL] [-n N] [--prefetch 1 50]``
 """
@@ -146,6 +149,53 @@ def _bare_embedded(n: int, prefetch: int) -> float:
     return n / elapsed
 
 
+def _bare_kombu_memory(n: int) -> float:
+    """The loop of ``_bare_embedded`` on kombu's ``memory://`` transport (SimpleQueue)."""
+    from kombu import Connection
+
+    names = [f"kombu-{uuid.uuid4().hex[:6]}.{i}" for i in (1, 2, 3)]
+    done, stop = threading.Event(), threading.Event()
+    count = [0]
+    options = {"polling_interval": 0.001}  # the default (1 s) idles a stage between messages
+
+    def stage(i: int) -> None:
+        with Connection("memory://", transport_options=options) as conn:
+            source = conn.SimpleQueue(names[i])
+            target = conn.SimpleQueue(names[i + 1]) if i < 2 else None
+            while not stop.is_set():
+                try:
+                    msg = source.get(block=True, timeout=0.2)
+                except source.Empty:
+                    continue
+                if target is not None:
+                    target.put(msg.body)
+                msg.ack()
+                if target is None:
+                    count[0] += 1
+                    if count[0] == n:
+                        done.set()
+
+    threads = [threading.Thread(target=stage, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    with Connection("memory://") as conn:
+        feed = conn.SimpleQueue(names[0])
+        n += 1
+        feed.put("warm-up")
+        while count[0] < 1:
+            time.sleep(0.001)
+        start = time.perf_counter()
+        for i in range(n - 1):
+            feed.put(f"m{i}")
+        done.wait(600)
+        n -= 1
+        elapsed = time.perf_counter() - start
+    stop.set()
+    for t in threads:
+        t.join()
+    return n / elapsed
+
+
 def _cryolive(transport: Transport, n: int, prefetch: int) -> float:
     recipe = load_recipe(RECIPE)
     done = threading.Event()
@@ -210,6 +260,11 @@ def main() -> None:
          functools.partial(_bare_embedded, m, 1),
          lambda: _cryolive(fresh(embedded_url), m, 1))
     )  # fmt: skip
+    cases.append(
+        ("embedded vs kombu memory://", 1, m,
+         functools.partial(_bare_kombu_memory, m),
+         lambda: _cryolive(fresh(embedded_url), m, 1))
+    )  # fmt: skip
     print("| backend | prefetch | messages | bare client msg/s | cryolive msg/s | cryolive/bare |")
     print("|---|---|---|---|---|---|")
     for backend, prefetch, n, bare, ours in cases:
@@ -218,7 +273,14 @@ def main() -> None:
             bare_rates.append(bare())
             our_rates.append(ours())
         b, o = statistics.median(bare_rates), statistics.median(our_rates)
-        print(f"| {backend} | {prefetch} | {n} | {b:.0f} | {o:.0f} | {o / b:.0%} |", flush=True)
+        ratios = sorted(x / y for x, y in zip(our_rates, bare_rates, strict=True))
+        print(
+            f"| {backend} | {prefetch} | {n}"
+            f" | {b:.0f} ({min(bare_rates):.0f}-{max(bare_rates):.0f})"
+            f" | {o:.0f} ({min(our_rates):.0f}-{max(our_rates):.0f}) | {o / b:.0%}"
+            f" (pairs {ratios[0]:.0%}-{ratios[-1]:.0%}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -48,10 +48,21 @@ def recording(sink: InMemoryResultSink) -> Callable[[EchoMessage, Context], Echo
     return handler
 
 
-def test_three_step_recipe_delivers_every_message_once(transport: Transport) -> None:
+@pytest.mark.parametrize("prefetch", [1, 10])
+def test_three_step_recipe_delivers_every_message_once(transport: Transport, prefetch: int) -> None:
     sink = InMemoryResultSink()
-    relay = Worker(transport, Service("echo", EchoMessage, echo), queues=["echo.1", "echo.2"])
-    last = Worker(transport, Service("echo", EchoMessage, recording(sink)), queues=["echo.3"])
+    relay = Worker(
+        transport,
+        Service("echo", EchoMessage, echo),
+        queues=["echo.1", "echo.2"],
+        prefetch=prefetch,
+    )
+    last = Worker(
+        transport,
+        Service("echo", EchoMessage, recording(sink)),
+        queues=["echo.3"],
+        prefetch=prefetch,
+    )
     with running(relay, last):
         sent = [start_recipe(transport, RECIPE, {"text": f"movie-{i}"})[0] for i in range(30)]
         wait_for(lambda: len(sink) == 30)

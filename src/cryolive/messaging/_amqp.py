@@ -76,9 +76,45 @@ def dead_reason(headers: Mapping[str, Any]) -> str:
 QUORUM = {"x-queue-type": "quorum"}
 
 
+class ConfirmTracker:
+    """Publisher confirms of one channel, counted without waiting for each (see
+    ``RabbitTransport.consume``): publish sequence numbers still unconfirmed, and any nack."""
+
+    def __init__(self, channel: Any) -> None:
+        self.published = 0
+        self.outstanding: set[int] = set()
+        self.nacked = False
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+
+    def sent(self) -> None:
+        self.published += 1
+        self.outstanding.add(self.published)
+
+    def _settle(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self.outstanding = {t for t in self.outstanding if t > tag}
+        else:
+            self.outstanding.discard(tag)
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self.nacked = True
+        self._settle(tag, multiple)
+
+
 def deliver(
-    channel: Any, msg: Any, on_message: Callable[[Delivery], None], stop: threading.Event
+    channel: Any,
+    msg: Any,
+    on_message: Callable[[Delivery], None],
+    stop: threading.Event,
+    deferred: list[int] | None,
 ) -> None:
+    """Hand one py-amqp message to ``on_message``; with ``deferred``, acknowledgements are
+    collected there (by delivery tag) to be sent once the outputs' confirms are in."""
     if stop.is_set():
         return  # prefetched after the stop: left unacked, the closing connection returns it
     headers = dict(msg.properties.get("application_headers") or {})
@@ -87,7 +123,10 @@ def deliver(
 
     def ack() -> None:
         settled[0] = True
-        channel.basic_ack(tag)
+        if deferred is None:
+            channel.basic_ack(tag)
+        else:
+            deferred.append(tag)
 
     def requeue() -> None:
         if not settled[0]:

@@ -23,7 +23,9 @@ class Message:
 
 class Broker:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # One lock; one condition per queue, so a message wakes only that queue's consumers.
+        self._lock = threading.Lock()
+        self._conds: dict[str, threading.Condition] = {}
         self._queues: dict[str, deque[Message]] = {}
         self._delayed: list[tuple[float, int, str, Message]] = []
         self._seq = itertools.count()
@@ -31,26 +33,32 @@ class Broker:
     def _queue(self, name: str) -> deque[Message]:
         return self._queues.setdefault(name, deque())
 
+    def _wake(self, name: str, n: int = 1) -> None:
+        cond = self._conds.get(name)
+        if cond is not None:
+            cond.notify(n)
+
     def _release_due(self) -> float | None:
         """Move due delayed messages to their queues; return seconds to the next one."""
         now = time.monotonic()
         while self._delayed and self._delayed[0][0] <= now:
             _, _, name, msg = heapq.heappop(self._delayed)
             self._queue(name).append(msg)
+            self._wake(name)
         return self._delayed[0][0] - now if self._delayed else None
 
     def put(self, name: str, msg: Message, *, delay_s: float = 0.0) -> None:
-        with self._cond:
+        with self._lock:
             if delay_s > 0:
                 due = time.monotonic() + delay_s
                 heapq.heappush(self._delayed, (due, next(self._seq), name, msg))
             else:
                 self._queue(name).append(msg)
-            self._cond.notify_all()
+            self._wake(name)
 
     def get(self, name: str, *, timeout_s: float) -> Message | None:
         deadline = time.monotonic() + timeout_s
-        with self._cond:
+        with self._lock:
             while True:
                 next_due = self._release_due()
                 queue = self._queue(name)
@@ -59,26 +67,27 @@ class Broker:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._cond.wait(min(remaining, next_due) if next_due is not None else remaining)
+                cond = self._conds.setdefault(name, threading.Condition(self._lock))
+                cond.wait(min(remaining, next_due) if next_due is not None else remaining)
 
     def requeue(self, name: str, msg: Message, *, delivery_limit: int) -> None:
         msg.delivery_count += 1
-        with self._cond:
+        with self._lock:
             if msg.delivery_count > delivery_limit:
                 msg.headers[REASON_HEADER] = f"broker: delivery_limit from {name}"
                 msg.headers[ORIGIN_HEADER] = name
                 self._queue(dlq_name(name)).append(msg)
             else:
                 self._queue(name).appendleft(msg)
-            self._cond.notify_all()
+                self._wake(name)
 
     def depth(self, name: str) -> int:
-        with self._cond:
+        with self._lock:
             self._release_due()
             return len(self._queue(name))
 
     def snapshot(self, name: str, limit: int) -> list[Message]:
-        with self._cond:
+        with self._lock:
             return list(itertools.islice(self._queue(name), limit))
 
     def move(
@@ -88,7 +97,7 @@ class Broker:
         select: Callable[[Message], bool],
         rewrite: Callable[[bytes], bytes],
     ) -> int:
-        with self._cond:
+        with self._lock:
             keep: deque[Message] = deque()
             moved = 0
             for msg in self._queue(source):
@@ -98,17 +107,17 @@ class Broker:
                 else:
                     keep.append(msg)
             self._queues[source] = keep
-            self._cond.notify_all()
+            self._wake(target, moved)
             return moved
 
     def purge(self, name: str) -> int:
-        with self._cond:
+        with self._lock:
             count = len(self._queue(name))
             self._queue(name).clear()
             return count
 
     def delete(self, name: str) -> None:
-        with self._cond:
+        with self._lock:
             self._queues.pop(name, None)
             self._delayed = [d for d in self._delayed if d[2] != name]
             heapq.heapify(self._delayed)

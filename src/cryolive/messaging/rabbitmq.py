@@ -14,6 +14,7 @@ consumers use a connection of their own. Both reconnect by themselves with backo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from amqp import exceptions as amqp_exc
 from cryolive.messaging._amqp import (
     QUORUM,
     RECOVERABLE,
+    ConfirmTracker,
     close_quietly,
     connect,
     connection_params,
@@ -99,17 +101,25 @@ class RabbitTransport:
         on recoverable errors until ``reconnect_timeout_s``."""
         deadline = time.monotonic() + self._reconnect_timeout_s
         delay = 0.05
+        local = self._local
+        batching = getattr(local, "batching", False)
         while True:
             try:
-                if getattr(self._local, "conn", None) is None:
-                    self._local.conn = self._open(confirm=True)
-                    self._local.channel = self._local.conn.channel()
-                    self._local.declared = set()
-                action(self._local.channel, self._local.declared)
+                if getattr(local, "conn", None) is None:
+                    # Batching: confirms are counted, not awaited, per publish (consume waits).
+                    local.conn = self._open(confirm=not batching)
+                    local.channel = local.conn.channel()
+                    local.declared = set()
+                    local.tracker = ConfirmTracker(local.channel) if batching else None
+                action(local.channel, local.declared)
+                if local.tracker is not None:
+                    local.tracker.sent()
                 return
             except RECOVERABLE as exc:
-                self._drop(getattr(self._local, "conn", None))
-                self._local.conn = None
+                self._drop(getattr(local, "conn", None))
+                local.conn = None
+                if batching:
+                    raise  # earlier unconfirmed publishes died too: the consumer redoes the batch
                 if time.monotonic() + delay > deadline:
                     raise BrokerUnavailable(f"publish: broker unreachable: {exc!r}") from exc
                 log.warning("publisher reconnecting after %r", exc)
@@ -211,29 +221,68 @@ class RabbitTransport:
             raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
         name = self._prefix + queue
         delay = 0.05
-        while not stop.is_set():
-            conn = None
-            try:
-                conn = self._open(confirm=False)
-                channel = conn.channel()
-                self._declare_queue(channel, name)
-                channel.basic_qos(0, prefetch, False)
-                channel.basic_consume(
-                    name, callback=lambda msg, ch=channel: deliver(ch, msg, on_message, stop)
-                )
-                delay = 0.05
-                while not stop.is_set():
-                    try:
-                        conn.drain_events(timeout=0.25)
-                    except TimeoutError:
-                        continue
-                return  # closing the connection returns unhandled prefetched messages
-            except RECOVERABLE as exc:
-                log.warning("consumer of %s reconnecting after %r", name, exc)
-                stop.wait(delay)
-                delay = min(delay * 2, 2.0)
-            finally:
-                self._drop(conn)
+        # prefetch > 1: acknowledgements wait until the confirms of the outputs published for
+        # a batch of messages are in, instead of one confirm round trip per message.
+        self._local.batching = prefetch > 1
+        flush_at = max(1, prefetch // 2)
+        pending: list[int] = []
+        try:
+            while not stop.is_set():
+                conn = None
+                pending.clear()
+                try:
+                    conn = self._open(confirm=False)
+                    channel = conn.channel()
+                    self._declare_queue(channel, name)
+                    channel.basic_qos(0, prefetch, False)
+                    deferred = pending if prefetch > 1 else None
+                    channel.basic_consume(
+                        name,
+                        callback=lambda m, ch=channel, d=deferred: deliver(
+                            ch, m, on_message, stop, d
+                        ),
+                    )
+                    delay = 0.05
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=0.01 if pending else 0.25)
+                        except TimeoutError:
+                            self._flush(channel, pending)
+                            continue
+                        if len(pending) >= flush_at:
+                            self._flush(channel, pending)
+                    self._flush(channel, pending)  # finish the messages in hand
+                    return  # closing the connection returns unhandled prefetched messages
+                except RECOVERABLE as exc:
+                    log.warning("consumer of %s reconnecting after %r", name, exc)
+                    self._drop(getattr(self._local, "conn", None))
+                    self._local.conn = None
+                    stop.wait(delay)
+                    delay = min(delay * 2, 2.0)
+                finally:
+                    self._drop(conn)
+        finally:
+            self._local.batching = False
+            self._drop(getattr(self._local, "conn", None))
+            self._local.conn = None
+
+    def _flush(self, channel: Any, pending: list[int]) -> None:
+        """Wait for the confirms of this thread's publishes, then send the deferred acks."""
+        if not pending:
+            return
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None and getattr(self._local, "conn", None) is not None:
+            deadline = time.monotonic() + self._reconnect_timeout_s
+            while tracker.outstanding:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable("publish: no confirms within reconnect_timeout_s")
+                with contextlib.suppress(TimeoutError):
+                    self._local.conn.drain_events(timeout=1.0)
+            if tracker.nacked:
+                raise amqp_exc.MessageNacked("broker refused a publish of this batch")
+        for tag in pending:
+            channel.basic_ack(tag)
+        pending.clear()
 
     def depth(self, queue: str) -> int:
         conn = self._open(confirm=False)
