@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
+import starfile
 from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrection, Movie
 
 from cryolive.check import check_visit
+from cryolive.export.relion import export_run
 from cryolive.services.requests import request_run, stop_run
 from cryolive.services.runtime import VisitFolder, start_pipeline
 
@@ -40,8 +42,17 @@ def test_two_grids_end_with_one_collection_each_and_one_result_per_movie_per_sta
             folders = sorted(session.scalars(sa.select(DataCollection.imageDirectory)))
             assert folders == [f"{visit}/raw/", f"{visit}/raw2/"]
             report = check_visit(session, visit_dir=visit)
+            programs = sorted(session.scalars(sa.select(AutoProcProgram.autoProcProgramId)))
+            exported = [export_run(session, program_id=p) for p in programs]
     finally:
         pipeline.stop()
+    assert [e.micrographs for e in exported] == [3, 3]
+    star = starfile.read(exported[1].ctf_star)
+    assert len(star["micrographs"]) == 3 and float(star["optics"]["rlnVoltage"][0]) == 300.0
+    micrographs = star["micrographs"]
+    assert (micrographs["rlnDefocusU"] >= micrographs["rlnDefocusV"]).all()
+    first = exported[1].ctf_star.parents[2] / micrographs["rlnMicrographName"][0]
+    assert first.is_file()  # names are relative to the RELION project
     assert report.movies == 6
     assert not report.duplicates and not report.missing and not report.unexpected_failures
     assert len(report.defocus_error_a) == 6

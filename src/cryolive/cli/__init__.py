@@ -57,6 +57,7 @@ def build_app() -> typer.Typer:
     app.command()(pipeline.reprocess)
     app.command()(pipeline.stop)
     app.command()(pipeline.demo)
+    app.add_typer(pipeline.export_app, name="export")
     return app
 
 

@@ -150,3 +150,19 @@ def demo(
     console.print(f"database: {out / 'cryolive.sqlite'}; log in as {DEMO_USER} / {DEMO_PASSWORD}")
     if serve:
         console.print("(the web application is not part of this build yet)")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export results for other programs.")
+
+
+@export_app.command("relion")
+def export_relion(
+    ctx: typer.Context,
+    program: int = typer.Argument(..., help="AutoProcProgram id of the run to export."),
+) -> None:
+    """Write a run's micrographs and CTF fits as RELION 3.1 STAR files into its project."""
+    from cryolive.export.relion import export_run
+
+    with transaction(ctx) as session:
+        done = export_run(session, program_id=program)
+    console.print(f"{done.micrographs} micrographs: {done.motion_star}, {done.ctf_star}")

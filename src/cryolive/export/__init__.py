@@ -1,0 +1,1 @@
+"""Exports of processed results for other programs (RELION)."""
