@@ -292,6 +292,8 @@ def test_restarting_the_whole_system_half_way_loses_and_duplicates_nothing(
     _wait(lambda: corrected() >= 2, 180, "a third of the movies")
     for process in facility.workers.values():
         process.send_signal(signal.SIGKILL)  # a power cut, not a clean stop
+    for process in facility.workers.values():
+        process.wait(30)
     pipeline.stop()
     facility.workers.clear()
     engine.dispose()
