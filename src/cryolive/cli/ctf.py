@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cryolive.engines._checks import UnusableMicrographError
-from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
-from cryolive.engines.ice import estimate_ice_thickness
+from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
+from cryolive.engines.ice import IceThicknessError, estimate_ice_thickness
 from cryolive.io.ctf_files import write_ctf_outputs, write_failure, write_ice_output
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
 
@@ -61,7 +60,7 @@ def ctf_command(
                 amplitude_contrast=amp_contrast,
             )
             fit = estimate_ctf(image, optics=optics, search=search)
-        except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
+        except (MicrographReadError, CtfFitError, ValueError) as exc:
             failed += 1
             reason = getattr(exc, "reason", "bad-input")
             write_failure(out, path.stem, "ctf", micrograph=path, reason=reason, message=str(exc))
@@ -96,7 +95,7 @@ def ice_command(
             result = estimate_ice_thickness(
                 image, incident_e_per_px=incident, pixel_size_a=size, tiles_per_side=tiles
             )
-        except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
+        except (MicrographReadError, IceThicknessError, ValueError) as exc:
             failed += 1
             reason = getattr(exc, "reason", "bad-input")
             write_failure(out, path.stem, "ice", micrograph=path, reason=reason, message=str(exc))

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cryolive.engines._checks import check_micrograph
+from cryolive.engines._tiles import tile_power_spectra
 from cryolive.engines.ctf._background import basis, smooth_level
 from cryolive.engines.ctf._curves import profile_and_resolution
 from cryolive.engines.ctf._diagnostic import diagnostic_image
@@ -16,7 +17,7 @@ from cryolive.engines.ctf._fit import Band, held_out_sigmas, refine_2d, search_1
 from cryolive.engines.ctf._physics import Aberration, Optics, defocus_uv
 from cryolive.engines.ctf._result import CtfCurves, CtfFit, CtfResult
 from cryolive.engines.ctf._settings import CtfSearch
-from cryolive.engines.ctf._spectrum import Grid, tile_power_spectra
+from cryolive.engines.ctf._spectrum import Grid
 
 MIN_SIGNIFICANCE = 4.0
 
@@ -57,7 +58,9 @@ def estimate_ctf(
     envelope E(|k|) are fitted with sin²χ by linear least squares; mean defocus (and phase
     shift) come from an exhaustive search on the rotational average; defocus U, V, angle (and
     phase shift) are refined on the 2D spectrum by maximising the correlation of P - B with
-    E sin²χ over the band.
+    E sin²χ over the band. Before that, the 1D search is run on each half of the tiles and
+    checked against the other half: a fit that does not carry over (below 4 noise SDs) is
+    refused as "no-thon-rings" rather than returned.
 
     References
     ----------
