@@ -131,6 +131,22 @@ def test_the_defocus_range_is_a_prior(ctf_truth: ModuleType) -> None:
     assert outside.defocus_u_a <= 12000 + 1
 
 
+def test_automatic_box_keeps_rings_resolved_at_small_pixels(ctf_truth: ModuleType) -> None:
+    # 0.7 Å/px: a 512 px box would span 358 Å; the automatic one spans ~512 Å (736 px), but
+    # shrinks to leave 2 x 2 tiles in a small image.
+    assert CtfSearch().box_for(0.7) == 736
+    assert CtfSearch().box_for(0.7, (1024, 1024)) == 512
+    assert CtfSearch().box_for(2.0, (1024, 1024)) == 256
+    assert CtfSearch(box_px=300).box_for(0.7) == 300
+    rng = np.random.default_rng(67)
+    image = ctf_truth.micrograph(
+        rng, shape=(3000, 3000), pixel_size_a=0.7, defocus_u_a=30000.0, defocus_v_a=29500.0
+    )
+    r = estimate_ctf(image, optics=Optics(pixel_size_a=0.7)).result
+    assert r.box_px == 736
+    assert r.defocus_a == pytest.approx(29750.0, rel=0.005)
+
+
 def test_fit_resolution_follows_the_envelope(ctf_truth: ModuleType) -> None:
     rng = np.random.default_rng(64)
     sharp = ctf_truth.micrograph(rng, defocus_u_a=12000.0, defocus_v_a=12000.0, bfactor_a2=20)
@@ -193,7 +209,10 @@ def test_unusable_micrographs_raise_a_typed_error(ctf_truth: ModuleType) -> None
     [
         (lambda: estimate_ctf(np.zeros((2, 64, 64)), optics=OPTICS), "image"),
         (lambda: estimate_ctf(np.ones((1024, 1024)), optics=Optics(pixel_size_a=3.0)), "max_res_a"),
-        (lambda: estimate_ctf(np.ones((300, 300)), optics=OPTICS), "box_px"),
+        (
+            lambda: estimate_ctf(np.ones((300, 300)), optics=OPTICS, search=CtfSearch(box_px=512)),
+            "box_px",
+        ),
         (lambda: CtfSearch(box_px=63), "box_px"),
         (lambda: CtfSearch(min_res_a=4.0, max_res_a=5.0), "min_res_a"),
         (lambda: CtfSearch(min_defocus_a=9000, max_defocus_a=8000), "max_defocus_a"),

@@ -27,7 +27,9 @@ def ctf_command(
     voltage: float = typer.Option(300.0, help="Acceleration voltage, kV."),
     cs: float = typer.Option(2.7, help="Spherical aberration, mm."),
     amp_contrast: float = typer.Option(0.07, help="Amplitude contrast fraction."),
-    box: int = typer.Option(512, help="Tile size for the power spectrum, px."),
+    box: int | None = typer.Option(
+        None, help="Tile size for the power spectrum, px; default about 512 Å."
+    ),
     min_res: float = typer.Option(30.0, help="Lowest resolution fitted, Å."),
     max_res: float = typer.Option(5.0, help="Highest resolution fitted, Å."),
     min_defocus: float = typer.Option(3000.0, help="Lowest defocus searched, Å (underfocus +)."),

@@ -77,16 +77,17 @@ def estimate_ctf(
             f"max_res_a ({search.max_res_a} Å) is beyond Nyquist "
             f"({2 * optics.pixel_size_a} Å at pixel_size_a {optics.pixel_size_a})"
         )
-    if min(image.shape) < search.box_px:
-        raise ValueError(f"box_px ({search.box_px}) is larger than the image {image.shape}")
+    box = search.box_for(optics.pixel_size_a, image.shape)
+    if min(image.shape) < box:
+        raise ValueError(f"box_px ({box}) is larger than the image {image.shape}")
     check_micrograph(image, CtfFitError)
 
-    grid = Grid.of(search.box_px, optics.pixel_size_a)
+    grid = Grid.of(box, optics.pixel_size_a)
     r_lo = grid.radius_px(search.min_res_a)
     r_hi = grid.radius_px(search.max_res_a)
     if r_hi - r_lo < 8:
         raise ValueError("min_res_a/max_res_a: the band spans fewer than 8 spectrum pixels")
-    halves = tile_power_spectra(image, search.box_px)
+    halves = tile_power_spectra(image, box)
     power = halves.mean(axis=0)
     level = smooth_level(power, grid.r_px, r_lo, grid.box_px / 2 - 1)
     spectrum = power / level
@@ -138,7 +139,7 @@ def estimate_ctf(
         cc=cc,
         fit_resolution_a=fit_res,
         significance=significance,
-        box_px=search.box_px,
+        box_px=box,
         pixel_size_a=optics.pixel_size_a,
         min_res_a=search.min_res_a,
         max_res_a=search.max_res_a,
