@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db
+    from cryolive.cli import admin, ctf, db, messaging
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -47,6 +47,8 @@ def build_app() -> typer.Typer:
     # One line per command group; each module owns its commands.
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
+    app.command("worker")(messaging.worker)
+    app.add_typer(messaging.dlq_app, name="dlq")
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
     return app

@@ -1,0 +1,71 @@
+"""cryolive's own tables, beside ISPyB's. Every name starts with ``cryolive_`` so nobody
+mistakes them for ISPyB tables; they are created and migrated by Alembic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class OwnBase(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class WorkKey(OwnBase):
+    """The natural key of a row cryolive wrote into an ISPyB table.
+
+    ISPyB has no unique constraint on, say, a movie's path within its data collection, so the
+    idempotent upserts keep their own: ``natural_key`` (128 bits of a SHA-256 of the table and
+    the key's parts) is the primary key, and points at the row's id in ``table_name``.
+    """
+
+    __tablename__ = "cryolive_work_key"
+
+    natural_key: Mapped[bytes] = mapped_column(sa.BINARY(16), primary_key=True)
+    table_name: Mapped[str] = mapped_column(sa.String(64))
+    row_id: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime, server_default=sa.func.current_timestamp()
+    )
+
+
+class Credential(OwnBase):
+    """A local password (argon2 hash) for an ISPyB Person."""
+
+    __tablename__ = "cryolive_credential"
+
+    person_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now, onupdate=_now)
+
+
+class WorkItem(OwnBase):
+    """Work that is due: the reconciler re-sends an item whose result has not been recorded.
+
+    ``key`` is the work's idempotency key (movie, stage, parameter hash); ``message`` the
+    message that starts it, so it can be sent again without the broker's memory.
+    """
+
+    __tablename__ = "cryolive_work_item"
+    __table_args__ = (sa.Index("ix_cryolive_work_item_open", "done_at", "dispatched_at"),)
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    stage: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.Text)
+    dispatched_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=1)
+    done_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)

@@ -1,0 +1,234 @@
+"""Idempotent upserts on natural keys, for ISPyB tables that have no unique key of their own.
+
+A natural key is an ordered tuple of the values that identify a row (a movie: its data
+collection and path; a data collection: its visit and raw folder). Rows that belong to a parent
+and a program (a motion correction, a CTF fit) need no key of ours: see ``_children``.
+
+A key's hash is stored once in ``cryolive_work_key`` with the row's id; its uniqueness is what
+makes two writers of the same key (two processes, or a redelivered message) end with one row:
+the second writer's key insert fails, its savepoint rolls back, and it updates the row the first
+one wrote.
+
+Everything works in batches: one ``SELECT … IN`` for the keys, one multi-row ``INSERT`` for the
+new rows, one multi-row upsert for the rest. Functions never commit: the caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.orm import Session
+
+from cryolive.db.ispyb_compat import on_update_columns
+from cryolive.db.models import WorkKey
+
+KeyParts = tuple[Hashable, ...]
+_CHUNK = 500
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The table behind an ORM model (the ``ispyb`` models map one table each)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"model: {model!r} does not map a table")
+    return table
+
+
+_KEYS = table_of(WorkKey)
+
+
+def key_hash(table_name: str, parts: KeyParts) -> bytes:
+    """The stored form of a natural key: 128 bits of the SHA-256 of the table and the parts.
+
+    The table is part of the hash, so one unique index serves every table; 128 bits keep the
+    chance of two keys colliding negligible (about 1e-20 at a billion keys).
+    """
+    text = "\x1f".join([table_name, *map(str, parts)])  # unit separator: not in paths or ids
+    return hashlib.sha256(text.encode()).digest()[:16]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def lookup(
+    session: Session,
+    *,
+    table: sa.Table,
+    keys: Sequence[KeyParts],
+    hashes: Mapping[bytes, KeyParts] | None = None,
+) -> dict[KeyParts, int]:
+    """Row ids of the natural keys that exist, by key (``hashes``: the keys' hashes, if known)."""
+    if hashes is None:
+        hashes = {key_hash(table.name, key): key for key in keys}
+    found: dict[KeyParts, int] = {}
+    for chunk in _chunks(list(hashes)):
+        rows = session.execute(
+            sa.select(_KEYS.c.natural_key, _KEYS.c.row_id).where(_KEYS.c.natural_key.in_(chunk))
+        )
+        for natural_key, row_id in rows:
+            found[hashes[natural_key]] = int(row_id)
+    return found
+
+
+def require(
+    session: Session,
+    *,
+    table: sa.Table,
+    keys: Sequence[KeyParts],
+    known: Mapping[Any, int] | None = None,
+) -> dict[KeyParts, int]:
+    """Like :func:`lookup`, but every key must exist (a parent written earlier).
+
+    ``known`` holds ids the caller already has (parents it has just written): only the other
+    keys are looked up.
+    """
+    known = known or {}
+    found = dict(known)
+    found |= lookup(session, table=table, keys=[key for key in keys if key not in known])
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise LookupError(f"{table.name}: no row recorded for key {missing[0]!r}")
+    return found
+
+
+def upsert_many(
+    session: Session,
+    *,
+    table: sa.Table,
+    rows: Sequence[tuple[KeyParts, Mapping[str, Any]]],
+) -> list[int]:
+    """Insert or update one row per natural key; return the row ids in the order given.
+
+    ``rows`` pairs each natural key with the row's column values (ISPyB column names). A key
+    that appears twice in ``rows`` is written once, with its last values.
+    """
+    if not rows:
+        return []
+    try:
+        with session.begin_nested():
+            return _upsert_once(session, table=table, rows=rows)
+    except sa.exc.IntegrityError:
+        # Another writer recorded one of these keys after we looked: it now exists, so the
+        # second attempt updates it.
+        with session.begin_nested():
+            return _upsert_once(session, table=table, rows=rows)
+
+
+def upsert(session: Session, *, table: sa.Table, key: KeyParts, values: Mapping[str, Any]) -> int:
+    """:func:`upsert_many` for one row."""
+    return upsert_many(session, table=table, rows=[(key, values)])[0]
+
+
+def _upsert_once(
+    session: Session, *, table: sa.Table, rows: Sequence[tuple[KeyParts, Mapping[str, Any]]]
+) -> list[int]:
+    latest: dict[KeyParts, Mapping[str, Any]] = {}
+    for key, values in rows:
+        latest[key] = values
+    hash_of = {key: key_hash(table.name, key) for key in latest}
+    ids = lookup(session, table=table, keys=list(latest), hashes={h: k for k, h in hash_of.items()})
+
+    new_keys = [key for key in latest if key not in ids]
+    if new_keys:
+        inserted = _insert_returning(session, table=table, rows=[latest[k] for k in new_keys])
+        ids.update(zip(new_keys, inserted, strict=True))
+        _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
+
+    new = set(new_keys)
+    old_keys = [key for key in latest if key not in new]
+    if old_keys:
+        _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])
+    return [ids[key] for key, _ in rows]
+
+
+def _record_keys(session: Session, rows: Sequence[tuple[bytes, str, int]]) -> None:
+    """Insert (natural_key, table_name, row_id) rows straight through the driver.
+
+    These narrow rows are half of what an upsert of new rows writes; sent as plain tuples they
+    skip SQLAlchemy's per-row parameter processing (pymysql folds them into multi-row inserts).
+    """
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO {_KEYS.name} (natural_key, table_name, row_id) "
+        f"VALUES ({marker}, {marker}, {marker})",
+        list(rows),
+    )
+
+
+def _insert_returning(
+    session: Session, *, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert ``rows``; their new primary keys, in the order of ``rows``.
+
+    MariaDB returns the ids of a multi-row insert (``RETURNING``, in parameter order). SQLite
+    cannot promise that order, so there the ids are chosen here, after the largest one: safe
+    because a SQLite writer holds the database's write lock for its whole transaction
+    (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
+    """
+    (pk,) = table.primary_key.columns
+    if session.get_bind().dialect.name == "sqlite":
+        first = int(session.scalar(sa.select(sa.func.max(pk))) or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        params = [{**row, pk.name: row_id} for row, row_id in zip(rows, ids, strict=True)]
+        for positions in _group_by_columns(params).values():
+            session.execute(sa.insert(table), [params[i] for i in positions])
+        return ids
+    statement = sa.insert(table).returning(pk, sort_by_parameter_order=True)
+    ids = [0] * len(rows)
+    for positions in _group_by_columns(rows).values():
+        for chunk in _chunks(positions):
+            new_ids = session.scalars(statement, [dict(rows[i]) for i in chunk]).all()
+            for position, row_id in zip(chunk, new_ids, strict=True):
+                ids[position] = int(row_id)
+    return ids
+
+
+def _update_many(
+    session: Session, *, table: sa.Table, rows: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """Update rows by primary key: one multi-row ``INSERT … ON DUPLICATE KEY UPDATE``
+    (MariaDB) or ``… ON CONFLICT DO UPDATE`` (SQLite) per set of columns, which the drivers
+    send as a few statements rather than one ``UPDATE`` per row.
+
+    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
+    """
+    (pk,) = table.primary_key.columns
+    keep = {name: table.c[name] for name in on_update_columns(table.name)}
+    dialect = session.get_bind().dialect.name
+    for positions in _group_by_columns([values for _, values in rows]).values():
+        columns = [name for name in rows[positions[0]][1] if name != pk.name]
+        params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
+        if dialect == "mysql":
+            upsert_mysql = mysql.insert(table)
+            statement: sa.Executable = upsert_mysql.on_duplicate_key_update(
+                {name: upsert_mysql.inserted[name] for name in columns} | keep
+            )
+        elif dialect == "sqlite":
+            upsert_sqlite = sqlite.insert(table)
+            statement = upsert_sqlite.on_conflict_do_update(
+                index_elements=[pk], set_={name: upsert_sqlite.excluded[name] for name in columns}
+            )
+        else:
+            statement = (
+                sa.update(table)
+                .where(pk == sa.bindparam("_row_id"))
+                .values({name: sa.bindparam(name) for name in columns} | keep)
+            )
+            params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
+        session.execute(statement, params)
+
+
+def _group_by_columns(rows: Sequence[Mapping[str, Any]]) -> dict[frozenset[str], list[int]]:
+    """Positions of ``rows`` grouped by their set of columns: each group is one statement."""
+    groups: dict[frozenset[str], list[int]] = {}
+    for position, values in enumerate(rows):
+        groups.setdefault(frozenset(values), []).append(position)
+    return groups

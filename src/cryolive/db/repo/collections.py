@@ -1,0 +1,238 @@
+"""Data collections and their processing jobs, as Diamond's tools register them.
+
+One DataCollectionGroup and one DataCollection per raw folder of a visit (``raw``, ``raw2`` …),
+keyed on the visit and the folder; one ProcessingJob (with ProcessingJobParameter rows) and one
+AutoProcProgram per recipe run, keyed on the data collection and the run's request key. An
+AutoProcProgram's processingStatus is NULL while it runs, 1 on success, 0 on failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import (
+    AutoProcProgram,
+    AutoProcProgramAttachment,
+    AutoProcProgramMessage,
+    DataCollection,
+    DataCollectionGroup,
+    ProcessingJob,
+    ProcessingJobParameter,
+)
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from cryolive.db.repo._keys import table_of, upsert, upsert_many
+
+SINGLE_PARTICLE = 37  # ISPyB ExperimentType
+SEVERITIES = ("ERROR", "WARNING", "INFO")
+
+
+class DataCollectionSpec(BaseModel):
+    """What a data collection is: its folder and the optics it was recorded with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    session_id: int
+    image_directory: str = Field(max_length=255, description="The raw folder; ends with '/'")
+    file_template: str = Field(default="", max_length=255)
+    image_suffix: str = Field(default="", max_length=24)
+    experiment_type_id: int = SINGLE_PARTICLE
+    voltage_kv: float | None = None
+    pixel_size_a: float | None = None
+    magnification: int | None = None
+    nominal_magnification: int | None = None
+    exposure_time_s: float | None = None
+    total_exposed_dose_e_per_a2: float | None = None
+    image_size_x: int | None = None
+    image_size_y: int | None = None
+    binning: int | None = None
+    nominal_defocus_a: float | None = None
+    c2_aperture_um: float | None = None
+    slit_gap_ev: float | None = None
+    phase_plate: bool | None = None
+    number_of_images: int | None = None
+    start_time: dt.datetime | None = None
+
+    @property
+    def directory(self) -> str:
+        return (
+            self.image_directory
+            if self.image_directory.endswith("/")
+            else self.image_directory + "/"
+        )
+
+
+def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> tuple[int, int]:
+    """The (DataCollectionGroup, DataCollection) ids of a raw folder, created on first call."""
+    key = (spec.session_id, spec.directory)
+    group_id = upsert(
+        session,
+        table=table_of(DataCollectionGroup),
+        key=key,
+        values={
+            "sessionId": spec.session_id,
+            "experimentTypeId": spec.experiment_type_id,
+            "experimentType": "EM",
+            "startTime": spec.start_time,
+        },
+    )
+    collection_id = upsert(
+        session,
+        table=table_of(DataCollection),
+        key=key,
+        values={
+            "dataCollectionGroupId": group_id,
+            "SESSIONID": spec.session_id,
+            "imageDirectory": spec.directory,
+            "fileTemplate": spec.file_template or None,
+            "imageSuffix": spec.image_suffix or None,
+            "voltage": spec.voltage_kv,
+            "pixelSizeOnImage": spec.pixel_size_a,
+            "magnification": spec.magnification,
+            "nominalMagnification": spec.nominal_magnification,
+            "exposureTime": spec.exposure_time_s,
+            "totalExposedDose": spec.total_exposed_dose_e_per_a2,
+            "imageSizeX": spec.image_size_x,
+            "imageSizeY": spec.image_size_y,
+            "binning": spec.binning,
+            "nominalDefocus": spec.nominal_defocus_a,
+            "c2aperture": spec.c2_aperture_um,
+            "slitGapHorizontal": spec.slit_gap_ev,
+            "phasePlate": None if spec.phase_plate is None else str(int(spec.phase_plate)),
+            "numberOfImages": spec.number_of_images,
+            "startTime": spec.start_time,
+        },
+    )
+    return group_id, collection_id
+
+
+def register_processing_job(
+    session: Session,
+    *,
+    data_collection_id: int,
+    recipe: str,
+    request_key: str,
+    parameters: Mapping[str, Any],
+    display_name: str = "",
+    automatic: bool = True,
+    programs: str = "cryolive",
+) -> tuple[int, int]:
+    """The (ProcessingJob, AutoProcProgram) ids of one recipe run, created on first call."""
+    key = (data_collection_id, recipe, request_key)
+    job_id = upsert(
+        session,
+        table=table_of(ProcessingJob),
+        key=key,
+        values={
+            "dataCollectionId": data_collection_id,
+            "recipe": recipe[:50],
+            "displayName": (display_name or recipe)[:80],
+            "automatic": int(automatic),
+        },
+    )
+    upsert_many(
+        session,
+        table=table_of(ProcessingJobParameter),
+        rows=[
+            (
+                (*key, name),
+                {
+                    "processingJobId": job_id,
+                    "parameterKey": name[:80],
+                    "parameterValue": str(v)[:1024],
+                },
+            )
+            for name, v in sorted(parameters.items())
+        ],
+    )
+    program_id = upsert(
+        session,
+        table=table_of(AutoProcProgram),
+        key=key,
+        values={"processingJobId": job_id, "processingPrograms": programs[:255]},
+    )
+    return job_id, program_id
+
+
+def job_parameters(session: Session, *, processing_job_id: int) -> dict[str, str]:
+    rows = session.execute(
+        sa.select(ProcessingJobParameter.parameterKey, ProcessingJobParameter.parameterValue).where(
+            ProcessingJobParameter.processingJobId == processing_job_id
+        )
+    )
+    return {str(k): str(v) for k, v in rows}
+
+
+def start_program(session: Session, *, auto_proc_program_id: int, when: dt.datetime) -> None:
+    """Mark a program running: status NULL, start time set (a restart clears the end)."""
+    session.execute(
+        sa.update(AutoProcProgram)
+        .where(AutoProcProgram.autoProcProgramId == auto_proc_program_id)
+        .values(
+            processingStatus=None,
+            processingStartTime=when,
+            processingEndTime=None,
+            processingMessage=None,
+        )
+    )
+
+
+def finish_program(
+    session: Session, *, auto_proc_program_id: int, success: bool, message: str, when: dt.datetime
+) -> None:
+    """Mark a program ended: status 1 on success, 0 on failure, with a message saying why."""
+    session.execute(
+        sa.update(AutoProcProgram)
+        .where(AutoProcProgram.autoProcProgramId == auto_proc_program_id)
+        .values(
+            processingStatus=int(success), processingMessage=message[:255], processingEndTime=when
+        )
+    )
+
+
+def add_program_message(
+    session: Session,
+    *,
+    auto_proc_program_id: int,
+    severity: str,
+    message: str,
+    description: str = "",
+) -> int:
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity: must be one of {SEVERITIES}, got {severity!r}")
+    row = AutoProcProgramMessage(
+        autoProcProgramId=auto_proc_program_id,
+        severity=severity,
+        message=message[:200],
+        description=description or None,
+    )
+    session.add(row)
+    session.flush()
+    return int(row.autoProcProgramMessageId)
+
+
+def add_attachment(
+    session: Session,
+    *,
+    auto_proc_program_id: int,
+    file_type: str,
+    file_path: str,
+    file_name: str,
+    importance_rank: int | None = None,
+) -> int:
+    """An AutoProcProgramAttachment, once per program and file (idempotent)."""
+    return upsert(
+        session,
+        table=table_of(AutoProcProgramAttachment),
+        key=(auto_proc_program_id, file_path, file_name),
+        values={
+            "autoProcProgramId": auto_proc_program_id,
+            "fileType": file_type,
+            "filePath": file_path,
+            "fileName": file_name,
+            "importanceRank": importance_rank,
+        },
+    )

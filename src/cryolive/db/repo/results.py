@@ -1,0 +1,147 @@
+"""Writing per-movie results: Movie → MotionCorrection → CTF / RelativeIceThickness.
+
+Each function takes a batch, resolves parents, upserts, and returns the row ids in order.
+A movie is found by its natural key (data collection, path); its motion correction by the movie
+and the program; a CTF fit or an ice measurement by the motion correction and the program.
+Records may arrive in any order across batches, but a parent must have been written before (or
+in the same call of :func:`write_result_sets` as) its children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, RelativeIceThickness
+from sqlalchemy.orm import Session
+
+from cryolive.db.records import (
+    CtfRecord,
+    IceThicknessRecord,
+    MotionCorrectionRecord,
+    MovieRecord,
+)
+from cryolive.db.repo._children import find_children, upsert_children
+from cryolive.db.repo._keys import require, table_of, upsert_many
+
+MOVIE = table_of(Movie)
+MOTION_CORRECTION = table_of(MotionCorrection)
+CTF_TABLE = table_of(CTF)
+ICE = table_of(RelativeIceThickness)
+MotionCorrectionKey = tuple[int, str, int]  # data collection, movie path, program
+
+
+def write_movies(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
+    return upsert_many(session, table=MOVIE, rows=[(r.key, r.values()) for r in records])
+
+
+def write_motion_corrections(
+    session: Session,
+    *,
+    records: Sequence[MotionCorrectionRecord],
+    movie_ids: Mapping[Any, int] | None = None,
+) -> list[int]:
+    """``movie_ids``: ids of movies the caller has just written, by key (saves a look-up)."""
+    movie_ids = require(session, table=MOVIE, keys=[r.movie.key for r in records], known=movie_ids)
+    rows = [
+        (
+            (movie_ids[r.movie.key], r.auto_proc_program_id),
+            r.values() | {"dataCollectionId": r.movie.data_collection_id},
+        )
+        for r in records
+    ]
+    return upsert_children(
+        session,
+        table=MOTION_CORRECTION,
+        parent=MOVIE,
+        parent_column="movieId",
+        program_column="autoProcProgramId",
+        rows=rows,
+    )
+
+
+def motion_correction_ids(
+    session: Session, *, keys: Sequence[MotionCorrectionKey]
+) -> dict[MotionCorrectionKey, int]:
+    """Ids of recorded motion corrections by (data collection, movie path, program)."""
+    movie_ids = require(session, table=MOVIE, keys=[(dc, path) for dc, path, _ in keys])
+    found = find_children(
+        session,
+        table=MOTION_CORRECTION,
+        parent_column="movieId",
+        program_column="autoProcProgramId",
+        keys=[(movie_ids[(dc, path)], program) for dc, path, program in keys],
+    )
+    missing = [k for k in keys if (movie_ids[k[:2]], k[2]) not in found]
+    if missing:
+        raise LookupError(f"MotionCorrection: no row recorded for {missing[0]!r}")
+    return {k: found[(movie_ids[k[:2]], k[2])] for k in keys}
+
+
+def _write_on_motion_correction(
+    session: Session,
+    *,
+    table: sa.Table,
+    records: Sequence[CtfRecord] | Sequence[IceThicknessRecord],
+    known: Mapping[Any, int] | None,
+) -> list[int]:
+    known = known or {}
+    unknown = [r.motion_correction_key for r in records if r.motion_correction_key not in known]
+    mc_ids = {**known, **(motion_correction_ids(session, keys=unknown) if unknown else {})}
+    rows = [
+        ((mc_ids[r.motion_correction_key], r.auto_proc_program_id), r.values()) for r in records
+    ]
+    return upsert_children(
+        session,
+        table=table,
+        parent=MOTION_CORRECTION,
+        parent_column="motionCorrectionId",
+        program_column="autoProcProgramId",
+        rows=rows,
+    )
+
+
+def write_ctfs(
+    session: Session,
+    *,
+    records: Sequence[CtfRecord],
+    motion_correction_ids: Mapping[Any, int] | None = None,
+) -> list[int]:
+    return _write_on_motion_correction(
+        session, table=CTF_TABLE, records=records, known=motion_correction_ids
+    )
+
+
+def write_ice_thickness(
+    session: Session,
+    *,
+    records: Sequence[IceThicknessRecord],
+    motion_correction_ids: Mapping[Any, int] | None = None,
+) -> list[int]:
+    return _write_on_motion_correction(
+        session, table=ICE, records=records, known=motion_correction_ids
+    )
+
+
+def write_result_sets(
+    session: Session,
+    *,
+    movies: Sequence[MovieRecord] = (),
+    motion_corrections: Sequence[MotionCorrectionRecord] = (),
+    ctfs: Sequence[CtfRecord] = (),
+    ice: Sequence[IceThicknessRecord] = (),
+) -> None:
+    """Write a batch of results of several kinds, parents first (children reuse their ids)."""
+    movie_ids = dict(
+        zip([r.key for r in movies], write_movies(session, records=movies), strict=True)
+    )
+    mc_ids = dict(
+        zip(
+            [r.key for r in motion_corrections],
+            write_motion_corrections(session, records=motion_corrections, movie_ids=movie_ids),
+            strict=True,
+        )
+    )
+    write_ctfs(session, records=ctfs, motion_correction_ids=mc_ids)
+    write_ice_thickness(session, records=ice, motion_correction_ids=mc_ids)

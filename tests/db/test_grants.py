@@ -1,0 +1,75 @@
+"""Least privilege: the read-only account cannot write; the writer only the pipeline's tables."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from ispyb.sqlalchemy import Movie, Person
+from sqlalchemy.orm import Session
+
+from cryolive.db import Account, grant_accounts, make_engine
+
+
+def _refused(engine: sa.Engine, model: type, values: dict[str, object]) -> str:
+    with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as connection:
+        connection.execute(sa.insert(model), values)
+    return str(caught.value.orig)
+
+
+def test_mariadb_reader_cannot_write_and_writer_only_pipeline_tables(mariadb_url: str) -> None:
+    admin = make_engine(mariadb_url)
+    tag = uuid.uuid4().hex[:8]
+    writer = Account(f"clw_{tag}", "writer-password-1", "%")
+    reader = Account(f"clr_{tag}", "reader-password-1", "%")
+    grant_accounts(admin, writer=writer, reader=reader)
+    url = admin.url
+    try:
+        as_reader = make_engine(
+            url.set(username=reader.name, password=reader.password).render_as_string(False)
+        )
+        as_writer = make_engine(
+            url.set(username=writer.name, password=writer.password).render_as_string(False)
+        )
+        with as_reader.connect() as connection:  # the reader reads
+            connection.execute(sa.select(sa.func.count()).select_from(Movie)).scalar_one()
+        assert "denied" in _refused(as_reader, Movie, {"movieFullPath": "/x.tiff"})
+        assert "denied" in _refused(as_writer, Person, {"login": f"intruder{tag}"})
+        with as_writer.connect() as connection:  # the writer writes pipeline results
+            transaction = connection.begin()
+            connection.execute(sa.insert(Movie), {"movieFullPath": f"/{tag}.tiff"})
+            transaction.rollback()
+    finally:
+        as_reader.dispose()
+        as_writer.dispose()
+        with admin.begin() as connection:
+            for account in (writer, reader):
+                connection.exec_driver_sql(f"DROP USER IF EXISTS {account.sql()}")
+        admin.dispose()
+
+
+def test_sqlite_reader_opens_the_file_read_only(sqlite_url: str) -> None:
+    """SQLite has no accounts: the web's reader engine opens the file read-only."""
+    reader = make_engine(sqlite_url, writer=False)
+    with Session(reader) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Movie)) is not None
+    assert "readonly" in _refused(reader, Movie, {"movieFullPath": "/x.tiff"}).replace("-", "")
+    reader.dispose()
+
+
+def test_accounts_refuse_weak_or_odd_names() -> None:
+    with pytest.raises(ValueError, match="account name"):
+        Account("bad name'; DROP", "long-enough-password")
+    with pytest.raises(ValueError, match="password"):
+        Account("cryolive_writer", "short")
+
+
+def test_grants_refuse_sqlite() -> None:
+    engine = make_engine("sqlite://")
+    with pytest.raises(ValueError, match="MariaDB only"):
+        grant_accounts(
+            engine,
+            writer=Account("w", "long-enough-password"),
+            reader=Account("r", "long-enough-password"),
+        )
