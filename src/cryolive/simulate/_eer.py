@@ -75,14 +75,18 @@ def encode_eer_frame(
     # the end of the frame and stops the decoder).
     n_bytes = int((offsets[-1] + widths[-1] + RUN_BITS + 2 * SUB_BITS + 7) // 8)
     n_bytes += n_bytes % 2
-    shifted = values << (offsets & 7)
+    # A code (at most 11 bits, starting anywhere in a byte) touches at most 3 bytes, and code
+    # i + 4 starts at least 28 bits after code i: codes with the same index modulo 4 never
+    # share a byte, so each such group can be OR-ed in with plain fancy indexing.
+    shifted = (values << (offsets & 7)).astype(np.uint32)
     byte = offsets >> 3
-    out = np.zeros(n_bytes + 2, dtype=np.float64)
-    for lane in range(3):
-        out += np.bincount(
-            byte + lane, weights=((shifted >> (8 * lane)) & 255), minlength=n_bytes + 2
-        )
-    return out[:n_bytes].astype(np.uint8).tobytes()
+    out = np.zeros(n_bytes + 3, dtype=np.uint8)
+    for group in range(4):
+        where = byte[group::4]
+        part = shifted[group::4]
+        for lane in range(3):
+            out[where + lane] |= ((part >> (8 * lane)) & 255).astype(np.uint8)
+    return out[:n_bytes].tobytes()
 
 
 def spread_counts(
