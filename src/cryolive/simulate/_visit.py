@@ -25,6 +25,7 @@ from cryolive.simulate._truth_movie import movie_truth
 from cryolive.simulate._writers import Pacer, write_gain_reference
 
 Progress = Callable[[int, int], None]
+_OUTPUT_FORMAT = {"tiff": "Tiff Lzw Non-Gain normalized", "mrc": "Mrc", "eer": "EER"}
 
 
 def load_specimens(config: VisitConfig) -> tuple[list[Specimen], np.ndarray]:
@@ -91,22 +92,16 @@ def simulate_visit(
         raw.mkdir(exist_ok=True)
         detector = make_detector(config.frame_shape, config.movie, rng)
         gain_truth = _write_gain(raw, config, detector, rng, faults)
-        square_ids = [
-            int(8_999_000 + 1000 * g + 10 * s)
-            for s in range(
-                -(
-                    -config.movies_per_grid
-                    // (config.movies_per_foil_hole * config.foil_holes_per_square)
-                )
-            )
-        ]
+        per_square = config.movies_per_foil_hole * config.foil_holes_per_square
+        n_squares = -(-config.movies_per_grid // per_square)
+        square_ids = [8_999_000 + 1000 * g + 10 * s for s in range(n_squares)]
         if config.layout == "epu":
             (raw / "EpuSession.dm").write_text(
                 epu_session_dm(
                     name=f"{config.visit}_grid{g + 1}_EPU",
                     started=config.start_time,
                     grid_squares=square_ids,
-                    output_format="Tiff Lzw Non-Gain normalized",
+                    output_format=_OUTPUT_FORMAT[fmt],
                 )
             )
         movies = []
