@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging
+    from cryolive.cli import admin, ctf, db, messaging, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -51,6 +51,7 @@ def build_app() -> typer.Typer:
     app.add_typer(messaging.dlq_app, name="dlq")
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
+    app.command()(simulate.simulate)
     return app
 
 
