@@ -1,0 +1,83 @@
+"""``cryolive ctf`` / ``cryolive ice`` on MRC files: planted answers come back in the JSON the
+services write; broken files are recorded as failures with a reason, and the exit code says so."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import mrcfile
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cryolive.cli import build_app
+
+
+def _write_mrc(path: Path, image: np.ndarray, pixel_size_a: float = 2.0) -> Path:
+    with warnings.catch_warnings(), mrcfile.new(path, overwrite=True) as mrc:
+        warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile warns about NaN: planted
+        mrc.set_data(image.astype(np.float32))
+        mrc.voxel_size = pixel_size_a
+    return path
+
+
+def test_ctf_writes_results_curves_and_diagnostic(tmp_path: Path, ctf_truth: ModuleType) -> None:
+    rng = np.random.default_rng(81)
+    good = _write_mrc(
+        tmp_path / "good.mrc",
+        ctf_truth.micrograph(rng, defocus_u_a=18000.0, defocus_v_a=17400.0, angle_deg=45.0),
+    )
+    nan_image = ctf_truth.micrograph(rng, defocus_u_a=9000.0, defocus_v_a=9000.0)
+    nan_image[10:20] = np.nan
+    broken = _write_mrc(tmp_path / "nan.mrc", nan_image)
+    corrupt = tmp_path / "corrupt.mrc"
+    corrupt.write_bytes(b"not an mrc file at all" * 10)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        build_app(),
+        ["ctf", str(good), str(broken), str(corrupt), "--out", str(out), "--box", "256"],
+    )
+    assert result.exit_code == 1, result.output
+    record = json.loads((out / "good_ctf.json").read_text())
+    assert record["status"] == "ok"
+    assert record["result"]["defocus_a"] == pytest.approx(17700.0, rel=0.005)
+    assert abs(record["result"]["astigmatism_angle_deg"] - 45.0) < 5.0
+    assert record["optics"]["pixel_size_a"] == 2.0
+    curves = json.loads((out / record["files"]["curves"]).read_text())
+    assert len(curves["frequency_per_a"]) == len(curves["fit"]) > 50
+    assert (out / record["files"]["diagnostic"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    failed = json.loads((out / "nan_ctf.json").read_text())
+    assert (failed["status"], failed["reason"]) == ("failed", "non-finite")
+    unreadable = json.loads((out / "corrupt_ctf.json").read_text())
+    assert unreadable["status"] == "failed" and "corrupt.mrc" in unreadable["message"]
+
+
+def test_ctf_refuses_bad_settings_and_a_missing_pixel_size(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).poisson(40.0, (512, 512)).astype(np.float32)
+    path = _write_mrc(tmp_path / "m.mrc", image, pixel_size_a=0.0)
+    runner = CliRunner()
+    bad = runner.invoke(build_app(), ["ctf", str(path), "--out", str(tmp_path), "--min-res", "3"])
+    assert bad.exit_code == 2 and "min_res_a" in bad.output
+    no_size = runner.invoke(build_app(), ["ctf", str(path), "--out", str(tmp_path)])
+    assert no_size.exit_code != 0 and "--pixel-size" in no_size.output
+
+
+def test_ice_ranks_thin_and_thick_ice(tmp_path: Path, ctf_truth: ModuleType) -> None:
+    rng = np.random.default_rng(82)
+    paths = []
+    for name, ice in [("thin", 0.2), ("thick", 0.7)]:
+        image = ctf_truth.micrograph(
+            rng, pixel_size_a=1.0, defocus_u_a=12000.0, defocus_v_a=12000.0, ice=ice
+        )
+        paths.append(str(_write_mrc(tmp_path / f"{name}.mrc", image, pixel_size_a=1.0)))
+    out = tmp_path / "out"
+    # 40 e/px at 1 Å/px is 40 e/Å².
+    result = CliRunner().invoke(build_app(), ["ice", *paths, "--out", str(out), "--dose", "40"])
+    assert result.exit_code == 0, result.output
+    thin = json.loads((out / "thin_ice.json").read_text())["result"]
+    thick = json.loads((out / "thick_ice.json").read_text())["result"]
+    assert abs(thin["median"] - 0.2) < 0.02 and abs(thick["median"] - 0.7) < 0.02
+    assert thin["minimum"] <= thin["q1"] <= thin["median"] <= thin["q3"] <= thin["maximum"]

@@ -1,0 +1,37 @@
+"""Fixtures of the engine tests: the planted-truth micrograph maker."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+
+def load_ctf_truth() -> ModuleType:
+    path = Path(__file__).with_name("ctf_truth.py")
+    spec = importlib.util.spec_from_file_location("cryolive_tests_ctf_truth", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ctf_truth() -> ModuleType:
+    """The module ``ctf_truth``: ``micrograph(rng, …)``, ``planted_ctf(…)``, ``smooth_map``."""
+    return load_ctf_truth()
+
+
+@pytest.fixture(scope="session")
+def ctffind5_dir() -> Path:
+    """Real CTFFIND 5.0.2 output (shared data, at <repo>/../shared/data/ctffind5)."""
+    repo = Path(__file__).resolve().parents[2]
+    folder = repo.parent / "shared" / "data" / "ctffind5"
+    if not folder.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared CTFFIND 5 data missing at {folder}")
+        pytest.skip(f"shared CTFFIND 5 data not at {folder}")
+    return folder
