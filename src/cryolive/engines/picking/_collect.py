@@ -42,7 +42,7 @@ def collect_picks(
         z,
         min_distance_px=min_distance_a / working_pixel_size_a,
         threshold=threshold,
-        border_px=int(np.ceil(radius_px)),
+        border_px=int(np.ceil(0.5 * radius_px)),
     )
     on_bad = bad[py, px]
     py, px = py[~on_bad], px[~on_bad]

@@ -8,7 +8,7 @@ quadratic surface fitted robustly to it (the ice's own gradient), and pixels tha
 that surface by more than a few per cent seed a bad area. Smoothing spreads a dark area's
 edge outwards in proportion to its contrast, so each area is then grown only over the pixels
 that depart by at least half of its own typical departure: the half-contrast contour, which is
-where a step edge lies whatever the smoothing. A margin of one particle radius is added.
+where a step edge lies whatever the smoothing. A margin of a tenth of a diameter is added.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def bad_area_mask(
         Largest relative departure of the smoothed intensity from the fitted ice surface that
         still counts as clear ice (0.025: 2.5 %, about 90 Å of ice at λ = 3500 Å).
     margin_a : float, optional
-        Distance (Å) kept from a bad area's edge; default a quarter of ``diameter_a``.
+        Distance (Å) kept from a bad area's edge; default a tenth of ``diameter_a``.
 
     Returns
     -------
@@ -57,7 +57,7 @@ def bad_area_mask(
     if not diameter_a > 0:
         raise ValueError(f"diameter_a: must be positive, got {diameter_a}")
     radius_px = 0.5 * diameter_a / pixel_size_a
-    margin_px = (0.25 * diameter_a if margin_a is None else margin_a) / pixel_size_a
+    margin_px = (0.1 * diameter_a if margin_a is None else margin_a) / pixel_size_a
     smooth = ndimage.gaussian_filter(image.astype(np.float32), radius_px, mode="reflect")
     level = float(np.median(smooth))
     if not level > 0:
