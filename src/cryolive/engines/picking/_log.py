@@ -8,7 +8,7 @@ from scipy import fft as sfft
 
 from cryolive.engines.picking._checks import check_inputs, default_working_pixel_a
 from cryolive.engines.picking._collect import collect_picks
-from cryolive.engines.picking._prepare import fourier_resize, frequencies_sq, working_shape
+from cryolive.engines.picking._prepare import frequencies_sq, to_working_size
 from cryolive.engines.picking._result import Picks
 
 
@@ -86,9 +86,9 @@ def pick_log(
             f"working_pixel_size_a: must be at least pixel_size_a ({pixel_size_a}), got {pw}"
         )
     image = np.asarray(micrograph, dtype=np.float32)
-    shape = working_shape(image.shape, pixel_size_a=pixel_size_a, working_pixel_size_a=pw)
-    small = fourier_resize(image, shape)
-    scale_y, scale_x = image.shape[0] / shape[0], image.shape[1] / shape[1]
+    small, (scale_y, scale_x) = to_working_size(
+        image, pixel_size_a=pixel_size_a, working_pixel_size_a=pw
+    )
     pw_eff = pixel_size_a * scale_x
     diameters = np.linspace(diameter_min_a, diameter_max_a, n_scales)
     score, best = _log_stack(small, pixel_size_a=pw_eff, diameters_a=diameters)

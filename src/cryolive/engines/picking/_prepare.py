@@ -45,3 +45,26 @@ def frequencies_sq(shape: tuple[int, int], pixel_size_a: float) -> NDArray[np.fl
     ky = np.fft.fftfreq(shape[0], d=pixel_size_a).astype(np.float32)[:, None]
     kx = np.fft.rfftfreq(shape[1], d=pixel_size_a).astype(np.float32)[None, :]
     return np.asarray(ky * ky + kx * kx, dtype=np.float32)
+
+
+def to_working_size(
+    image: NDArray[np.float32], *, pixel_size_a: float, working_pixel_size_a: float
+) -> tuple[NDArray[np.float32], tuple[float, float]]:
+    """``image`` at about ``working_pixel_size_a``, and (y, x) input pixels per working pixel.
+
+    Large factors first average blocks of pixels (cheap, and the blocks are small enough that
+    the Fourier crop that follows removes the frequencies they attenuate), then crop the
+    spectrum of the smaller image to the exact working size.
+    """
+    binning = max(1, int(working_pixel_size_a / pixel_size_a / 1.5))
+    if binning > 1:
+        by, bx = image.shape[0] // binning, image.shape[1] // binning
+        image = (
+            image[: by * binning, : bx * binning]
+            .reshape(by, binning, bx, binning)
+            .mean(axis=(1, 3), dtype=np.float32)
+        )
+    size = pixel_size_a * binning
+    shape = working_shape(image.shape, pixel_size_a=size, working_pixel_size_a=working_pixel_size_a)
+    small = fourier_resize(image, shape)
+    return small, (binning * image.shape[0] / shape[0], binning * image.shape[1] / shape[1])

@@ -59,7 +59,7 @@ def bad_area_mask(
     radius_px = 0.5 * diameter_a / pixel_size_a
     margin_px = (0.1 * diameter_a if margin_a is None else margin_a) / pixel_size_a
     smooth = ndimage.gaussian_filter(image.astype(np.float32), radius_px, mode="reflect")
-    level = float(np.median(smooth))
+    level = float(np.median(smooth[::4, ::4]))
     if not level > 0:
         return np.zeros(image.shape, dtype=bool)
     relative = smooth / np.float32(level) - np.float32(1.0)

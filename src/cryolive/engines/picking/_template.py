@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from cryolive.engines.picking._checks import check_inputs, default_working_pixel_a
 from cryolive.engines.picking._collect import collect_picks
-from cryolive.engines.picking._prepare import fourier_resize, working_shape
+from cryolive.engines.picking._prepare import to_working_size
 from cryolive.engines.picking._result import MicrographCtf, Picks
 from cryolive.engines.picking._templates import prepared_templates
 
@@ -91,9 +91,9 @@ def pick_templates(
             f"working_pixel_size_a: must be at least pixel_size_a ({pixel_size_a}), got {pw}"
         )
     image = np.asarray(micrograph, dtype=np.float32)
-    shape = working_shape(image.shape, pixel_size_a=pixel_size_a, working_pixel_size_a=pw)
-    small = fourier_resize(image, shape)
-    scale_y, scale_x = image.shape[0] / shape[0], image.shape[1] / shape[1]
+    small, (scale_y, scale_x) = to_working_size(
+        image, pixel_size_a=pixel_size_a, working_pixel_size_a=pw
+    )
     pw_eff = pixel_size_a * scale_x
     radius_px = 0.5 * diameter_a / pw_eff
     step = angular_step_deg or math.degrees(1.0 / max(radius_px, 1.0))
