@@ -94,26 +94,36 @@ def spread_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spread a fraction's counts over ``n_frames`` detector frames, at most one per frame.
 
+    A pixel with k counts gets k distinct frames: a uniform first frame and the k - 1 after it
+    (cyclically). Events are ordered by a stable (radix) sort on the 16-bit frame number.
+
     Parameters
     ----------
     counts
-        (y, x) unsigned counts of the whole fraction (each at most ``n_frames``).
+        (y, x) unsigned counts of the whole fraction (values above ``n_frames`` are clipped).
 
     Returns
     -------
     frame : (e,) uint16
-        Detector frame (0 … n_frames - 1) of each electron, sorted ascending.
+        Detector frame (0 … n_frames - 1) of each electron, ascending.
     position : (e,) int64
         Flat pixel index of each electron; ascending within each frame.
     """
+    if not 1 <= n_frames < 2**16:
+        raise ValueError(f"n_frames: must be in [1, 65535], got {n_frames}")
     flat = counts.ravel()
     pixels = np.flatnonzero(flat)
-    k = np.minimum(flat[pixels], n_frames).astype(np.int64)
-    first = rng.integers(0, n_frames, size=pixels.size)
+    k = np.minimum(flat[pixels], n_frames)
     position = np.repeat(pixels, k)
-    start = np.cumsum(k) - k
-    nth = np.arange(position.size, dtype=np.int64) - np.repeat(start, k)
-    frame = ((np.repeat(first, k) + nth) % n_frames).astype(np.uint16)
+    frame = np.repeat(rng.integers(0, n_frames, size=pixels.size, dtype=np.uint16), k)
+    multi = np.flatnonzero(k > 1)
+    if multi.size:
+        first_event = (np.cumsum(k, dtype=np.int64) - k)[multi]
+        k_multi = k[multi]
+        for nth in range(1, int(k_multi.max())):
+            more = k_multi > nth
+            at = first_event[more] + nth
+            frame[at] = (frame[at].astype(np.int64) + nth) % n_frames
     order = np.argsort(frame, kind="stable")
     return frame[order], position[order]
 
@@ -182,7 +192,7 @@ def write_eer_fractions(
     for index, counts in enumerate(fractions):
         frame, position = spread_counts(counts, frames_per_fraction, rng)
         bounds = np.searchsorted(frame, np.arange(frames_per_fraction + 1))
-        sub = rng.integers(0, 4, size=(2, position.size))
+        sub = rng.integers(0, 4, size=(2, position.size), dtype=np.uint8)
         for f in range(frames_per_fraction):
             lo, hi = bounds[f], bounds[f + 1]
             strip = encode_eer_frame(
