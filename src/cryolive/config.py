@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         default=EMBEDDED_BROKER,
         description="'memory://' for the embedded broker, or amqp://user:password@host:5672//",
     )
+    broker_prefix: str = Field(
+        default="",
+        description="Prepended to every queue name (separates deployments sharing a broker).",
+    )
+    broker_delivery_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Redeliveries (crashed workers) after which RabbitMQ dead-letters a message.",
+    )
     web: WebSettings = WebSettings()
 
     @classmethod

@@ -81,3 +81,18 @@ def test_ice_ranks_thin_and_thick_ice(tmp_path: Path, ctf_truth: ModuleType) -> 
     thick = json.loads((out / "thick_ice.json").read_text())["result"]
     assert abs(thin["median"] - 0.2) < 0.02 and abs(thick["median"] - 0.7) < 0.02
     assert thin["minimum"] <= thin["q1"] <= thin["median"] <= thin["q3"] <= thin["maximum"]
+
+
+def test_ctf_phase_shift_flag_fits_a_planted_phase_plate(
+    tmp_path: Path, ctf_truth: ModuleType
+) -> None:
+    image = ctf_truth.micrograph(
+        np.random.default_rng(83), defocus_u_a=9000.0, defocus_v_a=8800.0, phase_shift_deg=70.0
+    )
+    path = _write_mrc(tmp_path / "vpp.mrc", image)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(build_app(), ["ctf", str(path), "--out", str(out), "--phase-shift"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "vpp_ctf.json").read_text())
+    assert record["search"]["fit_phase_shift"] is True
+    assert abs(record["result"]["phase_shift_deg"] - 70.0) <= 10.0

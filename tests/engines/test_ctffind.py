@@ -104,8 +104,9 @@ def test_answers_follow_ctffind_questions() -> None:
     search = CtfSearch(min_res_a=25.0, max_res_a=4.0, min_defocus_a=4000, max_defocus_a=40000)
     answers = ctffind_answers(Path("in.mrc"), Path("out.mrc"), optics=optics, search=search)
     assert answers[:12] == [
-        "in.mrc", "out.mrc", "1.06", "200", "2.7", "0.1", "512", "25", "4", "4000", "40000", "100",
+        "in.mrc", "out.mrc", "1.06", "200", "2.7", "0.1", "480", "25", "4", "4000", "40000", "100",
     ]  # fmt: skip
+    # The automatic box is about 512 Å: 480 px of 1.06 Å.
     # astigmatism known, exhaustive, restraint, phase shift, tilt, thickness, expert options
     assert answers[12:] == ["no"] * 7
     v4 = ctffind_answers(Path("a"), Path("b"), optics=optics, search=search, version=4)

@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, picking, simulate
+    from cryolive.cli import admin, ctf, db, messaging, picking, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -48,6 +48,8 @@ def build_app() -> typer.Typer:
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
     app.command()(simulate.simulate)
+    app.command("worker")(messaging.worker)
+    app.add_typer(messaging.dlq_app, name="dlq")
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
     app.command("pick")(picking.pick_command)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cryolive.engines._checks import UnusableMicrographError
-from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
-from cryolive.engines.ice import estimate_ice_thickness
+from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
+from cryolive.engines.ice import IceThicknessError, estimate_ice_thickness
 from cryolive.io.ctf_files import write_ctf_outputs, write_failure, write_ice_output
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
 
@@ -28,7 +27,9 @@ def ctf_command(
     voltage: float = typer.Option(300.0, help="Acceleration voltage, kV."),
     cs: float = typer.Option(2.7, help="Spherical aberration, mm."),
     amp_contrast: float = typer.Option(0.07, help="Amplitude contrast fraction."),
-    box: int = typer.Option(512, help="Tile size for the power spectrum, px."),
+    box: int | None = typer.Option(
+        None, help="Tile size for the power spectrum, px; default about 512 Å."
+    ),
     min_res: float = typer.Option(30.0, help="Lowest resolution fitted, Å."),
     max_res: float = typer.Option(5.0, help="Highest resolution fitted, Å."),
     min_defocus: float = typer.Option(3000.0, help="Lowest defocus searched, Å (underfocus +)."),
@@ -61,7 +62,7 @@ def ctf_command(
                 amplitude_contrast=amp_contrast,
             )
             fit = estimate_ctf(image, optics=optics, search=search)
-        except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
+        except (MicrographReadError, CtfFitError, ValueError) as exc:
             failed += 1
             reason = getattr(exc, "reason", "bad-input")
             write_failure(out, path.stem, "ctf", micrograph=path, reason=reason, message=str(exc))
@@ -96,7 +97,7 @@ def ice_command(
             result = estimate_ice_thickness(
                 image, incident_e_per_px=incident, pixel_size_a=size, tiles_per_side=tiles
             )
-        except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
+        except (MicrographReadError, IceThicknessError, ValueError) as exc:
             failed += 1
             reason = getattr(exc, "reason", "bad-input")
             write_failure(out, path.stem, "ice", micrograph=path, reason=reason, message=str(exc))

@@ -67,6 +67,17 @@ def fit_linear(
     vb: NDArray[np.float64],
     ve: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`fit_linear_coefficients` without the coefficients."""
+    rss, background, envelope, _ = fit_linear_coefficients(y, ctf2, vb, ve)
+    return rss, background, envelope
+
+
+def fit_linear_coefficients(
+    y: NDArray[np.float64],
+    ctf2: NDArray[np.float64],
+    vb: NDArray[np.float64],
+    ve: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Least-squares B and E for each trial ``ctf2``.
 
     Parameters
@@ -84,6 +95,8 @@ def fit_linear(
         Residual sum of squares of each trial (``inf`` where the envelope comes out negative).
     background, envelope : (..., n)
         B and E of each trial.
+    coefficients : (..., nb + ne)
+        Their Chebyshev coefficients, B's first (only from fit_linear_coefficients).
     """
     lead = ctf2.shape[:-1]
     design = np.concatenate(
@@ -98,4 +111,4 @@ def fit_linear(
     envelope = np.einsum("ni,...i->...n", ve, coef[..., nb:])
     rss = float(y @ y) - np.einsum("...i,...i->...", coef, rhs)
     rss = np.where(envelope.mean(axis=-1) > 0, rss, np.inf)
-    return rss, background, envelope
+    return rss, background, envelope, coef

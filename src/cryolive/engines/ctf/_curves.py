@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines.ctf._background import basis, fit_linear
+from cryolive.engines.ctf._background import basis, fit_linear_coefficients
 from cryolive.engines.ctf._physics import Aberration
 from cryolive.engines.ctf._spectrum import Grid
 
@@ -87,7 +87,7 @@ def profile_and_resolution(
         background_degree=6,
         envelope_degree=4,
     )
-    _, background, envelope = fit_linear(profile, ctf2, vb, ve)
+    _, background, envelope, coef = fit_linear_coefficients(profile, ctf2, vb, ve)
     data = profile - background
     fit = envelope * ctf2
     slope = np.abs(2 * ab.pi_lambda * p[0] * k - 4 * ab.half_pi_cs_lambda3 * k**3)
@@ -101,13 +101,7 @@ def profile_and_resolution(
     last = max(last, 0)
     fit_resolution_a = float(scale / radii[last])
     all_r = np.arange(grid.box_px // 2 + 1, dtype=np.float64)
-    vb_all, ve_all = basis(
-        np.clip(all_r, radii[0], radii[-1]),
-        float(radii[0]),
-        float(radii[-1]),
-        background_degree=6,
-        envelope_degree=4,
-    )
-    coef_b = np.linalg.lstsq(vb, background, rcond=None)[0]
-    coef_e = np.linalg.lstsq(ve, envelope, rcond=None)[0]
-    return k, data, fit, cc, fit_resolution_a, (vb_all @ coef_b, ve_all @ coef_e)
+    lo, hi = float(radii[0]), float(radii[-1])
+    vb_all, ve_all = basis(np.clip(all_r, lo, hi), lo, hi, background_degree=6, envelope_degree=4)
+    nb = vb_all.shape[1]
+    return k, data, fit, cc, fit_resolution_a, (vb_all @ coef[:nb], ve_all @ coef[nb:])

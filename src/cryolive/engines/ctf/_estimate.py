@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cryolive.engines._checks import check_micrograph
+from cryolive.engines._tiles import tile_power_spectra
 from cryolive.engines.ctf._background import basis, smooth_level
 from cryolive.engines.ctf._curves import profile_and_resolution
 from cryolive.engines.ctf._diagnostic import diagnostic_image
@@ -16,7 +17,7 @@ from cryolive.engines.ctf._fit import Band, held_out_sigmas, refine_2d, search_1
 from cryolive.engines.ctf._physics import Aberration, Optics, defocus_uv
 from cryolive.engines.ctf._result import CtfCurves, CtfFit, CtfResult
 from cryolive.engines.ctf._settings import CtfSearch
-from cryolive.engines.ctf._spectrum import Grid, tile_power_spectra
+from cryolive.engines.ctf._spectrum import Grid
 
 MIN_SIGNIFICANCE = 4.0
 
@@ -57,7 +58,9 @@ def estimate_ctf(
     envelope E(|k|) are fitted with sin²χ by linear least squares; mean defocus (and phase
     shift) come from an exhaustive search on the rotational average; defocus U, V, angle (and
     phase shift) are refined on the 2D spectrum by maximising the correlation of P - B with
-    E sin²χ over the band.
+    E sin²χ over the band. Before that, the 1D search is run on each half of the tiles and
+    checked against the other half: a fit that does not carry over (below 4 noise SDs) is
+    refused as "no-thon-rings" rather than returned.
 
     References
     ----------
@@ -74,16 +77,17 @@ def estimate_ctf(
             f"max_res_a ({search.max_res_a} Å) is beyond Nyquist "
             f"({2 * optics.pixel_size_a} Å at pixel_size_a {optics.pixel_size_a})"
         )
-    if min(image.shape) < search.box_px:
-        raise ValueError(f"box_px ({search.box_px}) is larger than the image {image.shape}")
+    box = search.box_for(optics.pixel_size_a, image.shape)
+    if min(image.shape) < box:
+        raise ValueError(f"box_px ({box}) is larger than the image {image.shape}")
     check_micrograph(image, CtfFitError)
 
-    grid = Grid.of(search.box_px, optics.pixel_size_a)
+    grid = Grid.of(box, optics.pixel_size_a)
     r_lo = grid.radius_px(search.min_res_a)
     r_hi = grid.radius_px(search.max_res_a)
     if r_hi - r_lo < 8:
         raise ValueError("min_res_a/max_res_a: the band spans fewer than 8 spectrum pixels")
-    halves = tile_power_spectra(image, search.box_px)
+    halves = tile_power_spectra(image, box)
     power = halves.mean(axis=0)
     level = smooth_level(power, grid.r_px, r_lo, grid.box_px / 2 - 1)
     spectrum = power / level
@@ -135,7 +139,7 @@ def estimate_ctf(
         cc=cc,
         fit_resolution_a=fit_res,
         significance=significance,
-        box_px=search.box_px,
+        box_px=box,
         pixel_size_a=optics.pixel_size_a,
         min_res_a=search.min_res_a,
         max_res_a=search.max_res_a,

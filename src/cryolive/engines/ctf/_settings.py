@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+BOX_A = 512.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class CtfSearch:
@@ -11,8 +13,10 @@ class CtfSearch:
 
     Attributes
     ----------
-    box_px : int
-        Edge of the tiles whose power spectra are averaged, pixels (even, >= 64).
+    box_px : int or None
+        Edge of the tiles whose power spectra are averaged, pixels (even, >= 64). None:
+        about ``BOX_A`` (512 Å) in pixels, a multiple of 32 in [128, 1024], so that rings stay
+        several spectrum pixels apart whatever the pixel size.
     min_res_a, max_res_a : float
         Resolution band fitted, Å (``min_res_a`` > ``max_res_a``).
     min_defocus_a, max_defocus_a : float
@@ -29,7 +33,7 @@ class CtfSearch:
         Range and search step of the phase shift, degrees.
     """
 
-    box_px: int = 512
+    box_px: int | None = None
     min_res_a: float = 30.0
     max_res_a: float = 5.0
     min_defocus_a: float = 3000.0
@@ -41,13 +45,23 @@ class CtfSearch:
     max_phase_shift_deg: float = 180.0
     phase_shift_step_deg: float = 10.0
 
+    def box_for(self, pixel_size_a: float, image_shape: tuple[int, ...] | None = None) -> int:
+        """The tile edge in pixels for ``pixel_size_a`` (Å); an automatic box also leaves at
+        least 2 x 2 tiles in an image of ``image_shape``."""
+        if self.box_px is not None:
+            return self.box_px
+        box = int(min(1024, max(128, 32 * round(BOX_A / pixel_size_a / 32))))
+        if image_shape is not None:
+            box = max(64, min(box, 32 * (min(image_shape) // 64)))
+        return box
+
     @property
     def phase_wraps(self) -> bool:
         """The phase-shift range covers a whole period (180°)."""
         return self.max_phase_shift_deg - self.min_phase_shift_deg >= 180.0
 
     def __post_init__(self) -> None:
-        if self.box_px < 64 or self.box_px % 2:
+        if self.box_px is not None and (self.box_px < 64 or self.box_px % 2):
             raise ValueError(f"box_px must be even and >= 64, got {self.box_px}")
         if not self.min_res_a > self.max_res_a > 0:
             raise ValueError(

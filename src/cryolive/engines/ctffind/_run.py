@@ -74,7 +74,7 @@ def ctffind_answers(
         f"{optics.voltage_kv:g}",
         f"{optics.cs_mm:g}",
         f"{optics.amplitude_contrast:g}",
-        str(search.box_px),
+        str(search.box_for(optics.pixel_size_a)),
         f"{search.min_res_a:g}",
         f"{search.max_res_a:g}",
         f"{search.min_defocus_a:g}",

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 from cryolive.engines._checks import UnusableMicrographError, check_micrograph
+from cryolive.engines._tiles import tile_power_spectra
 
 ICE_RING_A = (3.45, 3.95)
 FLANKS_A = ((3.0, 3.3), (4.1, 4.6))
+RING_BOX_PX = 512
 
 
 class IceThicknessError(UnusableMicrographError):
@@ -122,13 +123,12 @@ def _tile_means(image: NDArray[np.floating], n: int) -> NDArray[np.float64]:
 def _ice_ring_ratio(image: NDArray[np.floating], pixel_size_a: float) -> float | None:
     if 2 * pixel_size_a > FLANKS_A[0][0]:
         return None
-    box = 512 if min(image.shape) >= 1024 else min(image.shape) // 2
-    ny, nx = image.shape[0] // box, image.shape[1] // box
-    tiles = np.asarray(image[: ny * box, : nx * box], dtype=np.float32)
-    tiles = tiles.reshape(ny, box, nx, box).swapaxes(1, 2).reshape(-1, box, box)
-    tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True)
-    spectrum = scipy.fft.rfft2(tiles)
-    power = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
+    box = RING_BOX_PX if min(image.shape) >= 2 * RING_BOX_PX else min(image.shape) // 2
+    # The central (up to) 4 x 4 tiles are plenty for a ratio of shell powers.
+    ny, nx = (min(n, 4 * box) for n in image.shape)
+    y0, x0 = (image.shape[0] - ny) // 2, (image.shape[1] - nx) // 2
+    halves = tile_power_spectra(image[y0 : y0 + ny, x0 : x0 + nx], box)
+    power = halves.mean(axis=0)
     ky = np.fft.fftfreq(box)[:, None]
     kx = np.fft.rfftfreq(box)[None, :]
     spacing = pixel_size_a / np.maximum(np.hypot(kx, ky), 1e-12)

@@ -1,0 +1,128 @@
+"""``cryolive worker`` (one service's consumers) and ``cryolive dlq`` (dead letters)."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cryolive.cli import settings_of
+from cryolive.messaging import Transport, Worker, open_transport
+from cryolive.messaging.dlq import list_dead, purge_dead, reinject
+
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, reinject, purge.")
+
+
+def _transport(ctx: typer.Context) -> Transport:
+    settings = settings_of(ctx)
+    return open_transport(
+        settings.broker_url,
+        prefix=settings.broker_prefix,
+        delivery_limit=settings.broker_delivery_limit,
+    )
+
+
+def worker(
+    ctx: typer.Context,
+    service: str = typer.Option(..., "--service", help="Name of the service to run."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Consumers per queue."),
+    queue: list[str] = typer.Option(
+        [], "--queue", help="Queue to consume (repeatable); default: the service's name."
+    ),
+    prefetch: int = typer.Option(1, "--prefetch", min=1, help="Unacknowledged per consumer."),
+    registry_spec: str | None = typer.Option(
+        None, "--registry", help="'module:function' returning the service registry."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port."
+    ),
+) -> None:
+    """Run one service's consumers until SIGTERM (the message in hand is finished first)."""
+    from prometheus_client import start_http_server
+
+    from cryolive.messaging._logs import configure_json_logging
+    from cryolive.messaging.registry import default_registry, registry_from
+
+    settings = settings_of(ctx)
+    if settings.embedded_broker:
+        raise typer.BadParameter(
+            "the embedded broker lives inside one process (cryolive demo/run); "
+            "set broker_url to a RabbitMQ amqp:// URL to run a separate worker",
+            param_hint="broker_url",
+        )
+    try:
+        registry = registry_from(registry_spec) if registry_spec else default_registry()
+        chosen = registry[service]
+    except (ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\""), param_hint="--service") from exc
+    configure_json_logging()
+    transport = _transport(ctx)
+    runner = Worker(transport, chosen, queues=queue, concurrency=concurrency, prefetch=prefetch)
+    if metrics_port is not None:
+        start_http_server(metrics_port, registry=runner.metrics_registry)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.request_stop())
+    runner.run()
+    transport.close()
+
+
+@dlq_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    queue: str = typer.Argument(..., help="Queue whose dead letters to list."),
+    limit: int = typer.Option(100, "--limit", min=1),
+) -> None:
+    """List the dead letters of QUEUE with their reasons (they stay in place)."""
+    table = Table("message id", "key", "recipe/step", "attempt", "reason")
+    for dead in list_dead(_transport(ctx), queue, limit=limit):
+        table.add_row(
+            dead.message_id, dead.key, f"{dead.recipe}/{dead.step}", str(dead.attempt), dead.reason
+        )
+    Console(width=200).print(table)
+
+
+@dlq_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    queue: str = typer.Argument(...),
+    message_id: str = typer.Argument(..., help="Message id, as `dlq list` prints it."),
+) -> None:
+    """Print one dead letter of QUEUE: its reason and its whole message."""
+    for dead in list_dead(_transport(ctx), queue, limit=10_000):
+        if dead.message_id == message_id:
+            typer.echo(f"reason: {dead.reason}")
+            try:
+                typer.echo(json.dumps(json.loads(dead.body), indent=2))
+            except ValueError:
+                typer.echo(repr(dead.body))
+            return
+    raise typer.BadParameter(f"no dead letter {message_id!r} in {queue}", param_hint="MESSAGE_ID")
+
+
+@dlq_app.command("reinject")
+def reinject_cmd(
+    ctx: typer.Context,
+    queue: str = typer.Argument(...),
+    message_id: list[str] = typer.Option([], "--id", help="Message id (repeatable)."),
+    all_: bool = typer.Option(False, "--all", help="Reinject every dead letter of QUEUE."),
+) -> None:
+    """Send dead letters back to QUEUE, their attempt count reset."""
+    if not message_id and not all_:
+        raise typer.BadParameter("give --id MESSAGE_ID (repeatable) or --all", param_hint="--id")
+    count = reinject(_transport(ctx), queue, message_ids=message_id)
+    typer.echo(f"reinjected {count} message(s) into {queue}")
+
+
+@dlq_app.command("purge")
+def purge_cmd(
+    ctx: typer.Context,
+    queue: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", help="Really drop them."),
+) -> None:
+    """Drop every dead letter of QUEUE."""
+    if not yes:
+        raise typer.BadParameter("purging drops messages for good; add --yes", param_hint="--yes")
+    typer.echo(f"purged {purge_dead(_transport(ctx), queue)} message(s) from {queue}.dlq")

@@ -1,0 +1,137 @@
+"""The embedded broker: queues in this process, for ``cryolive demo`` and tests.
+
+It keeps RabbitMQ's semantics where cryolive relies on them: a message is removed only when
+acknowledged; an unsettled or requeued message goes back to the head of its queue with its
+delivery count raised; past the delivery limit it is dead-lettered with the reason; delayed
+messages wait in a timer heap. Every transport opened on the same ``memory://name`` URL in a
+process shares one broker; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+
+from cryolive.messaging._memory import Message, broker_for
+from cryolive.messaging.transport import (
+    ORIGIN_HEADER,
+    REASON_HEADER,
+    DeadLetter,
+    Delivery,
+    dlq_name,
+)
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedTransport:
+    """In-process transport (see module docstring).
+
+    Parameters
+    ----------
+    url
+        ``memory://`` or ``memory://name``: transports on the same URL share queues.
+    prefix
+        Prepended to every queue name.
+    delivery_limit
+        Redeliveries after which a message that keeps being requeued is dead-lettered
+        (as RabbitMQ's ``x-delivery-limit``: ``delivery_limit + 1`` deliveries in all).
+    """
+
+    def __init__(
+        self, url: str = "memory://", *, prefix: str = "", delivery_limit: int = 10
+    ) -> None:
+        if not url.startswith("memory://"):
+            raise ValueError(f"url: not an embedded broker URL: {url!r}")
+        if delivery_limit < 1:
+            raise ValueError(f"delivery_limit: must be >= 1, got {delivery_limit}")
+        self._broker = broker_for(url)
+        self._prefix = prefix
+        self._delivery_limit = delivery_limit
+        self._declared: set[str] = set()
+
+    def _name(self, queue: str) -> str:
+        name = self._prefix + queue
+        self._declared.update((name, dlq_name(name)))
+        return name
+
+    def publish(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        self._broker.put(self._name(queue), Message(body, dict(headers or {})), delay_s=delay_s)
+
+    def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
+        name = self._name(queue)
+        headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
+        self._broker.put(dlq_name(name), Message(body, headers))
+
+    def consume(
+        self,
+        queue: str,
+        on_message: Callable[[Delivery], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
+        name = self._name(queue)
+        while not stop.is_set():
+            msg = self._broker.get(name, timeout_s=0.2)
+            if msg is None:
+                continue
+            settled = [False]
+
+            def ack(settled: list[bool] = settled) -> None:
+                settled[0] = True
+
+            def requeue(msg: Message = msg, settled: list[bool] = settled) -> None:
+                if not settled[0]:
+                    settled[0] = True
+                    self._broker.requeue(name, msg, delivery_limit=self._delivery_limit)
+
+            delivery = Delivery(msg.body, dict(msg.headers), msg.delivery_count, ack, requeue)
+            try:
+                on_message(delivery)
+            finally:
+                requeue()  # a no-op when the callback settled the message
+
+    def depth(self, queue: str) -> int:
+        return self._broker.depth(self._name(queue))
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        return [
+            DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "unknown")), dict(m.headers))
+            for m in self._broker.snapshot(dlq_name(self._name(queue)), limit)
+        ]
+
+    def reinject(
+        self,
+        queue: str,
+        *,
+        select: Callable[[DeadLetter], bool],
+        rewrite: Callable[[bytes], bytes],
+    ) -> int:
+        name = self._name(queue)
+
+        def chosen(m: Message) -> bool:
+            return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
+
+        return self._broker.move(dlq_name(name), name, chosen, rewrite)
+
+    def purge(self, queue: str) -> int:
+        return self._broker.purge(self._prefix + queue)
+
+    def delete_declared(self) -> None:
+        for name in self._declared:
+            self._broker.delete(name)
+        self._declared.clear()
+
+    def close(self) -> None:
+        """Nothing to close: the broker lives as long as the process."""

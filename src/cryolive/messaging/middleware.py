@@ -1,0 +1,159 @@
+"""Middleware around handlers: retries with backoff, metrics and timing, structured logs.
+
+A middleware is ``middleware(invocation, call_next) -> Outcome``. The innermost call,
+:func:`run_handler`, validates the message and runs the handler; middleware decide what a
+failure means (retry later, or dead-letter) and record what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel, ValidationError
+
+from cryolive.messaging.envelope import Envelope
+from cryolive.messaging.recipe import Step, fill
+from cryolive.messaging.service import Context, Emit, PermanentError, Service
+
+log = logging.getLogger("cryolive.messaging.worker")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One message on its way into a handler."""
+
+    service: Service[Any]
+    envelope: Envelope
+    step: Step
+    delivery_count: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do with a message: send results on, retry after a delay, or dead-letter."""
+
+    kind: Literal["done", "retry", "dead"]
+    emits: tuple[Emit, ...] = ()
+    reason: str = ""
+    delay_s: float = 0.0
+
+
+Next = Callable[[Invocation], Outcome]
+Middleware = Callable[[Invocation, Next], Outcome]
+
+
+def run_handler(invocation: Invocation) -> Outcome:
+    """Validate the step's filled parameters against the service's model and run it."""
+    env, service = invocation.envelope, invocation.service
+    try:
+        message = service.message.model_validate(fill(invocation.step.parameters, env.parameters))
+    except KeyError as exc:
+        raise PermanentError(f"parameters: no value for placeholder {exc}") from exc
+    except ValidationError as exc:
+        raise PermanentError(f"parameters: do not fit {service.name!r}: {exc}") from exc
+    context = Context(
+        key=env.key,
+        recipe=env.recipe.name,
+        step=env.step,
+        attempt=env.attempt,
+        delivery_count=invocation.delivery_count,
+        payload=env.payload,
+    )
+    result = service.handler(message, context)
+    if result is None:
+        return Outcome("done")
+    if isinstance(result, BaseModel):
+        return Outcome("done", (Emit("default", result),))
+    return Outcome("done", tuple(result))
+
+
+def retries(invocation: Invocation, call_next: Next) -> Outcome:
+    """Turn a handler failure into a delayed retry, or a dead letter once the service's
+    ``max_attempts`` are used up or the error is permanent."""
+    try:
+        return call_next(invocation)
+    except PermanentError as exc:
+        return Outcome("dead", reason=f"PermanentError: {exc}")
+    except Exception as exc:
+        service, attempt = invocation.service, invocation.envelope.attempt
+        if attempt + 1 < service.max_attempts:
+            return Outcome("retry", reason=repr(exc), delay_s=service.retry_delay_s(attempt))
+        return Outcome("dead", reason=f"{exc!r} (failed {attempt + 1} attempts)")
+
+
+class Metrics:
+    """Prometheus counters of outcomes and a histogram of handler seconds, per service."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "cryolive_messages",
+            "Messages handled, by service and outcome.",
+            ["service", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "cryolive_handler_seconds",
+            "Seconds spent in handlers (middleware included).",
+            ["service"],
+            registry=registry,
+        )
+        # labels() looks its child up under a lock each time: keep the children at hand.
+        self._seconds: dict[str, Histogram] = {}
+        self._counts: dict[tuple[str, str], Counter] = {}
+
+    def __call__(self, invocation: Invocation, call_next: Next) -> Outcome:
+        start = time.perf_counter()
+        outcome = call_next(invocation)
+        name = invocation.service.name
+        seconds = self._seconds.get(name) or self._seconds.setdefault(
+            name, self.seconds.labels(name)
+        )
+        seconds.observe(time.perf_counter() - start)
+        counter = self._counts.get((name, outcome.kind)) or self._counts.setdefault(
+            (name, outcome.kind), self.messages.labels(name, outcome.kind)
+        )
+        counter.inc()
+        return outcome
+
+
+def structured_log(invocation: Invocation, call_next: Next) -> Outcome:
+    """One log record per message, with its fields as ``extra`` (see ``JsonLogFormatter``)."""
+    start = time.perf_counter()
+    outcome = call_next(invocation)
+    level = logging.INFO if outcome.kind == "done" else logging.WARNING
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "message %s",
+            outcome.kind,
+            extra={
+                "service": invocation.service.name,
+                "key": invocation.envelope.key,
+                "step": invocation.envelope.step,
+                "attempt": invocation.envelope.attempt,
+                "outcome": outcome.kind,
+                "reason": outcome.reason,
+                "seconds": round(time.perf_counter() - start, 6),
+            },
+        )
+    return outcome
+
+
+def chain(middleware: Sequence[Middleware], innermost: Next = run_handler) -> Next:
+    """Compose middleware, the first in the list outermost."""
+    call = innermost
+    for layer in reversed(middleware):
+        call = _bind(layer, call)
+    return call
+
+
+def _bind(layer: Middleware, call_next: Next) -> Next:
+    def call(invocation: Invocation) -> Outcome:
+        return layer(invocation, call_next)
+
+    return call

@@ -1,0 +1,364 @@
+"""RabbitMQ transport over py-amqp.
+
+Topology, for a logical queue ``q`` (names prefixed by ``prefix``):
+
+- ``q``: quorum queue, ``x-delivery-limit`` set, dead-lettering to ``q.dlq`` through the
+  default exchange (a message whose worker keeps dying lands there, marked by the broker);
+- ``q.dlq``: quorum queue holding dead letters; cryolive puts its own reason in a header;
+- ``q.delay.<ms>``: classic durable queue with a message TTL of ``<ms>`` that dead-letters
+  back into ``q``: a delayed retry without broker plugins.
+
+Publishes wait for the broker's confirm. Each thread publishes on its own connection;
+consumers use a connection of their own. Both reconnect by themselves with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import amqp
+from amqp import exceptions as amqp_exc
+
+from cryolive.messaging._amqp import (
+    QUORUM,
+    RECOVERABLE,
+    ConfirmTracker,
+    close_quietly,
+    connect,
+    connection_params,
+    dead_reason,
+    deliver,
+)
+from cryolive.messaging.transport import (
+    ORIGIN_HEADER,
+    REASON_HEADER,
+    BrokerUnavailable,
+    DeadLetter,
+    Delivery,
+    dlq_name,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RabbitTransport:
+    """Transport on RabbitMQ (see module docstring).
+
+    Parameters
+    ----------
+    url
+        ``amqp://user:password@host:port/vhost``.
+    prefix
+        Prepended to every queue name.
+    delivery_limit
+        Redeliveries after which the broker dead-letters a message (``x-delivery-limit``:
+        guards against a message that kills its worker every time).
+    reconnect_timeout_s
+        How long a publish keeps trying to reach the broker before raising
+        :class:`BrokerUnavailable`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "",
+        delivery_limit: int = 10,
+        reconnect_timeout_s: float = 120.0,
+    ) -> None:
+        if delivery_limit < 1:
+            raise ValueError(f"delivery_limit: must be >= 1, got {delivery_limit}")
+        if reconnect_timeout_s <= 0:
+            raise ValueError(f"reconnect_timeout_s: must be > 0, got {reconnect_timeout_s}")
+        self._params = connection_params(url)
+        self._prefix = prefix
+        self._delivery_limit = delivery_limit
+        self._reconnect_timeout_s = reconnect_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: set[Any] = set()
+        self._declared: set[str] = set()
+
+    # -- connections -------------------------------------------------------------------
+    def _open(self, *, confirm: bool) -> Any:
+        conn = connect(self._params, confirm=confirm, heartbeat=0)
+        with self._lock:
+            self._connections.add(conn)
+        return conn
+
+    def _drop(self, conn: Any) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+        close_quietly(conn)
+
+    def _with_publisher(self, action: Callable[[Any, set[str]], None]) -> None:
+        """Run ``action(channel, declared)`` on this thread's publishing channel, reconnecting
+        on recoverable errors until ``reconnect_timeout_s``."""
+        deadline = time.monotonic() + self._reconnect_timeout_s
+        delay = 0.05
+        local = self._local
+        batching = getattr(local, "batching", False)
+        while True:
+            try:
+                if getattr(local, "conn", None) is None:
+                    # Batching: confirms are counted, not awaited, per publish (consume waits).
+                    local.conn = self._open(confirm=not batching)
+                    local.channel = local.conn.channel()
+                    local.declared = set()
+                    local.tracker = ConfirmTracker(local.channel) if batching else None
+                action(local.channel, local.declared)
+                if local.tracker is not None:
+                    local.tracker.sent()
+                return
+            except RECOVERABLE as exc:
+                self._drop(getattr(local, "conn", None))
+                local.conn = None
+                if batching:
+                    raise  # earlier unconfirmed publishes died too: the consumer redoes the batch
+                if time.monotonic() + delay > deadline:
+                    raise BrokerUnavailable(f"publish: broker unreachable: {exc!r}") from exc
+                log.warning("publisher reconnecting after %r", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -- topology ----------------------------------------------------------------------
+    def _declare_queue(self, channel: Any, name: str) -> None:
+        dlq = dlq_name(name)
+        channel.queue_declare(dlq, durable=True, auto_delete=False, arguments=QUORUM)
+        channel.queue_declare(
+            name,
+            durable=True,
+            auto_delete=False,
+            arguments={
+                **QUORUM,
+                "x-delivery-limit": self._delivery_limit,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": dlq,
+            },
+        )
+        with self._lock:
+            self._declared.update((name, dlq))
+
+    def _existing_or_declared(self, conn: Any, name: str) -> Any:
+        """A channel on ``conn`` after making sure queue ``name`` exists, whatever arguments
+        it was declared with (tools such as ``cryolive dlq`` must not insist on theirs)."""
+        channel = conn.channel()
+        try:
+            channel.queue_declare(name, passive=True)
+            return channel
+        except amqp_exc.NotFound:
+            channel = conn.channel()  # the failed passive declare closed the channel
+            self._declare_queue(channel, name)
+            return channel
+
+    def _declare_delay(self, channel: Any, name: str, delay_ms: int) -> str:
+        delayed = f"{name}.delay.{delay_ms}"
+        channel.queue_declare(
+            delayed,
+            durable=True,
+            auto_delete=False,
+            arguments={
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name,
+            },
+        )
+        with self._lock:
+            self._declared.add(delayed)
+        return delayed
+
+    # -- Transport ---------------------------------------------------------------------
+    def publish(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        name = self._prefix + queue
+        delay_ms = round(delay_s * 1000)
+        target = name if delay_ms <= 0 else f"{name}.delay.{delay_ms}"
+
+        def action(channel: Any, declared: set[str]) -> None:
+            if target not in declared:
+                self._declare_queue(channel, name)
+                if delay_ms > 0:
+                    self._declare_delay(channel, name, delay_ms)
+                declared.add(target)
+            message = amqp.Message(body, delivery_mode=2, application_headers=dict(headers or {}))
+            channel.basic_publish(message, exchange="", routing_key=target, mandatory=True)
+
+        self._with_publisher(action)
+
+    def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
+        name = self._prefix + queue
+
+        def action(channel: Any, declared: set[str]) -> None:
+            if name not in declared:
+                self._declare_queue(channel, name)
+                declared.add(name)
+            headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
+            message = amqp.Message(body, delivery_mode=2, application_headers=headers)
+            channel.basic_publish(message, exchange="", routing_key=dlq_name(name), mandatory=True)
+
+        self._with_publisher(action)
+
+    def consume(
+        self,
+        queue: str,
+        on_message: Callable[[Delivery], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
+        name = self._prefix + queue
+        delay = 0.05
+        # prefetch > 1: acknowledgements wait until the confirms of the outputs published for
+        # a batch of messages are in, instead of one confirm round trip per message.
+        self._local.batching = prefetch > 1
+        flush_at = max(1, prefetch // 2)
+        pending: list[int] = []
+        try:
+            while not stop.is_set():
+                conn = None
+                pending.clear()
+                try:
+                    conn = self._open(confirm=False)
+                    channel = conn.channel()
+                    self._declare_queue(channel, name)
+                    channel.basic_qos(0, prefetch, False)
+                    deferred = pending if prefetch > 1 else None
+                    channel.basic_consume(
+                        name,
+                        callback=lambda m, ch=channel, d=deferred: deliver(
+                            ch, m, on_message, stop, d
+                        ),
+                    )
+                    delay = 0.05
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=0.01 if pending else 0.25)
+                        except TimeoutError:
+                            self._flush(channel, pending)
+                            continue
+                        if len(pending) >= flush_at:
+                            self._flush(channel, pending)
+                    self._flush(channel, pending)  # finish the messages in hand
+                    return  # closing the connection returns unhandled prefetched messages
+                except RECOVERABLE as exc:
+                    log.warning("consumer of %s reconnecting after %r", name, exc)
+                    self._drop(getattr(self._local, "conn", None))
+                    self._local.conn = None
+                    stop.wait(delay)
+                    delay = min(delay * 2, 2.0)
+                finally:
+                    self._drop(conn)
+        finally:
+            self._local.batching = False
+            self._drop(getattr(self._local, "conn", None))
+            self._local.conn = None
+
+    def _flush(self, channel: Any, pending: list[int]) -> None:
+        """Wait for the confirms of this thread's publishes, then send the deferred acks."""
+        if not pending:
+            return
+        tracker = getattr(self._local, "tracker", None)
+        if tracker is not None and getattr(self._local, "conn", None) is not None:
+            deadline = time.monotonic() + self._reconnect_timeout_s
+            while tracker.outstanding:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable("publish: no confirms within reconnect_timeout_s")
+                with contextlib.suppress(TimeoutError):
+                    self._local.conn.drain_events(timeout=1.0)
+            if tracker.nacked:
+                raise amqp_exc.MessageNacked("broker refused a publish of this batch")
+        for tag in pending:
+            channel.basic_ack(tag)
+        pending.clear()
+
+    def depth(self, queue: str) -> int:
+        conn = self._open(confirm=False)
+        try:
+            _, count, _ = conn.channel().queue_declare(self._prefix + queue, passive=True)
+            return int(count)
+        except amqp_exc.NotFound:
+            return 0
+        finally:
+            self._drop(conn)
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        conn = self._open(confirm=False)
+        letters: list[DeadLetter] = []
+        try:
+            channel = conn.channel()
+            while len(letters) < limit:
+                msg = channel.basic_get(dlq_name(self._prefix + queue), no_ack=False)
+                if msg is None:
+                    break
+                headers = dict(msg.properties.get("application_headers") or {})
+                letters.append(DeadLetter(bytes(msg.body), dead_reason(headers), headers))
+        except amqp_exc.NotFound:
+            pass
+        finally:
+            self._drop(conn)  # un-acked gets go back to the dead-letter queue
+        return letters
+
+    def reinject(
+        self,
+        queue: str,
+        *,
+        select: Callable[[DeadLetter], bool],
+        rewrite: Callable[[bytes], bytes],
+    ) -> int:
+        name = self._prefix + queue
+        conn = self._open(confirm=True)
+        moved = 0
+        try:
+            channel = self._existing_or_declared(conn, name)
+            while True:
+                msg = channel.basic_get(dlq_name(name), no_ack=False)
+                if msg is None:
+                    break
+                headers = dict(msg.properties.get("application_headers") or {})
+                if select(DeadLetter(bytes(msg.body), dead_reason(headers), headers)):
+                    fresh = amqp.Message(rewrite(bytes(msg.body)), delivery_mode=2)
+                    channel.basic_publish(fresh, exchange="", routing_key=name, mandatory=True)
+                    channel.basic_ack(msg.delivery_tag)
+                    moved += 1
+        finally:
+            self._drop(conn)
+        return moved
+
+    def purge(self, queue: str) -> int:
+        conn = self._open(confirm=False)
+        try:
+            return int(conn.channel().queue_purge(self._prefix + queue) or 0)
+        except amqp_exc.NotFound:
+            return 0
+        finally:
+            self._drop(conn)
+
+    def delete_declared(self) -> None:
+        conn = self._open(confirm=False)
+        try:
+            with self._lock:
+                names, self._declared = sorted(self._declared), set()
+            for name in names:
+                conn.channel().queue_delete(name)
+        finally:
+            self._drop(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._connections = list(self._connections), set()
+        for conn in conns:
+            close_quietly(conn)
+        self._local = threading.local()

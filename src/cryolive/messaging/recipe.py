@@ -1,0 +1,261 @@
+"""Recipes: the JSON graph of steps a unit of work travels through.
+
+Native format::
+
+    {"name": "echo-3step", "start": ["1"],
+     "steps": {"1": {"service": "echo", "queue": "echo", "parameters": {"text": "{text}"},
+                     "outputs": {"default": ["2"]}}, ...}}
+
+The Zocalo format (numbered steps with ``service``, ``queue``, ``parameters``, ``output`` and a
+``start`` list of ``[step, payload]`` pairs) is read by :func:`recipe_from_zocalo`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from cryolive.messaging.service import Registry
+
+# Validation context flag: the recipe arrives inside a message (see Envelope.from_bytes).
+WIRE = "cryolive_wire"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run: bad graph, unknown service or parameters that do not fit."""
+
+
+class Step(BaseModel):
+    """One step: which service handles it, on which queue, with which parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str = Field(min_length=1)
+    queue: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    """A graph of steps. Structure is checked on construction (see :func:`validate_recipe`
+    for the check against a service registry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    start: list[str] = Field(min_length=1)
+    steps: dict[str, Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
+        if info.context and info.context.get(WIRE):
+            return self  # checked when the recipe was started; the worker guards routing
+        shape = tuple(
+            (sid, tuple((name, tuple(targets)) for name, targets in step.outputs.items()))
+            for sid, step in self.steps.items()
+        )
+        problem = _graph_problem(tuple(self.start), shape)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+Shape = tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_problem(start: tuple[str, ...], shape: Shape) -> str:
+    """What is wrong with a recipe graph, or "" (cached: every message carries its recipe)."""
+    steps = dict(shape)
+    for step_id in start:
+        if step_id not in steps:
+            return f"start: step {step_id!r} is not defined"
+    for step_id, outputs in shape:
+        for output, targets in outputs:
+            for target in targets:
+                if target not in steps:
+                    return f"steps.{step_id}.outputs.{output}: step {target!r} is not defined"
+    cycle = _find_cycle({sid: [t for _, ts in outs for t in ts] for sid, outs in shape})
+    if cycle:
+        return f"steps: cycle {' -> '.join(cycle)} (only self-loops are allowed)"
+    return ""
+
+
+def _find_cycle(targets: dict[str, list[str]]) -> list[str]:
+    """A cycle through two or more steps, as a list of step ids, or [] if there is none."""
+    edges = {sid: sorted({t for t in ts if t != sid}) for sid, ts in targets.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in edges[node]:
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for sid in targets:
+        if sid not in state and (found := visit(sid)):
+            return found
+    return []
+
+
+def fill(template: Any, values: Mapping[str, Any]) -> Any:
+    """Fill ``{name}`` placeholders in a parameter value from ``values``.
+
+    A string that is exactly one placeholder takes the value itself (keeping its type); a
+    placeholder inside longer text is formatted in. Dicts and lists are filled recursively.
+
+    Raises
+    ------
+    KeyError
+        When a placeholder names a value that is not in ``values``.
+    """
+    if isinstance(template, str):
+        if "{" not in template:
+            return template
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole:
+            return values[whole.group(1)]
+        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+    if isinstance(template, dict):
+        return {k: fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, values) for v in template]
+    return template
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_PLACEHOLDER.search(value))
+    if isinstance(value, dict):
+        return any(_has_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return False
+
+
+def validate_recipe(recipe: Recipe, registry: Registry) -> None:
+    """Check that every step's service exists and its parameters fit the service's model.
+
+    Values holding a ``{placeholder}`` are checked when the step runs; every other value is
+    validated against its field's type now. Unknown and missing required fields are errors.
+
+    Raises
+    ------
+    RecipeError
+        Listing every problem found, each prefixed with ``steps.<id>``.
+    """
+    problems: list[str] = []
+    for step_id, step in recipe.steps.items():
+        where = f"{recipe.name}: steps.{step_id}"
+        if step.service not in registry:
+            problems.append(f"{where}.service: unknown service {step.service!r}")
+            continue
+        fields = registry[step.service].message.model_fields
+        for name in step.parameters.keys() - fields.keys():
+            problems.append(f"{where}.parameters.{name}: not a field of {step.service!r}")
+        for name, field in fields.items():
+            if name not in step.parameters:
+                if field.is_required():
+                    problems.append(f"{where}.parameters.{name}: required by {step.service!r}")
+                continue
+            value = step.parameters[name]
+            if _has_placeholder(value):
+                continue
+            try:
+                TypeAdapter(field.annotation).validate_python(value)
+            except ValidationError as exc:
+                problems.append(f"{where}.parameters.{name}: {exc.errors()[0]['msg']}")
+    if problems:
+        raise RecipeError("\n".join(problems))
+
+
+def recipe_from_zocalo(data: dict[str, Any], *, name: str) -> Recipe:
+    """Read a recipe in the Zocalo format.
+
+    Parameters
+    ----------
+    data
+        ``{"1": {"service": ..., "queue": ..., "parameters": {...}, "output": 2 | [2, 3] |
+        {"name": 2 | [...]}}, ..., "start": [[1, []], ...]}``.
+    name
+        Name the recipe gets (Zocalo recipes are named by their file).
+    """
+    if not isinstance(data, dict) or "start" not in data:
+        raise RecipeError("data: a Zocalo recipe needs a 'start' list")
+    steps: dict[str, Any] = {}
+    for step_id, raw in data.items():
+        if step_id == "start" or not step_id.isdigit():
+            continue
+        if not isinstance(raw, dict):
+            raise RecipeError(f"data.{step_id}: a step must be an object")
+        output = raw.get("output", {})
+        if isinstance(output, dict):
+            outputs = {k: _targets(v) for k, v in output.items()}
+        else:
+            outputs = {"default": _targets(output)}
+        steps[step_id] = {
+            "service": raw.get("service", ""),
+            "queue": raw.get("queue", ""),
+            "parameters": raw.get("parameters", {}),
+            "outputs": outputs,
+        }
+    try:
+        start = [str(entry[0] if isinstance(entry, list) else entry) for entry in data["start"]]
+        return Recipe.model_validate({"name": name, "start": start, "steps": steps})
+    except (ValidationError, TypeError, IndexError) as exc:
+        raise RecipeError(f"data: not a valid Zocalo recipe: {exc}") from exc
+
+
+def _targets(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def load_recipe(path: Path, *, registry: Registry | None = None) -> Recipe:
+    """Load a recipe file (native or Zocalo format) and, given a registry, validate it.
+
+    Raises
+    ------
+    RecipeError
+        When the file is missing, not JSON, or not a valid recipe.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise RecipeError(f"path: cannot read {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise RecipeError(f"path: {path} is not JSON: {exc}") from exc
+    if isinstance(data, dict) and "steps" in data:
+        try:
+            recipe = Recipe.model_validate(data)
+        except ValidationError as exc:
+            raise RecipeError(f"path: {path} is not a valid recipe: {exc}") from exc
+    else:
+        recipe = recipe_from_zocalo(data, name=Path(path).stem)
+    if registry is not None:
+        validate_recipe(recipe, registry)
+    return recipe

@@ -1,0 +1,128 @@
+"""The transport interface: what cryolive needs from a message broker, and nothing more.
+
+Two implementations: :class:`~cryolive.messaging.embedded.EmbeddedTransport` (in-process, no
+server) and :class:`~cryolive.messaging.rabbitmq.RabbitTransport` (RabbitMQ over py-amqp).
+Queue names given here are logical (``"echo"``); a transport may prefix them.
+
+Every queue ``q`` has a dead-letter queue ``q.dlq``. A transport object is safe to share
+between threads: each thread publishes on its own connection, and :meth:`Transport.consume`
+consumes on a connection of its own, so publishing from a consumer callback never shares the
+consuming connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+REASON_HEADER = "x-cryolive-reason"
+ORIGIN_HEADER = "x-cryolive-origin"
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker could not be reached within the transport's reconnection time limit."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message handed to a consumer callback. Call exactly one of ``ack``/``requeue``;
+    a delivery the callback leaves unsettled is requeued."""
+
+    body: bytes
+    headers: Mapping[str, Any]
+    delivery_count: int
+    ack: Callable[[], None] = field(repr=False)
+    requeue: Callable[[], None] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in a dead-letter queue."""
+
+    body: bytes
+    reason: str
+    headers: Mapping[str, Any]
+
+
+class Transport(Protocol):
+    """What a broker backend provides."""
+
+    def publish(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        """Send ``body`` to ``queue`` (after ``delay_s`` seconds); return once the broker has
+        confirmed it. Reconnects as needed; raises :class:`BrokerUnavailable` on giving up."""
+
+    def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
+        """Send ``body`` to ``queue``'s dead-letter queue with ``reason`` in a header."""
+
+    def consume(
+        self,
+        queue: str,
+        on_message: Callable[[Delivery], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        """Call ``on_message`` for each message of ``queue`` until ``stop`` is set, then return.
+        Reconnects by itself; the message in hand is finished before returning, and
+        messages fetched but not handled go back to the queue."""
+
+    def depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (not counting those held by consumers)."""
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """Up to ``limit`` messages of ``queue``'s dead-letter queue, left in place."""
+
+    def reinject(
+        self,
+        queue: str,
+        *,
+        select: Callable[[DeadLetter], bool],
+        rewrite: Callable[[bytes], bytes],
+    ) -> int:
+        """Move the selected dead letters back to ``queue`` (body passed through ``rewrite``);
+        each is removed from the dead-letter queue only after its re-publish is confirmed."""
+
+    def purge(self, queue: str) -> int:
+        """Drop every message of ``queue`` (use ``"<q>.dlq"`` for a dead-letter queue)."""
+
+    def delete_declared(self) -> None:
+        """Delete every queue this transport declared (tests and benchmarks clean up)."""
+
+    def close(self) -> None:
+        """Close every connection this transport opened."""
+
+
+def dlq_name(queue: str) -> str:
+    return f"{queue}.dlq"
+
+
+def open_transport(url: str, *, prefix: str = "", **options: Any) -> Transport:
+    """A transport for ``url``: ``memory://[name]`` (embedded) or ``amqp://…`` (RabbitMQ).
+
+    Parameters
+    ----------
+    url
+        Broker URL, as in ``Settings.broker_url``.
+    prefix
+        Prepended to every queue name (isolates tests and deployments sharing a broker).
+    **options
+        Passed to the backend (e.g. ``delivery_limit`` for RabbitMQ).
+    """
+    if url.startswith("memory://"):
+        from cryolive.messaging.embedded import EmbeddedTransport
+
+        return EmbeddedTransport(url, prefix=prefix, **options)
+    if url.startswith(("amqp://", "amqps://")):
+        from cryolive.messaging.rabbitmq import RabbitTransport
+
+        return RabbitTransport(url, prefix=prefix, **options)
+    raise ValueError(f"url: unsupported broker URL {url!r} (memory:// or amqp://)")

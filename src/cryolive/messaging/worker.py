@@ -1,0 +1,165 @@
+"""Workers: consumers that run one service's handler on its queues.
+
+A worker thread takes a message, runs it through the middleware chain, sends the outcome on
+(results to the next steps, a delayed retry, or a dead letter), and only then acknowledges
+it: a worker that dies before the acknowledgement leaves the message to be redelivered, and
+the idempotency key lets the redelivery be recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from cryolive.messaging.dispatch import next_envelope
+from cryolive.messaging.envelope import Envelope, MalformedMessage
+from cryolive.messaging.middleware import (
+    Invocation,
+    Metrics,
+    Middleware,
+    Outcome,
+    chain,
+    retries,
+    structured_log,
+)
+from cryolive.messaging.service import Service
+from cryolive.messaging.transport import Delivery, Transport
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Consumers of one service.
+
+    Parameters
+    ----------
+    transport
+        Broker to consume from and publish to.
+    service
+        The service whose handler runs.
+    queues
+        Queues to consume (default: the service's name). Recipe steps name their queue.
+    concurrency
+        Consumer threads per queue, each with its own connection.
+    prefetch
+        Messages the broker may hand each consumer ahead of its acknowledgements.
+    middleware
+        Outermost first; default: structured logs, metrics, retries.
+    metrics
+        Prometheus registry the default metrics middleware records into.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        service: Service[Any],
+        *,
+        queues: Sequence[str] = (),
+        concurrency: int = 1,
+        prefetch: int = 1,
+        middleware: Sequence[Middleware] | None = None,
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency: must be >= 1, got {concurrency}")
+        if prefetch < 1:
+            raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
+        self.transport = transport
+        self.service = service
+        self.queues = tuple(queues) or (service.name,)
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.metrics_registry = metrics if metrics is not None else CollectorRegistry()
+        if middleware is None:
+            middleware = [structured_log, Metrics(self.metrics_registry), retries]
+        self._call = chain(middleware)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the consumer threads and return."""
+        self._stop.clear()
+        for queue in self.queues:
+            for n in range(self.concurrency):
+                thread = threading.Thread(
+                    target=self._consume, args=(queue,), name=f"{queue}-{n}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self, *, timeout_s: float = 30.0) -> None:
+        """Finish the messages in hand, return prefetched ones to the queue, and join."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._threads = []
+
+    def run(self) -> None:
+        """Start and block until :meth:`stop` is called (e.g. from a SIGTERM handler)."""
+        self.start()
+        self._stop.wait()
+        self.stop()
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop; safe to call from a signal handler."""
+        self._stop.set()
+
+    def _consume(self, queue: str) -> None:
+        def on_message(delivery: Delivery) -> None:
+            try:
+                self.handle(queue, delivery)
+            except OSError:
+                raise  # the broker went away: the transport reconnects, the message returns
+            except Exception:
+                # A bug outside the handler: log it and leave the message unsettled, so the
+                # transport requeues it; past the delivery limit it is dead-lettered.
+                log.exception("worker %s failed on a message from %s", self.service.name, queue)
+
+        self.transport.consume(queue, on_message, prefetch=self.prefetch, stop=self._stop)
+
+    def handle(self, queue: str, delivery: Delivery) -> None:
+        """Handle one delivery from ``queue`` and settle it."""
+        try:
+            envelope = Envelope.from_bytes(delivery.body)
+        except MalformedMessage as exc:
+            self.transport.dead_letter(queue, delivery.body, reason=str(exc))
+            delivery.ack()
+            return
+        step = envelope.recipe.steps.get(envelope.step)
+        if step is None or step.service != self.service.name:
+            reason = f"step: {envelope.step!r} is not a step of service {self.service.name!r}"
+            self.transport.dead_letter(queue, delivery.body, reason=reason)
+            delivery.ack()
+            return
+        missing = {t for ts in step.outputs.values() for t in ts} - envelope.recipe.steps.keys()
+        if missing:
+            reason = f"recipe: step {envelope.step!r} sends to undefined steps {sorted(missing)}"
+            self.transport.dead_letter(queue, delivery.body, reason=reason)
+            delivery.ack()
+            return
+        outcome = self._call(Invocation(self.service, envelope, step, delivery.delivery_count))
+        try:
+            self._send(queue, envelope, outcome, delivery.body)
+        except OSError:
+            raise
+        except Exception as exc:  # e.g. a result that cannot be serialised
+            reason = f"sending the {outcome.kind} outcome failed: {exc!r}"
+            self.transport.dead_letter(queue, delivery.body, reason=reason)
+        delivery.ack()
+
+    def _send(self, queue: str, envelope: Envelope, outcome: Outcome, body: bytes) -> None:
+        if outcome.kind == "retry":
+            retry = envelope.model_copy(update={"attempt": envelope.attempt + 1})
+            self.transport.publish(queue, retry.to_bytes(), delay_s=outcome.delay_s)
+        elif outcome.kind == "dead":
+            self.transport.dead_letter(queue, body, reason=outcome.reason)
+        else:
+            outputs = envelope.recipe.steps[envelope.step].outputs
+            for emit in outcome.emits:
+                for target in outputs.get(emit.output, []):
+                    message = next_envelope(envelope, target, emit.result)
+                    self.transport.publish(envelope.recipe.steps[target].queue, message.to_bytes())

@@ -1,0 +1,146 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from cryolive.messaging import (
+    Envelope,
+    MalformedMessage,
+    Recipe,
+    RecipeError,
+    load_recipe,
+    validate_recipe,
+    work_key,
+)
+from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.recipe import fill, recipe_from_zocalo
+from cryolive.messaging.registry import default_registry
+
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.json"))
+
+
+def _steps(**outputs: list[str]) -> dict[str, dict[str, object]]:
+    return {
+        sid: {
+            "service": "echo",
+            "queue": f"q{sid}",
+            "parameters": {"text": "{text}"},
+            "outputs": {"default": targets},
+        }
+        for sid, targets in outputs.items()
+    }
+
+
+def test_there_are_recipes() -> None:
+    assert RECIPES, "recipes/ holds at least one recipe"
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_in_recipes_folder_is_valid(path: Path) -> None:
+    recipe = load_recipe(path, registry=default_registry())
+    assert recipe.start
+
+
+def test_zocalo_format_is_read_with_list_and_named_outputs() -> None:
+    data = {
+        "1": {"service": "echo", "queue": "a", "parameters": {"text": "{x}"}, "output": 2},
+        "2": {
+            "service": "echo",
+            "queue": "b",
+            "parameters": {"text": "t"},
+            "output": {"good": [3], "bad": 3},
+        },
+        "3": {"service": "echo", "queue": "c", "parameters": {"text": "t", "hops": 4}},
+        "start": [[1, []]],
+    }
+    recipe = recipe_from_zocalo(data, name="z")
+    assert recipe.start == ["1"]
+    assert recipe.steps["1"].outputs == {"default": ["2"]}
+    assert recipe.steps["2"].outputs == {"good": ["3"], "bad": ["3"]}
+    validate_recipe(recipe, default_registry())
+
+
+def test_zocalo_file_loads_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "zoc.json"
+    path.write_text(
+        json.dumps(
+            {
+                "1": {"service": "echo", "queue": "a", "parameters": {"text": "x"}},
+                "start": [[1, []]],
+            }
+        )
+    )
+    assert load_recipe(path).name == "zoc"
+
+
+def test_cycles_are_rejected_but_self_loops_allowed() -> None:
+    with pytest.raises(ValueError, match=r"cycle 1 -> 2 -> 1"):
+        Recipe(name="c", start=["1"], steps=_steps(**{"1": ["2"], "2": ["1"]}))
+    Recipe(name="s", start=["1"], steps=_steps(**{"1": ["1", "2"], "2": []}))
+
+
+def test_undefined_steps_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"start: step '9'"):
+        Recipe(name="c", start=["9"], steps=_steps(**{"1": []}))
+    with pytest.raises(ValueError, match=r"steps.1.outputs.default: step '7'"):
+        Recipe(name="c", start=["1"], steps=_steps(**{"1": ["7"]}))
+
+
+def test_parameters_are_checked_against_the_service_model() -> None:
+    steps = {
+        "1": {"service": "echo", "queue": "a", "parameters": {"text": "t", "colour": "red"}},
+        "2": {"service": "echo", "queue": "b", "parameters": {"hops": 1}},
+        "3": {"service": "echo", "queue": "c", "parameters": {"text": "t", "hops": "many"}},
+        "4": {"service": "nope", "queue": "d"},
+        "5": {"service": "echo", "queue": "e", "parameters": {"text": "t", "hops": "{n}"}},
+    }
+    recipe = Recipe(name="r", start=["1"], steps=steps)
+    with pytest.raises(RecipeError) as err:
+        validate_recipe(recipe, default_registry())
+    message = str(err.value)
+    assert "steps.1.parameters.colour: not a field" in message
+    assert "steps.2.parameters.text: required" in message
+    assert "steps.3.parameters.hops:" in message
+    assert "steps.4.service: unknown service 'nope'" in message
+    assert "steps.5" not in message  # a placeholder is checked when the step runs
+
+
+def test_broken_recipe_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="cannot read"):
+        load_recipe(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(RecipeError, match="not JSON"):
+        load_recipe(tmp_path / "bad.json")
+    (tmp_path / "shape.json").write_text('{"name": "x", "steps": {}, "start": []}')
+    with pytest.raises(RecipeError, match="not a valid recipe"):
+        load_recipe(tmp_path / "shape.json")
+    with pytest.raises(RecipeError, match="start"):
+        recipe_from_zocalo({"1": {}}, name="z")
+
+
+def test_fill_keeps_types_and_formats_text() -> None:
+    values = {"movie": "/v/m1.tiff", "n": 3, "shift": [1.5, -2.0]}
+    template = {"a": "{n}", "b": "{movie}.mrc", "c": ["{shift}"], "d": 7}
+    assert fill(template, values) == {"a": 3, "b": "/v/m1.tiff.mrc", "c": [[1.5, -2.0]], "d": 7}
+    with pytest.raises(KeyError):
+        fill("{missing}", values)
+
+
+def test_work_key_is_deterministic_and_follows_the_inputs() -> None:
+    a = work_key("r", "1", "motioncorr", {"movie": "m1", "bin": 1})
+    assert a == work_key("r", "1", "motioncorr", {"bin": 1, "movie": "m1"})
+    assert a != work_key("r", "1", "motioncorr", {"movie": "m2", "bin": 1})
+    assert a != work_key("r", "1", "motioncorr", {"movie": "m1", "bin": 2})
+    assert a.startswith("motioncorr:")
+
+
+def test_envelope_round_trip_and_malformed_bodies() -> None:
+    recipe = load_recipe(RECIPES[0])
+    env = envelope_for(recipe, recipe.start[0], {"text": "hi"})
+    assert Envelope.from_bytes(env.to_bytes()) == env
+    assert env.key == envelope_for(recipe, recipe.start[0], {"text": "hi"}).key
+    for body in (b"", b"{}", b"\xff\xfe", b'{"step": 1}'):
+        with pytest.raises(MalformedMessage, match="body"):
+            Envelope.from_bytes(body)
+    with pytest.raises(ValueError, match="step_id"):
+        envelope_for(recipe, "nope", {})
