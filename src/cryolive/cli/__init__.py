@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, pipeline, simulate
+    from cryolive.cli import admin, ctf, db, messaging, picking, pipeline, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -52,6 +52,8 @@ def build_app() -> typer.Typer:
     app.command()(simulate.simulate)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
+    app.command("pick")(picking.pick_command)
+    app.command("extract")(picking.extract_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)

@@ -1,6 +1,6 @@
-"""Readers for what a microscope writes: movies (TIFF, MRC, EER), EPU and SerialEM metadata,
-gain references. Every reader raises a typed error whose message says what is wrong with which
-file, so the pipeline can record a failed step a person can act on."""
+"""Readers and writers of the files cryolive meets: movies (TIFF, MRC, EER), micrographs, EPU and
+SerialEM metadata, gain references, images. Every reader raises a typed error whose message says
+what is wrong with which file, so the pipeline can record a failed step a person can act on."""
 
 from cryolive.io._errors import GainReadError, MetadataReadError, MovieReadError, ReadError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from typing import Any
@@ -70,9 +71,29 @@ class Envelope(BaseModel):
             raise MalformedMessage(f"body: not a cryolive envelope: {exc}") from exc
 
 
+class _MessageIds:
+    """Unique message ids without a system call each: 16 random hex digits drawn once per
+    process (re-drawn in a forked child) and a counter (``os.urandom`` cost ~0.1 ms a call
+    here, a third of a hop)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._pid, self._prefix = os.getpid(), os.urandom(8).hex()
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_IDS = _MessageIds()
+
+
 def new_message_id() -> str:
-    """32 random hex digits (as a UUID4 without the dashes and version bits)."""
-    return os.urandom(16).hex()
+    """32 hex digits: a per-process random prefix and a counter."""
+    return _IDS.next()
 
 
 def work_key(recipe_name: str, step: str, service: str, parameters: dict[str, JsonValue]) -> str:

@@ -1,0 +1,67 @@
+"""From a score map to picks: background statistics, bad areas, peaks, coordinates."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cryolive.engines.picking._peaks import background_z, find_peaks
+from cryolive.engines.picking._reject import bad_area_mask
+from cryolive.engines.picking._result import Picks
+
+
+def collect_picks(
+    score: NDArray[np.float32],
+    small: NDArray[np.float32],
+    *,
+    diameters_a: NDArray[np.float32],
+    scale: tuple[float, float],
+    pixel_size_a: float,
+    working_pixel_size_a: float,
+    diameter_min_a: float,
+    diameter_max_a: float,
+    min_distance_a: float,
+    threshold: float,
+    reject_bad_areas: bool,
+    method: Literal["log", "template"],
+) -> Picks:
+    """Picks from ``score`` (y, x) computed on ``small``, the micrograph at the working size.
+
+    ``diameters_a`` (y, x) gives the diameter each pixel's score stands for; ``scale`` is
+    (micrograph pixels per working pixel) along y and x.
+    """
+    if reject_bad_areas:
+        bad = bad_area_mask(small, pixel_size_a=working_pixel_size_a, diameter_a=diameter_max_a)
+    else:
+        bad = np.zeros(small.shape, dtype=bool)
+    z = background_z(score, ~bad)
+    radius_px = 0.5 * diameter_min_a / working_pixel_size_a
+    py, px = find_peaks(
+        z,
+        min_distance_px=min_distance_a / working_pixel_size_a,
+        threshold=threshold,
+        border_px=int(np.ceil(0.5 * radius_px)),
+    )
+    on_bad = bad[py, px]
+    py, px = py[~on_bad], px[~on_bad]
+    sy, sx = scale
+    # a working pixel's centre, in micrograph pixels (both measured from pixel centres)
+    y = (py + 0.5) * sy - 0.5
+    x = (px + 0.5) * sx - 0.5
+    diameters = diameters_a[py, px]
+    middle = 0.5 * (diameter_min_a + diameter_max_a)
+    return Picks(
+        x_px=x.astype(np.float32),
+        y_px=y.astype(np.float32),
+        scores=z[py, px].astype(np.float32),
+        diameters_a=diameters.astype(np.float32),
+        diameter_a=float(np.median(diameters)) if diameters.size else middle,
+        pixel_size_a=pixel_size_a,
+        working_pixel_size_a=working_pixel_size_a,
+        method=method,
+        threshold=threshold,
+        rejected_bad_area=int(np.count_nonzero(on_bad)),
+        bad_area=bad,
+    )

@@ -1,0 +1,70 @@
+"""Bring a micrograph to the working pixel size and a flat, unit-noise background."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import fft as sfft
+
+
+def fourier_resize(image: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """Resample ``image`` (y, x) to ``shape`` by cropping or zero-padding its spectrum.
+
+    The mean value is kept. Cropping is an ideal low-pass at the new Nyquist frequency, so
+    nothing aliases.
+    """
+    ny, nx = image.shape
+    wy, wx = shape
+    if (wy, wx) == (ny, nx):
+        return image.astype(np.float32, copy=True)
+    spectrum = sfft.rfft2(image, workers=-1)
+    out = np.zeros((wy, wx // 2 + 1), dtype=spectrum.dtype)
+    hy = min(ny, wy) // 2
+    hx = min(nx // 2, wx // 2) + 1
+    out[:hy, :hx] = spectrum[:hy, :hx]
+    out[wy - hy :, :hx] = spectrum[ny - hy :, :hx]
+    resized = sfft.irfft2(out, s=(wy, wx), workers=-1, overwrite_x=True)
+    return np.asarray(resized * np.float32(wy * wx / (ny * nx)), dtype=np.float32)
+
+
+def working_shape(
+    shape: tuple[int, int], *, pixel_size_a: float, working_pixel_size_a: float
+) -> tuple[int, int]:
+    """Even shape of ``shape`` resampled from ``pixel_size_a`` to ~``working_pixel_size_a``."""
+    if working_pixel_size_a <= pixel_size_a:
+        return shape
+    factor = pixel_size_a / working_pixel_size_a
+    return (
+        max(2, 2 * round(shape[0] * factor / 2)),
+        max(2, 2 * round(shape[1] * factor / 2)),
+    )
+
+
+def frequencies_sq(shape: tuple[int, int], pixel_size_a: float) -> NDArray[np.float32]:
+    """|k|² (Å⁻²) on the rfft2 grid of an image of ``shape``: (y, x//2 + 1) float32."""
+    ky = np.fft.fftfreq(shape[0], d=pixel_size_a).astype(np.float32)[:, None]
+    kx = np.fft.rfftfreq(shape[1], d=pixel_size_a).astype(np.float32)[None, :]
+    return np.asarray(ky * ky + kx * kx, dtype=np.float32)
+
+
+def to_working_size(
+    image: NDArray[np.float32], *, pixel_size_a: float, working_pixel_size_a: float
+) -> tuple[NDArray[np.float32], tuple[float, float]]:
+    """``image`` at about ``working_pixel_size_a``, and (y, x) input pixels per working pixel.
+
+    Large factors first average blocks of pixels (cheap, and the blocks are small enough that
+    the Fourier crop that follows removes the frequencies they attenuate), then crop the
+    spectrum of the smaller image to the exact working size.
+    """
+    binning = max(1, int(working_pixel_size_a / pixel_size_a / 1.5))
+    if binning > 1:
+        by, bx = image.shape[0] // binning, image.shape[1] // binning
+        image = (
+            image[: by * binning, : bx * binning]
+            .reshape(by, binning, bx, binning)
+            .mean(axis=(1, 3), dtype=np.float32)
+        )
+    size = pixel_size_a * binning
+    shape = working_shape(image.shape, pixel_size_a=size, working_pixel_size_a=working_pixel_size_a)
+    small = fourier_resize(image, shape)
+    return small, (binning * image.shape[0] / shape[0], binning * image.shape[1] / shape[1])

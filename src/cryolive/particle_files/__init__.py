@@ -1,0 +1,25 @@
+"""Files of picking and extraction: coordinates (RELION STAR or JSON), particle stacks (.mrcs),
+RELION 3.1 ``particles.star`` with optics groups, and RGB PNG overlays.
+
+Kept apart from :mod:`cryolive.io` (owned by the readers of microscope files) and from the
+engines (which touch no files).
+"""
+
+from cryolive.particle_files._coords import read_coordinates, write_coordinates
+from cryolive.particle_files._png_rgb import write_rgb_png
+from cryolive.particle_files._star import (
+    MicrographParticles,
+    OpticsGroup,
+    write_particles_star,
+    write_stack,
+)
+
+__all__ = [
+    "MicrographParticles",
+    "OpticsGroup",
+    "read_coordinates",
+    "write_coordinates",
+    "write_particles_star",
+    "write_rgb_png",
+    "write_stack",
+]
