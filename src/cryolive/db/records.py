@@ -197,6 +197,24 @@ class IceThicknessRecord(_OnMotionCorrection):
     maximum: float
 
 
+class ParticlePickerRecord(_OnMotionCorrection):
+    """Particles picked on one micrograph. ``particle_diameter_nm`` in nm, as ISPyB keeps it."""
+
+    TABLE = "ParticlePicker"
+    COLUMNS = {
+        "auto_proc_program_id": "programId",
+        "picking_template": "particlePickingTemplate",
+        "particle_diameter_nm": "particleDiameter",
+        "number_of_particles": "numberOfParticles",
+        "summary_image_full_path": "summaryImageFullPath",
+    }
+    kind: Literal["picks"] = "picks"
+    picking_template: str | None = Field(default=None, max_length=255)
+    particle_diameter_nm: float | None = Field(default=None, gt=0)
+    number_of_particles: int = Field(ge=0)
+    summary_image_full_path: str | None = None
+
+
 class FailureRecord(_Record):
     """A step that failed on one movie for a reason a person can act on (a truncated movie, a
     blank micrograph): recorded as an ERROR AutoProcProgramMessage of the step's program."""
@@ -216,6 +234,11 @@ class FailureRecord(_Record):
 
 
 AnyRecord = Annotated[
-    MovieRecord | MotionCorrectionRecord | CtfRecord | IceThicknessRecord | FailureRecord,
+    MovieRecord
+    | MotionCorrectionRecord
+    | CtfRecord
+    | IceThicknessRecord
+    | ParticlePickerRecord
+    | FailureRecord,
     Field(discriminator="kind"),
 ]

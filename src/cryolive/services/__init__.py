@@ -25,6 +25,10 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "ctf_min_defocus_a": 3000.0,
     "ctf_max_defocus_a": 50000.0,
     "fit_phase_shift": False,
+    "particle_diameter_min_a": 70.0,
+    "particle_diameter_max_a": 130.0,
+    "pick_threshold": 5.0,
+    "box_px": None,
 }
 
 
@@ -32,6 +36,7 @@ def pipeline_registry(database_url: str) -> Registry:
     from cryolive.services.ctf import ctf_service
     from cryolive.services.ice import ice_service
     from cryolive.services.motioncorr import motioncorr_service
+    from cryolive.services.pick import pick_service
     from cryolive.services.writer import writer_service
 
     return Registry(
@@ -40,6 +45,7 @@ def pipeline_registry(database_url: str) -> Registry:
             motioncorr_service(),
             ctf_service(),
             ice_service(),
+            pick_service(),
             writer_service(database_url),
         ]
     )

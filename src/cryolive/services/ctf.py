@@ -13,7 +13,7 @@ from cryolive.io.micrograph import MicrographReadError, read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.services._common import RESULTS, failed, movie_ref
 from cryolive.services.layout import output_base
-from cryolive.services.messages import CtfMessage, WriteResults
+from cryolive.services.messages import CtfMessage, CtfOutput, WriteResults
 
 
 def _box(wanted_px: int, shape: tuple[int, ...]) -> int:
@@ -72,7 +72,12 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
         cc_value=r.cc,
         fft_theoretical_full_path=str(base.parent / f"{base.name}_ctf_diag.png"),
     )
-    return [Emit(RESULTS, WriteResults(records=[record]))]
+    picking = CtfOutput(
+        defocus_u_a=r.defocus_u_a,
+        defocus_v_a=r.defocus_v_a,
+        astigmatism_angle_deg=r.astigmatism_angle_deg,
+    )
+    return [Emit(RESULTS, WriteResults(records=[record])), Emit("default", picking)]
 
 
 def ctf_service() -> Service[CtfMessage]:

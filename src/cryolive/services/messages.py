@@ -56,6 +56,29 @@ class CtfMessage(MovieStep):
     fit_phase_shift: bool = False
 
 
+class CtfOutput(_Message):
+    """Sent on to picking: the micrograph's CTF (Å, degrees; positive defocus is underfocus)."""
+
+    defocus_u_a: float
+    defocus_v_a: float
+    astigmatism_angle_deg: float
+
+
+class PickMessage(MovieStep):
+    micrograph_path: str
+    micrograph_pixel_size_a: float = Field(gt=0)
+    particle_diameter_min_a: float = Field(gt=0)
+    particle_diameter_max_a: float = Field(gt=0)
+    pick_threshold: float = Field(default=5.0, gt=0, description="Background sd")
+    box_px: int | None = Field(default=None, ge=16, description="Default: 1.5 x diameter")
+    defocus_u_a: float
+    defocus_v_a: float
+    astigmatism_angle_deg: float
+    voltage_kv: float = Field(default=300.0, gt=0)
+    cs_mm: float = Field(default=2.7, ge=0)
+    amplitude_contrast: float = Field(default=0.07, ge=0, lt=1)
+
+
 class IceMessage(MovieStep):
     plain_sum_path: str
     micrograph_pixel_size_a: float = Field(gt=0)

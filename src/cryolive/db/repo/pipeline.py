@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, RelativeIceThickness
+from ispyb.sqlalchemy import AutoProcProgramMessage, ParticlePicker, RelativeIceThickness
 from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
@@ -23,13 +23,15 @@ from cryolive.db.records import (
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
+    ParticlePickerRecord,
 )
 from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
 
 MESSAGE = table_of(AutoProcProgramMessage)
-LAST_STAGES = ("ctf", "ice")
+# A movie's work is done when each branch of the recipe has ended: ice thickness (a result or
+# its failure), and CTF → picking (particles picked, or a failure of either stage).
 
 
 def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> list[int]:
@@ -78,20 +80,38 @@ def finished_movies(session: Session, *, movies: Sequence[tuple[MovieRef, int]])
     movies = list(dict.fromkeys(movies))
     done = _failed_stages(session, movies=movies, stage="register")
     done |= _failed_stages(session, movies=movies, stage="motioncorr")
-    failed = {stage: _failed_stages(session, movies=movies, stage=stage) for stage in LAST_STAGES}
+    failed = {
+        stage: _failed_stages(session, movies=movies, stage=stage)
+        for stage in ("ctf", "ice", "pick")
+    }
     for ref, program in movies:
         if (ref, program) in done:
             continue
+        key = (*ref.key, program)
         try:
-            mc_id = motion_correction_ids(session, keys=[(*ref.key, program)])[(*ref.key, program)]
+            mc_id = motion_correction_ids(session, keys=[key])[key]
         except LookupError:
             continue
-        if all(
-            (ref, program) in failed[stage] or _has_child(session, model, mc_id, program)
-            for stage, model in zip(LAST_STAGES, (CTF, RelativeIceThickness), strict=True)
-        ):
+        ice_ended = (ref, program) in failed["ice"] or _has_child(
+            session, RelativeIceThickness, mc_id, program
+        )
+        picking_ended = (
+            (ref, program) in failed["ctf"]
+            or (ref, program) in failed["pick"]
+            or _has_picks(session, mc_id, program)
+        )
+        if ice_ended and picking_ended:
             done.add((ref, program))
     return [ledger.work_key(program, ref.movie_full_path) for ref, program in done]
+
+
+def _has_picks(session: Session, mc_id: int, program: int) -> bool:
+    found = session.execute(
+        sa.select(sa.literal(1)).where(
+            ParticlePicker.firstMotionCorrectionId == mc_id, ParticlePicker.programId == program
+        )
+    ).first()
+    return found is not None
 
 
 def _program(record: AnyRecord) -> int | None:
@@ -123,13 +143,14 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
         motion_corrections=of(MotionCorrectionRecord),
         ctfs=of(CtfRecord),
         ice=of(IceThicknessRecord),
+        picks=of(ParticlePickerRecord),
     )
     failures: list[FailureRecord] = of(FailureRecord)
     write_failures(session, records=failures)
     last = [
         (r.movie, r.auto_proc_program_id)
         for r in records
-        if isinstance(r, (CtfRecord, IceThicknessRecord, FailureRecord))
+        if isinstance(r, (IceThicknessRecord, ParticlePickerRecord, FailureRecord))
     ]
     ledger.complete(session, keys=finished_movies(session, movies=last), now=now)
     for program in collections.requested_programs(session, program_ids=sorted(programs - ended)):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, RelativeIceThickness
+from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
 from sqlalchemy.orm import Session
 
 from cryolive.db.records import (
@@ -21,6 +21,7 @@ from cryolive.db.records import (
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
+    ParticlePickerRecord,
 )
 from cryolive.db.repo._children import find_children, upsert_children
 from cryolive.db.repo._keys import require, table_of, upsert_many
@@ -29,6 +30,7 @@ MOVIE = table_of(Movie)
 MOTION_CORRECTION = table_of(MotionCorrection)
 CTF_TABLE = table_of(CTF)
 ICE = table_of(RelativeIceThickness)
+PICKER = table_of(ParticlePicker)
 MotionCorrectionKey = tuple[int, str, int]  # data collection, movie path, program
 
 
@@ -83,8 +85,10 @@ def _write_on_motion_correction(
     session: Session,
     *,
     table: sa.Table,
-    records: Sequence[CtfRecord] | Sequence[IceThicknessRecord],
+    records: Sequence[CtfRecord] | Sequence[IceThicknessRecord] | Sequence[ParticlePickerRecord],
     known: Mapping[Any, int] | None,
+    parent_column: str = "motionCorrectionId",
+    program_column: str = "autoProcProgramId",
 ) -> list[int]:
     known = known or {}
     unknown = [r.motion_correction_key for r in records if r.motion_correction_key not in known]
@@ -96,9 +100,26 @@ def _write_on_motion_correction(
         session,
         table=table,
         parent=MOTION_CORRECTION,
-        parent_column="motionCorrectionId",
-        program_column="autoProcProgramId",
+        parent_column=parent_column,
+        program_column=program_column,
         rows=rows,
+    )
+
+
+def write_particle_pickers(
+    session: Session,
+    *,
+    records: Sequence[ParticlePickerRecord],
+    motion_correction_ids: Mapping[Any, int] | None = None,
+) -> list[int]:
+    """ParticlePicker rows, one per micrograph and program (ISPyB's firstMotionCorrectionId)."""
+    return _write_on_motion_correction(
+        session,
+        table=PICKER,
+        records=records,
+        known=motion_correction_ids,
+        parent_column="firstMotionCorrectionId",
+        program_column="programId",
     )
 
 
@@ -131,6 +152,7 @@ def write_result_sets(
     motion_corrections: Sequence[MotionCorrectionRecord] = (),
     ctfs: Sequence[CtfRecord] = (),
     ice: Sequence[IceThicknessRecord] = (),
+    picks: Sequence[ParticlePickerRecord] = (),
 ) -> None:
     """Write a batch of results of several kinds, parents first (children reuse their ids)."""
     movie_ids = dict(
@@ -145,3 +167,4 @@ def write_result_sets(
     )
     write_ctfs(session, records=ctfs, motion_correction_ids=mc_ids)
     write_ice_thickness(session, records=ice, motion_correction_ids=mc_ids)
+    write_particle_pickers(session, records=picks, motion_correction_ids=mc_ids)
