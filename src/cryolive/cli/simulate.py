@@ -1,0 +1,68 @@
+"""``cryolive simulate``: write a simulated visit with its ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def simulate(
+    out_dir: Path = typer.Argument(..., help="Visit folder to write (raw, raw2 … inside)."),
+    visit: str = typer.Option("bi23047-5", help="Visit name."),
+    grids: int = typer.Option(1, help="Grids, one raw folder each."),
+    movies: int = typer.Option(10, help="Movies per grid."),
+    rate: float | None = typer.Option(None, help="Movies per hour; default: as fast as possible."),
+    format: str | None = typer.Option(None, help="tiff, mrc or eer; default: the detector's."),
+    detector: str = typer.Option("tiny", help="tiny (256²), 1k, k3 (5760x4092), falcon4i (4096²)."),
+    layout: str = typer.Option("epu", help="epu or serialem."),
+    frames: int = typer.Option(40, help="Fractions per movie."),
+    dose: float = typer.Option(40.0, help="Total dose per movie, e/Å²."),
+    seed: int = typer.Option(0, help="Random seed of the visit."),
+    noiseless: bool = typer.Option(False, help="Expected counts as float32, no Poisson noise."),
+    fault: list[str] = typer.Option(
+        [], help="KIND=RATE, e.g. truncated=0.1 (repeatable); kinds as in FaultRates."
+    ),
+) -> None:
+    """Write a simulated data collection (EPU or SerialEM layout) and truth.json."""
+    from cryolive.simulate import FaultRates, MovieConfig, VisitConfig, simulate_visit
+
+    try:
+        rates = {}
+        for item in fault:
+            kind, sep, value = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"expected KIND=RATE, got {item!r}", param_hint="--fault")
+            rates[kind.strip()] = float(value)
+        config = VisitConfig(
+            visit=visit,
+            n_grids=grids,
+            movies_per_grid=movies,
+            rate_per_hour=rate,
+            format=format,  # type: ignore[arg-type]
+            detector=detector,
+            layout=layout,  # type: ignore[arg-type]
+            movie=MovieConfig(n_frames=frames, dose_e_per_a2=dose, noiseless=noiseless),
+            faults=FaultRates(**rates),
+            seed=seed,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    total = config.n_grids * config.movies_per_grid
+    with Progress(
+        TextColumn("[bold]simulate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("movies", total=total)
+        truth = simulate_visit(
+            config, out_dir, progress=lambda done, _total: bar.update(task, completed=done)
+        )
+    typer.echo(
+        f"{total} movies in {out_dir}; {len(truth.faults)} faults; truth: {out_dir / 'truth.json'}"
+    )
