@@ -1,0 +1,2 @@
+"""Pure processing engines: arrays and scalars in, frozen results out (no files, database or
+broker)."""

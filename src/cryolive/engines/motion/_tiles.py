@@ -1,0 +1,116 @@
+"""Shift every frame by its own (local) shifts with Fourier phase ramps and sum, plain and
+dose-weighted, tile by tile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import fft as sfft
+
+from cryolive.engines.motion._dose import exposure_filters
+from cryolive.engines.motion._fourier import Float, even_fast_len, phase_ramps, radial_frequency
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """Square tiles of ``core`` px (the last row/column may be cut by the frame edge), each
+    transformed with ``margin`` px of context on every side (``size`` = FFT width)."""
+
+    shape: tuple[int, int]
+    core: int
+    margin: int
+
+    @property
+    def size(self) -> int:
+        return even_fast_len(self.core + 2 * self.margin)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return -(-self.shape[0] // self.core), -(-self.shape[1] // self.core)
+
+    def centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Centres (y, x) px of the tiles' parts inside the frame, row-major, each (t,)."""
+        ty, tx = self.counts
+        y = np.array([(i * self.core + min((i + 1) * self.core, self.shape[0])) / 2
+                      for i in range(ty)])  # fmt: skip
+        x = np.array([(j * self.core + min((j + 1) * self.core, self.shape[1])) / 2
+                      for j in range(tx)])  # fmt: skip
+        yy, xx = np.meshgrid(y, x, indexing="ij")
+        return yy.ravel(), xx.ravel()
+
+
+def sum_frames(
+    frame_at: Callable[[int], Float],
+    n_frames: int,
+    layout: TileLayout,
+    tile_shifts_px: NDArray[np.float64],
+    *,
+    pixel_size_a: float,
+    dose_per_frame_e_per_a2: float,
+    pre_exposure_e_per_a2: float,
+    voltage_kv: float,
+    workers: int,
+) -> tuple[Float, Float]:
+    """Plain and dose-weighted sums of the frames, each moved back by its shifts.
+
+    Parameters
+    ----------
+    frame_at
+        ``frame_at(t)`` gives frame t, (y, x) float32, gain-corrected.
+    n_frames
+        Number of frames.
+    layout
+        Tiles; within a tile a frame moves rigidly by the shift at the tile's centre.
+    tile_shifts_px : (n, tiles, 2) float64
+        (dy, dx) px by which the content of frame t moved at each tile centre.
+
+    Returns
+    -------
+    plain, dose_weighted : (y, x) float32
+    """
+    ny, nx = layout.shape
+    size, core, margin = layout.size, layout.core, layout.margin
+    ty, tx = layout.counts
+    whole = np.rint(tile_shifts_px).astype(np.int64)
+    fraction = tile_shifts_px - whole
+    pad = margin + int(np.abs(whole).max(initial=0)) + size
+    q, norm = exposure_filters(
+        radial_frequency((size, size), pixel_size_a),
+        n_frames=n_frames,
+        dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
+        pre_exposure_e_per_a2=pre_exposure_e_per_a2,
+        voltage_kv=voltage_kv,
+    )
+    plain = np.zeros((ty * tx, size, size // 2 + 1), dtype=np.complex64)
+    weighted = np.zeros_like(plain)
+    tiles = np.empty((ty * tx, size, size), dtype=np.float32)
+    padded = np.empty((ny + 2 * pad, nx + 2 * pad), dtype=np.float32)
+    for t in range(n_frames):
+        frame = frame_at(t)
+        padded.fill(np.float32(frame.mean()))
+        padded[pad : pad + ny, pad : pad + nx] = frame
+        for k in range(ty * tx):
+            y0 = pad + (k // tx) * core - margin + int(whole[t, k, 0])
+            x0 = pad + (k % tx) * core - margin + int(whole[t, k, 1])
+            tiles[k] = padded[y0 : y0 + size, x0 : x0 + size]
+        spectra = sfft.rfft2(tiles, workers=workers)
+        ry, rx = phase_ramps(fraction[t], (size, size))
+        spectra *= ry
+        spectra *= rx
+        plain += spectra
+        spectra *= q[t]
+        weighted += spectra
+    weighted *= norm
+    out = []
+    for acc in (plain, weighted):
+        real = sfft.irfft2(acc, s=(size, size), workers=workers)
+        image = np.empty((ny, nx), dtype=np.float32)
+        for k in range(ty * tx):
+            y0, x0 = (k // tx) * core, (k % tx) * core
+            h, w = min(core, ny - y0), min(core, nx - x0)
+            image[y0 : y0 + h, x0 : x0 + w] = real[k, margin : margin + h, margin : margin + w]
+        out.append(image)
+    return out[0], out[1]
