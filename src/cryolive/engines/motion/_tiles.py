@@ -87,11 +87,10 @@ def sum_frames(
     plain = np.zeros((ty * tx, size, size // 2 + 1), dtype=np.complex64)
     weighted = np.zeros_like(plain)
     tiles = np.empty((ty * tx, size, size), dtype=np.float32)
-    padded = np.empty((ny + 2 * pad, nx + 2 * pad), dtype=np.float32)
     for t in range(n_frames):
         frame = frame_at(t)
-        padded.fill(np.float32(frame.mean()))
-        padded[pad : pad + ny, pad : pad + nx] = frame
+        # Mirrored context beyond the edges: no step for the sub-pixel shifts to ring at.
+        padded = np.pad(frame, pad, mode="symmetric")
         for k in range(ty * tx):
             y0 = pad + (k // tx) * core - margin + int(whole[t, k, 0])
             x0 = pad + (k % tx) * core - margin + int(whole[t, k, 1])
