@@ -40,6 +40,13 @@ def _cross_spectra(aligned: Complex, weight: Float) -> Complex:
     return np.asarray(cross, dtype=np.complex64)
 
 
+def _crop_real(array: Float, shape: tuple[int, int], out: tuple[int, int]) -> Float:
+    """The entries of a real (y, x') half-spectrum filter that :func:`crop_spectrum` keeps."""
+    half = out[0] // 2
+    rows = np.concatenate([array[:half], array[shape[0] - half :]], axis=0)
+    return np.ascontiguousarray(rows[:, : out[1] // 2 + 1])
+
+
 def _subpixel(
     left: NDArray[np.float64], mid: NDArray[np.float64], right: NDArray[np.float64]
 ) -> NDArray[np.float64]:
@@ -53,17 +60,27 @@ def _subpixel(
     return np.asarray(np.clip(np.nan_to_num(out), -0.5, 0.5), dtype=np.float64)
 
 
-def _window_peaks(cross: Complex, shape: tuple[int, int], half: int) -> NDArray[np.float64]:
-    """Sub-pixel peak of each frame's correlation within +-``half`` px of zero, (n, 2)."""
+def _window_cc(spectra: Complex, shape: tuple[int, int], half: int) -> NDArray[np.float64]:
+    """Real images of half ``spectra`` (n, y, x') evaluated only within +-``half`` px of the
+    origin (a partial inverse DFT): (n, 2 half + 1, 2 half + 1) float64."""
     ny, nx = shape
     offsets = np.arange(-half, half + 1)
     ky = np.fft.fftfreq(ny) * ny
-    kx = np.arange(cross.shape[-1])
+    kx = np.arange(spectra.shape[-1])
     ey = np.exp(2j * np.pi * np.outer(offsets, ky) / ny).astype(np.complex64)
     hermitian = np.where((kx == 0) | (kx == nx // 2), 1.0, 2.0)
-    ex = (hermitian[:, None] * np.exp(2j * np.pi * np.outer(kx, offsets) / nx)).astype(np.complex64)
-    cc = np.matmul(np.matmul(ey, cross), ex).real.astype(np.float64)  # (n, w, w)
-    width = 2 * half + 1
+    ex = (hermitian[:, None] * np.exp(2j * np.pi * np.outer(kx, offsets) / nx)).astype(
+        np.complex64
+    )
+    n, rows, cols = spectra.shape
+    along_x = (spectra.reshape(n * rows, cols) @ ex).reshape(n, rows, -1)  # one gemm
+    return np.asarray(np.einsum("wy,nyv->nwv", ey, along_x).real, dtype=np.float64)
+
+
+def _peaks(cc: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Sub-pixel peak (dy, dx) px of each (2 h + 1, 2 h + 1) window, offsets from its middle."""
+    width = cc.shape[-1]
+    half = width // 2
     flat = cc.reshape(cc.shape[0], -1).argmax(axis=1)
     iy, ix = np.clip(flat // width, 1, width - 2), np.clip(flat % width, 1, width - 2)
     rows = np.arange(cc.shape[0])
@@ -75,13 +92,11 @@ def _window_peaks(cross: Complex, shape: tuple[int, int], half: int) -> NDArray[
 def _coarse_peaks(
     cross: Complex, shape: tuple[int, int], search_px: float, workers: int
 ) -> NDArray[np.float64]:
-    """Integer peak of each frame's correlation on a Fourier-cropped grid, in full px, (n, 2)."""
-    cy, cx = min(shape[0], _COARSE_PX), min(shape[1], _COARSE_PX)
-    small = crop_spectrum(cross, shape, (cy, cx))
-    cc = sfft.irfft2(small, s=(cy, cx), workers=workers)
-    scale = np.array([shape[0] / cy, shape[1] / cx])
-    y = np.fft.fftfreq(cy, 1.0 / cy)[:, None] * scale[0]
-    x = np.fft.fftfreq(cx, 1.0 / cx)[None, :] * scale[1]
+    """Integer peak (px) of each frame's correlation within +-``search_px``, (n, 2)."""
+    cy, cx = shape
+    cc = sfft.irfft2(cross, s=(cy, cx), workers=workers)
+    y = np.fft.fftfreq(cy, 1.0 / cy)[:, None]
+    x = np.fft.fftfreq(cx, 1.0 / cx)[None, :]
     cc = np.where((np.abs(y) <= search_px) & (np.abs(x) <= search_px), cc, -np.inf)
     flat = cc.reshape(cc.shape[0], -1).argmax(axis=1)
     iy, ix = flat // cx, flat % cx
@@ -121,16 +136,31 @@ def align_stack(
     shifts = np.zeros((n, 2))
     if n < 2:
         return StackAlignment(shifts, 0, 0.0)
-    if search_px > 3:
+    half = 3
+    if search_px > 3 and max(shape) > _COARSE_PX:
+        coarse = (min(shape[0], _COARSE_PX), min(shape[1], _COARSE_PX))
+        scale = np.array([shape[0] / coarse[0], shape[1] / coarse[1]])
+        small = crop_spectrum(spectra, shape, coarse)
+        small_weight = _crop_real(weight, shape, coarse)
         for _ in range(2):
-            cross = _cross_spectra(_aligned(spectra, shifts, shape), weight)
-            shifts += _coarse_peaks(cross, shape, search_px, workers)
+            cross = _cross_spectra(_aligned(small, shifts / scale, coarse), small_weight)
+            shifts += _coarse_peaks(cross, coarse, search_px / scale.min(), workers) * scale
             shifts -= shifts.mean(axis=0)
-    half = int(np.ceil(max(shape) / _COARSE_PX)) + 1 if search_px > 3 else 3
+        half = int(np.ceil(scale.max())) + 1
+    # conj(total - A_t) A_t W = conj(total) A_t W - |A_t|^2 W; the second term does not
+    # depend on the shifts: its windowed correlation is computed once.
+    power = np.abs(spectra) ** 2
+    power *= weight
+    self_cc = _window_cc(power.astype(np.complex64), shape, half)
     residual, iterations = np.inf, 0
     while iterations < max_iterations and residual > tolerance_px:
-        cross = _cross_spectra(_aligned(spectra, shifts, shape), weight)
-        step = _window_peaks(cross, shape, half)
+        aligned = _aligned(spectra, shifts, shape)
+        reference = np.conj(aligned.sum(axis=0))
+        reference *= weight
+        aligned *= reference
+        cut = self_cc.shape[-1] // 2 - half
+        window = self_cc[:, cut : self_cc.shape[-1] - cut, cut : self_cc.shape[-1] - cut]
+        step = _peaks(_window_cc(aligned, shape, half) - window)
         shifts += step
         shifts -= shifts.mean(axis=0)
         residual = float(np.abs(step).max())

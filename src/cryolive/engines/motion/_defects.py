@@ -78,16 +78,25 @@ def defect_map(hot: NDArray[np.bool_], dead: NDArray[np.bool_]) -> DefectMap:
 
 
 def corrected_frame(
-    raw: NDArray[np.generic], *, gain: Float | None, defects: DefectMap | None
+    raw: NDArray[np.generic],
+    *,
+    gain: Float | None,
+    defects: DefectMap | None,
+    out: Float | None = None,
 ) -> Float:
-    """One frame as float32, times the gain, with defects replaced. ``raw``: (y, x)."""
+    """One frame as float32, times the gain, with defects replaced.
+
+    ``raw``: (y, x); ``out``: (y, x) float32 to write into (may be a view), else a new array.
+    """
+    frame = np.empty(raw.shape, dtype=np.float32) if out is None else out
     if gain is None:
-        frame = np.asarray(raw, dtype=np.float32).copy()
+        frame[...] = raw
     else:
-        frame = np.multiply(raw, gain, dtype=np.float32)
+        np.multiply(raw, gain, out=frame, dtype=np.float32)
     if defects is not None and defects.pixels.size:
-        flat = frame.reshape(-1)
-        flat[defects.pixels] = flat[defects.sources]
+        ys, xs = np.divmod(defects.pixels, raw.shape[1])
+        sy, sx = np.divmod(defects.sources, raw.shape[1])
+        frame[ys, xs] = frame[sy, sx]
     return frame
 
 

@@ -20,7 +20,7 @@ from cryolive.engines.motion._fourier import (
     even_fast_len,
     radial_frequency,
 )
-from cryolive.engines.motion._patches import group_times, measure_patches
+from cryolive.engines.motion._patches import group_starts, group_times, measure_patches
 from cryolive.engines.motion._result import MotionResult, motion_lengths_a
 from cryolive.engines.motion._sum import shift_and_sum
 
@@ -127,15 +127,14 @@ def correct_motion(
     gain32 = None if gain is None else np.asarray(gain, dtype=np.float32)
     defect_map = resolve_defects(frames, gain32, defects)
 
-    def frame_at(t: int) -> Float:
-        return corrected_frame(frames[t], gain=gain32, defects=defect_map)
-
     (ay, ax), binned = _align_grid((ny, nx), pixel_size_a, align_pixel_size_a)
     scale = np.array([ny / ay, nx / ax])
     align_pixel = pixel_size_a * float(scale.mean())
     spectra = np.empty((n, ay, ax // 2 + 1), dtype=np.complex64)
+    buffer = np.empty((ny, nx), dtype=np.float32)
     for t in range(n):
-        frame = bin2(frame_at(t)) if binned else frame_at(t)
+        corrected_frame(frames[t], gain=gain32, defects=defect_map, out=buffer)
+        frame = bin2(buffer) if binned else buffer
         spectrum = sfft.rfft2(frame, workers=workers)
         spectra[t] = crop_spectrum(spectrum, frame.shape, (ay, ax))
     k = radial_frequency((ay, ax), align_pixel)
@@ -186,12 +185,14 @@ def _local_field(
     """Patch residuals on the globally aligned alignment frames, fitted as a field (full px)."""
     n, ay = spectra.shape[:2]
     ax = (spectra.shape[2] - 1) * 2
-    aligned = np.empty((n, ay, ax), dtype=np.float32)
-    for start in range(0, n, 8):
-        chunk = _aligned(spectra[start : start + 8], shifts[start : start + 8], (ay, ax))
-        aligned[start : start + 8] = sfft.irfft2(chunk, s=(ay, ax), workers=workers)
-    measured, cy, cx = measure_patches(aligned, (patches[1], patches[0]),
+    starts = group_starts(n, group)
+    ends = np.append(starts[1:], n)
+    groups = np.empty((len(starts), ay, ax), dtype=np.float32)
+    for g, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        summed = _aligned(spectra[start:end], shifts[start:end], (ay, ax)).sum(axis=0)
+        groups[g] = sfft.irfft2(summed, s=(ay, ax), workers=workers)
+    measured, cy, cx = measure_patches(groups, (patches[1], patches[0]),
                                        pixel_size_a=align_pixel, bfactor_a2=bfactor_a2,
-                                       search_px=3.0, group=group, workers=workers)  # fmt: skip
+                                       search_px=3.0, workers=workers)  # fmt: skip
     return fit_field(measured * scale, cy * scale[0], cx * scale[1], shape_px=shape,
                      times=group_times(n, group), n_frames=n)  # fmt: skip

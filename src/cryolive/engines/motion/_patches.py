@@ -52,15 +52,15 @@ def measure_patches(
     pixel_size_a: float,
     bfactor_a2: float,
     search_px: float,
-    group: int = 1,
     workers: int = 1,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Residual shift of every patch in every frame.
 
     Parameters
     ----------
-    frames : (n, y, x) float32
-        Globally aligned frames.
+    frames : (g, y, x) float32
+        Globally aligned frames, or sums of groups of consecutive frames (more signal per
+        measurement; the shift found belongs to the group's middle, :func:`group_times`).
     grid : (py, px)
         Patches in y and x.
     pixel_size_a : float
@@ -69,9 +69,6 @@ def measure_patches(
         B-factor (Å²) applied to each patch for its alignment.
     search_px : float
         Largest residual looked for (px).
-    group : int
-        Consecutive frames summed before alignment (more signal per measurement; the shift
-        found belongs to the group's middle frame, see :func:`group_times`).
 
     Returns
     -------
@@ -85,15 +82,13 @@ def measure_patches(
     taper = _taper(width)
     k = radial_frequency((width, width), pixel_size_a)
     weight = np.exp(-bfactor_a2 * k * k / 2.0).astype(np.float32)
-    starts = group_starts(n, group)
-    measured = np.zeros((len(starts), len(cy), len(cx), 2))
+    measured = np.zeros((n, len(cy), len(cx), 2))
     ys = [int(np.clip(round(y - width / 2), 0, ny - width)) for y in cy]
     xs = [int(np.clip(round(x - width / 2), 0, nx - width)) for x in cx]
     for iy, y0 in enumerate(ys):
         for ix, x0 in enumerate(xs):
             patch = frames[:, y0 : y0 + width, x0 : x0 + width]
-            patch = np.add.reduceat(patch, starts, axis=0)
-            patch -= patch.mean(axis=(1, 2), keepdims=True)
+            patch = patch - patch.mean(axis=(1, 2), keepdims=True)
             patch *= taper
             spectra = sfft.rfft2(patch, workers=workers)
             found = align_stack(

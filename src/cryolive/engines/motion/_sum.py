@@ -66,8 +66,8 @@ def shift_and_sum(
         raise ValueError(f"tile_px: must be at least 64, got {tile_px}")
     gain32 = None if gain is None else np.asarray(gain, dtype=np.float32)
 
-    def frame_at(t: int) -> Float:
-        return corrected_frame(frames[t], gain=gain32, defects=defects)
+    def frame_into(t: int, out: Float) -> None:
+        corrected_frame(frames[t], gain=gain32, defects=defects, out=out)
 
     layout = TileLayout((ny, nx), core=min(tile_px, max(ny, nx)), margin=_MARGIN_PX)
     ty, tx = layout.counts
@@ -76,7 +76,7 @@ def shift_and_sum(
         local = field.at(*layout.centres())
         tile_shifts += local - local[:1]
     return sum_frames(
-        frame_at, n, layout, tile_shifts, pixel_size_a=pixel_size_a,
+        frame_into, n, layout, tile_shifts, pixel_size_a=pixel_size_a,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
         pre_exposure_e_per_a2=pre_exposure_e_per_a2, voltage_kv=voltage_kv,
         workers=workers or os.cpu_count() or 1,

@@ -43,7 +43,7 @@ class TileLayout:
 
 
 def sum_frames(
-    frame_at: Callable[[int], Float],
+    frame_into: Callable[[int, Float], None],
     n_frames: int,
     layout: TileLayout,
     tile_shifts_px: NDArray[np.float64],
@@ -58,8 +58,8 @@ def sum_frames(
 
     Parameters
     ----------
-    frame_at
-        ``frame_at(t)`` gives frame t, (y, x) float32, gain-corrected.
+    frame_into
+        ``frame_into(t, out)`` writes frame t, gain-corrected, into ``out`` (y, x) float32.
     n_frames
         Number of frames.
     layout
@@ -76,7 +76,7 @@ def sum_frames(
     ty, tx = layout.counts
     whole = np.rint(tile_shifts_px).astype(np.int64)
     fraction = tile_shifts_px - whole
-    pad = margin + int(np.abs(whole).max(initial=0)) + size
+    pad = max(margin, size - core - margin) + int(np.abs(whole).max(initial=0)) + 1
     q, norm = exposure_filters(
         radial_frequency((size, size), pixel_size_a),
         n_frames=n_frames,
@@ -87,10 +87,10 @@ def sum_frames(
     plain = np.zeros((ty * tx, size, size // 2 + 1), dtype=np.complex64)
     weighted = np.zeros_like(plain)
     tiles = np.empty((ty * tx, size, size), dtype=np.float32)
+    padded = np.empty((ny + 2 * pad, nx + 2 * pad), dtype=np.float32)
     for t in range(n_frames):
-        frame = frame_at(t)
-        # Mirrored context beyond the edges: no step for the sub-pixel shifts to ring at.
-        padded = np.pad(frame, pad, mode="symmetric")
+        frame_into(t, padded[pad : pad + ny, pad : pad + nx])
+        _mirror_edges(padded, pad)
         for k in range(ty * tx):
             y0 = pad + (k // tx) * core - margin + int(whole[t, k, 0])
             x0 = pad + (k % tx) * core - margin + int(whole[t, k, 1])
@@ -113,3 +113,18 @@ def sum_frames(
             image[y0 : y0 + h, x0 : x0 + w] = real[k, margin : margin + h, margin : margin + w]
         out.append(image)
     return out[0], out[1]
+
+
+def _mirror_edges(padded: Float, pad: int) -> None:
+    """Fill the ``pad`` px border of ``padded`` with the mirror image of its middle (in place):
+    no step at the frame edge for a sub-pixel shift to ring at."""
+    ny, nx = padded.shape[0] - 2 * pad, padded.shape[1] - 2 * pad
+    if pad > min(ny, nx):
+        middle = padded[pad : pad + ny, pad : pad + nx].copy()
+        padded[...] = np.pad(middle, pad, mode="symmetric")
+        return
+    rows = slice(pad, pad + ny)
+    padded[rows, :pad] = padded[rows, 2 * pad - 1 : pad - 1 : -1]
+    padded[rows, pad + nx :] = padded[rows, pad + nx - 1 : nx - 1 : -1]
+    padded[:pad] = padded[2 * pad - 1 : pad - 1 : -1]
+    padded[pad + ny :] = padded[pad + ny - 1 : ny - 1 : -1]
