@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, db, simulate
+    from cryolive.cli import admin, db, motioncorr, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -48,6 +48,7 @@ def build_app() -> typer.Typer:
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
     app.command()(simulate.simulate)
+    app.command()(motioncorr.motioncorr)
     return app
 
 
