@@ -25,6 +25,10 @@ from cryolive.engines.motion._result import MotionResult, motion_lengths_a
 from cryolive.engines.motion._sum import shift_and_sum
 
 
+_ALIGN_PIXEL_A = 4.0
+_ALIGN_GRID_PX = 1024
+
+
 def _align_grid(
     shape: tuple[int, int], pixel_size_a: float, align_pixel_size_a: float
 ) -> tuple[tuple[int, int], bool]:
@@ -48,7 +52,7 @@ def correct_motion(
     bfactor_a2: float = 150.0,
     local_bfactor_a2: float = 150.0,
     patch_group: int = 4,
-    align_pixel_size_a: float = 2.0,
+    align_pixel_size_a: float | None = None,
     max_shift_a: float = 200.0,
     max_iterations: int = 10,
     tile_px: int = 512,
@@ -89,8 +93,10 @@ def correct_motion(
         B-factors (Å²) applied to each frame for whole-frame and patch alignment.
     patch_group : int
         Consecutive frames summed for patch alignment (more signal per measurement).
-    align_pixel_size_a : float
-        Pixel size (Å) of the alignment frames.
+    align_pixel_size_a : float or None
+        Pixel size (Å) of the alignment frames; None: 4 Å, or finer where that leaves fewer
+        than 1024 px across (the alignment grid stays at most 1024 px wide, or the frame's
+        own size when that is smaller).
     max_shift_a : float
         Largest whole-frame shift looked for (Å).
     max_iterations : int
@@ -127,6 +133,8 @@ def correct_motion(
     gain32 = None if gain is None else np.asarray(gain, dtype=np.float32)
     defect_map = resolve_defects(frames, gain32, defects)
 
+    if align_pixel_size_a is None:
+        align_pixel_size_a = min(_ALIGN_PIXEL_A, pixel_size_a * max(ny, nx) / _ALIGN_GRID_PX)
     (ay, ax), binned = _align_grid((ny, nx), pixel_size_a, align_pixel_size_a)
     scale = np.array([ny / ay, nx / ax])
     align_pixel = pixel_size_a * float(scale.mean())
