@@ -144,6 +144,9 @@ def main() -> None:
         "--visit", type=Path, default=Path(tempfile.gettempdir()) / "cryolive-bench-motioncorr"
     )
     parser.add_argument("--skip-relion", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds, the tools' order alternating (ABBA …)"
+    )
     parser.add_argument("--child", choices=["cryolive", "relion"])
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--out", type=Path)
@@ -159,11 +162,18 @@ def main() -> None:
             subprocess.run(["apt-get", "install", "-y", "relion"], check=True)
         tools.append("relion")
     print(f"load before: {os.getloadavg()}", flush=True)
-    rows = {}
+    runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in tools}
     with tempfile.TemporaryDirectory() as scratch:
-        for tool in tools:
-            rows[tool] = _run_tool(tool, args.visit, truth, args.movies, Path(scratch))
-            print(tool, rows[tool], f"load: {os.getloadavg()}", flush=True)
+        for round_ in range(args.rounds):
+            for tool in tools if round_ % 2 == 0 else tools[::-1]:
+                row = _run_tool(tool, args.visit, truth, args.movies, Path(scratch))
+                runs[tool].append(row)
+                print(tool, row, f"load: {os.getloadavg()}", flush=True)
+    rows = {
+        tool: {key: float(np.mean([r[key] for r in found])) for key in found[0]}
+        | {"peak_gb": max(r["peak_gb"] for r in found)}
+        for tool, found in runs.items()
+    }
     print(
         "\n| engine | s per movie (2 processes, wall) | s per movie in its process "
         "| peak memory per process (GB) | drift RMSE (px) |"

@@ -103,6 +103,7 @@ def write_motion_outputs(
         "patches_x": None if field is None else len(field.centres_x_px),
         "patches_y": None if field is None else len(field.centres_y_px),
         "patch_fit_rms_px": None if field is None else round(field.rms_misfit_px, 4),
+        "patch_field_shrink": None if field is None else round(field.shrink, 4),
         "hot_pixels": 0 if result.defects is None else result.defects.n_hot,
         "dead_pixels": 0 if result.defects is None else result.defects.n_dead,
         "iterations": result.iterations,

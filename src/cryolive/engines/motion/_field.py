@@ -45,6 +45,10 @@ class PatchField:
         Fitted field: [dy|dx][1, u, v, u², uv, v²][tau, tau², tau³] (means over frames removed).
     rms_misfit_px : float
         RMS of measured minus fitted over the patches kept in the fit.
+    shrink : float
+        Factor (0 to 1) the least-squares field was scaled by: 1 - (share of its mean square
+        that noise of the misfit's size would produce); near 0 when the patches see no
+        local motion above their noise.
     """
 
     shape_px: tuple[int, int]
@@ -55,6 +59,7 @@ class PatchField:
     measured_px: NDArray[np.float64]
     coefficients: NDArray[np.float64]
     rms_misfit_px: float
+    shrink: float
 
     def at(self, y_px: NDArray[np.float64], x_px: NDArray[np.float64]) -> NDArray[np.float64]:
         """Field (dy, dx) px at points ``y_px``, ``x_px`` (m,) in every frame: (n, m, 2)."""
@@ -103,7 +108,9 @@ def fit_field(
     coefficients = np.zeros((2, spatial.shape[0], temporal.shape[0]))
     keep = np.ones(n * py * px, dtype=bool)
     misfits = []
+    used = keep
     for _ in range(2):
+        used = keep
         for axis in range(2):
             target = centred[..., axis].reshape(-1)
             solution, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
@@ -113,6 +120,13 @@ def fit_field(
         rms = float(np.sqrt(np.mean(misfit[keep] ** 2)))
         misfits.append(rms)
         keep = misfit <= reject_sigma * max(rms, 1e-6)
+    # Shrink towards no local motion by the share of the field that noise alone would fit:
+    # with p coefficients per axis fitted to m observations, noise of RMS r gives a fitted
+    # field of mean square r² p / m (James-Stein-like; a field far above noise is kept whole).
+    field_msq = float(np.mean(np.sum(fitted[used] ** 2, axis=1)))
+    noise_msq = misfits[-1] ** 2 * design.shape[1] / max(int(used.sum()), 1)
+    shrink = max(0.0, 1.0 - noise_msq / field_msq) if field_msq > 0 else 0.0
+    coefficients *= shrink
     return PatchField(
         shape_px=shape_px,
         n_frames=n_frames,
@@ -122,4 +136,5 @@ def fit_field(
         measured_px=centred,
         coefficients=coefficients,
         rms_misfit_px=misfits[-1],
+        shrink=shrink,
     )
