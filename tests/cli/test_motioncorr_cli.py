@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def test_bad_patch_grid_is_refused(visit: tuple, tmp_path: Path) -> None:
     code, output = _run(str(movies[0]), "--out", str(tmp_path), "--pixel-size", "1.0",
                         "--dose-per-frame", "1.0", "--patches", "five")  # fmt: skip
     assert code == 2 and "--patches" in output
+
+
+@pytest.mark.skipif(shutil.which("relion_run_motioncorr") is None, reason="relion not installed")
+def test_relion_engine_writes_the_same_files(tmp_path: Path) -> None:
+    movie = MovieConfig(n_frames=12, dose_e_per_a2=12.0, drift_total_px=3.0)
+    config = VisitConfig(movies_per_grid=1, detector="tiny", format="tiff", seed=5, movie=movie)
+    truth = simulate_visit(config, tmp_path / "visit")
+    path = tmp_path / "visit" / truth.grids[0].movies[0].movie
+    code, output = _run(
+        str(path), "--out", str(tmp_path / "out"), "--pixel-size", "1.0",
+        "--dose-per-frame", "1.0", "--engine", "relion", "--patches", "none",
+    )  # fmt: skip
+    assert code == 0, output
+    stem = path.name.split(".")[0]
+    summary = json.loads((tmp_path / "out" / f"{stem}.motion.json").read_text())
+    assert summary["engine"] == "relion" and len(summary["shifts_x_px"]) == 12
+    with mrcfile.open(tmp_path / "out" / f"{stem}.mrc") as mrc:
+        assert mrc.data.shape == (256, 256)

@@ -8,6 +8,7 @@ from typing import cast
 import numpy as np
 
 from cryolive.engines.motion import GainOrientation, correct_motion, detect_gain_orientation
+from cryolive.engines.relion_motioncorr import run_relion_motioncorr
 from cryolive.io import MovieReadError
 from cryolive.io.gain import Flip, GainTransform
 from cryolive.io.movies import read_movie
@@ -62,8 +63,31 @@ def process_movie(
     eer_group: int | None,
     eer_upsampling: int,
     workers: int | None,
+    engine: str = "cryolive",
 ) -> MotionFiles:
-    """Read, correct and write one movie. Raises MovieReadError or UnusableMovieError."""
+    """Read, correct and write one movie with ``engine`` (``cryolive`` or ``relion``).
+
+    Raises MovieReadError, UnusableMovieError or RelionMotionError.
+    """
+    stem = movie.name.split(".")[0]
+    settings: dict[str, object] = {
+        "movie": str(movie), "engine": engine, "patches_requested": patches,
+        "bfactor_a2": bfactor_a2, "local_bfactor_a2": local_bfactor_a2, "voltage_kv": voltage_kv,
+    }  # fmt: skip
+    if engine == "relion":
+        if movie.suffix.lower() not in (".tif", ".tiff", ".mrcs"):
+            raise ValueError(f"engine relion: reads TIFF or .mrcs movies, not {movie.suffix}")
+        found = run_relion_motioncorr(
+            movie, out_dir / "relion" / stem, pixel_size_a=pixel_size_a,
+            dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,
+            pre_exposure_e_per_a2=pre_exposure_e_per_a2, gain=gain,
+            patches=patches or (1, 1), bfactor_a2=bfactor_a2, threads=workers or 1,
+        )  # fmt: skip
+        result = found.as_motion_result(
+            pixel_size_a=pixel_size_a, dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
+            pre_exposure_e_per_a2=pre_exposure_e_per_a2,
+        )  # fmt: skip
+        return write_motion_outputs(result, out_dir, stem, extra=settings)
     frames = read_movie(
         movie, expected_frames=expected_frames, eer_group=eer_group, eer_upsampling=eer_upsampling
     )
@@ -73,9 +97,4 @@ def process_movie(
         patches=patches, bfactor_a2=bfactor_a2, local_bfactor_a2=local_bfactor_a2,
         workers=workers,
     )  # fmt: skip
-    stem = movie.name.split(".")[0]
-    settings: dict[str, object] = {
-        "movie": str(movie), "patches_requested": patches, "bfactor_a2": bfactor_a2,
-        "local_bfactor_a2": local_bfactor_a2, "voltage_kv": voltage_kv,
-    }  # fmt: skip
     return write_motion_outputs(result, out_dir, stem, extra=settings)

@@ -55,6 +55,9 @@ def motioncorr(
     ),
     eer_upsampling: int = typer.Option(1, "--eer-upsampling", help="EER: 1 (4k) or 2 (8k)."),
     threads: int | None = typer.Option(None, "--threads", help="FFT threads (default: all CPUs)."),
+    engine: str = typer.Option(
+        "cryolive", "--engine", help="cryolive, or relion (RELION's own, relion_run_motioncorr)."
+    ),
 ) -> None:
     """Motion-correct movies: dose-weighted and plain sums, drift, motion, images for the web.
 
@@ -63,10 +66,13 @@ def motioncorr(
     """
     from cryolive.cli import settings_of
     from cryolive.cli._motioncorr import orient_gain, parse_orientation, process_movie
+    from cryolive.engines.relion_motioncorr import RelionMotionError
     from cryolive.io import GainReadError, MovieReadError
     from cryolive.io.gain import GainTransform, read_gain
 
     settings_of(ctx)
+    if engine not in ("cryolive", "relion"):
+        raise typer.BadParameter(f"cryolive or relion, got {engine!r}", param_hint="--engine")
     console = Console(stderr=True)
     grid = _patches(patches)
     gain_matched = None
@@ -101,8 +107,9 @@ def motioncorr(
                 pre_exposure_e_per_a2=pre_exposure, patches=grid, bfactor_a2=bfactor,
                 local_bfactor_a2=local_bfactor, expected_frames=frames,
                 eer_group=eer_grouping, eer_upsampling=eer_upsampling, workers=threads,
+                engine=engine,
             )  # fmt: skip
-        except (MovieReadError, ValueError) as exc:
+        except (MovieReadError, ValueError, RelionMotionError) as exc:
             failed += 1
             console.print(f"[red]FAILED[/red] {movie}: {exc}")
             continue

@@ -13,6 +13,7 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.engines.motion import MotionResult
 from cryolive.engines.relion_motioncorr._parse import movies_star, read_motion_a, read_shifts_px
 
 EXECUTABLE = "relion_run_motioncorr"
@@ -47,6 +48,19 @@ class RelionMotionResult:
     seconds: float
     command: tuple[str, ...]
 
+    def as_motion_result(
+        self, *, pixel_size_a: float, dose_per_frame_e_per_a2: float, pre_exposure_e_per_a2: float
+    ) -> MotionResult:
+        """The same result as cryolive's engine returns (no patch field, no defect map)."""
+        return MotionResult(
+            shifts_px=self.shifts_px, pixel_size_a=pixel_size_a,
+            dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
+            pre_exposure_e_per_a2=pre_exposure_e_per_a2, total_motion_a=self.total_motion_a,
+            early_motion_a=self.early_motion_a, late_motion_a=self.late_motion_a,
+            dose_weighted_sum=self.dose_weighted_sum, plain_sum=self.plain_sum,
+            patch_field=None, defects=None, iterations=0,
+        )  # fmt: skip
+
 
 def find_relion_motioncorr() -> str | None:
     """Path of ``relion_run_motioncorr`` on PATH, or None."""
@@ -65,6 +79,7 @@ def run_relion_motioncorr(
     pixel_size_a: float,
     dose_per_frame_e_per_a2: float,
     voltage_kv: float = 300.0,
+    pre_exposure_e_per_a2: float = 0.0,
     gain: NDArray[np.floating] | None = None,
     patches: tuple[int, int] = (5, 5),
     bfactor_a2: float = 150.0,
@@ -79,8 +94,8 @@ def run_relion_motioncorr(
         The movie; linked into ``work_dir``.
     work_dir : Path
         Folder for RELION's inputs and outputs (created).
-    pixel_size_a, dose_per_frame_e_per_a2, voltage_kv : float
-        Å, e/Å² per frame, kV.
+    pixel_size_a, dose_per_frame_e_per_a2, voltage_kv, pre_exposure_e_per_a2 : float
+        Å, e/Å² per frame, kV, e/Å² before the first frame.
     gain : (y, x) float or None
         Multiplicative gain in the movie's orientation (written as MRC; RELION then needs no
         rotation or flip).
@@ -113,6 +128,7 @@ def run_relion_motioncorr(
         "--bfactor", str(bfactor_a2), "--patch_x", str(patches[0]), "--patch_y", str(patches[1]),
         "--dose_weighting", "--angpix", str(pixel_size_a), "--voltage", str(voltage_kv),
         "--dose_per_frame", str(dose_per_frame_e_per_a2), "--save_noDW",
+        "--preexposure", str(pre_exposure_e_per_a2),
         "--first_frame_sum", "1", "--last_frame_sum", "-1",
     ]  # fmt: skip
     if gain is not None:
