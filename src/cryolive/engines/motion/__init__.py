@@ -9,6 +9,7 @@ from cryolive.engines.motion._field import PatchField
 from cryolive.engines.motion._gain import GainOrientation, detect_gain_orientation
 from cryolive.engines.motion._result import MotionResult
 from cryolive.engines.motion._sum import shift_and_sum
+from cryolive.engines.motion._torch import torch_available
 
 __all__ = [
     "DefectMap",
@@ -24,4 +25,5 @@ __all__ = [
     "exposure_filters",
     "find_defects",
     "shift_and_sum",
+    "torch_available",
 ]

@@ -23,6 +23,7 @@ from cryolive.engines.motion._fourier import (
 from cryolive.engines.motion._patches import group_starts, group_times, measure_patches
 from cryolive.engines.motion._result import MotionResult, motion_lengths_a
 from cryolive.engines.motion._sum import shift_and_sum
+from cryolive.engines.motion._torch import alignment_spectra_torch
 
 
 _ALIGN_PIXEL_A = 4.0
@@ -58,6 +59,7 @@ def correct_motion(
     tile_px: int = 512,
     early_exposure_e_per_a2: float = 4.0,
     workers: int | None = None,
+    device: str | None = None,
 ) -> MotionResult:
     """Align the frames of a movie and sum them, plain and dose-weighted.
 
@@ -107,6 +109,10 @@ def correct_motion(
         Exposure (e/Å²) up to which motion counts as early.
     workers : int or None
         FFT threads (None: all CPUs).
+    device : str or None
+        A PyTorch device (``"cuda"``, ``"cpu"`` …): the full-size stages (corrected frames,
+        alignment spectra, the sums) run there; the alignment on cropped grids stays numpy.
+        None (default): numpy/scipy only. Needs PyTorch installed.
 
     Returns
     -------
@@ -138,13 +144,17 @@ def correct_motion(
     (ay, ax), binned = _align_grid((ny, nx), pixel_size_a, align_pixel_size_a)
     scale = np.array([ny / ay, nx / ax])
     align_pixel = pixel_size_a * float(scale.mean())
-    spectra = np.empty((n, ay, ax // 2 + 1), dtype=np.complex64)
-    buffer = np.empty((ny, nx), dtype=np.float32)
-    for t in range(n):
-        corrected_frame(frames[t], gain=gain32, defects=defect_map, out=buffer)
-        frame = bin2(buffer) if binned else buffer
-        spectrum = sfft.rfft2(frame, workers=workers)
-        spectra[t] = crop_spectrum(spectrum, frame.shape, (ay, ax))
+    if device is not None:
+        spectra = alignment_spectra_torch(frames, gain=gain32, defects=defect_map,
+                                          binned=binned, shape=(ay, ax), device=device)  # fmt: skip
+    else:
+        spectra = np.empty((n, ay, ax // 2 + 1), dtype=np.complex64)
+        buffer = np.empty((ny, nx), dtype=np.float32)
+        for t in range(n):
+            corrected_frame(frames[t], gain=gain32, defects=defect_map, out=buffer)
+            frame = bin2(buffer) if binned else buffer
+            spectrum = sfft.rfft2(frame, workers=workers)
+            spectra[t] = crop_spectrum(spectrum, frame.shape, (ay, ax))
     k = radial_frequency((ay, ax), align_pixel)
     weight = np.exp(-bfactor_a2 * k * k / 2.0).astype(np.float32)
     found = align_stack(spectra, (ay, ax), weight=weight, search_px=max_shift_a / align_pixel,
@@ -159,7 +169,7 @@ def correct_motion(
         frames, global_px, pixel_size_a=pixel_size_a,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,
         pre_exposure_e_per_a2=pre_exposure_e_per_a2, gain=gain32, defects=defect_map,
-        field=field, tile_px=tile_px, workers=workers,
+        field=field, tile_px=tile_px, workers=workers, device=device,
     )  # fmt: skip
     shifts = global_px - global_px[0]
     total_a, early_a, late_a = motion_lengths_a(

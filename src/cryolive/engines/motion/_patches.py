@@ -91,8 +91,7 @@ def measure_patches(
             patch = patch - patch.mean(axis=(1, 2), keepdims=True)
             patch *= taper
             spectra = sfft.rfft2(patch, workers=workers)
-            found = align_stack(
-                spectra, (width, width), weight=weight, search_px=search_px, workers=workers
-            )
+            found = align_stack(spectra, (width, width), weight=weight, search_px=search_px,
+                                max_iterations=6, tolerance_px=0.01, workers=workers)  # fmt: skip
             measured[:, iy, ix] = found.shifts
     return measured, np.array(ys) + width / 2, np.array(xs) + width / 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,6 +12,7 @@ from cryolive.engines.motion._defects import DefectMap, corrected_frame
 from cryolive.engines.motion._field import PatchField
 from cryolive.engines.motion._fourier import Float
 from cryolive.engines.motion._tiles import TileLayout, sum_frames
+from cryolive.engines.motion._torch import sum_frames_torch
 
 _MARGIN_PX = 32
 
@@ -28,6 +30,7 @@ def shift_and_sum(
     field: PatchField | None = None,
     tile_px: int = 512,
     workers: int | None = None,
+    device: str | None = None,
 ) -> tuple[Float, Float]:
     """Plain and dose-weighted sums of frames moved back by their shifts (Fourier phase ramps).
 
@@ -53,6 +56,8 @@ def shift_and_sum(
         Tile width (px).
     workers : int or None
         FFT threads (None: all CPUs).
+    device : str or None
+        A PyTorch device (``"cuda"``, ``"cpu"`` …) for the per-frame work; None: numpy.
 
     Returns
     -------
@@ -75,8 +80,11 @@ def shift_and_sum(
     if field is not None:
         local = field.at(*layout.centres())
         tile_shifts += local - local[:1]
+    torch_job = None
+    if device is not None:
+        torch_job = partial(sum_frames_torch, frames, gain=gain32, defects=defects, device=device)
     return sum_frames(
-        frame_into, n, layout, tile_shifts, pixel_size_a=pixel_size_a,
+        frame_into, n, layout, tile_shifts, pixel_size_a=pixel_size_a, torch_job=torch_job,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
         pre_exposure_e_per_a2=pre_exposure_e_per_a2, voltage_kv=voltage_kv,
         workers=workers or os.cpu_count() or 1,

@@ -11,7 +11,13 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 
 from cryolive.engines.motion._dose import exposure_filters
-from cryolive.engines.motion._fourier import Float, even_fast_len, phase_ramps, radial_frequency
+from cryolive.engines.motion._fourier import (
+    Complex,
+    Float,
+    even_fast_len,
+    phase_ramps,
+    radial_frequency,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ def sum_frames(
     pre_exposure_e_per_a2: float,
     voltage_kv: float,
     workers: int,
+    torch_job: Callable[..., tuple[Complex, Complex]] | None = None,
 ) -> tuple[Float, Float]:
     """Plain and dose-weighted sums of the frames, each moved back by its shifts.
 
@@ -66,17 +73,18 @@ def sum_frames(
         Tiles; within a tile a frame moves rigidly by the shift at the tile's centre.
     tile_shifts_px : (n, tiles, 2) float64
         (dy, dx) px by which the content of frame t moved at each tile centre.
+    torch_job
+        When given, ``torch_job(starts=, fractions=, core=, margin=, size=, q=, norm=)``
+        makes the accumulators instead of the numpy loop (the PyTorch backend).
 
     Returns
     -------
     plain, dose_weighted : (y, x) float32
     """
-    ny, nx = layout.shape
     size, core, margin = layout.size, layout.core, layout.margin
     ty, tx = layout.counts
     whole = np.rint(tile_shifts_px).astype(np.int64)
     fraction = tile_shifts_px - whole
-    pad = max(margin, size - core - margin) + int(np.abs(whole).max(initial=0)) + 1
     q, norm = exposure_filters(
         radial_frequency((size, size), pixel_size_a),
         n_frames=n_frames,
@@ -84,6 +92,33 @@ def sum_frames(
         pre_exposure_e_per_a2=pre_exposure_e_per_a2,
         voltage_kv=voltage_kv,
     )
+    if torch_job is not None:
+        corners = np.array([[(k // tx) * core - margin, (k % tx) * core - margin]
+                            for k in range(ty * tx)])  # fmt: skip
+        plain, weighted = torch_job(starts=corners[None] + whole, fractions=fraction, core=core,
+                                    margin=margin, size=size, q=q, norm=norm)  # fmt: skip
+    else:
+        plain, weighted = _accumulate(frame_into, n_frames, layout, whole, fraction, q, norm,
+                                      workers=workers)  # fmt: skip
+    return _stitch(plain, layout, workers), _stitch(weighted, layout, workers)
+
+
+def _accumulate(
+    frame_into: Callable[[int, Float], None],
+    n_frames: int,
+    layout: TileLayout,
+    whole: NDArray[np.int64],
+    fraction: NDArray[np.float64],
+    q: Float,
+    norm: Float,
+    *,
+    workers: int,
+) -> tuple[Complex, Complex]:
+    """The numpy path: tile spectra of every frame, moved and summed (plain, filtered)."""
+    ny, nx = layout.shape
+    size, core, margin = layout.size, layout.core, layout.margin
+    ty, tx = layout.counts
+    pad = max(margin, size - core - margin) + int(np.abs(whole).max(initial=0)) + 1
     plain = np.zeros((ty * tx, size, size // 2 + 1), dtype=np.complex64)
     weighted = np.zeros_like(plain)
     tiles = np.empty((ty * tx, size, size), dtype=np.float32)
@@ -103,16 +138,21 @@ def sum_frames(
         spectra *= q[t]
         weighted += spectra
     weighted *= norm
-    out = []
-    for acc in (plain, weighted):
-        real = sfft.irfft2(acc, s=(size, size), workers=workers)
-        image = np.empty((ny, nx), dtype=np.float32)
-        for k in range(ty * tx):
-            y0, x0 = (k // tx) * core, (k % tx) * core
-            h, w = min(core, ny - y0), min(core, nx - x0)
-            image[y0 : y0 + h, x0 : x0 + w] = real[k, margin : margin + h, margin : margin + w]
-        out.append(image)
-    return out[0], out[1]
+    return plain, weighted
+
+
+def _stitch(spectra: Complex, layout: TileLayout, workers: int) -> Float:
+    """Inverse-transform the tiles and put their cores side by side, (y, x) float32."""
+    ny, nx = layout.shape
+    size, core, margin = layout.size, layout.core, layout.margin
+    tx = layout.counts[1]
+    real = sfft.irfft2(spectra, s=(size, size), workers=workers)
+    image = np.empty((ny, nx), dtype=np.float32)
+    for k in range(real.shape[0]):
+        y0, x0 = (k // tx) * core, (k % tx) * core
+        h, w = min(core, ny - y0), min(core, nx - x0)
+        image[y0 : y0 + h, x0 : x0 + w] = real[k, margin : margin + h, margin : margin + w]
+    return image
 
 
 def _mirror_edges(padded: Float, pad: int) -> None:
