@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, picking, pipeline, simulate
+    from cryolive.cli import admin, ctf, db, messaging, motioncorr, picking, pipeline, simulate
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -50,6 +50,7 @@ def build_app() -> typer.Typer:
     app.command("worker")(messaging.worker)
     app.add_typer(messaging.dlq_app, name="dlq")
     app.command()(simulate.simulate)
+    app.command()(motioncorr.motioncorr)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
     app.command("pick")(picking.pick_command)
