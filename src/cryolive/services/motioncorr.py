@@ -1,20 +1,18 @@
 """The motion correction service: read a movie, correct its motion, write the sums and the
 files the web shows, and send the MotionCorrection record to the writer and the micrograph on to
-CTF and ice estimation. A movie that cannot be read or corrected is recorded as a failure."""
+CTF and ice estimation. It writes what ``cryolive motioncorr`` writes
+(:func:`cryolive.outputs.motioncorr.write_motion_outputs`). A movie that cannot be read or
+corrected is recorded as a failure."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from pathlib import Path
 
-import mrcfile
 import numpy as np
 
 from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
-    MotionResult,
     UnusableMovieError,
     correct_motion,
     detect_gain_orientation,
@@ -22,8 +20,8 @@ from cryolive.engines.motion import (
 from cryolive.io import GainReadError, MovieReadError
 from cryolive.io.gain import GainTransform, read_gain
 from cryolive.io.movies import read_movie
-from cryolive.io.previews import write_power_spectrum, write_snapshot
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.outputs.motioncorr import write_motion_outputs
 from cryolive.services._common import RESULTS, failed, movie_ref
 from cryolive.services.layout import output_base
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
@@ -58,29 +56,6 @@ def _gain(message: MotionCorrMessage, frames: np.ndarray) -> np.ndarray | None:
     return transform.apply(stored).astype(np.float32)
 
 
-def write_outputs(result: MotionResult, base: Path) -> dict[str, Path]:
-    """The files of one corrected movie (what ``cryolive motioncorr`` writes too)."""
-    files = {
-        "micrograph": base.with_suffix(".mrc"),
-        "plain_sum": base.with_name(base.name + "_noDW.mrc"),
-        "drift": base.with_name(base.name + "_drift.json"),
-        "snapshot": base.with_name(base.name + "_snapshot.png"),
-        "fft": base.with_name(base.name + "_fft.png"),
-    }
-    for key in ("micrograph", "plain_sum"):
-        data = result.dose_weighted_sum if key == "micrograph" else result.plain_sum
-        with mrcfile.new(files[key], overwrite=True) as mrc:
-            mrc.set_data(np.asarray(data, dtype=np.float32))
-            mrc.voxel_size = result.pixel_size_a
-    shifts = result.shifts_px
-    files["drift"].write_text(
-        json.dumps({"data": [{"x": shifts[:, 1].tolist(), "y": shifts[:, 0].tolist()}]})
-    )
-    write_snapshot(files["snapshot"], result.dose_weighted_sum)
-    write_power_spectrum(files["fft"], result.dose_weighted_sum)
-    return files
-
-
 def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
     try:
         frames = read_movie(
@@ -101,7 +76,7 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
             message, stage="motioncorr", reason=getattr(exc, "reason", reason), text=str(exc)
         )
     base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
-    files = write_outputs(result, base)
+    files = write_motion_outputs(result, base.parent, base.name)
     n = result.n_frames
     record = MotionCorrectionRecord(
         movie=movie_ref(message),
@@ -111,16 +86,16 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
         total_motion_a=result.total_motion_a,
         average_motion_per_frame_a=result.total_motion_a / max(1, n - 1),
-        drift_plot_full_path=str(files["drift"]),
-        micrograph_full_path=str(files["micrograph"]),
-        micrograph_snapshot_full_path=str(files["snapshot"]),
-        fft_full_path=str(files["fft"]),
+        drift_plot_full_path=str(files.drift),
+        micrograph_full_path=str(files.micrograph),
+        micrograph_snapshot_full_path=str(files.snapshot),
+        fft_full_path=str(files.spectrum),
         patches_used_x=message.patches_x,
         patches_used_y=message.patches_y,
     )
     output = MotionCorrOutput(
-        micrograph_path=str(files["micrograph"]),
-        plain_sum_path=str(files["plain_sum"]),
+        micrograph_path=str(files.micrograph),
+        plain_sum_path=str(files.micrograph_plain),
         micrograph_pixel_size_a=result.pixel_size_a,
         total_dose_e_per_a2=message.dose_per_frame_e_per_a2 * n,
     )
