@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, db
+    from cryolive.cli import admin, db, web
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -47,6 +47,7 @@ def build_app() -> typer.Typer:
     # One line per command group; each module owns its commands.
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
+    app.command("web")(web.serve)
     return app
 
 
