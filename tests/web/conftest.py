@@ -84,6 +84,8 @@ class World:
     failed_program_id: int
 
     def settings(self, **web: object) -> Settings:
+        """Settings for an app on this world; the shared apps allow many failed logins."""
+        web = {"login_attempts": 1000, **web}
         return Settings(
             database_url=self.url,
             processing_root=self.root,
@@ -251,8 +253,10 @@ def _movie_ids(session: Session, dc: int) -> list[int]:
     ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("web")
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     if request.param == "sqlite":
@@ -281,7 +285,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     cleanup()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app(world: World) -> FastAPI:
     return create_app(world.settings())
 
@@ -304,7 +308,7 @@ def log_in(client: TestClient, login: str) -> str:
     return str(client.get("/api/me").json()["csrf_token"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clients(app: FastAPI) -> Iterator[dict[str, tuple[TestClient, str]]]:
     """A client per role, logged in (anonymous: only the login page's session)."""
     made: dict[str, tuple[TestClient, str]] = {}
