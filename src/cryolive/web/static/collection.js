@@ -89,6 +89,7 @@
   }
 
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
+  const when = (iso) => (iso ? iso.replace("T", " ") : "");
   function jobs(rows) {
     const body = $("jobs-body");
     body.replaceChildren(...rows.map((j) => {
@@ -107,7 +108,7 @@
         action.append(form);
       }
       const num = cell(j.auto_proc_program_id); num.className = "num";
-      tr.append(num, cell(j.display_name), st, msg, cell(j.start), cell(j.end), action);
+      tr.append(num, cell(j.display_name), st, msg, cell(when(j.start)), cell(when(j.end)), action);
       return tr;
     }));
   }
@@ -116,7 +117,8 @@
     for (const dd of document.querySelectorAll("#summary dd")) {
       const v = values[dd.dataset.key];
       const scale = Number(dd.dataset.scale || 1);
-      dd.textContent = v === null || v === undefined ? "–" : Number.isInteger(v) ? v : (v * scale).toFixed(2);
+      if (v === null || v === undefined) dd.textContent = "–";
+      else dd.textContent = dd.dataset.decimals ? (v * scale).toFixed(Number(dd.dataset.decimals)) : String(v);
     }
   }
 
@@ -126,6 +128,7 @@
     source.addEventListener("error", () => { $("live-state").textContent = "Live updates paused; retrying…"; });
     source.addEventListener("update", (event) => {
       const state = JSON.parse(event.data);
+      $("live-state").dataset.updates = Number($("live-state").dataset.updates || 0) + 1;
       summary(state.summary);
       jobs(state.jobs);
       load(watermark());
