@@ -59,8 +59,13 @@ def get_throttle(request: Request) -> LoginThrottle:
     return throttle
 
 
-DbSession = Annotated[Session, Depends(get_db, scope="function")]
-WriterSession = Annotated[Session, Depends(get_writer, scope="function")]
+# At most READERS requests hold a reader session at once; the others wait without a worker
+# thread. Otherwise requests that hold pooled connections could wait for threads that are all
+# taken by requests waiting for connections (the pool holds 15; live updates use 3 more).
+READERS = 10
+LIVE_READERS = 3
+DbSession = Annotated[Session, Depends(get_db, scope="function", max_concurrency=READERS)]
+WriterSession = Annotated[Session, Depends(get_writer, scope="function", max_concurrency=2)]
 Cookies = Annotated[SessionCookies, Depends(get_cookies)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Throttle = Annotated[LoginThrottle, Depends(get_throttle)]

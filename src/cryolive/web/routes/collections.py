@@ -9,14 +9,21 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from cryolive.db.repo import browse, series
-from cryolive.web.deps import AppSettings, CurrentUser, DbSession, User, require_visit
+from cryolive.web.deps import (
+    LIVE_READERS,
+    AppSettings,
+    CurrentUser,
+    DbSession,
+    User,
+    require_visit,
+)
 from cryolive.web.pages import UserPage
 
 router = APIRouter()
@@ -105,8 +112,13 @@ def events_api(
     async def stream() -> AsyncIterator[str]:
         last: dict[str, Any] | None = None
         sent = 0
+        state_limiter = request.app.state
+        if not hasattr(state_limiter, "live_readers"):
+            state_limiter.live_readers = anyio.CapacityLimiter(LIVE_READERS)
         while limit is None or sent < limit:
-            state = await run_in_threadpool(_snapshot, factory, data_collection_id)
+            state = await anyio.to_thread.run_sync(
+                _snapshot, factory, data_collection_id, limiter=state_limiter.live_readers
+            )
             if state != last:
                 last, sent = state, sent + 1
                 yield f"event: update\ndata: {json.dumps(state)}\n\n"
