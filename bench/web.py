@@ -1,6 +1,6 @@
 """Web server time on a data collection of 50,000 movies, and requests per second under load.
 
-Fills a fresh database (SQLite, and MariaDB unless ``--no-mariadb``) with one data collection
+Fills a fresh database (SQLite and MariaDB, or ``--backends``) with one data collection
 of ``--movies`` movies, each with motion correction, CTF and ice (``write_result_sets`` in
 batches), then measures:
 
@@ -212,6 +212,7 @@ def throughput(settings: Settings, dc: int, clients: int, seconds: float) -> dic
     server = subprocess.Popen(
         [str(cli), "web", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
@@ -247,11 +248,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306")
-    parser.add_argument("--no-mariadb", action="store_true")
+    parser.add_argument("--backends", default="sqlite,mariadb", help="comma-separated")
     args = parser.parse_args()
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores")
-    kinds = ["sqlite"] if args.no_mariadb else ["sqlite", "mariadb"]
-    for kind in kinds:
+    for kind in args.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp, database(kind, args.mariadb, Path(tmp)) as url:
             start = time.perf_counter()
             dc = fill(url, args.movies, args.batch)

@@ -9,6 +9,7 @@ screenshots of the main pages into docs/screenshots/.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -64,23 +65,23 @@ def server(world: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(need_service_module: Any) -> Iterator[Any]:
+def browser(chromium: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
         yield browser
         browser.close()
 
 
 @pytest.fixture(scope="module")
-def need_service_module() -> None:
+def chromium() -> Path:
+    """Debian's chromium: skip locally when absent, fail in CI (``make test`` installs it)."""
     if not CHROMIUM.exists():
-        import os
-
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI (make test installs it)")
         pytest.skip("chromium is not installed (make test installs it)")
+    return CHROMIUM
 
 
 def _page(browser: Any, server: str, login: str) -> Any:
