@@ -36,12 +36,12 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# On SQLite only: the API tests cover MariaDB, and one browser run keeps the suite fast.
+pytestmark = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")
 def server(world: Any) -> Iterator[str]:
-    if world.url.startswith("mysql"):
-        pytest.skip("the browser tests run on SQLite; the API tests cover MariaDB")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
