@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, picking, simulate
+    from cryolive.cli import admin, ctf, db, messaging, picking, simulate, web
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -54,6 +54,7 @@ def build_app() -> typer.Typer:
     app.command()(simulate.simulate)
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
+    app.command("web")(web.serve)
     return app
 
 
