@@ -26,6 +26,13 @@ class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret: SecretStr = SecretStr("change-me-in-production")
+    session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+    login_attempts: int = Field(
+        default=5, ge=1, description="Failed logins per client or login in 5 minutes."
+    )
+    live_interval_s: float = Field(
+        default=2.0, gt=0, description="How often live pages look for new results."
+    )
 
 
 class Settings(BaseSettings):

@@ -36,7 +36,17 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, motioncorr, picking, pipeline, simulate
+    from cryolive.cli import (
+        admin,
+        ctf,
+        db,
+        messaging,
+        motioncorr,
+        picking,
+        pipeline,
+        simulate,
+        web,
+    )
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -61,6 +71,7 @@ def build_app() -> typer.Typer:
     app.command()(pipeline.stop)
     app.command()(pipeline.demo)
     app.add_typer(pipeline.export_app, name="export")
+    app.command("web")(web.serve)
     return app
 
 

@@ -64,6 +64,9 @@ def make_engine(url: str, *, writer: bool = True, echo: bool = False) -> sa.Engi
                 "sqlite://",
                 echo=echo,
                 creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False),
+                # a pool of checked-out connections: "sqlite://" alone would get the in-memory
+                # database's per-thread pool, which closes connections other threads still use
+                poolclass=sa.pool.QueuePool,
             )
         _configure_sqlite(engine, writer=writer)
         return engine

@@ -32,7 +32,8 @@ from cryolive.messaging.transport import Transport
 from cryolive.services.layout import project_dir
 from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
 
-REQUESTED = "requested"
+# What the web's Reprocess form calls some of the recipe's parameters.
+ALIASES = {"gain_reference": "gain_path", "box_size_px": "box_px"}
 
 
 def request_run(
@@ -135,4 +136,5 @@ def load_run_for_request(
         except json.JSONDecodeError:
             user[key] = text
     user.pop("requested_by", None)
+    user = {ALIASES.get(key, key): value for key, value in user.items()}
     return Run(job.dataCollectionId, job.processingJobId, program_id, raw_dir, project, base | user)

@@ -1,0 +1,279 @@
+"""Read-only views of visits, data collections and processing jobs, for the web application.
+
+Functions return frozen dataclasses (or None where the thing does not exist); they check no
+permission themselves: the caller asks :func:`cryolive.db.repo.visits.can_see_visit` with the
+``session_id`` each result carries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import (
+    AutoProcProgram,
+    AutoProcProgramMessage,
+    BLSession,
+    DataCollection,
+    Movie,
+    ProcessingJob,
+    Proposal,
+)
+from sqlalchemy.orm import Session
+
+from cryolive.db.repo.collections import job_parameters
+
+
+@dataclass(frozen=True)
+class VisitRow:
+    session_id: int
+    name: str
+    microscope: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    collections: int = 0
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    data_collection_id: int
+    session_id: int
+    visit: str
+    directory: str
+    file_template: str
+    start: dt.datetime | None
+    voltage_kv: float | None
+    pixel_size_a: float | None
+    dose_e_per_a2: float | None
+    movies: int = 0
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One recipe run: a ProcessingJob and its AutoProcProgram."""
+
+    auto_proc_program_id: int
+    processing_job_id: int
+    data_collection_id: int
+    session_id: int
+    recipe: str
+    display_name: str
+    automatic: bool
+    status: str  # requested, running, success, failed
+    message: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    parameters: dict[str, str] = field(default_factory=dict)
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (severity, message)
+
+
+def _visit_name(code: str | None, number: str | None, visit_number: int | None) -> str:
+    return f"{code or ''}{number or ''}-{visit_number}"
+
+
+_VISIT_COLUMNS = (
+    BLSession.sessionId,
+    Proposal.proposalCode,
+    Proposal.proposalNumber,
+    BLSession.visit_number,
+    BLSession.beamLineName,
+    BLSession.startDate,
+    BLSession.endDate,
+)
+
+
+def _visit_row(row: Any, collections: int = 0) -> VisitRow:
+    sid, code, number, visit_number, microscope, start, end = tuple(row)[:7]
+    return VisitRow(
+        session_id=int(sid),
+        name=_visit_name(code, number, visit_number),
+        microscope=str(microscope or ""),
+        start=start,
+        end=end,
+        collections=collections,
+    )
+
+
+def visits_among(session: Session, *, session_ids: sa.Select[tuple[int]]) -> list[VisitRow]:
+    """The visits whose ids ``session_ids`` selects, newest first, with their collection counts."""
+    counts = (
+        sa.select(DataCollection.SESSIONID, sa.func.count().label("n"))
+        .group_by(DataCollection.SESSIONID)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(*_VISIT_COLUMNS, sa.func.coalesce(counts.c.n, 0))
+        .join(Proposal, Proposal.proposalId == BLSession.proposalId)
+        .outerjoin(counts, BLSession.sessionId == counts.c.SESSIONID)
+        .where(BLSession.sessionId.in_(session_ids))
+        .order_by(BLSession.startDate.desc(), BLSession.sessionId.desc())
+    )
+    return [_visit_row(row, int(row[7])) for row in rows]
+
+
+def visit(session: Session, *, session_id: int) -> VisitRow | None:
+    row = session.execute(
+        sa.select(*_VISIT_COLUMNS)
+        .join(Proposal, Proposal.proposalId == BLSession.proposalId)
+        .where(BLSession.sessionId == session_id)
+    ).first()
+    return None if row is None else _visit_row(row)
+
+
+def collections_of(session: Session, *, session_id: int) -> list[CollectionRow]:
+    """A visit's data collections (one per raw folder), with their movie counts."""
+    counts = (
+        sa.select(Movie.dataCollectionId, sa.func.count().label("n"))
+        .join(DataCollection, DataCollection.dataCollectionId == Movie.dataCollectionId)
+        .where(session_id == DataCollection.SESSIONID)
+        .group_by(Movie.dataCollectionId)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(DataCollection, sa.func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.dataCollectionId == DataCollection.dataCollectionId)
+        .where(session_id == DataCollection.SESSIONID)
+        .order_by(DataCollection.dataCollectionId)
+    ).all()
+    name = visit(session, session_id=session_id)
+    return [_collection_row(dc, name.name if name else "", int(n)) for dc, n in rows]
+
+
+def collection(session: Session, *, data_collection_id: int) -> CollectionRow | None:
+    dc = session.get(DataCollection, data_collection_id)
+    if dc is None or dc.SESSIONID is None:
+        return None
+    name = visit(session, session_id=int(dc.SESSIONID))
+    movies = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Movie)
+        .where(Movie.dataCollectionId == data_collection_id)
+    )
+    return _collection_row(dc, name.name if name else "", int(movies or 0))
+
+
+def _collection_row(dc: DataCollection, visit_name: str, movies: int) -> CollectionRow:
+    return CollectionRow(
+        data_collection_id=int(dc.dataCollectionId),
+        session_id=int(dc.SESSIONID),
+        visit=visit_name,
+        directory=str(dc.imageDirectory or ""),
+        file_template=str(dc.fileTemplate or ""),
+        start=dc.startTime,
+        voltage_kv=_float(dc.voltage),
+        pixel_size_a=_float(dc.pixelSizeOnImage),
+        dose_e_per_a2=_float(dc.totalExposedDose),
+        movies=movies,
+    )
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def program_status(status: int | None, start: dt.datetime | None) -> str:
+    """ISPyB's processingStatus in words: NULL is requested (not started) or running."""
+    if status is None:
+        return "requested" if start is None else "running"
+    return "success" if int(status) == 1 else "failed"
+
+
+_JOB_QUERY = (
+    sa.select(
+        AutoProcProgram.autoProcProgramId,
+        ProcessingJob.processingJobId,
+        ProcessingJob.dataCollectionId,
+        DataCollection.SESSIONID,
+        ProcessingJob.recipe,
+        ProcessingJob.displayName,
+        ProcessingJob.automatic,
+        AutoProcProgram.processingStatus,
+        AutoProcProgram.processingMessage,
+        AutoProcProgram.processingStartTime,
+        AutoProcProgram.processingEndTime,
+    )
+    .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+    .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+)
+
+
+def _jobs(session: Session, query: Any) -> list[JobRow]:
+    rows: list[Any] = list(session.execute(query))
+    ids = [int(r[0]) for r in rows]
+    messages: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    if ids:
+        for program, severity, text in session.execute(
+            sa.select(
+                AutoProcProgramMessage.autoProcProgramId,
+                AutoProcProgramMessage.severity,
+                AutoProcProgramMessage.message,
+            )
+            .where(AutoProcProgramMessage.autoProcProgramId.in_(ids))
+            .order_by(AutoProcProgramMessage.autoProcProgramMessageId)
+        ):
+            messages[int(program)].append((str(severity), str(text or "")))
+    return [
+        JobRow(
+            auto_proc_program_id=int(r[0]),
+            processing_job_id=int(r[1]),
+            data_collection_id=int(r[2]),
+            session_id=int(r[3]),
+            recipe=str(r[4] or ""),
+            display_name=str(r[5] or ""),
+            automatic=bool(r[6]),
+            status=program_status(r[7], r[9]),
+            message=str(r[8] or ""),
+            start=r[9],
+            end=r[10],
+            parameters=job_parameters(session, processing_job_id=int(r[1])),
+            messages=messages[int(r[0])],
+        )
+        for r in rows
+    ]
+
+
+def jobs_of(session: Session, *, data_collection_id: int) -> list[JobRow]:
+    """A data collection's recipe runs, newest first."""
+    return _jobs(
+        session,
+        _JOB_QUERY.where(ProcessingJob.dataCollectionId == data_collection_id).order_by(
+            AutoProcProgram.autoProcProgramId.desc()
+        ),
+    )
+
+
+def job(session: Session, *, auto_proc_program_id: int) -> JobRow | None:
+    found = _jobs(
+        session, _JOB_QUERY.where(AutoProcProgram.autoProcProgramId == auto_proc_program_id)
+    )
+    return found[0] if found else None
+
+
+def failures(session: Session, *, limit: int = 100) -> list[tuple[str, JobRow]]:
+    """The latest failed programs (status 0) of every visit, as (visit name, job)."""
+    query = _JOB_QUERY.where(AutoProcProgram.processingStatus == 0)
+    jobs = _jobs(session, query.order_by(AutoProcProgram.autoProcProgramId.desc()).limit(limit))
+    names = {
+        v.session_id: v.name
+        for v in visits_among(
+            session,
+            session_ids=sa.select(BLSession.sessionId).where(
+                BLSession.sessionId.in_({j.session_id for j in jobs})
+            ),
+        )
+    }
+    return [(names.get(j.session_id, "?"), j) for j in jobs]
+
+
+def microscopes(session: Session, *, now: dt.datetime) -> dict[str, list[tuple[VisitRow, bool]]]:
+    """Each microscope's visits, newest first, each with whether it is live now.
+
+    A visit is live when it has started and not ended (an open end counts as not ended).
+    """
+    out: dict[str, list[tuple[VisitRow, bool]]] = {}
+    for row in visits_among(session, session_ids=sa.select(BLSession.sessionId)):
+        live = (row.start is None or row.start <= now) and (row.end is None or row.end >= now)
+        out.setdefault(row.microscope or "(no microscope)", []).append((row, live))
+    return dict(sorted(out.items()))

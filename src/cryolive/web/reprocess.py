@@ -1,0 +1,83 @@
+"""What a user may ask when they reprocess a data collection, checked before it is recorded.
+
+The web writes only the request: a ProcessingJob (with these parameters as
+ProcessingJobParameter rows) and its AutoProcProgram, not started (status NULL, no start time).
+The pipeline picks the request up, runs it, and records its start and end on the program.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.orm import Session
+
+from cryolive.db.repo import collections
+
+RECIPE = "spa-preprocess"
+
+
+class ReprocessRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    pixel_size_a: float = Field(gt=0, le=20, description="Pixel size of the movies, Å.")
+    dose_per_frame_e_per_a2: float = Field(gt=0, le=20, description="Dose per frame, e⁻/Å².")
+    gain_reference: str = Field(default="", max_length=255, description="Gain file (absolute).")
+    eer_grouping: int | None = Field(default=None, ge=1, le=1000, description="EER frames/group.")
+    particle_diameter_min_a: float = Field(gt=0, le=5000, description="Smallest particle, Å.")
+    particle_diameter_max_a: float = Field(gt=0, le=5000, description="Largest particle, Å.")
+    box_size_px: int | None = Field(default=None, ge=16, le=2048, description="Extraction box.")
+    number_of_classes: int = Field(default=50, ge=1, le=500, description="2D classes.")
+    request_key: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="Makes a repeated submission (double click, retry) one request.",
+    )
+
+    @field_validator("gain_reference")
+    @classmethod
+    def _absolute_without_dotdot(cls, value: str) -> str:
+        if value and (not value.startswith("/") or ".." in PurePosixPath(value).parts):
+            raise ValueError("must be an absolute path without '..'")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReprocessRequest:
+        if self.particle_diameter_min_a > self.particle_diameter_max_a:
+            raise ValueError("particle_diameter_min_a must not exceed particle_diameter_max_a")
+        if self.box_size_px is not None and self.box_size_px % 2:
+            raise ValueError("box_size_px must be even")
+        return self
+
+    def parameters(self, *, requested_by: str) -> dict[str, Any]:
+        values = self.model_dump(exclude={"request_key"}, exclude_none=True)
+        return {k: v for k, v in values.items() if v != ""} | {"requested_by": requested_by}
+
+
+def record(
+    session: Session, *, data_collection_id: int, request: ReprocessRequest, login: str
+) -> int:
+    """Record the request; returns its AutoProcProgram id (the same for a repeated request)."""
+    _, program_id = collections.register_processing_job(
+        session,
+        data_collection_id=data_collection_id,
+        recipe=RECIPE,
+        request_key=f"web-{request.request_key}",
+        parameters=request.parameters(requested_by=login),
+        display_name=f"Reprocess by {login}",
+        automatic=False,
+    )
+    return program_id
+
+
+def stop(session: Session, *, auto_proc_program_id: int, login: str, when: dt.datetime) -> None:
+    collections.finish_program(
+        session,
+        auto_proc_program_id=auto_proc_program_id,
+        success=False,
+        message=f"stopped by {login}",
+        when=when,
+    )

@@ -1,0 +1,135 @@
+"""A data collection: its summary, per-movie series, and live updates as results land."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db.repo import browse, series
+from cryolive.web.deps import (
+    LIVE_READERS,
+    AppSettings,
+    CurrentUser,
+    DbSession,
+    User,
+    require_visit,
+)
+from cryolive.web.pages import UserPage
+
+router = APIRouter()
+
+
+def visible_collection(db: Session, user: User, data_collection_id: int) -> browse.CollectionRow:
+    """The collection, if it exists (404) and the user may see its visit (403)."""
+    found = browse.collection(db, data_collection_id=data_collection_id)
+    if found is None:
+        raise HTTPException(404, f"No data collection {data_collection_id}.")
+    require_visit(db, user, found.session_id)
+    return found
+
+
+def _json(data: Any) -> Response:
+    """JSON without FastAPI's per-value encoder: the series of 50,000 movies stays fast."""
+    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+
+
+@router.get(
+    "/collections/{data_collection_id}", response_class=HTMLResponse, include_in_schema=False
+)
+def collection_page(data_collection_id: int, page: UserPage, db: DbSession) -> HTMLResponse:
+    found = visible_collection(db, page.user, data_collection_id)
+    return page.render(
+        "collection.html",
+        collection=found,
+        summary=series.summary(db, data_collection_id=data_collection_id),
+        jobs=browse.jobs_of(db, data_collection_id=data_collection_id),
+        request_key=uuid.uuid4().hex,
+    )
+
+
+@router.get("/api/collections/{data_collection_id}", tags=["collections"])
+def collection_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    """A data collection: its folder, optics, and summary numbers of its results."""
+    found = visible_collection(db, user, data_collection_id)
+    out: dict[str, Any] = jsonable_encoder(asdict(found))
+    return out | {"summary": series.summary(db, data_collection_id=data_collection_id)}
+
+
+@router.get("/api/collections/{data_collection_id}/series", tags=["collections"])
+def series_api(
+    data_collection_id: int,
+    user: CurrentUser,
+    db: DbSession,
+    after_movie_id: Annotated[int, Query(ge=0)] = 0,
+    motion_program: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Per-movie results as columns (movie_id, total_motion_a, defocus_a, resolution_a, …),
+    in acquisition order; only movies after ``after_movie_id`` when given."""
+    visible_collection(db, user, data_collection_id)
+    return _json(
+        series.series(
+            db,
+            data_collection_id=data_collection_id,
+            after_movie_id=after_movie_id,
+            motion=motion_program,
+        )
+    )
+
+
+def _snapshot(factory: sessionmaker[Session], data_collection_id: int) -> dict[str, Any]:
+    with factory() as db:
+        jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
+        return {
+            "summary": series.summary(db, data_collection_id=data_collection_id),
+            "jobs": jsonable_encoder([asdict(j) for j in jobs]),
+        }
+
+
+@router.get("/api/collections/{data_collection_id}/events", tags=["collections"])
+def events_api(
+    data_collection_id: int,
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    settings: AppSettings,
+    limit: Annotated[int | None, Query(ge=1, description="Stop after this many updates.")] = None,
+) -> StreamingResponse:
+    """Server-sent events: an ``update`` (summary and jobs) whenever they change."""
+    visible_collection(db, user, data_collection_id)
+    factory: sessionmaker[Session] = request.app.state.reader
+    interval = settings.web.live_interval_s
+
+    async def stream() -> AsyncIterator[str]:
+        last: dict[str, Any] | None = None
+        sent = 0
+        state_limiter = request.app.state
+        if not hasattr(state_limiter, "live_readers"):
+            state_limiter.live_readers = anyio.CapacityLimiter(LIVE_READERS)
+        while limit is None or sent < limit:
+            state = await anyio.to_thread.run_sync(
+                _snapshot, factory, data_collection_id, limiter=state_limiter.live_readers
+            )
+            if state != last:
+                last, sent = state, sent + 1
+                yield f"event: update\ndata: {json.dumps(state)}\n\n"
+            else:
+                yield ": still here\n\n"
+            if (limit is not None and sent >= limit) or await request.is_disconnected():
+                return
+            await asyncio.sleep(interval)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

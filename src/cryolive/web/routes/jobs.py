@@ -1,0 +1,135 @@
+"""Processing jobs: list them, request a reprocess, stop one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cryolive.db.repo import browse
+from cryolive.web import reprocess
+from cryolive.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    DbSession,
+    User,
+    WriterSession,
+    require_visit,
+)
+from cryolive.web.routes.collections import visible_collection
+
+router = APIRouter()
+
+
+def _job_json(job: browse.JobRow) -> dict[str, Any]:
+    out: dict[str, Any] = jsonable_encoder(asdict(job))
+    return out
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def _visible_job(db: Session, user: User, auto_proc_program_id: int) -> browse.JobRow:
+    found = browse.job(db, auto_proc_program_id=auto_proc_program_id)
+    if found is None:
+        raise HTTPException(404, f"No processing job with program {auto_proc_program_id}.")
+    require_visit(db, user, found.session_id)
+    return found
+
+
+def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int) -> None:
+    found = _visible_job(db, user, auto_proc_program_id)
+    if found.status in {"success", "failed"}:
+        raise HTTPException(409, f"Program {auto_proc_program_id} has already {found.status}ed.")
+    reprocess.stop(
+        writer,
+        auto_proc_program_id=auto_proc_program_id,
+        login=user.login,
+        when=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
+
+
+@router.get("/api/collections/{data_collection_id}/jobs", tags=["jobs"])
+def jobs_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+    """The collection's processing jobs, newest first, with status and messages."""
+    visible_collection(db, user, data_collection_id)
+    return [_job_json(j) for j in browse.jobs_of(db, data_collection_id=data_collection_id)]
+
+
+@router.get("/api/jobs/{auto_proc_program_id}", tags=["jobs"])
+def job_api(auto_proc_program_id: int, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    return _job_json(_visible_job(db, user, auto_proc_program_id))
+
+
+@router.post(
+    "/api/collections/{data_collection_id}/reprocess",
+    tags=["jobs"],
+    status_code=201,
+    dependencies=[CsrfChecked],
+)
+def reprocess_api(
+    data_collection_id: int,
+    body: reprocess.ReprocessRequest,
+    user: CurrentUser,
+    db: DbSession,
+    writer: WriterSession,
+) -> dict[str, int]:
+    """Request a reprocess with these parameters. Only the request is recorded here: the
+    pipeline picks it up and records its progress on the returned program."""
+    visible_collection(db, user, data_collection_id)
+    program = reprocess.record(
+        writer, data_collection_id=data_collection_id, request=body, login=user.login
+    )
+    return {"auto_proc_program_id": program}
+
+
+@router.post(
+    "/collections/{data_collection_id}/reprocess",
+    include_in_schema=False,
+    dependencies=[CsrfChecked],
+)
+async def reprocess_form(
+    data_collection_id: int, request: Request, user: CurrentUser, db: DbSession
+) -> RedirectResponse:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
+    try:
+        body = reprocess.ReprocessRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise HTTPException(422, f"Reprocess not requested: {_problems(exc)}") from exc
+    visible_collection(db, user, data_collection_id)
+    with request.app.state.writer() as writer, writer.begin():
+        reprocess.record(
+            writer, data_collection_id=data_collection_id, request=body, login=user.login
+        )
+    return RedirectResponse(f"/collections/{data_collection_id}#jobs", status_code=303)
+
+
+@router.post("/api/jobs/{auto_proc_program_id}/stop", tags=["jobs"], dependencies=[CsrfChecked])
+def stop_api(
+    auto_proc_program_id: int, user: CurrentUser, db: DbSession, writer: WriterSession
+) -> dict[str, str]:
+    """Stop a requested or running job: it is recorded as failed, "stopped by <login>"."""
+    _stop(db, writer, user, auto_proc_program_id)
+    return {"status": "failed", "message": f"stopped by {user.login}"}
+
+
+@router.post(
+    "/jobs/{auto_proc_program_id}/stop", include_in_schema=False, dependencies=[CsrfChecked]
+)
+def stop_form(
+    auto_proc_program_id: int, user: CurrentUser, db: DbSession, writer: WriterSession
+) -> RedirectResponse:
+    _stop(db, writer, user, auto_proc_program_id)
+    found = browse.job(db, auto_proc_program_id=auto_proc_program_id)
+    target = f"/collections/{found.data_collection_id}#jobs" if found else "/visits"
+    return RedirectResponse(target, status_code=303)

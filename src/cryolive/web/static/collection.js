@@ -1,0 +1,148 @@
+// The data-collection page: charts, movie browser, live updates. Works on top of the
+// server-rendered page; without JavaScript the summary, jobs and forms still work.
+"use strict";
+(() => {
+  const root = document.getElementById("collection");
+  if (!root) return;
+  const id = root.dataset.id, csrf = root.dataset.csrf;
+  const SERIES = { defocus_a: "Defocus (Å)", resolution_a: "CTF fit resolution (Å)",
+    total_motion_a: "Total motion (Å)", ice_median: "Relative ice thickness", particles: "Particles" };
+  const HISTOGRAMS = ["defocus_a", "resolution_a", "total_motion_a", "ice_median"];
+  const data = { movie_id: [] };
+  let current = 0;
+  const $ = (sel) => document.getElementById(sel);
+  const layout = (title, x) => ({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 10, t: 36, b: 40 },
+    xaxis: { title: { text: x } }, font: { size: 12 } });
+
+  function merge(part) {
+    // Rows for movies already known are replaced (their results may have landed since).
+    const first = part.movie_id.length ? part.movie_id[0] : null;
+    let keep = data.movie_id.length;
+    if (first !== null) { keep = data.movie_id.findIndex((m) => m >= first); if (keep < 0) keep = data.movie_id.length; }
+    for (const [key, values] of Object.entries(part)) {
+      if (!Array.isArray(values)) continue;
+      data[key] = (data[key] || []).slice(0, keep).concat(values);
+    }
+  }
+
+  function watermark() {
+    // Movies up to here have every result; ask again only for those after (at most 200 back).
+    let i = data.movie_id.length - 1;
+    const floor = Math.max(0, data.movie_id.length - 200);
+    while (i >= floor && (data.resolution_a[i] === null || data.total_motion_a[i] === null)) i--;
+    return i >= 0 ? data.movie_id[i] : 0;
+  }
+
+  function draw() {
+    if (!window.Plotly) return;
+    const n = data.movie_id.length, type = n > 5000 ? "scattergl" : "scatter";
+    const x = data.movie_id.map((_, i) => i + 1);
+    for (const [key, title] of Object.entries(SERIES)) {
+      const el = $("chart-" + key);
+      const y = data[key] || [];
+      if (key === "particles" && !y.some((v) => v !== null)) { el.closest("figure").hidden = true; continue; }
+      el.closest("figure").hidden = false;
+      Plotly.react(el, [{ x, y, type, mode: "markers", marker: { size: 4, color: "#0b4f9c" }, name: title }],
+        layout(title, "Movie"), { responsive: true, displaylogo: false });
+      el.on && !el.dataset.bound && (el.dataset.bound = "1", el.on("plotly_click", (ev) => show(ev.points[0].pointIndex)));
+    }
+    for (const key of HISTOGRAMS) {
+      Plotly.react($("hist-" + key), [{ x: (data[key] || []).filter((v) => v !== null), type: "histogram",
+        marker: { color: "#0a6b2d" } }], layout(SERIES[key], SERIES[key]), { responsive: true, displaylogo: false });
+    }
+    $("movie-count").textContent = n;
+    $("movie-index").max = n;
+    document.body.dataset.charts = "drawn";
+  }
+
+  async function load(after) {
+    const response = await fetch(`/api/collections/${id}/series?after_movie_id=${after}`);
+    if (!response.ok) return;
+    const fresh = data.movie_id.length === 0;
+    merge(await response.json());
+    draw();
+    if (fresh && data.movie_id.length) show(0);
+  }
+
+  async function show(index) {
+    if (!data.movie_id.length) return;
+    current = Math.max(0, Math.min(index, data.movie_id.length - 1));
+    const movie = data.movie_id[current];
+    $("movie-index").value = current + 1;
+    const response = await fetch(`/api/movies/${movie}`);
+    if (!response.ok) { $("movie-info").textContent = `Movie ${movie}: ${response.status}`; return; }
+    const m = await response.json();
+    const fmt = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+    $("movie-info").textContent = `${m.path} · defocus ${fmt(m.defocus_a / 1e4, 2)} µm · ` +
+      `resolution ${fmt(m.resolution_a, 2)} Å · motion ${fmt(m.total_motion_a, 1)} Å · ice ${fmt(m.ice_median, 2)}`;
+    for (const kind of ["snapshot", "fft", "ctf_fit", "picks"]) {
+      const img = $("img-" + kind);
+      if (m.files.includes(kind)) img.src = `/api/movies/${movie}/files/${kind}`; else img.removeAttribute("src");
+      img.closest("figure").hidden = kind === "picks" && !m.files.includes(kind);
+    }
+    document.body.dataset.movie = String(movie);
+    if (m.files.includes("drift") && window.Plotly) {
+      const drift = await (await fetch(`/api/movies/${movie}/files/drift`)).json();
+      Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers" })),
+        layout("", "x (Å)"), { displaylogo: false });
+    } else if (window.Plotly) Plotly.purge($("drift"));
+  }
+
+  const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
+  const when = (iso) => (iso ? iso.replace("T", " ") : "");
+  function jobs(rows) {
+    const body = $("jobs-body");
+    body.replaceChildren(...rows.map((j) => {
+      const tr = document.createElement("tr");
+      tr.dataset.program = j.auto_proc_program_id;
+      const status = document.createElement("span");
+      status.className = "badge " + j.status; status.textContent = j.status;
+      const st = cell(""); st.append(status);
+      const msg = cell([j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
+      const action = cell("");
+      if (j.status === "requested" || j.status === "running") {
+        const form = document.createElement("form");
+        form.method = "post"; form.action = `/jobs/${j.auto_proc_program_id}/stop`;
+        form.innerHTML = `<input type="hidden" name="csrf_token"><button type="submit">Stop</button>`;
+        form.firstChild.value = csrf;
+        action.append(form);
+      }
+      const num = cell(j.auto_proc_program_id); num.className = "num";
+      tr.append(num, cell(j.display_name), st, msg, cell(when(j.start)), cell(when(j.end)), action);
+      return tr;
+    }));
+  }
+
+  function summary(values) {
+    for (const dd of document.querySelectorAll("#summary dd")) {
+      const v = values[dd.dataset.key];
+      const scale = Number(dd.dataset.scale || 1);
+      if (v === null || v === undefined) dd.textContent = "–";
+      else dd.textContent = dd.dataset.decimals ? (v * scale).toFixed(Number(dd.dataset.decimals)) : String(v);
+    }
+  }
+
+  function live() {
+    const source = new EventSource(`/api/collections/${id}/events`);
+    source.addEventListener("open", () => { $("live-state").textContent = "Live: updates as results land."; });
+    source.addEventListener("error", () => { $("live-state").textContent = "Live updates paused; retrying…"; });
+    source.addEventListener("update", (event) => {
+      const state = JSON.parse(event.data);
+      $("live-state").dataset.updates = Number($("live-state").dataset.updates || 0) + 1;
+      summary(state.summary);
+      jobs(state.jobs);
+      load(watermark());
+    });
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
+    if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
+  });
+  $("prev").addEventListener("click", () => show(current - 1));
+  $("next").addEventListener("click", () => show(current + 1));
+  $("movie-index").addEventListener("change", (e) => show(Number(e.target.value) - 1));
+  load(0).then(live);
+})();

@@ -1,0 +1,324 @@
+"""A small facility for web tests, on SQLite and on MariaDB.
+
+Visit ``bi10001-1`` (microscope m02) has member alice and one processed data collection
+(``raw``: 12 movies with motion correction, CTF, ice and picks, real PNG and drift JSON files
+under a temporary processing root) and a second one (``raw2``) whose recorded files lie outside
+the root. Visit ``bi10002-1`` (m03) has member bob. carol is staff. Everyone's password is
+``password-<login>``. Tests get the world's ids (:class:`World`) and logged-in clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import struct
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from ispyb.sqlalchemy import Movie, ParticlePicker
+from sqlalchemy.orm import Session
+
+from cryolive.config import Settings, WebSettings
+from cryolive.db import make_engine, upgrade
+from cryolive.db.records import (
+    CtfRecord,
+    IceThicknessRecord,
+    MotionCorrectionRecord,
+    MovieRecord,
+    MovieRef,
+)
+from cryolive.db.repo import collections, results, visits
+from cryolive.web import create_app
+
+ROLES = ("anonymous", "outsider", "member", "staff")
+LOGINS = {"outsider": "bob", "member": "alice", "staff": "carol"}
+MOVIES = 12
+START = dt.datetime(2026, 11, 20, 9, 0, 0)
+
+
+def png(path: Path, *, size: int = 96, seed: int = 0) -> None:
+    """A real grayscale PNG: a diagonal gradient with a disc, different per ``seed``."""
+    rows = []
+    for y in range(size):
+        row = bytearray([0])  # filter type: none
+        for x in range(size):
+            inside = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 4 + seed) ** 2
+            row.append(255 if inside else (x + y + 13 * seed) % 256)
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+@dataclass(frozen=True)
+class World:
+    url: str
+    root: Path
+    visit: str
+    other_visit: str
+    session_id: int
+    data_collection_id: int
+    outside_collection_id: int
+    movie_ids: list[int]
+    outside_movie_id: int
+    motion_program_id: int
+    failed_program_id: int
+
+    def settings(self, **web: object) -> Settings:
+        """Settings for an app on this world; the shared apps allow many failed logins."""
+        web = {"login_attempts": 1000, **web}
+        return Settings(
+            database_url=self.url,
+            processing_root=self.root,
+            data_root=self.root.parent,
+            web=WebSettings(secret="test-secret", live_interval_s=0.2, **web),  # type: ignore[arg-type]
+        )
+
+    def requested_job(self) -> int:
+        """A new, not yet started reprocess request on the processed collection (committed)."""
+        engine = make_engine(self.url)
+        with Session(engine) as session, session.begin():
+            _, program = collections.register_processing_job(
+                session,
+                data_collection_id=self.data_collection_id,
+                recipe="spa-preprocess",
+                request_key=uuid.uuid4().hex,
+                parameters={"pixel_size_a": 1.0},
+                automatic=False,
+            )
+        engine.dispose()
+        return program
+
+
+def _programs(session: Session, dc: int) -> list[int]:
+    return [
+        collections.register_processing_job(
+            session, data_collection_id=dc, recipe=r, request_key="auto", parameters={"stage": r}
+        )[1]
+        for r in ("motioncorr", "ctf", "ice", "picker")
+    ]
+
+
+def _fill(session: Session, root: Path) -> World:
+    people = {}
+    for login in ("alice", "bob", "carol"):
+        pid = visits.ensure_person(session, login=login, given_name=login.title())
+        visits.set_password(session, person_id=pid, password=f"password-{login}")
+        people[login] = pid
+    visits.make_staff(session, person_id=people["carol"])
+    sid = visits.ensure_visit(session, visit="bi10001-1", microscope="m02", start=START)
+    other = visits.ensure_visit(session, visit="bi10002-1", microscope="m03", start=START)
+    visits.add_member(session, session_id=sid, person_id=people["alice"], role="Team Member")
+    visits.add_member(session, session_id=other, person_id=people["bob"], role="Team Member")
+
+    def dc(folder: str) -> int:
+        spec = collections.DataCollectionSpec(
+            session_id=sid,
+            image_directory=f"/data/bi10001-1/{folder}/",
+            file_template="GridSquare_*/Data/*_fractions.tiff",
+            voltage_kv=300,
+            pixel_size_a=0.83,
+            total_exposed_dose_e_per_a2=50,
+        )
+        return collections.register_data_collection(session, spec=spec)[1]
+
+    dc_id, outside_id = dc("raw"), dc("raw2")
+    mc, ctf, ice, picker = _programs(session, dc_id)
+    out = root / "bi10001-1" / "raw"
+    movies, mcs, ctfs, ices = [], [], [], []
+    for i in range(MOVIES):
+        ref = MovieRef(data_collection_id=dc_id, movie_full_path=f"/data/raw/FoilHole_{i}.tiff")
+        for kind, seed in (("snapshot", i), ("fft", i + 1), ("ctf", i + 2), ("picks", i + 3)):
+            png(out / f"{kind}_{i}.png", seed=seed % 9)
+        drift = {"data": [{"x": [0.0, 0.5 * i, 1.0 * i], "y": [0.0, 0.2, 0.3 + i]}]}
+        (out / f"drift_{i}.json").write_text(json.dumps(drift))
+        movies.append(
+            MovieRecord(movie=ref, movie_number=i + 1, created=START + dt.timedelta(minutes=i))
+        )
+        mcs.append(
+            MotionCorrectionRecord(
+                movie=ref,
+                auto_proc_program_id=mc,
+                total_motion_a=10.0 + i,
+                drift_plot_full_path=str(out / f"drift_{i}.json"),
+                micrograph_snapshot_full_path=str(out / f"snapshot_{i}.png"),
+                fft_full_path=str(out / f"fft_{i}.png"),
+            )
+        )
+        ctfs.append(
+            CtfRecord(
+                movie=ref,
+                motion_correction_program_id=mc,
+                auto_proc_program_id=ctf,
+                estimated_defocus_a=15_000.0 + 1_000 * i,
+                estimated_resolution_a=3.0 + 0.25 * i,
+                astigmatism_a=100.0,
+                fft_theoretical_full_path=str(out / f"ctf_{i}.png"),
+            )
+        )
+        ice_value = 0.5 + 0.01 * i
+        ices.append(
+            IceThicknessRecord(
+                movie=ref,
+                motion_correction_program_id=mc,
+                auto_proc_program_id=ice,
+                minimum=0.1,
+                q1=0.3,
+                median=ice_value,
+                q3=0.7,
+                maximum=0.9,
+            )
+        )
+    results.write_result_sets(session, movies=movies, motion_corrections=mcs, ctfs=ctfs, ice=ices)
+    keys = [(dc_id, m.movie.movie_full_path, mc) for m in movies]
+    mc_ids = results.motion_correction_ids(session, keys=keys)
+    for i, key in enumerate(keys):
+        session.add(
+            ParticlePicker(
+                programId=picker,
+                firstMotionCorrectionId=mc_ids[key],
+                numberOfParticles=100 + i,
+                summaryImageFullPath=str(out / f"picks_{i}.png"),
+            )
+        )
+    now = START + dt.timedelta(hours=1)
+    for program in (mc, ctf, ice, picker):
+        collections.start_program(session, auto_proc_program_id=program, when=START)
+        collections.finish_program(
+            session, auto_proc_program_id=program, success=True, message="done", when=now
+        )
+
+    # raw2: one movie whose files are recorded outside the processing root
+    png(root.parent / "secret.png")
+    (mc2,) = _programs(session, outside_id)[:1]
+    ref = MovieRef(data_collection_id=outside_id, movie_full_path="/data/raw2/FoilHole_0.tiff")
+    results.write_result_sets(
+        session,
+        movies=[MovieRecord(movie=ref, movie_number=1)],
+        motion_corrections=[
+            MotionCorrectionRecord(
+                movie=ref,
+                auto_proc_program_id=mc2,
+                micrograph_snapshot_full_path=f"{root}/bi10001-1/../../secret.png",
+                fft_full_path="/etc/passwd",
+            )
+        ],
+    )
+    collections.finish_program(
+        session, auto_proc_program_id=mc2, success=False, message="gain file missing", when=now
+    )
+    collections.add_program_message(
+        session, auto_proc_program_id=mc2, severity="ERROR", message="no gain reference found"
+    )
+    return World(
+        url="",
+        root=root,
+        visit="bi10001-1",
+        other_visit="bi10002-1",
+        session_id=sid,
+        data_collection_id=dc_id,
+        outside_collection_id=outside_id,
+        movie_ids=[],
+        outside_movie_id=0,
+        motion_program_id=mc,
+        failed_program_id=mc2,
+    )
+
+
+def _movie_ids(session: Session, dc: int) -> list[int]:
+    return [
+        int(i)
+        for i in session.scalars(
+            sa.select(Movie.movieId).where(Movie.dataCollectionId == dc).order_by(Movie.movieId)
+        )
+    ]
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("web")
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'cryolive.sqlite'}"
+    else:
+        server_url = str(request.getfixturevalue("mariadb_server_url"))
+        name = f"cryolive_web_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        server = sa.create_engine(server_url)
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+        url = f"{server_url}/{name}"
+
+        def cleanup() -> None:
+            with server.begin() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            server.dispose()
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        built = _fill(session, folder / "processed")
+        movie_ids = _movie_ids(session, built.data_collection_id)
+        outside = _movie_ids(session, built.outside_collection_id)[0]
+    engine.dispose()
+    yield replace(built, url=url, movie_ids=movie_ids, outside_movie_id=outside)
+    cleanup()
+
+
+@pytest.fixture(scope="session")
+def app(world: World) -> FastAPI:
+    return create_app(world.settings())
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def log_in(client: TestClient, login: str) -> str:
+    """Log ``client`` in as ``login``; returns the session's CSRF token."""
+    token = csrf_of(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"login": login, "password": f"password-{login}", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return str(client.get("/api/me").json()["csrf_token"])
+
+
+@pytest.fixture(scope="session")
+def clients(app: FastAPI) -> Iterator[dict[str, tuple[TestClient, str]]]:
+    """A client per role, logged in (anonymous: only the login page's session)."""
+    made: dict[str, tuple[TestClient, str]] = {}
+    for role in ROLES:
+        client = TestClient(app, follow_redirects=False)
+        client.__enter__()
+        if role == "anonymous":
+            made[role] = (client, csrf_of(client.get("/login").text))
+        else:
+            made[role] = (client, log_in(client, LOGINS[role]))
+    yield made
+    for client, _ in made.values():
+        client.__exit__(None, None, None)

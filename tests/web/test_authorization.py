@@ -1,0 +1,136 @@
+"""Every route of the app, asked by anonymous, a non-member, a member and staff.
+
+The table below must name every route the app has: a new route without an expectation fails
+``test_every_route_has_an_expectation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
+
+ROLES = ("anonymous", "outsider", "member", "staff")
+PUBLIC = (200, 200, 200, 200)
+MEMBERS_PAGE = (303, 403, 200, 200)  # anonymous: redirected to the login page
+MEMBERS_API = (401, 403, 200, 200)
+STAFF_PAGE = (303, 403, 403, 200)
+STAFF_API = (401, 403, 403, 200)
+
+EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
+    ("GET", "/"): (303, 303, 303, 303),
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): (401, 401, 401, 401),  # a wrong password, with a valid CSRF token
+    ("POST", "/logout"): (401, 303, 303, 303),
+    ("GET", "/api/me"): (401, 200, 200, 200),
+    ("GET", "/visits"): (303, 200, 200, 200),
+    ("GET", "/api/visits"): (401, 200, 200, 200),
+    ("GET", "/visits/{visit}"): MEMBERS_PAGE,
+    ("GET", "/api/visits/{visit}"): MEMBERS_API,
+    ("GET", "/collections/{data_collection_id}"): MEMBERS_PAGE,
+    ("GET", "/api/collections/{data_collection_id}"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/series"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/events"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/jobs"): MEMBERS_API,
+    ("GET", "/api/movies/{movie_id}"): MEMBERS_API,
+    ("GET", "/api/movies/{movie_id}/files/{kind}"): MEMBERS_API,
+    ("GET", "/api/jobs/{auto_proc_program_id}"): MEMBERS_API,
+    ("POST", "/api/collections/{data_collection_id}/reprocess"): (401, 403, 201, 201),
+    ("POST", "/collections/{data_collection_id}/reprocess"): (401, 403, 303, 303),
+    ("POST", "/api/jobs/{auto_proc_program_id}/stop"): MEMBERS_API,
+    ("POST", "/jobs/{auto_proc_program_id}/stop"): (401, 403, 303, 303),
+    ("GET", "/staff"): STAFF_PAGE,
+    ("GET", "/api/staff/microscopes"): STAFF_API,
+    ("GET", "/api/staff/failures"): STAFF_API,
+    ("GET", "/vendor/plotly.min.js"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+}
+REPROCESS = {
+    "pixel_size_a": 0.83,
+    "dose_per_frame_e_per_a2": 1.2,
+    "particle_diameter_min_a": 100,
+    "particle_diameter_max_a": 160,
+}
+
+
+def _walk(routes: Any, prefix: str = "") -> set[tuple[str, str]]:
+    found = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            continue  # /static: cryolive's own CSS and JS
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI keeps included routers as routes of their own
+            found |= _walk(included.routes, prefix + route.include_context.prefix)
+            continue
+        assert isinstance(route, APIRoute | Route), route
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, prefix + route.path))
+    return found
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    return _walk(app.routes)
+
+
+def test_every_route_has_an_expectation(app: FastAPI) -> None:
+    routes = app_routes(app)
+    assert routes - EXPECTED.keys() == set(), "a route without an authorisation expectation"
+    assert EXPECTED.keys() - routes == set(), "an expectation for a route that is gone"
+
+
+def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
+    values = {
+        "visit": world.visit,
+        "data_collection_id": world.data_collection_id,
+        "movie_id": world.movie_ids[0],
+        "kind": "snapshot",
+        "auto_proc_program_id": world.requested_job() if method == "POST" else 1,
+    }
+    url = path.format(**values)
+    if method == "GET":
+        return client.get(url, params={"limit": 1} if url.endswith("/events") else None)
+    headers = {"X-CSRF-Token": csrf}
+    if path.startswith("/api/"):
+        return client.post(url, json=REPROCESS if "reprocess" in url else None, headers=headers)
+    form = {"csrf_token": csrf}
+    if url == "/login":
+        form |= {"login": "alice", "password": "not-her-password"}
+    if "reprocess" in url:
+        form |= {k: str(v) for k, v in REPROCESS.items()}
+    return client.post(url, data=form)
+
+
+def test_each_role_gets_exactly_what_it_should(app: FastAPI, clients: Any, world: Any) -> None:
+    wrong = []
+    for method, path in sorted(app_routes(app)):
+        for role, expected in zip(ROLES, EXPECTED[(method, path)], strict=True):
+            client, csrf = clients[role]
+            saved = list(client.cookies.jar)
+            response = _request(world, client, csrf, method, path)
+            client.cookies.clear()  # logging out or in must not change the next checks
+            for cookie in saved:
+                client.cookies.jar.set_cookie(cookie)
+            if response.status_code != expected:
+                wrong.append(f"{role} {method} {path}: {response.status_code}, want {expected}")
+            if response.status_code >= 400:
+                assert response.status_code != 500
+                detail = response.json()["detail"] if path.startswith("/api/") else response.text
+                assert detail, f"{role} {method} {path}: an error without a message"
+    assert wrong == []
+
+
+def test_members_see_only_their_visits(clients: Any, world: Any) -> None:
+    def names(role: str) -> set[str]:
+        return {v["name"] for v in clients[role][0].get("/api/visits").json()}
+
+    assert names("member") == {world.visit}
+    assert names("outsider") == {world.other_visit}
+    assert names("staff") >= {world.visit, world.other_visit}
+    page = clients["outsider"][0].get("/visits").text
+    assert world.other_visit in page and world.visit not in page

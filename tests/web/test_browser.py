@@ -1,0 +1,187 @@
+"""The pages in headless Chromium (Debian's, driven by Playwright), on a real server.
+
+Logs in, sees only one's own visits, opens the processed collection, sees its charts and
+images render, steps through movies with the keyboard, requests a reprocess and sees its status
+change live when the test (standing in for the pipeline) records it finished. Saves
+screenshots of the main pages into docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from cryolive.db import make_engine
+from cryolive.db.repo import collections
+from cryolive.web import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# On SQLite only: the API tests cover MariaDB, and one browser run keeps the suite fast.
+pytestmark = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def server(world: Any) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(world.settings()),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    """Debian's chromium: skip locally when absent, fail in CI (``make test`` installs it)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (make test installs it)")
+        pytest.skip("chromium is not installed (make test installs it)")
+    return CHROMIUM
+
+
+def _page(browser: Any, server: str, login: str) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/visits")
+    assert "/login" in page.url
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(f"password-{login}")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/visits")
+    return page
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_login_page(browser: Any, server: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 600})
+    page.goto(server + "/login")
+    page.get_by_label("Login").fill("alice")
+    page.get_by_label("Password").fill("not-her-password")
+    page.get_by_role("button", name="Log in").click()
+    assert "Wrong login or password" in page.get_by_role("alert").inner_text()
+    _shot(page, "login")
+    page.close()
+
+
+def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> None:
+    page = _page(browser, server, "alice")
+    visits = page.locator("#visits").inner_text()
+    assert world.visit in visits and world.other_visit not in visits
+    _shot(page, "visits")
+
+    page.get_by_role("link", name=world.visit).click()
+    page.get_by_role("link", name="/data/bi10001-1/raw/").click()
+    page.wait_for_selector("body[data-charts=drawn]")
+    assert page.locator("#charts .js-plotly-plot").count() == 5
+    assert page.locator("#histograms .js-plotly-plot").count() == 4
+    assert page.locator("#chart-defocus_a .point").count() == 12  # one marker per movie
+    page.wait_for_function(
+        "[...document.querySelectorAll('.images img[src]')].every(i => i.naturalWidth === 96)"
+        " && document.querySelectorAll('.images img[src]').length === 4"
+    )
+    page.wait_for_selector("#drift .scatterlayer .trace")  # the drift plot
+    assert page.locator("#summary dd[data-key=movies]").inner_text() == "12"
+    page.wait_for_selector("#live-state[data-updates]")  # the pushed summary is in place
+    assert page.locator("#summary dd[data-key=mean_defocus_a]").inner_text() == "2.05"
+    _shot(page, "collection")
+
+    ids = world.movie_ids
+    page.wait_for_selector(f"body[data-movie='{ids[0]}']")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(f"body[data-movie='{ids[1]}']")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(f"body[data-movie='{ids[2]}']")
+    assert f"/api/movies/{ids[2]}/files/snapshot" in page.locator("#img-snapshot").get_attribute(
+        "src"
+    )
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector(f"body[data-movie='{ids[1]}']")
+    assert "defocus 1.60 µm" in page.locator("#movie-info").inner_text()
+    page.locator("#browser").scroll_into_view_if_needed()
+    _shot(page, "movies")
+
+    page.get_by_label("Dose per frame (e⁻/Å²)").fill("1.1")
+    page.get_by_label("Particle diameter, min (Å)").fill("110")
+    page.get_by_label("Particle diameter, max (Å)").fill("170")
+    page.get_by_label("Box size (px)").fill("192")
+    page.get_by_role("button", name="Request reprocessing").click()
+    row = page.locator("#jobs-body tr", has_text="Reprocess by alice").first
+    assert row.locator(".badge").inner_text() == "requested"
+    program = int(row.get_attribute("data-program"))
+    page.wait_for_selector("#live-state:has-text('Live:')")
+
+    engine = make_engine(world.url)  # the pipeline's part, played by the test
+    with Session(engine) as session, session.begin():
+        collections.finish_program(
+            session,
+            auto_proc_program_id=program,
+            success=True,
+            message="reprocessed 12 movies",
+            when=dt.datetime(2026, 11, 20, 12, 0),
+        )
+    engine.dispose()
+    live_row = page.locator(f"#jobs-body tr[data-program='{program}']")
+    live_row.locator(".badge.success").wait_for()  # no reload: server-sent events
+    assert "reprocessed 12 movies" in live_row.inner_text()
+    page.locator("#jobs").scroll_into_view_if_needed()
+    _shot(page, "jobs")
+    page.context.close()
+
+
+def test_staff_area(browser: Any, server: str, world: Any) -> None:
+    page = _page(browser, server, "carol")
+    page.get_by_role("link", name="Staff").click()
+    assert "no gain reference found" in page.locator("#failures").inner_text()
+    assert page.get_by_role("heading", name="m02").is_visible()
+    _shot(page, "staff")
+    page.context.close()
