@@ -134,9 +134,17 @@ def demo(
     movies: int = typer.Option(6, min=1, help="Movies per grid."),
     detector: str = typer.Option("1k", help="Simulated detector: tiny, 1k, k3, falcon4i."),
     serve: bool = typer.Option(True, help="Serve the web application afterwards."),
+    port: int = typer.Option(8000, help="Port of the web application."),
 ) -> None:
     """Simulate a two-grid session, process it live on SQLite, check it against the truth."""
-    from cryolive.demo import DEMO_PASSWORD, DEMO_USER, DemoPlan, run_demo
+    from cryolive.demo import (
+        DEMO_PASSWORD,
+        DEMO_USER,
+        STAFF_PASSWORD,
+        STAFF_USER,
+        DemoPlan,
+        run_demo,
+    )
 
     plan = DemoPlan(out=out, grids=grids, movies_per_grid=movies, detector=detector)
     report = run_demo(plan, console=console)
@@ -147,9 +155,26 @@ def demo(
             "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value),
         )
     console.print(table)
-    console.print(f"database: {out / 'cryolive.sqlite'}; log in as {DEMO_USER} / {DEMO_PASSWORD}")
+    console.print(f"database: {out / 'cryolive.sqlite'}; visit: {out / 'visit'}")
     if serve:
-        console.print("(the web application is not part of this build yet)")
+        import secrets
+
+        import uvicorn
+
+        from cryolive.config import load_settings
+        from cryolive.web import create_app
+
+        settings = load_settings(
+            database_url=f"sqlite:///{(out / 'cryolive.sqlite').resolve()}",
+            data_root=out.resolve(),
+            processing_root=(out / "visit" / "processed").resolve(),
+            web={"secret": secrets.token_urlsafe(32), "port": port},
+        )
+        console.print(
+            f"web application: http://127.0.0.1:{port}/ — log in as {DEMO_USER} / "
+            f"{DEMO_PASSWORD} (or {STAFF_USER} / {STAFF_PASSWORD}); Ctrl-C to stop"
+        )
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export results for other programs.")
