@@ -141,3 +141,31 @@ def test_ctf_is_zero_at_the_first_predicted_zero() -> None:
     column = int(np.round(k0 * 1024))
     assert abs(ctf[0, column]) < 0.1
     assert abs(ctf[0, column // 2]) > 0.5
+
+
+def test_local_motion_of_a_tile_is_recovered_within_0_1_px(tmp_path: Path) -> None:
+    config = VisitConfig(
+        movies_per_grid=1,
+        format="mrc",
+        shape_px=(512, 512),
+        movie=MovieConfig(
+            n_frames=4, noiseless=True, local_motion_px=1.5, drift_total_px=0.0,
+            radiation_damage=False, particle_density=0.4,
+        ),
+        seed=8,
+    )  # fmt: skip
+    truth = simulate_visit(config, tmp_path)
+    movie, path = _movie(tmp_path, truth)
+    with mrcfile.open(path) as mrc:
+        frames = mrc.data.astype(np.float64)
+    local = movie.local_motion
+    assert local is not None and local.tile_px == 64
+    planted = np.stack([np.array(local.dy_px[-1]), np.array(local.dx_px[-1])], axis=-1)
+    drift = np.array([movie.drift_y_px[-1], movie.drift_x_px[-1]])
+    for row, col in ((2, 2), (2, 5), (5, 3)):
+        expected = planted[row, col] + drift
+        tile = (slice(row * 64, row * 64 + 64), slice(col * 64, col * 64 + 64))
+        found = _shift_between(frames[0][tile], frames[-1][tile])
+        np.testing.assert_allclose(found, expected, atol=0.1)
+    spread = np.abs(planted[2, 2] - planted[5, 3]).max()
+    assert spread > 0.3, "the tiles should move differently"

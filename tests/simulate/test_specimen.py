@@ -67,6 +67,13 @@ def test_specimen_from_map_takes_the_voxels_above_threshold(tmp_path: Path) -> N
     np.testing.assert_allclose(np.ptp(specimen.coords_a, axis=0), [6.0, 6.0, 6.0])
     with pytest.raises(ValueError, match="threshold"):
         specimen_from_map(tmp_path / "m.mrc", threshold=5.0)
+    (tmp_path / "junk.mrc").write_bytes(b"junk" * 400)
+    with pytest.raises(ValueError, match="cannot read"):
+        specimen_from_map(tmp_path / "junk.mrc")
+    with mrcfile.new(tmp_path / "flat.mrc") as mrc:
+        mrc.set_data(np.ones((4, 4), np.float32))
+    with pytest.raises(ValueError, match="not a 3D map"):
+        specimen_from_map(tmp_path / "flat.mrc")
 
 
 def test_orientations_uniform_or_preferred() -> None:

@@ -75,14 +75,18 @@ def encode_eer_frame(
     # the end of the frame and stops the decoder).
     n_bytes = int((offsets[-1] + widths[-1] + RUN_BITS + 2 * SUB_BITS + 7) // 8)
     n_bytes += n_bytes % 2
-    shifted = values << (offsets & 7)
+    # A code (at most 11 bits, starting anywhere in a byte) touches at most 3 bytes, and code
+    # i + 4 starts at least 28 bits after code i: codes with the same index modulo 4 never
+    # share a byte, so each such group can be OR-ed in with plain fancy indexing.
+    shifted = (values << (offsets & 7)).astype(np.uint32)
     byte = offsets >> 3
-    out = np.zeros(n_bytes + 2, dtype=np.float64)
-    for lane in range(3):
-        out += np.bincount(
-            byte + lane, weights=((shifted >> (8 * lane)) & 255), minlength=n_bytes + 2
-        )
-    return out[:n_bytes].astype(np.uint8).tobytes()
+    out = np.zeros(n_bytes + 3, dtype=np.uint8)
+    for group in range(4):
+        where = byte[group::4]
+        part = shifted[group::4]
+        for lane in range(3):
+            out[where + lane] |= ((part >> (8 * lane)) & 255).astype(np.uint8)
+    return out[:n_bytes].tobytes()
 
 
 def spread_counts(
@@ -90,26 +94,36 @@ def spread_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spread a fraction's counts over ``n_frames`` detector frames, at most one per frame.
 
+    A pixel with k counts gets k distinct frames: a uniform first frame and the k - 1 after it
+    (cyclically). Events are ordered by a stable (radix) sort on the 16-bit frame number.
+
     Parameters
     ----------
     counts
-        (y, x) unsigned counts of the whole fraction (each at most ``n_frames``).
+        (y, x) unsigned counts of the whole fraction (values above ``n_frames`` are clipped).
 
     Returns
     -------
     frame : (e,) uint16
-        Detector frame (0 … n_frames - 1) of each electron, sorted ascending.
+        Detector frame (0 … n_frames - 1) of each electron, ascending.
     position : (e,) int64
         Flat pixel index of each electron; ascending within each frame.
     """
+    if not 1 <= n_frames < 2**16:
+        raise ValueError(f"n_frames: must be in [1, 65535], got {n_frames}")
     flat = counts.ravel()
     pixels = np.flatnonzero(flat)
-    k = np.minimum(flat[pixels], n_frames).astype(np.int64)
-    first = rng.integers(0, n_frames, size=pixels.size)
+    k = np.minimum(flat[pixels], n_frames)
     position = np.repeat(pixels, k)
-    start = np.cumsum(k) - k
-    nth = np.arange(position.size, dtype=np.int64) - np.repeat(start, k)
-    frame = ((np.repeat(first, k) + nth) % n_frames).astype(np.uint16)
+    frame = np.repeat(rng.integers(0, n_frames, size=pixels.size, dtype=np.uint16), k)
+    multi = np.flatnonzero(k > 1)
+    if multi.size:
+        first_event = (np.cumsum(k, dtype=np.int64) - k)[multi]
+        k_multi = k[multi]
+        for nth in range(1, int(k_multi.max())):
+            more = k_multi > nth
+            at = first_event[more] + nth
+            frame[at] = (frame[at].astype(np.int64) + nth) % n_frames
     order = np.argsort(frame, kind="stable")
     return frame[order], position[order]
 
@@ -178,7 +192,7 @@ def write_eer_fractions(
     for index, counts in enumerate(fractions):
         frame, position = spread_counts(counts, frames_per_fraction, rng)
         bounds = np.searchsorted(frame, np.arange(frames_per_fraction + 1))
-        sub = rng.integers(0, 4, size=(2, position.size))
+        sub = rng.integers(0, 4, size=(2, position.size), dtype=np.uint8)
         for f in range(frames_per_fraction):
             lo, hi = bounds[f], bounds[f + 1]
             strip = encode_eer_frame(

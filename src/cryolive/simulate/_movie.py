@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from cryolive.io.gain import GainTransform
 from cryolive.simulate._config import MovieConfig, MovieFormat
 from cryolive.simulate._counting import poisson_sampler
 from cryolive.simulate._eer import EerWriter, write_eer_fractions
+from cryolive.simulate._prefetch import prefetch
 from cryolive.simulate._render import ExposureRenderer
 from cryolive.simulate._writers import Pacer, write_mrc_movie, write_tiff_movie
 
@@ -56,25 +58,31 @@ class MovieFault:
 def _counted(
     renderer: ExposureRenderer,
     detector: DetectorState,
-    config: MovieConfig,
     rng: np.random.Generator,
-    *,
-    lam_scale: float = 1.0,
 ) -> Iterator[np.ndarray]:
-    """Counted frames: Poisson(expected x efficiency), then hot and dead pixels."""
-    sampler = poisson_sampler(float(renderer.electrons_per_px) * lam_scale * 3.0 + 4.0)
-    hot_mean = float(renderer.electrons_per_px) * lam_scale * 20.0
-    for frame in renderer.frames():
-        lam = frame * detector.efficiency
-        if lam_scale != 1.0:
-            lam *= np.float32(lam_scale)
-        counts = sampler(lam, rng)
-        flat = counts.reshape(-1)
-        flat[detector.hot] = np.minimum(
-            rng.poisson(hot_mean, detector.hot.size), np.iinfo(counts.dtype).max
-        )
-        flat[detector.dead] = 0
-        yield counts
+    """Counted frames: Poisson(expected * efficiency), then hot and dead pixels.
+
+    The rows are counted in two halves on two threads, each with its own generator drawn
+    from ``rng``, so the result does not depend on thread timing.
+    """
+    sampler = poisson_sampler(float(renderer.electrons_per_px) * 3.0 + 4.0)
+    weight = detector.efficiency * sampler.scale
+    hot_mean = float(renderer.electrons_per_px) * 20.0
+    halves = [np.random.default_rng(seed) for seed in rng.integers(2**63, size=2)]
+    rows = weight.shape[0] // 2
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cryolive-count") as pool:
+        for frame in renderer.frames():
+
+            def count(half: int, frame: np.ndarray = frame) -> np.ndarray:
+                part = slice(0, rows) if half == 0 else slice(rows, None)
+                return sampler.from_levels(frame[part] * weight[part], halves[half])
+
+            counts = np.concatenate(list(pool.map(count, (0, 1))))
+            flat = counts.reshape(-1)
+            hot = rng.poisson(hot_mean, detector.hot.size)
+            flat[detector.hot] = np.minimum(hot, np.iinfo(counts.dtype).max)
+            flat[detector.dead] = 0
+            yield counts
 
 
 def write_movie(
@@ -104,7 +112,7 @@ def write_movie(
     if config.noiseless:
         frames: Iterator[np.ndarray] = renderer.frames()
     else:
-        frames = _counted(renderer, detector, config, rng)
+        frames = _counted(renderer, detector, rng)
     written = n
     if fault == "wrong_frame_count":
         written = max(1, n - 1 - int(rng.integers(0, max(1, n // 4))))
@@ -115,6 +123,10 @@ def write_movie(
         y0, x0 = int(rng.integers(0, ny - 8)), int(rng.integers(0, nx - 8))
         frames = _spoil(frames, bad_frame, (y0, x0), nan=fault == "nan_pixels")
         planted = MovieFault(fault, f"frame {bad_frame}, 8x8 block at y={y0} x={x0}")
+    # Render and count the next frames in a worker thread while this one encodes and writes;
+    # the writer gets its own generator so that results do not depend on thread timing.
+    writer_rng = np.random.default_rng(rng.integers(2**63))
+    frames = prefetch(frames)
     if fmt == "eer":
         n_eer = n * config.eer_frames_per_fraction
         xml = f'<metadata><item name="numberOfFrames">{n_eer}</item></metadata>'
@@ -124,7 +136,7 @@ def write_movie(
                 writer,
                 frames,
                 frames_per_fraction=config.eer_frames_per_fraction,
-                rng=rng,
+                rng=writer_rng,
                 after_fraction=lambda i: pacer.wait((i + 1) / written),
             )
         finally:

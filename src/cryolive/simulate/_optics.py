@@ -22,8 +22,8 @@ def rfft_frequencies(shape: tuple[int, int], pixel_size_a: float) -> tuple[np.nd
 
 
 def ctf_phase_rad(
-    k2: np.ndarray,
-    angle_rad: np.ndarray,
+    ky: np.ndarray,
+    kx: np.ndarray,
     *,
     defocus_u_a: float,
     defocus_v_a: float,
@@ -32,21 +32,28 @@ def ctf_phase_rad(
     cs_mm: float,
     phase_shift_deg: float,
 ) -> np.ndarray:
-    """Aberration phase chi (rad) at squared frequency ``k2`` (1/Å²) and azimuth ``angle_rad``.
+    """Aberration phase chi (rad) at spatial frequencies ``ky``, ``kx`` (1/Å, broadcastable).
 
     chi = pi * lambda * defocus(angle) * k² - pi/2 * Cs * lambda³ * k⁴ + phase shift, with
-    defocus(angle) = (U + V)/2 + (U - V)/2 * cos(2 (angle - astigmatism angle)); positive
-    defocus is underfocus (the CTFFIND convention, Rohou & Grigorieff 2015,
-    doi:10.1016/j.jsb.2015.08.008).
+    defocus(angle) = (U + V)/2 + (U - V)/2 * cos(2 (angle - astigmatism angle)), the angle
+    measured from the x axis; positive defocus is underfocus (the CTFFIND convention, Rohou &
+    Grigorieff 2015, doi:10.1016/j.jsb.2015.08.008). The astigmatic term is evaluated as
+    k² cos(2(angle - a)) = (kx² - ky²) cos 2a + 2 kx ky sin 2a, without trigonometry per pixel.
     """
     lam = electron_wavelength_a(voltage_kv)
     ast = np.deg2rad(astigmatism_angle_deg)
     mean = 0.5 * (defocus_u_a + defocus_v_a)
     half = 0.5 * (defocus_u_a - defocus_v_a)
-    defocus = mean + half * np.cos(2.0 * (angle_rad - ast))
+    kx2, ky2 = kx * kx, ky * ky
+    k2 = kx2 + ky2
+    defocus_k2 = mean * k2
+    if half:
+        defocus_k2 = defocus_k2 + half * (
+            (kx2 - ky2) * np.float32(np.cos(2 * ast)) + 2 * kx * ky * np.float32(np.sin(2 * ast))
+        )
     cs_a = cs_mm * 1e7
-    chi = np.pi * lam * defocus * k2 - 0.5 * np.pi * cs_a * lam**3 * k2 * k2
-    return np.asarray(chi + np.deg2rad(phase_shift_deg), dtype=np.float32)
+    chi = np.float32(np.pi * lam) * defocus_k2 - np.float32(0.5 * np.pi * cs_a * lam**3) * k2 * k2
+    return np.asarray(chi + np.float32(np.deg2rad(phase_shift_deg)), dtype=np.float32)
 
 
 def ctf_2d(
@@ -76,10 +83,9 @@ def ctf_2d(
         raise ValueError(f"amplitude_contrast: must be in [0, 1), got {amplitude_contrast}")
     ky, kx = rfft_frequencies(shape, pixel_size_a)
     k2 = kx * kx + ky * ky
-    angle = np.arctan2(ky, kx)
     chi = ctf_phase_rad(
-        k2,
-        angle,
+        ky,
+        kx,
         defocus_u_a=defocus_u_a,
         defocus_v_a=defocus_v_a,
         astigmatism_angle_deg=astigmatism_angle_deg,
@@ -88,9 +94,10 @@ def ctf_2d(
         phase_shift_deg=phase_shift_deg,
     )
     a = amplitude_contrast
-    ctf = -(np.sqrt(1 - a * a) * np.sin(chi) + a * np.cos(chi))
+    chi += np.float32(np.arcsin(a))  # sqrt(1 - A²) sin chi + A cos chi = sin(chi + asin A)
+    ctf = -np.sin(chi)
     if bfactor_a2:
-        ctf *= np.exp(-bfactor_a2 * k2 / 4.0)
+        ctf *= np.exp(np.float32(-bfactor_a2 / 4.0) * k2)
     return np.asarray(ctf, dtype=np.float32)
 
 

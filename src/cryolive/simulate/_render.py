@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,21 +112,21 @@ def plan_exposure(
 
 
 def _splat(phase_map: np.ndarray, y: np.ndarray, x: np.ndarray, weight: np.ndarray) -> None:
-    """Add ``weight`` at sub-pixel (y, x) with bilinear weights, in place."""
+    """Add ``weight`` at sub-pixel (y, x) with bilinear weights, in place (one bincount)."""
     ny, nx = phase_map.shape
     y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
     fy, fx = y - y0, x - x0
-    flat = phase_map.ravel()
+    index, share = [], []
     for dy, dx, w in (
         (0, 0, (1 - fy) * (1 - fx)),
         (0, 1, (1 - fy) * fx),
         (1, 0, fy * (1 - fx)),
         (1, 1, fy * fx),
     ):
-        yy, xx = np.clip(y0 + dy, 0, ny - 1), np.clip(x0 + dx, 0, nx - 1)
-        flat += np.bincount(yy * nx + xx, weights=weight * w, minlength=flat.size).astype(
-            np.float32
-        )
+        index.append(np.clip(y0 + dy, 0, ny - 1) * nx + np.clip(x0 + dx, 0, nx - 1))
+        share.append(weight * w)
+    total = np.bincount(np.concatenate(index), weights=np.concatenate(share), minlength=ny * nx)
+    phase_map += total.reshape(ny, nx).astype(np.float32)
 
 
 class ExposureRenderer:
@@ -151,8 +152,7 @@ class ExposureRenderer:
         ny, nx = plan.shape_px
         motion = np.abs(plan.drift_px).max() + np.abs(plan.local_px).max(initial=0)
         self.margin = int(np.ceil(motion)) + 4
-        self.padded = (sfft.next_fast_len(ny + 2 * self.margin, real=True),
-                       sfft.next_fast_len(nx + 2 * self.margin, real=True))  # fmt: skip
+        self.padded = (_fast_size(ny + 2 * self.margin), _fast_size(nx + 2 * self.margin))
         p = plan.pixel_size_a
         py, px = self.padded
         phase = np.zeros(self.padded, dtype=np.float32)
@@ -193,11 +193,13 @@ class ExposureRenderer:
         c_part = sfft.irfft2(
             sfft.rfft2(phase, workers=-1) * ctf * atom_blur, s=self.padded, workers=-1
         )
-        self._base = sfft.rfft2(att * (1.0 + c_ice), workers=-1).astype(np.complex64)
-        self._particles = sfft.rfft2(att * c_part, workers=-1).astype(np.complex64)
+        dose_per_frame_a2 = config.dose_e_per_a2 / config.n_frames
+        self.electrons_per_px = np.float32(dose_per_frame_a2 * p * p)
+        att *= self.electrons_per_px  # spectra in electrons per pixel and frame
+        self._base = sfft.rfft2(att * (1.0 + c_ice), workers=-1).astype(np.complex64, copy=False)
+        self._particles = sfft.rfft2(att * c_part, workers=-1).astype(np.complex64, copy=False)
         self._ky = (-2j * np.pi * np.fft.fftfreq(py)).astype(np.complex64)[:, None]
         self._kx = (-2j * np.pi * np.fft.rfftfreq(px)).astype(np.complex64)
-        dose_per_frame_a2 = config.dose_e_per_a2 / config.n_frames
         self._damage_step = (
             np.exp(-dose_per_frame_a2 / (2 * critical_exposure_e_per_a2(np.sqrt(k2)))).astype(
                 np.float32
@@ -205,7 +207,6 @@ class ExposureRenderer:
             if config.radiation_damage
             else None
         )
-        self.electrons_per_px = np.float32(dose_per_frame_a2 * p * p)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yield (y, x) float32 expected electrons per pixel of each frame, in order."""
@@ -214,21 +215,53 @@ class ExposureRenderer:
         particles = self._particles.copy()
         if self._damage_step is not None:
             particles *= np.sqrt(self._damage_step)  # middle of the first frame
-        for t in range(self.config.n_frames):
-            dy, dx = self.plan.drift_px[t]
-            spectrum = self._base + particles
-            spectrum *= np.exp(self._ky * np.float32(dy))
-            spectrum *= np.exp(self._kx * np.float32(dx))
-            image = sfft.irfft2(spectrum, s=self.padded, workers=-1)
-            local = self.plan.local_px[t]
-            if np.any(local):
-                frame = _warp_tiles(image, local, tile=self.plan.tile_px, margin=m, shape=(ny, nx))
-            else:
-                frame = image[m : m + ny, m : m + nx]
-            frame = np.maximum(frame, 0.0) * self.electrons_per_px
-            yield frame.astype(np.float32, copy=False)
-            if self._damage_step is not None:
-                particles *= self._damage_step
+        spectrum = np.empty_like(self._base)
+        chunks = np.array_split(np.arange(spectrum.shape[0]), 2)
+        bounds = [slice(c[0], c[-1] + 1) for c in chunks]
+        damage = self._damage_step
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cryolive-render") as pool:
+            for t in range(self.config.n_frames):
+                dy, dx = self.plan.drift_px[t]
+                ramp_y = np.exp(self._ky * np.float32(dy))
+                ramp_x = np.exp(self._kx * np.float32(dx))
+
+                def shifted(
+                    rows: slice,
+                    t: int = t,
+                    ramp_y: np.ndarray = ramp_y,
+                    ramp_x: np.ndarray = ramp_x,
+                ) -> None:
+                    # this frame's spectrum, shifted; then the particles' damage for the next one
+                    out = spectrum[rows]
+                    np.add(self._base[rows], particles[rows], out=out)
+                    out *= ramp_y[rows]
+                    out *= ramp_x
+                    if damage is not None and t + 1 < self.config.n_frames:
+                        particles[rows] *= damage[rows]
+
+                list(pool.map(shifted, bounds))
+                image = sfft.irfft2(spectrum, s=self.padded, workers=-1, overwrite_x=True)
+                local = self.plan.local_px[t]
+                if np.any(local):
+                    frame = _warp_tiles(
+                        image, local, tile=self.plan.tile_px, margin=m, shape=(ny, nx)
+                    )
+                else:
+                    frame = image[m : m + ny, m : m + nx]
+                yield np.maximum(frame, 0.0, out=frame if frame.base is None else None)
+
+
+def _fast_size(n: int) -> int:
+    """Smallest multiple of 32 >= n with no prime factor above 11 (quick for pocketfft)."""
+    size = -(-n // 32) * 32
+    while True:
+        rest = size
+        for p in (2, 3, 5, 7, 11):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 32
 
 
 def _warp_tiles(

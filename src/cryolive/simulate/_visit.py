@@ -7,10 +7,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 
 from cryolive.simulate._config import MovieFormat, VisitConfig
+from cryolive.simulate._epu_paths import movie_paths, raw_folder_name
 from cryolive.simulate._layout import ImageRecord, epu_image_xml, epu_session_dm, serialem_mdoc
 from cryolive.simulate._movie import DetectorState, make_detector, write_movie
 from cryolive.simulate._render import ExposurePlan, ExposureRenderer, plan_exposure
@@ -24,12 +24,8 @@ from cryolive.simulate._truth import FaultTruth, GainTruth, GridTruth, VisitTrut
 from cryolive.simulate._truth_movie import movie_truth
 from cryolive.simulate._writers import Pacer, write_gain_reference
 
-_SUFFIX: dict[MovieFormat, str] = {
-    "tiff": "_fractions.tiff",
-    "mrc": "_fractions.mrc",
-    "eer": "_EER.eer",
-}
 Progress = Callable[[int, int], None]
+_OUTPUT_FORMAT = {"tiff": "Tiff Lzw Non-Gain normalized", "mrc": "Mrc", "eer": "EER"}
 
 
 def load_specimens(config: VisitConfig) -> tuple[list[Specimen], np.ndarray]:
@@ -48,16 +44,6 @@ def load_specimens(config: VisitConfig) -> tuple[list[Specimen], np.ndarray]:
                 )
             )
     return out, np.array([s.abundance for s in config.specimens])
-
-
-def _thumbnail(path: Path, rng: np.random.Generator) -> None:
-    image = (128 + 30 * rng.standard_normal((64, 64))).clip(0, 255).astype(np.uint8)
-    path.write_bytes(imagecodecs.jpeg8_encode(image))
-
-
-def raw_folder_name(index: int) -> str:
-    """``raw`` for the first grid, then ``raw2``, ``raw3`` …"""
-    return "raw" if index == 0 else f"raw{index + 1}"
 
 
 def simulate_visit(
@@ -106,22 +92,16 @@ def simulate_visit(
         raw.mkdir(exist_ok=True)
         detector = make_detector(config.frame_shape, config.movie, rng)
         gain_truth = _write_gain(raw, config, detector, rng, faults)
-        square_ids = [
-            int(8_999_000 + 1000 * g + 10 * s)
-            for s in range(
-                -(
-                    -config.movies_per_grid
-                    // (config.movies_per_foil_hole * config.foil_holes_per_square)
-                )
-            )
-        ]
+        per_square = config.movies_per_foil_hole * config.foil_holes_per_square
+        n_squares = -(-config.movies_per_grid // per_square)
+        square_ids = [8_999_000 + 1000 * g + 10 * s for s in range(n_squares)]
         if config.layout == "epu":
             (raw / "EpuSession.dm").write_text(
                 epu_session_dm(
                     name=f"{config.visit}_grid{g + 1}_EPU",
                     started=config.start_time,
                     grid_squares=square_ids,
-                    output_format="Tiff Lzw Non-Gain normalized",
+                    output_format=_OUTPUT_FORMAT[fmt],
                 )
             )
         movies = []
@@ -154,7 +134,7 @@ def simulate_visit(
                 detector=config.camera.commercial_name,
                 phase_plate=config.movie.phase_shift_deg is not None,
             )
-            movie_path, meta_path = _paths(raw, config, g, m, record, square_ids, mrng)
+            movie_path, meta_path = movie_paths(raw, config, g, m, record, square_ids, mrng)
             fault = _draw_fault(config, mrng, fmt)
             renderer = ExposureRenderer(plan, config.movie, specimens, rng=mrng)
             pacer = Pacer(config.write_fraction * interval_s if config.rate_per_hour else 0.0)
@@ -250,52 +230,6 @@ def _draw_fault(config: VisitConfig, rng: np.random.Generator, fmt: MovieFormat)
             return kind
         u -= rate
     return None
-
-
-def _paths(
-    raw: Path,
-    config: VisitConfig,
-    g: int,
-    m: int,
-    record: ImageRecord,
-    square_ids: list[int],
-    rng: np.random.Generator,
-) -> tuple[Path, Path]:
-    stamp = record.acquired_at.strftime("%Y%m%d_%H%M%S")
-    if config.layout == "serialem":
-        frames = raw / "Frames"
-        frames.mkdir(exist_ok=True)
-        suffix = {"tiff": ".tif", "mrc": ".mrc", "eer": ".eer"}[config.movie_format]
-        movie = frames / f"{config.visit}_{m + 1:05d}{suffix}"
-        return movie, movie.with_name(movie.name + ".mdoc")
-    per_square = config.movies_per_foil_hole * config.foil_holes_per_square
-    square = square_ids[m // per_square]
-    hole = square * 1000 + (m % per_square) // config.movies_per_foil_hole
-    square_dir = raw / "Images-Disc1" / f"GridSquare_{square}"
-    data = square_dir / "Data"
-    if not data.exists():
-        (square_dir / "FoilHoles").mkdir(parents=True)
-        data.mkdir()
-        (square_dir / f"GridSquare_{stamp}.xml").write_text(
-            epu_image_xml(_survey(record, 470, 40.0))
-        )
-        _thumbnail(square_dir / f"GridSquare_{stamp}.jpg", rng)
-    hole_xml = square_dir / "FoilHoles" / f"FoilHole_{hole}_{stamp}.xml"
-    if m % config.movies_per_foil_hole == 0:
-        hole_xml.write_text(epu_image_xml(_survey(record, 11_500, 1.6)))
-        _thumbnail(hole_xml.with_suffix(".jpg"), rng)
-    acquisition = 9_000_000 + 1000 * g + m
-    stem = f"FoilHole_{hole}_Data_{acquisition}_{m % config.movies_per_foil_hole}_{stamp}"
-    movie = data / f"{stem}{_SUFFIX[config.movie_format]}"
-    return movie, data / f"{stem}.xml"
-
-
-def _survey(record: ImageRecord, magnification: int, pixel_size_nm: float) -> ImageRecord:
-    from dataclasses import replace
-
-    return replace(
-        record, magnification=magnification, pixel_size_a=pixel_size_nm * 10, n_fractions=1
-    )
 
 
 __all__ = ["ExposurePlan", "load_specimens", "raw_folder_name", "simulate_visit"]
