@@ -36,7 +36,7 @@ def _callback(
 
 
 def build_app() -> typer.Typer:
-    from cryolive.cli import admin, ctf, db, messaging, picking, simulate, web
+    from cryolive.cli import admin, ctf, db, messaging, motioncorr, picking, simulate, web
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -52,6 +52,7 @@ def build_app() -> typer.Typer:
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
     app.command()(simulate.simulate)
+    app.command()(motioncorr.motioncorr)
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
     app.command("web")(web.serve)

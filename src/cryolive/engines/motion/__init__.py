@@ -1,0 +1,29 @@
+"""Motion correction of cryo-EM movies: whole-frame and local alignment, exposure weighting,
+gain orientation and defect correction. Pure: arrays in, a frozen :class:`MotionResult` out."""
+
+from cryolive.engines.motion._defects import DefectMap, corrected_frame, defect_map, find_defects
+from cryolive.engines.motion._dose import critical_exposure_e_per_a2, exposure_filters
+from cryolive.engines.motion._engine import correct_motion
+from cryolive.engines.motion._errors import UnusableMovieError
+from cryolive.engines.motion._field import PatchField
+from cryolive.engines.motion._gain import GainOrientation, detect_gain_orientation
+from cryolive.engines.motion._result import MotionResult
+from cryolive.engines.motion._sum import shift_and_sum
+from cryolive.engines.motion._torch import torch_available
+
+__all__ = [
+    "DefectMap",
+    "GainOrientation",
+    "MotionResult",
+    "PatchField",
+    "UnusableMovieError",
+    "correct_motion",
+    "corrected_frame",
+    "critical_exposure_e_per_a2",
+    "defect_map",
+    "detect_gain_orientation",
+    "exposure_filters",
+    "find_defects",
+    "shift_and_sum",
+    "torch_available",
+]

@@ -1,0 +1,111 @@
+"""Find how a gain reference is rotated/flipped with respect to the movies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from cryolive.io.gain import GainTransform
+
+_SMOOTH_PX = 9
+
+
+@dataclass(frozen=True)
+class GainOrientation:
+    """The orientation that makes the gain reference match the movies.
+
+    Attributes
+    ----------
+    transform : GainTransform
+        Apply to the gain as stored to get the gain of the movies.
+    correlations : dict[str, float]
+        Correlation of the movies' per-pixel pattern with each candidate's expected pattern.
+    separation_sigma : float
+        (best - second best correlation) in units of the correlation's noise, 1/sqrt(pixels):
+        above about 10 the answer is certain, below 3 it is a guess.
+    """
+
+    transform: GainTransform
+    correlations: dict[str, float]
+    separation_sigma: float
+
+    @property
+    def confident(self) -> bool:
+        return self.separation_sigma >= 10.0
+
+    def describe(self) -> str:
+        """One sentence for a person."""
+        best = self.correlations[_name(self.transform)]
+        others = sorted((v for k, v in self.correlations.items() if k != _name(self.transform)))
+        runner = others[-1] if others else float("nan")
+        return (
+            f"gain reference orientation: {_name(self.transform)} (correlation {best:.3f}, "
+            f"next best {runner:.3f}, separation {self.separation_sigma:.0f} sigma; "
+            f"{'confident' if self.confident else 'NOT confident'})"
+        )
+
+
+def _name(transform: GainTransform) -> str:
+    return f"rotate {transform.rotate_deg} deg, flip {transform.flip}"
+
+
+def _highpass(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    smooth = ndimage.uniform_filter(image, size=_SMOOTH_PX, mode="reflect")
+    out = image - smooth
+    out -= out.mean()
+    return np.asarray(out, dtype=np.float32)
+
+
+def detect_gain_orientation(
+    raw_sum: NDArray[np.floating], gain_as_stored: NDArray[np.floating]
+) -> GainOrientation:
+    """Which of the 8 rotations/flips of the gain reference matches the movies.
+
+    The raw counts of a movie are the exposure times the pixels' efficiency, 1/gain. After a
+    high-pass that removes the specimen, the summed raw frames correlate with 1/gain of the
+    right orientation and not with the others.
+
+    Parameters
+    ----------
+    raw_sum : (y, x) float
+        Raw (not gain-corrected) frames summed over one or more movies of the collection; the
+        more counts, the surer the answer.
+    gain_as_stored : (y, x) or (x, y) float
+        The gain reference as read from its file (multiplicative gain).
+
+    Returns
+    -------
+    GainOrientation
+    """
+    raw = np.asarray(raw_sum, dtype=np.float32)
+    gain = np.asarray(gain_as_stored, dtype=np.float32)
+    if raw.ndim != 2 or gain.ndim != 2:
+        raise ValueError("raw_sum, gain_as_stored: both must be 2D images")
+    if sorted(raw.shape) != sorted(gain.shape):
+        raise ValueError(
+            f"gain_as_stored: shape {gain.shape} fits no orientation of frames {raw.shape}"
+        )
+    if not np.all(np.isfinite(gain)) or np.any(gain <= 0):
+        raise ValueError("gain_as_stored: must be finite and positive everywhere")
+    pattern = _highpass(raw)
+    pattern /= np.float32(np.linalg.norm(pattern) or 1.0)
+    efficiency = _highpass((1.0 / gain).astype(np.float32))
+    efficiency /= np.float32(np.linalg.norm(efficiency) or 1.0)
+    correlations: dict[str, float] = {}
+    candidates = {}
+    for transform in GainTransform.all():
+        oriented = transform.apply(efficiency)
+        if oriented.shape != raw.shape:
+            continue
+        correlations[_name(transform)] = float(np.vdot(pattern, oriented))
+        candidates[_name(transform)] = transform
+    ranked = sorted(correlations, key=correlations.__getitem__, reverse=True)
+    gap = correlations[ranked[0]] - (correlations[ranked[1]] if len(ranked) > 1 else 0.0)
+    return GainOrientation(
+        transform=candidates[ranked[0]],
+        correlations=correlations,
+        separation_sigma=float(gap * np.sqrt(raw.size)),
+    )
