@@ -60,9 +60,7 @@ def _subpixel(
     return np.asarray(np.clip(np.nan_to_num(out), -0.5, 0.5), dtype=np.float64)
 
 
-def _window_cc(
-    spectra: Complex | Float, shape: tuple[int, int], half: int
-) -> NDArray[np.float64]:
+def _window_cc(spectra: Complex | Float, shape: tuple[int, int], half: int) -> NDArray[np.float64]:
     """Real images of half ``spectra`` (n, y, x') evaluated only within +-``half`` px of the
     origin (a partial inverse DFT): (n, 2 half + 1, 2 half + 1) float64. Real ``spectra``
     (float32) take two real gemms instead of a complex one."""
@@ -72,15 +70,11 @@ def _window_cc(
     kx = np.arange(spectra.shape[-1])
     ey = np.exp(2j * np.pi * np.outer(offsets, ky) / ny).astype(np.complex64)
     hermitian = np.where((kx == 0) | (kx == nx // 2), 1.0, 2.0)
-    ex = (hermitian[:, None] * np.exp(2j * np.pi * np.outer(kx, offsets) / nx)).astype(
-        np.complex64
-    )
+    ex = (hermitian[:, None] * np.exp(2j * np.pi * np.outer(kx, offsets) / nx)).astype(np.complex64)
     n, rows, cols = spectra.shape
     flat = spectra.reshape(n * rows, cols)
-    if np.isrealobj(flat):
-        along_x = (flat @ ex.real) + 1j * (flat @ ex.imag)
-    else:
-        along_x = flat @ ex  # one gemm
+    real = np.isrealobj(flat)  # then two real gemms; else one complex gemm
+    along_x = (flat @ ex.real) + 1j * (flat @ ex.imag) if real else flat @ ex
     along_x = along_x.reshape(n, rows, -1)
     return np.asarray(np.einsum("wy,nyv->nwv", ey, along_x).real, dtype=np.float64)
 

@@ -14,7 +14,6 @@ from cryolive.engines.motion._defects import DefectMap, corrected_frame, resolve
 from cryolive.engines.motion._field import PatchField, fit_field
 from cryolive.engines.motion._fourier import (
     Complex,
-    Float,
     bin2,
     crop_spectrum,
     even_fast_len,
@@ -24,7 +23,6 @@ from cryolive.engines.motion._patches import group_starts, group_times, measure_
 from cryolive.engines.motion._result import MotionResult, motion_lengths_a
 from cryolive.engines.motion._sum import shift_and_sum
 from cryolive.engines.motion._torch import alignment_spectra_torch
-
 
 _ALIGN_PIXEL_A = 4.0
 _ALIGN_GRID_PX = 1024

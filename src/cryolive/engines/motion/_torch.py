@@ -45,7 +45,9 @@ def _corrected(torch: Any, raw: NDArray[np.generic], gain: Any, defects: Any, de
     return frame
 
 
-def _prepared(torch: Any, gain: Float | None, defects: DefectMap | None, device: str) -> tuple[Any, Any]:
+def _prepared(
+    torch: Any, gain: Float | None, defects: DefectMap | None, device: str
+) -> tuple[Any, Any]:
     gain_t = None if gain is None else torch.from_numpy(np.ascontiguousarray(gain)).to(device)
     defects_t = None
     if defects is not None and defects.pixels.size:
