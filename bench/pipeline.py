@@ -29,10 +29,15 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import CTF, MotionCorrection, Movie
 
 from cryolive.db import make_engine, upgrade
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.messaging.recipe import load_recipe
+from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
-SERVICES = ("motioncorr", "ctf", "ice", "writer")
+
+def services() -> list[str]:
+    """One worker process per service the recipe uses."""
+    recipe = load_recipe(recipe_path("spa-preprocess"))
+    return sorted({step.service for step in recipe.steps.values()})
 
 
 def stage(detector: str, movies: int, frames: int, folder: Path) -> list[tuple[Path, Path]]:
@@ -112,7 +117,7 @@ def main() -> None:
                     ],
                     env=env,
                 )
-                for s in SERVICES
+                for s in services()
             ]
         else:
             database, broker = f"sqlite:///{folder / 'bench.sqlite'}", "memory://bench"

@@ -26,9 +26,14 @@ from ispyb.sqlalchemy import MotionCorrection
 
 from cryolive.check import check_visit
 from cryolive.db import make_engine, upgrade
-from cryolive.services.runtime import Pipeline, VisitFolder, start_pipeline
+from cryolive.messaging.recipe import load_recipe
+from cryolive.services.runtime import Pipeline, VisitFolder, recipe_path, start_pipeline
 
-SERVICES = ("motioncorr", "ctf", "ice", "writer")
+
+def services() -> list[str]:
+    """One worker process per service the recipe uses."""
+    recipe = load_recipe(recipe_path("spa-preprocess"))
+    return sorted({step.service for step in recipe.steps.values()})
 
 
 def _port_open(port: int) -> bool:
@@ -84,7 +89,7 @@ class Facility:
         return process
 
     def start_workers(self) -> None:
-        for service in SERVICES:
+        for service in services():
             self.start_worker(service)
 
     def stop_workers(self) -> None:
@@ -107,7 +112,7 @@ class Facility:
             services=[],
             poll_s=0.5,
             settle_s=1.0,
-            reconcile_after_s=20.0,
+            reconcile_after_s=60.0,
             prefix=self.prefix,
         )
 
@@ -115,7 +120,7 @@ class Facility:
 @pytest.fixture
 def facility(mariadb_server_url: str, rabbitmq_url: str) -> Iterator[Facility]:
     name = f"cryolive_pipeline_{uuid.uuid4().hex[:8]}"
-    server = sa.create_engine(mariadb_server_url)
+    server = sa.create_engine(mariadb_server_url, pool_pre_ping=True)
     with server.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
     url = f"{mariadb_server_url}/{name}"
