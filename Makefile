@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean chromium
+.PHONY: demo test lint typecheck pytest clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-# The browser tests drive Debian's chromium (never a downloaded browser).
-chromium:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+# Debian packages the tests drive: chromium for the browser tests (never a downloaded browser)
+# and relion (RELION 3.1.3), the peer whose programs read what cryolive writes.
+tools:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v relion_stack_create >/dev/null || missing="$$missing relion"; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) tools
 	$(BIN)/pytest -W error $(PYTEST_ARGS)
 
 test: lint typecheck pytest
