@@ -34,7 +34,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def mariadb_url(mariadb_server_url: str) -> Iterator[str]:
     name = f"cryolive_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    server = sa.create_engine(mariadb_server_url)
+    server = sa.create_engine(mariadb_server_url, pool_pre_ping=True)
     with server.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
     url = f"{mariadb_server_url}/{name}"
@@ -87,7 +87,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     server_url = str(request.getfixturevalue("mariadb_server_url"))
     name = f"cryolive_empty_{uuid.uuid4().hex[:10]}"
-    server = sa.create_engine(server_url)
+    server = sa.create_engine(server_url, pool_pre_ping=True)
     with server.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
     try:

@@ -264,7 +264,7 @@ def world(
     else:
         server_url = str(request.getfixturevalue("mariadb_server_url"))
         name = f"cryolive_web_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        server = sa.create_engine(server_url)
+        server = sa.create_engine(server_url, pool_pre_ping=True)
         with server.begin() as connection:
             connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
         url = f"{server_url}/{name}"
