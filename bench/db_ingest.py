@@ -151,26 +151,30 @@ def main() -> None:
                     for r in ("mc", "ctf")
                 ]
             n, b = args.sets, args.batch
-            rows: list[tuple[str, int, Callable[[], None]]] = [
+            k = range(args.repeat)
+            rows: list[tuple[str, int, list[Callable[[], None]]]] = [
                 (
                     "Core executemany, ids assigned (ceiling)",
                     n,
-                    partial(core_ceiling, engine, records(dc, *ids, n, "core"), b),
+                    [partial(core_ceiling, engine, records(dc, *ids, n, f"c{i}"), b) for i in k],
                 ),
                 (
                     f"cryolive upsert, new rows, batch {b}",
                     n,
-                    partial(cryolive_path, engine, records(dc, *ids, n, "new"), b),
+                    [partial(cryolive_path, engine, records(dc, *ids, n, f"n{i}"), b) for i in k],
                 ),
                 (
                     f"cryolive upsert, same rows again, batch {b}",
                     n,
-                    partial(cryolive_path, engine, records(dc, *ids, n, "new"), b),
+                    [partial(cryolive_path, engine, records(dc, *ids, n, f"n{i}"), b) for i in k],
                 ),
                 (
                     "cryolive upsert, one set per transaction",
                     n // 10,
-                    partial(cryolive_path, engine, records(dc, *ids, n // 10, "one"), 1),
+                    [
+                        partial(cryolive_path, engine, records(dc, *ids, n // 10, f"o{i}"), 1)
+                        for i in k
+                    ],
                 ),
             ]
             # As the writer service does at start-up: move long-lived objects (models, metadata,

@@ -40,13 +40,15 @@ def services() -> list[str]:
     return sorted({step.service for step in recipe.steps.values()})
 
 
-def stage(detector: str, movies: int, frames: int, folder: Path) -> list[tuple[Path, Path]]:
+def stage(
+    detector: str, movies: int, frames: int, folder: Path, fmt: str | None
+) -> list[tuple[Path, Path]]:
     """Simulate the movies; return (movie, metadata) pairs relative to the staging visit."""
     staging = folder / "staging"
-    simulate_visit(
-        VisitConfig(detector=detector, movie=MovieConfig(n_frames=frames), movies_per_grid=movies),
-        staging,
+    config = VisitConfig(
+        detector=detector, movie=MovieConfig(n_frames=frames), movies_per_grid=movies, format=fmt
     )
+    simulate_visit(config, staging)
     pairs = []
     for movie in sorted(staging.rglob("Data/*_fractions.*")):
         xml = movie.with_name(movie.name.split("_fractions")[0] + ".xml")
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--detector", default="1k")
     parser.add_argument("--movies", type=int, default=12)
     parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--format", default=None, help="tiff, mrc or eer (default: detector's)")
     parser.add_argument("--rate", type=float, default=None, help="movies per hour landing")
     parser.add_argument("--facility", action="store_true")
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306")
@@ -83,10 +86,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pairs = stage(args.detector, args.movies, args.frames, folder)
+        pairs = stage(args.detector, args.movies, args.frames, folder, args.format)
         visit = folder / "visit"
         (visit / "raw").mkdir(parents=True)
-        shutil.copy(folder / "staging" / "raw" / "gain_reference.mrc", visit / "raw")
+        for gain in (folder / "staging" / "raw").glob("*gain*"):
+            shutil.copy(gain, visit / "raw")
         workers: list[subprocess.Popen[bytes]] = []
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         name = f"cryolive_bench_{uuid.uuid4().hex[:8]}"

@@ -15,6 +15,7 @@ from cryolive.check import check_visit
 from cryolive.export.relion import export_run
 from cryolive.services.requests import request_run, stop_run
 from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 
 def _start(db: str, visit: Path, name: str = "embedded") -> object:
@@ -163,3 +164,26 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
             assert _count(session, MotionCorrection) == 6 + 3
     finally:
         pipeline.stop()
+
+
+def test_a_serialem_visit_is_read_from_its_mdoc_files(
+    sqlite_db: str, tmp_path: Path, done: Callable
+) -> None:
+    visit = tmp_path / "serialem"
+    simulate_visit(
+        VisitConfig(
+            detector="1k", layout="serialem", movie=MovieConfig(n_frames=8), movies_per_grid=2
+        ),
+        visit,
+    )
+    pipeline = _start(sqlite_db, visit, "serialem")
+    try:
+        done(pipeline.sessions, movies=2)
+        with pipeline.sessions() as session:
+            dc = session.scalars(sa.select(DataCollection)).one()
+            report = check_visit(session, visit_dir=visit)
+    finally:
+        pipeline.stop()
+    assert dc.fileTemplate == "Frames/*.tif" and float(dc.pixelSizeOnImage) > 0
+    assert report.movies == 2 and len(report.defocus_error_a) == 2
+    assert not report.missing and not report.duplicates and not report.unexpected_failures

@@ -3,8 +3,9 @@ processing.
 
 It polls (network file systems give no reliable events): every raw folder (``raw``, ``raw2`` …)
 becomes one data collection with its automatic processing run; a movie counts once it is
-complete — its EPU ``.xml`` has appeared (EPU writes it after the movie) and its size has not
-changed since the last scan, or, without metadata, its size and time stamp have stood still for
+complete — its metadata has appeared (EPU's ``.xml`` beside ``Data/*_fractions.*``, written
+after the movie, or SerialEM's ``Frames/<movie>.mdoc``) and its size has not changed since the
+last scan, or, without metadata, its size and time stamp have stood still for
 ``settle_s`` seconds. Each movie is registered once: what the database already holds is not
 registered again after a restart.
 """
@@ -27,6 +28,7 @@ from cryolive.db.repo.visits import ensure_visit
 from cryolive.io import MetadataReadError
 from cryolive.io._metadata import AcquisitionMetadata
 from cryolive.io.epu import read_epu_xml
+from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
@@ -41,6 +43,18 @@ GAIN_NAMES = ("gain", "Gain", "GAIN")
 def _epu_xml(movie: Path) -> Path:
     stem = movie.stem.removesuffix("_fractions").removesuffix("_EER")
     return movie.with_name(stem + ".xml")
+
+
+def metadata_file(movie: Path) -> Path:
+    """The movie's metadata: SerialEM's ``<movie>.mdoc`` when there is one, else EPU's
+    ``.xml`` (which may not exist yet)."""
+    mdoc = movie.with_name(movie.name + ".mdoc")
+    return mdoc if mdoc.exists() else _epu_xml(movie)
+
+
+def read_metadata(movie: Path) -> AcquisitionMetadata:
+    path = metadata_file(movie)
+    return read_mdoc(path) if path.suffix == ".mdoc" else read_epu_xml(path)
 
 
 def movie_files(raw_dir: Path) -> Iterator[Path]:
@@ -141,26 +155,23 @@ class Watcher:
         if folder.sizes.get(movie) != size:
             folder.sizes[movie], folder.since[movie] = size, now
             return False  # changed since the last scan (or first seen): look again next time
-        if _epu_xml(movie).exists():
+        if metadata_file(movie).exists():
             return True
         return now - folder.since[movie] >= self.settle_s
-
-    def _metadata(self, movie: Path) -> AcquisitionMetadata:
-        return read_epu_xml(_epu_xml(movie))
 
     def _register(self, raw_dir: Path, folder: _Folder, movies: list[Path]) -> tuple[int, int]:
         good: list[tuple[Path, AcquisitionMetadata]] = []
         bad: list[tuple[Path, str]] = []
         for movie in movies:
             try:
-                good.append((movie, self._metadata(movie)))
+                good.append((movie, read_metadata(movie)))
             except MetadataReadError as exc:
                 bad.append((movie, str(exc)))
         with self.sessions.begin() as session:
             if folder.run is None:
                 if not good:
                     return self._record_unregistrable(session, raw_dir, bad)
-                folder.run = self._open_run(session, raw_dir, good[0][1])
+                folder.run = self._open_run(session, raw_dir, good[0][0], good[0][1])
                 folder.known |= set(
                     registered_movies(session, data_collection_id=folder.run.data_collection_id)
                 )
@@ -187,14 +198,20 @@ class Watcher:
             log.warning("%s: %s (waiting for a movie with readable metadata)", movie, why)
         return 0, 0
 
-    def _open_run(self, session: Session, raw_dir: Path, meta: AcquisitionMetadata) -> Run:
+    def _open_run(
+        self, session: Session, raw_dir: Path, movie: Path, meta: AcquisitionMetadata
+    ) -> Run:
         session_id = ensure_visit(session, visit=self.visit, microscope=self.microscope)
         _, dc_id = register_data_collection(
             session,
             spec=DataCollectionSpec(
                 session_id=session_id,
                 image_directory=str(raw_dir),
-                file_template="Images-Disc*/GridSquare_*/Data/*_fractions.*",
+                file_template=(
+                    f"Frames/*{movie.suffix}"
+                    if meta.source == "serialem"
+                    else "Images-Disc*/GridSquare_*/Data/*_fractions.*"
+                ),
                 voltage_kv=meta.voltage_kv,
                 pixel_size_a=meta.pixel_size_a,
                 nominal_magnification=meta.nominal_magnification,
