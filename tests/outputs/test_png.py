@@ -1,4 +1,4 @@
-"""The PNG encoder writes images that a decoder reads back pixel for pixel."""
+"""The motion-correction previews: 8-bit images a PNG decoder reads back pixel for pixel."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import imagecodecs
 import numpy as np
 import pytest
 
-from cryolive.outputs._png import grey_png, to_uint8
+from cryolive.io.png import png_bytes
+from cryolive.outputs._png import to_uint8
 
 
 def test_png_round_trips_through_a_decoder() -> None:
     image = np.random.default_rng(0).integers(0, 256, size=(37, 53), dtype=np.uint8)
-    np.testing.assert_array_equal(imagecodecs.png_decode(grey_png(image)), image)
+    np.testing.assert_array_equal(imagecodecs.png_decode(png_bytes(image)), image)
 
 
 def test_png_refuses_other_arrays() -> None:
     with pytest.raises(ValueError, match="image"):
-        grey_png(np.zeros((4, 4), dtype=np.float32))  # type: ignore[arg-type]
+        png_bytes(np.zeros((4, 4, 3), dtype=np.uint8))
 
 
 def test_percentile_stretch_maps_low_and_high_to_black_and_white() -> None:

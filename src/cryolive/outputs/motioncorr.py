@@ -13,7 +13,8 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 
 from cryolive.engines.motion import MotionResult
-from cryolive.outputs._png import grey_png, to_uint8
+from cryolive.io.png import png_bytes
+from cryolive.outputs._png import to_uint8
 
 SNAPSHOT_PX = 512
 SPECTRUM_PX = 512
@@ -111,6 +112,6 @@ def write_motion_outputs(
         **(extra or {}),
     }
     files.result.write_text(json.dumps(summary, indent=1))
-    files.snapshot.write_bytes(grey_png(to_uint8(_binned(result.dose_weighted_sum, SNAPSHOT_PX))))
-    files.spectrum.write_bytes(grey_png(power_spectrum_image(result.plain_sum)))
+    files.snapshot.write_bytes(png_bytes(to_uint8(_binned(result.dose_weighted_sum, SNAPSHOT_PX))))
+    files.spectrum.write_bytes(png_bytes(power_spectrum_image(result.plain_sum)))
     return files
