@@ -33,7 +33,7 @@ def _need_service(name: str, reason: str) -> None:
     pytest.skip(f"{name} not reachable: {reason}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def need_service() -> Callable[[str, str], None]:
     return _need_service
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -43,12 +43,10 @@ def ctf_truth() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def ctffind5_dir() -> Path:
+def ctffind5_dir(need_service: Callable[[str, str], None]) -> Path:
     """Real CTFFIND 5.0.2 output (shared data, at <repo>/../shared/data/ctffind5)."""
     repo = Path(__file__).resolve().parents[2]
     folder = repo.parent / "shared" / "data" / "ctffind5"
     if not folder.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared CTFFIND 5 data missing at {folder}")
-        pytest.skip(f"shared CTFFIND 5 data not at {folder}")
+        need_service("shared CTFFIND 5 data", f"not at {folder}")
     return folder

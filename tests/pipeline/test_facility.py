@@ -103,6 +103,16 @@ class Facility:
                 process.kill()
         self.workers.clear()
 
+    def corrected(self) -> int:
+        """Motion corrections recorded so far (a fresh connection: it survives outages)."""
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                count = connection.scalar(sa.select(sa.func.count()).select_from(MotionCorrection))
+                return int(count or 0)
+        finally:
+            engine.dispose()
+
     def watch(self, visit: Path) -> Pipeline:
         """The watcher and reconciler (no services: they run in the worker processes)."""
         return start_pipeline(
@@ -241,16 +251,8 @@ def test_rabbitmq_restart_and_a_database_outage_lose_nothing(
     visit = visit_copy(two_grid_visit)
     facility.start_workers()
     pipeline = facility.watch(visit)
-    engine = make_engine(facility.database_url)
     try:
-
-        def corrected() -> int:
-            with engine.connect() as connection:
-                return int(
-                    connection.scalar(sa.select(sa.func.count()).select_from(MotionCorrection)) or 0
-                )
-
-        _wait(lambda: corrected() >= 1, 180, "the first result")
+        _wait(lambda: facility.corrected() >= 1, 180, "the first result")
         try:
             subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=60)
             time.sleep(3)
@@ -259,7 +261,6 @@ def test_rabbitmq_restart_and_a_database_outage_lose_nothing(
                 ["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=60
             )
             subprocess.run(["rabbitmqctl", "await_startup"], capture_output=True, timeout=60)
-        engine.dispose()
         try:
             subprocess.run(
                 ["mysqladmin", "-uroot", "-h127.0.0.1", "shutdown"],
@@ -274,7 +275,6 @@ def test_rabbitmq_restart_and_a_database_outage_lose_nothing(
         _check(facility, visit, done, 6)
     finally:
         pipeline.stop()
-        engine.dispose()
 
 
 def test_restarting_the_whole_system_half_way_loses_and_duplicates_nothing(
@@ -286,22 +286,13 @@ def test_restarting_the_whole_system_half_way_loses_and_duplicates_nothing(
     visit = visit_copy(two_grid_visit)
     facility.start_workers()
     pipeline = facility.watch(visit)
-    engine = make_engine(facility.database_url)
-
-    def corrected() -> int:
-        with engine.connect() as connection:
-            return int(
-                connection.scalar(sa.select(sa.func.count()).select_from(MotionCorrection)) or 0
-            )
-
-    _wait(lambda: corrected() >= 2, 180, "a third of the movies")
+    _wait(lambda: facility.corrected() >= 2, 180, "a third of the movies")
     for process in facility.workers.values():
         process.send_signal(signal.SIGKILL)  # a power cut, not a clean stop
     for process in facility.workers.values():
         process.wait(30)
     pipeline.stop()
     facility.workers.clear()
-    engine.dispose()
     facility.start_workers()
     pipeline = facility.watch(visit)
     try:

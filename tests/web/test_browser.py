@@ -9,10 +9,9 @@ screenshots of the main pages into docs/screenshots/.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +74,10 @@ def browser(chromium: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Path:
+def chromium(need_service: Callable[[str, str], None]) -> Path:
     """Debian's chromium: skip locally when absent, fail in CI (``make test`` installs it)."""
     if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (make test installs it)")
-        pytest.skip("chromium is not installed (make test installs it)")
+        need_service("chromium", "not installed (make test installs it)")
     return CHROMIUM
 
 
