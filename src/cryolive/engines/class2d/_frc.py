@@ -7,10 +7,11 @@ from numpy.typing import NDArray
 
 
 def ring_index(box_px: int) -> NDArray[np.int64]:
-    """Ring number (rounded radius in Fourier pixels) of each rfft2 coefficient of a b×b image."""
+    """Ring number (rounded radius in Fourier pixels) of each rfft2 coefficient of a bxb image."""
     ky = np.fft.fftfreq(box_px) * box_px
     kx = np.fft.rfftfreq(box_px) * box_px
-    return np.rint(np.hypot(ky[:, None], kx[None, :])).astype(np.int64)
+    rings: NDArray[np.int64] = np.rint(np.hypot(ky[:, None], kx[None, :])).astype(np.int64)
+    return rings
 
 
 def frc(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -29,8 +30,8 @@ def frc(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.float64]
     idx = rings[keep]
 
     def ring_sum(values: NDArray[np.float64]) -> NDArray[np.float64]:
-        flat = values.reshape(values.shape[:-2] + (-1,))[..., keep]
-        out = np.zeros(flat.shape[:-1] + (n_rings,))
+        flat = values.reshape((*values.shape[:-2], -1))[..., keep]
+        out = np.zeros((*flat.shape[:-1], n_rings))
         for pos in np.ndindex(flat.shape[:-1]):
             out[pos] = np.bincount(idx, weights=flat[pos], minlength=n_rings)
         return out
@@ -46,7 +47,7 @@ def resolution_at(curve: NDArray[np.floating], *, pixel_size_a: float, threshold
     """Resolution (Å) of the first ring after ring 1 where ``curve`` falls below ``threshold``.
 
     The crossing is interpolated between rings; a curve that never falls gives Nyquist
-    (2 × pixel size); one that is already below at ring 1 gives ``inf``.
+    (2 x pixel size); one that is already below at ring 1 gives ``inf``.
     """
     values = np.asarray(curve, dtype=np.float64)
     n = values.shape[-1]

@@ -86,6 +86,10 @@ class Class2DSettings:
         the box's Nyquist at a working box of at most 64 pixels.
     seed : int
         Makes initial classes (and mini-batches) reproducible.
+    batch_per_class : int
+        Particles per class in each mini-batch iteration (all particles when there are fewer).
+    full_iterations : int
+        Last iterations that use every particle and refine poses locally.
     """
 
     n_classes: int = 50
@@ -95,6 +99,8 @@ class Class2DSettings:
     max_shift_a: float = 10.0
     working_resolution_a: float | None = None
     seed: int = 0
+    batch_per_class: int = 200
+    full_iterations: int = 2
 
     def __post_init__(self) -> None:
         if self.n_classes < 1:
@@ -107,6 +113,10 @@ class Class2DSettings:
             raise ValueError("angle_step_deg: must lie in (0, 90]")
         if not self.max_shift_a >= 0:
             raise ValueError("max_shift_a: must be >= 0")
+        if self.batch_per_class < 1:
+            raise ValueError("batch_per_class: must be at least 1")
+        if not 1 <= self.full_iterations <= self.iterations:
+            raise ValueError("full_iterations: must lie in [1, iterations]")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,358 @@
+"""Reference-free 2D classification by expectation-maximisation over mini-batches.
+
+Each iteration scores a batch of particles against every in-plane pose of every class
+(:func:`coarse_search`), turns the best score per class into class probabilities (a Gaussian
+likelihood with a fitted scale, tempered early on so classes can exchange particles), and
+averages the batch into new classes with a Wiener filter from the half-set FRC. Early
+iterations use random batches of ``batch_per_class`` x K particles, as cryoSPARC's online EM
+does; the last ``full_iterations`` use every particle and refine each pose locally at the
+working pixel size. Classes that empty are reseeded from the largest class's particles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cryolive.engines.class2d._align import (
+    Coarse,
+    coarse_search,
+    disc_pixels,
+    local_refine,
+    shift_grid,
+)
+from cryolive.engines.class2d._average import Averages, average_classes, centre_of_mass
+from cryolive.engines.class2d._geometry import (
+    fourier_crop,
+    fourier_shift,
+    soft_disc,
+    transform_stack,
+)
+from cryolive.engines.class2d._prepare import prepare, working_box
+from cryolive.engines.class2d._score import score_classes
+from cryolive.engines.class2d._types import Class2DResult, Class2DSettings, ParticleSet
+
+INITIAL_LOWPASS_A = 30.0
+COARSE_DIAMETER_PX = 24  # the particle's diameter in coarse pixels
+START_GAP = 1.0  # log-likelihood gap, best to second class, at the first iteration
+END_GAP = 8.0
+MIN_PROBABILITY = 0.05
+
+
+def classify_2d(
+    particles: ParticleSet,
+    settings: Class2DSettings,
+    *,
+    initial_averages: NDArray[np.float32] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Class2DResult:
+    """Classify ``particles`` into ``settings.n_classes`` classes.
+
+    Parameters
+    ----------
+    particles
+        Extracted particles (protein bright) with their CTF.
+    settings
+        Classes, mask diameter, iterations, sampling.
+    initial_averages : (k, b, b), optional
+        Classes to start from (a previous batch's averages at any box of the same field of
+        view); random particles low-passed to 30 Å otherwise.
+    progress
+        Called with (iterations done, iterations) after each iteration.
+    """
+    k = settings.n_classes
+    n = len(particles)
+    if n < 2 * k:
+        raise ValueError(f"particles: need at least 2 per class ({2 * k}), got {n}")
+    if not np.isfinite(particles.images).all():
+        raise ValueError("particles: images hold NaN or infinite values")
+    rng = np.random.default_rng(settings.seed)
+    box = working_box(particles.box_px, particles.pixel_size_a, settings.working_resolution_a)
+    prep = prepare(particles, box)
+    pixel = prep.pixel_size_a
+    radius = min(0.5 * settings.particle_diameter_a / pixel, 0.5 * box - 2)
+    mask = soft_disc(box, radius, edge_px=3.0)
+    coarse_box = max(16, 2 * round(box * COARSE_DIAMETER_PX / (4 * radius)))
+    coarse_box = min(box, coarse_box)
+    coarse_scale = box / coarse_box  # working pixels per coarse pixel
+    coarse_radius = radius / coarse_scale
+    pixels = disc_pixels(coarse_box, coarse_radius)
+    features = fourier_crop(prep.images, coarse_box).reshape(n, -1)[:, pixels]
+    features = np.ascontiguousarray(features)
+    angles = np.arange(0.0, 360.0, 360.0 / round(360.0 / settings.angle_step_deg))
+    shifts = shift_grid(settings.max_shift_a / (pixel * coarse_scale))
+
+    if initial_averages is not None:
+        if initial_averages.ndim != 3 or initial_averages.shape[0] != k:
+            raise ValueError(f"initial_averages: must be ({k}, b, b), got {initial_averages.shape}")
+        references = fourier_crop(np.asarray(initial_averages, dtype=np.float32), box)
+    else:
+        seeds = rng.choice(n, size=k, replace=False)
+        references = _lowpass(prep.images[seeds], pixel, INITIAL_LOWPASS_A)
+    prior = np.full(k, 1.0 / k)
+    # Two half-sets (even and odd particles) each aligned only to its own averages, so that
+    # the FRC between them measures signal, not noise aligned to the same noise.
+    halves = np.stack([references, references])
+    total = settings.iterations
+    batch = min(n, settings.batch_per_class * k)
+    log: list[str] = []
+    result: Averages | None = None
+    state: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+    for it in range(total):
+        full = it >= total - settings.full_iterations
+        subset = (
+            np.arange(n) if full or batch >= n else np.sort(rng.choice(n, batch, replace=False))
+        )
+        limit_a = max(
+            2.0 * pixel * coarse_scale,
+            INITIAL_LOWPASS_A
+            - (INITIAL_LOWPASS_A - 2.0 * pixel * coarse_scale) * it / max(1, total - 1) * 1.5,
+        )
+        found = _search_halves(
+            features,
+            subset,
+            _lowpass(halves * mask, pixel, limit_a),
+            coarse_box,
+            angles=angles,
+            shifts=shifts,
+            pixels=pixels,
+        )
+        score = np.maximum(found.score.astype(np.float64), 0.0)
+        energy = np.einsum("ij,ij->i", features[subset], features[subset])
+        sigma2 = max(float(np.mean(energy - score.max(axis=1) ** 2)) / len(pixels), 1e-12)
+        loglik = score**2 / (2.0 * sigma2)
+        temperature = _temperature(loglik, it / max(1, total - settings.full_iterations))
+        loglik = loglik / temperature + np.log(np.maximum(prior, 1e-12))
+        loglik -= loglik.max(axis=1, keepdims=True)
+        prob = np.exp(loglik)
+        prob /= prob.sum(axis=1, keepdims=True)
+        angle = found.angle_deg
+        shift = found.shift_px * coarse_scale
+        best = prob.argmax(axis=1)
+        if full:
+            rows = np.arange(len(subset))
+            fine_angle, fine_shift, _ = local_refine(
+                prep.images[subset],
+                halves,
+                best,
+                angle[rows, best],
+                shift[rows, best],
+                step_deg=float(angles[1] - angles[0]) if len(angles) > 1 else 360.0,
+                search_px=coarse_scale,
+                half=subset % 2,
+                mask=mask,
+            )
+            angle = angle.copy()
+            shift = shift.copy()
+            angle[rows, best] = fine_angle
+            shift[rows, best] = fine_shift
+        third = np.sort(prob, axis=1)[:, -min(3, k)][:, None]
+        keep = (prob >= MIN_PROBABILITY) & (prob >= third)  # at most the three likeliest
+        i_idx, c_idx = np.nonzero(keep)
+        weight = prob[i_idx, c_idx]
+        weight = weight / np.bincount(i_idx, weights=weight, minlength=len(subset))[i_idx]
+        result = average_classes(
+            prep.images,
+            prep.ctf2_rings,
+            n_classes=k,
+            particle=subset[i_idx],
+            klass=c_idx,
+            weight=weight,
+            angle_deg=angle[i_idx, c_idx],
+            shift_px=shift[i_idx, c_idx],
+            pixel_size_a=pixel,
+            angle_bins=4 * len(angles) if full else len(angles),
+            order=3 if full else 1,
+        )
+        if it >= total // 2:  # a uniform prior first, so that small classes can grow
+            prior = np.maximum(result.weight, 0.0) / max(float(result.weight.sum()), 1e-12)
+        halves = result.halves
+        last = it == total - 1
+        if not last:
+            halves = np.stack([_recentre(h, mask) for h in halves])
+            if it < total - settings.full_iterations - 1:
+                halves = _reseed(
+                    halves,
+                    result,
+                    prep.images,
+                    subset,
+                    best,
+                    angle,
+                    shift,
+                    mask,
+                    pixel,
+                    limit_a,
+                    coarse_box,
+                )
+        state = (best, prob[np.arange(len(subset)), best], angle, shift)
+        log.append(
+            f"iteration {it + 1}/{total}: {len(subset)} particles, sigma² {sigma2:.3g}, "
+            f"temperature {temperature:.2f}, median top probability "
+            f"{float(np.median(prob.max(axis=1))):.2f}, classes holding ≥1% "
+            f"{int((prior >= 0.01).sum())}/{k}"
+        )
+        if progress is not None:
+            progress(it + 1, total)
+    assert result is not None
+    best, probability, angle, shift = state
+    rows = np.arange(n)
+    averages = (result.averages * mask).astype(np.float32)
+    score_, selected = score_classes(
+        averages,
+        pixel_size_a=pixel,
+        particle_diameter_a=settings.particle_diameter_a,
+        resolution_a=result.resolution_a,
+    )
+    counts = np.bincount(best, minlength=k).astype(np.int64)
+    resolution = np.where(counts >= 2, result.resolution_a, np.inf)
+    return Class2DResult(
+        averages=averages,
+        pixel_size_a=pixel,
+        assignment=best.astype(np.int64),
+        psi_deg=np.asarray(angle[rows, best] % 360.0, dtype=np.float64),
+        shift_a=np.asarray(shift[rows, best] * pixel, dtype=np.float64),
+        probability=np.asarray(probability, dtype=np.float64),
+        particles_per_class=counts,
+        resolution_a=resolution.astype(np.float64),
+        score=score_,
+        selected=selected & (counts > 0),
+        engine="cryolive",
+        iterations=total,
+        log=log,
+    )
+
+
+def _temperature(loglik: NDArray[np.float64], progress: float) -> float:
+    """Temperature that makes the median best-to-second gap START_GAP → END_GAP (then 1).
+
+    Deterministic annealing: early iterations share particles among similar classes, so
+    that no class captures a view before the others have formed.
+    """
+    if progress >= 1.0 or loglik.shape[1] < 2:
+        return 1.0
+    top2 = np.sort(loglik, axis=1)[:, -2:]
+    gap = float(np.median(top2[:, 1] - top2[:, 0]))
+    target = START_GAP * (END_GAP / START_GAP) ** progress
+    return float(max(1.0, gap / target))
+
+
+def _search_halves(
+    features: NDArray[np.float32],
+    subset: NDArray[np.int64],
+    halves: NDArray[np.float32],
+    coarse_box: int,
+    *,
+    angles: NDArray[np.float64],
+    shifts: NDArray[np.int64],
+    pixels: NDArray[np.int64],
+) -> Coarse:
+    """Coarse search of each half-set of ``subset`` against its own averages (2, k, b, b)."""
+    parts = []
+    for h in (0, 1):
+        chosen = subset % 2 == h
+        parts.append(
+            (
+                chosen,
+                coarse_search(
+                    features[subset[chosen]],
+                    fourier_crop(halves[h], coarse_box),
+                    angles_deg=angles,
+                    shifts_px=shifts,
+                    pixels=pixels,
+                ),
+            )
+        )
+    k = halves.shape[1]
+    score = np.empty((len(subset), k), dtype=np.float32)
+    angle = np.empty((len(subset), k))
+    shift = np.empty((len(subset), k, 2))
+    for chosen, found in parts:
+        score[chosen] = found.score
+        angle[chosen] = found.angle_deg
+        shift[chosen] = found.shift_px
+    return Coarse(score=score, angle_deg=angle, shift_px=shift)
+
+
+def _lowpass(
+    images: NDArray[np.float32], pixel_size_a: float, resolution_a: float
+) -> NDArray[np.float32]:
+    """Gaussian low-pass with its half-maximum at 1/``resolution_a``."""
+    b = images.shape[-1]
+    ky = np.fft.fftfreq(b, d=pixel_size_a)[:, None]
+    kx = np.fft.rfftfreq(b, d=pixel_size_a)[None, :]
+    k2 = ky * ky + kx * kx
+    gauss = np.exp(-math.log(2.0) * k2 * resolution_a * resolution_a)
+    out = np.fft.irfft2(np.fft.rfft2(images) * gauss, s=(b, b))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _recentre(references: NDArray[np.float32], mask: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Move each average's centre of mass to the box centre."""
+    offsets = np.array([centre_of_mass(ref, mask) for ref in references])
+    return fourier_shift(references, -offsets)
+
+
+def _reseed(
+    halves: NDArray[np.float32],
+    result: Averages,
+    images: NDArray[np.float32],
+    subset: NDArray[np.int64],
+    best: NDArray[np.int64],
+    angle: NDArray[np.float64],
+    shift: NDArray[np.float64],
+    mask: NDArray[np.float32],
+    pixel_size_a: float,
+    limit_a: float,
+    coarse_box: int,
+) -> NDArray[np.float32]:
+    """Give each class that has (nearly) emptied half of the largest class.
+
+    The largest class's particles, aligned, are split by the sign of their first principal
+    component: a class that has swallowed two views splits along what tells them apart. The
+    two halves' averages (low-passed to ``limit_a``, the resolution the other classes are
+    compared at, so that the new classes compete on equal terms) replace the largest class
+    and the empty one.
+    ``halves`` are the half-set averages (2, k, b, b); both get the same seeds.
+    """
+    k = halves.shape[1]
+    share = result.weight / max(float(result.weight.sum()), 1e-12)
+    empty = list(np.flatnonzero(share < 0.2 / k))
+    out = halves.copy()
+    taken: set[int] = set()
+    while empty:
+        order = [int(c) for c in np.argsort(share)[::-1] if int(c) not in taken]
+        if not order:
+            break
+        largest = order[0]
+        taken.add(largest)
+        rows = np.flatnonzero(best == largest)
+        if len(rows) < 20:
+            break
+        aligned = transform_stack(
+            images, subset[rows], angle[rows, largest], shift[rows, largest], inverse=True
+        )
+        small = fourier_crop(aligned * mask, coarse_box)
+        flat = small.reshape(len(rows), -1).astype(np.float64)
+        flat -= flat.mean(axis=0)
+        side = _first_component(flat) > 0
+        if side.all() or not side.any():
+            continue
+        target = empty.pop(0)
+        for c, part in ((largest, side), (target, ~side)):
+            seed = _lowpass(aligned[part].mean(axis=0)[None], pixel_size_a, limit_a)[0]
+            out[0, c] = seed
+            out[1, c] = seed
+    return out
+
+
+def _first_component(centred: NDArray[np.float64], iterations: int = 30) -> NDArray[np.float64]:
+    """Scores of the rows of ``centred`` on its first principal axis (power iteration)."""
+    rng = np.random.default_rng(0)
+    axis = np.asarray(rng.normal(size=centred.shape[1]), dtype=np.float64)
+    for _ in range(iterations):
+        axis = centred.T @ (centred @ axis)
+        axis = axis / max(float(np.linalg.norm(axis)), 1e-300)
+    return np.asarray(centred @ axis, dtype=np.float64)
