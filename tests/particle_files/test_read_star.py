@@ -117,7 +117,7 @@ def test_missing_column(tmp_path: Path, block: str, column: str) -> None:
 def test_missing_stack(tmp_path: Path) -> None:
     star, _ = _write(tmp_path, "mic1", 2)
     (tmp_path / "mic1.mrcs").unlink()
-    with pytest.raises(ParticleStarError, match="mic1.mrcs does not exist"):
+    with pytest.raises(ParticleStarError, match=r"mic1\.mrcs does not exist"):
         read_particles_star(star)
 
 
@@ -129,7 +129,7 @@ def test_index_out_of_range(tmp_path: Path) -> None:
         return t
 
     _edit(star, "particles", beyond)
-    with pytest.raises(ParticleStarError, match="image 9 out of range.*holds 3"):
+    with pytest.raises(ParticleStarError, match=r"image 9 out of range.*holds 3"):
         read_particles_star(star)
 
 

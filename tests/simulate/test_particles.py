@@ -34,7 +34,9 @@ def _unturn(image: np.ndarray, psi_deg: float) -> np.ndarray:
 
 
 def _lowpass(image: np.ndarray, pixel_size_a: float, cutoff_a: float) -> np.ndarray:
-    k = np.hypot(*np.meshgrid(*[np.fft.fftfreq(n, d=pixel_size_a) for n in image.shape], indexing="ij"))
+    k = np.hypot(
+        *np.meshgrid(*[np.fft.fftfreq(n, d=pixel_size_a) for n in image.shape], indexing="ij")
+    )
     return np.real(np.fft.ifft2(np.fft.fft2(image) * (k < 1 / cutoff_a)))
 
 
@@ -82,7 +84,7 @@ def test_images_are_normalised_inverted_boxes_and_fast() -> None:
     assert truth.projections.shape == (10, 64, 64)
     assert np.abs(truth.shift_a).max() <= 6.0
     lo, hi = sim.particles.defocus_u_a.min(), sim.particles.defocus_v_a.max()
-    assert 8000 - 250 <= lo and hi <= 25000 + 250
+    assert lo >= 8000 - 250 and hi <= 25000 + 250
     # projections are protein bright, centred on pixel b//2, and all distinct
     proj = truth.projections
     assert proj.min() > -0.05 * proj.max()
@@ -116,7 +118,12 @@ def test_same_seed_same_particles() -> None:
     ],
 )
 def test_bad_input_is_refused(kwargs: dict[str, object], message: str) -> None:
-    settings: dict[str, object] = {"n_particles": 4, "n_views": 2, "box_px": 32, "pixel_size_a": 4.0}
+    settings: dict[str, object] = {
+        "n_particles": 4,
+        "n_views": 2,
+        "box_px": 32,
+        "pixel_size_a": 4.0,
+    }
     settings.update(kwargs)
     with pytest.raises(ValueError, match=message):
         simulate_particles(SPECIMEN, **settings)  # type: ignore[arg-type]
@@ -145,7 +152,9 @@ def test_files_round_trip(tmp_path: Path) -> None:
 
 def test_cli_writes_particles(tmp_path: Path) -> None:
     args = ["simulate-particles", "--out", str(tmp_path), "--n", "30", "--box", "32"]
-    result = CliRunner().invoke(build_app(), [*args, "--pixel-size", "4", "--views", "3", "--junk", "0.3"])
+    result = CliRunner().invoke(
+        build_app(), [*args, "--pixel-size", "4", "--views", "3", "--junk", "0.3"]
+    )
     assert result.exit_code == 0, result.output
     assert "9 junk" in result.output
     assert len(read_particles_star(tmp_path / "particles.star")) == 30

@@ -82,8 +82,10 @@ def simulate_particles(
     """Write simulated particle boxes of known views (and junk) for 2D classification."""
     from cryolive.simulate import (
         procedural_specimen,
-        simulate_particles as simulate,
         write_simulated_particles,
+    )
+    from cryolive.simulate import (
+        simulate_particles as simulate,
     )
 
     if not 0 <= junk <= 1:

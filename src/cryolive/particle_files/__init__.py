@@ -6,12 +6,12 @@ engines (which touch no files).
 """
 
 from cryolive.particle_files._coords import read_coordinates, write_coordinates
+from cryolive.particle_files._png_rgb import write_rgb_png
 from cryolive.particle_files._read_star import (
     ParticleStarError,
     read_particle_stars,
     read_particles_star,
 )
-from cryolive.particle_files._png_rgb import write_rgb_png
 from cryolive.particle_files._star import (
     MicrographParticles,
     OpticsGroup,

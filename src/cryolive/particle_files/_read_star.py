@@ -71,13 +71,17 @@ def _optics(path: Path, optics: pd.DataFrame, particles: pd.DataFrame) -> tuple[
     used = set(particles["rlnOpticsGroup"]) if "rlnOpticsGroup" in particles else set(groups.index)
     unknown = used - set(groups.index)
     if unknown:
-        raise ParticleStarError(path, f"particles name optics group(s) {sorted(unknown)} not in data_optics")
+        raise ParticleStarError(
+            path, f"particles name optics group(s) {sorted(unknown)} not in data_optics"
+        )
     rows = groups.loc[sorted(used), list(OPTICS_COLUMNS[1:])].to_numpy(dtype=np.float64)
     if rows.shape[0] == 0:
         raise ParticleStarError(path, "data_optics is empty")
     for column, values in zip(OPTICS_COLUMNS[1:], rows.T, strict=True):
         if not np.allclose(values, values[0], rtol=1e-4):
-            raise ParticleStarError(path, f"mixed {column} across optics groups: {sorted(set(values))}")
+            raise ParticleStarError(
+                path, f"mixed {column} across optics groups: {sorted(set(values))}"
+            )
     return tuple(float(v) for v in rows[0])
 
 
@@ -118,7 +122,8 @@ def _images(path: Path, names: pd.Series) -> NDArray[np.float32]:
                     images = np.empty((len(names), *data.shape[1:]), dtype=np.float32)
                 elif images.shape[1:] != data.shape[1:]:
                     raise ParticleStarError(
-                        path, f"mixed box sizes: {file} has {data.shape[1]}, others {images.shape[1]}"
+                        path,
+                        f"mixed box sizes: {file} has {data.shape[1]}, others {images.shape[1]}",
                     )
                 images[rows] = data[wanted]
         except (OSError, EOFError) as exc:  # ValueError from mrcfile: a damaged header
@@ -157,7 +162,9 @@ def read_particle_stars(paths: Iterable[Path]) -> ParticleSet:
     for path, part in zip(files[1:], parts[1:], strict=True):
         if part.images.shape[1:] != first.images.shape[1:]:
             raise ParticleStarError(
-                path, f"mixed box sizes: {part.images.shape[1]} here, {first.images.shape[1]} in {files[0]}"
+                path,
+                f"mixed box sizes: {part.images.shape[1]} here, "
+                f"{first.images.shape[1]} in {files[0]}",
             )
         for field, ours, theirs in zip(_OPTICS_FIELDS, part.optics, first.optics, strict=True):
             if not np.isclose(ours, theirs, rtol=1e-4):

@@ -13,9 +13,9 @@ from cryolive.simulate._config import (
     VisitConfig,
 )
 from cryolive.simulate._optics import ctf_2d, electron_wavelength_a
+from cryolive.simulate._orient import euler_zyz_matrix, random_orientations
 from cryolive.simulate._particle_files import read_particle_truth, write_simulated_particles
 from cryolive.simulate._particles import ParticleTruth, SimulatedParticles, simulate_particles
-from cryolive.simulate._orient import euler_zyz_matrix, random_orientations
 from cryolive.simulate._render import ExposurePlan, ExposureRenderer, plan_exposure
 from cryolive.simulate._specimen import (
     Specimen,

@@ -39,29 +39,43 @@ def write_simulated_particles(sim: SimulatedParticles, out_dir: Path) -> Path:
     write_stack(out_dir / PROJECTIONS_NAME, truth.projections, pixel_size_a=truth.pixel_size_a)
     centre = np.full(n, box // 2, dtype=np.float32)
     particles = Particles(
-        images=ps.images, x_px=centre, y_px=centre, pixel_size_a=ps.pixel_size_a,
-        box_px=box, dropped=0,
-    )  # fmt: skip
+        images=ps.images,
+        x_px=centre,
+        y_px=centre,
+        pixel_size_a=ps.pixel_size_a,
+        box_px=box,
+        dropped=0,
+    )
     ctfs = [
         MicrographCtf(
-            defocus_u_a=float(u), defocus_v_a=float(v), astigmatism_angle_deg=float(a),
-            voltage_kv=ps.voltage_kv, cs_mm=ps.cs_mm, amplitude_contrast=ps.amplitude_contrast,
-        )  # fmt: skip
+            defocus_u_a=float(u),
+            defocus_v_a=float(v),
+            astigmatism_angle_deg=float(a),
+            voltage_kv=ps.voltage_kv,
+            cs_mm=ps.cs_mm,
+            amplitude_contrast=ps.amplitude_contrast,
+        )
         for u, v, a in zip(ps.defocus_u_a, ps.defocus_v_a, ps.astigmatism_angle_deg, strict=True)
     ]
     optics = OpticsGroup(
-        voltage_kv=ps.voltage_kv, cs_mm=ps.cs_mm, amplitude_contrast=ps.amplitude_contrast,
-        micrograph_pixel_size_a=ps.pixel_size_a, image_pixel_size_a=ps.pixel_size_a,
+        voltage_kv=ps.voltage_kv,
+        cs_mm=ps.cs_mm,
+        amplitude_contrast=ps.amplitude_contrast,
+        micrograph_pixel_size_a=ps.pixel_size_a,
+        image_pixel_size_a=ps.pixel_size_a,
         image_size_px=box,
-    )  # fmt: skip
+    )
     star = out_dir / STAR_NAME
     write_particles_star(
         star,
         [
             MicrographParticles(
-                micrograph_name="simulated", stack_name=STACK_NAME, particles=particles,
-                ctf=None, particle_ctf=ctfs,
-            )  # fmt: skip
+                micrograph_name="simulated",
+                stack_name=STACK_NAME,
+                particles=particles,
+                ctf=None,
+                particle_ctf=ctfs,
+            )
         ],
         optics=optics,
     )
@@ -104,4 +118,6 @@ def read_particle_truth(folder: Path) -> ParticleTruth:
             specimen=str(document["specimen"]),
         )
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"folder: cannot read simulated particle truth from {path}: {exc}") from exc
+        raise ValueError(
+            f"folder: cannot read simulated particle truth from {path}: {exc}"
+        ) from exc

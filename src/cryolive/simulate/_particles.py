@@ -250,7 +250,7 @@ def simulate_particles(
     junk = np.full(n_particles, "", dtype="<U6")
     start = 0
     for kind in JUNK_KINDS:
-        count = int(round(kinds.get(kind, 0.0) * n_particles))
+        count = round(kinds.get(kind, 0.0) * n_particles)
         junk[start : start + count] = kind
         start += count
     junk = junk[rng.permutation(n_particles)]

@@ -56,7 +56,9 @@ class Class2DQuality:
     selected_good: float
 
 
-def soft_circular_mask(box_px: int, radius_px: float, *, edge_px: float = 3.0) -> NDArray[np.float64]:
+def soft_circular_mask(
+    box_px: int, radius_px: float, *, edge_px: float = 3.0
+) -> NDArray[np.float64]:
     """1 inside ``radius_px`` of pixel (b//2, b//2), a raised-cosine fall to 0 over ``edge_px``."""
     yy, xx = np.mgrid[0:box_px, 0:box_px] - box_px // 2
     r = np.hypot(yy, xx)
@@ -160,10 +162,12 @@ def evaluate_classes(
     Class2DQuality
     """
     if isinstance(truth, tuple):
-        projections, view, junk = (np.asarray(a) for a in truth)
+        projections = np.asarray(truth[0], dtype=np.float64)
+        view, junk = np.asarray(truth[1]), np.asarray(truth[2])
         diameter = particle_diameter_a
     else:
-        projections, view, junk = truth.projections, truth.view, truth.junk
+        projections = np.asarray(truth.projections, dtype=np.float64)
+        view, junk = truth.view, truth.junk
         diameter = particle_diameter_a or truth.diameter_a
     if diameter is None or not diameter > 0:
         raise ValueError("particle_diameter_a: must be positive (required with truth arrays)")
