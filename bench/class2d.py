@@ -15,7 +15,9 @@ Per engine: wall and CPU seconds (CPU includes RELION's child processes), the me
 classes holding mostly true particles of the FRC-0.5 resolution of each class against its
 best-matching true projection (unweighted), the fraction of true particles in a class whose
 best view is their own, the fraction of junk in classes not selected, and the fraction of true
-particles in selected classes (``cryolive.engines.class2d.evaluate_classes``).
+particles in selected classes (``cryolive.engines.class2d.evaluate_classes``). A first row
+scores the classes a perfect classifier would give (each view's particles phase-flipped and
+aligned with their true psi and shift): the best these particles allow.
 
     .venv/bin/python bench/class2d.py [--n 2000] [--box 64] [--classes 10] [--iterations 5]
         [--cryolive-iterations N] [--no-relion] [--threads 2] [--cache DIR]
@@ -113,6 +115,48 @@ def run_relion(data: Prepared, settings: object, *, threads: int) -> Row:
     return score(f"relion_refine --j {threads}", result, data.truth, wall_s=wall, cpu_s=cpu)
 
 
+def oracle(data: Prepared) -> Row:
+    """Classes a perfect classifier would give: each view's particles phase-flipped, turned
+    back and recentred with their true psi and shift, averaged; junk in one class, not
+    selected. The reference the engines are measured against (time: this average's)."""
+    from scipy import ndimage
+
+    from cryolive.engines.ctf import Optics, ctf_2d
+
+    start, cpu = time.perf_counter(), time.process_time()
+    ps, truth = read_particles_star(data.star), data.truth
+    b, p = ps.box_px, ps.pixel_size_a
+    optics = Optics(
+        pixel_size_a=p, voltage_kv=ps.voltage_kv, cs_mm=ps.cs_mm,
+        amplitude_contrast=ps.amplitude_contrast,
+    )  # fmt: skip
+    yy, xx = np.mgrid[0:b, 0:b].astype(np.float64) - b // 2
+    sums = np.zeros((truth.n_views + 1, b, b))
+    for i in range(len(ps)):
+        ctf = ctf_2d(
+            (b, b), optics=optics, defocus_u_a=ps.defocus_u_a[i], defocus_v_a=ps.defocus_v_a[i],
+            astigmatism_angle_deg=ps.astigmatism_angle_deg[i],
+        )  # fmt: skip
+        flipped = np.real(np.fft.ifft2(np.fft.fft2(ps.images[i]) * np.sign(-ctf)))
+        v = truth.view[i] if truth.view[i] >= 0 else truth.n_views
+        c, s = np.cos(np.deg2rad(truth.psi_deg[i])), np.sin(np.deg2rad(truth.psi_deg[i]))
+        dy, dx = truth.shift_a[i] / p
+        src = [s * xx + c * yy + b // 2 + dy, c * xx - s * yy + b // 2 + dx]
+        sums[v] += ndimage.map_coordinates(flipped, src, order=3, mode="constant")
+    assignment = np.where(truth.view >= 0, truth.view, truth.n_views)
+    k = truth.n_views + 1
+    counts = np.bincount(assignment, minlength=k)
+    result = Class2DResult(
+        averages=(sums / np.maximum(counts, 1)[:, None, None]).astype(np.float32),
+        pixel_size_a=p, assignment=assignment, psi_deg=truth.psi_deg, shift_a=truth.shift_a,
+        probability=np.ones(len(ps)), particles_per_class=counts,
+        resolution_a=np.full(k, np.inf), score=(np.arange(k) < truth.n_views).astype(float),
+        selected=np.arange(k) < truth.n_views, engine="truth",
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return score("truth-aligned averages (oracle)", result, truth, wall_s=wall, cpu_s=cpu)
+
+
 def table(rows: list[Row]) -> str:
     """The summary table (markdown) and, per engine, its classes."""
     lines = [
@@ -174,7 +218,7 @@ def main() -> None:
         **common,
         **({"iterations": args.cryolive_iterations} if args.cryolive_iterations else {}),
     )
-    rows = [run_cryolive(data, ours)]
+    rows = [oracle(data), run_cryolive(data, ours)]
     if not args.no_relion:
         if shutil.which("relion_refine"):
             theirs = Class2DSettings(**common, iterations=args.iterations)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from cryolive.engines.class2d import Class2DResult
 from cryolive.engines.class2d._evaluate import resample_to
@@ -25,6 +26,18 @@ def _bench() -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _bench()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> Path:
+    folder = tmp_path_factory.mktemp("bench-class2d")
+    bench.prepare(folder, n=60, box=64)
+    return folder
+
+
 def test_help_lists_the_options() -> None:
     out = subprocess.run(
         [sys.executable, str(BENCH), "--help"], capture_output=True, text=True, check=True
@@ -33,11 +46,10 @@ def test_help_lists_the_options() -> None:
         assert option in out
 
 
-def test_prepare_caches_and_perfect_classes_top_the_table(tmp_path: Path) -> None:
-    bench = _bench()
-    data = bench.prepare(tmp_path, n=60, box=64)
+def test_prepare_caches_and_perfect_classes_top_the_table(bench: ModuleType, cache: Path) -> None:
+    data = bench.prepare(cache, n=60, box=64)
     stamp = (data.star.parent / "particles.mrcs").stat().st_mtime_ns
-    again = bench.prepare(tmp_path, n=60, box=64)
+    again = bench.prepare(cache, n=60, box=64)
     assert (again.star.parent / "particles.mrcs").stat().st_mtime_ns == stamp
     truth = data.truth
     assert len(truth) == 60 and truth.n_views == 10 and int((truth.view < 0).sum()) == 6
@@ -54,3 +66,10 @@ def test_prepare_caches_and_perfect_classes_top_the_table(tmp_path: Path) -> Non
     row = bench.score("perfect", result, truth, wall_s=1.0, cpu_s=2.0)
     text = bench.table([row])
     assert "| perfect | 1.0 | 2.0 | 8.0 | 1.000 | 1.000 | 1.000 |" in text
+
+
+def test_the_oracle_row_resolves_every_view(bench: ModuleType, cache: Path) -> None:
+    row = bench.oracle(bench.prepare(cache, n=60, box=64))
+    q = row.quality
+    assert q.true_view_fraction == 1.0 and q.junk_rejected == 1.0 and q.selected_good == 1.0
+    assert q.median_resolution_a < 15.0, q.resolution_a  # 5 particles a view: ~8-10 Å
