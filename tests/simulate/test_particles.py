@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -148,6 +152,23 @@ def test_files_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(truth.projections, sim.truth.projections)
     fields = json.loads((tmp_path / "sim" / "truth.json").read_text())
     assert fields["particles"]["junk"].count("ice") == 10
+
+
+def test_relion_reads_the_simulated_star(
+    tmp_path: Path, need_service: Callable[[str, str], None]
+) -> None:
+    sim = simulate_particles(SPECIMEN, n_particles=12, n_views=2, box_px=32, pixel_size_a=4.0)
+    write_simulated_particles(sim, tmp_path)
+    if shutil.which("relion_stack_create") is None:
+        need_service("relion", "relion_stack_create is not on PATH")
+        return
+    done = subprocess.run(
+        ["relion_stack_create", "--i", "particles.star", "--o", "copy"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with mrcfile.open(tmp_path / "copy.mrcs") as mrc:
+        assert np.allclose(mrc.data, sim.particles.images, atol=1e-4)
 
 
 def test_cli_writes_particles(tmp_path: Path) -> None:
