@@ -94,7 +94,7 @@ def score(
 
 
 def run_cryolive(data: Prepared, settings: object) -> Row:
-    from cryolive.engines.class2d import classify_2d  # type: ignore[attr-defined]
+    from cryolive.engines.class2d import classify_2d
 
     start, cpu = time.perf_counter(), time.process_time()
     particles = read_particles_star(data.star)
@@ -104,7 +104,7 @@ def run_cryolive(data: Prepared, settings: object) -> Row:
 
 
 def run_relion(data: Prepared, settings: object, *, threads: int) -> Row:
-    from cryolive.engines.relion_class2d import run_relion_class2d  # type: ignore[import-not-found]
+    from cryolive.engines.relion_class2d import run_relion_class2d
 
     out = data.star.parent / "relion"
     shutil.rmtree(out, ignore_errors=True)
