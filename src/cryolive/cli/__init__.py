@@ -60,6 +60,7 @@ def build_app() -> typer.Typer:
     app.command("worker")(messaging.worker)
     app.add_typer(messaging.dlq_app, name="dlq")
     app.command()(simulate.simulate)
+    app.command("simulate-particles")(simulate.simulate_particles)
     app.command()(motioncorr.motioncorr)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)

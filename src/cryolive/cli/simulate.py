@@ -66,3 +66,43 @@ def simulate(
     typer.echo(
         f"{total} movies in {out_dir}; {len(truth.faults)} faults; truth: {out_dir / 'truth.json'}"
     )
+
+
+def simulate_particles(
+    out: Path = typer.Option(..., "--out", help="Folder to write particles.star, .mrcs, truth."),
+    n: int = typer.Option(2000, "--n", help="Boxes, junk included."),
+    box: int = typer.Option(64, help="Box side, pixels (even)."),
+    pixel_size: float = typer.Option(2.0, help="Pixel size, Å."),
+    views: int = typer.Option(10, help="Distinct views of the specimen."),
+    junk: float = typer.Option(0.1, help="Fraction of junk, split evenly: empty, ice, carbon."),
+    dose: float = typer.Option(40.0, help="Dose, e/Å²."),
+    specimen_seed: int = typer.Option(1, help="Seed of the procedural specimen."),
+    seed: int = typer.Option(0, help="Seed of everything drawn for the particles."),
+) -> None:
+    """Write simulated particle boxes of known views (and junk) for 2D classification."""
+    from cryolive.simulate import (
+        procedural_specimen,
+        write_simulated_particles,
+    )
+    from cryolive.simulate import (
+        simulate_particles as simulate,
+    )
+
+    if not 0 <= junk <= 1:
+        raise typer.BadParameter(f"must lie in [0, 1], got {junk}", param_hint="--junk")
+    try:
+        sim = simulate(
+            procedural_specimen(seed=specimen_seed),
+            n_particles=n,
+            n_views=views,
+            box_px=box,
+            pixel_size_a=pixel_size,
+            dose_e_per_a2=dose,
+            junk_fraction={kind: junk / 3 for kind in ("empty", "ice", "carbon")},
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    star = write_simulated_particles(sim, out)
+    n_junk = int((sim.truth.view < 0).sum())
+    typer.echo(f"{n} boxes ({n_junk} junk) of {views} views in {star}; truth: {out / 'truth.json'}")

@@ -7,6 +7,11 @@ engines (which touch no files).
 
 from cryolive.particle_files._coords import read_coordinates, write_coordinates
 from cryolive.particle_files._png_rgb import write_rgb_png
+from cryolive.particle_files._read_star import (
+    ParticleStarError,
+    read_particle_stars,
+    read_particles_star,
+)
 from cryolive.particle_files._star import (
     MicrographParticles,
     OpticsGroup,
@@ -17,7 +22,10 @@ from cryolive.particle_files._star import (
 __all__ = [
     "MicrographParticles",
     "OpticsGroup",
+    "ParticleStarError",
     "read_coordinates",
+    "read_particle_stars",
+    "read_particles_star",
     "write_coordinates",
     "write_particles_star",
     "write_rgb_png",

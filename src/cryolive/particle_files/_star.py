@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +31,24 @@ class OpticsGroup:
 
 @dataclass(frozen=True, kw_only=True)
 class MicrographParticles:
-    """One micrograph's particles, their stack file and the micrograph's CTF."""
+    """One micrograph's particles, their stack file and the micrograph's CTF.
+
+    ``particle_ctf``, when given, holds one CTF per particle (simulated particles, or CTF
+    refined per particle) and overrides ``ctf``.
+    """
 
     micrograph_name: str
     stack_name: str  # as written in rlnImageName, relative to the STAR file's folder
     particles: Particles
     ctf: MicrographCtf | None
+    particle_ctf: Sequence[MicrographCtf] | None = None
+
+    def __post_init__(self) -> None:
+        if self.particle_ctf is not None and len(self.particle_ctf) != len(self.particles):
+            raise ValueError(
+                f"particle_ctf: need one CTF per particle ({len(self.particles)}), "
+                f"got {len(self.particle_ctf)}"
+            )
 
 
 def write_stack(path: Path, images: NDArray[np.float32], *, pixel_size_a: float) -> None:
@@ -53,13 +66,14 @@ def write_particles_star(
 ) -> int:
     """Write RELION 3.1 ``particles.star`` (data_optics + data_particles); return the count.
 
-    rlnImageName is ``000001@stack.mrcs`` (1-based); CTF columns come from each micrograph's
-    ``ctf`` (zeros when unknown, which RELION reads as "no CTF").
+    rlnImageName is ``000001@stack.mrcs`` (1-based); CTF columns come from each particle's
+    ``particle_ctf`` or else its micrograph's ``ctf`` (zeros when unknown, which RELION reads
+    as "no CTF").
     """
     rows: list[dict[str, object]] = []
     for entry in micrographs:
-        ctf = entry.ctf
         for k in range(len(entry.particles)):
+            ctf = entry.particle_ctf[k] if entry.particle_ctf is not None else entry.ctf
             rows.append(
                 {
                     "rlnCoordinateX": round(float(entry.particles.x_px[k]), 2),

@@ -14,6 +14,8 @@ from cryolive.simulate._config import (
 )
 from cryolive.simulate._optics import ctf_2d, electron_wavelength_a
 from cryolive.simulate._orient import euler_zyz_matrix, random_orientations
+from cryolive.simulate._particle_files import read_particle_truth, write_simulated_particles
+from cryolive.simulate._particles import ParticleTruth, SimulatedParticles, simulate_particles
 from cryolive.simulate._render import ExposurePlan, ExposureRenderer, plan_exposure
 from cryolive.simulate._specimen import (
     Specimen,
@@ -31,6 +33,8 @@ __all__ = [
     "ExposureRenderer",
     "FaultRates",
     "MovieConfig",
+    "ParticleTruth",
+    "SimulatedParticles",
     "Specimen",
     "SpecimenSpec",
     "VisitConfig",
@@ -41,7 +45,10 @@ __all__ = [
     "plan_exposure",
     "procedural_specimen",
     "random_orientations",
+    "read_particle_truth",
+    "simulate_particles",
     "simulate_visit",
     "specimen_from_map",
     "specimen_from_model",
+    "write_simulated_particles",
 ]

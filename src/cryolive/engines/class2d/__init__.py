@@ -3,15 +3,18 @@ translation search, expectation-maximisation over mini-batches), class scores fo
 """
 
 from cryolive.engines.class2d._classify import classify_2d
+from cryolive.engines.class2d._evaluate import Class2DQuality, evaluate_classes
 from cryolive.engines.class2d._frc import frc, resolution_at
 from cryolive.engines.class2d._score import score_classes
 from cryolive.engines.class2d._types import Class2DResult, Class2DSettings, ParticleSet
 
 __all__ = [
+    "Class2DQuality",
     "Class2DResult",
     "Class2DSettings",
     "ParticleSet",
     "classify_2d",
+    "evaluate_classes",
     "frc",
     "resolution_at",
     "score_classes",
