@@ -31,12 +31,12 @@ from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
 from cryolive.db.records import (
     CtfRecord,
+    FailureRecord,
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.records import FailureRecord
 from cryolive.db.repo import classes, collections, results, visits
 from cryolive.db.repo.pipeline import write_failures
 from cryolive.messaging import open_transport
@@ -271,7 +271,7 @@ def _fill(session: Session, root: Path) -> World:
         ],
     )
     now = START + dt.timedelta(hours=1)
-    for program in (mc, ctf, ice, picker):
+    for program in (mc, ctf, ice, picker, class2d):
         collections.start_program(session, auto_proc_program_id=program, when=START)
         collections.finish_program(
             session, auto_proc_program_id=program, success=True, message="done", when=now

@@ -60,6 +60,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
 }
+
+
 def register_body() -> dict[str, Any]:
     """A hand registration of a new raw folder (each call a different one)."""
     return {

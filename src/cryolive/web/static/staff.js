@@ -7,7 +7,7 @@
   const data = JSON.parse(source.textContent);
   const layout = (title) => ({ title: { text: title, font: { size: 14 } }, barmode: "stack",
     margin: { l: 60, r: 10, t: 36, b: 60 }, yaxis: { title: { text: "Movies per hour" } },
-    xaxis: { title: { text: "Hour (UTC)" } }, font: { size: 12 }, legend: { orientation: "h" } });
+    xaxis: { title: { text: "Hour (UTC)" } }, font: { size: 12 }, showlegend: true, legend: { orientation: "h", y: -0.3 } });
   const options = { responsive: true, displaylogo: false };
   const traces = data.collections.map((c) => ({ x: c.hours, y: c.movies, type: "bar",
     name: `${c.visit} ${c.directory}` }));
