@@ -177,3 +177,14 @@ def test_throughput(clients: Any, world: Any) -> None:
     assert raw["movies"] == [12]  # the window ends at 10:00, the hour containing 09:05
     assert client.get("/api/staff/throughput", params={"hours": 0}).status_code == 422
     assert client.get("/api/staff/throughput", params={"until": "yesterday"}).status_code == 422
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_an_unreachable_rabbitmq_is_reported(world: Any) -> None:
+    settings = world.settings().model_copy(update={"broker_url": "amqp://127.0.0.1:1/"})
+    client, _ = _staff(create_app(settings))
+    response = client.get("/api/staff/queues")
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    page = client.get("/staff")
+    assert page.status_code == 200 and "The broker is unreachable" in page.text
+    assert "no gain reference found" in page.text  # the rest of the page is there

@@ -27,8 +27,8 @@ def queue_table(view: BrokerView, *, newest: int) -> dict[str, Any]:
     transport = view.transport
     try:
         rows = [_queue_row(transport, queue, newest=newest) for queue in view.queues]
-    except (BrokerUnavailable, OSError) as exc:
-        raise HTTPException(503, f"The broker is unreachable: {exc}") from exc
+    except (BrokerUnavailable, OSError) as exc:  # the page still shows the rest
+        return {"broker": view.kind, "message": f"The broker is unreachable: {exc}", "queues": []}
     return {"broker": view.kind, "message": "", "queues": rows}
 
 
@@ -49,7 +49,10 @@ def _queue_row(transport: Transport, queue: str, *, newest: int) -> dict[str, An
 def queues_api(user: StaffUser, broker: Broker, newest: Newest = 5) -> dict[str, Any]:
     """Per queue of the pipeline: messages ready, consumers (workers), dead letters and the
     newest few of them with their reasons. ``broker`` is null when none is connected."""
-    return queue_table(broker, newest=newest)
+    table = queue_table(broker, newest=newest)
+    if table["broker"] and table["message"]:
+        raise HTTPException(503, table["message"])
+    return table
 
 
 def _act(broker: BrokerView, queue: str, message_id: str, action: Action) -> int:
