@@ -33,6 +33,11 @@ class WebSettings(BaseModel):
     live_interval_s: float = Field(
         default=2.0, gt=0, description="How often live pages look for new results."
     )
+    visit_folder: str = Field(
+        default="/dls/{microscope}/data/{year}/{visit}",
+        description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "
+        "data collections registered by hand must lie inside it.",
+    )
 
 
 class Settings(BaseSettings):

@@ -23,6 +23,7 @@ from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 DEMO_USER, DEMO_PASSWORD = "demo", "cryolive-demo"
 STAFF_USER, STAFF_PASSWORD = "staff", "cryolive-staff"
+DEMO_BROKER = "memory://demo"  # embedded: `cryolive demo` hands it to the web application
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
     database_url = f"sqlite:///{(plan.out / 'cryolive.sqlite').resolve()}"
     pipeline = start_pipeline(
         database_url=database_url,
-        broker_url="memory://demo",
+        broker_url=DEMO_BROKER,
         visits=[VisitFolder(visit_dir, plan.visit, "m02")],
         poll_s=1.0,
         settle_s=2.0,

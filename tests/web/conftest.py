@@ -31,12 +31,16 @@ from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
 from cryolive.db.records import (
     CtfRecord,
+    FailureRecord,
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.repo import collections, results, visits
+from cryolive.db.repo import classes, collections, results, visits
+from cryolive.db.repo.pipeline import write_failures
+from cryolive.messaging import open_transport
+from cryolive.messaging.envelope import Envelope
 from cryolive.web import create_app
 
 ROLES = ("anonymous", "outsider", "member", "staff")
@@ -82,16 +86,37 @@ class World:
     outside_movie_id: int
     motion_program_id: int
     failed_program_id: int
+    class_ids: list[int]  # ParticleClassification ids of the newest batch 1, by class number
+    outside_class_id: int  # its image is recorded outside the processing root
+    broker_url: str = ""
 
     def settings(self, **web: object) -> Settings:
         """Settings for an app on this world; the shared apps allow many failed logins."""
-        web = {"login_attempts": 1000, **web}
+        web = {"login_attempts": 1000, "visit_folder": "/data/{visit}", **web}
         return Settings(
             database_url=self.url,
             processing_root=self.root,
             data_root=self.root.parent,
             web=WebSettings(secret="test-secret", live_interval_s=0.2, **web),  # type: ignore[arg-type]
         )
+
+    def dead_letter(self, queue: str = "motioncorr", *, key: str = "") -> str:
+        """A new dead letter in ``queue`` of the world's embedded broker; its message id."""
+        body = Envelope.model_validate(
+            {
+                "key": key or f"movie-{uuid.uuid4().hex[:6]}",
+                "recipe": {
+                    "name": "spa-preprocess",
+                    "start": ["motioncorr"],
+                    "steps": {"motioncorr": {"service": "motioncorr", "queue": queue}},
+                },
+                "step": "motioncorr",
+            }
+        )
+        open_transport(self.broker_url).dead_letter(
+            queue, body.to_bytes(), reason="motioncorr: movie truncated"
+        )
+        return body.message_id
 
     def requested_job(self) -> int:
         """A new, not yet started reprocess request on the processed collection (committed)."""
@@ -200,8 +225,53 @@ def _fill(session: Session, root: Path) -> World:
                 summaryImageFullPath=str(out / f"picks_{i}.png"),
             )
         )
+    session.flush()
+    last_picker = session.scalars(
+        sa.select(ParticlePicker.particlePickerId).order_by(ParticlePicker.particlePickerId.desc())
+    ).first()
+    _, class2d = collections.register_processing_job(
+        session, data_collection_id=dc_id, recipe="class2d", request_key="auto", parameters={}
+    )
+    for batch_try, particles in ((0, 500), (1, 1200)):  # batch 1 classified twice: newest shown
+        values = [
+            classes.ClassValues(
+                class_number=n,
+                image_full_path=str(out / f"class_{batch_try}_{n}.png")
+                if n < 4
+                else f"{root}/../secret.png",
+                particles=particles // (n + 1),
+                distribution=1 / (n + 1),
+                resolution_a=[None, 12.0, 8.5, 20.0, 15.0][n],
+                selected=n in (2, 3),
+            )
+            for n in range(1, 5)
+        ]
+        for n in range(1, 4):
+            png(out / f"class_{batch_try}_{n}.png", seed=n + 4)
+        classes.write_classification(
+            session,
+            program_id=class2d,
+            particle_picker_id=int(last_picker) - (1 - batch_try),
+            batch_number=1,
+            particles_in_batch=particles,
+            classes_in_batch=4,
+            binned_pixel_size_a=3.32,
+            classes=values,
+        )
+    write_failures(
+        session,
+        records=[
+            FailureRecord(
+                movie=movies[-1].movie,
+                auto_proc_program_id=ctf,
+                stage="ctf",
+                reason="blank",
+                message="no Thon rings: the micrograph is blank",
+            )
+        ],
+    )
     now = START + dt.timedelta(hours=1)
-    for program in (mc, ctf, ice, picker):
+    for program in (mc, ctf, ice, picker, class2d):
         collections.start_program(session, auto_proc_program_id=program, when=START)
         collections.finish_program(
             session, auto_proc_program_id=program, success=True, message="done", when=now
@@ -241,7 +311,14 @@ def _fill(session: Session, root: Path) -> World:
         outside_movie_id=0,
         motion_program_id=mc,
         failed_program_id=mc2,
+        class_ids=[],
+        outside_class_id=0,
     )
+
+
+def _class_ids(session: Session, dc: int) -> list[int]:
+    (newest,) = classes.gallery(session, data_collection_id=dc)
+    return [c.particle_classification_id for c in newest.classes]
 
 
 def _movie_ids(session: Session, dc: int) -> list[int]:
@@ -280,14 +357,24 @@ def world(
         built = _fill(session, folder / "processed")
         movie_ids = _movie_ids(session, built.data_collection_id)
         outside = _movie_ids(session, built.outside_collection_id)[0]
+        class_ids = _class_ids(session, built.data_collection_id)
     engine.dispose()
-    yield replace(built, url=url, movie_ids=movie_ids, outside_movie_id=outside)
+    yield replace(
+        built,
+        url=url,
+        movie_ids=movie_ids,
+        outside_movie_id=outside,
+        class_ids=class_ids[:3],
+        outside_class_id=class_ids[3],
+        broker_url=f"memory://web-{uuid.uuid4().hex[:8]}",
+    )
     cleanup()
 
 
 @pytest.fixture(scope="session")
 def app(world: World) -> FastAPI:
-    return create_app(world.settings())
+    """The app, with the world's embedded broker for the staff area."""
+    return create_app(world.settings(), transport=open_transport(world.broker_url))
 
 
 def csrf_of(html: str) -> str:

@@ -6,6 +6,7 @@ The table below must name every route the app has: a new route without an expect
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -44,12 +45,35 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/staff"): STAFF_PAGE,
     ("GET", "/api/staff/microscopes"): STAFF_API,
     ("GET", "/api/staff/failures"): STAFF_API,
+    ("GET", "/api/staff/queues"): STAFF_API,
+    ("POST", "/api/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 200),
+    ("POST", "/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 303),
+    ("GET", "/api/staff/collection-failures"): STAFF_API,
+    ("GET", "/api/staff/throughput"): STAFF_API,
+    ("GET", "/api/collections/{data_collection_id}/classes"): MEMBERS_API,
+    ("GET", "/api/classes/{particle_classification_id}/image"): MEMBERS_API,
+    ("POST", "/api/visits/{visit}/collections"): (401, 403, 201, 201),
+    ("POST", "/visits/{visit}/collections"): (401, 403, 303, 303),
     ("GET", "/vendor/plotly.min.js"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
 }
+
+
+def register_body() -> dict[str, Any]:
+    """A hand registration of a new raw folder (each call a different one)."""
+    return {
+        "folder": f"raw{uuid.uuid4().int % 10**9}",
+        "software": "EPU",
+        "file_extension": "tiff",
+        "pixel_size_a": 0.83,
+        "dose_per_frame_e_per_a2": 1.1,
+        "voltage_kv": 300,
+    }
+
+
 REPROCESS = {
     "pixel_size_a": 0.83,
     "dose_per_frame_e_per_a2": 1.2,
@@ -91,18 +115,25 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
         "movie_id": world.movie_ids[0],
         "kind": "snapshot",
         "auto_proc_program_id": world.requested_job() if method == "POST" else 1,
+        "queue": "motioncorr",
+        "message_id": world.dead_letter() if method == "POST" else "",
+        "action": "discard",
+        "particle_classification_id": world.class_ids[0],
     }
     url = path.format(**values)
     if method == "GET":
         return client.get(url, params={"limit": 1} if url.endswith("/events") else None)
     headers = {"X-CSRF-Token": csrf}
     if path.startswith("/api/"):
-        return client.post(url, json=REPROCESS if "reprocess" in url else None, headers=headers)
+        body = REPROCESS if "reprocess" in url else register_body() if "/visits/" in url else None
+        return client.post(url, json=body, headers=headers)
     form = {"csrf_token": csrf}
     if url == "/login":
         form |= {"login": "alice", "password": "not-her-password"}
     if "reprocess" in url:
         form |= {k: str(v) for k, v in REPROCESS.items()}
+    if url.startswith("/visits/"):
+        form |= {k: str(v) for k, v in register_body().items()}
     return client.post(url, data=form)
 
 

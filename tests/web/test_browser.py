@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine
 from cryolive.db.repo import collections
+from cryolive.messaging import open_transport
 from cryolive.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,7 +46,7 @@ def server(world: Any) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(world.settings()),
+        create_app(world.settings(), transport=open_transport(world.broker_url)),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -176,9 +177,79 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
 
 
 def test_staff_area(browser: Any, server: str, world: Any) -> None:
+    kept, sent_back = world.dead_letter(key="movie-kept"), world.dead_letter(key="movie-retry")
     page = _page(browser, server, "carol")
     page.get_by_role("link", name="Staff").click()
     assert "no gain reference found" in page.locator("#failures").inner_text()
     assert page.get_by_role("heading", name="m02").is_visible()
+    assert "ctf: FoilHole_11.tiff: blank" in page.locator("#collection-failures").inner_text()
+    row = page.locator("#queue-table tr[data-queue=motioncorr]")
+    dead_before = int(row.locator("td").nth(3).inner_text())
+    page.get_by_role("button", name="Reinject movie-retry").click()
+    page.wait_for_url("**/staff#queues")
+    assert page.locator(f"#dead-letters tr[data-message='{sent_back}']").count() == 0
+    assert page.locator(f"#dead-letters tr[data-message='{kept}']").count() == 1
+    assert int(row.locator("td").nth(3).inner_text()) == dead_before - 1
+
+    page.goto("/staff?until=2026-11-20T10:00:00&hours=6")
+    page.wait_for_selector("body[data-throughput=drawn]")
+    assert page.locator("#throughput-chart .trace.bars").count() >= 1
+    assert page.locator("#throughput-microscopes .legendtext", has_text="m02").count() == 1
+    page.locator("#queues").scroll_into_view_if_needed()
     _shot(page, "staff")
+    page.locator("#throughput-chart").scroll_into_view_if_needed()
+    _shot(page, "throughput")
+    page.context.close()
+
+
+def test_register_a_collection_by_hand(browser: Any, server: str, world: Any) -> None:
+    page = _page(browser, server, "alice")
+    page.goto(f"/visits/{world.visit}")
+    page.get_by_label("Raw folder").fill("raw9")
+    page.get_by_label("Software").select_option("SerialEM")
+    page.get_by_label("Movie files").select_option("mrc")
+    page.get_by_label("Pixel size (Å)").fill("1.1")
+    page.get_by_label("Dose per frame (e⁻/Å²)").fill("1.25")
+    page.get_by_label("Frames (optional)").fill("40")
+    page.locator("#register").scroll_into_view_if_needed()
+    _shot(page, "register")
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/collections/*")
+    assert page.get_by_role("heading", name="/data/bi10001-1/raw9/").is_visible()
+    assert "1.1 Å/px · 50.0 e⁻/Å² · Frames/*.mrc" in page.locator(".optics").inner_text()
+    page.goto(f"/visits/{world.visit}")
+    page.get_by_label("Raw folder").fill("../bi10002-1/raw")
+    page.get_by_label("Pixel size (Å)").fill("1.1")
+    page.get_by_label("Dose per frame (e⁻/Å²)").fill("1.25")
+    page.get_by_role("button", name="Register").click()
+    assert "'..' is not allowed" in page.content()
+    page.context.close()
+
+
+def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
+    page = _page(browser, server, "alice")
+    page.goto(f"/collections/{world.data_collection_id}")
+    cards = page.locator("#classes li.class-card")
+
+    def order(key: str) -> list[str]:
+        return [cards.nth(i).get_attribute(f"data-{key}") for i in range(cards.count())]
+
+    assert order("particles") == ["600", "400", "300", "240"]
+    page.locator("#classes").scroll_into_view_if_needed()  # the images load lazily
+    page.wait_for_function(  # class 4's image lies outside the processing root: refused
+        "[...document.querySelectorAll('#classes li:not([data-class=\"4\"]) img')]"
+        ".every(i => i.complete && i.naturalWidth === 96)"
+    )
+    assert page.locator("#classes li.selected").count() == 2
+    by_resolution = page.get_by_role("button", name="Resolution")
+    by_resolution.focus()
+    page.keyboard.press("Enter")  # the keyboard sorts as the mouse does
+    page.wait_for_selector("body[data-class-sort=resolution]")
+    assert order("resolution") == ["8.5", "12.0", "15.0", "20.0"]
+    assert by_resolution.get_attribute("aria-pressed") == "true"
+    page.locator("#classes").scroll_into_view_if_needed()
+    _shot(page, "classes")
+    page.get_by_role("button", name="Particles").press("Space")
+    page.wait_for_selector("body[data-class-sort=particles]")
+    assert order("particles") == ["600", "400", "300", "240"]
     page.context.close()

@@ -138,6 +138,7 @@ def demo(
 ) -> None:
     """Simulate a two-grid session, process it live on SQLite, check it against the truth."""
     from cryolive.demo import (
+        DEMO_BROKER,
         DEMO_PASSWORD,
         DEMO_USER,
         STAFF_PASSWORD,
@@ -168,13 +169,21 @@ def demo(
             database_url=f"sqlite:///{(out / 'cryolive.sqlite').resolve()}",
             data_root=out.resolve(),
             processing_root=(out / "visit" / "processed").resolve(),
-            web={"secret": secrets.token_urlsafe(32), "port": port},
+            web={
+                "secret": secrets.token_urlsafe(32),
+                "port": port,
+                "visit_folder": str((out / "visit").resolve()),
+            },
         )
         console.print(
             f"web application: http://127.0.0.1:{port}/ — log in as {DEMO_USER} / "
             f"{DEMO_PASSWORD} (or {STAFF_USER} / {STAFF_PASSWORD}); Ctrl-C to stop"
         )
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        from cryolive.messaging import open_transport
+
+        # the embedded broker the demo's pipeline used lives on in this process: show it
+        app = create_app(settings, transport=open_transport(DEMO_BROKER))
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export results for other programs.")

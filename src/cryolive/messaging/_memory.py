@@ -29,6 +29,7 @@ class Broker:
         self._queues: dict[str, deque[Message]] = {}
         self._delayed: list[tuple[float, int, str, Message]] = []
         self._seq = itertools.count()
+        self._consumers: dict[str, int] = {}
 
     def _queue(self, name: str) -> deque[Message]:
         return self._queues.setdefault(name, deque())
@@ -86,6 +87,15 @@ class Broker:
             self._release_due()
             return len(self._queue(name))
 
+    def attach(self, name: str, change: int) -> None:
+        """Count a consumer of ``name`` in (``change=1``) or out (``change=-1``)."""
+        with self._lock:
+            self._consumers[name] = self._consumers.get(name, 0) + change
+
+    def consumers(self, name: str) -> int:
+        with self._lock:
+            return self._consumers.get(name, 0)
+
     def snapshot(self, name: str, limit: int) -> list[Message]:
         with self._lock:
             return list(itertools.islice(self._queue(name), limit))
@@ -109,6 +119,14 @@ class Broker:
             self._queues[source] = keep
             self._wake(target, moved)
             return moved
+
+    def drop(self, name: str, select: Callable[[Message], bool]) -> int:
+        with self._lock:
+            queue = self._queue(name)
+            keep = deque(m for m in queue if not select(m))
+            dropped = len(queue) - len(keep)
+            self._queues[name] = keep
+            return dropped
 
     def purge(self, name: str) -> int:
         with self._lock:

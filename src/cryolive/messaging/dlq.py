@@ -57,6 +57,15 @@ def reinject(transport: Transport, queue: str, *, message_ids: Collection[str] =
     return transport.reinject(queue, select=select, rewrite=_fresh)
 
 
+def discard(transport: Transport, queue: str, *, message_ids: Collection[str]) -> int:
+    """Drop the dead letters of ``queue`` whose message id is in ``message_ids``; return how
+    many were dropped. Unlike :func:`reinject`, an empty ``message_ids`` drops nothing."""
+    wanted = set(message_ids)
+    if not wanted:
+        raise ValueError("message_ids: name at least one dead letter to discard")
+    return transport.discard(queue, select=lambda letter: summarise(letter).message_id in wanted)
+
+
 def purge_dead(transport: Transport, queue: str) -> int:
     """Drop every dead letter of ``queue``; return how many there were."""
     return transport.purge(dlq_name(queue))

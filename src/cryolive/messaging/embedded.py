@@ -19,6 +19,7 @@ from cryolive.messaging.transport import (
     REASON_HEADER,
     DeadLetter,
     Delivery,
+    QueueStats,
     dlq_name,
 )
 
@@ -82,6 +83,15 @@ class EmbeddedTransport:
         if prefetch < 1:
             raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
         name = self._name(queue)
+        self._broker.attach(name, 1)
+        try:
+            self._consume(name, on_message, stop)
+        finally:
+            self._broker.attach(name, -1)
+
+    def _consume(
+        self, name: str, on_message: Callable[[Delivery], None], stop: threading.Event
+    ) -> None:
         while not stop.is_set():
             msg = self._broker.get(name, timeout_s=0.2)
             if msg is None:
@@ -105,6 +115,10 @@ class EmbeddedTransport:
     def depth(self, queue: str) -> int:
         return self._broker.depth(self._name(queue))
 
+    def stats(self, queue: str) -> QueueStats:
+        name = self._prefix + queue
+        return QueueStats(queue, self._broker.depth(name), self._broker.consumers(name))
+
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         return [
             DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "unknown")), dict(m.headers))
@@ -124,6 +138,12 @@ class EmbeddedTransport:
             return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
 
         return self._broker.move(dlq_name(name), name, chosen, rewrite)
+
+    def discard(self, queue: str, *, select: Callable[[DeadLetter], bool]) -> int:
+        def chosen(m: Message) -> bool:
+            return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
+
+        return self._broker.drop(dlq_name(self._prefix + queue), chosen)
 
     def purge(self, queue: str) -> int:
         return self._broker.purge(self._prefix + queue)

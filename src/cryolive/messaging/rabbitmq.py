@@ -40,6 +40,7 @@ from cryolive.messaging.transport import (
     BrokerUnavailable,
     DeadLetter,
     Delivery,
+    QueueStats,
     dlq_name,
 )
 
@@ -294,6 +295,17 @@ class RabbitTransport:
         finally:
             self._drop(conn)
 
+    def stats(self, queue: str) -> QueueStats:
+        # A passive declare reports both counts and creates nothing (no management plugin).
+        conn = self._open(confirm=False)
+        try:
+            _, ready, consumers = conn.channel().queue_declare(self._prefix + queue, passive=True)
+            return QueueStats(queue, int(ready), int(consumers))
+        except amqp_exc.NotFound:
+            return QueueStats(queue, 0, 0)
+        finally:
+            self._drop(conn)
+
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         conn = self._open(confirm=False)
         letters: list[DeadLetter] = []
@@ -336,6 +348,25 @@ class RabbitTransport:
         finally:
             self._drop(conn)
         return moved
+
+    def discard(self, queue: str, *, select: Callable[[DeadLetter], bool]) -> int:
+        conn = self._open(confirm=False)
+        dropped = 0
+        try:
+            channel = conn.channel()
+            while True:
+                msg = channel.basic_get(dlq_name(self._prefix + queue), no_ack=False)
+                if msg is None:
+                    break
+                headers = dict(msg.properties.get("application_headers") or {})
+                if select(DeadLetter(bytes(msg.body), dead_reason(headers), headers)):
+                    channel.basic_ack(msg.delivery_tag)
+                    dropped += 1
+        except amqp_exc.NotFound:
+            pass
+        finally:
+            self._drop(conn)  # the letters kept (not acked) go back to the dead-letter queue
+        return dropped
 
     def purge(self, queue: str) -> int:
         conn = self._open(confirm=False)

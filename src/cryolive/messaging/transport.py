@@ -38,6 +38,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class QueueStats:
+    """A queue as the broker sees it now."""
+
+    queue: str
+    ready: int
+    consumers: int
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     """A message in a dead-letter queue."""
 
@@ -78,6 +87,10 @@ class Transport(Protocol):
     def depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (not counting those held by consumers)."""
 
+    def stats(self, queue: str) -> QueueStats:
+        """Messages ready in ``queue`` and consumers attached to it; a queue never declared
+        counts as empty, without consumers (and is not created)."""
+
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
         """Up to ``limit`` messages of ``queue``'s dead-letter queue, left in place."""
 
@@ -90,6 +103,9 @@ class Transport(Protocol):
     ) -> int:
         """Move the selected dead letters back to ``queue`` (body passed through ``rewrite``);
         each is removed from the dead-letter queue only after its re-publish is confirmed."""
+
+    def discard(self, queue: str, *, select: Callable[[DeadLetter], bool]) -> int:
+        """Drop the selected dead letters of ``queue``; the others stay, in order."""
 
     def purge(self, queue: str) -> int:
         """Drop every message of ``queue`` (use ``"<q>.dlq"`` for a dead-letter queue)."""

@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db.records import FailureRecord, MovieRecord, MovieRef
 from cryolive.db.repo.collections import DataCollectionSpec, register_data_collection
+from cryolive.db.repo.manual import HandOptics, hand_optics
 from cryolive.db.repo.pipeline import write_failures
 from cryolive.db.repo.results import write_movies
 from cryolive.db.repo.visits import ensure_visit
-from cryolive.io import MetadataReadError
+from cryolive.io import MetadataReadError, MovieReadError
 from cryolive.io._metadata import AcquisitionMetadata
 from cryolive.io.epu import read_epu_xml
 from cryolive.io.mdoc import read_mdoc
-from cryolive.io.movies import MOVIE_SUFFIXES
+from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services.layout import project_dir
@@ -168,6 +169,14 @@ class Watcher:
             except MetadataReadError as exc:
                 bad.append((movie, str(exc)))
         with self.sessions.begin() as session:
+            if bad:  # no metadata of their own: the optics entered by hand, if any
+                hand = hand_optics(
+                    session,
+                    session_id=ensure_visit(session, visit=self.visit, microscope=self.microscope),
+                    raw_dir=str(raw_dir),
+                )
+                if hand is not None:
+                    good, bad = _with_hand_optics(hand, good, bad)
             if folder.run is None:
                 if not good:
                     return self._record_unregistrable(session, raw_dir, bad)
@@ -248,6 +257,32 @@ class Watcher:
             automatic=True,
             display_name=f"{self.recipe.name} (automatic)",
         )
+
+
+def _with_hand_optics(
+    hand: HandOptics,
+    good: list[tuple[Path, AcquisitionMetadata]],
+    bad: list[tuple[Path, str]],
+) -> tuple[list[tuple[Path, AcquisitionMetadata]], list[tuple[Path, str]]]:
+    """Movies without readable metadata become registrable with the hand-entered optics
+    (frames from the movie's header when they were not entered)."""
+    still_bad = []
+    for movie, why in bad:
+        try:
+            frames = hand.frames or movie_frame_count(movie)
+        except MovieReadError as exc:
+            still_bad.append((movie, f"{why}; and no frame count: {exc}"))
+            continue
+        meta = AcquisitionMetadata(
+            source="serialem" if hand.software == "SerialEM" else "epu",
+            pixel_size_a=hand.pixel_size_a,
+            voltage_kv=hand.voltage_kv,
+            exposure_time_s=0.0,
+            n_fractions=frames,
+            dose_e_per_a2=hand.dose_per_frame_e_per_a2 * frames,
+        )
+        good.append((movie, meta))
+    return good, still_bad
 
 
 def _movie_record(run: Run, movie: Path, meta: AcquisitionMetadata | None) -> MovieRecord:

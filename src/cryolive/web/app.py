@@ -16,9 +16,12 @@ from fastapi.templating import Jinja2Templates
 
 from cryolive.config import Settings
 from cryolive.db import make_engine, session_factory
+from cryolive.messaging.transport import Transport
 from cryolive.web.auth import Authenticator, LocalPasswords, LoginThrottle, SessionCookies
+from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
-from cryolive.web.routes import auth, collections, jobs, movies, staff, visits
+from cryolive.web.routes import auth, classes, collections, jobs, movies, staff, visits
+from cryolive.web.routes import queues as queue_routes
 
 _HERE = Path(__file__).parent
 
@@ -28,11 +31,20 @@ def plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
-def create_app(settings: Settings, *, authenticator: Authenticator | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    authenticator: Authenticator | None = None,
+    transport: Transport | None = None,
+    queues: tuple[str, ...] | None = None,
+) -> FastAPI:
     """The application for one deployment.
 
     It reads through a read-only engine (on SQLite the file is opened read-only) and writes
-    only users' job requests and stops, through a second engine.
+    only users' job requests, stops and hand-registered data collections, through a second
+    engine. ``transport``: the broker the staff area shows (default: RabbitMQ's when
+    ``settings.broker_url`` names one; the embedded broker must be handed in); ``queues``:
+    the queues it shows (default: those of the spa-preprocess recipe).
     """
     reader = make_engine(settings.database, writer=False)
     writer = make_engine(settings.database, writer=True)
@@ -40,6 +52,8 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.broker.transport is not None and transport is None:
+            app.state.broker.transport.close()  # the app opened it
         reader.dispose()
         writer.dispose()
 
@@ -58,8 +72,9 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     )
     app.state.throttle = LoginThrottle(attempts=settings.web.login_attempts)
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
+    app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
-    for module in (auth, visits, collections, movies, jobs, staff):
+    for module in (auth, visits, collections, classes, movies, jobs, staff, queue_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 

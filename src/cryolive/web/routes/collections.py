@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from cryolive.db.repo import browse, series
+from cryolive.db.repo import browse, classes, series
 from cryolive.web.deps import (
     LIVE_READERS,
     AppSettings,
@@ -53,6 +53,7 @@ def collection_page(data_collection_id: int, page: UserPage, db: DbSession) -> H
         collection=found,
         summary=series.summary(db, data_collection_id=data_collection_id),
         jobs=browse.jobs_of(db, data_collection_id=data_collection_id),
+        batches=classes.gallery(db, data_collection_id=data_collection_id),
         request_key=uuid.uuid4().hex,
     )
 

@@ -11,24 +11,50 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
 
 from cryolive.db.repo import browse
+from cryolive.db.repo import staff as staff_repo
+from cryolive.web.broker import Broker
 from cryolive.web.deps import DbSession, StaffUser, staff_user
 from cryolive.web.pages import UserPage
+from cryolive.web.routes.queues import queue_table
 
 router = APIRouter()
 Limit = Annotated[int, Query(ge=1, le=1000)]
+Hours = Annotated[int, Query(ge=1, le=744, description="Hours back from ``until``.")]
+Until = Annotated[dt.datetime | None, Query(description="End of the window (UTC); default: now.")]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def _until(until: dt.datetime | None) -> dt.datetime:
+    if until is None:
+        return _now()
+    return until.astimezone(dt.UTC).replace(tzinfo=None) if until.tzinfo else until
+
+
+def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> dict[str, Any]:
+    rows = staff_repo.throughput(db, until=_until(until), hours=hours)
+    return {"hours": hours, "collections": jsonable_encoder([asdict(r) for r in rows])}
+
+
 @router.get("/staff", response_class=HTMLResponse, include_in_schema=False)
-def staff_page(page: UserPage, db: DbSession, limit: Limit = 100) -> HTMLResponse:
+def staff_page(
+    page: UserPage,
+    db: DbSession,
+    broker: Broker,
+    limit: Limit = 100,
+    hours: Hours = 24,
+    until: Until = None,
+) -> HTMLResponse:
     staff_user(page.user)
     return page.render(
         "staff.html",
         microscopes=browse.microscopes(db, now=_now()),
         failures=browse.failures(db, limit=limit),
+        queues=queue_table(broker, newest=5),
+        collection_failures=staff_repo.recent_failures(db),
+        throughput=_throughput(db, until, hours),
     )
 
 
@@ -48,3 +74,25 @@ def failures_api(user: StaffUser, db: DbSession, limit: Limit = 100) -> list[dic
         jsonable_encoder(asdict(job)) | {"visit": visit}
         for visit, job in browse.failures(db, limit=limit)
     ]
+
+
+@router.get("/api/staff/collection-failures", tags=["staff"])
+def collection_failures_api(
+    user: StaffUser,
+    db: DbSession,
+    collections: Annotated[int, Query(ge=1, le=500)] = 20,
+    per_collection: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[dict[str, Any]]:
+    """The data collections with recorded failures (ERROR messages of their programs: a
+    step that failed on a movie, or a failed run), latest first, with the newest messages."""
+    rows = staff_repo.recent_failures(db, collections=collections, per_collection=per_collection)
+    return [jsonable_encoder(asdict(r)) for r in rows]
+
+
+@router.get("/api/staff/throughput", tags=["staff"])
+def throughput_api(
+    user: StaffUser, db: DbSession, hours: Hours = 24, until: Until = None
+) -> dict[str, Any]:
+    """Motion-corrected movies per hour (by the movies' time stamps) in the ``hours`` before
+    ``until``, per data collection with its visit and microscope."""
+    return _throughput(db, until, hours)

@@ -5,13 +5,24 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo import browse, visits
-from cryolive.web.deps import CurrentUser, DbSession, User, require_visit
+from cryolive.config import Settings
+from cryolive.db.repo import browse, manual, visits
+from cryolive.web.deps import (
+    AppSettings,
+    CsrfChecked,
+    CurrentUser,
+    DbSession,
+    User,
+    WriterSession,
+    require_visit,
+)
 from cryolive.web.pages import UserPage
+from cryolive.web.register import RegisterRequest, raw_folder, visit_folder
 
 router = APIRouter()
 
@@ -53,6 +64,7 @@ def visit_page(visit: str, page: UserPage, db: DbSession) -> HTMLResponse:
         "visit.html",
         visit=found,
         collections=browse.collections_of(db, session_id=found.session_id),
+        visit_dir=visit_folder(page.request.app.state.settings.web.visit_folder, found),
     )
 
 
@@ -62,3 +74,61 @@ def visit_api(visit: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     found = _visit(db, user, visit)
     collections = browse.collections_of(db, session_id=found.session_id)
     return asdict(found) | {"data_collections": [asdict(c) for c in collections]}
+
+
+def _register(
+    writer: Session, settings: Settings, user: User, found: browse.VisitRow, body: RegisterRequest
+) -> int:
+    try:
+        folder = raw_folder(body.folder, visit_folder(settings.web.visit_folder, found))
+        _, collection_id = manual.register_by_hand(
+            writer,
+            session_id=found.session_id,
+            raw_dir=folder,
+            optics=body.optics(login=user.login),
+        )
+    except manual.AlreadyRegistered as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return collection_id
+
+
+@router.post(
+    "/api/visits/{visit}/collections",
+    tags=["visits"],
+    status_code=201,
+    dependencies=[CsrfChecked],
+)
+def register_api(
+    visit: str,
+    body: RegisterRequest,
+    user: CurrentUser,
+    db: DbSession,
+    writer: WriterSession,
+    settings: AppSettings,
+) -> dict[str, int]:
+    """Register a data collection by hand (a raw folder of the visit, with its optics) before
+    its movies arrive; the watcher then processes the folder's movies into it, using these
+    optics for movies without metadata. 409 when the folder is a data collection already."""
+    found = _visit(db, user, visit)
+    return {"data_collection_id": _register(writer, settings, user, found, body)}
+
+
+@router.post("/visits/{visit}/collections", include_in_schema=False, dependencies=[CsrfChecked])
+async def register_form(
+    visit: str, request: Request, user: CurrentUser, db: DbSession, settings: AppSettings
+) -> RedirectResponse:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
+    try:
+        body = RegisterRequest.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
+        )
+        raise HTTPException(422, f"Data collection not registered: {problems}") from exc
+    found = _visit(db, user, visit)
+    with request.app.state.writer() as writer, writer.begin():
+        collection_id = _register(writer, settings, user, found, body)
+    return RedirectResponse(f"/collections/{collection_id}", status_code=303)

@@ -1,0 +1,221 @@
+"""2D classification results: one ParticleClassificationGroup per batch classification, one
+ParticleClassification per class, as ISPyB holds them.
+
+A group's ``programId`` is the 2D run's AutoProcProgram and its ``particlePickerId`` the
+ParticlePicker row of the latest micrograph in the batch; a collection's groups are found
+through that picker's program (ParticlePicker.programId → AutoProcProgram → ProcessingJob).
+A batch classified again (more particles, a later micrograph) gets a new group: the gallery
+shows the newest group of each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import (
+    AutoProcProgram,
+    BLSession,
+    DataCollection,
+    ParticleClassification,
+    ParticleClassificationGroup,
+    ParticlePicker,
+    ProcessingJob,
+)
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from cryolive.db.repo._keys import table_of, upsert, upsert_many
+
+
+class ClassValues(BaseModel):
+    """One 2D class of a batch classification."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    class_number: int = Field(ge=1)
+    image_full_path: str = Field(max_length=255, description="PNG of the class average")
+    particles: int = Field(ge=0)
+    distribution: float = Field(ge=0, le=1, description="Fraction of the batch's particles")
+    resolution_a: float | None = Field(default=None, gt=0)
+    selected: bool = False
+
+
+def write_classification(
+    session: Session,
+    *,
+    program_id: int,
+    particle_picker_id: int,
+    batch_number: int,
+    particles_in_batch: int,
+    classes_in_batch: int,
+    binned_pixel_size_a: float,
+    classes: Sequence[ClassValues],
+) -> int:
+    """Record one 2D classification of a batch; returns its ParticleClassificationGroup id.
+
+    Idempotent: the same (program, picker, batch) is written once (a redelivered message
+    updates it); a later classification of the batch uses a later picker and adds a group.
+    """
+    if batch_number < 1:
+        raise ValueError(f"batch_number: must be >= 1, got {batch_number}")
+    if particles_in_batch < 0 or classes_in_batch < 1:
+        raise ValueError("particles_in_batch must be >= 0 and classes_in_batch >= 1")
+    if binned_pixel_size_a <= 0:
+        raise ValueError(f"binned_pixel_size_a: must be > 0, got {binned_pixel_size_a}")
+    numbers = [c.class_number for c in classes]
+    if len(set(numbers)) != len(numbers) or any(n > classes_in_batch for n in numbers):
+        raise ValueError("classes: class numbers must be unique and <= classes_in_batch")
+    key = (program_id, particle_picker_id, batch_number)
+    group_id = upsert(
+        session,
+        table=table_of(ParticleClassificationGroup),
+        key=key,
+        values={
+            "programId": program_id,
+            "particlePickerId": particle_picker_id,
+            "type": "2D",
+            "batchNumber": batch_number,
+            "numberOfParticlesPerBatch": particles_in_batch,
+            "numberOfClassesPerBatch": classes_in_batch,
+            "binnedPixelSize": binned_pixel_size_a,
+        },
+    )
+    upsert_many(
+        session,
+        table=table_of(ParticleClassification),
+        rows=[
+            (
+                (*key, c.class_number),
+                {
+                    "particleClassificationGroupId": group_id,
+                    "classNumber": c.class_number,
+                    "classImageFullPath": c.image_full_path,
+                    "particlesPerClass": c.particles,
+                    "classDistribution": c.distribution,
+                    "estimatedResolution": c.resolution_a,
+                    "selected": int(c.selected),
+                },
+            )
+            for c in classes
+        ],
+    )
+    return group_id
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    particle_classification_id: int
+    class_number: int
+    particles: int
+    distribution: float | None
+    resolution_a: float | None
+    selected: bool
+    has_image: bool
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """The newest classification of one batch."""
+
+    group_id: int
+    program_id: int
+    batch_number: int
+    particles: int
+    classes_in_batch: int
+    binned_pixel_size_a: float | None
+    classes: list[ClassRow]
+
+
+def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
+    """The newest 2D classification of each batch of the collection, batches in order, each
+    with its classes by class number."""
+    groups = session.execute(
+        sa.select(
+            ParticleClassificationGroup.particleClassificationGroupId,
+            ParticleClassificationGroup.programId,
+            ParticleClassificationGroup.batchNumber,
+            ParticleClassificationGroup.numberOfParticlesPerBatch,
+            ParticleClassificationGroup.numberOfClassesPerBatch,
+            ParticleClassificationGroup.binnedPixelSize,
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .where(
+            ProcessingJob.dataCollectionId == data_collection_id,
+            ParticleClassificationGroup.type == "2D",
+        )
+        .order_by(ParticleClassificationGroup.particleClassificationGroupId)
+    ).all()
+    newest: dict[tuple[int, int], Any] = {}
+    for row in groups:  # later ids replace earlier ones of the same program and batch
+        newest[(int(row[1]), int(row[2] or 0))] = row
+    chosen = sorted(newest.values(), key=lambda r: (int(r[2] or 0), int(r[0])))
+    classes: dict[int, list[ClassRow]] = {int(r[0]): [] for r in chosen}
+    if classes:
+        for c in session.execute(
+            sa.select(
+                ParticleClassification.particleClassificationGroupId,
+                ParticleClassification.particleClassificationId,
+                ParticleClassification.classNumber,
+                ParticleClassification.particlesPerClass,
+                ParticleClassification.classDistribution,
+                ParticleClassification.estimatedResolution,
+                ParticleClassification.selected,
+                ParticleClassification.classImageFullPath,
+            )
+            .where(ParticleClassification.particleClassificationGroupId.in_(classes))
+            .order_by(ParticleClassification.classNumber)
+        ):
+            classes[int(c[0])].append(
+                ClassRow(
+                    particle_classification_id=int(c[1]),
+                    class_number=int(c[2] or 0),
+                    particles=int(c[3] or 0),
+                    distribution=None if c[4] is None else float(c[4]),
+                    resolution_a=None if c[5] is None else float(c[5]),
+                    selected=bool(c[6]),
+                    has_image=bool(c[7]),
+                )
+            )
+    return [
+        BatchRow(
+            group_id=int(r[0]),
+            program_id=int(r[1]),
+            batch_number=int(r[2] or 0),
+            particles=int(r[3] or 0),
+            classes_in_batch=int(r[4] or 0),
+            binned_pixel_size_a=None if r[5] is None else float(r[5]),
+            classes=classes[int(r[0])],
+        )
+        for r in chosen
+    ]
+
+
+def class_image(
+    session: Session, *, particle_classification_id: int
+) -> tuple[str | None, int] | None:
+    """(recorded image path, session id of its visit) of a class, or None if no such class."""
+    row = session.execute(
+        sa.select(ParticleClassification.classImageFullPath, DataCollection.SESSIONID)
+        .join(
+            ParticleClassificationGroup,
+            ParticleClassificationGroup.particleClassificationGroupId
+            == ParticleClassification.particleClassificationGroupId,
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+        .join(BLSession, BLSession.sessionId == DataCollection.SESSIONID)
+        .where(ParticleClassification.particleClassificationId == particle_classification_id)
+    ).first()
+    return None if row is None else (row[0], int(row[1]))
