@@ -122,6 +122,12 @@ def test_topaz_rejects_bad_input() -> None:
         pick_topaz(image, pixel_size_a=1.0, diameter_a=80.0, device="tpu")
     with pytest.raises(ValueError, match="picker"):
         PickMessage.model_validate({**_fields(Path("m.mrc"), Path("p")), "picker": "crYOLO"})
+    result = CliRunner().invoke(
+        build_app(),
+        ["pick", "m.mrc", "--out", "o", "--picker", "crYOLO",
+         "--diameter-min", "60", "--diameter-max", "100"],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "--picker" in result.output
 
 
 _CONTEXT = Context(key="k", recipe="spa-preprocess", step="pick", attempt=0, delivery_count=0)
