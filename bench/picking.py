@@ -10,7 +10,12 @@ one core (RELION's autopick without MPI uses one) and read the same MRC files; t
 reading. Wall and CPU seconds are both given: on a loaded machine the CPU time is the
 steadier figure.
 
-    .venv/bin/python bench/picking.py [--n 8] [--size 4096] [--cache DIR]
+``--topaz`` adds Topaz's pretrained resnet16 (``pick_topaz``, the optional ``topaz`` extra) at
+its default threshold (logit 0), PyTorch on one thread on the same core. ``--small`` plants a
+small particle instead: 500 residues (~55 kDa) in an ellipsoid of largest semi-axis 30 Å
+(diameters 33-60 Å), picked over 40-60 Å and matched within 30 px.
+
+    .venv/bin/python bench/picking.py [--n 8] [--size 4096] [--cache DIR] [--topaz] [--small]
 """
 
 from __future__ import annotations
@@ -24,16 +29,19 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import starfile
 
-from cryolive.engines.picking import PickScore, pick_log, score_picks
+from cryolive.engines.picking import PickScore, pick_log, pick_topaz, score_picks
 from cryolive.io.micrograph import read_micrograph
 
 DIAMETER_MIN_A, DIAMETER_MAX_A, MATCH_A = 60.0, 100.0, 45.0
+SMALL = {"n_residues": 500, "radius_a": 30.0}  # ~55 kDa
+SMALL_DIAMETER_MIN_A, SMALL_DIAMETER_MAX_A, SMALL_MATCH_A = 40.0, 60.0, 30.0
 CONDITIONS = [  # defocus Å, ice Å, density, carbon and contamination, dose e/Å²
     (8000.0, 250.0, 0.15, False, 40.0),
     (15000.0, 500.0, 0.30, False, 40.0),
@@ -56,7 +64,9 @@ def _truth_module():  # type: ignore[no-untyped-def]
     return module
 
 
-def _make(folder: Path, n: int, size: int) -> list[tuple[Path, np.ndarray, str]]:
+def _make(
+    folder: Path, n: int, size: int, particle: dict[str, float]
+) -> list[tuple[Path, np.ndarray, str]]:
     """Write (or reuse) n micrographs and their truth; return (path, truth xy, label)."""
     truth_module = _truth_module()
     (folder / "mics").mkdir(parents=True, exist_ok=True)
@@ -71,7 +81,7 @@ def _make(folder: Path, n: int, size: int) -> list[tuple[Path, np.ndarray, str]]
             planted = truth_module.planted_micrograph(
                 np.random.default_rng(1000 + i), shape=(size, size), defocus_a=defocus,
                 ice_a=ice, density=density, carbon=bad, contamination=4 * bad,
-                dose_e_per_a2=dose,
+                dose_e_per_a2=dose, **particle,
             )  # fmt: skip
             with mrcfile.new(path, overwrite=True) as mrc:
                 mrc.set_data(planted.micrograph)
@@ -81,24 +91,31 @@ def _make(folder: Path, n: int, size: int) -> list[tuple[Path, np.ndarray, str]]
     return out
 
 
-def _cryolive(path: Path) -> tuple[np.ndarray, float, float]:
+def _cryolive(path: Path, dmin: float, dmax: float) -> tuple[np.ndarray, float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     image, size = read_micrograph(path)
-    picks = pick_log(
-        image, pixel_size_a=size or 1.0, diameter_min_a=DIAMETER_MIN_A,
-        diameter_max_a=DIAMETER_MAX_A,
-    )  # fmt: skip
+    picks = pick_log(image, pixel_size_a=size or 1.0, diameter_min_a=dmin, diameter_max_a=dmax)
     xy = np.stack([picks.x_px, picks.y_px], axis=1)
     return xy, time.perf_counter() - start, time.process_time() - cpu
 
 
-def _relion(folder: Path, mics: list[Path]) -> tuple[list[np.ndarray], float, float]:
+def _topaz(path: Path, dmin: float, dmax: float) -> tuple[np.ndarray, float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    image, size = read_micrograph(path)
+    picks = pick_topaz(image, pixel_size_a=size or 1.0, diameter_a=0.5 * (dmin + dmax))
+    xy = np.stack([picks.x_px, picks.y_px], axis=1)
+    return xy, time.perf_counter() - start, time.process_time() - cpu
+
+
+def _relion(
+    folder: Path, mics: list[Path], dmin: float, dmax: float
+) -> tuple[list[np.ndarray], float, float]:
     odir = folder / "AutoPick"
     shutil.rmtree(odir, ignore_errors=True)
     command = [
         "taskset", "-c", "0", "relion_autopick", "--i", "mics/*.mrc", "--odir", "AutoPick/",
-        "--pickname", "autopick", "--LoG", "--LoG_diam_min", str(DIAMETER_MIN_A),
-        "--LoG_diam_max", str(DIAMETER_MAX_A), "--shrink", "0.5", "--lowpass", "20",
+        "--pickname", "autopick", "--LoG", "--LoG_diam_min", str(dmin),
+        "--LoG_diam_max", str(dmax), "--shrink", "0.5", "--lowpass", "20",
         "--angpix", "1",
     ]  # fmt: skip
     start, cpu = time.perf_counter(), _children_cpu()
@@ -125,51 +142,73 @@ def _total(scores: list[PickScore]) -> PickScore:
     )
 
 
+def _run(
+    picker: Callable[[Path, float, float], tuple[np.ndarray, float, float]],
+    data: list[tuple[Path, np.ndarray, str]],
+    dmin: float,
+    dmax: float,
+    match: float,
+) -> tuple[list[PickScore], float, float]:
+    scores, wall, cpu = [], [], []
+    for path, truth, _ in data:
+        xy, seconds, cpu_seconds = picker(path, dmin, dmax)
+        scores.append(score_picks(xy, truth, max_distance_px=match))
+        wall.append(seconds)
+        cpu.append(cpu_seconds)
+    return scores, float(np.mean(wall)), float(np.mean(cpu))
+
+
+def _cell(scores: list[PickScore], k: int) -> str:
+    if not scores:
+        return "-"
+    s = scores[k]
+    return f"{s.precision:.3f} / {s.recall:.3f} / {s.f1:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cryolive-bench-picking"))
+    parser.add_argument("--topaz", action="store_true", help="also Topaz's resnet16")
+    parser.add_argument("--small", action="store_true", help="a ~55 kDa particle")
     args = parser.parse_args()
-    data = _make(args.cache / str(args.size), args.n, args.size)
+    if args.small:
+        particle: dict[str, float] = dict(SMALL)
+        dmin, dmax, match = SMALL_DIAMETER_MIN_A, SMALL_DIAMETER_MAX_A, SMALL_MATCH_A
+        folder = args.cache / f"small{args.size}"
+    else:
+        particle, dmin, dmax, match = {}, DIAMETER_MIN_A, DIAMETER_MAX_A, MATCH_A
+        folder = args.cache / str(args.size)
+    data = _make(folder, args.n, args.size, particle)
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores")
     os.sched_setaffinity(0, {0})  # one core, as relion_autopick without MPI
-    ours, our_times, our_cpu = [], [], []
-    for path, truth, _ in data:
-        xy, seconds, cpu = _cryolive(path)
-        ours.append(score_picks(xy, truth, max_distance_px=MATCH_A))
-        our_times.append(seconds)
-        our_cpu.append(cpu)
-    theirs: list[PickScore] = []
-    relion_seconds = relion_cpu = float("nan")
+    rows: list[tuple[str, list[PickScore], float, float]] = []
+    ours, seconds, cpu = _run(_cryolive, data, dmin, dmax, match)
+    rows.append(("cryolive pick_log", ours, seconds, cpu))
+    if args.topaz:
+        importlib.import_module("torch").set_num_threads(1)  # one core: one thread
+        topaz, seconds, cpu = _run(_topaz, data, dmin, dmax, match)
+        rows.append(("topaz resnet16 (pick_topaz)", topaz, seconds, cpu))
     if shutil.which("relion_autopick"):
-        found, relion_seconds, relion_cpu = _relion(
-            args.cache / str(args.size), [p for p, _, _ in data]
-        )
+        found, seconds, cpu = _relion(folder, [p for p, _, _ in data], dmin, dmax)
         theirs = [
-            score_picks(xy, truth, max_distance_px=MATCH_A)
+            score_picks(xy, truth, max_distance_px=match)
             for xy, (_, truth, _) in zip(found, data, strict=True)
         ]
+        rows.append(("relion_autopick --LoG --shrink 0.5", theirs, seconds, cpu))
     print(f"load after: {os.getloadavg()[0]:.2f}")
-    print("| micrograph | particles | cryolive P / R / F1 | RELION LoG P / R / F1 |")
-    print("|---|---|---|---|")
+    print("| micrograph | particles | " + " | ".join(f"{r[0]} P / R / F1" for r in rows) + " |")
+    print("|---|---|" + "---|" * len(rows))
     for k, (_, truth, label) in enumerate(data):
-        o = ours[k]
-        r = (
-            f"{theirs[k].precision:.3f} / {theirs[k].recall:.3f} / {theirs[k].f1:.3f}"
-            if theirs
-            else "-"
-        )
-        print(f"| {label} | {len(truth)} | {o.precision:.3f} / {o.recall:.3f} / {o.f1:.3f} | {r} |")
+        cells = " | ".join(_cell(r[1], k) for r in rows)
+        print(f"| {label} | {len(truth)} | {cells} |")
     print("\n| picker | precision | recall | F1 | wall s / micrograph | CPU s / micrograph |")
     print("|---|---|---|---|---|---|")
-    o = _total(ours)
-    print(f"| cryolive pick_log | {o.precision:.3f} | {o.recall:.3f} | {o.f1:.3f} | "
-          f"{np.mean(our_times):.2f} | {np.mean(our_cpu):.2f} |")  # fmt: skip
-    if theirs:
-        r = _total(theirs)
-        print(f"| relion_autopick --LoG --shrink 0.5 | {r.precision:.3f} | {r.recall:.3f} | "
-              f"{r.f1:.3f} | {relion_seconds:.2f} | {relion_cpu:.2f} |")  # fmt: skip
+    for name, scores, seconds, cpu in rows:
+        t = _total(scores)
+        print(f"| {name} | {t.precision:.3f} | {t.recall:.3f} | {t.f1:.3f} | {seconds:.2f} | "
+              f"{cpu:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

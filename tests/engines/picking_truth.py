@@ -46,8 +46,8 @@ class Planted:
 
 
 @lru_cache(maxsize=4)
-def specimen(seed: int = 1) -> Specimen:
-    return procedural_specimen(seed=seed, radius_a=RADIUS_A)
+def specimen(seed: int = 1, n_residues: int = 1500, radius_a: float = RADIUS_A) -> Specimen:
+    return procedural_specimen(seed=seed, n_residues=n_residues, radius_a=radius_a)
 
 
 def _bad_area(
@@ -91,12 +91,16 @@ def planted_micrograph(
     carbon: bool = False,
     contamination: int = 0,
     empty_fraction: float = 0.0,
+    n_residues: int = 1500,
+    radius_a: float = RADIUS_A,
 ) -> Planted:
     """A motion-corrected micrograph (Poisson counts, float32) of the procedural particle.
 
     ``empty_fraction`` leaves that fraction of the width (on the left) without particles.
+    ``n_residues`` and ``radius_a`` make another particle (default: 165 kDa, 45 Å; about
+    110 Da per residue, e.g. 500 and 30 Å for a 55 kDa one).
     """
-    spec = specimen()
+    spec = specimen(1, n_residues, radius_a)
     config = MovieConfig(
         n_frames=1,
         dose_e_per_a2=dose_e_per_a2,
@@ -117,7 +121,7 @@ def planted_micrograph(
     pos = plan.positions_px
     iy = np.clip(np.rint(pos[:, 0]).astype(int), 0, shape[0] - 1)
     ix = np.clip(np.rint(pos[:, 1]).astype(int), 0, shape[1] - 1)
-    keep = (reach[iy, ix] > RADIUS_A / pixel_size_a) & (pos[:, 1] >= empty_fraction * shape[1])
+    keep = (reach[iy, ix] > radius_a / pixel_size_a) & (pos[:, 1] >= empty_fraction * shape[1])
     plan = replace(
         plan,
         positions_px=pos[keep],

@@ -11,7 +11,14 @@ import typer
 
 from cryolive.engines._checks import UnusableMicrographError
 from cryolive.engines.extract import Particles, default_box_px, extract_particles
-from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_templates
+from cryolive.engines.picking import (
+    MicrographCtf,
+    Picks,
+    overlay_picks,
+    pick_log,
+    pick_templates,
+    pick_topaz,
+)
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
 from cryolive.particle_files import (
     MicrographParticles,
@@ -53,12 +60,22 @@ def pick_command(
     pixel_size: float | None = typer.Option(None, help="Å/px; default: the MRC header's."),
     templates: Path | None = typer.Option(None, help="Templates or 2D classes (.mrcs)."),
     defocus: float | None = typer.Option(None, help="Defocus for the templates' CTF, Å."),
-    threshold: float = typer.Option(5.0, help="Peak height, background sd."),
+    threshold: float | None = typer.Option(
+        None, help="Peak height: background sd (default 5), or Topaz's logit (default 0)."
+    ),
     fmt: str = typer.Option("star", "--format", help="Coordinates as 'star' or 'json'."),
+    picker: str = typer.Option(
+        "log", help="'log', or 'topaz' (pretrained resnet16; needs the 'topaz' extra)."
+    ),
+    device: str = typer.Option("cpu", help="Topaz only: 'cpu' or 'cuda'."),
 ) -> None:
     """Pick particles: <name>_autopick.star (or .json) and <name>_picks.png per micrograph."""
     if fmt not in ("star", "json"):
         raise typer.BadParameter(f"--format: 'star' or 'json', got {fmt!r}")
+    if picker not in ("log", "topaz"):
+        raise typer.BadParameter(f"--picker: 'log' or 'topaz', got {picker!r}")
+    if picker == "topaz" and templates is not None:
+        raise typer.BadParameter("--picker topaz: does not take --templates")
     stack = _read_templates(templates) if templates is not None else None
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -67,13 +84,21 @@ def pick_command(
             image, header_size = read_micrograph(path)
             size = _pixel_size(path, pixel_size, header_size)
             picks: Picks
-            if stack is None:
+            if picker == "topaz":
+                picks = pick_topaz(
+                    image,
+                    pixel_size_a=size,
+                    diameter_a=0.5 * (diameter_min + diameter_max),
+                    threshold=0.0 if threshold is None else threshold,
+                    device=device,
+                )
+            elif stack is None:
                 picks = pick_log(
                     image,
                     pixel_size_a=size,
                     diameter_min_a=diameter_min,
                     diameter_max_a=diameter_max,
-                    threshold=threshold,
+                    threshold=5.0 if threshold is None else threshold,
                 )
             else:
                 ctf = MicrographCtf(defocus_u_a=defocus, defocus_v_a=defocus) if defocus else None
@@ -84,8 +109,10 @@ def pick_command(
                     template_pixel_size_a=stack[1],
                     diameter_a=0.5 * (diameter_min + diameter_max),
                     ctf=ctf,
-                    threshold=threshold,
+                    threshold=5.0 if threshold is None else threshold,
                 )
+        except ImportError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
             failed += 1
             typer.echo(f"{path}: failed: {exc}", err=True)

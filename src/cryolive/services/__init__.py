@@ -28,6 +28,7 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "particle_diameter_min_a": 70.0,
     "particle_diameter_max_a": 130.0,
     "pick_threshold": 5.0,
+    "picker": "log",
     "box_px": None,
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryolive.db.records import AnyRecord
@@ -69,7 +71,10 @@ class PickMessage(MovieStep):
     micrograph_pixel_size_a: float = Field(gt=0)
     particle_diameter_min_a: float = Field(gt=0)
     particle_diameter_max_a: float = Field(gt=0)
-    pick_threshold: float = Field(default=5.0, gt=0, description="Background sd")
+    pick_threshold: float = Field(default=5.0, gt=0, description="Background sd (LoG)")
+    picker: Literal["log", "topaz"] = Field(
+        default="log", description="LoG, or Topaz's pretrained resnet16 (optional extra)"
+    )
     box_px: int | None = Field(default=None, ge=16, description="Default: 1.5 x diameter")
     defocus_u_a: float
     defocus_v_a: float

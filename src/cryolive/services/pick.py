@@ -1,5 +1,6 @@
 """The picking service: pick particles on a micrograph without templates (Laplacian of
-Gaussian over the expected diameters), extract them, and record a ParticlePicker row.
+Gaussian over the expected diameters, or with ``picker: "topaz"`` Topaz's pretrained resnet16,
+an optional extra, at its default threshold), extract them, and record a ParticlePicker row.
 
 Picking and extraction run in one step: extraction needs the micrograph the picker has just
 read and takes a fraction of its time, and the two always run together in a live session.
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from cryolive.db.records import ParticlePickerRecord
 from cryolive.engines._checks import UnusableMicrographError
 from cryolive.engines.extract import default_box_px, extract_particles
-from cryolive.engines.picking import MicrographCtf, overlay_picks, pick_log
+from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.particle_files import (
@@ -42,15 +46,11 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
     try:
         image, _ = read_micrograph(Path(message.micrograph_path))
         size = message.micrograph_pixel_size_a
-        picks = pick_log(
-            image,
-            pixel_size_a=size,
-            diameter_min_a=message.particle_diameter_min_a,
-            diameter_max_a=message.particle_diameter_max_a,
-            threshold=message.pick_threshold,
-        )
+        picks = _pick(image, message)
         box = message.box_px or default_box_px(message.particle_diameter_max_a, pixel_size_a=size)
         particles = extract_particles(image, picks.x_px, picks.y_px, pixel_size_a=size, box_px=box)
+    except ImportError as exc:  # picker "topaz" without the extra installed
+        return failed(message, stage="pick", reason="picker-missing", text=str(exc))
     except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
         return failed(
             message, stage="pick", reason=getattr(exc, "reason", "bad-input"), text=str(exc)
@@ -90,12 +90,28 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         movie=movie_ref(message),
         motion_correction_program_id=message.program_id,
         auto_proc_program_id=message.program_id,
-        picking_template="LoG",
+        picking_template="Topaz resnet16" if message.picker == "topaz" else "LoG",
         particle_diameter_nm=picks.diameter_a / 10,
         number_of_particles=len(particles),
         summary_image_full_path=str(overlay),
     )
     return [Emit(RESULTS, WriteResults(records=[record]))]
+
+
+def _pick(image: NDArray[np.float32], message: PickMessage) -> Picks:
+    if message.picker == "topaz":
+        return pick_topaz(
+            image,
+            pixel_size_a=message.micrograph_pixel_size_a,
+            diameter_a=0.5 * (message.particle_diameter_min_a + message.particle_diameter_max_a),
+        )
+    return pick_log(
+        image,
+        pixel_size_a=message.micrograph_pixel_size_a,
+        diameter_min_a=message.particle_diameter_min_a,
+        diameter_max_a=message.particle_diameter_max_a,
+        threshold=message.pick_threshold,
+    )
 
 
 def pick_service() -> Service[PickMessage]:

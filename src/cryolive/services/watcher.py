@@ -8,6 +8,9 @@ after the movie, or SerialEM's ``Frames/<movie>.mdoc``) and its size has not cha
 last scan, or, without metadata, its size and time stamp have stood still for
 ``settle_s`` seconds. Each movie is registered once: what the database already holds is not
 registered again after a restart.
+
+For EER movies the run's ``eer_grouping`` is chosen from the dose (each fraction 0.5-1.0 e/Å²,
+see :mod:`cryolive.services.eer_grouping`) unless the user set it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
+from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
 from cryolive.services.layout import project_dir
 from cryolive.services.runs import Run, expect_movies, open_run, publish, registered_movies
 
@@ -180,7 +184,7 @@ class Watcher:
             if folder.run is None:
                 if not good:
                     return self._record_unregistrable(session, raw_dir, bad)
-                folder.run = self._open_run(session, raw_dir, good[0][0], good[0][1])
+                folder.run = self._open_run(session, raw_dir, good)
                 folder.known |= set(
                     registered_movies(session, data_collection_id=folder.run.data_collection_id)
                 )
@@ -208,8 +212,9 @@ class Watcher:
         return 0, 0
 
     def _open_run(
-        self, session: Session, raw_dir: Path, movie: Path, meta: AcquisitionMetadata
+        self, session: Session, raw_dir: Path, good: list[tuple[Path, AcquisitionMetadata]]
     ) -> Run:
+        movie, meta = good[0]
         session_id = ensure_visit(session, visit=self.visit, microscope=self.microscope)
         _, dc_id = register_data_collection(
             session,
@@ -237,15 +242,21 @@ class Watcher:
         )
         gain = gain_reference(raw_dir)
         frames = meta.n_fractions or 1
-        parameters = {
+        dose = meta.dose_e_per_a2 or 40.0
+        user = dict(self.defaults)
+        if user.get("eer_grouping") is None:
+            user.pop("eer_grouping", None)  # None means "choose", not "override with nothing"
+        parameters: dict[str, object] = {
             "pixel_size_a": meta.pixel_size_a,
             "voltage_kv": meta.voltage_kv,
-            "dose_per_frame_e_per_a2": (meta.dose_e_per_a2 or 40.0) / frames,
-            "total_dose_e_per_a2": meta.dose_e_per_a2 or 40.0,
+            "dose_per_frame_e_per_a2": dose / frames,
+            "total_dose_e_per_a2": dose,
             "frames": meta.n_fractions,
             "gain_path": str(gain) if gain else None,
-            **self.defaults,
         }
+        if movie.suffix.lower() == ".eer":
+            parameters |= _eer_parameters(good, dose, user.get("eer_grouping"))
+        parameters |= user
         return open_run(
             session,
             data_collection_id=dc_id,
@@ -283,6 +294,33 @@ def _with_hand_optics(
         )
         good.append((movie, meta))
     return good, still_bad
+
+
+def _eer_parameters(
+    good: list[tuple[Path, AcquisitionMetadata]], dose_e_per_a2: float, grouping: object
+) -> dict[str, object]:
+    """Grouping, fraction count and dose per fraction of an EER run, from the first movie whose
+    EER frames can be counted. EPU's NumberOffractions is not the EER frame count (EPU writes
+    the fractionation of its own output there), so the frames come from the file; the fraction
+    count is left open (``frames`` None): it follows from the grouping."""
+    for movie, _ in good:
+        try:
+            n_eer = eer_frame_count(movie)
+        except MovieReadError as exc:
+            log.warning("%s: cannot count its EER frames (%s); trying the next movie", movie, exc)
+            continue
+        group = grouping if isinstance(grouping, int) else choose_eer_grouping(n_eer, dose_e_per_a2)
+        log.info(
+            "%s: %d EER frames, %.1f e/Å²: eer_grouping %d (%.2f e/Å² per fraction)",
+            movie, n_eer, dose_e_per_a2, group, dose_e_per_a2 * group / n_eer,
+        )  # fmt: skip
+        return {
+            "eer_grouping": group,
+            "frames": None,
+            "dose_per_frame_e_per_a2": dose_e_per_a2 * group / n_eer,
+        }
+    log.warning("no EER movie in this batch could be counted; eer_grouping left unset")
+    return {"frames": None}
 
 
 def _movie_record(run: Run, movie: Path, meta: AcquisitionMetadata | None) -> MovieRecord:

@@ -59,7 +59,7 @@ class Picks:
         Pixel size of the micrograph, Å.
     working_pixel_size_a : float
         Pixel size at which the picker worked, Å.
-    method : "log" or "template"
+    method : "log", "template" or "topaz"
     threshold : float
         The score a pick had to exceed, in background standard deviations.
     rejected_bad_area : int
@@ -76,7 +76,7 @@ class Picks:
     diameter_a: float
     pixel_size_a: float
     working_pixel_size_a: float
-    method: Literal["log", "template"]
+    method: Literal["log", "template", "topaz"]
     threshold: float
     rejected_bad_area: int
     bad_area: NDArray[np.bool_] = field(repr=False, compare=False)

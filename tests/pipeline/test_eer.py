@@ -1,0 +1,122 @@
+"""EER movies: the watcher chooses the frame grouping from the dose (issue 9)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, MotionCorrection, ProcessingJobParameter
+
+from cryolive.check import check_visit
+from cryolive.db import make_engine, session_factory, upgrade
+from cryolive.messaging.recipe import load_recipe
+from cryolive.messaging.transport import open_transport
+from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
+from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
+from cryolive.services.watcher import Watcher
+from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
+
+
+@pytest.mark.parametrize(
+    ("n_eer", "dose", "expected"),
+    [
+        (160, 40.0, 4),  # 0.25 e/Å² per EER frame: 2 and 4 drop nothing, 4 (1.0) is nearer 0.8
+        (800, 40.0, 16),  # 0.05: 10-20 fit, 10, 16 and 20 divide 800, 16 gives 0.8
+        (1000, 50.0, 20),  # 0.05: 10-20 fit, 10 and 20 divide 1000, 1.0 is nearer 0.8
+        (1200, 40.0, 24),  # 1/30: 15-30; 15, 16, 20, 24, 25, 30 divide; 24 gives 0.8
+        (997, 40.0, 14),  # prime: 13-24 fit; 14 drops the fewest (3) trailing frames
+        (50, 80.0, 1),  # 1.6 e/Å² per EER frame: nothing fits, one frame per fraction
+        (10, 0.3, 10),  # 0.3 e/Å² in all: nothing fits, the whole movie in one fraction
+    ],
+)
+def test_grouping_puts_half_to_one_electron_per_square_angstrom_in_a_fraction(
+    n_eer: int, dose: float, expected: int
+) -> None:
+    group = choose_eer_grouping(n_eer, dose)
+    assert group == expected
+    per_fraction = dose * group / n_eer
+    fits = any(0.5 <= dose * g / n_eer <= 1.0 for g in range(1, n_eer + 1))
+    assert (0.5 <= per_fraction <= 1.0) == fits
+
+
+def test_grouping_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="n_eer_frames"):
+        choose_eer_grouping(0, 40.0)
+    with pytest.raises(ValueError, match="total_dose_e_per_a2"):
+        choose_eer_grouping(100, 0.0)
+    with pytest.raises(ValueError, match="window_e_per_a2"):
+        choose_eer_grouping(100, 40.0, target_e_per_a2=2.0)
+
+
+@pytest.fixture(scope="module")
+def eer_visit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 1k EER movie: 8 e/Å² in 160 EER frames (0.05 each), written once per module."""
+    visit = tmp_path_factory.mktemp("sim") / "eer"
+    movie = MovieConfig(n_frames=8, eer_frames_per_fraction=20, dose_e_per_a2=8.0)
+    simulate_visit(VisitConfig(detector="1k", format="eer", movie=movie, movies_per_grid=1), visit)
+    return visit
+
+
+def _parameters(session: object) -> dict[str, object]:
+    rows = session.execute(  # type: ignore[attr-defined]
+        sa.select(ProcessingJobParameter.parameterKey, ProcessingJobParameter.parameterValue)
+    ).all()
+    return {key: json.loads(value) for key, value in rows if key not in ("raw_dir", "project_dir")}
+
+
+def test_a_watched_eer_visit_is_grouped_from_its_dose_and_processed(
+    sqlite_db: str, eer_visit: Path, visit_copy: Callable[[Path], Path], done: Callable
+) -> None:
+    visit = visit_copy(eer_visit)
+    movies = sorted(visit.rglob("*_EER.eer"))
+    assert len(movies) == 1 and eer_frame_count(movies[0]) == 160
+    pipeline = start_pipeline(
+        database_url=sqlite_db,
+        broker_url="memory://eer",
+        visits=[VisitFolder(visit, "bi23047-5", "m02")],
+        poll_s=0.3,
+        settle_s=1.0,
+    )
+    try:
+        done(pipeline.sessions, movies=1)
+        with pipeline.sessions() as session:
+            parameters = _parameters(session)
+            motion = session.scalars(sa.select(MotionCorrection)).all()
+            n_ctf = len(session.scalars(sa.select(CTF)).all())
+            report = check_visit(session, visit_dir=visit)
+    finally:
+        pipeline.stop()
+    # 8 e/Å² over 160 EER frames: groups of 16 (10 and 20 also divide 160; 16 gives 0.8
+    # e/Å²), 10 fractions
+    assert parameters["eer_grouping"] == 16
+    assert parameters["dose_per_frame_e_per_a2"] == pytest.approx(0.8)
+    assert "frames" not in parameters  # follows from the grouping
+    assert len(motion) == 1 and n_ctf == 1
+    assert motion[0].lastFrame == 10
+    assert not report.missing and not report.unexpected_failures
+    assert max(report.defocus_error_pct) < 1.0
+
+
+def test_a_grouping_the_user_set_is_kept(sqlite_db: str, eer_visit: Path) -> None:
+    engine = make_engine(sqlite_db)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    transport = open_transport("memory://eer-user")
+    watcher = Watcher(
+        visit_dir=eer_visit,
+        visit="bi23047-5",
+        sessions=sessions,
+        transport=transport,
+        recipe=load_recipe(recipe_path("spa-preprocess")),
+        defaults={"eer_grouping": 20},
+    )
+    watcher.scan_once(0.0)
+    report = watcher.scan_once(1.0)
+    assert report.registered == 1  # registered, not processed: no worker listens
+    with sessions() as session:
+        parameters = _parameters(session)
+    assert parameters["eer_grouping"] == 20
+    assert parameters["dose_per_frame_e_per_a2"] == pytest.approx(1.0)  # 8 e/Å² in 8
