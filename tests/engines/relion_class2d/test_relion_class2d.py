@@ -318,11 +318,26 @@ def test_a_failing_run_reports_the_tail_of_its_log(tmp_path: Path) -> None:
         )
 
 
+def test_a_run_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
+    write_minimal_star(tmp_path / "ok.star")
+    fake = tmp_path / "slow_refine"
+    fake.write_text("#!/bin/sh\necho 'thinking'\nexec sleep 30\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    with pytest.raises(RelionClass2DError, match=r"(?s)ran past 1.0 s.*thinking"):
+        run_relion_class2d(
+            tmp_path / "ok.star",
+            tmp_path / "out",
+            settings=SMALL,
+            executable=str(fake),
+            timeout_s=1.0,
+        )
+
+
 def test_relion_failing_on_a_missing_stack_is_a_relion_error(
     tmp_path: Path, need_service: Callable[[str, str], None]
 ) -> None:
     if find_relion_refine() is None:
         need_service("relion_refine", "not on PATH (Debian: apt-get install relion)")
     write_minimal_star(tmp_path / "ok.star")  # names stack.mrcs, which is not there
-    with pytest.raises(RelionClass2DError, match="failed"):
+    with pytest.raises(RelionClass2DError, match=r"(?s)failed.*Cannot read file stack\.mrcs"):
         run_relion_class2d(tmp_path / "ok.star", tmp_path / "out", settings=SMALL, timeout_s=60)
