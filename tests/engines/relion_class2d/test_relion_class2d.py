@@ -209,12 +209,17 @@ def test_relion_poses_are_in_cryolives_convention(
             phase = np.deg2rad(
                 (planted.angles_deg[members] - result.psi_deg[members]) * 360.0 / period
             )
-            assert np.abs(np.mean(np.exp(1j * phase))) > 0.6, f"kind {kind}"
+            mean = np.angle(np.mean(np.exp(1j * phase)))
+            error_deg = np.rad2deg(np.angle(np.exp(1j * (phase - mean)))) * period / 360.0
+            # RELION samples psi every 6° (3° after oversampling): measured median 1.5°.
+            assert np.median(np.abs(error_deg)) < 4.0, f"kind {kind}"
+            assert np.mean(np.abs(error_deg) < 15.0) > 0.9, f"kind {kind}"
         # shift_a is where the particle's centre sits: the planted shift plus the class's
-        # own offset, to within RELION's 1 px sampling.
+        # own offset, to within RELION's 1 px sampling (measured RMS 0.5-0.9 px; the bar's
+        # position along its length is the least certain).
         residual = result.shift_a[members] / PIXEL_A - planted.shifts_px[members]
         residual -= np.median(residual, axis=0)
-        assert np.sqrt(np.mean(np.sum(residual**2, axis=1))) < 1.5, f"kind {kind}"
+        assert np.sqrt(np.mean(np.sum(residual**2, axis=1))) < 1.2, f"kind {kind}"
 
 
 def test_the_average_turned_by_psi_and_moved_by_the_shift_matches_the_particle(
