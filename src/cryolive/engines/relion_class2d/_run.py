@@ -174,6 +174,9 @@ def run_relion_class2d(
         progress(total, total)
     parsed = read_iteration(root, total, image_names=particles.image_names)
     counts = np.bincount(parsed.assignment, minlength=settings.n_classes).astype(np.int64)
+    # RELION's estimate is where a class's spectral SNR falls to 1, not a half-set FRC: kept as
+    # it is, but a class of fewer than two particles has none, as in cryolive's engine.
+    resolution_a = np.where(counts >= 2, parsed.resolution_a, np.inf)
     # SCORE_CLASSES: replace with cryolive.engines.class2d.score_classes once it is on main.
     score = np.zeros(settings.n_classes, dtype=np.float64)
     selected = np.zeros(settings.n_classes, dtype=np.bool_)
@@ -185,7 +188,7 @@ def run_relion_class2d(
         shift_a=parsed.shift_a,
         probability=parsed.probability,
         particles_per_class=counts,
-        resolution_a=parsed.resolution_a,
+        resolution_a=resolution_a,
         score=score,
         selected=selected,
         engine="relion_refine",
