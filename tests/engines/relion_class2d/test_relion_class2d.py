@@ -323,6 +323,19 @@ def test_a_failing_run_reports_the_tail_of_its_log(tmp_path: Path) -> None:
         )
 
 
+def test_files_of_an_earlier_run_do_not_pass_for_a_run_that_wrote_nothing(tmp_path: Path) -> None:
+    write_minimal_star(tmp_path / "ok.star")
+    out = tmp_path / "out"
+    out.mkdir()
+    for kind in ("classes.mrcs", "model.star", "data.star"):
+        (out / f"run_it001_{kind}").write_text("from an earlier run")
+    fake = tmp_path / "idle_refine"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    with pytest.raises(RelionClass2DError, match="exit 0"):
+        run_relion_class2d(tmp_path / "ok.star", out, settings=SMALL, executable=str(fake))
+
+
 def test_a_run_past_its_time_limit_is_stopped(tmp_path: Path) -> None:
     write_minimal_star(tmp_path / "ok.star")
     fake = tmp_path / "slow_refine"

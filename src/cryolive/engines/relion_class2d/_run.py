@@ -146,6 +146,9 @@ def run_relion_class2d(
     total = settings.iterations
     reported = 0
     start = time.monotonic()
+    # Files of an earlier run in the same folder would pass for this one's progress and output.
+    for stale in out_dir.glob("run_it[0-9][0-9][0-9]_*"):
+        stale.unlink()
     with log_path.open("w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
@@ -153,18 +156,21 @@ def run_relion_class2d(
         process = subprocess.Popen(
             command, cwd=star_path.resolve().parent, stdout=log, stderr=subprocess.STDOUT
         )
-        while process.poll() is None:
-            if timeout_s is not None and time.monotonic() - start > timeout_s:
+        try:
+            while process.poll() is None:
+                if timeout_s is not None and time.monotonic() - start > timeout_s:
+                    raise RelionClass2DError(
+                        f"{executable} ran past {timeout_s} s; log tail:\n{_tail(log_path)}"
+                    )
+                done = _done_iterations(root, total)
+                if progress is not None and done > reported:
+                    reported = done
+                    progress(done, total)
+                time.sleep(POLL_S)
+        finally:  # a timeout, or an exception from ``progress``: RELION must not run on
+            if process.poll() is None:
                 process.kill()
                 process.wait()
-                raise RelionClass2DError(
-                    f"{executable} ran past {timeout_s} s; log tail:\n{_tail(log_path)}"
-                )
-            done = _done_iterations(root, total)
-            if progress is not None and done > reported:
-                reported = done
-                progress(done, total)
-            time.sleep(POLL_S)
     final = iteration_files(root, total)
     if process.returncode != 0 or not all(path.exists() for path in final.values()):
         raise RelionClass2DError(
