@@ -179,6 +179,8 @@ def test_relion_separates_the_three_shapes(
     assert result.particles_per_class.sum() == n
     assert np.all(np.isfinite(result.resolution_a)) and np.all(result.resolution_a > 2 * PIXEL_A)
     assert np.all((result.probability > 0) & (result.probability <= 1))
+    assert result.score.shape == (3,) and np.all((result.score >= 0) & (result.score <= 1))
+    assert result.selected.all()  # three compact, resolved shapes: all good classes (~0.95)
     dominant = []
     for k in range(3):
         members = planted.kinds[result.assignment == k]
@@ -279,7 +281,7 @@ def write_minimal_star(path: Path, *, optics: bool = True, ctf: bool = True) -> 
     starfile.write(blocks, path, overwrite=True)
 
 
-SMALL = Class2DSettings(n_classes=2, iterations=1, particle_diameter_a=96.0)
+SMALL = Class2DSettings(n_classes=2, iterations=1, full_iterations=1, particle_diameter_a=96.0)
 
 
 def test_a_missing_star_file_is_named(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolive.engines.class2d import Class2DResult, Class2DSettings
+from cryolive.engines.class2d import Class2DResult, Class2DSettings, score_classes
 from cryolive.engines.relion_class2d._star import iteration_files, read_input, read_iteration
 
 EXECUTABLE = "relion_refine"
@@ -95,7 +95,8 @@ def run_relion_class2d(
         Folder for RELION's outputs (``run_itNNN_*``) and its log ``relion_refine.log``; created.
     settings : Class2DSettings
         K, iterations, mask diameter, final in-plane step, largest shift, seed.
-        ``working_resolution_a`` becomes ``--strict_highres_exp``.
+        ``working_resolution_a`` becomes ``--strict_highres_exp``; ``batch_per_class`` and
+        ``full_iterations`` (cryolive's mini-batches) have no RELION counterpart and are ignored.
     threads : int
         RELION's ``--j``.
     executable : str
@@ -183,9 +184,12 @@ def run_relion_class2d(
     # RELION's estimate is where a class's spectral SNR falls to 1, not a half-set FRC: kept as
     # it is, but a class of fewer than two particles has none, as in cryolive's engine.
     resolution_a = np.where(counts >= 2, parsed.resolution_a, np.inf)
-    # SCORE_CLASSES: replace with cryolive.engines.class2d.score_classes once it is on main.
-    score = np.zeros(settings.n_classes, dtype=np.float64)
-    selected = np.zeros(settings.n_classes, dtype=np.bool_)
+    score, selected = score_classes(
+        parsed.averages,
+        pixel_size_a=particles.pixel_size_a,
+        particle_diameter_a=settings.particle_diameter_a,
+        resolution_a=resolution_a,
+    )
     return Class2DResult(
         averages=parsed.averages,
         pixel_size_a=particles.pixel_size_a,
