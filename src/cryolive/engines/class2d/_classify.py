@@ -1,12 +1,16 @@
 """Reference-free 2D classification by expectation-maximisation over mini-batches.
 
 Each iteration scores a batch of particles against every in-plane pose of every class
-(:func:`coarse_search`), turns the best score per class into class probabilities (a Gaussian
-likelihood with a fitted scale, tempered early on so classes can exchange particles), and
-averages the batch into new classes with a Wiener filter from the half-set FRC. Early
-iterations use random batches of ``batch_per_class`` x K particles, as cryoSPARC's online EM
-does; the last ``full_iterations`` use every particle and refine each pose locally at the
-working pixel size. Classes that empty are reseeded from the largest class's particles.
+(:func:`coarse_search`, one matrix product at a coarse pixel size, both sides whitened by the
+particles' power spectrum so that each frequency counts by its signal-to-noise), turns the
+best score per class into class probabilities (a Gaussian likelihood with a fitted scale and
+equal class priors, tempered early on so that similar classes share particles before each
+settles on a view), and averages the batch into new classes with a Wiener filter from the
+FRC of two half-sets, each aligned only to its own averages. Early iterations use random
+batches of ``batch_per_class`` x K particles, as cryoSPARC's online EM does; the last
+``full_iterations`` use every particle and refine each pose locally at the working pixel
+size. A class that falls under half its share is given half of the largest class, split
+along the first principal component of that class's aligned particles.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import fft as sfft
 
 from cryolive.engines.class2d._align import (
     Coarse,
@@ -25,6 +30,7 @@ from cryolive.engines.class2d._align import (
     shift_grid,
 )
 from cryolive.engines.class2d._average import Averages, average_classes, centre_of_mass
+from cryolive.engines.class2d._frc import ring_index
 from cryolive.engines.class2d._geometry import (
     fourier_crop,
     fourier_shift,
@@ -40,6 +46,7 @@ COARSE_DIAMETER_PX = 24  # the particle's diameter in coarse pixels
 START_GAP = 1.0  # log-likelihood gap, best to second class, at the first iteration
 END_GAP = 8.0
 MIN_PROBABILITY = 0.05
+RESEED_SHARE = 0.5  # a class under half its share of particles is given half of the largest
 
 
 def classify_2d(
@@ -80,8 +87,10 @@ def classify_2d(
     coarse_scale = box / coarse_box  # working pixels per coarse pixel
     coarse_radius = radius / coarse_scale
     pixels = disc_pixels(coarse_box, coarse_radius)
-    features = fourier_crop(prep.images, coarse_box).reshape(n, -1)[:, pixels]
-    features = np.ascontiguousarray(features)
+    coarse = fourier_crop(prep.images, coarse_box)
+    whiten = _whitening(coarse)
+    features = np.ascontiguousarray(_filtered(coarse, whiten).reshape(n, -1)[:, pixels])
+    del coarse
     angles = np.arange(0.0, 360.0, 360.0 / round(360.0 / settings.angle_step_deg))
     shifts = shift_grid(settings.max_shift_a / (pixel * coarse_scale))
 
@@ -92,7 +101,6 @@ def classify_2d(
     else:
         seeds = rng.choice(n, size=k, replace=False)
         references = _lowpass(prep.images[seeds], pixel, INITIAL_LOWPASS_A)
-    prior = np.full(k, 1.0 / k)
     # Two half-sets (even and odd particles) each aligned only to its own averages, so that
     # the FRC between them measures signal, not noise aligned to the same noise.
     halves = np.stack([references, references])
@@ -116,6 +124,7 @@ def classify_2d(
             subset,
             _lowpass(halves * mask, pixel, limit_a),
             coarse_box,
+            whiten,
             angles=angles,
             shifts=shifts,
             pixels=pixels,
@@ -125,7 +134,7 @@ def classify_2d(
         sigma2 = max(float(np.mean(energy - score.max(axis=1) ** 2)) / len(pixels), 1e-12)
         loglik = score**2 / (2.0 * sigma2)
         temperature = _temperature(loglik, it / max(1, total - settings.full_iterations))
-        loglik = loglik / temperature + np.log(np.maximum(prior, 1e-12))
+        loglik = loglik / temperature  # classes have equal priors: none grows by its size
         loglik -= loglik.max(axis=1, keepdims=True)
         prob = np.exp(loglik)
         prob /= prob.sum(axis=1, keepdims=True)
@@ -167,8 +176,6 @@ def classify_2d(
             angle_bins=4 * len(angles) if full else len(angles),
             order=3 if full else 1,
         )
-        if it >= total // 2:  # a uniform prior first, so that small classes can grow
-            prior = np.maximum(result.weight, 0.0) / max(float(result.weight.sum()), 1e-12)
         halves = result.halves
         last = it == total - 1
         if not last:
@@ -192,7 +199,7 @@ def classify_2d(
             f"iteration {it + 1}/{total}: {len(subset)} particles, sigma² {sigma2:.3g}, "
             f"temperature {temperature:.2f}, median top probability "
             f"{float(np.median(prob.max(axis=1))):.2f}, classes holding ≥1% "
-            f"{int((prior >= 0.01).sum())}/{k}"
+            f"{int((result.weight >= 0.01 * result.weight.sum()).sum())}/{k}"
         )
         if progress is not None:
             progress(it + 1, total)
@@ -239,11 +246,37 @@ def _temperature(loglik: NDArray[np.float64], progress: float) -> float:
     return float(max(1.0, gap / target))
 
 
+def _whitening(images: NDArray[np.float32]) -> NDArray[np.float32]:
+    """1/sqrt of the particles' mean power per ring, on the rfft2 grid (b, b/2 + 1).
+
+    Particles are mostly noise, so their power spectrum is the noise's; weighting both sides
+    of a correlation by it makes the correlation the cross term of the Gaussian likelihood
+    with coloured noise (each frequency counted by its signal-to-noise), instead of one that
+    the low frequencies, where every view is a similar blob, dominate.
+    """
+    b = images.shape[-1]
+    rings = np.minimum(ring_index(b), b // 2)
+    power = (np.abs(sfft.rfft2(images, workers=-1)) ** 2).mean(axis=0)
+    summed = np.bincount(rings.ravel(), weights=power.ravel(), minlength=b // 2 + 1)
+    per_ring = summed / np.maximum(np.bincount(rings.ravel(), minlength=b // 2 + 1), 1)
+    weight = 1.0 / np.sqrt(np.maximum(per_ring, 1e-12 * per_ring.max()))
+    weight[0] = 0.0  # the mean carries no shape
+    return np.asarray(weight[rings], dtype=np.float32)
+
+
+def _filtered(images: NDArray[np.float32], weight: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``images`` (n, b, b) multiplied in Fourier space by ``weight`` (b, b/2 + 1)."""
+    b = images.shape[-1]
+    out = sfft.irfft2(sfft.rfft2(images, workers=-1) * weight, s=(b, b), workers=-1)
+    return np.asarray(out, dtype=np.float32)
+
+
 def _search_halves(
     features: NDArray[np.float32],
     subset: NDArray[np.int64],
     halves: NDArray[np.float32],
     coarse_box: int,
+    whiten: NDArray[np.float32],
     *,
     angles: NDArray[np.float64],
     shifts: NDArray[np.int64],
@@ -258,7 +291,7 @@ def _search_halves(
                 chosen,
                 coarse_search(
                     features[subset[chosen]],
-                    fourier_crop(halves[h], coarse_box),
+                    _filtered(fourier_crop(halves[h], coarse_box), whiten),
                     angles_deg=angles,
                     shifts_px=shifts,
                     pixels=pixels,
@@ -319,7 +352,7 @@ def _reseed(
     """
     k = halves.shape[1]
     share = result.weight / max(float(result.weight.sum()), 1e-12)
-    empty = list(np.flatnonzero(share < 0.2 / k))
+    empty = list(np.flatnonzero(share < RESEED_SHARE / k))
     out = halves.copy()
     taken: set[int] = set()
     while empty:
