@@ -10,20 +10,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, MotionCorrection, Movie
+from ispyb.sqlalchemy import (
+    CTF,
+    AutoProcProgramMessage,
+    DataCollection,
+    MotionCorrection,
+    Movie,
+    ParticleClassificationGroup,
+)
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.check import CheckReport, check_visit
 from cryolive.db.ledger import open_items
-from cryolive.db.repo import visits
+from cryolive.db.repo import classes, visits
 from cryolive.services.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 DEMO_USER, DEMO_PASSWORD = "demo", "cryolive-demo"
 STAFF_USER, STAFF_PASSWORD = "staff", "cryolive-staff"
 DEMO_BROKER = "memory://demo"  # embedded: `cryolive demo` hands it to the web application
+
+
+# A demo grid holds a few hundred particles: classify from 100 on, 20 or more per class.
+DEMO_2D: dict[str, object] = {
+    "class2d_min_particles": 100,
+    "class2d_particles_per_class": 20,
+    "class2d_classes": 12,
+    "class2d_iterations": 12,
+}
+CLASSES_WAIT_S = 120.0  # after the last movie, for the last 2D classification
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,7 @@ def _counts(session: Session) -> dict[str, int]:
         "movies": count(Movie),
         "motion corrected": count(MotionCorrection),
         "CTF fitted": count(CTF),
+        "2D classifications": count(ParticleClassificationGroup),
         "failed": count(AutoProcProgramMessage),
         "open": open_items(session),
     }
@@ -62,6 +80,20 @@ def _accounts(session: Session, *, visit: str) -> None:
     visits.set_password(session, person_id=staff, password=STAFF_PASSWORD)
 
 
+def _wait_for_classes(sessions: sessionmaker[Session], *, grids: int, console: Console) -> None:
+    """Wait (a while) until every grid's particles have been classified in 2D once."""
+    deadline = time.time() + CLASSES_WAIT_S
+    with console.status("2D classification of the last particles"):
+        while time.time() < deadline:
+            with sessions() as session:
+                ids = session.scalars(sa.select(DataCollection.dataCollectionId)).all()
+                done = sum(1 for dc in ids if classes.gallery(session, data_collection_id=dc))
+            if done >= grids:
+                return
+            time.sleep(1.0)
+    console.print("[yellow]2D classification still running; the web page will show it[/]")
+
+
 def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
     """Simulate the session into ``plan.out/visit`` while processing it; return the check."""
     logging.basicConfig(level=logging.WARNING)
@@ -73,6 +105,7 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
         visits=[VisitFolder(visit_dir, plan.visit, "m02")],
         poll_s=1.0,
         settle_s=2.0,
+        parameters=DEMO_2D,
     )
     with pipeline.sessions.begin() as session:
         _accounts(session, visit=plan.visit)
@@ -107,6 +140,7 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
                 if not simulated.is_alive() and counts["movies"] >= total and counts["open"] == 0:
                     break
                 time.sleep(1.0)
+        _wait_for_classes(pipeline.sessions, grids=plan.grids, console=console)
         with pipeline.sessions() as session:
             return check_visit(session, visit_dir=visit_dir)
     finally:

@@ -10,12 +10,22 @@ from pathlib import Path
 import sqlalchemy as sa
 import starfile
 from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrection, Movie
+from sqlalchemy.orm import Session
 
 from cryolive.check import check_visit
+from cryolive.db.repo.classes import gallery
 from cryolive.export.relion import export_run
 from cryolive.services.requests import request_run, stop_run
 from cryolive.services.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
+
+# Three 1k micrographs per grid hold few particles: 2D classification starts at 20 here.
+SMALL_2D = {
+    "class2d_min_particles": 20,
+    "class2d_particles_per_class": 10,
+    "class2d_classes": 3,
+    "class2d_iterations": 4,
+}
 
 
 def _start(db: str, visit: Path, name: str = "embedded") -> object:
@@ -25,7 +35,24 @@ def _start(db: str, visit: Path, name: str = "embedded") -> object:
         visits=[VisitFolder(visit, "bi23047-5", "m02")],
         poll_s=0.3,
         settle_s=1.0,
+        parameters=SMALL_2D,
     )
+
+
+def _classified(
+    sessions: Callable[[], Session], *, collections: int, timeout_s: float = 120.0
+) -> list:  # type: ignore[type-arg]
+    """Wait until each of ``collections`` data collections has a 2D classification."""
+    deadline = time.time() + timeout_s
+    while True:
+        with sessions() as session:
+            ids = session.scalars(sa.select(DataCollection.dataCollectionId)).all()
+            found = [gallery(session, data_collection_id=dc) for dc in ids]
+            if sum(1 for batches in found if batches) >= collections:
+                return [b for batches in found for b in batches]
+        if time.time() > deadline:
+            raise AssertionError(f"no 2D classes for {collections} collections in {timeout_s} s")
+        time.sleep(0.5)
 
 
 def _count(session: object, model: type) -> int:
@@ -39,6 +66,7 @@ def test_two_grids_end_with_one_collection_each_and_one_result_per_movie_per_sta
     pipeline = _start(sqlite_db, visit)
     try:
         done(pipeline.sessions, movies=6)
+        batches = _classified(pipeline.sessions, collections=2)
         with pipeline.sessions() as session:
             folders = sorted(session.scalars(sa.select(DataCollection.imageDirectory)))
             assert folders == [f"{visit}/raw/", f"{visit}/raw2/"]
@@ -60,6 +88,10 @@ def test_two_grids_end_with_one_collection_each_and_one_result_per_movie_per_sta
     # Against the simulator's truth (1k movies, 8 frames, 40 e/Å²):
     assert max(report.defocus_error_pct) < 1.0
     assert max(report.drift_rmse_px) < 0.5
+    # Particles flow on to streaming 2D classification: classes per raw folder, with images.
+    for batch in batches:
+        assert batch.batch_number == 1 and batch.classes
+        assert sum(c.particles for c in batch.classes) == batch.particles
     # The processed tree is a RELION project per raw folder.
     assert list(
         (visit / "processed" / "raw2" / "MotionCorr").glob("job*/Images-Disc1/*/Data/*.mrc")

@@ -233,12 +233,41 @@ class FailureRecord(_Record):
         return (*self.movie.key, self.auto_proc_program_id)
 
 
+class ClassValues(BaseModel):
+    """One 2D class of a batch classification."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    class_number: int = Field(ge=1)
+    image_full_path: str = Field(max_length=255, description="PNG of the class average")
+    particles: int = Field(ge=0)
+    distribution: float = Field(ge=0, le=1, description="Fraction of the batch's particles")
+    resolution_a: float | None = Field(default=None, gt=0)
+    selected: bool = False
+
+
+class ClassificationRecord(BaseModel):
+    """One 2D classification of a particle batch: a ParticleClassificationGroup and a
+    ParticleClassification per class. Its parent is the ParticlePicker row of the latest
+    micrograph in the batch (``movie``, picked by ``auto_proc_program_id``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["classes"] = "classes"
+    movie: MovieRef
+    auto_proc_program_id: int
+    batch_number: int = Field(ge=1)
+    particles_in_batch: int = Field(ge=0)
+    classes_in_batch: int = Field(ge=1)
+    binned_pixel_size_a: float = Field(gt=0)
+    classes: list[ClassValues] = Field(min_length=1)
+
+
 AnyRecord = Annotated[
     MovieRecord
     | MotionCorrectionRecord
     | CtfRecord
     | IceThicknessRecord
     | ParticlePickerRecord
-    | FailureRecord,
+    | FailureRecord
+    | ClassificationRecord,
     Field(discriminator="kind"),
 ]

@@ -29,11 +29,18 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "particle_diameter_max_a": 130.0,
     "pick_threshold": 5.0,
     "picker": "log",
+    # 2D classification in streaming batches (its mask: the largest diameter + 10%)
+    "class2d_classes": 50,
+    "class2d_batch_size": 50_000,
+    "class2d_min_particles": 1_000,
+    "class2d_particles_per_class": 100,
+    "class2d_iterations": 20,
     "box_px": None,
 }
 
 
 def pipeline_registry(database_url: str) -> Registry:
+    from cryolive.services.class2d import class2d_service
     from cryolive.services.ctf import ctf_service
     from cryolive.services.ice import ice_service
     from cryolive.services.motioncorr import motioncorr_service
@@ -47,6 +54,7 @@ def pipeline_registry(database_url: str) -> Registry:
             ctf_service(),
             ice_service(),
             pick_service(),
+            class2d_service(),
             writer_service(database_url),
         ]
     )

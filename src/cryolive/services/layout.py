@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-STAGES = {"MotionCorr": 1, "CtfFind": 2, "IceThickness": 3, "AutoPick": 4, "Extract": 5}
+STAGES = {
+    "MotionCorr": 1,
+    "CtfFind": 2,
+    "IceThickness": 3,
+    "AutoPick": 4,
+    "Extract": 5,
+    "Class2D": 6,
+}
 
 
 def project_dir(visit_dir: Path, raw_dir: Path) -> Path:

@@ -84,6 +84,32 @@ class PickMessage(MovieStep):
     amplitude_contrast: float = Field(default=0.07, ge=0, lt=1)
 
 
+class PickOutput(_Message):
+    """Sent on to 2D classification: the micrograph's extracted particles."""
+
+    particles_star: str = Field(description="RELION 3.1 particles.star of the micrograph")
+    particles: int = Field(ge=0)
+    mask_diameter_a: float = Field(gt=0, description="The largest diameter + 10%")
+
+
+class Class2DMessage(MovieStep):
+    """One micrograph's particles for the streaming 2D classification of its run."""
+
+    particles_star: str
+    particles: int = Field(ge=0)
+    mask_diameter_a: float = Field(gt=0, description="Circular mask: the largest diameter + 10%")
+    n_classes: int = Field(default=50, ge=1, description="Classes of a full batch")
+    batch_size: int = Field(default=50_000, ge=10, description="Particles per batch")
+    min_particles: int = Field(default=1_000, ge=2, description="Before the first classification")
+    particles_per_class: int = Field(
+        default=100, ge=2, description="Fewer particles than this per class use fewer classes"
+    )
+    growth: float = Field(
+        default=1.5, gt=1.0, description="A batch is classified again when it grows by this factor"
+    )
+    iterations: int = Field(default=20, ge=2)
+
+
 class IceMessage(MovieStep):
     plain_sum_path: str
     micrograph_pixel_size_a: float = Field(gt=0)

@@ -32,7 +32,7 @@ from cryolive.particle_files import (
 )
 from cryolive.services._common import RESULTS, failed, movie_ref
 from cryolive.services.layout import output_base
-from cryolive.services.messages import PickMessage, WriteResults
+from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 
 
 def pick(message: PickMessage, context: Context) -> list[Emit]:
@@ -67,8 +67,9 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         defocus_v_a=message.defocus_v_a,
         astigmatism_angle_deg=message.astigmatism_angle_deg,
     )
+    particles_star = extracted.with_name(extracted.name + "_particles.star")
     write_particles_star(
-        extracted.with_name(extracted.name + "_particles.star"),
+        particles_star,
         [
             MicrographParticles(
                 micrograph_name=message.micrograph_path,
@@ -95,7 +96,19 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         number_of_particles=len(particles),
         summary_image_full_path=str(overlay),
     )
-    return [Emit(RESULTS, WriteResults(records=[record]))]
+    emits = [Emit(RESULTS, WriteResults(records=[record]))]
+    if len(particles):
+        emits.append(
+            Emit(
+                "default",
+                PickOutput(
+                    particles_star=str(particles_star),
+                    particles=len(particles),
+                    mask_diameter_a=1.1 * message.particle_diameter_max_a,
+                ),
+            )
+        )
+    return emits
 
 
 def _pick(image: NDArray[np.float32], message: PickMessage) -> Picks:

@@ -88,8 +88,12 @@ def start_pipeline(
     settle_s: float = 10.0,
     reconcile_after_s: float = 600.0,
     prefix: str = "",
+    parameters: dict[str, object] | None = None,
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
+
+    ``parameters``: processing parameters for every run the watchers open (over the
+    defaults, under what the metadata says), e.g. ``{"class2d_min_particles": 300}``.
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
@@ -117,6 +121,7 @@ def start_pipeline(
             recipe=loaded,
             settle_s=settle_s,
             microscope=v.microscope,
+            defaults=parameters,
         )
         for v in visits
     ]

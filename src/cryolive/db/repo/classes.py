@@ -19,27 +19,19 @@ from ispyb.sqlalchemy import (
     AutoProcProgram,
     BLSession,
     DataCollection,
+    MotionCorrection,
+    Movie,
     ParticleClassification,
     ParticleClassificationGroup,
     ParticlePicker,
     ProcessingJob,
 )
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from cryolive.db.records import ClassValues
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
 
-
-class ClassValues(BaseModel):
-    """One 2D class of a batch classification."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    class_number: int = Field(ge=1)
-    image_full_path: str = Field(max_length=255, description="PNG of the class average")
-    particles: int = Field(ge=0)
-    distribution: float = Field(ge=0, le=1, description="Fraction of the batch's particles")
-    resolution_a: float | None = Field(default=None, gt=0)
-    selected: bool = False
+__all__ = ["BatchRow", "ClassRow", "ClassValues", "gallery", "picker_of", "write_classification"]
 
 
 def write_classification(
@@ -102,6 +94,37 @@ def write_classification(
         ],
     )
     return group_id
+
+
+def picker_of(
+    session: Session, *, data_collection_id: int, movie_full_path: str, program_id: int
+) -> int:
+    """Id of the ParticlePicker row of a movie's micrograph in a run.
+
+    Raises
+    ------
+    LookupError
+        The picks are not recorded yet (results arrive in any order; the writer retries).
+    """
+    found = session.scalar(
+        sa.select(ParticlePicker.particlePickerId)
+        .join(
+            MotionCorrection,
+            ParticlePicker.firstMotionCorrectionId == MotionCorrection.motionCorrectionId,
+        )
+        .join(Movie, MotionCorrection.movieId == Movie.movieId)
+        .where(
+            Movie.dataCollectionId == data_collection_id,
+            Movie.movieFullPath == movie_full_path,
+            MotionCorrection.autoProcProgramId == program_id,
+            ParticlePicker.programId == program_id,
+        )
+    )
+    if found is None:
+        raise LookupError(
+            f"ParticlePicker: no row recorded for {movie_full_path!r} in program {program_id}"
+        )
+    return int(found)
 
 
 @dataclass(frozen=True)

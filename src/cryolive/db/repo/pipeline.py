@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cryolive.db import ledger
 from cryolive.db.records import (
     AnyRecord,
+    ClassificationRecord,
     CtfRecord,
     FailureRecord,
     IceThicknessRecord,
@@ -27,6 +28,7 @@ from cryolive.db.records import (
 )
 from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
+from cryolive.db.repo.classes import picker_of, write_classification
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
 
 MESSAGE = table_of(AutoProcProgramMessage)
@@ -126,7 +128,7 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
     """
     programs = {p for p in map(_program, records) if p is not None}
     ended = collections.ended_programs(session, program_ids=sorted(programs))
-    late = [r for r in records if _program(r) in ended]
+    late = [r for r in records if _program(r) in ended and not isinstance(r, ClassificationRecord)]
     records = [r for r in records if _program(r) not in ended]
     ledger.complete(
         session,
@@ -147,6 +149,22 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
     )
     failures: list[FailureRecord] = of(FailureRecord)
     write_failures(session, records=failures)
+    for c in of(ClassificationRecord):
+        write_classification(
+            session,
+            program_id=c.auto_proc_program_id,
+            particle_picker_id=picker_of(
+                session,
+                data_collection_id=c.movie.data_collection_id,
+                movie_full_path=c.movie.movie_full_path,
+                program_id=c.auto_proc_program_id,
+            ),
+            batch_number=c.batch_number,
+            particles_in_batch=c.particles_in_batch,
+            classes_in_batch=c.classes_in_batch,
+            binned_pixel_size_a=c.binned_pixel_size_a,
+            classes=c.classes,
+        )
     last = [
         (r.movie, r.auto_proc_program_id)
         for r in records

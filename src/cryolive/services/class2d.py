@@ -1,0 +1,242 @@
+"""Streaming 2D classification: particles gathered into batches as micrographs are picked,
+each batch classified while it grows, later batches starting from the classes before them.
+
+Every picked micrograph sends its particles here. The service keeps, in the run's
+``Class2D/jobNNN/`` folder, which micrographs' particles belong to which batch
+(``batches.json``, changed only under a file lock, so several workers may share a run). A
+batch fills up to ``batch_size`` particles (50,000 by default, as facilities use); it is
+classified as soon as it holds ``min_particles``, and again each time it has grown by
+``growth`` (1.5x) since, and once more when it is full, so that a user sees classes minutes
+after the first particles and better ones as the session goes on. A batch after the first is
+classified starting from the latest classes of the batch before it, with half the
+iterations. The number of classes is ``n_classes``, or fewer while a batch holds under
+``particles_per_class`` per class.
+
+Each classification writes ``batch_NNN/nNNNNNNN/`` (class averages as MRC and PNG,
+``run_model.star``, ``run_data.star``; see :mod:`cryolive.outputs.class2d`) and a
+ClassificationRecord for the writer. Redelivered messages change nothing: a micrograph is
+added once, a planned classification is kept in the state until it has run, and its record is
+sent twice (now, and with the next message), which the writer's upserts absorb, so a crash
+between classifying and sending loses nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mrcfile
+import numpy as np
+import pandas as pd
+import starfile
+
+from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
+from cryolive.engines.class2d import Class2DResult, Class2DSettings, ParticleSet, classify_2d
+from cryolive.engines.class2d._geometry import fourier_crop
+from cryolive.messaging.service import Context, Emit, Service
+from cryolive.particle_files import read_particles_star
+from cryolive.services._common import RESULTS
+from cryolive.services.layout import job_dir
+from cryolive.services.messages import Class2DMessage, WriteResults
+
+WORKING_BOX_PX = 64  # particles are read straight to the engine's working box
+CLAIM_S = 3600.0  # how long a claim from another host holds
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[dict[str, Any]]:
+    """The batch state of a run's Class2D job, read and written under an exclusive lock."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / "batches.json"
+        state: dict[str, Any] = (
+            json.loads(path.read_text())
+            if path.exists()
+            else {"batches": [], "seen": [], "pending": [], "emitted": []}
+        )
+        yield state
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, path)
+
+
+def _add(state: dict[str, Any], message: Class2DMessage) -> None:
+    """Put a micrograph's particles into the open batch and plan any classification due."""
+    if message.movie_stem in state["seen"] or message.particles == 0:
+        return
+    state["seen"].append(message.movie_stem)
+    batches = state["batches"]
+    if not batches or batches[-1]["particles"] >= message.batch_size:
+        batches.append({"number": len(batches) + 1, "stars": [], "particles": 0, "classified": 0})
+    batch = batches[-1]
+    batch["stars"].append(message.particles_star)
+    batch["particles"] += message.particles
+    batch["last_movie"] = message.movie_path
+    full = batch["particles"] >= message.batch_size
+    grown = batch["particles"] >= max(message.min_particles, message.growth * batch["classified"])
+    if (grown or full) and batch["particles"] > batch["classified"]:
+        batch["classified"] = batch["particles"]
+        state["pending"].append(
+            {
+                "batch": batch["number"],
+                "particles": batch["particles"],
+                "stars": list(batch["stars"]),
+                "last_movie": batch["last_movie"],
+            }
+        )
+
+
+def _key(item: dict[str, Any]) -> tuple[int, int]:
+    return (int(item["batch"]), int(item["particles"]))
+
+
+def _claim(item: dict[str, Any]) -> bool:
+    """Take a planned classification unless another live process has taken it.
+
+    A claim by a process of this host that has died (a crashed worker) is taken over at once;
+    one from another host is trusted for ``CLAIM_S``.
+    """
+    host, pid, when = item.get("claimed_by") or ("", 0, 0.0)
+    here, me = socket.gethostname(), os.getpid()
+    if host == here and pid != me and _alive(int(pid)):
+        return False
+    if host and host != here and time.time() - float(when) < CLAIM_S:
+        return False
+    item["claimed_by"] = [here, me, time.time()]
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_particles(stars: list[str]) -> ParticleSet:
+    """The particles of several micrographs, Fourier-cropped to the working box on reading."""
+    parts = [read_particles_star(Path(star)) for star in stars]
+    box = min(parts[0].box_px, WORKING_BOX_PX) // 2 * 2
+    pixel = parts[0].pixel_size_a * parts[0].box_px / box
+    images = np.concatenate([fourier_crop(np.asarray(p.images), box) for p in parts])
+    return ParticleSet(
+        images=images,
+        pixel_size_a=pixel,
+        defocus_u_a=np.concatenate([p.defocus_u_a for p in parts]),
+        defocus_v_a=np.concatenate([p.defocus_v_a for p in parts]),
+        astigmatism_angle_deg=np.concatenate([p.astigmatism_angle_deg for p in parts]),
+        voltage_kv=parts[0].voltage_kv,
+        cs_mm=parts[0].cs_mm,
+        amplitude_contrast=parts[0].amplitude_contrast,
+    )
+
+
+def _star_rows(stars: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The particle rows of several STAR files (image names made absolute) and the optics."""
+    rows, optics = [], None
+    for star in stars:
+        tables = starfile.read(star, always_dict=True)
+        particles = tables["particles"].copy()
+        parts = particles["rlnImageName"].astype(str).str.split("@", n=1, expand=True)
+        folder = str(star.parent)
+        particles["rlnImageName"] = parts[0] + "@" + folder + "/" + parts[1]
+        rows.append(particles)
+        optics = tables["optics"] if optics is None else optics
+    assert optics is not None
+    return pd.concat(rows, ignore_index=True), optics
+
+
+def _previous_averages(job: Path, batch: int, n_classes: int) -> np.ndarray | None:
+    """The latest class averages of the batch before ``batch``, if they have ``n_classes``."""
+    if batch <= 1:
+        return None
+    runs = sorted((job / f"batch_{batch - 1:03d}").glob("n*/run_classes.mrcs"))
+    if not runs:
+        return None
+    with mrcfile.open(runs[-1], permissive=True) as mrc:
+        averages = np.asarray(mrc.data, dtype=np.float32)
+    return averages if averages.ndim == 3 and averages.shape[0] == n_classes else None
+
+
+def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> ClassificationRecord:
+    """Classify one planned batch and write its files; the record for the writer."""
+    from cryolive.outputs.class2d import write_class2d_outputs
+
+    folder = job / f"batch_{item['batch']:03d}" / f"n{item['particles']:08d}"
+    particles = _read_particles(item["stars"])
+    k = max(1, min(message.n_classes, len(particles) // message.particles_per_class))
+    seed = _previous_averages(job, item["batch"], k)
+    settings = Class2DSettings(
+        n_classes=k,
+        particle_diameter_a=message.mask_diameter_a,
+        iterations=message.iterations // 2 if seed is not None else message.iterations,
+        seed=item["batch"],
+    )
+    result = classify_2d(particles, settings, initial_averages=seed)
+    rows, optics = _star_rows([Path(s) for s in item["stars"]])
+    files = write_class2d_outputs(result, folder, particle_rows=rows, optics=optics)
+    return _record(result, list(files.class_pngs), item, message)
+
+
+def _record(
+    result: Class2DResult,
+    images: list[Path],
+    item: dict[str, Any],
+    message: Class2DMessage,
+) -> ClassificationRecord:
+    distribution = result.class_distribution
+    return ClassificationRecord(
+        movie=MovieRef(
+            data_collection_id=message.data_collection_id, movie_full_path=item["last_movie"]
+        ),
+        auto_proc_program_id=message.program_id,
+        batch_number=item["batch"],
+        particles_in_batch=item["particles"],
+        classes_in_batch=result.n_classes,
+        binned_pixel_size_a=result.pixel_size_a,
+        classes=[
+            ClassValues(
+                class_number=c + 1,
+                image_full_path=str(images[c]),
+                particles=int(result.particles_per_class[c]),
+                distribution=float(np.clip(distribution[c], 0.0, 1.0)),
+                resolution_a=float(result.resolution_a[c])
+                if np.isfinite(result.resolution_a[c])
+                else None,
+                selected=bool(result.selected[c]),
+            )
+            for c in range(result.n_classes)
+        ],
+    )
+
+
+def class2d(message: Class2DMessage, context: Context) -> list[Emit]:
+    job = job_dir(message.project_dir, "Class2D", message.program_id)
+    with _locked(job) as state:
+        again = [ClassificationRecord.model_validate(r) for r in state["emitted"]]
+        state["emitted"] = []
+        _add(state, message)
+        todo = [item for item in state["pending"] if _claim(item)]
+    records: list[AnyRecord] = list(again)
+    for item in todo:
+        record = _classify(job, item, message)
+        records.append(record)
+        with _locked(job) as state:
+            state["pending"] = [p for p in state["pending"] if _key(p) != _key(item)]
+            state["emitted"].append(record.model_dump(mode="json"))
+    return [Emit(RESULTS, WriteResults(records=records))] if records else []
+
+
+def class2d_service() -> Service[Class2DMessage]:
+    return Service("class2d", Class2DMessage, class2d)
