@@ -38,6 +38,7 @@ def _callback(
 def build_app() -> typer.Typer:
     from cryolive.cli import (
         admin,
+        class2d,
         ctf,
         db,
         messaging,
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     app.command("ice")(ctf.ice_command)
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
+    app.command("class2d")(class2d.class2d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)

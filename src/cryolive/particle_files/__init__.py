@@ -18,15 +18,23 @@ from cryolive.particle_files._star import (
     write_particles_star,
     write_stack,
 )
+from cryolive.particle_files._tables import (
+    ParticleTables,
+    read_particle_tables,
+    write_particle_tables,
+)
 
 __all__ = [
     "MicrographParticles",
     "OpticsGroup",
     "ParticleStarError",
+    "ParticleTables",
     "read_coordinates",
     "read_particle_stars",
+    "read_particle_tables",
     "read_particles_star",
     "write_coordinates",
+    "write_particle_tables",
     "write_particles_star",
     "write_rgb_png",
     "write_stack",
