@@ -61,8 +61,8 @@ def _message(project: Path, star: Path, i: int, **settings: object) -> Class2DMe
 def _records(emits: list) -> list[ClassificationRecord]:  # type: ignore[type-arg]
     out = []
     for emit in emits:
-        assert isinstance(emit.message, WriteResults)
-        out += [r for r in emit.message.records if isinstance(r, ClassificationRecord)]
+        assert isinstance(emit.result, WriteResults)
+        out += [r for r in emit.result.records if isinstance(r, ClassificationRecord)]
     return out
 
 

@@ -34,14 +34,13 @@ from typing import Any
 
 import mrcfile
 import numpy as np
-import pandas as pd
-import starfile
 
 from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.engines.class2d import Class2DResult, Class2DSettings, ParticleSet, classify_2d
 from cryolive.engines.class2d._geometry import fourier_crop
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.particle_files import read_particles_star
+from cryolive.outputs.class2d import write_class2d_outputs
+from cryolive.particle_files import read_particle_tables, read_particles_star
 from cryolive.services._common import RESULTS
 from cryolive.services.layout import job_dir
 from cryolive.services.messages import Class2DMessage, WriteResults
@@ -142,21 +141,6 @@ def _read_particles(stars: list[str]) -> ParticleSet:
     )
 
 
-def _star_rows(stars: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The particle rows of several STAR files (image names made absolute) and the optics."""
-    rows, optics = [], None
-    for star in stars:
-        tables = starfile.read(star, always_dict=True)
-        particles = tables["particles"].copy()
-        parts = particles["rlnImageName"].astype(str).str.split("@", n=1, expand=True)
-        folder = str(star.parent)
-        particles["rlnImageName"] = parts[0] + "@" + folder + "/" + parts[1]
-        rows.append(particles)
-        optics = tables["optics"] if optics is None else optics
-    assert optics is not None
-    return pd.concat(rows, ignore_index=True), optics
-
-
 def _previous_averages(job: Path, batch: int, n_classes: int) -> np.ndarray | None:
     """The latest class averages of the batch before ``batch``, if they have ``n_classes``."""
     if batch <= 1:
@@ -171,8 +155,6 @@ def _previous_averages(job: Path, batch: int, n_classes: int) -> np.ndarray | No
 
 def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> ClassificationRecord:
     """Classify one planned batch and write its files; the record for the writer."""
-    from cryolive.outputs.class2d import write_class2d_outputs
-
     folder = job / f"batch_{item['batch']:03d}" / f"n{item['particles']:08d}"
     particles = _read_particles(item["stars"])
     k = max(1, min(message.n_classes, len(particles) // message.particles_per_class))
@@ -184,8 +166,10 @@ def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> Class
         seed=item["batch"],
     )
     result = classify_2d(particles, settings, initial_averages=seed)
-    rows, optics = _star_rows([Path(s) for s in item["stars"]])
-    files = write_class2d_outputs(result, folder, particle_rows=rows, optics=optics)
+    tables = read_particle_tables([Path(s) for s in item["stars"]], relative_to=folder)
+    files = write_class2d_outputs(
+        result, folder, particle_rows=tables.particles, optics=tables.optics
+    )
     return _record(result, list(files.class_pngs), item, message)
 
 

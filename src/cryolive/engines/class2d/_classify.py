@@ -46,6 +46,8 @@ COARSE_DIAMETER_PX = 24  # the particle's diameter in coarse pixels
 START_GAP = 1.0  # log-likelihood gap, best to second class, at the first iteration
 END_GAP = 8.0
 MIN_PROBABILITY = 0.05
+OVERSIZED_SHARE = 1.6  # a class over 1.6x its share is split first
+SEEDED_HEAD_START = 0.5  # how far along the schedules a run from given classes starts
 RESEED_SHARE = 0.5  # a class under half its share of particles is given half of the largest
 
 
@@ -106,6 +108,7 @@ def classify_2d(
     halves = np.stack([references, references])
     total = settings.iterations
     batch = min(n, settings.batch_per_class * k)
+    head_start = SEEDED_HEAD_START if initial_averages is not None else 0.0
     log: list[str] = []
     result: Averages | None = None
     state: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
@@ -114,10 +117,11 @@ def classify_2d(
         subset = (
             np.arange(n) if full or batch >= n else np.sort(rng.choice(n, batch, replace=False))
         )
+        # Seeded classes are already formed: start half-way along the low-pass and annealing.
+        advance = head_start + (1.0 - head_start) * it / max(1, total - 1)
         limit_a = max(
             2.0 * pixel * coarse_scale,
-            INITIAL_LOWPASS_A
-            - (INITIAL_LOWPASS_A - 2.0 * pixel * coarse_scale) * it / max(1, total - 1) * 1.5,
+            INITIAL_LOWPASS_A - (INITIAL_LOWPASS_A - 2.0 * pixel * coarse_scale) * advance * 1.5,
         )
         found = _search_halves(
             features,
@@ -133,7 +137,10 @@ def classify_2d(
         energy = np.einsum("ij,ij->i", features[subset], features[subset])
         sigma2 = max(float(np.mean(energy - score.max(axis=1) ** 2)) / len(pixels), 1e-12)
         loglik = score**2 / (2.0 * sigma2)
-        temperature = _temperature(loglik, it / max(1, total - settings.full_iterations))
+        temperature = _temperature(
+            loglik,
+            head_start + (1.0 - head_start) * it / max(1, total - settings.full_iterations),
+        )
         loglik = loglik / temperature  # classes have equal priors: none grows by its size
         loglik -= loglik.max(axis=1, keepdims=True)
         prob = np.exp(loglik)
@@ -184,6 +191,7 @@ def classify_2d(
                 halves = _reseed(
                     halves,
                     result,
+                    energy - score.max(axis=1) ** 2,
                     prep.images,
                     subset,
                     best,
@@ -331,6 +339,7 @@ def _recentre(references: NDArray[np.float32], mask: NDArray[np.float32]) -> NDA
 def _reseed(
     halves: NDArray[np.float32],
     result: Averages,
+    residual: NDArray[np.float64],
     images: NDArray[np.float32],
     subset: NDArray[np.int64],
     best: NDArray[np.int64],
@@ -341,10 +350,12 @@ def _reseed(
     limit_a: float,
     coarse_box: int,
 ) -> NDArray[np.float32]:
-    """Give each class that has (nearly) emptied half of the largest class.
+    """Give each class that has (nearly) emptied half of another class.
 
-    The largest class's particles, aligned, are split by the sign of their first principal
-    component: a class that has swallowed two views splits along what tells them apart. The
+    The class split is the largest when one holds over OVERSIZED_SHARE of its share (most
+    likely two views), otherwise the one whose particles leave the most energy unexplained
+    (``residual``: views mixed with junk). Its particles, aligned, are split by the sign of
+    their first principal component, which separates what differs most in it. The
     two halves' averages (low-passed to ``limit_a``, the resolution the other classes are
     compared at, so that the new classes compete on equal terms) replace the largest class
     and the empty one.
@@ -352,11 +363,14 @@ def _reseed(
     """
     k = halves.shape[1]
     share = result.weight / max(float(result.weight.sum()), 1e-12)
-    empty = list(np.flatnonzero(share < RESEED_SHARE / k))
+    empty = [int(c) for c in np.flatnonzero(share < RESEED_SHARE / k)]
+    unexplained = np.bincount(best, weights=residual, minlength=k)
+    if share.max() > OVERSIZED_SHARE / k:
+        unexplained = share.astype(np.float64)
     out = halves.copy()
-    taken: set[int] = set()
+    taken: set[int] = set(empty)
     while empty:
-        order = [int(c) for c in np.argsort(share)[::-1] if int(c) not in taken]
+        order = [int(c) for c in np.argsort(unexplained)[::-1] if int(c) not in taken]
         if not order:
             break
         largest = order[0]
