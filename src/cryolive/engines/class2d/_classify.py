@@ -46,6 +46,7 @@ COARSE_DIAMETER_PX = 24  # the particle's diameter in coarse pixels
 START_GAP = 1.0  # log-likelihood gap, best to second class, at the first iteration
 END_GAP = 8.0
 MIN_PROBABILITY = 0.05
+SPLIT_LOWPASS_A = 40.0  # resolution of the images a class is split by
 OVERSIZED_SHARE = 1.6  # a class over 1.6x its share is split first
 SEEDED_HEAD_START = 0.5  # how far along the schedules a run from given classes starts
 RESEED_SHARE = 0.5  # a class under half its share of particles is given half of the largest
@@ -381,7 +382,9 @@ def _reseed(
         aligned = transform_stack(
             images, subset[rows], angle[rows, largest], shift[rows, largest], inverse=True
         )
-        small = fourier_crop(aligned * mask, coarse_box)
+        # coarse shapes only: the split follows the views, not the defoci (CTF·X differs most
+        # between particles at different defoci beyond the CTF's first zero)
+        small = fourier_crop(_lowpass(aligned * mask, pixel_size_a, SPLIT_LOWPASS_A), coarse_box)
         flat = small.reshape(len(rows), -1).astype(np.float64)
         flat -= flat.mean(axis=0)
         side = _first_component(flat) > 0
