@@ -104,9 +104,11 @@ def series_api(
 def _snapshot(factory: sessionmaker[Session], data_collection_id: int) -> dict[str, Any]:
     with factory() as db:
         jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
+        batches = classes.gallery(db, data_collection_id=data_collection_id)
         return {
             "summary": series.summary(db, data_collection_id=data_collection_id),
             "jobs": jsonable_encoder([asdict(j) for j in jobs]),
+            "classes": jsonable_encoder([asdict(b) for b in batches]),
         }
 
 
@@ -119,7 +121,8 @@ def events_api(
     settings: AppSettings,
     limit: Annotated[int | None, Query(ge=1, description="Stop after this many updates.")] = None,
 ) -> StreamingResponse:
-    """Server-sent events: an ``update`` (summary and jobs) whenever they change."""
+    """Server-sent events: an ``update`` (summary, jobs and the 2D class gallery's batches, as
+    ``/classes`` gives them) whenever one of them changes."""
     visible_collection(db, user, data_collection_id)
     factory: sessionmaker[Session] = request.app.state.reader
     interval = settings.web.live_interval_s
