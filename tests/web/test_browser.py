@@ -253,3 +253,104 @@ def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
     page.wait_for_selector("body[data-class-sort=particles]")
     assert order("particles") == ["600", "400", "300", "240"]
     page.context.close()
+
+
+def test_a_new_classification_appears_live(browser: Any, server: str, world: Any) -> None:
+    """raw2 has no 2D classes; one recorded while its page is open appears without a reload
+    (the rows are removed afterwards: the world is shared)."""
+    from ispyb.sqlalchemy import (
+        AutoProcProgram,
+        MotionCorrection,
+        ParticleClassification,
+        ParticleClassificationGroup,
+        ParticlePicker,
+        ProcessingJob,
+    )
+    from sqlalchemy import delete, select
+
+    from cryolive.db.repo import classes
+
+    dc = world.outside_collection_id
+    page = _page(browser, server, "alice")
+    page.goto(f"/collections/{dc}")
+    page.wait_for_selector("#live-state[data-updates]")
+    assert page.locator("#gallery").inner_text() == "No 2D classification yet."
+    assert page.locator("#classes .sort-controls").is_hidden()
+
+    engine = make_engine(world.url)
+    image = world.root / "bi10001-1" / "raw" / "class_1_1.png"  # a real 96-px PNG
+    try:
+        with Session(engine) as session, session.begin():
+            motion = session.scalar(
+                select(MotionCorrection.motionCorrectionId).where(
+                    MotionCorrection.dataCollectionId == dc
+                )
+            )
+            _, picker_program = collections.register_processing_job(
+                session, data_collection_id=dc, recipe="picker", request_key="auto", parameters={}
+            )
+            picker = ParticlePicker(
+                programId=picker_program, firstMotionCorrectionId=motion, numberOfParticles=90
+            )
+            session.add(picker)
+            session.flush()
+            picker_id = int(picker.particlePickerId)
+            job, class2d = collections.register_processing_job(
+                session, data_collection_id=dc, recipe="class2d", request_key="live", parameters={}
+            )
+            group = classes.write_classification(
+                session,
+                program_id=class2d,
+                particle_picker_id=picker_id,
+                batch_number=1,
+                particles_in_batch=90,
+                classes_in_batch=2,
+                binned_pixel_size_a=3.32,
+                classes=[
+                    classes.ClassValues(
+                        class_number=n,
+                        image_full_path=str(image),
+                        particles=30 * n,
+                        distribution=n / 3,
+                        resolution_a=10.0 * n,
+                        selected=n == 2,
+                    )
+                    for n in (1, 2)
+                ],
+            )
+        page.wait_for_selector("#gallery li.class-card")  # pushed, no reload
+        cards = page.locator("#gallery li.class-card")
+        assert cards.count() == 2
+        assert [cards.nth(i).get_attribute("data-particles") for i in range(2)] == ["60", "30"]
+        assert page.locator("#gallery li.selected").count() == 1
+        assert "Batch 1" in page.locator("#gallery h3").inner_text()
+        assert page.locator("#classes .sort-controls").is_visible()
+        page.locator("#classes").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "[...document.querySelectorAll('#gallery img')]"
+            ".every(i => i.complete && i.naturalWidth === 96)"
+        )
+    finally:
+        with Session(engine) as session, session.begin():
+            groups = select(ParticleClassificationGroup.particleClassificationGroupId).where(
+                ParticleClassificationGroup.programId == class2d
+            )
+            session.execute(
+                delete(ParticleClassification).where(
+                    ParticleClassification.particleClassificationGroupId.in_(groups)
+                )
+            )
+            session.execute(
+                delete(ParticleClassificationGroup).where(
+                    ParticleClassificationGroup.particleClassificationGroupId == group
+                )
+            )
+            session.execute(
+                delete(ParticlePicker).where(ParticlePicker.particlePickerId == picker_id)
+            )
+            session.execute(
+                delete(AutoProcProgram).where(AutoProcProgram.autoProcProgramId == class2d)
+            )
+            session.execute(delete(ProcessingJob).where(ProcessingJob.processingJobId == job))
+        engine.dispose()
+        page.context.close()

@@ -22,6 +22,7 @@ from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.routes import auth, classes, collections, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
+from cryolive.web.series_cache import SeriesCache
 
 _HERE = Path(__file__).parent
 
@@ -71,6 +72,7 @@ def create_app(
         settings.web.secret.get_secret_value(), max_age_s=settings.web.session_hours * 3600
     )
     app.state.throttle = LoginThrottle(attempts=settings.web.login_attempts)
+    app.state.series_cache = SeriesCache()
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 

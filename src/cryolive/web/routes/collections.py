@@ -25,6 +25,7 @@ from cryolive.web.deps import (
     require_visit,
 )
 from cryolive.web.pages import UserPage
+from cryolive.web.series_cache import SeriesCache
 
 router = APIRouter()
 
@@ -38,9 +39,10 @@ def visible_collection(db: Session, user: User, data_collection_id: int) -> brow
     return found
 
 
-def _json(data: Any) -> Response:
-    """JSON without FastAPI's per-value encoder: the series of 50,000 movies stays fast."""
-    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+def _encode(data: Any) -> bytes:
+    """JSON without FastAPI's per-value encoder: the series of 50,000 movies stays fast
+    (``default=float``: a DECIMAL a facility's schema may hold encodes as a number)."""
+    return json.dumps(data, separators=(",", ":"), default=float).encode()
 
 
 @router.get(
@@ -69,15 +71,24 @@ def collection_api(data_collection_id: int, user: CurrentUser, db: DbSession) ->
 @router.get("/api/collections/{data_collection_id}/series", tags=["collections"])
 def series_api(
     data_collection_id: int,
+    request: Request,
     user: CurrentUser,
     db: DbSession,
     after_movie_id: Annotated[int, Query(ge=0)] = 0,
     motion_program: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """Per-movie results as columns (movie_id, total_motion_a, defocus_a, resolution_a, …),
-    in acquisition order; only movies after ``after_movie_id`` when given."""
+    in acquisition order; only movies after ``after_movie_id`` when given. The whole series
+    is served from a per-process cache while no new movie or result has landed."""
     visible_collection(db, user, data_collection_id)
-    return _json(
+    cache: SeriesCache = request.app.state.series_cache
+    key, version = (data_collection_id, motion_program), None
+    if after_movie_id == 0:  # the whole series (a page opening): shared by every viewer
+        version = series.version(db, data_collection_id=data_collection_id, motion=motion_program)
+        body = cache.get(key, version)
+        if body is not None:
+            return Response(body, media_type="application/json")
+    body = _encode(
         series.series(
             db,
             data_collection_id=data_collection_id,
@@ -85,14 +96,19 @@ def series_api(
             motion=motion_program,
         )
     )
+    if version is not None:
+        cache.put(key, version, body)
+    return Response(body, media_type="application/json")
 
 
 def _snapshot(factory: sessionmaker[Session], data_collection_id: int) -> dict[str, Any]:
     with factory() as db:
         jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
+        batches = classes.gallery(db, data_collection_id=data_collection_id)
         return {
             "summary": series.summary(db, data_collection_id=data_collection_id),
             "jobs": jsonable_encoder([asdict(j) for j in jobs]),
+            "classes": jsonable_encoder([asdict(b) for b in batches]),
         }
 
 
@@ -105,7 +121,8 @@ def events_api(
     settings: AppSettings,
     limit: Annotated[int | None, Query(ge=1, description="Stop after this many updates.")] = None,
 ) -> StreamingResponse:
-    """Server-sent events: an ``update`` (summary and jobs) whenever they change."""
+    """Server-sent events: an ``update`` (summary, jobs and the 2D class gallery's batches, as
+    ``/classes`` gives them) whenever one of them changes."""
     visible_collection(db, user, data_collection_id)
     factory: sessionmaker[Session] = request.app.state.reader
     interval = settings.web.live_interval_s

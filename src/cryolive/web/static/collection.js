@@ -131,6 +131,7 @@
       $("live-state").dataset.updates = Number($("live-state").dataset.updates || 0) + 1;
       summary(state.summary);
       jobs(state.jobs);
+      document.dispatchEvent(new CustomEvent("cryolive:classes", { detail: state.classes }));
       load(watermark());
     });
   }

@@ -1,26 +1,77 @@
 // The 2D class gallery: sort each batch's classes by particles (most first) or resolution
 // (best first; classes without one last). Buttons, so the keyboard works as the mouse does.
+// Live: collection.js passes each pushed update's batches ("cryolive:classes" event); when
+// they differ from those shown, the gallery is rebuilt in the server's markup and re-sorted.
 "use strict";
 (() => {
-  const buttons = [...document.querySelectorAll(".sort-controls button[data-sort]")];
-  if (!buttons.length) return;
-  const value = (li, key) => {
-    const v = li.dataset[key];
+  const box = document.getElementById("gallery");
+  if (!box) return;
+  const controls = document.querySelector("#classes .sort-controls");
+  const buttons = [...controls.querySelectorAll("button[data-sort]")];
+  let key = "particles", shown = null;
+  const value = (li, k) => {
+    const v = li.dataset[k];
     if (v === "") return null;
     return Number(v);
   };
-  function sort(key) {
-    for (const list of document.querySelectorAll("ol.gallery")) {
+  function sort(k) {
+    key = k;
+    for (const list of box.querySelectorAll("ol.gallery")) {
       const items = [...list.children];
       items.sort((a, b) => {
-        const x = value(a, key), y = value(b, key);
+        const x = value(a, k), y = value(b, k);
         if (x === null || y === null) return (x === null) - (y === null);
-        return key === "particles" ? y - x : x - y;
+        return k === "particles" ? y - x : x - y;
       });
       list.append(...items);
     }
-    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.sort === key));
-    document.body.dataset.classSort = key;
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.sort === k));
+    document.body.dataset.classSort = k;
+  }
+
+  const el = (tag, props = {}, ...children) => {
+    const node = Object.assign(document.createElement(tag), props);
+    node.append(...children);
+    return node;
+  };
+  function card(c) {
+    const li = el("li", { className: "class-card" + (c.selected ? " selected" : "") });
+    Object.assign(li.dataset, { particles: c.particles, class: c.class_number,
+      resolution: c.resolution_a === null ? "" : c.resolution_a });
+    if (c.has_image) {
+      li.append(el("img", { src: `/api/classes/${c.particle_classification_id}/image`,
+        alt: `Class ${c.class_number} average`, loading: "lazy", width: 128, height: 128 }));
+    }
+    const meta = el("span", { className: "class-meta" }, `#${c.class_number}`);
+    if (c.selected) {
+      meta.append(" ", el("span", { className: "mark-selected", title: "selected" }, "★",
+        el("span", { className: "sr" }, " selected")));
+    }
+    const resolution = c.resolution_a === null ? "– Å" : `${c.resolution_a.toFixed(1)} Å`;
+    meta.append(el("br"), `${c.particles} particles`, el("br"), resolution);
+    li.append(meta);
+    return li;
+  }
+  function render(batches) {
+    const text = JSON.stringify(batches);
+    if (text === shown) return;
+    const first = shown === null;
+    shown = text;
+    const served = [...box.querySelectorAll("ol.gallery")].map((ol) => ol.dataset.group).join();
+    if (first && served === batches.map((b) => b.group_id).join()) return; // as the page has it
+    const parts = batches.flatMap((b) => {
+      const pixel = b.binned_pixel_size_a ? ` · ${b.binned_pixel_size_a.toFixed(2)} Å/px` : "";
+      const title = el("h3", {}, `Batch ${b.batch_number} `,
+        el("small", {}, `${b.particles} particles · ${b.classes_in_batch} classes${pixel}`));
+      const list = el("ol", { className: "gallery" }, ...b.classes.map(card));
+      Object.assign(list.dataset, { batch: b.batch_number, group: b.group_id });
+      return [title, list];
+    });
+    box.replaceChildren(...(parts.length ? parts : [el("p", {}, "No 2D classification yet.")]));
+    controls.hidden = !batches.length;
+    sort(key);
+    box.dataset.updates = Number(box.dataset.updates || 0) + 1;
   }
   for (const b of buttons) b.addEventListener("click", () => sort(b.dataset.sort));
+  document.addEventListener("cryolive:classes", (event) => render(event.detail));
 })();
