@@ -7,8 +7,9 @@ none at all, and half-sets that agree only at low resolution. Two features, each
 [0, 1] by a logistic curve, multiply to the score:
 
 - compactness: mean squared density in the inner disc (60% of the particle radius) over that of
-  inner disc plus the rim (75-100% of the radius); 0.5 for density spread evenly, near 1 for a
-  compact particle; the logistic midpoint is 0.7;
+  inner disc plus the rim (85-100% of the radius); 0.5 for density spread evenly, near 1 for a
+  compact particle (0.97-0.99 for the simulated particles, 0.71-0.77 for their junk); the
+  logistic midpoint is 0.85;
 - resolution: FRC 0.143 between half-sets, midpoint 25 Å (classes of good particles reach
   6-15 Å; junk rarely passes 30 Å).
 
@@ -23,7 +24,7 @@ from numpy.typing import NDArray
 
 from cryolive.engines.class2d._geometry import radius_grid
 
-COMPACT_MIDPOINT = 0.7
+COMPACT_MIDPOINT = 0.85
 COMPACT_WIDTH = 0.04
 RESOLUTION_MIDPOINT_A = 25.0
 RESOLUTION_WIDTH_A = 3.0
@@ -42,7 +43,7 @@ def compactness(
     radius = min(0.5 * particle_diameter_a / pixel_size_a, 0.5 * b - 1)
     r = radius_grid(b)
     inner = r <= 0.6 * radius
-    rim = (r >= 0.75 * radius) & (r <= radius)
+    rim = (r >= 0.85 * radius) & (r <= radius)
     power = np.asarray(averages, dtype=np.float64) ** 2
     e_in = power[:, inner].mean(axis=1)
     e_rim = power[:, rim].mean(axis=1)
