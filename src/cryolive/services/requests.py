@@ -33,7 +33,11 @@ from cryolive.services.layout import project_dir
 from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
 
 # What the web's Reprocess form calls some of the recipe's parameters.
-ALIASES = {"gain_reference": "gain_path", "box_size_px": "box_px"}
+ALIASES = {
+    "gain_reference": "gain_path",
+    "box_size_px": "box_px",
+    "number_of_classes": "class2d_classes",
+}
 
 
 def request_run(
