@@ -156,6 +156,7 @@ def demo(
             "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value),
         )
     console.print(table)
+    console.print(_classes_line(f"sqlite:///{(out / 'cryolive.sqlite').resolve()}"))
     console.print(f"database: {out / 'cryolive.sqlite'}; visit: {out / 'visit'}")
     if serve:
         import secrets
@@ -200,3 +201,27 @@ def export_relion(
     with transaction(ctx) as session:
         done = export_run(session, program_id=program)
     console.print(f"{done.micrographs} micrographs: {done.motion_star}, {done.ctf_star}")
+
+
+def _classes_line(database_url: str) -> str:
+    """One line on the 2D classification of the demo's particles."""
+    import sqlalchemy as sa
+    from ispyb.sqlalchemy import ParticleClassification, ParticleClassificationGroup
+
+    from cryolive.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            groups = connection.scalar(
+                sa.select(sa.func.count()).select_from(ParticleClassificationGroup)
+            )
+            classes, selected = connection.execute(
+                sa.select(sa.func.count(), sa.func.sum(ParticleClassification.selected))
+            ).one()
+    finally:
+        engine.dispose()
+    return (
+        f"2D classification: {groups} batch classifications, {classes} classes, "
+        f"{int(selected or 0)} selected (see each collection's class gallery)"
+    )
