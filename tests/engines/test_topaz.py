@@ -148,7 +148,8 @@ def _message(path: Path, project: Path, *, picker: str) -> PickMessage:
 
 
 def _only_record(emits: list) -> object:  # type: ignore[type-arg]
-    assert len(emits) == 1
-    payload = emits[0].result
+    results = [e for e in emits if e.output == "results"]  # particles also go on to class2d
+    assert len(results) == 1
+    payload = results[0].result
     assert isinstance(payload, WriteResults) and len(payload.records) == 1
     return payload.records[0]

@@ -15,7 +15,7 @@ from cryolive.messaging import open_transport
 from cryolive.messaging.transport import Delivery, Transport
 from cryolive.web import create_app
 
-QUEUES = ("motioncorr", "ctf", "pick", "ice", "writer")  # the recipe's step order
+QUEUES = ("motioncorr", "ctf", "pick", "ice", "class2d", "writer")  # the recipe's step order
 
 
 def _queue(table: dict[str, Any], name: str) -> dict[str, Any]:
