@@ -18,13 +18,21 @@ def fourier_crop(images: NDArray[np.floating], box_px: int) -> NDArray[np.float3
     b = images.shape[-1]
     if box_px == b:
         return np.asarray(images, dtype=np.float32)
-    spectrum = sfft.rfft2(images, workers=-1)
-    out = np.zeros((*images.shape[:-2], box_px, box_px // 2 + 1), dtype=np.complex64)
-    h = min(b, box_px) // 2
-    out[..., :h, : h + 1] = spectrum[..., :h, : h + 1]
-    out[..., box_px - h :, : h + 1] = spectrum[..., b - h :, : h + 1]
+    out = crop_spectrum(sfft.rfft2(images, workers=-1), b, box_px)
     resized = sfft.irfft2(out, s=(box_px, box_px), workers=-1)
     return np.asarray(resized * np.float32(box_px * box_px / (b * b)), dtype=np.float32)
+
+
+def crop_spectrum(
+    spectrum: NDArray[np.complexfloating], box_px: int, new_box_px: int
+) -> NDArray[np.complex64]:
+    """The rfft2 spectrum (..., b, b/2 + 1) of a b x b image cropped or padded for a new box
+    (not rescaled: multiply the inverse by new_box² / b² to keep values)."""
+    out = np.zeros((*spectrum.shape[:-2], new_box_px, new_box_px // 2 + 1), dtype=np.complex64)
+    h = min(box_px, new_box_px) // 2
+    out[..., :h, : h + 1] = spectrum[..., :h, : h + 1]
+    out[..., new_box_px - h :, : h + 1] = spectrum[..., box_px - h :, : h + 1]
+    return out
 
 
 def radius_grid(box_px: int) -> NDArray[np.float32]:

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 
 from cryolive.engines.class2d._frc import ring_index
+from cryolive.engines.class2d._geometry import crop_spectrum
 from cryolive.engines.class2d._types import ParticleSet
 from cryolive.engines.ctf import Optics
 from cryolive.engines.ctf._physics import Aberration, astigmatism_components
@@ -71,13 +72,10 @@ def prepare(particles: ParticleSet, box_px: int) -> Prepared:
     n = len(particles)
     images = np.empty((n, box_px, box_px), dtype=np.float32)
     ctf2 = np.empty((n, n_rings), dtype=np.float32)
-    h = min(b, box_px) // 2
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
         spectrum = sfft.rfft2(particles.images[start:stop], workers=-1)
-        cropped = np.zeros((stop - start, box_px, box_px // 2 + 1), dtype=np.complex64)
-        cropped[:, :h, : h + 1] = spectrum[:, :h, : h + 1]
-        cropped[:, box_px - h :, : h + 1] = spectrum[:, b - h :, : h + 1]
+        cropped = crop_spectrum(spectrum, b, box_px)
         parts = [
             astigmatism_components(u, v, a)
             for u, v, a in zip(
