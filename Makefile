@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean tools
+.PHONY: demo test test-fast screenshots lint typecheck pytest clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ pytest: $(STAMP) tools
 	$(BIN)/pytest -W error $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The inner loop: unit tests and the SQLite/embedded integration, no servers, browser,
+# RELION or minute-long runs (the markers are applied in tests/conftest.py).
+FAST := not slow and not mariadb and not rabbitmq and not browser and not relion
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -W error -q -m "$(FAST)" $(PYTEST_ARGS)
+
+# The README's screenshots are written only when asked, so a test run leaves the tree clean.
+screenshots: $(STAMP) tools
+	CRYOLIVE_SCREENSHOTS=1 $(BIN)/pytest -W error -q tests/web/test_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

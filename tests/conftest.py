@@ -52,3 +52,39 @@ def mariadb_server_url() -> str:
     if not _reachable("127.0.0.1", 3306):
         _need_service("MariaDB", "nothing listens on 127.0.0.1:3306")
     return MARIADB_SERVER_URL
+
+
+# Markers, applied here from what a test uses, so that no test has to remember them:
+# `make test-fast` deselects everything that needs a server, a browser, RELION or minutes.
+_SERVER_PARAMS = {"mariadb": "mariadb", "rabbitmq": "rabbitmq"}
+_FIXTURE_MARKERS = {
+    "mariadb_server_url": "mariadb",
+    "mariadb_url": "mariadb",
+    "rabbitmq_url": "rabbitmq",
+    "chromium": "browser",
+    "browser": "browser",
+}
+# Whole modules that take minutes on this 2-core machine (measured with --durations).
+_SLOW_PATHS = ("tests/pipeline/", "tests/engines/relion_", "tests/engines/class2d/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names: set[str] = set()
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            names |= {
+                _SERVER_PARAMS[v]
+                for v in callspec.params.values()
+                if isinstance(v, str) and v in _SERVER_PARAMS
+            }
+        names |= {
+            _FIXTURE_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in _FIXTURE_MARKERS
+        }
+        path = item.nodeid.replace("\\", "/")
+        if "relion" in path.lower():
+            names.add("relion")
+        if path.startswith(_SLOW_PATHS):
+            names.add("slow")
+        for name in sorted(names):
+            item.add_marker(name)

@@ -39,7 +39,13 @@ def test_mariadb_reader_cannot_write_and_writer_only_pipeline_tables(mariadb_url
         with as_writer.connect() as connection:  # the writer writes pipeline results
             transaction = connection.begin()
             connection.execute(sa.insert(Movie), {"movieFullPath": f"/{tag}.tiff"})
+            written = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(Movie)
+                .where(Movie.movieFullPath == f"/{tag}.tiff")
+            ).scalar_one()
             transaction.rollback()
+        assert written == 1
     finally:
         as_reader.dispose()
         as_writer.dispose()

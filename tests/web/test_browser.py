@@ -2,13 +2,14 @@
 
 Logs in, sees only one's own visits, opens the processed collection, sees its charts and
 images render, steps through movies with the keyboard, requests a reprocess and sees its status
-change live when the test (standing in for the pipeline) records it finished. Saves
-screenshots of the main pages into docs/screenshots/.
+change live when the test (standing in for the pipeline) records it finished. With
+``CRYOLIVE_SCREENSHOTS`` set (``make screenshots``) it saves the main pages into docs/screenshots/.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -96,6 +97,9 @@ def _page(browser: Any, server: str, login: str) -> Any:
 
 
 def _shot(page: Any, name: str) -> None:
+    """Save a screenshot for the README and docs, only when asked (``make screenshots``)."""
+    if not os.environ.get("CRYOLIVE_SCREENSHOTS"):
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 

@@ -202,9 +202,7 @@ def test_relion_poses_are_in_cryolives_convention(
         members = np.flatnonzero(result.assignment == k)
         kind = int(np.bincount(planted.kinds[members], minlength=3).argmax())
         members = members[planted.kinds[members] == kind]
-        if kind == 0:  # a disc has no orientation; its centre still has one
-            pass
-        else:
+        if kind != 0:  # a disc has no orientation (its centre, below, still has one)
             # psi turns the average onto the particle: planted angle - psi is the average's
             # own angle, one value per class (mod 180° for the bar, whose ends look alike).
             period = 180.0 if kind == 1 else 360.0
