@@ -277,3 +277,13 @@ def microscopes(session: Session, *, now: dt.datetime) -> dict[str, list[tuple[V
         live = (row.start is None or row.start <= now) and (row.end is None or row.end >= now)
         out.setdefault(row.microscope or "(no microscope)", []).append((row, live))
     return dict(sorted(out.items()))
+
+
+def raw_folders(session: Session, *, session_id: int) -> list[str]:
+    """The raw folders (``imageDirectory``) of a visit's data collections, as recorded."""
+    rows = session.scalars(
+        sa.select(DataCollection.imageDirectory)
+        .where(session_id == DataCollection.SESSIONID, DataCollection.imageDirectory.is_not(None))
+        .distinct()
+    )
+    return [str(r) for r in rows if r]
