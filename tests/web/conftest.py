@@ -100,8 +100,15 @@ class World:
         return self.root / self.visit / "processed" / "raw"
 
     def settings(self, **web: object) -> Settings:
-        """Settings for an app on this world; the shared apps allow many failed logins."""
-        web = {"login_attempts": 1000, "visit_folder": f"{self.root}/{{visit}}", **web}
+        """Settings for an app on this world; the shared apps allow many failed logins and
+        reprocess requests."""
+        web = {
+            "login_attempts": 1000,
+            "reprocess_open_per_collection": 1000,
+            "reprocess_per_user_hour": 1000,
+            "visit_folder": f"{self.root}/{{visit}}",
+            **web,
+        }
         return Settings(
             database_url=self.url,
             processing_root=self.root,

@@ -12,9 +12,11 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from cryolive.config import Settings
 from cryolive.db.repo import browse
 from cryolive.web import files, reprocess
 from cryolive.web.deps import (
+    AppSettings,
     CsrfChecked,
     CurrentUser,
     DbId,
@@ -55,6 +57,29 @@ def _check_gain(db: Session, body: reprocess.ReprocessRequest, session_id: int) 
         raise HTTPException(422, f"Reprocess not requested: gain_reference: {files.REFUSED}.")
 
 
+def _record(
+    writer: Session,
+    settings: Settings,
+    data_collection_id: int,
+    body: reprocess.ReprocessRequest,
+    user: User,
+) -> int:
+    limits = reprocess.Limits(
+        open_per_collection=settings.web.reprocess_open_per_collection,
+        per_user_hour=settings.web.reprocess_per_user_hour,
+    )
+    try:
+        return reprocess.record(
+            writer,
+            data_collection_id=data_collection_id,
+            request=body,
+            login=user.login,
+            limits=limits,
+        )
+    except reprocess.TooMany as exc:
+        raise HTTPException(429, str(exc)) from exc
+
+
 def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int) -> None:
     found = _visible_job(db, user, auto_proc_program_id)
     if found.status in {"success", "failed"}:
@@ -91,14 +116,15 @@ def reprocess_api(
     user: CurrentUser,
     db: DbSession,
     writer: WriterSession,
+    settings: AppSettings,
 ) -> dict[str, int]:
     """Request a reprocess with these parameters. Only the request is recorded here: the
-    pipeline picks it up and records its progress on the returned program."""
+    pipeline picks it up and records its progress on the returned program. 429 when the
+    collection has too many requests requested or running, or the caller made too many in
+    the last hour (``web.reprocess_open_per_collection``, ``web.reprocess_per_user_hour``)."""
     found = visible_collection(db, user, data_collection_id)
     _check_gain(db, body, found.session_id)
-    program = reprocess.record(
-        writer, data_collection_id=data_collection_id, request=body, login=user.login
-    )
+    program = _record(writer, settings, data_collection_id, body, user)
     return {"auto_proc_program_id": program}
 
 
@@ -108,7 +134,11 @@ def reprocess_api(
     dependencies=[CsrfChecked],
 )
 async def reprocess_form(
-    data_collection_id: DbId, request: Request, user: CurrentUser, db: DbSession
+    data_collection_id: DbId,
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    settings: AppSettings,
 ) -> RedirectResponse:
     form = await request.form()
     fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
@@ -119,9 +149,7 @@ async def reprocess_form(
     found = visible_collection(db, user, data_collection_id)
     _check_gain(db, body, found.session_id)
     with request.app.state.writer() as writer, writer.begin():
-        reprocess.record(
-            writer, data_collection_id=data_collection_id, request=body, login=user.login
-        )
+        _record(writer, settings, data_collection_id, body, user)
     return RedirectResponse(f"/collections/{data_collection_id}#jobs", status_code=303)
 
 
