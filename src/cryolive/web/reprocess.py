@@ -36,7 +36,11 @@ class ReprocessRequest(BaseModel):
 
     pixel_size_a: float = Field(gt=0, le=20, description="Pixel size of the movies, Å.")
     dose_per_frame_e_per_a2: float = Field(gt=0, le=20, description="Dose per frame, e⁻/Å².")
-    gain_reference: str = Field(default="", max_length=255, description="Gain file (absolute).")
+    gain_reference: str = Field(
+        default="",
+        max_length=255,
+        description="Gain file: an absolute path inside the visit's raw or processed folders.",
+    )
     eer_grouping: int | None = Field(default=None, ge=1, le=1000, description="EER frames/group.")
     particle_diameter_min_a: float = Field(gt=0, le=5000, description="Smallest particle, Å.")
     particle_diameter_max_a: float = Field(gt=0, le=5000, description="Largest particle, Å.")
