@@ -64,3 +64,12 @@ def test_without_content_drops_bytes_and_control_characters() -> None:
     assert without_content("the job's 'x' b'") == "the job's 'x' b'"  # no literal: kept
     assert without_content("two\nlines\x1b[31m") == "two lines [31m"
     assert len(without_content("x" * 10_000)) == 300
+
+
+def test_a_file_name_with_a_newline_stays_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "movie\nERROR forged.tiff"
+    path.write_bytes(PASSWD.encode())
+    with pytest.raises(ReadError) as caught:
+        read_movie(path)
+    assert "\n" not in str(caught.value) and "movie?ERROR forged.tiff" in str(caught.value)
+    assert caught.value.path == path  # the real path is kept for the code

@@ -34,7 +34,8 @@ class ReadError(ValueError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = without_content(reason)
-        super().__init__(f"{self.path}: {self.reason}")
+        # a file name with a newline must not forge a second line in a log or a page
+        super().__init__(f"{_CONTROL.sub('?', str(self.path))}: {self.reason}")
 
 
 class MovieReadError(ReadError):
