@@ -152,3 +152,22 @@ def test_a_raw_folder_linked_out_of_the_visit_is_not_registered(clients: Any, wo
         headers={"X-CSRF-Token": csrf},
     )
     assert response.status_code == 422 and "not inside the visit's folder" in response.text
+
+
+def test_a_path_plainly_outside_is_refused_without_asking_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    real = Path.resolve
+
+    def resolve(self: Path, strict: bool = False) -> Path:
+        asked.append(str(self))
+        return real(self, strict=strict)
+
+    monkeypatch.setattr(Path, "resolve", resolve)
+    folders = [tmp_path / "v" / "raw", tmp_path / "v" / "processed"]
+    assert files.inside("/etc/shadow", folders) is None
+    assert files.inside(f"{tmp_path}/v/raw/../../../etc/shadow", folders) is None
+    assert asked == []
+    assert files.inside(tmp_path / "v" / "raw" / "gain.mrc", folders) is not None
+    assert asked  # inside as written: then resolved, links followed
