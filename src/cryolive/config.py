@@ -33,6 +33,14 @@ class WebSettings(BaseModel):
     live_interval_s: float = Field(
         default=2.0, gt=0, description="How often live pages look for new results."
     )
+    reprocess_open_per_collection: int = Field(
+        default=3,
+        ge=1,
+        description="Reprocess requests a data collection may have requested or running at once.",
+    )
+    reprocess_per_user_hour: int = Field(
+        default=10, ge=1, description="Reprocess requests one person may make in an hour."
+    )
     visit_folder: str = Field(
         default="/dls/{microscope}/data/{year}/{visit}",
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "

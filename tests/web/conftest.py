@@ -2,9 +2,12 @@
 
 Visit ``bi10001-1`` (microscope m02) has member alice and one processed data collection
 (``raw``: 12 movies with motion correction, CTF, ice and picks, real PNG and drift JSON files
-under a temporary processing root) and a second one (``raw2``) whose recorded files lie outside
-the root. Visit ``bi10002-1`` (m03) has member bob. carol is staff. Everyone's password is
-``password-<login>``. Tests get the world's ids (:class:`World`) and logged-in clients.
+in the visit's processed folder, ``<root>/bi10001-1/processed/raw``) and a second one (``raw2``)
+whose recorded files lie outside the visit. Visit ``bi10002-1`` (m03) has member bob and one
+data collection whose movie's snapshot is recorded as a file of visit ``bi10001-1``. Visit
+folders are ``<root>/<visit>`` (``root``: a temporary folder). carol is staff. Everyone's
+password is ``password-<login>``. Tests get the world's ids (:class:`World`) and logged-in
+clients.
 """
 
 from __future__ import annotations
@@ -87,12 +90,25 @@ class World:
     motion_program_id: int
     failed_program_id: int
     class_ids: list[int]  # ParticleClassification ids of the newest batch 1, by class number
-    outside_class_id: int  # its image is recorded outside the processing root
+    outside_class_id: int  # its image is recorded outside the visit
+    foreign_movie_id: int  # of visit bi10002-1; its snapshot is recorded as one of bi10001-1
     broker_url: str = ""
 
+    @property
+    def processed(self) -> Path:
+        """The folder of the processed collection's files (PNG, drift JSON)."""
+        return self.root / self.visit / "processed" / "raw"
+
     def settings(self, **web: object) -> Settings:
-        """Settings for an app on this world; the shared apps allow many failed logins."""
-        web = {"login_attempts": 1000, "visit_folder": "/data/{visit}", **web}
+        """Settings for an app on this world; the shared apps allow many failed logins and
+        reprocess requests."""
+        web = {
+            "login_attempts": 1000,
+            "reprocess_open_per_collection": 1000,
+            "reprocess_per_user_hour": 1000,
+            "visit_folder": f"{self.root}/{{visit}}",
+            **web,
+        }
         return Settings(
             database_url=self.url,
             processing_root=self.root,
@@ -158,7 +174,7 @@ def _fill(session: Session, root: Path) -> World:
     def dc(folder: str) -> int:
         spec = collections.DataCollectionSpec(
             session_id=sid,
-            image_directory=f"/data/bi10001-1/{folder}/",
+            image_directory=f"{root}/bi10001-1/{folder}/",
             file_template="GridSquare_*/Data/*_fractions.tiff",
             voltage_kv=300,
             pixel_size_a=0.83,
@@ -168,7 +184,7 @@ def _fill(session: Session, root: Path) -> World:
 
     dc_id, outside_id = dc("raw"), dc("raw2")
     mc, ctf, ice, picker = _programs(session, dc_id)
-    out = root / "bi10001-1" / "raw"
+    out = root / "bi10001-1" / "processed" / "raw"
     movies, mcs, ctfs, ices = [], [], [], []
     for i in range(MOVIES):
         ref = MovieRef(data_collection_id=dc_id, movie_full_path=f"/data/raw/FoilHole_{i}.tiff")
@@ -277,7 +293,7 @@ def _fill(session: Session, root: Path) -> World:
             session, auto_proc_program_id=program, success=True, message="done", when=now
         )
 
-    # raw2: one movie whose files are recorded outside the processing root
+    # raw2: one movie whose files are recorded outside the visit
     png(root.parent / "secret.png")
     (mc2,) = _programs(session, outside_id)[:1]
     ref = MovieRef(data_collection_id=outside_id, movie_full_path="/data/raw2/FoilHole_0.tiff")
@@ -296,6 +312,31 @@ def _fill(session: Session, root: Path) -> World:
     collections.finish_program(
         session, auto_proc_program_id=mc2, success=False, message="gain file missing", when=now
     )
+    # bi10002-1: a movie whose snapshot is recorded as a file of bi10001-1
+    foreign = collections.register_data_collection(
+        session,
+        spec=collections.DataCollectionSpec(
+            session_id=other,
+            image_directory=f"{root}/bi10002-1/raw/",
+            file_template="*.tiff",
+            voltage_kv=300,
+            pixel_size_a=0.83,
+            total_exposed_dose_e_per_a2=50,
+        ),
+    )[1]
+    (mc3,) = _programs(session, foreign)[:1]
+    ref = MovieRef(data_collection_id=foreign, movie_full_path=f"{root}/bi10002-1/raw/0.tiff")
+    results.write_result_sets(
+        session,
+        movies=[MovieRecord(movie=ref, movie_number=1)],
+        motion_corrections=[
+            MotionCorrectionRecord(
+                movie=ref,
+                auto_proc_program_id=mc3,
+                micrograph_snapshot_full_path=str(out / "snapshot_0.png"),
+            )
+        ],
+    )
     collections.add_program_message(
         session, auto_proc_program_id=mc2, severity="ERROR", message="no gain reference found"
     )
@@ -313,6 +354,7 @@ def _fill(session: Session, root: Path) -> World:
         failed_program_id=mc2,
         class_ids=[],
         outside_class_id=0,
+        foreign_movie_id=0,
     )
 
 
@@ -354,9 +396,12 @@ def world(
     engine = make_engine(url)
     upgrade(engine)
     with Session(engine) as session, session.begin():
-        built = _fill(session, folder / "processed")
+        built = _fill(session, folder / "data")
         movie_ids = _movie_ids(session, built.data_collection_id)
         outside = _movie_ids(session, built.outside_collection_id)[0]
+        foreign = int(
+            session.scalars(sa.select(Movie.movieId).order_by(Movie.movieId.desc())).first() or 0
+        )
         class_ids = _class_ids(session, built.data_collection_id)
     engine.dispose()
     yield replace(
@@ -366,6 +411,7 @@ def world(
         outside_movie_id=outside,
         class_ids=class_ids[:3],
         outside_class_id=class_ids[3],
+        foreign_movie_id=foreign,
         broker_url=f"memory://web-{uuid.uuid4().hex[:8]}",
     )
     cleanup()

@@ -1,4 +1,4 @@
-"""The JSON API: results as recorded, files from the processing root only, job control."""
+"""The JSON API: results as recorded, files from the movie's visit only, job control."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from cryolive.web.app import plotly_js
 GOOD = {
     "pixel_size_a": 0.83,
     "dose_per_frame_e_per_a2": 1.2,
-    "gain_reference": "/data/bi10001-1/gain.mrc",
     "eer_grouping": 10,
     "particle_diameter_min_a": 100,
     "particle_diameter_max_a": 160,
@@ -52,7 +51,7 @@ def test_movie_and_its_files(clients: Any, world: Any) -> None:
     detail = client.get(f"/api/movies/{movie}").json()
     assert detail["defocus_a"] == 18_000.0 and detail["particles"] == 103
     assert set(detail["files"]) == {"snapshot", "fft", "ctf_fit", "drift", "picks"}
-    folder = world.root / "bi10001-1" / "raw"
+    folder = world.processed
     for kind, name in (("snapshot", "snapshot_3.png"), ("ctf_fit", "ctf_3.png")):
         response = client.get(f"/api/movies/{movie}/files/{kind}")
         assert response.headers["content-type"] == "image/png"
@@ -62,11 +61,11 @@ def test_movie_and_its_files(clients: Any, world: Any) -> None:
 
 
 @pytest.mark.parametrize("kind", ["snapshot", "fft"])
-def test_files_outside_the_processing_root_are_refused(clients: Any, world: Any, kind: str) -> None:
+def test_files_outside_the_visit_are_refused(clients: Any, world: Any, kind: str) -> None:
     # recorded as <root>/bi10001-1/../../secret.png and /etc/passwd
     response = clients["staff"][0].get(f"/api/movies/{world.outside_movie_id}/files/{kind}")
     assert response.status_code == 403
-    assert "outside the processing root" in response.json()["detail"]
+    assert "outside its visit" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -101,7 +100,8 @@ def test_broken_input_gets_a_clear_4xx(clients: Any, world: Any, path: str) -> N
 def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) -> None:
     client, csrf = clients["member"]
     url = f"/api/collections/{world.data_collection_id}/reprocess"
-    body = GOOD | {"request_key": "double-click-1"}
+    gain = f"{world.root}/{world.visit}/raw/gain.mrc"  # the visit's own raw folder
+    body = GOOD | {"request_key": "double-click-1", "gain_reference": gain}
     first = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     again = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     assert first.status_code == again.status_code == 201
@@ -110,6 +110,7 @@ def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) 
     job = client.get(f"/api/jobs/{program}").json()
     assert job["status"] == "requested" and job["automatic"] is False
     assert job["parameters"]["box_size_px"] == "256"
+    assert job["parameters"]["gain_reference"] == gain
     assert job["parameters"]["requested_by"] == "alice"
     stopped = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
     assert stopped.status_code == 200

@@ -122,7 +122,7 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     _shot(page, "visits")
 
     page.get_by_role("link", name=world.visit).click()
-    page.get_by_role("link", name="/data/bi10001-1/raw/").click()
+    page.get_by_role("link", name=f"{world.root}/bi10001-1/raw/").click()
     page.wait_for_selector("body[data-charts=drawn]")
     assert page.locator("#charts .js-plotly-plot").count() == 5
     assert page.locator("#histograms .js-plotly-plot").count() == 4
@@ -219,7 +219,7 @@ def test_register_a_collection_by_hand(browser: Any, server: str, world: Any) ->
     _shot(page, "register")
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/collections/*")
-    assert page.get_by_role("heading", name="/data/bi10001-1/raw9/").is_visible()
+    assert page.get_by_role("heading", name=f"{world.root}/bi10001-1/raw9/").is_visible()
     assert "1.1 Å/px · 50.0 e⁻/Å² · Frames/*.mrc" in page.locator(".optics").inner_text()
     page.goto(f"/visits/{world.visit}")
     page.get_by_label("Raw folder").fill("../bi10002-1/raw")
@@ -240,7 +240,7 @@ def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
 
     assert order("particles") == ["600", "400", "300", "240"]
     page.locator("#classes").scroll_into_view_if_needed()  # the images load lazily
-    page.wait_for_function(  # class 4's image lies outside the processing root: refused
+    page.wait_for_function(  # class 4's image lies outside its visit: refused
         "[...document.querySelectorAll('#classes li:not([data-class=\"4\"]) img')]"
         ".every(i => i.complete && i.naturalWidth === 96)"
     )
@@ -282,7 +282,7 @@ def test_a_new_classification_appears_live(browser: Any, server: str, world: Any
     assert page.locator("#classes .sort-controls").is_hidden()
 
     engine = make_engine(world.url)
-    image = world.root / "bi10001-1" / "raw" / "class_1_1.png"  # a real 96-px PNG
+    image = world.processed / "class_1_1.png"  # a real 96-px PNG
     try:
         with Session(engine) as session, session.begin():
             motion = session.scalar(

@@ -1,5 +1,5 @@
 """The 2D class gallery's data and images: the newest classification of each batch, read
-through the ParticlePicker join; images under the file rules (visit, processing root)."""
+through the ParticlePicker join; images under the file rules (inside their visit)."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def test_newest_classification_of_each_batch(clients: Any, world: Any) -> None:
 
 def test_class_images(clients: Any, world: Any) -> None:
     client = clients["member"][0]
-    folder = world.root / "bi10001-1" / "raw"
+    folder = world.processed
     image = client.get(f"/api/classes/{world.class_ids[1]}/image")
     assert image.headers["content-type"] == "image/png"
     assert image.content == (folder / "class_1_2.png").read_bytes()
     outside = client.get(f"/api/classes/{world.outside_class_id}/image")
-    assert outside.status_code == 403 and "outside the processing root" in outside.json()["detail"]
+    assert outside.status_code == 403 and "outside its visit" in outside.json()["detail"]
     assert clients["outsider"][0].get(f"/api/classes/{world.class_ids[0]}/image").status_code == 403
     assert client.get("/api/classes/999999/image").status_code == 404
     assert client.get("/api/classes/0/image").status_code == 422

@@ -30,14 +30,14 @@ def test_member_registers_a_folder(clients: Any, world: Any) -> None:
     assert created.status_code == 201, created.text
     dc = created.json()["data_collection_id"]
     shown = client.get(f"/api/collections/{dc}").json()
-    assert shown["directory"] == f"/data/{world.visit}/{folder}/"
+    assert shown["directory"] == f"{world.root}/{world.visit}/{folder}/"
     assert shown["file_template"] == "Frames/*.eer"
     assert shown["pixel_size_a"] == pytest.approx(0.72) and shown["voltage_kv"] == 300
     assert shown["dose_e_per_a2"] == pytest.approx(50.0)  # 0.05 e/Å² per frame, 1000 frames
     # the same folder again, by its absolute path: it exists already
     again = client.post(
         url,
-        json=GOOD | {"folder": f"/data/{world.visit}/{folder}"},
+        json=GOOD | {"folder": f"{world.root}/{world.visit}/{folder}"},
         headers={"X-CSRF-Token": csrf},
     )
     assert again.status_code == 409 and "already a data collection" in again.json()["detail"]
@@ -53,7 +53,7 @@ def test_the_form_registers_and_opens_the_collection(clients: Any, world: Any) -
     )
     assert response.status_code == 303 and response.headers["location"].startswith("/collections/")
     page = client.get(response.headers["location"]).text
-    assert f"/data/{world.visit}/{form['folder']}/" in page
+    assert f"{world.root}/{world.visit}/{form['folder']}/" in page
     bad = client.post(
         f"/visits/{world.visit}/collections",
         data=form | {"csrf_token": csrf, "pixel_size_a": "-1"},

@@ -147,7 +147,7 @@ def test_failures_per_collection(clients: Any, world: Any) -> None:
     rows = clients["staff"][0].get("/api/staff/collection-failures").json()
     by_dc = {r["data_collection_id"]: r for r in rows}
     raw = by_dc[world.data_collection_id]
-    assert raw["count"] == 1 and raw["directory"] == "/data/bi10001-1/raw/"
+    assert raw["count"] == 1 and raw["directory"] == f"{world.root}/bi10001-1/raw/"
     assert raw["latest"][0]["message"] == "ctf: FoilHole_11.tiff: blank"
     assert "micrograph is blank" in raw["latest"][0]["description"]
     raw2 = by_dc[world.outside_collection_id]

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# A bytes literal in a library's message ("not a TIFF file: header=b'root'") is the file's
+# content; control characters would forge lines in logs and pages.
+_BYTES = re.compile(r"""(?<!\w)b(['"])(?:\\.|(?!\1).)*\1""")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_REASON = 300
+
+
+def without_content(text: str) -> str:
+    """``text`` with any bytes literal (a file's content, echoed by a library) left out,
+    control characters replaced by spaces, and at most ``MAX_REASON`` characters."""
+    text = _CONTROL.sub(" ", _BYTES.sub("(content not shown)", text))
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
 class ReadError(ValueError):
@@ -13,13 +27,15 @@ class ReadError(ValueError):
     path
         The file.
     reason
-        What is wrong, in words a person can act on.
+        What is wrong, in words a person can act on. It is shown to users: it never echoes
+        the file's content (:func:`without_content` drops what a library quotes of it).
     """
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        self.reason = without_content(reason)
+        # a file name with a newline must not forge a second line in a log or a page
+        super().__init__(f"{_CONTROL.sub('?', str(self.path))}: {self.reason}")
 
 
 class MovieReadError(ReadError):

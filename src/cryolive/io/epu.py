@@ -72,7 +72,7 @@ def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
     except ET.ParseError as exc:
         raise MetadataReadError(path, f"not well-formed XML ({exc}); cut short?") from exc
     if _local(root.tag) != "MicroscopeImage":
-        raise MetadataReadError(path, f"root element is {_local(root.tag)!r}, not MicroscopeImage")
+        raise MetadataReadError(path, "the root element is not MicroscopeImage")
     return _parse(path, root)
 
 
@@ -84,9 +84,9 @@ def _number(path: Path, node: ET.Element | None, what: str, *, required: bool) -
     try:
         value = float(node.text)
     except ValueError as exc:
-        raise MetadataReadError(path, f"field {what} is not a number: {node.text!r}") from exc
+        raise MetadataReadError(path, f"field {what} is not a number") from exc
     if not math.isfinite(value):
-        raise MetadataReadError(path, f"field {what} is not finite: {node.text!r}")
+        raise MetadataReadError(path, f"field {what} is not finite")
     return value
 
 
@@ -130,7 +130,7 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
         when_text = (when.text or "").strip() if when is not None else ""
         acquired = datetime.fromisoformat(when_text) if when_text else None
     except ValueError as exc:
-        raise MetadataReadError(path, f"acquisitionDateTime is not a date: {when_text!r}") from exc
+        raise MetadataReadError(path, "acquisitionDateTime is not a date") from exc
     try:
         return AcquisitionMetadata(
             source="epu",

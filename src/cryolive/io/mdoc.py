@@ -44,7 +44,7 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
     """Parse mdoc ``text``; ``path`` names it in errors."""
     values: dict[str, str] = {}
     sections = 0
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -54,7 +54,7 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
                 break
             continue
         if "=" not in line:
-            raise MetadataReadError(path, f"line is not 'Key = value': {line[:60]!r}")
+            raise MetadataReadError(path, f"line {number} is not 'Key = value'")
         key, _, value = line.partition("=")
         values.setdefault(key.strip(), value.strip())
 
@@ -66,7 +66,7 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
         try:
             return float(values[key].split()[0])
         except (ValueError, IndexError) as exc:
-            raise MetadataReadError(path, f"{key} is not a number: {values[key]!r}") from exc
+            raise MetadataReadError(path, f"{key} is not a number") from exc
 
     pixel = num("PixelSpacing", True)
     voltage = num("Voltage", True)
@@ -76,13 +76,13 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
     try:
         stage_x, stage_y = (float(stage[0]), float(stage[1])) if len(stage) >= 2 else (None, None)
     except ValueError as exc:
-        raise MetadataReadError(path, f"StagePosition is not two numbers: {stage}") from exc
+        raise MetadataReadError(path, "StagePosition is not two numbers") from exc
     defocus_um = num("TargetDefocus")
     when = values.get("DateTime")
     try:
         acquired = datetime.strptime(" ".join(when.split()), "%d-%b-%y %H:%M:%S") if when else None
     except ValueError as exc:
-        raise MetadataReadError(path, f"DateTime is not dd-Mon-yy HH:MM:SS: {when!r}") from exc
+        raise MetadataReadError(path, "DateTime is not dd-Mon-yy HH:MM:SS") from exc
     n_frames = num("NumSubFrames")
     mag = num("Magnification")
     try:

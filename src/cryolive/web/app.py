@@ -20,6 +20,7 @@ from cryolive.messaging.transport import Transport
 from cryolive.web.auth import Authenticator, LocalPasswords, LoginThrottle, SessionCookies
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
+from cryolive.web.pages import url_segment
 from cryolive.web.routes import auth, classes, collections, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.series_cache import SeriesCache
@@ -74,6 +75,7 @@ def create_app(
     app.state.throttle = LoginThrottle(attempts=settings.web.login_attempts)
     app.state.series_cache = SeriesCache()
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
+    app.state.templates.env.filters["segment"] = url_segment
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     for module in (auth, visits, collections, classes, movies, jobs, staff, queue_routes):

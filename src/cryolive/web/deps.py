@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from ispyb.sqlalchemy import Person
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,6 +59,13 @@ def get_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.throttle
     return throttle
 
+
+# Every database id a route takes: a positive 64-bit integer (a larger one is a 422, not a
+# database overflow).
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A database id.")]
+# A visit's name (``bi23047-100``), bounded so a huge one never reaches the database.
+VisitName = Annotated[str, PathParam(min_length=1, max_length=64, description="A visit.")]
 
 # At most READERS requests hold a reader session at once; the others wait without a worker
 # thread. Otherwise requests that hold pooled connections could wait for threads that are all

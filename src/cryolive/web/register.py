@@ -3,19 +3,22 @@
 The folder must be a raw folder (``raw``, ``raw2`` …) directly inside the visit's folder
 (``settings.web.visit_folder``): that is where the watcher looks, and it then finds this data
 collection (same natural key) instead of registering a second one. Paths are checked as text
-(the web server need not see the microscope's file system): ``..`` is refused outright.
+(the web server need not see the microscope's file system): ``..`` is refused outright, and
+where the web server does see the folder, it must not lead out of the visit's folder through
+a symbolic link.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryolive.db.repo.browse import VisitRow
 from cryolive.db.repo.manual import Extension, HandOptics, Software
+from cryolive.web import files
 
 RAW_FOLDER = re.compile(r"^raw\d*$")  # as the watcher's
 
@@ -79,4 +82,6 @@ def raw_folder(folder: str, visit_dir: PurePosixPath) -> str:
             f"folder: must be a raw folder (raw, raw2 …) directly inside {visit_dir}, "
             f"where the watcher looks; got {path}"
         )
+    if files.inside(str(path), [Path(visit_dir)]) is None:  # a symbolic link out of the visit
+        raise ValueError(f"folder: {path} is not inside the visit's folder {visit_dir}")
     return str(path)

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo import collections
+from cryolive.db.repo import browse, collections
 
 RECIPE = "spa-preprocess"
+
+
+class TooMany(Exception):
+    """A request over one of the abuse limits (answered with 429)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    open_per_collection: int
+    per_user_hour: int
 
 
 class ReprocessRequest(BaseModel):
@@ -25,7 +36,11 @@ class ReprocessRequest(BaseModel):
 
     pixel_size_a: float = Field(gt=0, le=20, description="Pixel size of the movies, Å.")
     dose_per_frame_e_per_a2: float = Field(gt=0, le=20, description="Dose per frame, e⁻/Å².")
-    gain_reference: str = Field(default="", max_length=255, description="Gain file (absolute).")
+    gain_reference: str = Field(
+        default="",
+        max_length=255,
+        description="Gain file: an absolute path inside the visit's raw or processed folders.",
+    )
     eer_grouping: int | None = Field(default=None, ge=1, le=1000, description="EER frames/group.")
     particle_diameter_min_a: float = Field(gt=0, le=5000, description="Smallest particle, Å.")
     particle_diameter_max_a: float = Field(gt=0, le=5000, description="Largest particle, Å.")
@@ -58,19 +73,54 @@ class ReprocessRequest(BaseModel):
 
 
 def record(
-    session: Session, *, data_collection_id: int, request: ReprocessRequest, login: str
+    session: Session,
+    *,
+    data_collection_id: int,
+    request: ReprocessRequest,
+    login: str,
+    limits: Limits | None = None,
 ) -> int:
-    """Record the request; returns its AutoProcProgram id (the same for a repeated request)."""
+    """Record the request; returns its AutoProcProgram id (the same for a repeated request).
+
+    Raises
+    ------
+    TooMany
+        When a new request would exceed ``limits``: the data collection's requested or running
+        requests, or the person's requests in the last hour. A repeated request is not new.
+    """
+    key = f"web-{request.request_key}"
+    if limits is not None and not browse.request_exists(
+        session, data_collection_id=data_collection_id, recipe=RECIPE, request_key=key
+    ):
+        _check(session, data_collection_id=data_collection_id, login=login, limits=limits)
     _, program_id = collections.register_processing_job(
         session,
         data_collection_id=data_collection_id,
         recipe=RECIPE,
-        request_key=f"web-{request.request_key}",
+        request_key=key,
         parameters=request.parameters(requested_by=login),
         display_name=f"Reprocess by {login}",
         automatic=False,
     )
     return program_id
+
+
+def _check(session: Session, *, data_collection_id: int, login: str, limits: Limits) -> None:
+    if browse.open_requests(session, data_collection_id=data_collection_id) >= (
+        limits.open_per_collection
+    ):
+        raise TooMany(
+            f"Too many reprocess requests: data collection {data_collection_id} already has "
+            f"{limits.open_per_collection} requested or running. Stop one, or wait for one "
+            "to finish."
+        )
+    if browse.requests_by(session, login=login, within=dt.timedelta(hours=1)) >= (
+        limits.per_user_hour
+    ):
+        raise TooMany(
+            f"Too many reprocess requests: at most {limits.per_user_hour} per person in an "
+            "hour. Try again later."
+        )
 
 
 def stop(session: Session, *, auto_proc_program_id: int, login: str, when: dt.datetime) -> None:

@@ -19,10 +19,12 @@ from ispyb.sqlalchemy import (
     DataCollection,
     Movie,
     ProcessingJob,
+    ProcessingJobParameter,
     Proposal,
 )
 from sqlalchemy.orm import Session
 
+from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
 
 
@@ -277,3 +279,63 @@ def microscopes(session: Session, *, now: dt.datetime) -> dict[str, list[tuple[V
         live = (row.start is None or row.start <= now) and (row.end is None or row.end >= now)
         out.setdefault(row.microscope or "(no microscope)", []).append((row, live))
     return dict(sorted(out.items()))
+
+
+def raw_folders(session: Session, *, session_id: int) -> list[str]:
+    """The raw folders (``imageDirectory``) of a visit's data collections, as recorded."""
+    rows = session.scalars(
+        sa.select(DataCollection.imageDirectory)
+        .where(session_id == DataCollection.SESSIONID, DataCollection.imageDirectory.is_not(None))
+        .distinct()
+    )
+    return [str(r) for r in rows if r]
+
+
+def request_exists(
+    session: Session, *, data_collection_id: int, recipe: str, request_key: str
+) -> bool:
+    """Whether the processing job of this request key is recorded already."""
+    key = (data_collection_id, recipe, request_key)
+    return bool(lookup(session, table=table_of(ProcessingJob), keys=[key]))
+
+
+def open_requests(session: Session, *, data_collection_id: int) -> int:
+    """Users' requests (not automatic) on a data collection that are requested or running."""
+    return int(
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ProcessingJob)
+            .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
+            .where(
+                ProcessingJob.dataCollectionId == data_collection_id,
+                ProcessingJob.automatic == 0,
+                AutoProcProgram.processingStatus.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def requests_by(session: Session, *, login: str, within: dt.timedelta) -> int:
+    """Users' requests recorded with ``requested_by`` = ``login`` in the last ``within``, by
+    the database's clock (the one that stamped them)."""
+    now = session.scalar(sa.select(sa.func.current_timestamp(type_=sa.DateTime)))
+    if not isinstance(now, dt.datetime):
+        raise TypeError(f"the database's clock answered {now!r}")
+    return int(
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ProcessingJob)
+            .join(
+                ProcessingJobParameter,
+                ProcessingJobParameter.processingJobId == ProcessingJob.processingJobId,
+            )
+            .where(
+                ProcessingJob.automatic == 0,
+                ProcessingJob.recordTimestamp >= now.replace(tzinfo=None) - within,
+                ProcessingJobParameter.parameterKey == "requested_by",
+                ProcessingJobParameter.parameterValue == login,
+            )
+        )
+        or 0
+    )

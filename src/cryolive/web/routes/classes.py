@@ -1,30 +1,28 @@
 """The 2D class gallery of a data collection, and the class images.
 
 A class image is served under the same rules as a movie's files: the class must belong to a
-visit the user may see, and its recorded path, resolved, must lie under the processing root.
+visit the user may see, and its recorded path, resolved, must lie inside that visit's folders.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse
 
 from cryolive.db.repo import classes
-from cryolive.web.deps import AppSettings, CurrentUser, DbSession, require_visit
+from cryolive.web import files
+from cryolive.web.deps import CurrentUser, DbId, DbSession, require_visit
 from cryolive.web.routes.collections import visible_collection
-from cryolive.web.routes.movies import within
 
 router = APIRouter()
-ClassId = Annotated[int, PathParam(ge=1)]
 
 
 @router.get("/api/collections/{data_collection_id}/classes", tags=["collections"])
-def classes_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+def classes_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
     """The newest 2D classification of each batch, with its classes (particles, fraction of
     the batch, estimated resolution in Å, selected); ``has_image``: the class average can be
     fetched from ``/api/classes/{particle_classification_id}/image``."""
@@ -34,9 +32,7 @@ def classes_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> li
 
 
 @router.get("/api/classes/{particle_classification_id}/image", tags=["collections"])
-def class_image(
-    particle_classification_id: ClassId, user: CurrentUser, db: DbSession, settings: AppSettings
-) -> FileResponse:
+def class_image(particle_classification_id: DbId, user: CurrentUser, db: DbSession) -> FileResponse:
     """A 2D class average (PNG)."""
     found = classes.class_image(db, particle_classification_id=particle_classification_id)
     if found is None:
@@ -45,11 +41,10 @@ def class_image(
     require_visit(db, user, session_id)
     if not recorded:
         raise HTTPException(404, f"2D class {particle_classification_id} has no image.")
-    path = within(settings.processing_root, recorded)
+    path = files.inside(recorded, files.visit_folders(db, session_id=session_id))
     if path is None:
         raise HTTPException(
-            403,
-            f"The image of 2D class {particle_classification_id} is outside the processing root.",
+            403, f"The image of 2D class {particle_classification_id} is outside its visit."
         )
     if not path.is_file():
         raise HTTPException(404, f"The image of 2D class {particle_classification_id} is missing.")

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from cryolive.db.repo import browse, classes, series
 from cryolive.web.deps import (
     LIVE_READERS,
+    MAX_ID,
     AppSettings,
     CurrentUser,
+    DbId,
     DbSession,
     User,
     require_visit,
@@ -48,7 +50,7 @@ def _encode(data: Any) -> bytes:
 @router.get(
     "/collections/{data_collection_id}", response_class=HTMLResponse, include_in_schema=False
 )
-def collection_page(data_collection_id: int, page: UserPage, db: DbSession) -> HTMLResponse:
+def collection_page(data_collection_id: DbId, page: UserPage, db: DbSession) -> HTMLResponse:
     found = visible_collection(db, page.user, data_collection_id)
     return page.render(
         "collection.html",
@@ -61,7 +63,7 @@ def collection_page(data_collection_id: int, page: UserPage, db: DbSession) -> H
 
 
 @router.get("/api/collections/{data_collection_id}", tags=["collections"])
-def collection_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def collection_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     """A data collection: its folder, optics, and summary numbers of its results."""
     found = visible_collection(db, user, data_collection_id)
     out: dict[str, Any] = jsonable_encoder(asdict(found))
@@ -70,12 +72,12 @@ def collection_api(data_collection_id: int, user: CurrentUser, db: DbSession) ->
 
 @router.get("/api/collections/{data_collection_id}/series", tags=["collections"])
 def series_api(
-    data_collection_id: int,
+    data_collection_id: DbId,
     request: Request,
     user: CurrentUser,
     db: DbSession,
-    after_movie_id: Annotated[int, Query(ge=0)] = 0,
-    motion_program: Annotated[int | None, Query(ge=1)] = None,
+    after_movie_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    motion_program: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """Per-movie results as columns (movie_id, total_motion_a, defocus_a, resolution_a, …),
     in acquisition order; only movies after ``after_movie_id`` when given. The whole series
@@ -114,12 +116,14 @@ def _snapshot(factory: sessionmaker[Session], data_collection_id: int) -> dict[s
 
 @router.get("/api/collections/{data_collection_id}/events", tags=["collections"])
 def events_api(
-    data_collection_id: int,
+    data_collection_id: DbId,
     request: Request,
     user: CurrentUser,
     db: DbSession,
     settings: AppSettings,
-    limit: Annotated[int | None, Query(ge=1, description="Stop after this many updates.")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="Stop after this many updates.")
+    ] = None,
 ) -> StreamingResponse:
     """Server-sent events: an ``update`` (summary, jobs and the 2D class gallery's batches, as
     ``/classes`` gives them) whenever one of them changes."""

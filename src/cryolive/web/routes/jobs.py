@@ -12,11 +12,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from cryolive.config import Settings
 from cryolive.db.repo import browse
-from cryolive.web import reprocess
+from cryolive.web import files, reprocess
 from cryolive.web.deps import (
+    AppSettings,
     CsrfChecked,
     CurrentUser,
+    DbId,
     DbSession,
     User,
     WriterSession,
@@ -46,6 +49,37 @@ def _visible_job(db: Session, user: User, auto_proc_program_id: int) -> browse.J
     return found
 
 
+def _check_gain(db: Session, body: reprocess.ReprocessRequest, session_id: int) -> None:
+    """Refuse (422) a gain reference outside the visit's folders, the same way whether or not
+    the file exists."""
+    folders = files.visit_folders(db, session_id=session_id)
+    if body.gain_reference and files.inside(body.gain_reference, folders) is None:
+        raise HTTPException(422, f"Reprocess not requested: gain_reference: {files.REFUSED}.")
+
+
+def _record(
+    writer: Session,
+    settings: Settings,
+    data_collection_id: int,
+    body: reprocess.ReprocessRequest,
+    user: User,
+) -> int:
+    limits = reprocess.Limits(
+        open_per_collection=settings.web.reprocess_open_per_collection,
+        per_user_hour=settings.web.reprocess_per_user_hour,
+    )
+    try:
+        return reprocess.record(
+            writer,
+            data_collection_id=data_collection_id,
+            request=body,
+            login=user.login,
+            limits=limits,
+        )
+    except reprocess.TooMany as exc:
+        raise HTTPException(429, str(exc)) from exc
+
+
 def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int) -> None:
     found = _visible_job(db, user, auto_proc_program_id)
     if found.status in {"success", "failed"}:
@@ -59,14 +93,14 @@ def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int)
 
 
 @router.get("/api/collections/{data_collection_id}/jobs", tags=["jobs"])
-def jobs_api(data_collection_id: int, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+def jobs_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
     """The collection's processing jobs, newest first, with status and messages."""
     visible_collection(db, user, data_collection_id)
     return [_job_json(j) for j in browse.jobs_of(db, data_collection_id=data_collection_id)]
 
 
 @router.get("/api/jobs/{auto_proc_program_id}", tags=["jobs"])
-def job_api(auto_proc_program_id: int, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def job_api(auto_proc_program_id: DbId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     return _job_json(_visible_job(db, user, auto_proc_program_id))
 
 
@@ -77,18 +111,20 @@ def job_api(auto_proc_program_id: int, user: CurrentUser, db: DbSession) -> dict
     dependencies=[CsrfChecked],
 )
 def reprocess_api(
-    data_collection_id: int,
+    data_collection_id: DbId,
     body: reprocess.ReprocessRequest,
     user: CurrentUser,
     db: DbSession,
     writer: WriterSession,
+    settings: AppSettings,
 ) -> dict[str, int]:
     """Request a reprocess with these parameters. Only the request is recorded here: the
-    pipeline picks it up and records its progress on the returned program."""
-    visible_collection(db, user, data_collection_id)
-    program = reprocess.record(
-        writer, data_collection_id=data_collection_id, request=body, login=user.login
-    )
+    pipeline picks it up and records its progress on the returned program. 429 when the
+    collection has too many requests requested or running, or the caller made too many in
+    the last hour (``web.reprocess_open_per_collection``, ``web.reprocess_per_user_hour``)."""
+    found = visible_collection(db, user, data_collection_id)
+    _check_gain(db, body, found.session_id)
+    program = _record(writer, settings, data_collection_id, body, user)
     return {"auto_proc_program_id": program}
 
 
@@ -98,7 +134,11 @@ def reprocess_api(
     dependencies=[CsrfChecked],
 )
 async def reprocess_form(
-    data_collection_id: int, request: Request, user: CurrentUser, db: DbSession
+    data_collection_id: DbId,
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    settings: AppSettings,
 ) -> RedirectResponse:
     form = await request.form()
     fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
@@ -106,17 +146,16 @@ async def reprocess_form(
         body = reprocess.ReprocessRequest.model_validate(fields)
     except ValidationError as exc:
         raise HTTPException(422, f"Reprocess not requested: {_problems(exc)}") from exc
-    visible_collection(db, user, data_collection_id)
+    found = visible_collection(db, user, data_collection_id)
+    _check_gain(db, body, found.session_id)
     with request.app.state.writer() as writer, writer.begin():
-        reprocess.record(
-            writer, data_collection_id=data_collection_id, request=body, login=user.login
-        )
+        _record(writer, settings, data_collection_id, body, user)
     return RedirectResponse(f"/collections/{data_collection_id}#jobs", status_code=303)
 
 
 @router.post("/api/jobs/{auto_proc_program_id}/stop", tags=["jobs"], dependencies=[CsrfChecked])
 def stop_api(
-    auto_proc_program_id: int, user: CurrentUser, db: DbSession, writer: WriterSession
+    auto_proc_program_id: DbId, user: CurrentUser, db: DbSession, writer: WriterSession
 ) -> dict[str, str]:
     """Stop a requested or running job: it is recorded as failed, "stopped by <login>"."""
     _stop(db, writer, user, auto_proc_program_id)
@@ -127,7 +166,7 @@ def stop_api(
     "/jobs/{auto_proc_program_id}/stop", include_in_schema=False, dependencies=[CsrfChecked]
 )
 def stop_form(
-    auto_proc_program_id: int, user: CurrentUser, db: DbSession, writer: WriterSession
+    auto_proc_program_id: DbId, user: CurrentUser, db: DbSession, writer: WriterSession
 ) -> RedirectResponse:
     _stop(db, writer, user, auto_proc_program_id)
     found = browse.job(db, auto_proc_program_id=auto_proc_program_id)

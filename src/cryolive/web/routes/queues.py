@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from cryolive.messaging import dlq
@@ -17,6 +18,8 @@ from cryolive.web.deps import CsrfChecked, StaffUser
 router = APIRouter()
 Action = Literal["reinject", "discard"]
 Newest = Annotated[int, Query(ge=1, le=100, description="How many of the newest to list.")]
+QueueName = Annotated[str, PathParam(min_length=1, max_length=200, description="A queue.")]
+MessageId = Annotated[str, PathParam(min_length=1, max_length=200, description="A message.")]
 SCAN = 100  # dead letters read per queue to find the newest (they stay in place)
 
 
@@ -76,7 +79,7 @@ def _act(broker: BrokerView, queue: str, message_id: str, action: Action) -> int
     dependencies=[CsrfChecked],
 )
 def dead_letter_api(
-    queue: str, message_id: str, action: Action, user: StaffUser, broker: Broker
+    queue: QueueName, message_id: MessageId, action: Action, user: StaffUser, broker: Broker
 ) -> dict[str, int]:
     """Send one dead letter back to its queue (attempts reset) or drop it."""
     return {
@@ -92,7 +95,7 @@ def dead_letter_api(
     dependencies=[CsrfChecked],
 )
 def dead_letter_form(
-    queue: str, message_id: str, action: Action, user: StaffUser, broker: Broker
+    queue: QueueName, message_id: MessageId, action: Action, user: StaffUser, broker: Broker
 ) -> RedirectResponse:
     _act(broker, queue, message_id, action)
     return RedirectResponse("/staff#queues", status_code=303)

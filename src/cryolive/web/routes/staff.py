@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
+from pydantic import AfterValidator
 
 from cryolive.db.repo import browse
 from cryolive.db.repo import staff as staff_repo
@@ -20,7 +21,24 @@ from cryolive.web.routes.queues import queue_table
 router = APIRouter()
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Hours = Annotated[int, Query(ge=1, le=744, description="Hours back from ``until``.")]
-Until = Annotated[dt.datetime | None, Query(description="End of the window (UTC); default: now.")]
+EARLIEST, LATEST = dt.datetime(1970, 1, 2), dt.datetime(9000, 1, 1)
+
+
+def _in_range(until: dt.datetime | None) -> dt.datetime | None:
+    """``until`` as naive UTC, between 1970 and 9000 (the window before it must fit the
+    calendar); else a ValueError, which FastAPI answers with 422."""
+    if until is None:
+        return None
+    if not EARLIEST <= until.replace(tzinfo=None) <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return until.astimezone(dt.UTC).replace(tzinfo=None) if until.tzinfo else until
+
+
+Until = Annotated[
+    dt.datetime | None,
+    AfterValidator(_in_range),
+    Query(description="End of the window (UTC), 1970 to 9000; default: now."),
+]
 
 
 def _now() -> dt.datetime:
@@ -28,9 +46,7 @@ def _now() -> dt.datetime:
 
 
 def _until(until: dt.datetime | None) -> dt.datetime:
-    if until is None:
-        return _now()
-    return until.astimezone(dt.UTC).replace(tzinfo=None) if until.tzinfo else until
+    return _now() if until is None else until
 
 
 def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from cryolive.web.deps import (
     CurrentUser,
     DbSession,
     User,
+    VisitName,
     WriterSession,
     require_visit,
 )
@@ -58,7 +59,7 @@ def visits_api(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
 
 
 @router.get("/visits/{visit}", response_class=HTMLResponse, include_in_schema=False)
-def visit_page(visit: str, page: UserPage, db: DbSession) -> HTMLResponse:
+def visit_page(visit: VisitName, page: UserPage, db: DbSession) -> HTMLResponse:
     found = _visit(db, page.user, visit)
     return page.render(
         "visit.html",
@@ -69,7 +70,7 @@ def visit_page(visit: str, page: UserPage, db: DbSession) -> HTMLResponse:
 
 
 @router.get("/api/visits/{visit}", tags=["visits"])
-def visit_api(visit: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def visit_api(visit: VisitName, user: CurrentUser, db: DbSession) -> dict[str, Any]:
     """A visit and its data collections (one per raw folder)."""
     found = _visit(db, user, visit)
     collections = browse.collections_of(db, session_id=found.session_id)
@@ -101,7 +102,7 @@ def _register(
     dependencies=[CsrfChecked],
 )
 def register_api(
-    visit: str,
+    visit: VisitName,
     body: RegisterRequest,
     user: CurrentUser,
     db: DbSession,
@@ -117,7 +118,7 @@ def register_api(
 
 @router.post("/visits/{visit}/collections", include_in_schema=False, dependencies=[CsrfChecked])
 async def register_form(
-    visit: str, request: Request, user: CurrentUser, db: DbSession, settings: AppSettings
+    visit: VisitName, request: Request, user: CurrentUser, db: DbSession, settings: AppSettings
 ) -> RedirectResponse:
     form = await request.form()
     fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}

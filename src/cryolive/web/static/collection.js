@@ -11,6 +11,7 @@
   const data = { movie_id: [] };
   let current = 0;
   const $ = (sel) => document.getElementById(sel);
+  const seg = (value) => encodeURIComponent(String(value)); // one URL path segment or query value
   const layout = (title, x) => ({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 10, t: 36, b: 40 },
     xaxis: { title: { text: x } }, font: { size: 12 } });
 
@@ -56,7 +57,7 @@
   }
 
   async function load(after) {
-    const response = await fetch(`/api/collections/${id}/series?after_movie_id=${after}`);
+    const response = await fetch(`/api/collections/${seg(id)}/series?after_movie_id=${seg(after)}`);
     if (!response.ok) return;
     const fresh = data.movie_id.length === 0;
     merge(await response.json());
@@ -69,7 +70,7 @@
     current = Math.max(0, Math.min(index, data.movie_id.length - 1));
     const movie = data.movie_id[current];
     $("movie-index").value = current + 1;
-    const response = await fetch(`/api/movies/${movie}`);
+    const response = await fetch(`/api/movies/${seg(movie)}`);
     if (!response.ok) { $("movie-info").textContent = `Movie ${movie}: ${response.status}`; return; }
     const m = await response.json();
     const fmt = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
@@ -77,12 +78,12 @@
       `resolution ${fmt(m.resolution_a, 2)} Å · motion ${fmt(m.total_motion_a, 1)} Å · ice ${fmt(m.ice_median, 2)}`;
     for (const kind of ["snapshot", "fft", "ctf_fit", "picks"]) {
       const img = $("img-" + kind);
-      if (m.files.includes(kind)) img.src = `/api/movies/${movie}/files/${kind}`; else img.removeAttribute("src");
+      if (m.files.includes(kind)) img.src = `/api/movies/${seg(movie)}/files/${seg(kind)}`; else img.removeAttribute("src");
       img.closest("figure").hidden = kind === "picks" && !m.files.includes(kind);
     }
     document.body.dataset.movie = String(movie);
     if (m.files.includes("drift") && window.Plotly) {
-      const drift = await (await fetch(`/api/movies/${movie}/files/drift`)).json();
+      const drift = await (await fetch(`/api/movies/${seg(movie)}/files/drift`)).json();
       Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers" })),
         layout("", "x (Å)"), { displaylogo: false });
     } else if (window.Plotly) Plotly.purge($("drift"));
@@ -102,7 +103,7 @@
       const action = cell("");
       if (j.status === "requested" || j.status === "running") {
         const form = document.createElement("form");
-        form.method = "post"; form.action = `/jobs/${j.auto_proc_program_id}/stop`;
+        form.method = "post"; form.action = `/jobs/${seg(j.auto_proc_program_id)}/stop`;
         form.innerHTML = `<input type="hidden" name="csrf_token"><button type="submit">Stop</button>`;
         form.firstChild.value = csrf;
         action.append(form);
@@ -123,7 +124,7 @@
   }
 
   function live() {
-    const source = new EventSource(`/api/collections/${id}/events`);
+    const source = new EventSource(`/api/collections/${seg(id)}/events`);
     source.addEventListener("open", () => { $("live-state").textContent = "Live: updates as results land."; });
     source.addEventListener("error", () => { $("live-state").textContent = "Live updates paused; retrying…"; });
     source.addEventListener("update", (event) => {

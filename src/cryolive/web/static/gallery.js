@@ -39,7 +39,7 @@
     Object.assign(li.dataset, { particles: c.particles, class: c.class_number,
       resolution: c.resolution_a === null ? "" : c.resolution_a });
     if (c.has_image) {
-      li.append(el("img", { src: `/api/classes/${c.particle_classification_id}/image`,
+      li.append(el("img", { src: `/api/classes/${encodeURIComponent(String(c.particle_classification_id))}/image`,
         alt: `Class ${c.class_number} average`, loading: "lazy", width: 128, height: 128 }));
     }
     const meta = el("span", { className: "class-meta" }, `#${c.class_number}`);
