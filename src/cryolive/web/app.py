@@ -112,9 +112,9 @@ def create_app(
     It reads through a read-only engine (on SQLite the file is opened read-only; on MariaDB
     ``settings.web.reader_url``, the read-only account, when set) and writes only users' job
     requests, stops, hand-registered data collections and logins, through a second engine
-    (``settings.database``). ``transport``: the broker the staff area shows (default: RabbitMQ's when
-    ``settings.broker_url`` names one; the embedded broker must be handed in); ``queues``:
-    the queues it shows (default: those of the spa-preprocess recipe).
+    (``settings.database``). ``transport``: the broker the staff area shows (default:
+    RabbitMQ's when ``settings.broker_url`` names one; the embedded broker must be handed in);
+    ``queues``: the queues it shows (default: those of the spa-preprocess recipe).
 
     Refuses (:class:`cryolive.web.secret.WeakSecret`, a ValueError) a session secret that is
     empty, short or published; with none configured it uses the one generated in the data root.
