@@ -42,6 +42,7 @@ from cryolive.db.repo import visits, web_sessions
 
 COOKIE = "cryolive_session"
 THROTTLE_WINDOW_S = 300.0
+MAX_THROTTLE_KEYS = 10_000  # past this many keys, failed() forgets those whose window has passed
 
 
 class Authenticator(Protocol):
@@ -163,6 +164,7 @@ class LoginThrottle:
         self._client_attempts = client_attempts or attempts * 6
         self._window_s = window_s
         self._failures: dict[str, deque[float]] = {}
+        self._prune_at = MAX_THROTTLE_KEYS
         self._lock = threading.Lock()
 
     @staticmethod
@@ -193,6 +195,11 @@ class LoginThrottle:
     def failed(self, *keys: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._failures) >= self._prune_at:  # many clients: forget the expired
+                cutoff = now - self._window_s
+                for stale in [k for k, t in self._failures.items() if not t or t[-1] <= cutoff]:
+                    del self._failures[stale]
+                self._prune_at = max(MAX_THROTTLE_KEYS, 2 * len(self._failures))
             for key in keys:
                 self._failures.setdefault(key, deque()).append(now)
 
