@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -48,6 +49,8 @@ from cryolive.db.repo import collections, results, visits
 from cryolive.web import create_app
 
 START = dt.datetime(2026, 11, 20, 9, 0)
+
+SECRET = secrets.token_urlsafe(48)  # this run's session secret (a strong one is required)
 
 
 @contextmanager
@@ -206,7 +209,7 @@ def throughput(settings: Settings, dc: int, clients: int, seconds: float) -> dic
     env = os.environ | {
         "CRYOLIVE_DATABASE_URL": settings.database,
         "CRYOLIVE_PROCESSING_ROOT": str(settings.processing_root),
-        "CRYOLIVE_WEB__SECRET": "bench-secret",
+        "CRYOLIVE_WEB__SECRET": SECRET,
     }
     cli = Path(sys.executable).parent / "cryolive"
     server = subprocess.Popen(
@@ -260,7 +263,7 @@ def main() -> None:
                 database_url=url,
                 processing_root=Path(tmp),
                 data_root=Path(tmp),
-                web=WebSettings(secret="bench-secret"),
+                web=WebSettings(secret=SECRET),  # type: ignore[arg-type]
             )
             for label, ms in server_times(settings, dc, args.repeat).items():
                 print(f"  {label:28} {ms:8.1f} ms (median of {args.repeat})")

@@ -8,10 +8,11 @@ call :func:`load_settings` (or the cached :func:`get_settings`) and pass the res
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,10 +26,28 @@ EMBEDDED_BROKER = "memory://"
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    secret: SecretStr = SecretStr("change-me-in-production")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs session cookies: at least 32 bytes, random. Unset: one is "
+        "generated once and kept in <data_root>/web-secret (mode 0600).",
+    )
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     login_attempts: int = Field(
-        default=5, ge=1, description="Failed logins per client or login in 5 minutes."
+        default=5, ge=1, description="Failed logins per client and login in 5 minutes."
+    )
+    client_login_attempts: int = Field(
+        default=30, ge=1, description="Failed logins per client, whatever the login, in 5 minutes."
+    )
+    reader_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL the web server reads through (MariaDB: the read-only "
+        "account); default: database_url. Its few writes (requests, stops, logins) go through "
+        "database_url (the writer account).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed; none by default.",
     )
     live_interval_s: float = Field(
         default=2.0, gt=0, description="How often live pages look for new results."
@@ -46,6 +65,16 @@ class WebSettings(BaseModel):
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "
         "data collections registered by hand must lie inside it.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or network: {item!r}") from exc
+        return value
 
 
 class Settings(BaseSettings):

@@ -93,3 +93,57 @@ def test_visit_names_round_trip() -> None:
     name = visits.VisitName.parse("BI23047-5")
     assert (name.proposal_code, name.proposal_number, name.visit_number) == ("bi", "23047", 5)
     assert str(name) == "bi23047-5"
+
+
+def test_logins_are_exact_whatever_the_collation(db: Session, unique: str) -> None:
+    """MariaDB compares ``Alice``, ``alice`` and ``alíce`` as equal (case- and accent-
+    insensitive collation): a near miss never logs in as, or becomes, another person."""
+    login = f"alice{unique}"
+    alice = visits.ensure_person(db, login=login)
+    visits.set_password(db, person_id=alice, password="correct horse")
+    near = [login.title(), login.upper(), "alíce" + unique, login + " "]
+    for other in near:
+        assert visits.check_password(db, login=other, password="correct horse") is None, other
+        assert visits.find_person(db, login=other) is None, other
+        with pytest.raises(LookupError, match="no person"):
+            visits.person_id(db, login=other)
+    assert visits.check_password(db, login=login, password="correct horse") == alice
+    if db.get_bind().dialect.name == "mysql":  # its unique index merges them: refused, clearly
+        with pytest.raises(ValueError, match="only in case, accents"):
+            visits.ensure_person(db, login=login.title())
+    else:  # SQLite tells them apart: another person
+        assert visits.ensure_person(db, login=login.title()) != alice
+    assert visits.ensure_person(db, login=login) == alice
+
+
+def test_web_sessions_end_on_logout_password_change_and_staff_revocation(
+    db: Session, unique: str
+) -> None:
+    import datetime as dt
+
+    from cryolive.db.repo import web_sessions
+
+    person = visits.ensure_person(db, login=f"sess{unique}")
+    other = visits.ensure_person(db, login=f"other{unique}")
+    day = dt.timedelta(days=1)
+
+    def live(nonce: str, who: int = person) -> bool:
+        return web_sessions.is_live(db, nonce=nonce, person_id=who)
+
+    for nonce in ("a", "b"):
+        web_sessions.start(db, nonce=f"{nonce}{unique}", person_id=person, lasts=day)
+    web_sessions.start(db, nonce=f"c{unique}", person_id=other, lasts=day)
+    assert live(f"a{unique}") and live(f"b{unique}") and live(f"c{unique}", other)
+    assert not live(f"c{unique}")  # another person's session is not yours
+    web_sessions.end(db, nonce=f"a{unique}")  # logging out
+    assert not live(f"a{unique}") and live(f"b{unique}")
+    visits.set_password(db, person_id=person, password="a new password")
+    assert not live(f"b{unique}") and live(f"c{unique}", other)
+
+    visits.make_staff(db, person_id=person)
+    web_sessions.start(db, nonce=f"d{unique}", person_id=person, lasts=day)
+    assert visits.revoke_staff(db, person_id=person) is False
+    assert not visits.is_staff(db, person_id=person) and not live(f"d{unique}")
+
+    web_sessions.start(db, nonce=f"e{unique}", person_id=person, lasts=-day)  # expired
+    assert not live(f"e{unique}")

@@ -50,6 +50,7 @@ ROLES = ("anonymous", "outsider", "member", "staff")
 LOGINS = {"outsider": "bob", "member": "alice", "staff": "carol"}
 MOVIES = 12
 START = dt.datetime(2026, 11, 20, 9, 0, 0)
+TEST_SECRET = "tests-only: 9mXq2V7rLk4sTz8bWc1yNh6dJf3gPa5e"  # 40 bytes, not a known one
 
 
 def png(path: Path, *, size: int = 96, seed: int = 0) -> None:
@@ -104,16 +105,18 @@ class World:
         reprocess requests."""
         web = {
             "login_attempts": 1000,
+            "client_login_attempts": 1000,
             "reprocess_open_per_collection": 1000,
             "reprocess_per_user_hour": 1000,
             "visit_folder": f"{self.root}/{{visit}}",
+            "secret": TEST_SECRET,
             **web,
         }
         return Settings(
             database_url=self.url,
             processing_root=self.root,
             data_root=self.root.parent,
-            web=WebSettings(secret="test-secret", live_interval_s=0.2, **web),  # type: ignore[arg-type]
+            web=WebSettings(live_interval_s=0.2, **web),  # type: ignore[arg-type]
         )
 
     def dead_letter(self, queue: str = "motioncorr", *, key: str = "") -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,30 @@ def _page(browser: Any, server: str, login: str) -> Any:
     return page
 
 
+def _wait_until(page: Any, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll ``expression`` in the page until it is true. (Playwright's wait_for_function
+    compiles its predicate with eval, which the pages' Content-Security-Policy forbids.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
+def _csp_violations(page: Any) -> list[str]:
+    """A list that collects the page's Content-Security-Policy violations, as reported on the
+    console."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
+    )
+    return found
+
+
 def _shot(page: Any, name: str) -> None:
     """Save a screenshot for the README and docs, only when asked (``make screenshots``)."""
     if not os.environ.get("CRYOLIVE_SCREENSHOTS"):
@@ -127,9 +152,10 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     assert page.locator("#charts .js-plotly-plot").count() == 5
     assert page.locator("#histograms .js-plotly-plot").count() == 4
     assert page.locator("#chart-defocus_a .point").count() == 12  # one marker per movie
-    page.wait_for_function(
+    _wait_until(
+        page,
         "[...document.querySelectorAll('.images img[src]')].every(i => i.naturalWidth === 96)"
-        " && document.querySelectorAll('.images img[src]').length === 4"
+        " && document.querySelectorAll('.images img[src]').length === 4",
     )
     page.wait_for_selector("#drift .scatterlayer .trace")  # the drift plot
     assert page.locator("#summary dd[data-key=movies]").inner_text() == "12"
@@ -240,9 +266,10 @@ def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
 
     assert order("particles") == ["600", "400", "300", "240"]
     page.locator("#classes").scroll_into_view_if_needed()  # the images load lazily
-    page.wait_for_function(  # class 4's image lies outside its visit: refused
+    _wait_until(
+        page,  # class 4's image lies outside its visit: refused
         "[...document.querySelectorAll('#classes li:not([data-class=\"4\"]) img')]"
-        ".every(i => i.complete && i.naturalWidth === 96)"
+        ".every(i => i.complete && i.naturalWidth === 96)",
     )
     assert page.locator("#classes li.selected").count() == 2
     by_resolution = page.get_by_role("button", name="Resolution")
@@ -330,9 +357,10 @@ def test_a_new_classification_appears_live(browser: Any, server: str, world: Any
         assert "Batch 1" in page.locator("#gallery h3").inner_text()
         assert page.locator("#classes .sort-controls").is_visible()
         page.locator("#classes").scroll_into_view_if_needed()
-        page.wait_for_function(
+        _wait_until(
+            page,
             "[...document.querySelectorAll('#gallery img')]"
-            ".every(i => i.complete && i.naturalWidth === 96)"
+            ".every(i => i.complete && i.naturalWidth === 96)",
         )
     finally:
         with Session(engine) as session, session.begin():
@@ -358,3 +386,37 @@ def test_a_new_classification_appears_live(browser: Any, server: str, world: Any
             session.execute(delete(ProcessingJob).where(ProcessingJob.processingJobId == job))
         engine.dispose()
         page.context.close()
+
+
+def test_pages_break_no_content_security_policy(browser: Any, server: str, world: Any) -> None:
+    """Every page, /docs (Swagger UI from the installed package) included, runs under the
+    Content-Security-Policy with no violation on the console."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    violations = _csp_violations(page)
+    page.goto("/login")
+    page.get_by_label("Login").fill("carol")
+    page.get_by_label("Password").fill("password-carol")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/visits")
+    page.goto(f"/visits/{world.visit}")
+    page.goto(f"/collections/{world.data_collection_id}")
+    page.wait_for_selector("body[data-charts=drawn]")
+    page.wait_for_selector("#live-state[data-updates]")
+    page.goto("/staff")
+    page.wait_for_selector("body[data-throughput=drawn]")
+    response = page.goto("/docs")
+    assert (
+        "'unsafe-inline'"
+        not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    )
+    page.wait_for_selector(".swagger-ui .opblock")  # Swagger UI ran and read /openapi.json
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.reload()
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert requested and all(url.startswith(server) for url in requested), requested
+    page.goto("/nowhere")  # the error page
+    assert violations == []
+    context.close()

@@ -108,3 +108,14 @@ def test_login_is_throttled_per_login(world: Any) -> None:
         refused = _login(client, "carol", "password-carol", _token(client))
         assert refused.status_code == 429 and "Too many failed logins" in refused.text
         assert int(refused.headers["retry-after"]) > 0
+
+
+def test_the_throttle_forgets_expired_keys() -> None:
+    from cryolive.web.auth import MAX_THROTTLE_KEYS, LoginThrottle
+
+    throttle = LoginThrottle(attempts=3, window_s=10)
+    for n in range(MAX_THROTTLE_KEYS):
+        throttle.failed(*throttle.keys(f"10.0.{n // 256}.{n % 256}", "alice"), now=0.0)
+    throttle.failed(*throttle.keys("192.0.2.1", "alice"), now=100.0)
+    assert len(throttle._failures) == 2  # only the new client's two keys are left
+    assert throttle.retry_after(*throttle.keys("10.0.0.1", "alice"), now=100.0) == 0

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from cryolive.cli._db import transaction
-from cryolive.db.repo import visits
+from cryolive.db.repo import visits, web_sessions
 
 app = typer.Typer(no_args_is_help=True, help="Proposals, visits, people and their rights.")
 console = Console()
@@ -81,6 +81,28 @@ def make_staff(ctx: typer.Context, login: str = typer.Argument(...)) -> None:
     console.print(f"{login} is staff ({visits.STAFF_PERMISSION})")
 
 
+@app.command("revoke-staff")
+def revoke_staff(ctx: typer.Context, login: str = typer.Argument(...)) -> None:
+    """Take a person out of the staff group; their web sessions end at once."""
+    with transaction(ctx) as session:
+        still = visits.revoke_staff(session, person_id=visits.person_id(session, login=login))
+    if still:
+        console.print(
+            f"{login} left the {visits.STAFF_GROUP} group but is still staff: another of their "
+            f"groups holds {visits.STAFF_PERMISSION}"
+        )
+    else:
+        console.print(f"{login} is no longer staff; their web sessions have ended")
+
+
+@app.command("end-sessions")
+def end_sessions(ctx: typer.Context, login: str = typer.Argument(...)) -> None:
+    """Log a person out of the web application everywhere (e.g. a lost or stolen laptop)."""
+    with transaction(ctx) as session:
+        ended = web_sessions.end_all(session, person_id=visits.person_id(session, login=login))
+    console.print(f"{ended} web session(s) of {login} ended")
+
+
 @app.command("set-password")
 def set_password(
     ctx: typer.Context,
@@ -89,7 +111,7 @@ def set_password(
         False, "--password-stdin", help="Read the password from standard input."
     ),
 ) -> None:
-    """Set a person's local password (stored as an argon2 hash)."""
+    """Set a person's local password (stored as an argon2 hash); their web sessions end."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -98,4 +120,4 @@ def set_password(
         visits.set_password(
             session, person_id=visits.person_id(session, login=login), password=password
         )
-    console.print(f"password set for {login}")
+    console.print(f"password set for {login}; their web sessions have ended")

@@ -159,8 +159,6 @@ def demo(
     console.print(_classes_line(f"sqlite:///{(out / 'cryolive.sqlite').resolve()}"))
     console.print(f"database: {out / 'cryolive.sqlite'}; visit: {out / 'visit'}")
     if serve:
-        import secrets
-
         import uvicorn
 
         from cryolive.config import load_settings
@@ -170,8 +168,7 @@ def demo(
             database_url=f"sqlite:///{(out / 'cryolive.sqlite').resolve()}",
             data_root=out.resolve(),
             processing_root=(out / "visit" / "processed").resolve(),
-            web={
-                "secret": secrets.token_urlsafe(32),
+            web={  # no secret: the one generated (once, mode 0600) in the demo's folder
                 "port": port,
                 "visit_folder": str((out / "visit").resolve()),
             },
@@ -184,7 +181,7 @@ def demo(
 
         # the embedded broker the demo's pipeline used lives on in this process: show it
         app = create_app(settings, transport=open_transport(DEMO_BROKER))
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export results for other programs.")

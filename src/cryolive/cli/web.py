@@ -12,20 +12,28 @@ def serve(
     host: str | None = typer.Option(None, help="Address to listen on [settings.web.host]."),
     port: int | None = typer.Option(None, help="Port to listen on [settings.web.port]."),
 ) -> None:
-    """Serve the web application (pages, JSON API under /api, OpenAPI at /docs)."""
+    """Serve the web application (pages, JSON API under /api, OpenAPI at /docs).
+
+    Refuses to start with an empty, short (< 32 bytes) or published session secret; with none
+    configured it generates one once in <data_root>/web-secret (mode 0600).
+    """
     import uvicorn
 
     from cryolive.web import create_app
+    from cryolive.web.secret import WeakSecret
 
     settings = settings_of(ctx)
-    if settings.web.secret.get_secret_value() == "change-me-in-production":
-        typer.echo(
-            "warning: settings.web.secret is the default; set CRYOLIVE_WEB__SECRET", err=True
-        )
+    try:
+        app = create_app(settings)
+    except WeakSecret as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.web.host,
         port=port or settings.web.port,
-        proxy_headers=True,
+        # X-Forwarded-* are believed from settings.web.trusted_proxies only, by the app itself
+        # (uvicorn's own handling would believe 127.0.0.1 whatever the settings say)
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )

@@ -1,7 +1,8 @@
 """Least privilege on MariaDB: a writer account and a read-only account.
 
-The writer (the pipeline's writer service, the watcher) may read everything and insert or update
-only the tables the pipeline writes; the reader (the web server) may only read. Admin work —
+The writer (the pipeline's writer service, the watcher, the web server's few writes: job
+requests, stops, logins) may read everything and insert or update only the tables the pipeline
+and the web write; the reader (the web server) may only read. Admin work —
 proposals, visits, people — stays with the database's administrator.
 """
 
@@ -34,6 +35,7 @@ PIPELINE_TABLES = (
     "BFactorFit",
     "cryolive_work_key",
     "cryolive_work_item",
+    "cryolive_web_session",  # the web server's logins (it writes through the writer account)
 )
 
 
@@ -78,6 +80,5 @@ def grant_accounts(engine: sa.Engine, *, writer: Account, reader: Account) -> No
             connection.exec_driver_sql(
                 f"GRANT INSERT, UPDATE ON `{database}`.`{table}` TO {writer.sql()}"
             )
-        connection.exec_driver_sql(
-            f"GRANT DELETE ON `{database}`.`cryolive_work_item` TO {writer.sql()}"
-        )
+        for table in ("cryolive_work_item", "cryolive_web_session"):
+            connection.exec_driver_sql(f"GRANT DELETE ON `{database}`.`{table}` TO {writer.sql()}")

@@ -69,3 +69,17 @@ class WorkItem(OwnBase):
     dispatched_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=1)
     done_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+
+
+class WebSession(OwnBase):
+    """A web login, until it is ended: logging out ends one; a password change or losing staff
+    rights ends all of the person's. The session cookie carries a random nonce; the row is keyed
+    by its SHA-256, so reading this table does not give anyone a cookie."""
+
+    __tablename__ = "cryolive_web_session"
+    __table_args__ = (sa.Index("ix_cryolive_web_session_person_id", "person_id"),)
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)

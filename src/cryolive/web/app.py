@@ -10,27 +10,95 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cryolive.config import Settings
 from cryolive.db import make_engine, session_factory
 from cryolive.messaging.transport import Transport
-from cryolive.web.auth import Authenticator, LocalPasswords, LoginThrottle, SessionCookies
+from cryolive.web.auth import (
+    Authenticator,
+    LocalPasswords,
+    LoginThrottle,
+    SessionCookies,
+    TrustedProxies,
+)
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import url_segment
 from cryolive.web.routes import auth, classes, collections, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
+from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
 
 _HERE = Path(__file__).parent
+
+# No inline script anywhere (scripts are files under /static or /vendor; data reaches them in
+# data- attributes or JSON blocks, which are not run); styles may be inline (Plotly and Swagger
+# UI set them); nothing from other sites; no framing.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """Puts :data:`SECURITY_HEADERS` on every response (pages, API, files, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def plotly_js() -> Path:
     """plotly.min.js as the installed ``plotly`` package ships it."""
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def swagger_ui_files() -> Path:
+    """Swagger UI's files (swagger-ui-bundle.js, swagger-ui.css, favicon.png) as the installed
+    ``fastapi-offline`` package ships them: /docs loads nothing from a CDN."""
+    return Path(str(resources.files("fastapi_offline") / "static"))
 
 
 def create_app(
@@ -42,13 +110,18 @@ def create_app(
 ) -> FastAPI:
     """The application for one deployment.
 
-    It reads through a read-only engine (on SQLite the file is opened read-only) and writes
-    only users' job requests, stops and hand-registered data collections, through a second
-    engine. ``transport``: the broker the staff area shows (default: RabbitMQ's when
-    ``settings.broker_url`` names one; the embedded broker must be handed in); ``queues``:
-    the queues it shows (default: those of the spa-preprocess recipe).
+    It reads through a read-only engine (on SQLite the file is opened read-only; on MariaDB
+    ``settings.web.reader_url``, the read-only account, when set) and writes only users' job
+    requests, stops, hand-registered data collections and logins, through a second engine
+    (``settings.database``). ``transport``: the broker the staff area shows (default:
+    RabbitMQ's when ``settings.broker_url`` names one; the embedded broker must be handed in);
+    ``queues``: the queues it shows (default: those of the spa-preprocess recipe).
+
+    Refuses (:class:`cryolive.web.secret.WeakSecret`, a ValueError) a session secret that is
+    empty, short or published; with none configured it uses the one generated in the data root.
     """
-    reader = make_engine(settings.database, writer=False)
+    secret = session_secret(settings)
+    reader = make_engine(settings.web.reader_url or settings.database, writer=False)
     writer = make_engine(settings.database, writer=True)
 
     @asynccontextmanager
@@ -64,15 +137,18 @@ def create_app(
         summary="Live cryo-EM processing: visits, data collections, results and job control.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs below: Swagger UI from an installed package, no inline script
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.reader = session_factory(reader)
     app.state.writer = session_factory(writer)
     app.state.authenticator = authenticator or LocalPasswords()
-    app.state.cookies = SessionCookies(
-        settings.web.secret.get_secret_value(), max_age_s=settings.web.session_hours * 3600
+    app.state.cookies = SessionCookies(secret, max_age_s=settings.web.session_hours * 3600)
+    app.state.throttle = LoginThrottle(
+        attempts=settings.web.login_attempts, client_attempts=settings.web.client_login_attempts
     )
-    app.state.throttle = LoginThrottle(attempts=settings.web.login_attempts)
     app.state.series_cache = SeriesCache()
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.templates.env.filters["segment"] = url_segment
@@ -81,6 +157,11 @@ def create_app(
     for module in (auth, visits, collections, classes, movies, jobs, staff, queue_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(_DOCS_PAGE)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly() -> FileResponse:
@@ -91,7 +172,28 @@ def create_app(
         )
 
     _add_error_handlers(app)
+    # outermost last: the headers go on every response, errors included; the client address is
+    # settled before anything (the login throttle) reads it
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, proxies=settings.web.trusted_proxies)
     return app
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>cryolive API</title>
+<link rel="stylesheet" href="/vendor/swagger-ui/swagger-ui.css">
+<link rel="icon" href="/vendor/swagger-ui/favicon.png">
+</head>
+<body>
+<div id="swagger-ui" data-openapi="/openapi.json"></div>
+<script src="/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
 
 
 def _is_api(request: Request) -> bool:

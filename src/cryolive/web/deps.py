@@ -86,8 +86,10 @@ def web_session(request: Request, cookies: Cookies) -> WebSession | None:
 MaybeSession = Annotated[WebSession | None, Depends(web_session)]
 
 
-def current_user(session: MaybeSession, db: DbSession) -> User:
+def current_user(session: MaybeSession, db: DbSession, cookies: Cookies) -> User:
     if session is None or session.person_id is None:
+        raise NotLoggedIn
+    if not cookies.is_live(db, session):  # logged out, password changed or staff revoked
         raise NotLoggedIn
     person = db.get(Person, session.person_id)
     if person is None:

@@ -28,6 +28,7 @@ from ispyb.sqlalchemy import t_UserGroup_has_Person as USER_GROUP_HAS_PERSON
 from sqlalchemy.orm import Session
 
 from cryolive.db.models import Credential
+from cryolive.db.repo import web_sessions
 
 STAFF_PERMISSION = "em_admin"
 STAFF_GROUP = "em_admin"
@@ -149,9 +150,15 @@ def ensure_person(
 ) -> int:
     if not login or len(login) > 45:
         raise ValueError(f"login: must be 1 to 45 characters, got {login!r}")
-    found = session.scalar(sa.select(Person.personId).where(Person.login == login))
-    if found is not None:
-        return int(found)
+    rows = _logins_like(session, login)
+    for found, stored in rows:
+        if stored == login:
+            return found
+    if rows:
+        raise ValueError(
+            f"login: {login!r} differs from the existing {rows[0][1]!r} only in case, accents "
+            "or trailing spaces, which the database does not tell apart"
+        )
     person = Person(
         login=login,
         givenName=given_name or None,
@@ -163,11 +170,24 @@ def ensure_person(
     return int(person.personId)
 
 
+def _logins_like(session: Session, login: str) -> list[tuple[int, str]]:
+    """(personId, login) of the people whose login the database deems equal to ``login``: on
+    MariaDB's case- and accent-insensitive collations ``Alice``, ``alice`` and ``alíce`` all
+    match, so callers keep only the exact one (compared in Python)."""
+    rows = session.execute(sa.select(Person.personId, Person.login).where(Person.login == login))
+    return [(int(pid), str(stored)) for pid, stored in rows]
+
+
+def find_person(session: Session, *, login: str) -> int | None:
+    """The id of the person whose login is exactly ``login`` (case and accents count)."""
+    return next((pid for pid, stored in _logins_like(session, login) if stored == login), None)
+
+
 def person_id(session: Session, *, login: str) -> int:
-    found = session.scalar(sa.select(Person.personId).where(Person.login == login))
+    found = find_person(session, login=login)
     if found is None:
         raise LookupError(f"login: no person {login!r}")
-    return int(found)
+    return found
 
 
 def add_member(session: Session, *, session_id: int, person_id: int, role: str) -> None:
@@ -202,6 +222,21 @@ def make_staff(session: Session, *, person_id: int) -> None:
         session, USER_GROUP_HAS_PERMISSION, userGroupId=group_id, permissionId=permission_id
     )
     _insert_missing(session, USER_GROUP_HAS_PERSON, userGroupId=group_id, personId=person_id)
+
+
+def revoke_staff(session: Session, *, person_id: int) -> bool:
+    """Take a person out of the staff group and end their web sessions; whether they are still
+    staff (through another group holding ``em_admin``)."""
+    group_ids = sa.select(UserGroup.userGroupId).where(UserGroup.name == STAFF_GROUP)
+    session.execute(
+        USER_GROUP_HAS_PERSON.delete().where(
+            USER_GROUP_HAS_PERSON.c.personId == person_id,
+            USER_GROUP_HAS_PERSON.c.userGroupId.in_(group_ids),
+        )
+    )
+    web_sessions.end_all(session, person_id=person_id)
+    session.flush()
+    return is_staff(session, person_id=person_id)
 
 
 def _insert_missing(session: Session, table: sa.Table, **values: int) -> None:
@@ -255,7 +290,7 @@ def can_see_visit(session: Session, *, person_id: int, session_id: int) -> bool:
 
 
 def set_password(session: Session, *, person_id: int, password: str) -> None:
-    """Store an argon2 hash of a local password."""
+    """Store an argon2 hash of a local password; the person's web sessions end."""
     if len(password) < 8:
         raise ValueError("password: must be at least 8 characters")
     credential = session.get(Credential, person_id)
@@ -264,16 +299,19 @@ def set_password(session: Session, *, person_id: int, password: str) -> None:
         session.add(Credential(person_id=person_id, password_hash=hashed))
     else:
         credential.password_hash = hashed
+    web_sessions.end_all(session, person_id=person_id)
     session.flush()
 
 
 def check_password(session: Session, *, login: str, password: str) -> int | None:
-    """The person's id when ``password`` is theirs, else None."""
-    row = session.execute(
-        sa.select(Person.personId, Credential.password_hash)
+    """The person's id when ``password`` is theirs, else None. The login must match exactly:
+    ``Alice`` or ``alíce`` is not ``alice``, whatever the database's collation."""
+    rows = session.execute(
+        sa.select(Person.personId, Person.login, Credential.password_hash)
         .join(Credential, Credential.person_id == Person.personId)
         .where(Person.login == login)
-    ).first()
+    ).all()
+    row = next((r for r in rows if r.login == login), None)
     if row is None:
         _HASHER.hash(password)  # same work either way: no timing hint that the login exists
         return None

@@ -16,6 +16,7 @@ from cryolive.web.deps import (
     DbSession,
     MaybeSession,
     Throttle,
+    WriterSession,
 )
 
 router = APIRouter()
@@ -87,7 +88,8 @@ def login(
 
     if not cookies.csrf_ok(session, csrf_token):
         return again("Your login form had expired: please try again.", 403)
-    keys = (f"client:{request.client.host if request.client else '?'}", f"login:{login}")
+    # the client as the connection (or a trusted proxy, see TrustedProxies) gives it
+    keys = throttle.keys(request.client.host if request.client else "?", login)
     wait = throttle.retry_after(*keys)
     if wait > 0:
         refused = again(f"Too many failed logins: try again in {int(wait) + 1} s.", 429)
@@ -98,16 +100,19 @@ def login(
     if person_id is None:
         throttle.failed(*keys)
         return again("Wrong login or password.", 401)
-    throttle.succeeded(keys[1])
+    throttle.succeeded(keys[0])
     response = RedirectResponse(_safe_next(next), status_code=303)
-    cookies.issue(request, response, person_id=person_id)
+    with request.app.state.writer.begin() as writer:  # only now: failed logins write nothing
+        cookies.issue(request, response, writer, person_id=person_id)
     return response
 
 
 @router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
-def logout(cookies: Cookies) -> RedirectResponse:
+def logout(cookies: Cookies, session: MaybeSession, writer: WriterSession) -> RedirectResponse:
+    """End the session on the server (a copy of the cookie is no good afterwards) and in the
+    browser."""
     response = RedirectResponse("/login", status_code=303)
-    cookies.clear(response)
+    cookies.end(writer, response, session)
     return response
 
 

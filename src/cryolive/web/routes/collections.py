@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db.repo import browse, classes, series
+from cryolive.web.auth import SessionCookies, WebSession
 from cryolive.web.deps import (
     LIVE_READERS,
     MAX_ID,
@@ -23,6 +24,7 @@ from cryolive.web.deps import (
     CurrentUser,
     DbId,
     DbSession,
+    MaybeSession,
     User,
     require_visit,
 )
@@ -103,8 +105,13 @@ def series_api(
     return Response(body, media_type="application/json")
 
 
-def _snapshot(factory: sessionmaker[Session], data_collection_id: int) -> dict[str, Any]:
+def _snapshot(
+    factory: sessionmaker[Session], data_collection_id: int, login: WebSession | None = None
+) -> dict[str, Any] | None:
+    """The live state; None once ``login`` (the stream's session) has been ended."""
     with factory() as db:
+        if login is not None and not SessionCookies.is_live(db, login):
+            return None
         jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
         batches = classes.gallery(db, data_collection_id=data_collection_id)
         return {
@@ -119,6 +126,7 @@ def events_api(
     data_collection_id: DbId,
     request: Request,
     user: CurrentUser,
+    login: MaybeSession,
     db: DbSession,
     settings: AppSettings,
     limit: Annotated[
@@ -126,7 +134,8 @@ def events_api(
     ] = None,
 ) -> StreamingResponse:
     """Server-sent events: an ``update`` (summary, jobs and the 2D class gallery's batches, as
-    ``/classes`` gives them) whenever one of them changes."""
+    ``/classes`` gives them) whenever one of them changes; the stream ends when the session
+    does (logout, password change, staff revocation)."""
     visible_collection(db, user, data_collection_id)
     factory: sessionmaker[Session] = request.app.state.reader
     interval = settings.web.live_interval_s
@@ -139,8 +148,10 @@ def events_api(
             state_limiter.live_readers = anyio.CapacityLimiter(LIVE_READERS)
         while limit is None or sent < limit:
             state = await anyio.to_thread.run_sync(
-                _snapshot, factory, data_collection_id, limiter=state_limiter.live_readers
+                _snapshot, factory, data_collection_id, login, limiter=state_limiter.live_readers
             )
+            if state is None:  # logged out (or the session was ended) while watching
+                return
             if state != last:
                 last, sent = state, sent + 1
                 yield f"event: update\ndata: {json.dumps(state)}\n\n"
