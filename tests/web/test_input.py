@@ -74,3 +74,10 @@ def test_a_huge_name_is_refused_before_the_database(clients: Any, route: str) ->
         client.post(url, headers={"X-CSRF-Token": csrf}) if "dead" in url else client.get(url)
     )
     assert response.status_code == 422, response.text
+
+
+def test_a_huge_next_on_the_login_page_is_refused(clients: Any) -> None:
+    client, _ = clients["anonymous"]
+    response = client.get("/login", params={"next": "/" + "x" * 5000})
+    assert response.status_code == 422
+    assert client.get("/login", params={"next": "/visits"}).status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -66,7 +66,10 @@ def home() -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(
-    request: Request, cookies: Cookies, session: MaybeSession, next: str = "/visits"
+    request: Request,
+    cookies: Cookies,
+    session: MaybeSession,
+    next: Annotated[str, Query(max_length=512)] = "/visits",
 ) -> HTMLResponse:
     return _login_page(request, cookies, session, next_=next, error="", status=200)
 
