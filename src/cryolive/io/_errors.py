@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryolive.errors import BadInputError
 
-class ReadError(ValueError):
+
+class ReadError(BadInputError):
     """A file could not be read as what it claims to be.
 
     Parameters

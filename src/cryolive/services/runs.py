@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db import ledger
 from cryolive.db.repo.collections import (
+    ended_programs,
     job_parameters,
     register_processing_job,
     start_program,
 )
 from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services import DEFAULT_PARAMETERS
@@ -154,3 +156,35 @@ def reprocess(
         messages = expect_movies(session, run=run, recipe=recipe, movies=movies)
     publish(transport, messages)
     return run
+
+
+class StoppedRuns:
+    """Whether a message belongs to a run that has ended (a user stopped it): workers drop
+    such messages before handling them (``Worker(cancelled=...)``).
+
+    An ended run never runs again, so ended runs are remembered; a running one is asked
+    about again after ``recheck_s`` seconds.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, recheck_s: float = 2.0) -> None:
+        self._sessions = sessions
+        self._recheck_s = recheck_s
+        self._ended: set[int] = set()
+        self._running: dict[int, float] = {}
+
+    def __call__(self, envelope: Envelope) -> bool:
+        program = envelope.parameters.get("program_id")
+        if not isinstance(program, int):
+            return False
+        if program in self._ended:
+            return True
+        now = time.monotonic()
+        if now - self._running.get(program, -1e9) < self._recheck_s:
+            return False
+        with self._sessions() as session:
+            ended = ended_programs(session, program_ids=[program])
+        if program in ended:
+            self._ended.add(program)
+            return True
+        self._running[program] = now
+        return False

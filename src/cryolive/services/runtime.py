@@ -24,6 +24,7 @@ from cryolive.messaging.transport import Transport, open_transport
 from cryolive.messaging.worker import Worker
 from cryolive.services import pipeline_registry
 from cryolive.services.requests import start_requested
+from cryolive.services.runs import StoppedRuns
 from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,16 @@ def start_pipeline(
     transport = open_transport(broker_url, prefix=prefix)
     wanted = sorted({s.service for s in loaded.steps.values()}) if services is None else services
     workers = []
+    stopped = StoppedRuns(sessions)  # the writer still closes the work of late results
     for name in wanted:
         queues = sorted({s.queue for s in loaded.steps.values() if s.service == name})
-        worker = Worker(transport, registry[name], queues=queues, concurrency=concurrency)
+        worker = Worker(
+            transport,
+            registry[name],
+            queues=queues,
+            concurrency=concurrency,
+            cancelled=None if name == "writer" else stopped,
+        )
         worker.start()
         workers.append(worker)
     watchers = [
