@@ -56,3 +56,9 @@ def short_reason(exc: BaseException) -> str:
     if isinstance(reason, str) and reason:
         return reason
     return type(exc).__name__.removesuffix("Error") or "error"
+
+
+def printable(text: str, *, limit: int = 2000) -> str:
+    """``text`` as one line of printable characters (a file name may hold a newline, escape
+    sequences or other control characters): those are shown escaped, as Python writes them."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]

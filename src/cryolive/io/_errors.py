@@ -52,3 +52,17 @@ def check_file(path: Path, error: type[ReadError]) -> None:
         raise error(path, f"cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise error(path, "zero-byte file (still being written, or the write failed)")
+
+
+def one_line(exc: Exception) -> str:
+    """An error's message on one line (pydantic's run over several)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                for e in errors()
+            )
+        except (TypeError, KeyError):
+            pass
+    return " ".join(str(exc).split())

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryolive.db.records import FailureRecord, MovieRef
-from cryolive.errors import BadInputError, short_reason
+from cryolive.errors import BadInputError, printable, short_reason
 from cryolive.messaging.service import Emit
 from cryolive.services.messages import MovieStep, WriteResults
 
@@ -45,9 +45,4 @@ def record_failure(parameters: Mapping[str, Any], stage: str, error: BaseExcepti
         text = str(error) or type(error).__name__
     else:
         text = f"{stage} failed inside cryolive ({type(error).__name__}: {error}); see the logs"
-    return failed(message, stage=stage, reason=short_reason(error), text=_printable(text))
-
-
-def _printable(text: str) -> str:
-    """One line of printable text (a file name may hold a newline or control characters)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:2000]
+    return failed(message, stage=stage, reason=short_reason(error), text=printable(text))

@@ -30,6 +30,7 @@ from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
 from cryolive.db.repo.classes import picker_of, write_classification
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
+from cryolive.errors import printable
 
 MESSAGE = table_of(AutoProcProgramMessage)
 # A movie's work is done when each branch of the recipe has ended: ice thickness (a result or
@@ -47,8 +48,8 @@ def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> lis
                 {
                     "autoProcProgramId": r.auto_proc_program_id,
                     "severity": "ERROR",
-                    "message": f"{r.stage}: {name}: {r.reason}"[:200],
-                    "description": f"{path}: {r.message.removeprefix(path + ': ')}",
+                    "message": printable(f"{r.stage}: {name}: {r.reason}", limit=200),
+                    "description": printable(f"{path}: {r.message.removeprefix(path + ': ')}"),
                 },
             )
         )
