@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import sqlalchemy as sa
@@ -99,6 +100,61 @@ def open_items(session: Session, *, program_id: int | None = None) -> int:
     if program_id is not None:
         query = query.where(WorkItem.key.startswith(f"movie:{program_id}:"))
     return int(session.scalar(query) or 0)
+
+
+@dataclass(frozen=True)
+class WorkHealth:
+    """Whether work flows: what ``cryolive check`` reports.
+
+    Attributes
+    ----------
+    open
+        Work items not closed.
+    looping
+        Keys of open work dispatched more than ``loop_after`` times: it keeps coming back.
+    stuck
+        Keys of open work older than ``stuck_after_s`` while no work at all has closed for
+        that long: queued or running with nothing progressing.
+    """
+
+    open: int
+    looping: list[str]
+    stuck: list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.looping and not self.stuck
+
+
+def work_health(
+    session: Session, *, now: float, loop_after: int = 3, stuck_after_s: float = 1800.0
+) -> WorkHealth:
+    """Look for work that loops or is stuck (see :class:`WorkHealth`)."""
+    is_open = WorkItem.done_at.is_(None)
+    n_open = int(
+        session.scalar(sa.select(sa.func.count()).select_from(WorkItem).where(is_open)) or 0
+    )
+    looping = list(
+        session.scalars(
+            sa.select(WorkItem.key)
+            .where(is_open, WorkItem.attempts > loop_after)
+            .order_by(WorkItem.key)
+        )
+    )
+    since = _utc(now - stuck_after_s)
+    progressing = session.scalar(
+        sa.select(sa.func.count()).select_from(WorkItem).where(WorkItem.done_at >= since)
+    )
+    stuck: list[str] = []
+    if not progressing:
+        stuck = list(
+            session.scalars(
+                sa.select(WorkItem.key)
+                .where(is_open, WorkItem.dispatched_at < since)
+                .order_by(WorkItem.key)
+            )
+        )
+    return WorkHealth(n_open, looping, stuck)
 
 
 def _program_of(key: str) -> int | None:
