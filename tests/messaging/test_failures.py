@@ -168,3 +168,23 @@ def test_the_family_has_one_base(error: Exception) -> None:
     from cryolive.errors import ProcessingError
 
     assert isinstance(error, ProcessingError)
+
+
+def test_cryolive_dlq_lists_the_embedded_brokers_dead_letters_from_another_process(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from cryolive.cli import build_app
+
+    pipeline = EmbeddedTransport(f"memory://{uuid.uuid4().hex}", journal=tmp_path / "dead-letters")
+    body = envelope_for(RECIPE, "1", {"text": "lost"}).to_bytes()
+    pipeline.dead_letter("echo.1", body, reason="InternalError: a bug")
+    env = {"CRYOLIVE_DATA_ROOT": str(tmp_path), "CRYOLIVE_BROKER_URL": "memory://cli"}
+    listed = CliRunner().invoke(build_app(), ["dlq", "list", "echo.1"], env=env)
+    assert listed.exit_code == 0 and "InternalError: a bug" in listed.output, listed.output
+    again = CliRunner().invoke(build_app(), ["dlq", "reinject", "echo.1", "--all"], env=env)
+    assert again.exit_code != 0 and "pipeline's process" in again.output
+    purged = CliRunner().invoke(build_app(), ["dlq", "purge", "echo.1", "--yes"], env=env)
+    assert purged.exit_code == 0 and "purged 1" in purged.output
+    assert pipeline.dead_letters("echo.1") == []

@@ -17,12 +17,13 @@ dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, rein
 
 
 def _transport(ctx: typer.Context) -> Transport:
+    """The configured broker; for the embedded one, its dead-letter journal (the queues
+    themselves live in the pipeline's process)."""
     settings = settings_of(ctx)
-    return open_transport(
-        settings.broker_url,
-        prefix=settings.broker_prefix,
-        delivery_limit=settings.broker_delivery_limit,
-    )
+    options: dict[str, object] = {"delivery_limit": settings.broker_delivery_limit}
+    if settings.embedded_broker:
+        options["journal"] = settings.dead_letter_journal
+    return open_transport(settings.broker_url, prefix=settings.broker_prefix, **options)
 
 
 def worker(
@@ -112,6 +113,12 @@ def reinject_cmd(
     """Send dead letters back to QUEUE, their attempt count reset."""
     if not message_id and not all_:
         raise typer.BadParameter("give --id MESSAGE_ID (repeatable) or --all", param_hint="--id")
+    if settings_of(ctx).embedded_broker:
+        raise typer.BadParameter(
+            "the embedded broker's queues live in the pipeline's process: re-inject from the "
+            "staff area of that process (cryolive demo), or use RabbitMQ",
+            param_hint="broker_url",
+        )
     count = reinject(_transport(ctx), queue, message_ids=message_id)
     typer.echo(f"reinjected {count} message(s) into {queue}")
 

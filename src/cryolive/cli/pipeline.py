@@ -53,6 +53,7 @@ def run(
         poll_s=poll,
         settle_s=settle,
         prefix=settings.broker_prefix,
+        dead_letter_journal=settings.dead_letter_journal,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -90,6 +90,7 @@ def start_pipeline(
     reconcile_after_s: float = 600.0,
     prefix: str = "",
     parameters: dict[str, object] | None = None,
+    dead_letter_journal: Path | None = None,
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -98,6 +99,9 @@ def start_pipeline(
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
+
+    ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
+    so ``cryolive dlq`` and the staff area of another process can list them.
     """
     engine = make_engine(database_url)
     upgrade(engine)
@@ -105,7 +109,8 @@ def start_pipeline(
     registry = pipeline_registry(database_url)
     loaded = load_recipe(recipe_path(recipe))
     validate_recipe(loaded, registry)
-    transport = open_transport(broker_url, prefix=prefix)
+    journal = {"journal": dead_letter_journal} if broker_url.startswith("memory://") else {}
+    transport = open_transport(broker_url, prefix=prefix, **journal)
     wanted = sorted({s.service for s in loaded.steps.values()}) if services is None else services
     workers = []
     stopped = StoppedRuns(sessions)  # the writer still closes the work of late results
