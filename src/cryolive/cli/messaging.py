@@ -113,13 +113,14 @@ def reinject_cmd(
     """Send dead letters back to QUEUE, their attempt count reset."""
     if not message_id and not all_:
         raise typer.BadParameter("give --id MESSAGE_ID (repeatable) or --all", param_hint="--id")
-    if settings_of(ctx).embedded_broker:
+    transport = _transport(ctx)
+    count = reinject(transport, queue, message_ids=message_id)
+    if count == 0 and settings_of(ctx).embedded_broker and transport.dead_letters(queue):
         raise typer.BadParameter(
             "the embedded broker's queues live in the pipeline's process: re-inject from the "
             "staff area of that process (cryolive demo), or use RabbitMQ",
             param_hint="broker_url",
         )
-    count = reinject(_transport(ctx), queue, message_ids=message_id)
     typer.echo(f"reinjected {count} message(s) into {queue}")
 
 

@@ -33,6 +33,7 @@ from cryolive.messaging.transport import (
 )
 
 log = logging.getLogger(__name__)
+_JOURNALED = "x-cryolive-journaled"
 
 
 class EmbeddedTransport:
@@ -87,6 +88,8 @@ class EmbeddedTransport:
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         name = self._name(queue)
         headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
+        if self._journal is not None:
+            headers[_JOURNALED] = "1"
         self._broker.put(dlq_name(name), Message(body, headers))
         if self._journal is not None:
             folder = self._journal / dlq_name(name)
@@ -167,17 +170,25 @@ class EmbeddedTransport:
     def stats(self, queue: str) -> QueueStats:
         name = self._prefix + queue
         if self._journal is not None and queue.endswith(".dlq"):
-            letters = len(self._journaled(name.removesuffix(".dlq")))
+            letters = len(self.dead_letters(queue.removesuffix(".dlq"), limit=10**6))
             return QueueStats(queue, letters, 0)
         return QueueStats(queue, self._broker.depth(name), self._broker.consumers(name))
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        if self._journal is not None:
-            return [letter for _, letter in self._journaled(self._name(queue))[:limit]]
-        return [
+        """This process's dead letters of ``queue``, and with a journal those of the other
+        processes that journal there too (each once)."""
+        name = self._name(queue)
+        held = [
             DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "unknown")), dict(m.headers))
-            for m in self._broker.snapshot(dlq_name(self._name(queue)), limit)
+            for m in self._broker.snapshot(dlq_name(name), limit)
         ]
+        if self._journal is None:
+            return held
+        journaled = [letter for _, letter in self._journaled(name)]
+        # A letter journaled by this process but gone from the journal was discarded by
+        # another process: it is not shown (the journal decides); others are shown once.
+        unjournaled = [d for d in held if _JOURNALED not in d.headers]
+        return (journaled + unjournaled)[:limit]
 
     def reinject(
         self,
