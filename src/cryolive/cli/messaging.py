@@ -40,6 +40,11 @@ def worker(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port."
     ),
+    drop_stopped: bool = typer.Option(
+        True,
+        help="Drop the queued messages of runs a user stopped (reads the database: the "
+        "read-only account is enough).",
+    ),
 ) -> None:
     """Run one service's consumers until SIGTERM (the message in hand is finished first)."""
     from prometheus_client import start_http_server
@@ -61,7 +66,20 @@ def worker(
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--service") from exc
     configure_json_logging()
     transport = _transport(ctx)
-    runner = Worker(transport, chosen, queues=queue, concurrency=concurrency, prefetch=prefetch)
+    cancelled = None
+    if drop_stopped and service != "writer":
+        from cryolive.db import make_engine, session_factory
+        from cryolive.services.runs import StoppedRuns
+
+        cancelled = StoppedRuns(session_factory(make_engine(settings.database, writer=False)))
+    runner = Worker(
+        transport,
+        chosen,
+        queues=queue,
+        concurrency=concurrency,
+        prefetch=prefetch,
+        cancelled=cancelled,
+    )
     if metrics_port is not None:
         start_http_server(metrics_port, registry=runner.metrics_registry)
     for sig in (signal.SIGTERM, signal.SIGINT):

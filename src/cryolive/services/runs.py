@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services import DEFAULT_PARAMETERS
 from cryolive.services.layout import movie_stem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -181,8 +184,14 @@ class StoppedRuns:
         now = time.monotonic()
         if now - self._running.get(program, -1e9) < self._recheck_s:
             return False
-        with self._sessions() as session:
-            ended = ended_programs(session, program_ids=[program])
+        try:
+            with self._sessions() as session:
+                ended = ended_programs(session, program_ids=[program])
+        except Exception:
+            # The database is down: handle the message; the writer drops late results of a
+            # stopped run anyway.
+            log.warning("cannot tell whether run %s was stopped", program, exc_info=True)
+            return False
         if program in ended:
             self._ended.add(program)
             return True
