@@ -51,3 +51,28 @@ def test_check_passes_when_work_flows_and_fails_when_it_loops_or_is_stuck(
         ledger.expect(session, items=[("movie:1:c", "motioncorr", b"{}")], now=now - 7200)
     code, out = _check(url, "--loop-after", "10", "--stuck-after-s", "20")
     assert code == 1 and "stuck: movie:1:c" in out
+
+
+def test_the_reconciler_closes_the_work_of_a_stopped_run_instead_of_resending_it(
+    tmp_path: Path,
+) -> None:
+    from ispyb.sqlalchemy import AutoProcProgram
+
+    from cryolive.db.models import WorkItem
+
+    _, sessions = _database(tmp_path)
+    now = time.time()
+    with sessions.begin() as session:
+        running, stopped = AutoProcProgram(), AutoProcProgram(processingStatus=0)
+        session.add_all([running, stopped])
+        session.flush()
+        items = [
+            (f"movie:{running.autoProcProgramId}:a", "motioncorr", b"{}"),
+            (f"movie:{stopped.autoProcProgramId}:b", "motioncorr", b"{}"),
+        ]
+        ledger.expect(session, items=items, now=now - 3600)
+    due = ledger.SqlWorkLedger(sessions).overdue(600, now=now, limit=10)
+    assert [w.key for w in due] == [items[0][0]]  # the stopped run's work is not re-sent …
+    with sessions() as session:
+        closed = session.get(WorkItem, items[1][0])
+        assert closed is not None and closed.outcome == "cancelled"  # … but closed

@@ -37,10 +37,10 @@ class Invocation:
 @dataclass(frozen=True)
 class Outcome:
     """What to do with a message: send results on (``"done"``; ``"failed"`` when they record
-    the work's failure), retry after a delay, dead-letter (and send the failure's records), or
-    drop it (``"cancelled"``: its run was stopped)."""
+    the work's failure), retry after a delay, or dead-letter (and send the failure's records).
+    (Messages of cancelled work never get here: the worker drops them first.)"""
 
-    kind: Literal["done", "failed", "retry", "dead", "cancelled"]
+    kind: Literal["done", "failed", "retry", "dead"]
     emits: tuple[Emit, ...] = ()
     reason: str = ""
     delay_s: float = 0.0
