@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     def embedded_broker(self) -> bool:
         return self.broker_url.startswith(EMBEDDED_BROKER)
 
+    @property
+    def dead_letter_journal(self) -> Path:
+        """Where the embedded broker also keeps its dead letters, for other processes."""
+        return self.data_root / "dead-letters"
+
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Build settings, reading ``config_file`` (TOML) when given."""

@@ -146,7 +146,7 @@ def test_wrong_frame_count_and_bad_parameters(tmp_path: Path, counts: np.ndarray
     writer = EerWriter(eer, (8, 8), metadata_xml="<metadata></metadata>")
     writer.write_frame(encode_eer_frame(np.array([3]), np.array([0]), np.array([0]), n_pixels=64))
     writer.close()
-    with pytest.raises(ValueError, match="eer_group: required"):
+    with pytest.raises(MovieReadError, match="sets no eer_grouping"):
         read_movie(eer)
     with pytest.raises(MovieReadError, match="fewer than eer_group"):
         read_movie(eer, eer_group=2)

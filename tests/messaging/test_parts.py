@@ -115,8 +115,8 @@ def test_reconciler_gives_up_after_max_dispatches(caplog: pytest.LogCaptureFixtu
     for _ in range(5):
         now[0] += 11
         sent += reconciler.run_once()
+        transport.purge("echo.1")  # lost again (a queue still holding it is not re-sent to)
     assert sent == [env.key, env.key]  # dispatches 2 and 3; then it needs a person
-    assert transport.depth("echo.1") == 2
     assert "still missing after 3 dispatches" in caplog.text
 
 

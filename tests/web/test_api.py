@@ -118,6 +118,7 @@ def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) 
     assert job["status"] == "failed" and job["message"] == "stopped by alice"
     twice = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
     assert twice.status_code == 409 and "already" in twice.json()["detail"]
+    assert twice.json()["detail"].endswith("has already failed.")  # it said "faileded"
 
 
 @pytest.mark.parametrize(

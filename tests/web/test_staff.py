@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cryolive.messaging import open_transport
+from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.transport import Delivery, Transport
 from cryolive.web import create_app
 
@@ -132,15 +134,29 @@ def test_rabbitmq(rabbit_app: tuple[Any, Transport]) -> None:
 
 
 @pytest.mark.parametrize("world", ["sqlite"], indirect=True)
-def test_without_a_broker_the_page_says_so(world: Any) -> None:
-    client, csrf = _staff(create_app(world.settings()))
-    table = client.get("/api/staff/queues").json()
-    assert table["broker"] is None and "No broker connected" in table["message"]
-    assert "No broker connected" in client.get("/staff").text
-    response = client.post(
-        "/api/staff/queues/motioncorr/dead/x/discard", headers={"X-CSRF-Token": csrf}
+def test_the_embedded_broker_of_another_process_shows_its_dead_letters(
+    world: Any, tmp_path: Path
+) -> None:
+    # The pipeline's process (another memory:// broker) journals its dead letters in the data
+    # root; the web server's process lists them from there (it showed "No broker connected").
+    settings = world.settings().model_copy(update={"data_root": tmp_path})
+    pipeline = EmbeddedTransport(
+        f"memory://{uuid.uuid4().hex}", journal=settings.dead_letter_journal
     )
-    assert response.status_code == 503 and "No broker" in response.json()["detail"]
+    message_id = _dead(pipeline, "movie-journal")
+    client, csrf = _staff(create_app(settings))
+    table = client.get("/api/staff/queues").json()
+    assert table["broker"] == "embedded" and table["message"] == ""
+    dead = _queue(table, "motioncorr")
+    assert dead["dead"] == 1 and dead["newest_dead"][0]["key"] == "movie-journal"
+    assert dead["newest_dead"][0]["reason"] == "motioncorr: movie truncated"
+    assert "movie-journal" in client.get("/staff").text
+    url = f"/api/staff/queues/motioncorr/dead/{message_id}/{{}}"
+    headers = {"X-CSRF-Token": csrf}
+    refused = client.post(url.format("reinject"), headers=headers)
+    assert refused.status_code == 503 and "pipeline's process" in refused.json()["detail"]
+    assert client.post(url.format("discard"), headers=headers).json() == {"discarded": 1}
+    assert pipeline.dead_letters("motioncorr") == []
 
 
 def test_failures_per_collection(clients: Any, world: Any) -> None:

@@ -17,12 +17,13 @@ dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, rein
 
 
 def _transport(ctx: typer.Context) -> Transport:
+    """The configured broker; for the embedded one, its dead-letter journal (the queues
+    themselves live in the pipeline's process)."""
     settings = settings_of(ctx)
-    return open_transport(
-        settings.broker_url,
-        prefix=settings.broker_prefix,
-        delivery_limit=settings.broker_delivery_limit,
-    )
+    options: dict[str, object] = {"delivery_limit": settings.broker_delivery_limit}
+    if settings.embedded_broker:
+        options["journal"] = settings.dead_letter_journal
+    return open_transport(settings.broker_url, prefix=settings.broker_prefix, **options)
 
 
 def worker(
@@ -38,6 +39,11 @@ def worker(
     ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port."
+    ),
+    drop_stopped: bool = typer.Option(
+        True,
+        help="Drop the queued messages of runs a user stopped (reads the database: the "
+        "read-only account is enough).",
     ),
 ) -> None:
     """Run one service's consumers until SIGTERM (the message in hand is finished first)."""
@@ -60,7 +66,20 @@ def worker(
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--service") from exc
     configure_json_logging()
     transport = _transport(ctx)
-    runner = Worker(transport, chosen, queues=queue, concurrency=concurrency, prefetch=prefetch)
+    cancelled = None
+    if drop_stopped and service != "writer":
+        from cryolive.db import make_engine, session_factory
+        from cryolive.services.runs import StoppedRuns
+
+        cancelled = StoppedRuns(session_factory(make_engine(settings.database, writer=False)))
+    runner = Worker(
+        transport,
+        chosen,
+        queues=queue,
+        concurrency=concurrency,
+        prefetch=prefetch,
+        cancelled=cancelled,
+    )
     if metrics_port is not None:
         start_http_server(metrics_port, registry=runner.metrics_registry)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,7 +131,14 @@ def reinject_cmd(
     """Send dead letters back to QUEUE, their attempt count reset."""
     if not message_id and not all_:
         raise typer.BadParameter("give --id MESSAGE_ID (repeatable) or --all", param_hint="--id")
-    count = reinject(_transport(ctx), queue, message_ids=message_id)
+    transport = _transport(ctx)
+    count = reinject(transport, queue, message_ids=message_id)
+    if count == 0 and settings_of(ctx).embedded_broker and transport.dead_letters(queue):
+        raise typer.BadParameter(
+            "the embedded broker's queues live in the pipeline's process: re-inject from the "
+            "staff area of that process (cryolive demo), or use RabbitMQ",
+            param_hint="broker_url",
+        )
     typer.echo(f"reinjected {count} message(s) into {queue}")
 
 

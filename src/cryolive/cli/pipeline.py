@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import typer
@@ -16,6 +17,7 @@ from cryolive.check import check_visit
 from cryolive.cli import settings_of
 from cryolive.cli._db import engine_of, transaction
 from cryolive.db import session_factory
+from cryolive.db.ledger import work_health
 from cryolive.services.requests import request_run, stop_run
 from cryolive.services.runtime import VisitFolder, start_pipeline
 
@@ -51,6 +53,7 @@ def run(
         poll_s=poll,
         settle_s=settle,
         prefix=settings.broker_prefix,
+        dead_letter_journal=settings.dead_letter_journal,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -65,27 +68,53 @@ def run(
 
 def check(
     ctx: typer.Context,
-    visit_dir: Path = typer.Argument(..., help="A simulated visit's folder (truth.json inside)."),
+    visit_dir: Path | None = typer.Argument(
+        None,
+        help="A simulated visit's folder (truth.json inside); leave out to check only "
+        "that work flows.",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
+    loop_after: int = typer.Option(
+        3, min=1, help="Work dispatched more often than this is looping."
+    ),
+    stuck_after_s: float = typer.Option(
+        1800.0, min=1.0, help="Open work this old, with nothing closed meanwhile, is stuck."
+    ),
 ) -> None:
-    """The daily check: the processed simulated visit against its ground truth."""
-    if not (visit_dir / "truth.json").is_file():
+    """The daily check: work that loops or is stuck, and a processed simulated visit against
+    its ground truth. Exits 1 when anything is wrong."""
+    if visit_dir is not None and not (visit_dir / "truth.json").is_file():
         raise typer.BadParameter(f"{visit_dir}: no truth.json (not a simulated visit)")
     engine = engine_of(ctx, writer=False)
     with session_factory(engine)() as session:
-        report = check_visit(session, visit_dir=visit_dir.resolve())
+        health = work_health(
+            session, now=time.time(), loop_after=loop_after, stuck_after_s=stuck_after_s
+        )
+        report = None if visit_dir is None else check_visit(session, visit_dir=visit_dir.resolve())
     engine.dispose()
-    summary = report.summary()
-    table = Table(title=f"daily check of {visit_dir}", show_header=False)
+    summary: dict[str, object] = {
+        "open_work": health.open,
+        "looping_work": len(health.looping),
+        "stuck_work": len(health.stuck),
+    }
+    if report is not None:
+        summary |= report.summary()
+    table = Table(title=f"daily check of {visit_dir or 'the work ledger'}", show_header=False)
     for key, value in summary.items():
         table.add_row(
             key.replace("_", " "),
             "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value),
         )
     console.print(table)
+    for key in health.looping[:20]:
+        console.print(f"looping: {key}")
+    for key in health.stuck[:20]:
+        console.print(f"stuck: {key}")
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2))
-    if report.duplicates or report.missing or not report.faults_match:
+    if not health.healthy:
+        raise typer.Exit(code=1)
+    if report is not None and (report.duplicates or report.missing or not report.faults_match):
         raise typer.Exit(code=1)
 
 

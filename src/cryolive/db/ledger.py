@@ -12,8 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import sqlalchemy as sa
+from ispyb.sqlalchemy import AutoProcProgram
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db.models import WorkItem
@@ -50,14 +53,45 @@ def expect(session: Session, *, items: Sequence[tuple[str, str, bytes]], now: fl
     return [key for key, _, _ in new]
 
 
-def complete(session: Session, *, keys: Sequence[str], now: float) -> None:
-    """The results of ``keys`` are recorded: close their items."""
+WorkOutcome = Literal["done", "failed", "cancelled"]
+
+
+def complete(
+    session: Session, *, keys: Sequence[str], now: float, outcome: WorkOutcome = "done"
+) -> None:
+    """The work of ``keys`` has ended (its results or its failure are recorded, or its run was
+    stopped): close the items still open, noting how they ended. The reconciler never re-sends
+    a closed item."""
     if keys:
         session.execute(
             sa.update(WorkItem)
             .where(WorkItem.key.in_(list(keys)), WorkItem.done_at.is_(None))
-            .values(done_at=_utc(now))
+            .values(done_at=_utc(now), outcome=outcome)
         )
+
+
+def cancel_program(session: Session, *, program_id: int, now: float) -> int:
+    """Close every open item of one run (AutoProcProgram) as cancelled; return how many."""
+    result = session.execute(
+        sa.update(WorkItem)
+        .where(WorkItem.key.startswith(f"movie:{program_id}:"), WorkItem.done_at.is_(None))
+        .values(done_at=_utc(now), outcome="cancelled")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def outcomes(session: Session, *, program_id: int) -> dict[str, int]:
+    """How one run's work items stand: counts by outcome ("open" for those not closed)."""
+    rows = session.execute(
+        sa.select(WorkItem.outcome, WorkItem.done_at.is_(None), sa.func.count())
+        .where(WorkItem.key.startswith(f"movie:{program_id}:"))
+        .group_by(WorkItem.outcome, WorkItem.done_at.is_(None))
+    )
+    counts: dict[str, int] = {}
+    for outcome, is_open, n in rows:
+        name = "open" if is_open else (outcome or "done")
+        counts[name] = counts.get(name, 0) + int(n)
+    return counts
 
 
 def open_items(session: Session, *, program_id: int | None = None) -> int:
@@ -68,6 +102,80 @@ def open_items(session: Session, *, program_id: int | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
+@dataclass(frozen=True)
+class WorkHealth:
+    """Whether work flows: what ``cryolive check`` reports.
+
+    Attributes
+    ----------
+    open
+        Work items not closed.
+    looping
+        Keys of open work dispatched more than ``loop_after`` times: it keeps coming back.
+    stuck
+        Keys of open work older than ``stuck_after_s`` while no work at all has closed for
+        that long: queued or running with nothing progressing.
+    """
+
+    open: int
+    looping: list[str]
+    stuck: list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.looping and not self.stuck
+
+
+def work_health(
+    session: Session, *, now: float, loop_after: int = 3, stuck_after_s: float = 1800.0
+) -> WorkHealth:
+    """Look for work that loops or is stuck (see :class:`WorkHealth`)."""
+    is_open = WorkItem.done_at.is_(None)
+    n_open = int(
+        session.scalar(sa.select(sa.func.count()).select_from(WorkItem).where(is_open)) or 0
+    )
+    looping = list(
+        session.scalars(
+            sa.select(WorkItem.key)
+            .where(is_open, WorkItem.attempts > loop_after)
+            .order_by(WorkItem.key)
+        )
+    )
+    since = _utc(now - stuck_after_s)
+    progressing = session.scalar(
+        sa.select(sa.func.count()).select_from(WorkItem).where(WorkItem.done_at >= since)
+    )
+    stuck: list[str] = []
+    if not progressing:
+        stuck = list(
+            session.scalars(
+                sa.select(WorkItem.key)
+                .where(is_open, WorkItem.dispatched_at < since)
+                .order_by(WorkItem.key)
+            )
+        )
+    return WorkHealth(n_open, looping, stuck)
+
+
+def _program_of(key: str) -> int | None:
+    """The run (AutoProcProgram) of a work key made by :func:`work_key`."""
+    kind, _, rest = key.partition(":")
+    program = rest.partition(":")[0]
+    return int(program) if kind == "movie" and program.isdigit() else None
+
+
+def _ended(session: Session, programs: Sequence[int]) -> set[int]:
+    if not programs:
+        return set()
+    rows = session.scalars(
+        sa.select(AutoProcProgram.autoProcProgramId).where(
+            AutoProcProgram.autoProcProgramId.in_(list(programs)),
+            AutoProcProgram.processingStatus.is_not(None),
+        )
+    )
+    return {int(r) for r in rows}
+
+
 class SqlWorkLedger:
     """:class:`~cryolive.messaging.reconcile.WorkLedger` over ``cryolive_work_item``."""
 
@@ -75,7 +183,9 @@ class SqlWorkLedger:
         self._sessions = sessions
 
     def overdue(self, older_than_s: float, *, now: float, limit: int) -> list[DueWork]:
-        with self._sessions() as session:
+        """Open work past its time, less that of runs that have ended (stopped by a user):
+        that is closed as cancelled instead of being sent again."""
+        with self._sessions.begin() as session:
             rows = session.scalars(
                 sa.select(WorkItem)
                 .where(
@@ -84,9 +194,14 @@ class SqlWorkLedger:
                 .order_by(WorkItem.dispatched_at)
                 .limit(limit)
             ).all()
+            programs = {_program_of(w.key) for w in rows} - {None}
+            ended = _ended(session, sorted(p for p in programs if p is not None))
+            for program in ended:
+                cancel_program(session, program_id=program, now=now)
             return [
                 DueWork(w.key, w.queue, w.message.encode(), _unix(w.dispatched_at), w.attempts)
                 for w in rows
+                if _program_of(w.key) not in ended
             ]
 
     def mark_dispatched(self, key: str, *, now: float) -> None:

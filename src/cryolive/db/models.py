@@ -69,6 +69,8 @@ class WorkItem(OwnBase):
     dispatched_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=1)
     done_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    # How it ended once closed: "done", "failed" (bad input: never re-sent) or "cancelled".
+    outcome: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
 
 
 class WebSession(OwnBase):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.errors import BadInputError
+
 SATURATED_FRACTION = 0.01
 
 
-class UnusableMicrographError(Exception):
+class UnusableMicrographError(BadInputError):
     """A micrograph from which no trustworthy estimate can be made.
 
     Attributes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryolive.errors import BadInputError
+
 # A bytes literal in a library's message ("not a TIFF file: header=b'root'") is the file's
 # content; control characters would forge lines in logs and pages.
 _BYTES = re.compile(r"""(?<!\w)b(['"])(?:\\.|(?!\1).)*\1""")
@@ -19,7 +21,7 @@ def without_content(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-class ReadError(ValueError):
+class ReadError(BadInputError):
     """A file could not be read as what it claims to be.
 
     Parameters
@@ -66,3 +68,17 @@ def check_file(path: Path, error: type[ReadError]) -> None:
         raise error(path, f"cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise error(path, "zero-byte file (still being written, or the write failed)")
+
+
+def one_line(exc: Exception) -> str:
+    """An error's message on one line (pydantic's run over several)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                for e in errors()
+            )
+        except (TypeError, KeyError):
+            pass
+    return " ".join(str(exc).split())

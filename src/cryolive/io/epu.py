@@ -7,12 +7,14 @@ in the file (metres, volts, electrons per m², radians) are converted to cryoliv
 
 from __future__ import annotations
 
+import contextlib
 import math
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
+from xml.parsers import expat
 
-from cryolive.io._errors import MetadataReadError, check_file
+from cryolive.io._errors import MetadataReadError, check_file, one_line
 from cryolive.io._metadata import AcquisitionMetadata
 
 __all__ = ["AcquisitionMetadata", "read_epu_xml"]
@@ -45,6 +47,24 @@ def _key_values(node: ET.Element | None) -> dict[str, ET.Element]:
     return out
 
 
+MAX_XML_BYTES = 4 * 2**20  # EPU's own are a few kB
+
+
+def _refuse_declarations(path: Path, data: bytes) -> None:
+    """Refuse a document with a DTD before anything is expanded: EPU writes none, and entity
+    declarations are how XML bombs (billion laughs, quadratic blow-up) and external entities
+    (reading local files) work. expat reports the DOCTYPE before it reads any entity."""
+
+    def refuse(*_: object) -> None:
+        raise MetadataReadError(path, "holds a DTD or entity declarations; EPU writes none")
+
+    scanner = expat.ParserCreate()
+    scanner.StartDoctypeDeclHandler = refuse
+    scanner.EntityDeclHandler = refuse
+    with contextlib.suppress(expat.ExpatError):  # not well-formed: the real parse says so
+        scanner.Parse(data, True)
+
+
 def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
     """Read the metadata of one EPU acquisition (``FoilHole_*_Data_*.xml``).
 
@@ -67,8 +87,12 @@ def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
     """
     path = Path(path)
     check_file(path, MetadataReadError)
+    if path.stat().st_size > MAX_XML_BYTES:
+        raise MetadataReadError(path, f"larger than {MAX_XML_BYTES} bytes: not EPU metadata")
+    data = path.read_bytes()
+    _refuse_declarations(path, data)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise MetadataReadError(path, f"not well-formed XML ({exc}); cut short?") from exc
     if _local(root.tag) != "MicroscopeImage":
@@ -159,7 +183,7 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
             acquired_at=acquired,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise MetadataReadError(path, f"implausible value: {exc}") from exc
+        raise MetadataReadError(path, f"implausible value: {one_line(exc)}") from exc
 
 
 def _int_or_none(value: float | None) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from cryolive.io._errors import MetadataReadError, check_file
+from cryolive.io._errors import MetadataReadError, check_file, one_line
 from cryolive.io._metadata import AcquisitionMetadata
 
 __all__ = ["parse_mdoc_text", "read_mdoc"]
@@ -104,4 +104,4 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
             acquired_at=acquired,
         )
     except ValueError as exc:
-        raise MetadataReadError(path, f"implausible value: {exc}") from exc
+        raise MetadataReadError(path, f"implausible value: {one_line(exc)}") from exc

@@ -9,8 +9,10 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.errors import BadInputError
 
-class MicrographReadError(ValueError):
+
+class MicrographReadError(BadInputError):
     """A micrograph file that cannot be read as one 2D image; the message says why."""
 
 

@@ -69,15 +69,45 @@ def read_movie(
         frames = _read_mrc(path)
     elif suffix == ".eer":
         if eer_group is None:
-            raise ValueError("eer_group: required for EER movies (EER frames per fraction)")
+            raise MovieReadError(
+                path, "an EER movie, but the run sets no eer_grouping (EER frames per fraction)"
+            )
         frames = _read_eer(path, group=eer_group, upsampling=eer_upsampling)
     else:
         raise MovieReadError(path, f"unknown movie suffix {suffix!r}; expected {MOVIE_SUFFIXES}")
+    _check_samples(path, frames.dtype)
     if expected_frames is not None and frames.shape[0] != expected_frames:
         raise MovieReadError(
             path, f"has {frames.shape[0]} frames but its metadata promises {expected_frames}"
         )
     return frames
+
+
+# Larger frames than any camera makes (a K3 super-resolution frame is 11520 x 8184) are a
+# damaged or hostile header: refuse them before decoding allocates the memory they claim.
+MAX_FRAME_PIXELS = 16384 * 16384
+MAX_MOVIE_BYTES = 64 * 2**30
+
+
+def _check_size(path: Path, n: int, shape: tuple[int, ...], itemsize: int) -> None:
+    pixels = 1
+    for side in shape:
+        pixels *= int(side)
+    if any(int(side) <= 0 for side in shape) or pixels > MAX_FRAME_PIXELS:
+        raise MovieReadError(path, f"implausible frame size {tuple(shape)} in the header")
+    if n * pixels * itemsize > MAX_MOVIE_BYTES:
+        raise MovieReadError(
+            path, f"{n} frames of {tuple(shape)} would need {n * pixels * itemsize} bytes"
+        )
+
+
+def _check_samples(path: Path, dtype: np.dtype) -> None:
+    """Movies hold integer counts or 32/16-bit floats; anything else is not a movie."""
+    if not (dtype.kind in "iu" and dtype.itemsize <= 4) and dtype not in (
+        np.float16,
+        np.float32,
+    ):
+        raise MovieReadError(path, f"samples of type {dtype} are not movie data")
 
 
 def _check_ifd_chain(path: Path, size: int) -> None:
@@ -97,7 +127,11 @@ def _check_ifd_chain(path: Path, size: int) -> None:
         offset = struct.unpack(order + pointer_fmt, first)[0]
         count_size, pointer_size = struct.calcsize(count_fmt), struct.calcsize(pointer_fmt)
         index = 0
+        seen: set[int] = set()
         while offset:
+            if offset in seen:
+                raise MovieReadError(path, f"malformed: directory {index} points back at {offset}")
+            seen.add(offset)
             if offset + count_size > size:
                 raise MovieReadError(
                     path, f"truncated: directory {index} would start at byte {offset} "
@@ -132,7 +166,9 @@ def _check_segments(path: Path, tif: tifffile.TiffFile) -> None:
 def _open_tiff(path: Path, *, superres: int = 0) -> tifffile.TiffFile:
     try:
         return tifffile.TiffFile(path, superres=superres)
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # tifffile raises many types (struct.error, …) for damaged files
         raise MovieReadError(path, f"not a readable TIFF: {exc}") from exc
 
 
@@ -144,6 +180,8 @@ def _read_tiff(path: Path) -> np.ndarray:
         shapes = {page.shape for page in tif.pages}
         if len(shapes) != 1:
             raise MovieReadError(path, f"frames differ in shape: {sorted(shapes)}")
+        first = tif.pages[0]
+        _check_size(path, len(tif.pages), next(iter(shapes)), int(np.dtype(first.dtype).itemsize))
         try:
             frames = tif.asarray(key=range(len(tif.pages)))
         except Exception as exc:  # a codec error can be of any type
@@ -155,7 +193,24 @@ def _read_tiff(path: Path) -> np.ndarray:
     return frames
 
 
+def _check_mrc_extent(path: Path) -> None:
+    """Refuse a header whose extended header runs past the end of the file before mrcfile
+    reads (and allocates) what it claims."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    if len(head) < 1024:
+        raise MovieReadError(path, f"truncated: {len(head)} bytes, less than an MRC header")
+    order = ">" if head[212] == 0x11 else "<"
+    (nsymbt,) = struct.unpack_from(order + "i", head, 92)
+    if nsymbt < 0 or 1024 + nsymbt > size:
+        raise MovieReadError(
+            path, f"truncated or malformed: an extended header of {nsymbt} bytes in {size}"
+        )
+
+
 def _read_mrc(path: Path) -> np.ndarray:
+    _check_mrc_extent(path)
     try:
         with mrcfile.open(path, permissive=False, header_only=True) as mrc:
             header = mrc.header
@@ -163,6 +218,10 @@ def _read_mrc(path: Path) -> np.ndarray:
             n_bytes = int(header.nx) * int(header.ny) * int(header.nz)
             n_bytes *= mrcfile.utils.dtype_from_mode(mode).itemsize
             needed = 1024 + int(header.nsymbt) + n_bytes
+            item = mrcfile.utils.dtype_from_mode(mode).itemsize
+            _check_size(path, max(1, int(header.nz)), (int(header.ny), int(header.nx)), item)
+    except MovieReadError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         raise MovieReadError(path, f"not a readable MRC file: {exc}") from exc
     size = path.stat().st_size
@@ -194,6 +253,7 @@ def _read_eer(path: Path, *, group: int, upsampling: int) -> np.ndarray:
         if n_groups == 0:
             raise MovieReadError(path, f"has {len(pages)} EER frames, fewer than eer_group={group}")
         shape = pages[0].shape
+        _check_size(path, n_groups, shape, 2)
         out = np.zeros((n_groups, *shape), dtype=np.uint16)
         try:
             for index in range(n_groups * group):

@@ -4,14 +4,23 @@ It keeps RabbitMQ's semantics where cryolive relies on them: a message is remove
 acknowledged; an unsettled or requeued message goes back to the head of its queue with its
 delivery count raised; past the delivery limit it is dead-lettered with the reason; delayed
 messages wait in a timer heap. Every transport opened on the same ``memory://name`` URL in a
-process shares one broker; nothing survives the process.
+process shares one broker; nothing survives the process, except the dead letters when a
+``journal`` folder is given: each is also written there as a file, so that other processes
+(``cryolive dlq list``, the staff area of ``cryolive web``) can list them, and discarding or
+purging there removes them. Re-injecting needs the pipeline's own process (its queues are in
+its memory).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from cryolive.messaging._memory import Message, broker_for
 from cryolive.messaging.transport import (
@@ -24,6 +33,7 @@ from cryolive.messaging.transport import (
 )
 
 log = logging.getLogger(__name__)
+_JOURNALED = "x-cryolive-journaled"
 
 
 class EmbeddedTransport:
@@ -38,10 +48,17 @@ class EmbeddedTransport:
     delivery_limit
         Redeliveries after which a message that keeps being requeued is dead-lettered
         (as RabbitMQ's ``x-delivery-limit``: ``delivery_limit + 1`` deliveries in all).
+    journal
+        Folder where dead letters are also kept as files (see the module docstring).
     """
 
     def __init__(
-        self, url: str = "memory://", *, prefix: str = "", delivery_limit: int = 10
+        self,
+        url: str = "memory://",
+        *,
+        prefix: str = "",
+        delivery_limit: int = 10,
+        journal: Path | str | None = None,
     ) -> None:
         if not url.startswith("memory://"):
             raise ValueError(f"url: not an embedded broker URL: {url!r}")
@@ -51,6 +68,7 @@ class EmbeddedTransport:
         self._prefix = prefix
         self._delivery_limit = delivery_limit
         self._declared: set[str] = set()
+        self._journal = None if journal is None else Path(journal)
 
     def _name(self, queue: str) -> str:
         name = self._prefix + queue
@@ -70,7 +88,41 @@ class EmbeddedTransport:
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         name = self._name(queue)
         headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
+        if self._journal is not None:
+            headers[_JOURNALED] = "1"
         self._broker.put(dlq_name(name), Message(body, headers))
+        if self._journal is not None:
+            folder = self._journal / dlq_name(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            record = {"body": base64.b64encode(body).decode(), "headers": headers}
+            path = folder / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(record))
+            temporary.replace(path)  # readers never see half a letter
+
+    def _journaled(self, name: str) -> list[tuple[Path, DeadLetter]]:
+        """The journal's dead letters of queue ``name``, oldest first."""
+        assert self._journal is not None
+        found = []
+        for path in sorted((self._journal / dlq_name(name)).glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+                body = base64.b64decode(record["body"])
+                headers = {str(k): str(v) for k, v in record["headers"].items()}
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # removed meanwhile, or not ours
+            found.append((path, DeadLetter(body, headers.get(REASON_HEADER, "unknown"), headers)))
+        return found
+
+    def _unjournal(self, name: str, chosen: Callable[[DeadLetter], bool]) -> int:
+        if self._journal is None:
+            return 0
+        removed = 0
+        for path, letter in self._journaled(name):
+            if chosen(letter):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def consume(
         self,
@@ -117,13 +169,26 @@ class EmbeddedTransport:
 
     def stats(self, queue: str) -> QueueStats:
         name = self._prefix + queue
+        if self._journal is not None and queue.endswith(".dlq"):
+            letters = len(self.dead_letters(queue.removesuffix(".dlq"), limit=10**6))
+            return QueueStats(queue, letters, 0)
         return QueueStats(queue, self._broker.depth(name), self._broker.consumers(name))
 
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        return [
+        """This process's dead letters of ``queue``, and with a journal those of the other
+        processes that journal there too (each once)."""
+        name = self._name(queue)
+        held = [
             DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "unknown")), dict(m.headers))
-            for m in self._broker.snapshot(dlq_name(self._name(queue)), limit)
+            for m in self._broker.snapshot(dlq_name(name), limit)
         ]
+        if self._journal is None:
+            return held
+        journaled = [letter for _, letter in self._journaled(name)]
+        # A letter journaled by this process but gone from the journal was discarded by
+        # another process: it is not shown (the journal decides); others are shown once.
+        unjournaled = [d for d in held if _JOURNALED not in d.headers]
+        return (journaled + unjournaled)[:limit]
 
     def reinject(
         self,
@@ -137,16 +202,24 @@ class EmbeddedTransport:
         def chosen(m: Message) -> bool:
             return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
 
-        return self._broker.move(dlq_name(name), name, chosen, rewrite)
+        moved = self._broker.move(dlq_name(name), name, chosen, rewrite)
+        if moved:
+            self._unjournal(name, select)
+        return moved
 
     def discard(self, queue: str, *, select: Callable[[DeadLetter], bool]) -> int:
         def chosen(m: Message) -> bool:
             return select(DeadLetter(m.body, str(m.headers.get(REASON_HEADER, "")), m.headers))
 
-        return self._broker.drop(dlq_name(self._prefix + queue), chosen)
+        dropped = self._broker.drop(dlq_name(self._prefix + queue), chosen)
+        return max(dropped, self._unjournal(self._prefix + queue, select))
 
     def purge(self, queue: str) -> int:
-        return self._broker.purge(self._prefix + queue)
+        purged = self._broker.purge(self._prefix + queue)
+        if queue.endswith(".dlq") and self._journal is not None:
+            name = self._prefix + queue.removesuffix(".dlq")
+            purged = max(purged, self._unjournal(name, lambda letter: True))
+        return purged
 
     def delete_declared(self) -> None:
         for name in self._declared:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 
+from cryolive.errors import BadInputError, InternalError
 from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Step, fill
 from cryolive.messaging.service import Context, Emit, PermanentError, Service
@@ -35,9 +36,11 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What to do with a message: send results on, retry after a delay, or dead-letter."""
+    """What to do with a message: send results on (``"done"``; ``"failed"`` when they record
+    the work's failure), retry after a delay, or dead-letter (and send the failure's records).
+    (Messages of cancelled work never get here: the worker drops them first.)"""
 
-    kind: Literal["done", "retry", "dead"]
+    kind: Literal["done", "failed", "retry", "dead"]
     emits: tuple[Emit, ...] = ()
     reason: str = ""
     delay_s: float = 0.0
@@ -73,17 +76,51 @@ def run_handler(invocation: Invocation) -> Outcome:
 
 
 def retries(invocation: Invocation, call_next: Next) -> Outcome:
-    """Turn a handler failure into a delayed retry, or a dead letter once the service's
-    ``max_attempts`` are used up or the error is permanent."""
+    """Decide what a handler's failure means, by its place in the error family
+    (:mod:`cryolive.errors`):
+
+    - bad input (:class:`~cryolive.errors.BadInputError`): the failure is recorded through the
+      service's ``on_failure`` and the message settled (``"failed"``); no retry can help;
+    - a message whose parameters do not fit (:class:`PermanentError`) or a bug
+      (:class:`~cryolive.errors.InternalError`): dead-lettered at once, and recorded;
+    - anything else (:class:`~cryolive.errors.RetryableError` and unknown exceptions): a delayed
+      retry, then, once the service's ``max_attempts`` are used up, dead-lettered and recorded.
+    """
     try:
         return call_next(invocation)
     except PermanentError as exc:
-        return Outcome("dead", reason=f"PermanentError: {exc}")
+        return _dead(invocation, exc, f"PermanentError: {exc}")
+    except BadInputError as exc:
+        emits = _failure_records(invocation, exc)
+        if emits is None:
+            return Outcome("dead", reason=f"{type(exc).__name__}: {exc}")
+        return Outcome("failed", emits, reason=f"{type(exc).__name__}: {exc}")
+    except InternalError as exc:
+        log.exception("internal error in %s", invocation.service.name)
+        return _dead(invocation, exc, f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         service, attempt = invocation.service, invocation.envelope.attempt
         if attempt + 1 < service.max_attempts:
             return Outcome("retry", reason=repr(exc), delay_s=service.retry_delay_s(attempt))
-        return Outcome("dead", reason=f"{exc!r} (failed {attempt + 1} attempts)")
+        return _dead(invocation, exc, f"{exc!r} (failed {attempt + 1} attempts)")
+
+
+def _dead(invocation: Invocation, exc: BaseException, reason: str) -> Outcome:
+    return Outcome("dead", _failure_records(invocation, exc) or (), reason=reason)
+
+
+def _failure_records(invocation: Invocation, exc: BaseException) -> tuple[Emit, ...] | None:
+    """The service's records of this failure, or None when it keeps none (or cannot: a
+    message too broken to say which work it was)."""
+    hook = invocation.service.on_failure
+    if hook is None:
+        return None
+    try:
+        parameters = fill(invocation.step.parameters, invocation.envelope.parameters)
+        return tuple(hook(parameters, invocation.service.name, exc))
+    except Exception:
+        log.warning("no failure record for %s", invocation.envelope.key, exc_info=True)
+        return None
 
 
 class Metrics:

@@ -132,14 +132,23 @@ class Reconciler:
         self.clock = clock
 
     def run_once(self) -> list[str]:
-        """One pass: re-send what is overdue; return the keys re-sent."""
+        """One pass: re-send what is overdue; return the keys re-sent.
+
+        Work is not re-sent while any queue of its recipe still holds messages: it may be
+        among them, waiting its turn behind a backlog, and sending it again would only grow
+        the backlog. At most ``batch`` items go per pass.
+        """
         now = self.clock()
-        sent = []
+        sent: list[str] = []
+        busy: dict[str, bool] = {}
         for work in self.ledger.overdue(self.timeout_s, now=now, limit=self.batch):
             if work.dispatches >= self.max_dispatches:
                 log.error("work %s still missing after %d dispatches", work.key, work.dispatches)
                 continue
             envelope = Envelope.from_bytes(work.envelope)
+            queues = {work.queue} | {s.queue for s in envelope.recipe.steps.values()}
+            if any(self._busy(queue, busy) for queue in sorted(queues)):
+                continue
             fresh = Envelope(**{**envelope.model_dump(exclude={"message_id"}), "attempt": 0})
             self.transport.publish(work.queue, fresh.to_bytes())
             self.ledger.mark_dispatched(work.key, now=now)
@@ -147,6 +156,12 @@ class Reconciler:
         if sent:
             log.warning("re-sent %d overdue work items", len(sent))
         return sent
+
+    def _busy(self, queue: str, seen: dict[str, bool]) -> bool:
+        """Whether ``queue`` holds messages now (asked once per pass)."""
+        if queue not in seen:
+            seen[queue] = self.transport.stats(queue).ready > 0
+        return seen[queue]
 
     def run(self, stop: threading.Event, *, interval_s: float = 30.0) -> None:
         """Reconcile every ``interval_s`` seconds until ``stop`` is set."""

@@ -8,11 +8,14 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from cryolive.errors import BadInputError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class PermanentError(Exception):
-    """A failure that a retry cannot cure (bad input): the message is dead-lettered at once."""
+class PermanentError(BadInputError):
+    """A message that a retry cannot cure (its parameters do not fit the service): the
+    failure is recorded when the service can, and the message dead-lettered at once."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Emit:
 
 
 HandlerResult = BaseModel | Sequence[Emit] | None
+# ``on_failure(parameters, stage, error)``: the records that say why a message's work failed.
+FailureHook = Callable[[Mapping[str, Any], str, BaseException], Sequence[Emit]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class Service(Generic[M]):
         Tries before a failing message is dead-lettered (first try included).
     retry_base_s, retry_max_s
         Delay before retry ``n`` is ``min(retry_base_s * 2**n, retry_max_s)`` seconds.
+    on_failure
+        Given the step's filled parameters, the service name and the error, the results that
+        record the failure (sent like a handler's); ``None``: failures are only dead-lettered.
     """
 
     name: str
@@ -79,6 +87,7 @@ class Service(Generic[M]):
     max_attempts: int = 5
     retry_base_s: float = 1.0
     retry_max_s: float = 300.0
+    on_failure: FailureHook | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

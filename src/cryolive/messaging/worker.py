@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -51,6 +51,9 @@ class Worker:
         Outermost first; default: structured logs, metrics, retries.
     metrics
         Prometheus registry the default metrics middleware records into.
+    cancelled
+        Asked of every message before its handler runs: true when the work it belongs to was
+        cancelled (its run stopped). Such a message is acknowledged and dropped.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Worker:
         prefetch: int = 1,
         middleware: Sequence[Middleware] | None = None,
         metrics: CollectorRegistry | None = None,
+        cancelled: Callable[[Envelope], bool] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be >= 1, got {concurrency}")
@@ -77,6 +81,8 @@ class Worker:
         if middleware is None:
             middleware = [structured_log, Metrics(self.metrics_registry), retries]
         self._call = chain(middleware)
+        self._cancelled = cancelled
+        self.dropped = 0  # messages dropped because their work was cancelled
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -141,6 +147,11 @@ class Worker:
             self.transport.dead_letter(queue, delivery.body, reason=reason)
             delivery.ack()
             return
+        if self._cancelled is not None and self._cancelled(envelope):
+            log.info("dropped %s from %s: its work was cancelled", envelope.key, queue)
+            self.dropped += 1
+            delivery.ack()
+            return
         outcome = self._call(Invocation(self.service, envelope, step, delivery.delivery_count))
         try:
             self._send(queue, envelope, outcome, delivery.body)
@@ -157,7 +168,7 @@ class Worker:
             self.transport.publish(queue, retry.to_bytes(), delay_s=outcome.delay_s)
         elif outcome.kind == "dead":
             self.transport.dead_letter(queue, body, reason=outcome.reason)
-        else:
+        if outcome.kind in ("done", "failed", "dead"):
             outputs = envelope.recipe.steps[envelope.step].outputs
             for emit in outcome.emits:
                 for target in outputs.get(emit.output, []):

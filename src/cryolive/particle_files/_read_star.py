@@ -13,6 +13,7 @@ import starfile
 from numpy.typing import NDArray
 
 from cryolive.engines.class2d import ParticleSet
+from cryolive.errors import BadInputError
 
 OPTICS_COLUMNS = (
     "rlnOpticsGroup",
@@ -25,7 +26,7 @@ PARTICLE_COLUMNS = ("rlnImageName", "rlnDefocusU", "rlnDefocusV", "rlnDefocusAng
 _OPTICS_FIELDS = ("pixel_size_a", "voltage_kv", "cs_mm", "amplitude_contrast")
 
 
-class ParticleStarError(ValueError):
+class ParticleStarError(BadInputError):
     """A particles.star (or a stack it names) that cannot be read; says which and why."""
 
     def __init__(self, path: Path, problem: str) -> None:

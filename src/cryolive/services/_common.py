@@ -1,8 +1,14 @@
-"""Small pieces the per-movie services share."""
+"""Small pieces the per-movie services share, and the one place where a failure of any of
+them becomes the movie's recorded failure (:func:`record_failure`, the services'
+``on_failure``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from cryolive.db.records import FailureRecord, MovieRef
+from cryolive.errors import BadInputError, printable, short_reason
 from cryolive.messaging.service import Emit
 from cryolive.services.messages import MovieStep, WriteResults
 
@@ -25,3 +31,18 @@ def failed(message: MovieStep, *, stage: str, reason: str, text: str) -> list[Em
         message=text,
     )
     return [Emit(RESULTS, WriteResults(records=[record]))]
+
+
+def record_failure(parameters: Mapping[str, Any], stage: str, error: BaseException) -> list[Emit]:
+    """The failure record of a per-movie message whose handler raised ``error``.
+
+    Bad input keeps its own message (it names the file and what is wrong with it); anything
+    else is a fault of cryolive or its surroundings, said as such, with the error's type.
+    """
+    fields = {name: parameters[name] for name in MovieStep.model_fields if name in parameters}
+    message = MovieStep.model_validate(fields)
+    if isinstance(error, BadInputError):
+        text = str(error) or type(error).__name__
+    else:
+        text = f"{stage} failed inside cryolive ({type(error).__name__}: {error}); see the logs"
+    return failed(message, stage=stage, reason=short_reason(error), text=printable(text))

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryolive.db.records import CtfRecord
-from cryolive.engines._checks import UnusableMicrographError
 from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
 from cryolive.io.ctf_files import write_ctf_outputs
-from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.micrograph import read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.layout import output_base
 from cryolive.services.messages import CtfMessage, CtfOutput, WriteResults
 
@@ -25,27 +24,22 @@ def _box(wanted_px: int, shape: tuple[int, ...]) -> int:
 
 def estimate(message: CtfMessage, context: Context) -> list[Emit]:
     base = output_base(message.project_dir, "CtfFind", message.program_id, message.movie_stem)
-    try:
-        image, _ = read_micrograph(Path(message.micrograph_path))
-        optics = Optics(
-            pixel_size_a=message.micrograph_pixel_size_a,
-            voltage_kv=message.voltage_kv,
-            cs_mm=message.cs_mm,
-            amplitude_contrast=message.amplitude_contrast,
-        )
-        search = CtfSearch(
-            box_px=_box(message.box_px, image.shape),
-            min_res_a=message.min_resolution_a,
-            max_res_a=message.max_resolution_a,
-            min_defocus_a=message.min_defocus_a,
-            max_defocus_a=message.max_defocus_a,
-            fit_phase_shift=message.fit_phase_shift,
-        )
-        fit = estimate_ctf(image, optics=optics, search=search)
-    except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
-        return failed(
-            message, stage="ctf", reason=getattr(exc, "reason", "bad-input"), text=str(exc)
-        )
+    image, _ = read_micrograph(Path(message.micrograph_path))
+    optics = Optics(
+        pixel_size_a=message.micrograph_pixel_size_a,
+        voltage_kv=message.voltage_kv,
+        cs_mm=message.cs_mm,
+        amplitude_contrast=message.amplitude_contrast,
+    )
+    search = CtfSearch(
+        box_px=_box(message.box_px, image.shape),
+        min_res_a=message.min_resolution_a,
+        max_res_a=message.max_resolution_a,
+        min_defocus_a=message.min_defocus_a,
+        max_defocus_a=message.max_defocus_a,
+        fit_phase_shift=message.fit_phase_shift,
+    )
+    fit = estimate_ctf(image, optics=optics, search=search)
     write_ctf_outputs(
         fit,
         base.parent,
@@ -81,4 +75,4 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
 
 
 def ctf_service() -> Service[CtfMessage]:
-    return Service("ctf", CtfMessage, estimate)
+    return Service("ctf", CtfMessage, estimate, on_failure=record_failure)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryolive.db.records import IceThicknessRecord
-from cryolive.engines._checks import UnusableMicrographError
 from cryolive.engines.ice import estimate_ice_thickness
 from cryolive.io.ctf_files import write_ice_output
-from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.micrograph import read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.layout import output_base
 from cryolive.services.messages import IceMessage, WriteResults
 
@@ -18,15 +17,10 @@ from cryolive.services.messages import IceMessage, WriteResults
 def measure(message: IceMessage, context: Context) -> list[Emit]:
     base = output_base(message.project_dir, "IceThickness", message.program_id, message.movie_stem)
     incident = message.total_dose_e_per_a2 * message.micrograph_pixel_size_a**2
-    try:
-        image, _ = read_micrograph(Path(message.plain_sum_path))
-        result = estimate_ice_thickness(
-            image, incident_e_per_px=incident, pixel_size_a=message.micrograph_pixel_size_a
-        )
-    except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
-        return failed(
-            message, stage="ice", reason=getattr(exc, "reason", "bad-input"), text=str(exc)
-        )
+    image, _ = read_micrograph(Path(message.plain_sum_path))
+    result = estimate_ice_thickness(
+        image, incident_e_per_px=incident, pixel_size_a=message.micrograph_pixel_size_a
+    )
     write_ice_output(
         result,
         base.parent,
@@ -48,4 +42,4 @@ def measure(message: IceMessage, context: Context) -> list[Emit]:
 
 
 def ice_service() -> Service[IceMessage]:
-    return Service("ice", IceMessage, measure)
+    return Service("ice", IceMessage, measure, on_failure=record_failure)

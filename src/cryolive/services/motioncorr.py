@@ -13,16 +13,14 @@ import numpy as np
 
 from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
-    UnusableMovieError,
     correct_motion,
     detect_gain_orientation,
 )
-from cryolive.io import GainReadError, MovieReadError
 from cryolive.io.gain import GainTransform, read_gain
 from cryolive.io.movies import read_movie
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.outputs.motioncorr import write_motion_outputs
-from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.layout import output_base
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
 
@@ -57,24 +55,20 @@ def _gain(message: MotionCorrMessage, frames: np.ndarray) -> np.ndarray | None:
 
 
 def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
-    try:
-        frames = read_movie(
-            message.movie_path, expected_frames=message.frames, eer_group=message.eer_grouping
-        )
-        result = correct_motion(
-            frames,
-            pixel_size_a=message.pixel_size_a,
-            dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
-            voltage_kv=message.voltage_kv,
-            gain=_gain(message, frames),
-            patches=(message.patches_x, message.patches_y),
-            bfactor_a2=message.bfactor_a2,
-        )
-    except (MovieReadError, GainReadError, UnusableMovieError) as exc:
-        reason = type(exc).__name__.removesuffix("Error")
-        return failed(
-            message, stage="motioncorr", reason=getattr(exc, "reason", reason), text=str(exc)
-        )
+    # A movie, gain or correction that fails raises from the error family; the services'
+    # middleware records it as this movie's failure (services._common.record_failure).
+    frames = read_movie(
+        message.movie_path, expected_frames=message.frames, eer_group=message.eer_grouping
+    )
+    result = correct_motion(
+        frames,
+        pixel_size_a=message.pixel_size_a,
+        dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
+        voltage_kv=message.voltage_kv,
+        gain=_gain(message, frames),
+        patches=(message.patches_x, message.patches_y),
+        bfactor_a2=message.bfactor_a2,
+    )
     base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
     files = write_motion_outputs(result, base.parent, base.name)
     n = result.n_frames
@@ -103,4 +97,4 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
 
 
 def motioncorr_service() -> Service[MotionCorrMessage]:
-    return Service("motioncorr", MotionCorrMessage, correct)
+    return Service("motioncorr", MotionCorrMessage, correct, on_failure=record_failure)

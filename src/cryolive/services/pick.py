@@ -17,10 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cryolive.db.records import ParticlePickerRecord
-from cryolive.engines._checks import UnusableMicrographError
 from cryolive.engines.extract import default_box_px, extract_particles
 from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
-from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.micrograph import read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.particle_files import (
     MicrographParticles,
@@ -30,7 +29,7 @@ from cryolive.particle_files import (
     write_rgb_png,
     write_stack,
 )
-from cryolive.services._common import RESULTS, failed, movie_ref
+from cryolive.services._common import RESULTS, failed, movie_ref, record_failure
 from cryolive.services.layout import output_base
 from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 
@@ -51,10 +50,6 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         particles = extract_particles(image, picks.x_px, picks.y_px, pixel_size_a=size, box_px=box)
     except ImportError as exc:  # picker "topaz" without the extra installed
         return failed(message, stage="pick", reason="picker-missing", text=str(exc))
-    except (MicrographReadError, UnusableMicrographError, ValueError) as exc:
-        return failed(
-            message, stage="pick", reason=getattr(exc, "reason", "bad-input"), text=str(exc)
-        )
     picked = output_base(message.project_dir, "AutoPick", message.program_id, message.movie_stem)
     write_coordinates(picked.with_name(picked.name + "_autopick.star"), picks)
     overlay = picked.with_name(picked.name + "_picks.png")
@@ -128,4 +123,4 @@ def _pick(image: NDArray[np.float32], message: PickMessage) -> Picks:
 
 
 def pick_service() -> Service[PickMessage]:
-    return Service("pick", PickMessage, pick)
+    return Service("pick", PickMessage, pick, on_failure=record_failure)

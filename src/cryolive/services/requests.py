@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import AutoProcProgram, DataCollection, ProcessingJob
 from sqlalchemy.orm import Session, sessionmaker
 
+from cryolive.db import ledger
 from cryolive.db.repo.collections import (
     finish_program,
     job_parameters,
@@ -64,7 +66,8 @@ def request_run(
 
 
 def stop_run(session: Session, *, auto_proc_program_id: int, stopped_by: str) -> None:
-    """Stop a run: its program ends as failed, with who stopped it."""
+    """Stop a run: its program ends as failed, with who stopped it, and its open work is
+    cancelled."""
     if session.get(AutoProcProgram, auto_proc_program_id) is None:
         raise LookupError(f"auto_proc_program_id: no program {auto_proc_program_id}")
     finish_program(
@@ -74,6 +77,9 @@ def stop_run(session: Session, *, auto_proc_program_id: int, stopped_by: str) ->
         message=f"stopped by {stopped_by}",
         when=dt.datetime.now(dt.UTC),
     )
+    # Its queued work is dropped by the workers (they skip ended runs) and closed here, so the
+    # reconciler does not send it again.
+    ledger.cancel_program(session, program_id=auto_proc_program_id, now=time.time())
 
 
 def start_requested(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,15 +22,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db import ledger
 from cryolive.db.repo.collections import (
+    ended_programs,
     job_parameters,
     register_processing_job,
     start_program,
 )
 from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services import DEFAULT_PARAMETERS
 from cryolive.services.layout import movie_stem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -154,3 +159,41 @@ def reprocess(
         messages = expect_movies(session, run=run, recipe=recipe, movies=movies)
     publish(transport, messages)
     return run
+
+
+class StoppedRuns:
+    """Whether a message belongs to a run that has ended (a user stopped it): workers drop
+    such messages before handling them (``Worker(cancelled=...)``).
+
+    An ended run never runs again, so ended runs are remembered; a running one is asked
+    about again after ``recheck_s`` seconds.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, recheck_s: float = 2.0) -> None:
+        self._sessions = sessions
+        self._recheck_s = recheck_s
+        self._ended: set[int] = set()
+        self._running: dict[int, float] = {}
+
+    def __call__(self, envelope: Envelope) -> bool:
+        program = envelope.parameters.get("program_id")
+        if not isinstance(program, int):
+            return False
+        if program in self._ended:
+            return True
+        now = time.monotonic()
+        if now - self._running.get(program, -1e9) < self._recheck_s:
+            return False
+        try:
+            with self._sessions() as session:
+                ended = ended_programs(session, program_ids=[program])
+        except Exception:
+            # The database is down: handle the message; the writer drops late results of a
+            # stopped run anyway.
+            log.warning("cannot tell whether run %s was stopped", program, exc_info=True)
+            return False
+        if program in ended:
+            self._ended.add(program)
+            return True
+        self._running[program] = now
+        return False

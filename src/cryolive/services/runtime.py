@@ -24,6 +24,7 @@ from cryolive.messaging.transport import Transport, open_transport
 from cryolive.messaging.worker import Worker
 from cryolive.services import pipeline_registry
 from cryolive.services.requests import start_requested
+from cryolive.services.runs import StoppedRuns
 from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def start_pipeline(
     reconcile_after_s: float = 600.0,
     prefix: str = "",
     parameters: dict[str, object] | None = None,
+    dead_letter_journal: Path | None = None,
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -97,6 +99,9 @@ def start_pipeline(
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
+
+    ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
+    so ``cryolive dlq`` and the staff area of another process can list them.
     """
     engine = make_engine(database_url)
     upgrade(engine)
@@ -104,12 +109,20 @@ def start_pipeline(
     registry = pipeline_registry(database_url)
     loaded = load_recipe(recipe_path(recipe))
     validate_recipe(loaded, registry)
-    transport = open_transport(broker_url, prefix=prefix)
+    journal = {"journal": dead_letter_journal} if broker_url.startswith("memory://") else {}
+    transport = open_transport(broker_url, prefix=prefix, **journal)
     wanted = sorted({s.service for s in loaded.steps.values()}) if services is None else services
     workers = []
+    stopped = StoppedRuns(sessions)  # the writer still closes the work of late results
     for name in wanted:
         queues = sorted({s.queue for s in loaded.steps.values() if s.service == name})
-        worker = Worker(transport, registry[name], queues=queues, concurrency=concurrency)
+        worker = Worker(
+            transport,
+            registry[name],
+            queues=queues,
+            concurrency=concurrency,
+            cancelled=None if name == "writer" else stopped,
+        )
         worker.start()
         workers.append(worker)
     watchers = [

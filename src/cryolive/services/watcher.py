@@ -29,6 +29,7 @@ from cryolive.db.repo.manual import HandOptics, hand_optics
 from cryolive.db.repo.pipeline import write_failures
 from cryolive.db.repo.results import write_movies
 from cryolive.db.repo.visits import ensure_visit
+from cryolive.errors import printable
 from cryolive.io import MetadataReadError, MovieReadError
 from cryolive.io._metadata import AcquisitionMetadata
 from cryolive.io.epu import read_epu_xml
@@ -65,7 +66,9 @@ def read_metadata(movie: Path) -> AcquisitionMetadata:
 def movie_files(raw_dir: Path) -> Iterator[Path]:
     """Movies below a raw folder: EPU ``Data/`` folders, or SerialEM ``Frames/``."""
     for path in sorted(raw_dir.rglob("*")):
-        if path.suffix.lower() not in MOVIE_SUFFIXES or not path.is_file():
+        # Not only regular files: a directory, pipe or dangling link named like a movie is a
+        # movie that cannot be read, and gets its recorded failure like any other.
+        if path.suffix.lower() not in MOVIE_SUFFIXES:
             continue
         if path.parent.name in ("Data", "Frames") and not any(g in path.name for g in GAIN_NAMES):
             yield path
@@ -155,7 +158,10 @@ class Watcher:
         try:
             stat = movie.stat()
         except OSError:
-            return False
+            try:
+                stat = movie.lstat()  # a dangling link: its target will never come
+            except OSError:
+                return False
         size = (stat.st_size, stat.st_mtime)
         if folder.sizes.get(movie) != size:
             folder.sizes[movie], folder.since[movie] = size, now
@@ -168,6 +174,10 @@ class Watcher:
         good: list[tuple[Path, AcquisitionMetadata]] = []
         bad: list[tuple[Path, str]] = []
         for movie in movies:
+            if not movie.name.isprintable():
+                why = "the file name holds a newline or control characters; rename the file"
+                bad.append((movie, f"{printable(str(movie))}: {why}"))
+                continue
             try:
                 good.append((movie, read_metadata(movie)))
             except MetadataReadError as exc:
@@ -344,6 +354,6 @@ def _failure(run: Run, movie: Path, why: str) -> FailureRecord:
         movie=MovieRef(data_collection_id=run.data_collection_id, movie_full_path=str(movie)),
         auto_proc_program_id=run.program_id,
         stage="register",
-        reason="metadata",
+        reason="metadata" if movie.name.isprintable() else "file-name",
         message=why,
     )

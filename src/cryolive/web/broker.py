@@ -23,10 +23,15 @@ class BrokerView:
     transport: Transport | None
     kind: str  # "embedded", "rabbitmq" or "" (none)
     queues: tuple[str, ...]
+    # The embedded broker of another process, seen through its dead-letter journal: dead
+    # letters can be listed and discarded, not re-injected (its queues are in its memory).
+    journal_only: bool = False
 
-    def require(self) -> Transport:
+    def require(self, *, action: str = "") -> Transport:
         if self.transport is None:
             raise HTTPException(503, NO_BROKER)
+        if self.journal_only and action == "reinject":
+            raise HTTPException(503, JOURNAL_ONLY)
         return self.transport
 
     def known(self, queue: str) -> str:
@@ -38,6 +43,12 @@ class BrokerView:
 NO_BROKER = (
     "No broker connected: the embedded broker lives inside the pipeline's process (cryolive "
     "demo shows it); set broker_url to amqp://… to see RabbitMQ's queues here."
+)
+
+
+JOURNAL_ONLY = (
+    "The embedded broker lives in the pipeline's process: its dead letters are listed from "
+    "their journal, but re-injecting needs that process (cryolive demo) or RabbitMQ."
 )
 
 
@@ -61,11 +72,19 @@ def broker_view(
             delivery_limit=settings.broker_delivery_limit,
             reconnect_timeout_s=5.0,
         )
+    journal_only = transport is None and settings.embedded_broker
+    if journal_only:
+        transport = open_transport(
+            settings.broker_url,
+            prefix=settings.broker_prefix,
+            journal=settings.dead_letter_journal,
+        )
     if transport is None:
         kind = ""
     else:
         kind = "embedded" if isinstance(transport, EmbeddedTransport) else "rabbitmq"
-    return BrokerView(transport, kind, recipe_queues() if queues is None else queues)
+    shown = recipe_queues() if queues is None else queues
+    return BrokerView(transport, kind, shown, journal_only=journal_only)
 
 
 def get_broker(request: Request) -> BrokerView:

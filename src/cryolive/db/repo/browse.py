@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from ispyb.sqlalchemy import (
@@ -26,6 +26,11 @@ from sqlalchemy.orm import Session
 
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
+
+# The words a run's status is shown in, everywhere (web, API, command line): one set, checked.
+RunStatus = Literal["requested", "running", "success", "failed"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+ENDED: frozenset[RunStatus] = frozenset({"success", "failed"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class JobRow:
     recipe: str
     display_name: str
     automatic: bool
-    status: str  # requested, running, success, failed
+    status: RunStatus
     message: str
     start: dt.datetime | None
     end: dt.datetime | None
@@ -175,11 +180,16 @@ def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def program_status(status: int | None, start: dt.datetime | None) -> str:
+def program_status(status: int | None, start: dt.datetime | None) -> RunStatus:
     """ISPyB's processingStatus in words: NULL is requested (not started) or running."""
     if status is None:
         return "requested" if start is None else "running"
     return "success" if int(status) == 1 else "failed"
+
+
+def ended_phrase(status: RunStatus) -> str:
+    """How a run that has ended is said in a sentence ("has already …")."""
+    return "finished" if status == "success" else status
 
 
 _JOB_QUERY = (

@@ -30,6 +30,7 @@ from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
 from cryolive.db.repo.classes import picker_of, write_classification
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
+from cryolive.errors import printable
 
 MESSAGE = table_of(AutoProcProgramMessage)
 # A movie's work is done when each branch of the recipe has ended: ice thickness (a result or
@@ -47,8 +48,8 @@ def write_failures(session: Session, *, records: Sequence[FailureRecord]) -> lis
                 {
                     "autoProcProgramId": r.auto_proc_program_id,
                     "severity": "ERROR",
-                    "message": f"{r.stage}: {name}: {r.reason}"[:200],
-                    "description": f"{path}: {r.message.removeprefix(path + ': ')}",
+                    "message": printable(f"{r.stage}: {name}: {r.reason}", limit=200),
+                    "description": printable(f"{path}: {r.message.removeprefix(path + ': ')}"),
                 },
             )
         )
@@ -170,13 +171,30 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
         for r in records
         if isinstance(r, (IceThicknessRecord, ParticlePickerRecord, FailureRecord))
     ]
-    ledger.complete(session, keys=finished_movies(session, movies=last), now=now)
+    finished = finished_movies(session, movies=last)
+    failed = {ledger.work_key(r.auto_proc_program_id, r.movie.movie_full_path) for r in failures}
+    ledger.complete(session, keys=[k for k in finished if k in failed], now=now, outcome="failed")
+    ledger.complete(session, keys=finished, now=now)
     for program in collections.requested_programs(session, program_ids=sorted(programs - ended)):
-        if ledger.open_items(session, program_id=program) == 0:
-            collections.finish_program(
-                session,
-                auto_proc_program_id=program,
-                success=True,
-                message="all movies processed",
-                when=dt.datetime.fromtimestamp(now, dt.UTC),
-            )
+        _finish_if_done(session, program=program, now=now)
+
+
+def _finish_if_done(session: Session, *, program: int, now: float) -> None:
+    """End a requested run whose last movie is done: failed when every movie failed."""
+    counts = ledger.outcomes(session, program_id=program)
+    if counts.get("open", 0):
+        return
+    total, failed = sum(counts.values()), counts.get("failed", 0)
+    if failed and failed == total:
+        success, message = False, f"all {total} movies failed"
+    elif failed:
+        success, message = True, f"all movies processed, {failed} of {total} failed"
+    else:
+        success, message = True, "all movies processed"
+    collections.finish_program(
+        session,
+        auto_proc_program_id=program,
+        success=success,
+        message=message,
+        when=dt.datetime.fromtimestamp(now, dt.UTC),
+    )

@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 
 from cryolive.engines.ctf import CtfResult
+from cryolive.errors import BadInputError
 
 
-class CtffindOutputError(ValueError):
+class CtffindOutputError(BadInputError):
     """A CTFFIND output file that cannot be read; the message says where and why."""
 
 

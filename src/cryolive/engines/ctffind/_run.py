@@ -21,13 +21,14 @@ from cryolive.engines.ctffind._parse import (
     parse_ctffind_profiles,
     parse_ctffind_results,
 )
+from cryolive.errors import InternalError
 
 
-class CtffindNotFoundError(FileNotFoundError):
+class CtffindNotFoundError(InternalError, FileNotFoundError):
     """The ``ctffind`` executable is not installed where it was looked for."""
 
 
-class CtffindRunError(RuntimeError):
+class CtffindRunError(InternalError, RuntimeError):
     """``ctffind`` ran but failed; the message holds the end of its output."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cryolive.errors import BadInputError
 
-class UnusableMovieError(ValueError):
+
+class UnusableMovieError(BadInputError):
     """A movie from which no trustworthy motion correction can be made.
 
     Attributes

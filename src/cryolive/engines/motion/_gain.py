@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from cryolive.engines.motion._errors import UnusableMovieError
 from cryolive.io.gain import GainTransform
 
 _SMOOTH_PX = 9
@@ -85,11 +86,12 @@ def detect_gain_orientation(
     if raw.ndim != 2 or gain.ndim != 2:
         raise ValueError("raw_sum, gain_as_stored: both must be 2D images")
     if sorted(raw.shape) != sorted(gain.shape):
-        raise ValueError(
-            f"gain_as_stored: shape {gain.shape} fits no orientation of frames {raw.shape}"
+        raise UnusableMovieError(
+            "gain-shape",
+            f"gain_as_stored: shape {gain.shape} fits no orientation of frames {raw.shape}",
         )
     if not np.all(np.isfinite(gain)) or np.any(gain <= 0):
-        raise ValueError("gain_as_stored: must be finite and positive everywhere")
+        raise UnusableMovieError("gain", "gain_as_stored: must be finite and positive everywhere")
     pattern = _highpass(raw)
     pattern /= np.float32(np.linalg.norm(pattern) or 1.0)
     efficiency = _highpass((1.0 / gain).astype(np.float32))

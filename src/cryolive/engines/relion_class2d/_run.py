@@ -12,13 +12,14 @@ import numpy as np
 
 from cryolive.engines.class2d import Class2DResult, Class2DSettings, score_classes
 from cryolive.engines.relion_class2d._star import iteration_files, read_input, read_iteration
+from cryolive.errors import InternalError
 
 EXECUTABLE = "relion_refine"
 LOG_NAME = "relion_refine.log"
 POLL_S = 0.5
 
 
-class RelionClass2DError(RuntimeError):
+class RelionClass2DError(InternalError, RuntimeError):
     """``relion_refine`` is missing, failed, or wrote no usable output."""
 
 

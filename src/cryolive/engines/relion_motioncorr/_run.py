@@ -15,11 +15,12 @@ from numpy.typing import NDArray
 
 from cryolive.engines.motion import MotionResult
 from cryolive.engines.relion_motioncorr._parse import movies_star, read_motion_a, read_shifts_px
+from cryolive.errors import InternalError
 
 EXECUTABLE = "relion_run_motioncorr"
 
 
-class RelionMotionError(RuntimeError):
+class RelionMotionError(InternalError, RuntimeError):
     """RELION's motion correction is missing, failed, or wrote no usable output."""
 
 

@@ -82,8 +82,11 @@ def _record(
 
 def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int) -> None:
     found = _visible_job(db, user, auto_proc_program_id)
-    if found.status in {"success", "failed"}:
-        raise HTTPException(409, f"Program {auto_proc_program_id} has already {found.status}ed.")
+    if found.status in browse.ENDED:
+        raise HTTPException(
+            409,
+            f"Program {auto_proc_program_id} has already {browse.ended_phrase(found.status)}.",
+        )
     reprocess.stop(
         writer,
         auto_proc_program_id=auto_proc_program_id,

@@ -59,7 +59,7 @@ def queues_api(user: StaffUser, broker: Broker, newest: Newest = 5) -> dict[str,
 
 
 def _act(broker: BrokerView, queue: str, message_id: str, action: Action) -> int:
-    transport = broker.require()
+    transport = broker.require(action=action)
     broker.known(queue)
     try:
         if action == "reinject":
