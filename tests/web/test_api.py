@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
+from cryolive.db import ledger, make_engine
 from cryolive.web.app import plotly_js
 
 GOOD = {
@@ -112,8 +114,14 @@ def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) 
     assert job["parameters"]["box_size_px"] == "256"
     assert job["parameters"]["gain_reference"] == gain
     assert job["parameters"]["requested_by"] == "alice"
+    engine = make_engine(world.url)
+    with Session(engine) as db, db.begin():  # the pipeline has dispatched one movie of the run
+        ledger.expect(db, items=[(ledger.work_key(program, "/m.tiff"), "q", b"{}")], now=1.0)
     stopped = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
     assert stopped.status_code == 200
+    with Session(engine) as db:  # its work is closed: the reconciler will not re-send it
+        assert ledger.outcomes(db, program_id=program) == {"cancelled": 1}
+    engine.dispose()
     job = client.get(f"/api/jobs/{program}").json()
     assert job["status"] == "failed" and job["message"] == "stopped by alice"
     twice = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
+from cryolive.db import ledger
 from cryolive.db.repo import browse, collections
 
 RECIPE = "spa-preprocess"
@@ -124,6 +125,10 @@ def _check(session: Session, *, data_collection_id: int, login: str, limits: Lim
 
 
 def stop(session: Session, *, auto_proc_program_id: int, login: str, when: dt.datetime) -> None:
+    """End a run as failed, "stopped by <login>", and close its open work as cancelled, so the
+    reconciler re-sends none of it and workers drop what is still queued."""
+    now = when.replace(tzinfo=dt.UTC).timestamp()  # ``when`` is naive UTC, as ISPyB stores it
+    ledger.cancel_program(session, program_id=auto_proc_program_id, now=now)
     collections.finish_program(
         session,
         auto_proc_program_id=auto_proc_program_id,
