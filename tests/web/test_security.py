@@ -371,6 +371,21 @@ def test_every_response_has_the_security_headers(clients: Any, path: str, role: 
     assert headers["referrer-policy"] == "same-origin"
 
 
+def test_a_crash_is_a_plain_500_with_the_security_headers(world: Any) -> None:
+    app = create_app(world.settings())
+
+    @app.get("/api/crash-for-test")
+    def crash() -> None:
+        raise RuntimeError("secret detail: /etc/shadow")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/crash-for-test")
+    assert response.status_code == 500
+    assert "secret detail" not in response.text and "Internal error" in response.json()["detail"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
 def test_docs_serve_swagger_ui_from_the_package(clients: Any) -> None:
     client, _ = clients["anonymous"]
     page = client.get("/docs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -41,6 +42,7 @@ from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
 
 _HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 # No inline script anywhere (scripts are files under /static or /vendor; data reaches them in
 # data- attributes or JSON blocks, which are not run); styles may be inline (Plotly and Swagger
@@ -209,6 +211,17 @@ def _add_error_handlers(app: FastAPI) -> None:
             "error.html",
             {"status": status, "message": message, "user": None},
             status_code=status,
+        )
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Answered by Starlette's outermost layer, outside SecurityHeaders: the headers go on
+        # here, and the answer says nothing of the exception (it is in the server's log).
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"detail": "Internal error: it is logged; please tell the facility's staff."},
+            status_code=500,
+            headers=SECURITY_HEADERS,
         )
 
     @app.exception_handler(NotLoggedIn)
