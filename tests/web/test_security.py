@@ -410,10 +410,9 @@ def test_templates_hold_no_inline_script() -> None:
         assert "javascript:" not in text.lower(), template.name
 
 
+@pytest.mark.parametrize("world", ["mariadb"], indirect=True)  # accounts exist on MariaDB only
 def test_logins_work_with_least_privilege_accounts(world: Any) -> None:
     """On MariaDB the web reads as the read-only account and records logins as the writer."""
-    if not world.url.startswith("mysql"):
-        pytest.skip("accounts exist on MariaDB only")
     import sqlalchemy as sa
 
     from cryolive.db import Account, grant_accounts
