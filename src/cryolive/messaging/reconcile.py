@@ -132,21 +132,42 @@ class Reconciler:
         self.clock = clock
 
     def run_once(self) -> list[str]:
-        """One pass: re-send what is overdue; return the keys re-sent."""
+        """One pass: re-send what is overdue; return the keys re-sent.
+
+        Work is left alone while a queue of its recipe holds a backlog (messages ready and a
+        consumer working through them): overdue work may be waiting there, not lost, and
+        re-sending it would only multiply the backlog. It is re-sent on a later pass once the
+        queues have caught up.
+        """
         now = self.clock()
         sent = []
+        busy: dict[str, bool] = {}
+        waiting = 0
         for work in self.ledger.overdue(self.timeout_s, now=now, limit=self.batch):
             if work.dispatches >= self.max_dispatches:
                 log.error("work %s still missing after %d dispatches", work.key, work.dispatches)
                 continue
             envelope = Envelope.from_bytes(work.envelope)
+            queues = {work.queue} | {step.queue for step in envelope.recipe.steps.values()}
+            if any(self._backlog(queue, busy) for queue in sorted(queues)):
+                waiting += 1
+                continue
             fresh = Envelope(**{**envelope.model_dump(exclude={"message_id"}), "attempt": 0})
             self.transport.publish(work.queue, fresh.to_bytes())
             self.ledger.mark_dispatched(work.key, now=now)
             sent.append(work.key)
         if sent:
             log.warning("re-sent %d overdue work items", len(sent))
+        if waiting:
+            log.info("%d overdue work items may be waiting in a backlog: not re-sent", waiting)
         return sent
+
+    def _backlog(self, queue: str, busy: dict[str, bool]) -> bool:
+        """Whether ``queue`` has messages ready and a consumer (asked once per pass)."""
+        if queue not in busy:
+            stats = self.transport.stats(queue)
+            busy[queue] = stats.ready > 0 and stats.consumers > 0
+        return busy[queue]
 
     def run(self, stop: threading.Event, *, interval_s: float = 30.0) -> None:
         """Reconcile every ``interval_s`` seconds until ``stop`` is set."""
