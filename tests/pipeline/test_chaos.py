@@ -112,6 +112,8 @@ def test_chaos_slow_50_movies_exactly_once_under_kills_and_outages(
         mariadb=mariadb_server_url,
         rabbitmq=rabbitmq_url,
         timeout_s=300.0,
+        # the reconciler's 10 min never come: whatever the faults lose stays lost and fails this
+        reconcile_after_s=600.0,
         drain_s=20.0,
         say=lambda _: None,
     )
