@@ -63,6 +63,7 @@ from ispyb.sqlalchemy import (
 
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import open_items
+from cryolive.db.models import WorkItem
 from cryolive.messaging.recipe import load_recipe
 from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
@@ -388,6 +389,7 @@ class Result:
     bad: dict[str, str]  # path -> kind
     counts: dict[str, dict[str, int]]
     open_work: int
+    resent: int  # work items the reconciler dispatched again
     runs: dict[str, int]  # processing status word -> runs
     queued: dict[str, int]
     finished: bool
@@ -444,7 +446,10 @@ class Result:
         )
         queued = ", ".join(f"{q} {n}" for q, n in sorted(self.queued.items())) or "nothing"
         runs = ", ".join(f"{n} {s}" for s, n in sorted(self.runs.items()))
-        lines.append(f"left queued: {queued}; open work items: {self.open_work}; runs: {runs}")
+        lines.append(
+            f"left queued: {queued}; open work items: {self.open_work} "
+            f"({self.resent} re-sent by the reconciler); runs: {runs}"
+        )
         lines.append(
             f"time to finish: {self.seconds:.0f} s"
             + ("" if self.finished else " (did NOT finish: stopped at the time limit)")
@@ -601,6 +606,9 @@ def run_session(
             counts = results_per_movie(engine)
             with sessions() as db:
                 open_work = open_items(db)
+                resent = db.scalar(
+                    sa.select(sa.func.count()).select_from(WorkItem).where(WorkItem.attempts > 1)
+                )
                 runs = Counter(
                     _status_word(s) for s in db.scalars(sa.select(AutoProcProgram.processingStatus))
                 )
@@ -619,6 +627,7 @@ def run_session(
         bad={str(visit / m): kind for m, kind in session.bad.items()},
         counts=counts,
         open_work=open_work,
+        resent=int(resent or 0),
         runs=dict(runs),
         queued=queued,
         finished=finished,
