@@ -141,6 +141,7 @@ class Reconciler:
         now = self.clock()
         sent: list[str] = []
         busy: dict[str, bool] = {}
+        waiting = 0
         for work in self.ledger.overdue(self.timeout_s, now=now, limit=self.batch):
             if work.dispatches >= self.max_dispatches:
                 log.error("work %s still missing after %d dispatches", work.key, work.dispatches)
@@ -148,6 +149,7 @@ class Reconciler:
             envelope = Envelope.from_bytes(work.envelope)
             queues = {work.queue} | {s.queue for s in envelope.recipe.steps.values()}
             if any(self._busy(queue, busy) for queue in sorted(queues)):
+                waiting += 1
                 continue
             fresh = Envelope(**{**envelope.model_dump(exclude={"message_id"}), "attempt": 0})
             self.transport.publish(work.queue, fresh.to_bytes())
@@ -155,6 +157,8 @@ class Reconciler:
             sent.append(work.key)
         if sent:
             log.warning("re-sent %d overdue work items", len(sent))
+        if waiting:
+            log.info("%d overdue work items may be waiting in a backlog: not re-sent", waiting)
         return sent
 
     def _busy(self, queue: str, seen: dict[str, bool]) -> bool:
