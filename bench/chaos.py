@@ -9,7 +9,9 @@ in a watched visit folder and is processed as at a facility: MariaDB and RabbitM
 - at 20 % of the movies the broker "restarts": every connection to it is cut and new ones are
   refused for ``--broker-down`` seconds;
 - at 50 % the database is unreachable the same way for ``--db-down`` seconds;
-- ``--bad-fraction`` of the movies are bad (truncated, zero-length, random bytes, wrong magic).
+- ``--bad-fraction`` of the movies are replaced by bad ones from the bad-input corpus
+  (``cryolive.simulate.corpus``: its 31 kinds of bad TIFF, MRC and EER file that fail at
+  motion correction, in turn).
 
 Other work shares the real servers, so they are never stopped: each outage is made by a small
 TCP proxy that this script puts in front of each server (127.0.0.1, a free port) and that every
@@ -66,10 +68,9 @@ from cryolive.db.ledger import open_items
 from cryolive.db.models import WorkItem
 from cryolive.messaging.recipe import load_recipe
 from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
-from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
+from cryolive.simulate import MovieConfig, VisitConfig, corpus, simulate_visit
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-BAD_KINDS = ("truncated", "zero_length", "random_bytes", "wrong_magic")
 RECIPE = "spa-preprocess"
 REGISTRY = "cryolive.services:registry"
 WORKER = [sys.executable, "-m", "cryolive.cli", "worker", "--registry", REGISTRY]
@@ -163,19 +164,19 @@ class OutageProxy:
 
 
 # -- the session -------------------------------------------------------------------------
-def make_bad(path: Path, kind: str, rng: np.random.Generator) -> None:
-    """Spoil a movie in place (its metadata stays, so it is registered and must fail)."""
-    data = path.read_bytes()
-    if kind == "truncated":
-        path.write_bytes(data[: len(data) // 2])
-    elif kind == "zero_length":
-        path.write_bytes(b"")
-    elif kind == "random_bytes":
-        path.write_bytes(rng.bytes(len(data)))
-    elif kind == "wrong_magic":
-        path.write_bytes(b"GIF8" + data[4:])
-    else:
-        raise ValueError(f"kind: unknown bad-movie kind {kind!r}; known: {BAD_KINDS}")
+def corpus_kinds(folder: Path) -> list[int]:
+    """Indices of the bad-input corpus' cases that can stand in a session's raw folder: a plain
+    file with its EPU metadata, failing at motion correction (the cases that need a raw folder
+    of their own, fail at registration, or are not files to copy are left to the corpus test)."""
+    eligible = []
+    for index in range(len(corpus.KINDS)):
+        case = corpus.write_case(index, folder / f"probe{index}")
+        xml = case.movie.with_name(case.movie.name.split("_fractions")[0] + ".xml")
+        plain = case.movie.is_file() and not case.movie.is_symlink() and xml.is_file()
+        if case.stage == "motioncorr" and not case.own_folder and plain:
+            eligible.append(index)
+    shutil.rmtree(folder)
+    return eligible
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,8 @@ class Session:
 def stage_session(
     folder: Path, *, movies: int, bad_fraction: float, seed: int, fmt: str | None = None
 ) -> Session:
-    """Simulate ``movies`` movies into ``folder/staging`` and spoil ``bad_fraction`` of them,
-    every kind in turn."""
+    """Simulate ``movies`` movies into ``folder/staging`` and replace ``bad_fraction`` of them
+    by cases of the bad-input corpus, every eligible kind in turn."""
     staging = folder / "staging"
     config = VisitConfig(
         detector="1k",
@@ -209,9 +210,15 @@ def stage_session(
     rng = np.random.default_rng(seed)
     n_bad = round(bad_fraction * len(pairs))
     chosen = sorted(rng.choice(len(pairs), size=n_bad, replace=False)) if n_bad else []
-    bad = {pairs[i][0]: BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(chosen)}
-    for movie, kind in bad.items():
-        make_bad(staging / movie, kind, rng)
+    kinds = corpus_kinds(folder / "corpus-probe")
+    bad = {}
+    for k, i in enumerate(chosen):  # the chosen movies are replaced by cases of the corpus
+        (staging / pairs[i][0]).unlink()
+        index = kinds[(k * 7) % len(kinds)]  # a stride, so a few bad movies span TIFF, MRC, EER
+        case = corpus.write_case(index, staging / "raw", seed=seed)
+        xml = case.movie.with_name(case.movie.name.split("_fractions")[0] + ".xml")
+        pairs[i] = (case.movie.relative_to(staging), xml.relative_to(staging))
+        bad[pairs[i][0]] = case.kind
     return Session(staging, pairs, bad)
 
 
