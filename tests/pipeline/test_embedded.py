@@ -176,6 +176,13 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
                 requested_by="bob",
             )
             stop_run(session, auto_proc_program_id=stopped, stopped_by="bob")
+            _, foreign = request_run(  # written past the web, which would refuse it
+                session,
+                data_collection_id=dc,
+                recipe="spa-preprocess",
+                parameters={"gain_reference": "/etc/passwd"},
+                requested_by="mallory",
+            )
         deadline = time.time() + 240
         while time.time() < deadline:
             with pipeline.sessions() as session:
@@ -193,6 +200,12 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
             halted = session.get(AutoProcProgram, stopped)
             assert halted.processingStatus == 0
             assert halted.processingMessage == "stopped by bob"
+            refused = session.get(AutoProcProgram, foreign)
+            assert refused.processingStatus == 0
+            assert refused.processingMessage.startswith("gain_reference: must lie inside")
+            assert not session.scalars(
+                sa.select(MotionCorrection).where(MotionCorrection.autoProcProgramId == foreign)
+            ).all()
             assert _count(session, MotionCorrection) == 6 + 3
     finally:
         pipeline.stop()

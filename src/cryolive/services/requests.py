@@ -29,6 +29,7 @@ from cryolive.db.repo.collections import (
     job_parameters,
     register_processing_job,
 )
+from cryolive.io.paths import inside
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services.layout import project_dir
@@ -111,11 +112,36 @@ def start_requested(
                 .values(processingStartTime=dt.datetime.now(dt.UTC))
             )
             run = load_run_for_request(session, job, program.autoProcProgramId, raw_dir, project)
+            refused = _outside_visit(session, job, visit_dir=raw_dir.parent)
+            if refused:  # the web checks too; a request written by another client may not
+                finish_program(
+                    session,
+                    auto_proc_program_id=int(program.autoProcProgramId),
+                    success=False,
+                    message=refused,
+                    when=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                )
+                continue
             movies = registered_movies(session, data_collection_id=job.dataCollectionId)
             messages += expect_movies(session, run=run, recipe=recipe, movies=movies)
             started.append(int(program.autoProcProgramId))
     publish(transport, messages)
     return started
+
+
+def _outside_visit(session: Session, job: ProcessingJob, *, visit_dir: Path) -> str:
+    """Why the files a user named for a requested run are refused ("" when they lie inside
+    its visit). The automatic run's own gain, found by the watcher, is not the user's."""
+    for key, text in job_parameters(session, processing_job_id=job.processingJobId).items():
+        if ALIASES.get(key, key) != "gain_path":
+            continue
+        try:
+            gain = json.loads(text)
+        except json.JSONDecodeError:
+            gain = text
+        if gain and inside(str(gain), [visit_dir]) is None:
+            return f"{key}: must lie inside this visit's folder"
+    return ""
 
 
 def load_run_for_request(

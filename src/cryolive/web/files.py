@@ -12,12 +12,14 @@ the same whether or not the outside file exists.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo import browse
+from cryolive.io.paths import inside
+
+__all__ = ["REFUSED", "inside", "visit_folders"]
 
 REFUSED = "must lie inside this visit's raw or processed folders"
 
@@ -33,21 +35,3 @@ def visit_folders(db: Session, *, session_id: int) -> list[Path]:
             if folder not in folders:
                 folders.append(folder)
     return folders
-
-
-def inside(path: str | Path, folders: Iterable[Path]) -> Path | None:
-    """``path`` resolved, if it lies inside one of ``folders`` as written and once resolved;
-    else None (also for a relative path, a NUL byte or a symbolic-link loop)."""
-    text = str(path)
-    if "\0" in text or not os.path.isabs(text):
-        return None
-    written = Path(os.path.normpath(text))
-    folders = list(folders)
-    if not any(written.is_relative_to(f) for f in folders):
-        return None
-    try:
-        resolved = written.resolve()
-        roots = [f.resolve() for f in folders]
-    except (OSError, RuntimeError):
-        return None
-    return resolved if any(resolved.is_relative_to(r) for r in roots) else None
