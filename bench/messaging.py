@@ -9,7 +9,7 @@ For each backend (RabbitMQ, embedded) and prefetch, two runs in the same process
   driven directly (bytes, no envelope, recipe or middleware).
 - ``bare`` (last row): the same loop on kombu's ``memory://`` transport, the in-memory
   client the issue proposed (cryolive's embedded broker replaces it, see docs/messaging.md).
-- ``cryolive``: ``start_recipe`` N times on ``recipes/echo-3step.json``, three Workers
+- ``cryolive``: ``start_recipe`` N times on ``src/cryolive/recipes/echo-3step.json``, three Workers
   (one per step), envelopes validated, middleware (logs, metrics, retries) in place.
 
 Rate = N / (time from the first publish to the last message handled at step 3), after one

@@ -1,4 +1,5 @@
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.recipe import fill, recipe_from_zocalo
 from cryolive.messaging.registry import default_registry
 from cryolive.services import pipeline_registry
+from cryolive.services.runtime import recipe_path
 
-RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.json"))
+RECIPES = sorted((Path(__file__).parents[2] / "src" / "cryolive" / "recipes").glob("*.json"))
 
 
 def _steps(**outputs: list[str]) -> dict[str, dict[str, object]]:
@@ -33,7 +35,7 @@ def _steps(**outputs: list[str]) -> dict[str, dict[str, object]]:
 
 
 def test_there_are_recipes() -> None:
-    assert RECIPES, "recipes/ holds at least one recipe"
+    assert RECIPES, "src/cryolive/recipes/ holds at least one recipe"
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -146,3 +148,14 @@ def test_envelope_round_trip_and_malformed_bodies() -> None:
             Envelope.from_bytes(body)
     with pytest.raises(ValueError, match="step_id"):
         envelope_for(recipe, "nope", {})
+
+
+def test_shipped_recipes_are_package_data_found_by_name() -> None:
+    """The recipes travel inside the package (an installed cryolive finds them, not only a
+    checkout), and every one is found by its name."""
+    package = Path(str(resources.files("cryolive")))
+    for path in RECIPES:
+        found = recipe_path(path.stem)
+        assert found.is_relative_to(package) and found.read_bytes() == path.read_bytes()
+    with pytest.raises(ValueError, match="no recipe"):
+        recipe_path("no-such-recipe")

@@ -1,5 +1,5 @@
-"""The ``echo`` service: passes text on and counts hops. Used by ``recipes/echo-3step.json``,
-the messaging tests and ``bench/messaging.py``."""
+"""The ``echo`` service: passes text on and counts hops. Used by the recipe ``echo-3step``
+(``cryolive/recipes/echo-3step.json``), the messaging tests and ``bench/messaging.py``."""
 
 from __future__ import annotations
 

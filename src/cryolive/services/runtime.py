@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,11 +29,12 @@ from cryolive.services.runs import StoppedRuns
 from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
-RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+RECIPES = Path(str(resources.files("cryolive") / "recipes"))  # package data: found when installed
 
 
 def recipe_path(name: str) -> Path:
-    """A recipe shipped with cryolive (``recipes/<name>.json``), or a path to one."""
+    """A recipe shipped with cryolive (``cryolive/recipes/<name>.json``, package data), or a
+    path to one."""
     candidate = Path(name)
     if candidate.suffix == ".json" and candidate.is_file():
         return candidate
