@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cryolive.db.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
-from cryolive.db.repo import results, series
+from cryolive.db.repo import collections, results, series
 
 START = dt.datetime(2026, 11, 20, 9, 0, 0)
 
@@ -64,3 +64,47 @@ def test_version_changes_when_a_movie_or_a_result_lands(db: Session, collection:
     )
     assert series.version(db, data_collection_id=dc) != with_movie
     assert series.series(db, data_collection_id=dc)["defocus_a"] == [12_000.0, None, None]
+
+
+def test_every_table_shows_the_run_of_the_shown_motion_corrections(
+    db: Session, collection: Any
+) -> None:
+    """During a reprocess the automatic run has more motion corrections but the reprocess has
+    more CTF fits: CTF must still come from the automatic run's micrographs, not the other's."""
+    c = collection
+    reprocess = collections.register_processing_job(
+        db,
+        data_collection_id=c.data_collection_id,
+        recipe="spa-preprocess",
+        request_key="reprocess-1",
+        parameters={},
+        automatic=False,
+    )[1]
+    _write(db, c, range(3))  # the automatic run: 3 motion corrections, 1 CTF fit
+    refs = [
+        MovieRef(data_collection_id=c.data_collection_id, movie_full_path=f"/raw/FoilHole_{i}.tiff")
+        for i in range(3)
+    ]
+
+    def fit(ref: MovieRef, *, motion: int, program: int, defocus_a: float) -> CtfRecord:
+        return CtfRecord(
+            movie=ref,
+            motion_correction_program_id=motion,
+            auto_proc_program_id=program,
+            estimated_defocus_a=defocus_a,
+        )
+
+    results.write_result_sets(
+        db,
+        motion_corrections=[
+            MotionCorrectionRecord(movie=r, auto_proc_program_id=reprocess) for r in refs[:2]
+        ],
+        ctfs=[fit(refs[0], motion=c.motion_program_id, program=c.ctf_program_id, defocus_a=1e4)]
+        + [fit(r, motion=reprocess, program=reprocess, defocus_a=3e4) for r in refs[:2]],
+    )
+    out = series.series(db, data_collection_id=c.data_collection_id)
+    assert out["programs"]["motion"] == c.motion_program_id
+    assert out["programs"]["ctf"] == c.ctf_program_id
+    assert out["defocus_a"] == [1e4, None, None]
+    chosen = series.series(db, data_collection_id=c.data_collection_id, motion=reprocess)
+    assert chosen["programs"]["ctf"] == reprocess and chosen["defocus_a"][:2] == [3e4, 3e4]

@@ -2,7 +2,8 @@
 
 A movie may have been motion corrected by several programs (automatic processing, then a
 reprocess); the series shows one: of the collection's programs, the one with the most motion
-corrections (or the one asked for), and for CTF, ice and picking the one with the most results.
+corrections (or the one asked for), and for CTF, ice and picking the one with the most results
+among those computed from that program's motion corrections: one run on every chart and table.
 Units: defocus, astigmatism, resolution and motion in Å (positive defocus is underfocus).
 """
 
@@ -78,17 +79,45 @@ def _most_results(session: Session, column: Any, candidates: list[int]) -> int |
     return best
 
 
+def _on_motion(
+    session: Session, program: Any, parent: Any, candidates: list[int], motion: int
+) -> list[int]:
+    """The candidates with results computed from the motion corrections of program ``motion``
+    (``program``, ``parent``: the table's program and motion-correction columns; one row is
+    enough, found through the program's index and the parent's key)."""
+    return [
+        candidate
+        for candidate in candidates
+        if session.scalar(
+            sa.select(sa.literal(1))
+            .select_from(program.class_)
+            .join(MotionCorrection, MotionCorrection.motionCorrectionId == parent)
+            .where(program == candidate, MotionCorrection.autoProcProgramId == motion)
+            .limit(1)
+        )
+    ]
+
+
 def programs(session: Session, *, data_collection_id: int, motion: int | None = None) -> Programs:
+    """One run shown per collection: the motion-correction program with the most results (or
+    the one asked for), and for CTF, ice and picks the programs that worked on *its* motion
+    corrections, so no chart mixes a reprocess's values with the automatic run's."""
     candidates = _job_programs(session, data_collection_id)
     if motion is None:
         motion = _most_results(session, MotionCorrection.autoProcProgramId, candidates)
     if motion is None:
         return Programs(None, None, None, None)
+
+    def chosen(program: Any, parent: Any) -> int | None:
+        return _most_results(
+            session, program, _on_motion(session, program, parent, candidates, motion)
+        )
+
     return Programs(
         motion=motion,
-        ctf=_most_results(session, CTF.autoProcProgramId, candidates),
-        ice=_most_results(session, RelativeIceThickness.autoProcProgramId, candidates),
-        picker=_most_results(session, ParticlePicker.programId, candidates),
+        ctf=chosen(CTF.autoProcProgramId, CTF.motionCorrectionId),
+        ice=chosen(RelativeIceThickness.autoProcProgramId, RelativeIceThickness.motionCorrectionId),
+        picker=chosen(ParticlePicker.programId, ParticlePicker.firstMotionCorrectionId),
     )
 
 
