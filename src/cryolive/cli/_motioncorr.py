@@ -7,10 +7,15 @@ from typing import cast
 
 import numpy as np
 
-from cryolive.engines.motion import GainOrientation, correct_motion, detect_gain_orientation
+from cryolive.engines.motion import (
+    Flip,
+    GainOrientation,
+    GainTransform,
+    correct_motion,
+    detect_gain_orientation,
+)
 from cryolive.engines.relion_motioncorr import run_relion_motioncorr
 from cryolive.io import MovieReadError
-from cryolive.io.gain import Flip, GainTransform
 from cryolive.io.movies import read_movie
 from cryolive.outputs.motioncorr import MotionFiles, write_motion_outputs
 

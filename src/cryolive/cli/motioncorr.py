@@ -66,9 +66,10 @@ def motioncorr(
     """
     from cryolive.cli import settings_of
     from cryolive.cli._motioncorr import orient_gain, parse_orientation, process_movie
+    from cryolive.engines.motion import GainTransform
     from cryolive.engines.relion_motioncorr import RelionMotionError
     from cryolive.io import GainReadError, MovieReadError
-    from cryolive.io.gain import GainTransform, read_gain
+    from cryolive.io.gain import read_gain
 
     settings_of(ctx)
     if engine not in ("cryolive", "relion"):

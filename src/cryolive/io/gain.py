@@ -9,64 +9,20 @@ A counted movie is gain-corrected by multiplying each frame by the matched gain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import mrcfile
 import numpy as np
 import tifffile
 
+# GainTransform is array arithmetic, so it lives with the motion engine that detects it (engines
+# must not import io); re-exported here beside the reader of the files it applies to.
+from cryolive.engines.motion import Flip, GainTransform
 from cryolive.io._errors import GainReadError, check_file
 
-Flip = Literal["none", "x", "y"]
+__all__ = ["GAIN_SUFFIXES", "Flip", "GainTransform", "read_gain"]
+
 GAIN_SUFFIXES = (".mrc", ".tif", ".tiff", ".gain")
-
-
-@dataclass(frozen=True)
-class GainTransform:
-    """How the stored gain reference relates to the movies.
-
-    Attributes
-    ----------
-    rotate_deg
-        0, 90, 180 or 270: counter-clockwise rotation (``np.rot90``), applied first.
-    flip
-        ``"none"``, ``"x"`` (mirror left-right, ``np.fliplr``) or ``"y"`` (mirror up-down),
-        applied after the rotation.
-    """
-
-    rotate_deg: int = 0
-    flip: Flip = "none"
-
-    def __post_init__(self) -> None:
-        if self.rotate_deg not in (0, 90, 180, 270):
-            raise ValueError(f"rotate_deg: must be 0, 90, 180 or 270, got {self.rotate_deg}")
-        if self.flip not in ("none", "x", "y"):
-            raise ValueError(f"flip: must be 'none', 'x' or 'y', got {self.flip!r}")
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Stored orientation -> movie orientation. ``image``: (y, x); dtype kept."""
-        out = np.rot90(image, self.rotate_deg // 90)
-        if self.flip == "x":
-            out = out[:, ::-1]
-        elif self.flip == "y":
-            out = out[::-1, :]
-        return np.ascontiguousarray(out)
-
-    def invert(self, image: np.ndarray) -> np.ndarray:
-        """Movie orientation -> stored orientation (the inverse of :meth:`apply`)."""
-        out = image
-        if self.flip == "x":
-            out = out[:, ::-1]
-        elif self.flip == "y":
-            out = out[::-1, :]
-        return np.ascontiguousarray(np.rot90(out, -(self.rotate_deg // 90)))
-
-    @classmethod
-    def all(cls) -> list[GainTransform]:
-        """The 8 distinct rotations/flips (the dihedral group of the square)."""
-        return [cls(r, f) for r in (0, 90, 180, 270) for f in ("none", "x")]
 
 
 def read_gain(path: Path | str) -> np.ndarray:

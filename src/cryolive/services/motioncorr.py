@@ -13,10 +13,11 @@ import numpy as np
 
 from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
+    GainTransform,
     correct_motion,
     detect_gain_orientation,
 )
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.io.gain import read_gain
 from cryolive.io.movies import read_movie
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.outputs.motioncorr import write_motion_outputs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolive.io.gain import GainTransform
+from cryolive.engines.motion import GainTransform
 from cryolive.simulate._config import MovieConfig, MovieFormat
 from cryolive.simulate._counting import poisson_sampler
 from cryolive.simulate._eer import EerWriter, write_eer_fractions

@@ -6,14 +6,21 @@ from cryolive.engines.motion._dose import critical_exposure_e_per_a2, exposure_f
 from cryolive.engines.motion._engine import correct_motion
 from cryolive.engines.motion._errors import UnusableMovieError
 from cryolive.engines.motion._field import PatchField
-from cryolive.engines.motion._gain import GainOrientation, detect_gain_orientation
+from cryolive.engines.motion._gain import (
+    Flip,
+    GainOrientation,
+    GainTransform,
+    detect_gain_orientation,
+)
 from cryolive.engines.motion._result import MotionResult
 from cryolive.engines.motion._sum import shift_and_sum
 from cryolive.engines.motion._torch import torch_available
 
 __all__ = [
     "DefectMap",
+    "Flip",
     "GainOrientation",
+    "GainTransform",
     "MotionResult",
     "PatchField",
     "UnusableMovieError",
