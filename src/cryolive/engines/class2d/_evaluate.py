@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import fft as sfft
 from scipy import ndimage
 
+from cryolive.engines._resample import fourier_resize
 from cryolive.engines.class2d._frc import frc, resolution_at
 from cryolive.engines.class2d._types import Class2DResult
-from cryolive.engines.picking._prepare import fourier_resize
 
-if TYPE_CHECKING:
-    from cryolive.simulate import ParticleTruth
+
+class ParticleTruth(Protocol):
+    """What scoring needs of the simulation's truth (cryolive.simulate.ParticleTruth has it):
+    a Protocol here, so that the pure engine does not import the simulator above it."""
+
+    @property
+    def projections(self) -> NDArray[np.float32]: ...
+    @property
+    def view(self) -> NDArray[np.int64]: ...
+    @property
+    def junk(self) -> NDArray[np.str_]: ...
+    @property
+    def diameter_a(self) -> float: ...
+
 
 TruthArrays = tuple[NDArray[np.floating], NDArray[np.integer], NDArray[np.generic]]
 

@@ -12,8 +12,7 @@ from scipy import fft as sfft
 from cryolive.engines.class2d._frc import ring_index
 from cryolive.engines.class2d._geometry import crop_spectrum
 from cryolive.engines.class2d._types import ParticleSet
-from cryolive.engines.ctf import Optics
-from cryolive.engines.ctf._physics import Aberration, astigmatism_components
+from cryolive.engines.ctf import Aberration, Optics, astigmatism_components
 
 CHUNK = 2048
 

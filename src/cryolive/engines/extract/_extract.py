@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines.picking._prepare import fourier_resize
+from cryolive.engines._resample import fourier_resize
 
 
 @dataclass(frozen=True, kw_only=True)

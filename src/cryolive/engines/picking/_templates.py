@@ -7,8 +7,8 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 from scipy import ndimage
 
+from cryolive.engines._resample import fourier_resize
 from cryolive.engines.ctf import Optics, ctf_2d
-from cryolive.engines.picking._prepare import fourier_resize
 from cryolive.engines.picking._result import MicrographCtf
 
 
