@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from cryolive.cli import build_app
 from cryolive.messaging import Registry, Service, Worker, envelope_for, load_recipe, open_transport
 from cryolive.messaging._amqp import connection_params
-from cryolive.messaging._logs import JsonLogFormatter
 from cryolive.messaging.echo import EchoMessage, echo, echo_service
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.idempotency import InMemoryResultSink
+from cryolive.messaging.logs import JsonLogFormatter
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
 from cryolive.messaging.registry import registry_from
 from cryolive.messaging.transport import Delivery

@@ -12,8 +12,8 @@ from ispyb.sqlalchemy import CTF, MotionCorrection, ProcessingJobParameter
 
 from cryolive.check import check_visit
 from cryolive.db import make_engine, session_factory, upgrade
+from cryolive.messaging.connect import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.messaging.transport import open_transport
 from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
 from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
 from cryolive.services.watcher import Watcher

@@ -49,7 +49,7 @@ def worker(
     """Run one service's consumers until SIGTERM (the message in hand is finished first)."""
     from prometheus_client import start_http_server
 
-    from cryolive.messaging._logs import configure_json_logging
+    from cryolive.messaging.logs import configure_json_logging
     from cryolive.messaging.registry import default_registry, registry_from
 
     settings = settings_of(ctx)

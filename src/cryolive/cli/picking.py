@@ -9,7 +9,7 @@ import mrcfile
 import numpy as np
 import typer
 
-from cryolive.engines._checks import UnusableMicrographError
+from cryolive.engines import UnusableMicrographError
 from cryolive.engines.extract import Particles, default_box_px, extract_particles
 from cryolive.engines.picking import (
     MicrographCtf,

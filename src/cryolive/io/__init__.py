@@ -3,5 +3,12 @@ SerialEM metadata, gain references, images. Every reader raises a typed error wh
 what is wrong with which file, so the pipeline can record a failed step a person can act on."""
 
 from cryolive.io._errors import GainReadError, MetadataReadError, MovieReadError, ReadError
+from cryolive.io._metadata import AcquisitionMetadata
 
-__all__ = ["GainReadError", "MetadataReadError", "MovieReadError", "ReadError"]
+__all__ = [
+    "AcquisitionMetadata",
+    "GainReadError",
+    "MetadataReadError",
+    "MovieReadError",
+    "ReadError",
+]

@@ -1,11 +1,12 @@
 """Messaging: transports (embedded, RabbitMQ), recipes, services, workers, dead letters and
 the reconciler that re-sends lost work."""
 
+from cryolive.messaging.connect import open_transport
 from cryolive.messaging.dispatch import envelope_for, start_recipe
 from cryolive.messaging.envelope import Envelope, MalformedMessage, work_key
 from cryolive.messaging.recipe import Recipe, RecipeError, Step, load_recipe, validate_recipe
 from cryolive.messaging.service import Context, Emit, PermanentError, Registry, Service
-from cryolive.messaging.transport import BrokerUnavailable, Transport, open_transport
+from cryolive.messaging.transport import BrokerUnavailable, Transport
 from cryolive.messaging.worker import Worker
 
 __all__ = [

@@ -36,8 +36,13 @@ import mrcfile
 import numpy as np
 
 from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
-from cryolive.engines.class2d import Class2DResult, Class2DSettings, ParticleSet, classify_2d
-from cryolive.engines.class2d._geometry import fourier_crop
+from cryolive.engines.class2d import (
+    Class2DResult,
+    Class2DSettings,
+    ParticleSet,
+    classify_2d,
+    fourier_crop,
+)
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.outputs.class2d import write_class2d_outputs
 from cryolive.particle_files import read_particle_tables, read_particles_star

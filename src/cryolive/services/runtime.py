@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
+from cryolive.messaging.connect import open_transport
 from cryolive.messaging.recipe import Recipe, load_recipe, validate_recipe
 from cryolive.messaging.reconcile import Reconciler
-from cryolive.messaging.transport import Transport, open_transport
+from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
 from cryolive.services import pipeline_registry
 from cryolive.services.requests import start_requested

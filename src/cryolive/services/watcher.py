@@ -30,8 +30,7 @@ from cryolive.db.repo.pipeline import write_failures
 from cryolive.db.repo.results import write_movies
 from cryolive.db.repo.visits import ensure_visit
 from cryolive.errors import printable
-from cryolive.io import MetadataReadError, MovieReadError
-from cryolive.io._metadata import AcquisitionMetadata
+from cryolive.io import AcquisitionMetadata, MetadataReadError, MovieReadError
 from cryolive.io.epu import read_epu_xml
 from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count

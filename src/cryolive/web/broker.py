@@ -14,8 +14,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from cryolive.config import Settings
+from cryolive.messaging.connect import open_transport
 from cryolive.messaging.embedded import EmbeddedTransport
-from cryolive.messaging.transport import Transport, open_transport
+from cryolive.messaging.transport import Transport
 
 
 @dataclass(frozen=True)

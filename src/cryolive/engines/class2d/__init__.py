@@ -5,6 +5,7 @@ translation search, expectation-maximisation over mini-batches), class scores fo
 from cryolive.engines.class2d._classify import classify_2d
 from cryolive.engines.class2d._evaluate import Class2DQuality, evaluate_classes
 from cryolive.engines.class2d._frc import frc, resolution_at
+from cryolive.engines.class2d._geometry import fourier_crop
 from cryolive.engines.class2d._score import score_classes
 from cryolive.engines.class2d._types import Class2DResult, Class2DSettings, ParticleSet
 
@@ -15,6 +16,7 @@ __all__ = [
     "ParticleSet",
     "classify_2d",
     "evaluate_classes",
+    "fourier_crop",
     "frc",
     "resolution_at",
     "score_classes",
