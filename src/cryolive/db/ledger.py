@@ -20,7 +20,24 @@ from ispyb.sqlalchemy import AutoProcProgram
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db.models import WorkItem
-from cryolive.messaging.reconcile import DueWork
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """Open work past its time, as :meth:`SqlWorkLedger.overdue` returns it: the shape the
+    reconciler reads (``cryolive.messaging.reconcile.Due``), defined here because the database
+    does not import messaging.
+
+    Attributes: ``key`` (work key), ``queue`` (where it was sent), ``envelope`` (the message as
+    dispatched, JSON bytes), ``dispatched_at`` (Unix time of the latest dispatch, s),
+    ``dispatches`` (how often it was sent so far).
+    """
+
+    key: str
+    queue: str
+    envelope: bytes
+    dispatched_at: float
+    dispatches: int
 
 
 def work_key(auto_proc_program_id: int, movie_full_path: str) -> str:

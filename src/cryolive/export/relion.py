@@ -17,7 +17,7 @@ from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrect
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo.collections import job_parameters
-from cryolive.services.layout import job_dir
+from cryolive.io.layout import job_dir
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +234,21 @@ def _targets(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [str(value)]
+
+
+RECIPES = Path(str(resources.files("cryolive") / "recipes"))  # package data: found when installed
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe shipped with cryolive (``cryolive/recipes/<name>.json``, package data), or a
+    path to one."""
+    candidate = Path(name)
+    if candidate.suffix == ".json" and candidate.is_file():
+        return candidate
+    shipped = RECIPES / f"{name}.json"
+    if not shipped.is_file():
+        raise ValueError(f"recipe: no recipe {name!r} (looked for {shipped})")
+    return shipped
 
 
 def load_recipe(path: Path, *, registry: Registry | None = None) -> Recipe:

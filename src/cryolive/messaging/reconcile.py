@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -45,10 +45,26 @@ class DueWork:
     dispatches: int
 
 
+class Due(Protocol):
+    """What the reconciler reads of one item of due work (:class:`DueWork` has it; a ledger
+    below messaging, such as the database's, returns its own record of the same shape)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def envelope(self) -> bytes: ...
+    @property
+    def dispatched_at(self) -> float: ...
+    @property
+    def dispatches(self) -> int: ...
+
+
 class WorkLedger(Protocol):
     """What the reconciler needs from the store of due work."""
 
-    def overdue(self, older_than_s: float, *, now: float, limit: int) -> list[DueWork]:
+    def overdue(self, older_than_s: float, *, now: float, limit: int) -> Sequence[Due]:
         """Work not completed whose latest dispatch is older than ``now - older_than_s``,
         oldest first, at most ``limit`` items."""
         ...

@@ -43,11 +43,11 @@ from cryolive.engines.class2d import (
     classify_2d,
     fourier_crop,
 )
+from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.outputs.class2d import write_class2d_outputs
 from cryolive.particle_files import read_particle_tables, read_particles_star
 from cryolive.services._common import RESULTS
-from cryolive.services.layout import job_dir
 from cryolive.services.messages import Class2DMessage, WriteResults
 
 WORKING_BOX_PX = 64  # particles are read straight to the engine's working box

@@ -18,11 +18,11 @@ from cryolive.engines.motion import (
     detect_gain_orientation,
 )
 from cryolive.io.gain import read_gain
+from cryolive.io.layout import output_base
 from cryolive.io.movies import read_movie
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.outputs.motioncorr import write_motion_outputs
 from cryolive.services._common import RESULTS, movie_ref, record_failure
-from cryolive.services.layout import output_base
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
 
 log = logging.getLogger(__name__)

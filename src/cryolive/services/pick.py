@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from cryolive.db.records import ParticlePickerRecord
 from cryolive.engines.extract import default_box_px, extract_particles
 from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
+from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.particle_files import (
@@ -30,7 +31,6 @@ from cryolive.particle_files import (
     write_stack,
 )
 from cryolive.services._common import RESULTS, failed, movie_ref, record_failure
-from cryolive.services.layout import output_base
 from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 
 

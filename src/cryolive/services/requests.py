@@ -29,10 +29,10 @@ from cryolive.db.repo.collections import (
     job_parameters,
     register_processing_job,
 )
+from cryolive.io.layout import project_dir
 from cryolive.io.paths import inside
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
-from cryolive.services.layout import project_dir
 from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
 
 # What the web's Reprocess form calls some of the recipe's parameters.

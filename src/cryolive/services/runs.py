@@ -27,12 +27,12 @@ from cryolive.db.repo.collections import (
     register_processing_job,
     start_program,
 )
+from cryolive.io.layout import movie_stem
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services import DEFAULT_PARAMETERS
-from cryolive.services.layout import movie_stem
 
 log = logging.getLogger(__name__)
 

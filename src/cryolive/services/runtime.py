@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.messaging.connect import open_transport
-from cryolive.messaging.recipe import Recipe, load_recipe, validate_recipe
+from cryolive.messaging.recipe import Recipe, load_recipe, recipe_path, validate_recipe
 from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
@@ -30,19 +29,6 @@ from cryolive.services.runs import StoppedRuns
 from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
-RECIPES = Path(str(resources.files("cryolive") / "recipes"))  # package data: found when installed
-
-
-def recipe_path(name: str) -> Path:
-    """A recipe shipped with cryolive (``cryolive/recipes/<name>.json``, package data), or a
-    path to one."""
-    candidate = Path(name)
-    if candidate.suffix == ".json" and candidate.is_file():
-        return candidate
-    shipped = RECIPES / f"{name}.json"
-    if not shipped.is_file():
-        raise ValueError(f"recipe: no recipe {name!r} (looked for {shipped})")
-    return shipped
 
 
 @dataclass(frozen=True)

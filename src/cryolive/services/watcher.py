@@ -32,12 +32,12 @@ from cryolive.db.repo.visits import ensure_visit
 from cryolive.errors import printable
 from cryolive.io import AcquisitionMetadata, MetadataReadError, MovieReadError
 from cryolive.io.epu import read_epu_xml
+from cryolive.io.layout import project_dir
 from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
-from cryolive.services.layout import project_dir
 from cryolive.services.runs import Run, expect_movies, open_run, publish, registered_movies
 
 log = logging.getLogger(__name__)

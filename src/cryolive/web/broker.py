@@ -55,8 +55,7 @@ JOURNAL_ONLY = (
 
 def recipe_queues() -> tuple[str, ...]:
     """The queues of the recipe the pipeline runs (``spa-preprocess``), in step order."""
-    from cryolive.messaging.recipe import load_recipe
-    from cryolive.services.runtime import recipe_path
+    from cryolive.messaging.recipe import load_recipe, recipe_path
 
     recipe = load_recipe(recipe_path("spa-preprocess"))
     return tuple(dict.fromkeys(step.queue for step in recipe.steps.values()))

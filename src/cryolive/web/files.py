@@ -2,7 +2,7 @@
 
 A visit's folders are its raw folders (the recorded ``imageDirectory`` of each of its data
 collections) and its processed folder (``processed`` beside them: ``<visit>/processed``, where
-:mod:`cryolive.services.layout` puts every result). A path is inside the visit when it is an
+:mod:`cryolive.io.layout` puts every result). A path is inside the visit when it is an
 absolute path that lies under one of them both as written (``..`` folded) and once resolved
 (symbolic links followed). The first test is lexical, so a path plainly elsewhere
 (``/etc/shadow``) is refused without the file system being asked about it; the refusal says
