@@ -20,6 +20,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	# the layers, no circles, no private reach-ins ([tool.importlinter], docs/architecture.md)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -44,6 +46,7 @@ test: lint typecheck pytest
 FAST := not slow and not mariadb and not rabbitmq and not browser and not relion
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest -W error -q -m "$(FAST)" $(PYTEST_ARGS)
 
 # The README's screenshots are written only when asked, so a test run leaves the tree clean.
