@@ -16,10 +16,11 @@ from cryolive.messaging import Context, Emit, Service, Worker, envelope_for, loa
 from cryolive.messaging.echo import EchoMessage, EchoResult
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.envelope import Envelope
+from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
 from cryolive.messaging.transport import Delivery
 
-RECIPE = load_recipe(Path(__file__).parents[2] / "recipes" / "echo-3step.json")
+RECIPE = load_recipe(recipe_path("echo-3step"))
 
 
 def _record(parameters: Mapping[str, Any], stage: str, error: BaseException) -> Sequence[Emit]:

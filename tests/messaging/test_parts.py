@@ -4,7 +4,6 @@ import json
 import logging
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,11 +15,12 @@ from cryolive.messaging.echo import EchoMessage, echo, echo_service
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.idempotency import InMemoryResultSink
 from cryolive.messaging.logs import JsonLogFormatter
+from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
 from cryolive.messaging.registry import registry_from
 from cryolive.messaging.transport import Delivery
 
-RECIPE = load_recipe(Path(__file__).parents[2] / "recipes" / "echo-3step.json")
+RECIPE = load_recipe(recipe_path("echo-3step"))
 
 
 def test_bad_arguments_name_the_parameter() -> None:

@@ -5,7 +5,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,9 +14,10 @@ from cryolive.messaging import Context, Service, Transport, Worker, load_recipe,
 from cryolive.messaging.dlq import list_dead, purge_dead
 from cryolive.messaging.echo import EchoMessage, EchoResult, echo
 from cryolive.messaging.idempotency import InMemoryResultSink
+from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
 
-RECIPE = load_recipe(Path(__file__).parents[2] / "recipes" / "echo-3step.json")
+RECIPE = load_recipe(recipe_path("echo-3step"))
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 15.0) -> None:
