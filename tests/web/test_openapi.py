@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from cryolive.config import Settings
 from cryolive.web.app import create_app
+from cryolive.web.models import Drift, LiveUpdate, Series
 
 Schema = dict[str, Any]
 
@@ -81,3 +83,19 @@ def test_the_described_check_refuses_bare_objects() -> None:
     assert not described({"type": "array", "items": {"type": "object"}}, {})
     assert not described({"type": "object", "additionalProperties": {"type": "integer"}}, {})
     assert described({"type": "object", "properties": {"a": {"type": "integer"}}}, {})
+
+
+def test_the_answers_sent_without_a_model_match_their_documentation(
+    clients: Any, world: Any
+) -> None:
+    """The series (cached bytes), the live update (a stream) and the drift file (a file) are
+    not built through their models; what they send must still be what those models say."""
+    client, _ = clients["member"]
+    dc = world.data_collection_id
+    series = client.get(f"/api/collections/{dc}/series").json()
+    assert Series.model_validate(series).model_dump(mode="json") == series
+    stream = client.get(f"/api/collections/{dc}/events", params={"limit": 1}).text
+    update = json.loads(stream.strip().split("\n", 1)[1].removeprefix("data: "))
+    assert set(LiveUpdate.model_validate(update).model_dump()) == set(update)
+    drift = client.get(f"/api/movies/{world.movie_ids[0]}/files/drift").json()
+    assert Drift.model_validate(drift).model_dump() == drift
