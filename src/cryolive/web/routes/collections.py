@@ -28,7 +28,7 @@ from cryolive.web.deps import (
     User,
     require_visit,
 )
-from cryolive.web.models import DataCollection, DataCollectionDetail, LiveUpdate, Series, Summary
+from cryolive.web.models import DataCollectionDetail, LiveUpdate, Series
 from cryolive.web.pages import UserPage
 from cryolive.web.series_cache import SeriesCache
 
@@ -92,10 +92,8 @@ def collection_api(
 ) -> DataCollectionDetail:
     """A data collection: its folder, optics, and summary numbers of its results."""
     found = visible_collection(db, user, data_collection_id)
-    return DataCollectionDetail(
-        **DataCollection.model_validate(found).model_dump(),
-        summary=Summary.model_validate(series.summary(db, data_collection_id=data_collection_id)),
-    )
+    summary = series.summary(db, data_collection_id=data_collection_id)
+    return DataCollectionDetail.model_validate(asdict(found) | {"summary": summary})
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,10 +18,8 @@ from cryolive.web.models import (
     CollectionFailures,
     CollectionThroughput,
     Failure,
-    Job,
     MicroscopeVisit,
     Throughput,
-    Visit,
 )
 from cryolive.web.pages import UserPage
 from cryolive.web.routes.queues import queue_table
@@ -87,9 +86,7 @@ def staff_page(
 def microscopes_api(user: StaffUser, db: DbSession) -> dict[str, list[MicroscopeVisit]]:
     """Each microscope's visits, newest first, with whether each is live now."""
     return {
-        name: [
-            MicroscopeVisit(**Visit.model_validate(v).model_dump(), live=live) for v, live in rows
-        ]
+        name: [MicroscopeVisit.model_validate(asdict(v) | {"live": live}) for v, live in rows]
         for name, rows in browse.microscopes(db, now=_now()).items()
     }
 
@@ -98,7 +95,7 @@ def microscopes_api(user: StaffUser, db: DbSession) -> dict[str, list[Microscope
 def failures_api(user: StaffUser, db: DbSession, limit: Limit = 100) -> list[Failure]:
     """The latest failed programs (status 0) of every visit, with their messages."""
     return [
-        Failure(**Job.model_validate(job).model_dump(), visit=visit)
+        Failure.model_validate(asdict(job) | {"visit": visit})
         for visit, job in browse.failures(db, limit=limit)
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
@@ -19,7 +21,7 @@ from cryolive.web.deps import (
     WriterSession,
     require_visit,
 )
-from cryolive.web.models import DataCollection, Registered, Visit, VisitDetail
+from cryolive.web.models import Registered, Visit, VisitDetail
 from cryolive.web.pages import UserPage
 from cryolive.web.register import RegisterRequest, raw_folder, visit_folder
 
@@ -72,9 +74,8 @@ def visit_api(visit: VisitName, user: CurrentUser, db: DbSession) -> VisitDetail
     """A visit and its data collections (one per raw folder)."""
     found = _visit(db, user, visit)
     collections = browse.collections_of(db, session_id=found.session_id)
-    return VisitDetail(
-        **Visit.model_validate(found).model_dump(),
-        data_collections=[DataCollection.model_validate(c) for c in collections],
+    return VisitDetail.model_validate(
+        asdict(found) | {"data_collections": [asdict(c) for c in collections]}
     )
 
 
