@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +18,7 @@ from cryolive.web.deps import (
     Throttle,
     WriterSession,
 )
+from cryolive.web.models import Me
 
 router = APIRouter()
 
@@ -120,13 +121,13 @@ def logout(cookies: Cookies, session: MaybeSession, writer: WriterSession) -> Re
 
 
 @router.get("/api/me", tags=["auth"])
-def me(user: CurrentUser, cookies: Cookies, session: MaybeSession) -> dict[str, Any]:
+def me(user: CurrentUser, cookies: Cookies, session: MaybeSession) -> Me:
     """The logged-in person, and the CSRF token their API calls that change things send."""
     assert session is not None
-    return {
-        "person_id": user.person_id,
-        "login": user.login,
-        "name": user.name,
-        "staff": user.staff,
-        "csrf_token": cookies.csrf_token(session),
-    }
+    return Me(
+        person_id=user.person_id,
+        login=user.login,
+        name=user.name,
+        staff=user.staff,
+        csrf_token=cookies.csrf_token(session),
+    )

@@ -6,32 +6,34 @@ visit the user may see, and its recorded path, resolved, must lie inside that vi
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 from fastapi import APIRouter, HTTPException
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse
 
 from cryolive.db.repo import classes
 from cryolive.web import files
 from cryolive.web.deps import CurrentUser, DbId, DbSession, require_visit
+from cryolive.web.models import ClassBatch
 from cryolive.web.routes.collections import visible_collection
 
 router = APIRouter()
 
 
 @router.get("/api/collections/{data_collection_id}/classes", tags=["collections"])
-def classes_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+def classes_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[ClassBatch]:
     """The newest 2D classification of each batch, with its classes (particles, fraction of
     the batch, estimated resolution in Å, selected); ``has_image``: the class average can be
     fetched from ``/api/classes/{particle_classification_id}/image``."""
     visible_collection(db, user, data_collection_id)
     batches = classes.gallery(db, data_collection_id=data_collection_id)
-    return [jsonable_encoder(asdict(b)) for b in batches]
+    return [ClassBatch.model_validate(b) for b in batches]
 
 
-@router.get("/api/classes/{particle_classification_id}/image", tags=["collections"])
+@router.get(
+    "/api/classes/{particle_classification_id}/image",
+    tags=["collections"],
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def class_image(particle_classification_id: DbId, user: CurrentUser, db: DbSession) -> FileResponse:
     """A 2D class average (PNG)."""
     found = classes.class_image(db, particle_classification_id=particle_classification_id)

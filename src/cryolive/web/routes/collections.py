@@ -28,10 +28,32 @@ from cryolive.web.deps import (
     User,
     require_visit,
 )
+from cryolive.web.models import DataCollectionDetail, LiveUpdate, Series
 from cryolive.web.pages import UserPage
 from cryolive.web.series_cache import SeriesCache
 
 router = APIRouter()
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events (named so the OpenAPI description gives their media type)."""
+
+    media_type = "text/event-stream"
+
+
+# One event of the stream (OpenAPI 3.2's ``itemSchema``): ``data`` is a LiveUpdate as JSON.
+UPDATE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "update"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/LiveUpdate"},
+        },
+    },
+}
 
 
 def visible_collection(db: Session, user: User, data_collection_id: int) -> browse.CollectionRow:
@@ -65,14 +87,20 @@ def collection_page(data_collection_id: DbId, page: UserPage, db: DbSession) -> 
 
 
 @router.get("/api/collections/{data_collection_id}", tags=["collections"])
-def collection_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def collection_api(
+    data_collection_id: DbId, user: CurrentUser, db: DbSession
+) -> DataCollectionDetail:
     """A data collection: its folder, optics, and summary numbers of its results."""
     found = visible_collection(db, user, data_collection_id)
-    out: dict[str, Any] = jsonable_encoder(asdict(found))
-    return out | {"summary": series.summary(db, data_collection_id=data_collection_id)}
+    summary = series.summary(db, data_collection_id=data_collection_id)
+    return DataCollectionDetail.model_validate(asdict(found) | {"summary": summary})
 
 
-@router.get("/api/collections/{data_collection_id}/series", tags=["collections"])
+@router.get(
+    "/api/collections/{data_collection_id}/series",
+    tags=["collections"],
+    response_model=Series,  # documents the shape; the cached bytes are sent as they are
+)
 def series_api(
     data_collection_id: DbId,
     request: Request,
@@ -121,7 +149,13 @@ def _snapshot(
         }
 
 
-@router.get("/api/collections/{data_collection_id}/events", tags=["collections"])
+@router.get(
+    "/api/collections/{data_collection_id}/events",
+    tags=["collections"],
+    response_class=EventStream,
+    response_model=LiveUpdate,  # lists the model; the stream itself is described below
+    responses={200: {"content": {"text/event-stream": {"itemSchema": UPDATE_EVENT}}}},
+)
 def events_api(
     data_collection_id: DbId,
     request: Request,

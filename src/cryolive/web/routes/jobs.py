@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -25,14 +22,10 @@ from cryolive.web.deps import (
     WriterSession,
     require_visit,
 )
+from cryolive.web.models import Job, ReprocessRequested, Stopped
 from cryolive.web.routes.collections import visible_collection
 
 router = APIRouter()
-
-
-def _job_json(job: browse.JobRow) -> dict[str, Any]:
-    out: dict[str, Any] = jsonable_encoder(asdict(job))
-    return out
 
 
 def _problems(exc: ValidationError) -> str:
@@ -96,15 +89,17 @@ def _stop(db: DbSession, writer: Session, user: User, auto_proc_program_id: int)
 
 
 @router.get("/api/collections/{data_collection_id}/jobs", tags=["jobs"])
-def jobs_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+def jobs_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> list[Job]:
     """The collection's processing jobs, newest first, with status and messages."""
     visible_collection(db, user, data_collection_id)
-    return [_job_json(j) for j in browse.jobs_of(db, data_collection_id=data_collection_id)]
+    jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
+    return [Job.model_validate(j) for j in jobs]
 
 
 @router.get("/api/jobs/{auto_proc_program_id}", tags=["jobs"])
-def job_api(auto_proc_program_id: DbId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
-    return _job_json(_visible_job(db, user, auto_proc_program_id))
+def job_api(auto_proc_program_id: DbId, user: CurrentUser, db: DbSession) -> Job:
+    """One processing job, with status and messages."""
+    return Job.model_validate(_visible_job(db, user, auto_proc_program_id))
 
 
 @router.post(
@@ -120,7 +115,7 @@ def reprocess_api(
     db: DbSession,
     writer: WriterSession,
     settings: AppSettings,
-) -> dict[str, int]:
+) -> ReprocessRequested:
     """Request a reprocess with these parameters. Only the request is recorded here: the
     pipeline picks it up and records its progress on the returned program. 429 when the
     collection has too many requests requested or running, or the caller made too many in
@@ -128,7 +123,7 @@ def reprocess_api(
     found = visible_collection(db, user, data_collection_id)
     _check_gain(db, body, found.session_id)
     program = _record(writer, settings, data_collection_id, body, user)
-    return {"auto_proc_program_id": program}
+    return ReprocessRequested(auto_proc_program_id=program)
 
 
 @router.post(
@@ -159,10 +154,10 @@ async def reprocess_form(
 @router.post("/api/jobs/{auto_proc_program_id}/stop", tags=["jobs"], dependencies=[CsrfChecked])
 def stop_api(
     auto_proc_program_id: DbId, user: CurrentUser, db: DbSession, writer: WriterSession
-) -> dict[str, str]:
+) -> Stopped:
     """Stop a requested or running job: it is recorded as failed, "stopped by <login>"."""
     _stop(db, writer, user, auto_proc_program_id)
-    return {"status": "failed", "message": f"stopped by {user.login}"}
+    return Stopped(status="failed", message=f"stopped by {user.login}")
 
 
 @router.post(

@@ -9,7 +9,6 @@ visit's folders included, is refused, never read.
 from __future__ import annotations
 
 import mimetypes
-from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
@@ -18,9 +17,9 @@ from sqlalchemy.orm import Session
 from cryolive.db.repo import series
 from cryolive.web import files
 from cryolive.web.deps import CurrentUser, DbId, DbSession, User, require_visit
+from cryolive.web.models import Drift, FileKind, MovieResult
 
 router = APIRouter()
-FileKind = Literal["snapshot", "fft", "ctf_fit", "drift", "picks"]
 
 
 def _visible_movie(db: Session, user: User, movie_id: int) -> tuple[int, int]:
@@ -33,15 +32,28 @@ def _visible_movie(db: Session, user: User, movie_id: int) -> tuple[int, int]:
 
 
 @router.get("/api/movies/{movie_id}", tags=["movies"])
-def movie_api(movie_id: DbId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def movie_api(movie_id: DbId, user: CurrentUser, db: DbSession) -> MovieResult:
     """A movie and its results; ``files`` lists the kinds of file it has."""
     _visible_movie(db, user, movie_id)
     found = series.movie(db, movie_id=movie_id)
     assert found is not None
-    return found
+    return MovieResult.model_validate(found)
 
 
-@router.get("/api/movies/{movie_id}/files/{kind}", tags=["movies"])
+@router.get(
+    "/api/movies/{movie_id}/files/{kind}",
+    tags=["movies"],
+    response_class=FileResponse,
+    response_model=Drift,  # lists the model; the file is sent as it is on disk
+    responses={
+        200: {
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/Drift"}},
+            }
+        }
+    },
+)
 def movie_file(movie_id: DbId, kind: FileKind, user: CurrentUser, db: DbSession) -> FileResponse:
     """A movie's snapshot, power spectrum (fft), CTF fit, picks image (PNG) or drift (JSON)."""
     _, session_id = _visible_movie(db, user, movie_id)

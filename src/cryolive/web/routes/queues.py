@@ -3,8 +3,7 @@ re-injecting or discarding one dead letter (through :mod:`cryolive.messaging.dlq
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
@@ -14,6 +13,7 @@ from cryolive.messaging import dlq
 from cryolive.messaging.transport import BrokerUnavailable, Transport, dlq_name
 from cryolive.web.broker import NO_BROKER, Broker, BrokerView
 from cryolive.web.deps import CsrfChecked, StaffUser
+from cryolive.web.models import DeadLetter, DeadLetterDone, Queues, QueueStats
 
 router = APIRouter()
 Action = Literal["reinject", "discard"]
@@ -23,38 +23,38 @@ MessageId = Annotated[str, PathParam(min_length=1, max_length=200, description="
 SCAN = 100  # dead letters read per queue to find the newest (they stay in place)
 
 
-def queue_table(view: BrokerView, *, newest: int) -> dict[str, Any]:
+def queue_table(view: BrokerView, *, newest: int) -> Queues:
     """Each queue's ready messages and consumers, its dead letters' count and newest few."""
     if view.transport is None:
-        return {"broker": None, "message": NO_BROKER, "queues": []}
+        return Queues(broker=None, message=NO_BROKER, queues=[])
     transport = view.transport
     try:
         rows = [_queue_row(transport, queue, newest=newest) for queue in view.queues]
     except (BrokerUnavailable, OSError) as exc:  # the page still shows the rest
-        return {"broker": view.kind, "message": f"The broker is unreachable: {exc}", "queues": []}
-    return {"broker": view.kind, "message": "", "queues": rows}
+        return Queues(broker=view.kind, message=f"The broker is unreachable: {exc}", queues=[])
+    return Queues(broker=view.kind, message="", queues=rows)
 
 
-def _queue_row(transport: Transport, queue: str, *, newest: int) -> dict[str, Any]:
+def _queue_row(transport: Transport, queue: str, *, newest: int) -> QueueStats:
     stats = transport.stats(queue)
     dead = transport.stats(dlq_name(queue)).ready
     letters = dlq.list_dead(transport, queue, limit=SCAN)[-newest:][::-1] if dead else []
-    return {
-        "queue": queue,
-        "ready": stats.ready,
-        "consumers": stats.consumers,
-        "dead": dead,
-        "newest_dead": [{k: v for k, v in asdict(d).items() if k != "body"} for d in letters],
-    }
+    return QueueStats(
+        queue=queue,
+        ready=stats.ready,
+        consumers=stats.consumers,
+        dead=dead,
+        newest_dead=[DeadLetter.model_validate(d) for d in letters],
+    )
 
 
 @router.get("/api/staff/queues", tags=["staff"])
-def queues_api(user: StaffUser, broker: Broker, newest: Newest = 5) -> dict[str, Any]:
+def queues_api(user: StaffUser, broker: Broker, newest: Newest = 5) -> Queues:
     """Per queue of the pipeline: messages ready, consumers (workers), dead letters and the
     newest few of them with their reasons. ``broker`` is null when none is connected."""
     table = queue_table(broker, newest=newest)
-    if table["broker"] and table["message"]:
-        raise HTTPException(503, table["message"])
+    if table.broker and table.message:
+        raise HTTPException(503, table.message)
     return table
 
 
@@ -77,16 +77,16 @@ def _act(broker: BrokerView, queue: str, message_id: str, action: Action) -> int
     "/api/staff/queues/{queue}/dead/{message_id}/{action}",
     tags=["staff"],
     dependencies=[CsrfChecked],
+    response_model_exclude_none=True,
 )
 def dead_letter_api(
     queue: QueueName, message_id: MessageId, action: Action, user: StaffUser, broker: Broker
-) -> dict[str, int]:
+) -> DeadLetterDone:
     """Send one dead letter back to its queue (attempts reset) or drop it."""
-    return {
-        "reinjected" if action == "reinject" else "discarded": _act(
-            broker, queue, message_id, action
-        )
-    }
+    done = _act(broker, queue, message_id, action)
+    if action == "reinject":
+        return DeadLetterDone(reinjected=done)
+    return DeadLetterDone(discarded=done)
 
 
 @router.post(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
@@ -15,6 +14,13 @@ from cryolive.db.repo import browse
 from cryolive.db.repo import staff as staff_repo
 from cryolive.web.broker import Broker
 from cryolive.web.deps import DbSession, StaffUser, staff_user
+from cryolive.web.models import (
+    CollectionFailures,
+    CollectionThroughput,
+    Failure,
+    MicroscopeVisit,
+    Throughput,
+)
 from cryolive.web.pages import UserPage
 from cryolive.web.routes.queues import queue_table
 
@@ -49,9 +55,11 @@ def _until(until: dt.datetime | None) -> dt.datetime:
     return _now() if until is None else until
 
 
-def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> dict[str, Any]:
+def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> Throughput:
     rows = staff_repo.throughput(db, until=_until(until), hours=hours)
-    return {"hours": hours, "collections": jsonable_encoder([asdict(r) for r in rows])}
+    return Throughput(
+        hours=hours, collections=[CollectionThroughput.model_validate(r) for r in rows]
+    )
 
 
 @router.get("/staff", response_class=HTMLResponse, include_in_schema=False)
@@ -70,24 +78,24 @@ def staff_page(
         failures=browse.failures(db, limit=limit),
         queues=queue_table(broker, newest=5),
         collection_failures=staff_repo.recent_failures(db),
-        throughput=_throughput(db, until, hours),
+        throughput=_throughput(db, until, hours).model_dump(mode="json"),
     )
 
 
 @router.get("/api/staff/microscopes", tags=["staff"])
-def microscopes_api(user: StaffUser, db: DbSession) -> dict[str, list[dict[str, Any]]]:
+def microscopes_api(user: StaffUser, db: DbSession) -> dict[str, list[MicroscopeVisit]]:
     """Each microscope's visits, newest first, with whether each is live now."""
     return {
-        name: [jsonable_encoder(asdict(v)) | {"live": live} for v, live in rows]
+        name: [MicroscopeVisit.model_validate(asdict(v) | {"live": live}) for v, live in rows]
         for name, rows in browse.microscopes(db, now=_now()).items()
     }
 
 
 @router.get("/api/staff/failures", tags=["staff"])
-def failures_api(user: StaffUser, db: DbSession, limit: Limit = 100) -> list[dict[str, Any]]:
+def failures_api(user: StaffUser, db: DbSession, limit: Limit = 100) -> list[Failure]:
     """The latest failed programs (status 0) of every visit, with their messages."""
     return [
-        jsonable_encoder(asdict(job)) | {"visit": visit}
+        Failure.model_validate(asdict(job) | {"visit": visit})
         for visit, job in browse.failures(db, limit=limit)
     ]
 
@@ -98,17 +106,17 @@ def collection_failures_api(
     db: DbSession,
     collections: Annotated[int, Query(ge=1, le=500)] = 20,
     per_collection: Annotated[int, Query(ge=1, le=100)] = 5,
-) -> list[dict[str, Any]]:
+) -> list[CollectionFailures]:
     """The data collections with recorded failures (ERROR messages of their programs: a
     step that failed on a movie, or a failed run), latest first, with the newest messages."""
     rows = staff_repo.recent_failures(db, collections=collections, per_collection=per_collection)
-    return [jsonable_encoder(asdict(r)) for r in rows]
+    return [CollectionFailures.model_validate(r) for r in rows]
 
 
 @router.get("/api/staff/throughput", tags=["staff"])
 def throughput_api(
     user: StaffUser, db: DbSession, hours: Hours = 24, until: Until = None
-) -> dict[str, Any]:
+) -> Throughput:
     """Motion-corrected movies per hour (by the movies' time stamps) in the ``hours`` before
     ``until``, per data collection with its visit and microscope."""
     return _throughput(db, until, hours)

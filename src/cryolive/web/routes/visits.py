@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -22,6 +21,7 @@ from cryolive.web.deps import (
     WriterSession,
     require_visit,
 )
+from cryolive.web.models import Registered, Visit, VisitDetail
 from cryolive.web.pages import UserPage
 from cryolive.web.register import RegisterRequest, raw_folder, visit_folder
 
@@ -53,9 +53,9 @@ def visits_page(page: UserPage, db: DbSession) -> HTMLResponse:
 
 
 @router.get("/api/visits", tags=["visits"])
-def visits_api(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+def visits_api(user: CurrentUser, db: DbSession) -> list[Visit]:
     """The visits the caller may see: theirs, or every visit for staff."""
-    return [asdict(v) for v in _visible(db, user)]
+    return [Visit.model_validate(v) for v in _visible(db, user)]
 
 
 @router.get("/visits/{visit}", response_class=HTMLResponse, include_in_schema=False)
@@ -70,11 +70,13 @@ def visit_page(visit: VisitName, page: UserPage, db: DbSession) -> HTMLResponse:
 
 
 @router.get("/api/visits/{visit}", tags=["visits"])
-def visit_api(visit: VisitName, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+def visit_api(visit: VisitName, user: CurrentUser, db: DbSession) -> VisitDetail:
     """A visit and its data collections (one per raw folder)."""
     found = _visit(db, user, visit)
     collections = browse.collections_of(db, session_id=found.session_id)
-    return asdict(found) | {"data_collections": [asdict(c) for c in collections]}
+    return VisitDetail.model_validate(
+        asdict(found) | {"data_collections": [asdict(c) for c in collections]}
+    )
 
 
 def _register(
@@ -108,12 +110,12 @@ def register_api(
     db: DbSession,
     writer: WriterSession,
     settings: AppSettings,
-) -> dict[str, int]:
+) -> Registered:
     """Register a data collection by hand (a raw folder of the visit, with its optics) before
     its movies arrive; the watcher then processes the folder's movies into it, using these
     optics for movies without metadata. 409 when the folder is a data collection already."""
     found = _visit(db, user, visit)
-    return {"data_collection_id": _register(writer, settings, user, found, body)}
+    return Registered(data_collection_id=_register(writer, settings, user, found, body))
 
 
 @router.post("/visits/{visit}/collections", include_in_schema=False, dependencies=[CsrfChecked])

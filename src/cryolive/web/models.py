@@ -1,0 +1,281 @@
+"""What the JSON API answers: one pydantic model per kind of response, named by what it
+describes. Each is a route's return annotation (or, for the streamed and cached answers, its
+``responses=``), so ``/openapi.json`` and ``/docs`` document every response.
+
+Models read the repository's rows by attribute (``from_attributes``); the JSON they give keeps
+the field names the pages' scripts (``web/static/*.js``) read. Units are in the names
+(``defocus_a``: Å, ``voltage_kv``: kV); times are UTC as recorded, ISO 8601 without a zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cryolive.db.repo.browse import RunStatus
+
+FileKind = Literal["snapshot", "fft", "ctf_fit", "drift", "picks"]
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class Visit(_Read):
+    """A visit (an ISPyB BLSession)."""
+
+    session_id: int
+    name: str = Field(description="The visit's name, e.g. ``cm12345-1``.")
+    microscope: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    collections: int = Field(description="How many data collections it has.")
+
+
+class DataCollection(_Read):
+    """A data collection: one raw folder of movies, with its optics."""
+
+    data_collection_id: int
+    session_id: int
+    visit: str
+    directory: str = Field(description="The raw folder.")
+    file_template: str
+    start: dt.datetime | None
+    voltage_kv: float | None
+    pixel_size_a: float | None = Field(description="Unbinned pixel size, Å.")
+    dose_e_per_a2: float | None = Field(description="Dose per frame, e⁻/Å².")
+    movies: int = Field(description="How many movies have been recorded.")
+
+
+class VisitDetail(Visit):
+    """A visit and its data collections."""
+
+    data_collections: list[DataCollection]
+
+
+class Summary(_Read):
+    """Counts and means of a collection's results, from the run shown (the chosen programs)."""
+
+    movies: int
+    motion_corrected: int
+    ctf_estimated: int
+    ice_measured: int
+    mean_total_motion_a: float | None
+    mean_defocus_a: float | None = Field(description="Positive is underfocus.")
+    mean_resolution_a: float | None = Field(description="Mean CTF fit resolution, Å.")
+    best_resolution_a: float | None = Field(description="Best CTF fit resolution, Å.")
+    particles: int | None = Field(description="Particles picked in all; null: none picked.")
+    latest_movie_id: int = Field(description="0 while there is no movie.")
+
+
+class DataCollectionDetail(DataCollection):
+    """A data collection and summary numbers of its results."""
+
+    summary: Summary
+
+
+class Programs(_Read):
+    """The AutoProcProgram ids whose results are shown; null: no results yet."""
+
+    motion: int | None
+    ctf: int | None
+    ice: int | None
+    picker: int | None
+
+
+class Series(_Read):
+    """Per-movie results as columns of equal length, in acquisition order (null: no result).
+    Documents the shape only: the series is served as cached bytes, not through this model."""
+
+    movie_id: list[int]
+    movie_number: list[int | None]
+    created: list[float | None] = Field(description="Seconds since the epoch (UTC).")
+    total_motion_a: list[float | None]
+    defocus_a: list[float | None] = Field(description="Positive is underfocus.")
+    astigmatism_a: list[float | None]
+    resolution_a: list[float | None] = Field(description="CTF fit resolution, Å.")
+    ice_median: list[float | None] = Field(description="Relative ice thickness (median).")
+    particles: list[int | None]
+    programs: Programs
+
+
+class MovieResult(_Read):
+    """A movie and its results from the run shown."""
+
+    movie_id: int
+    movie_number: int | None
+    path: str | None
+    created: dt.datetime | None
+    total_motion_a: float | None
+    average_motion_per_frame_a: float | None
+    defocus_a: float | None = Field(description="Positive is underfocus.")
+    astigmatism_a: float | None
+    astigmatism_angle_deg: float | None
+    resolution_a: float | None = Field(description="CTF fit resolution, Å.")
+    cc_value: float | None = Field(description="CTF fit cross-correlation.")
+    ice_median: float | None
+    particles: int | None
+    data_collection_id: int
+    files: list[FileKind] = Field(description="The kinds of file it has (``/files/{kind}``).")
+
+
+class Job(_Read):
+    """A processing job: one recipe run (a ProcessingJob and its AutoProcProgram)."""
+
+    auto_proc_program_id: int
+    processing_job_id: int
+    data_collection_id: int
+    session_id: int
+    recipe: str
+    display_name: str
+    automatic: bool = Field(description="Started by the pipeline, not requested by a person.")
+    status: RunStatus
+    message: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    parameters: dict[str, str] = Field(description="The run's parameters as recorded.")
+    messages: list[tuple[str, str]] = Field(description="(severity, message), oldest first.")
+
+
+class ClassAverage(_Read):
+    """One 2D class of a classification."""
+
+    particle_classification_id: int
+    class_number: int
+    particles: int
+    distribution: float | None = Field(description="Fraction of the batch's particles.")
+    resolution_a: float | None = Field(description="Estimated resolution, Å.")
+    selected: bool
+    has_image: bool = Field(description="``/api/classes/{id}/image`` has its average.")
+
+
+class ClassBatch(_Read):
+    """The newest 2D classification of one batch of particles."""
+
+    group_id: int
+    program_id: int
+    batch_number: int
+    particles: int
+    classes_in_batch: int
+    binned_pixel_size_a: float | None
+    classes: list[ClassAverage]
+
+
+class LiveUpdate(_Read):
+    """One ``update`` event of ``/events``: what changed is sent whole."""
+
+    summary: Summary
+    jobs: list[Job]
+    classes: list[ClassBatch]
+
+
+class Registered(_Read):
+    data_collection_id: int = Field(description="The data collection registered.")
+
+
+class ReprocessRequested(_Read):
+    auto_proc_program_id: int = Field(description="The program that records the run.")
+
+
+class Stopped(_Read):
+    status: Literal["failed"]
+    message: str = Field(description='"stopped by <login>".')
+
+
+class Me(_Read):
+    """The logged-in person."""
+
+    person_id: int
+    login: str
+    name: str
+    staff: bool
+    csrf_token: str = Field(description="Sent as ``X-CSRF-Token`` by calls that change things.")
+
+
+class MicroscopeVisit(Visit):
+    live: bool = Field(description="The visit is under way now.")
+
+
+class Failure(Job):
+    """A failed program, with its visit's name."""
+
+    visit: str
+
+
+class FailureMessage(_Read):
+    auto_proc_program_id: int
+    recorded: dt.datetime | None
+    message: str
+    description: str
+
+
+class CollectionFailures(_Read):
+    """The recorded failures of one data collection: how many, and the newest few."""
+
+    data_collection_id: int
+    visit: str
+    directory: str
+    count: int
+    newest: dt.datetime | None
+    latest: list[FailureMessage]
+
+
+class CollectionThroughput(_Read):
+    """Motion-corrected movies per hour of one data collection."""
+
+    data_collection_id: int
+    visit: str
+    microscope: str
+    directory: str
+    hours: list[dt.datetime] = Field(description="Starts of the hour bins, oldest first.")
+    movies: list[int] = Field(description="Movies in each bin.")
+
+
+class Throughput(_Read):
+    hours: int = Field(description="The window's length in hours.")
+    collections: list[CollectionThroughput]
+
+
+class DeadLetter(_Read):
+    """A dead letter, as a person reads it (``?``: its envelope could not be read)."""
+
+    message_id: str
+    key: str
+    recipe: str
+    step: str
+    attempt: int
+    reason: str
+
+
+class QueueStats(_Read):
+    queue: str
+    ready: int = Field(description="Messages waiting.")
+    consumers: int = Field(description="Workers subscribed.")
+    dead: int = Field(description="Dead letters.")
+    newest_dead: list[DeadLetter]
+
+
+class Queues(_Read):
+    broker: str | None = Field(description="The broker's kind; null when none is connected.")
+    message: str = Field(description="Why the table is empty, or empty.")
+    queues: list[QueueStats]
+
+
+class DeadLetterDone(_Read):
+    """How many dead letters were handled; only the action's field is present."""
+
+    reinjected: int | None = None
+    discarded: int | None = None
+
+
+class DriftTrace(_Read):
+    x: list[float] = Field(description="Shift of each frame along x, px, relative to frame 0.")
+    y: list[float] = Field(description="Shift of each frame along y, px, relative to frame 0.")
+
+
+class Drift(_Read):
+    """A movie's drift file (``/files/drift``), as motion correction wrote it (a Plotly trace)."""
+
+    data: list[DriftTrace]
