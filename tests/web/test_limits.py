@@ -4,6 +4,7 @@ person per hour; an over-limit request is a 429 that says which limit and what t
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine
 from cryolive.db.repo import collections, visits
-from cryolive.web import create_app
+from cryolive.web import create_app, reprocess
 
 BODY = {
     "pixel_size_a": 0.83,
@@ -100,3 +101,49 @@ def test_reprocess_requests_are_limited_per_collection_and_per_person(
     assert response.status_code == 201, response.text
     for c in (client, other):
         c.close()
+
+
+@pytest.mark.parametrize("world", ["mariadb"], indirect=True)  # SQLite has one writer at a time
+def test_two_requests_at_one_instant_do_not_both_take_the_last_place(world: Any) -> None:
+    engine = make_engine(world.url)
+    with Session(engine) as session, session.begin():
+        spec = collections.DataCollectionSpec(
+            session_id=world.session_id,
+            image_directory=f"{world.root}/{world.visit}/raw{uuid.uuid4().hex[:6]}/",
+            file_template="*.tiff",
+            voltage_kv=300,
+            pixel_size_a=0.83,
+        )
+        dc = collections.register_data_collection(session, spec=spec)[1]
+    limits = reprocess.Limits(open_per_collection=1, per_user_hour=100)
+
+    def ask(session: Session, key: str) -> int:
+        request = reprocess.ReprocessRequest(**BODY, request_key=key)
+        return reprocess.record(
+            session, data_collection_id=dc, request=request, login="alice", limits=limits
+        )
+
+    outcome: list[object] = []
+
+    def second() -> None:
+        with Session(engine) as session, session.begin():
+            try:
+                outcome.append(ask(session, "second-request"))
+            except reprocess.TooMany as refused:
+                outcome.append(refused)
+
+    racer = threading.Thread(target=second)
+    first = Session(engine)
+    try:
+        first.begin()
+        ask(first, "first-request")  # holds the last place, not yet committed
+        racer.start()
+        racer.join(timeout=1.0)
+        waited = racer.is_alive()
+        first.commit()
+    finally:
+        first.close()  # else a failure here would leave a lock that hangs the teardown
+        racer.join(timeout=60)
+        engine.dispose()
+    assert waited, "the second request did not wait for the first"
+    assert len(outcome) == 1 and isinstance(outcome[0], reprocess.TooMany), outcome

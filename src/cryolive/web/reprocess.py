@@ -90,6 +90,8 @@ def record(
         requests, or the person's requests in the last hour. A repeated request is not new.
     """
     key = f"web-{request.request_key}"
+    if limits is not None:  # two requests at one instant must not both take the last place
+        collections.lock_data_collection(session, data_collection_id=data_collection_id)
     if limits is not None and not browse.request_exists(
         session, data_collection_id=data_collection_id, recipe=RECIPE, request_key=key
     ):

@@ -109,6 +109,17 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
     return group_id, collection_id
 
 
+def lock_data_collection(session: Session, *, data_collection_id: int) -> None:
+    """Hold the data collection's row until the transaction ends (``SELECT … FOR UPDATE`` on
+    MariaDB; SQLite, one writer at a time, has nothing to lock), so that checks made under it
+    (a limit on its requests) and the write that follows are one step for concurrent callers."""
+    session.execute(
+        sa.select(DataCollection.dataCollectionId)
+        .where(DataCollection.dataCollectionId == data_collection_id)
+        .with_for_update()
+    )
+
+
 def register_processing_job(
     session: Session,
     *,
