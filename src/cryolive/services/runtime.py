@@ -80,6 +80,7 @@ def start_pipeline(
     prefix: str = "",
     parameters: dict[str, object] | None = None,
     dead_letter_journal: Path | None = None,
+    atlas_roots: tuple[Path, ...] = (),
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -124,6 +125,7 @@ def start_pipeline(
             settle_s=settle_s,
             microscope=v.microscope,
             defaults=parameters,
+            atlas_roots=atlas_roots,
         )
         for v in visits
     ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ispyb.sqlalchemy import Atlas, FoilHole, GridSquare
+from ispyb.sqlalchemy import Atlas, DataCollection, FoilHole, GridSquare
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -166,3 +166,11 @@ def ensure_foil_hole(session: Session, *, grid_square_id: int, label: int) -> in
         return next(iter(found.values()))
     rows = [FoilHoleRow(label=label)]
     return write_foil_holes(session, grid_square_id=grid_square_id, rows=rows)[label]
+
+
+def group_of(session: Session, *, data_collection_id: int) -> int:
+    """The DataCollectionGroup of a data collection (LookupError if there is none)."""
+    found = session.get(DataCollection, data_collection_id)
+    if found is None:
+        raise LookupError(f"DataCollection: no row {data_collection_id}")
+    return int(found.dataCollectionGroupId)
