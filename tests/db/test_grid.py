@@ -106,3 +106,23 @@ def test_placeholders_are_filled_in_never_duplicated(db: Session, collection: An
         )
     ]
     assert counts == [1, 1, 1]
+
+
+def test_many_placeholders_at_once_keep_existing_rows(db: Session, collection: Any) -> None:
+    group = _group_of(db, collection.data_collection_id)
+    atlas_id = grid.ensure_atlas(db, data_collection_group_id=group)
+    known = grid.write_grid_squares(
+        db, atlas_id=atlas_id, rows=[grid.GridSquareRow(label=1, x_px=5)]
+    )
+    squares = grid.ensure_grid_squares(db, atlas_id=atlas_id, labels=[1, 2, 2, 3])
+    assert set(squares) == {1, 2, 3} and squares[1] == known[1]
+    holes = grid.ensure_foil_holes(db, grid_square_id=squares[2], labels=[20, 21, 20])
+    again = grid.ensure_foil_holes(db, grid_square_id=squares[2], labels=[21, 22])
+    assert again[21] == holes[21] and len({*holes.values(), *again.values()}) == 3
+    db.flush()
+    db.expire_all()
+    assert db.get_one(GridSquare, squares[1]).pixelLocationX == 5  # not reset by the placeholder
+    count = db.scalar(
+        sa.select(sa.func.count()).select_from(GridSquare).where(GridSquare.atlasId == atlas_id)
+    )
+    assert count == 3

@@ -196,3 +196,29 @@ def test_the_watcher_ties_movies_to_holes_filled_in_later(
         assert hole.foilHoleId == hole_id  # the placeholder, filled in
         assert (hole.pixelLocationX, hole.pixelLocationY) == (100, 200)
         assert session.get_one(Atlas, square.atlasId).atlasImage.endswith("Atlas_4590151.mrc")
+
+
+def test_movies_of_many_holes_at_once(tmp_path: Path, sessions: sessionmaker[Session]) -> None:
+    raw = tmp_path / VISIT / "raw"
+    group = _group(sessions, raw)
+    scanner = GridScanner(sessions, tmp_path / VISIT)
+    movies = [
+        raw / f"Images-Disc1/GridSquare_{s}/Data/FoilHole_{h}_Data_1_{n}_20250108_154915.tiff"
+        for s, h, n in ((1, 10, 1), (1, 10, 2), (1, 11, 1), (2, 20, 1))
+    ]
+    outside = raw / "Frames" / "m.tif"
+    with sessions.begin() as session:
+        ids = scanner.foil_hole_ids(session, raw, group, [*movies, outside])
+    assert ids[outside] is None
+    assert ids[movies[0]] == ids[movies[1]] != ids[movies[2]]
+    with sessions() as session:
+        holes = {
+            h.foilHoleId: (h.foilHoleLabel, h.gridSquareId)
+            for h in session.scalars(sa.select(FoilHole))
+        }
+        squares = {
+            s.gridSquareId: s.gridSquareLabel for s in session.scalars(sa.select(GridSquare))
+        }
+    assert sorted(label for label, _ in holes.values()) == ["10", "11", "20"]
+    assert squares[holes[ids[movies[3]]][1]] == 2
+    assert squares[holes[ids[movies[0]]][1]] == 1

@@ -141,16 +141,35 @@ class GridScanner:
         """The FoilHole id of a movie named ``GridSquare_<gs>/Data/FoilHole_<fh>_Data_…``,
         its square and hole created as placeholders when their own files have not been read
         yet; None for a movie outside that layout (SerialEM)."""
-        try:
-            relative = movie.relative_to(raw_dir)
-        except ValueError:
-            return None
-        square, hole = grid_square_label(relative), foil_hole_label(relative)
-        if square is None or hole is None:
-            return None
+        return self.foil_hole_ids(session, raw_dir, data_collection_group_id, [movie])[movie]
+
+    def foil_hole_ids(
+        self, session: Session, raw_dir: Path, data_collection_group_id: int, movies: list[Path]
+    ) -> dict[Path, int | None]:
+        """:meth:`foil_hole_id` of many movies, with a few queries per grid square."""
+        labels: dict[Path, tuple[int, int]] = {}
+        for movie in movies:
+            try:
+                relative = movie.relative_to(raw_dir)
+            except ValueError:
+                continue
+            square, hole = grid_square_label(relative), foil_hole_label(relative)
+            if square is not None and hole is not None:
+                labels[movie] = (square, hole)
+        out: dict[Path, int | None] = dict.fromkeys(movies)
+        if not labels:
+            return out
         atlas_id = grid.ensure_atlas(session, data_collection_group_id=data_collection_group_id)
-        square_id = grid.ensure_grid_square(session, atlas_id=atlas_id, label=square)
-        return grid.ensure_foil_hole(session, grid_square_id=square_id, label=hole)
+        squares = grid.ensure_grid_squares(
+            session, atlas_id=atlas_id, labels=[s for s, _ in labels.values()]
+        )
+        holes: dict[tuple[int, int], int] = {}
+        for square, square_id in squares.items():
+            on_it = [h for s, h in labels.values() if s == square]
+            found = grid.ensure_foil_holes(session, grid_square_id=square_id, labels=on_it)
+            holes |= {(square, h): hole_id for h, hole_id in found.items()}
+        out |= {movie: holes[key] for movie, key in labels.items()}
+        return out
 
     # --- reading ------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ class Watcher:
             good = [(m, meta) for m, meta in good if m not in folder.known]
             bad = [(m, why) for m, why in bad if m not in folder.known]
             group = self.grid.group_of(run.data_collection_id, session)
-            hole = {m: self.grid.foil_hole_id(session, raw_dir, group, m) for m, _ in good + bad}
+            hole = self.grid.foil_hole_ids(session, raw_dir, group, [m for m, *_ in good + bad])
             write_movies(
                 session, records=[_movie_record(run, m, meta, hole[m]) for m, meta in good]
             )

@@ -15,7 +15,7 @@ in ISPyB).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ispyb.sqlalchemy import Atlas, DataCollection, FoilHole, GridSquare
@@ -150,22 +150,37 @@ def write_foil_holes(
     return {row.label: row_id for row, row_id in zip(rows, ids, strict=True)}
 
 
+def ensure_grid_squares(
+    session: Session, *, atlas_id: int, labels: Iterable[int]
+) -> dict[int, int]:
+    """The ids of grid squares by label, those not recorded yet created as placeholders
+    (existing rows are left as they are)."""
+    wanted = sorted(set(labels))
+    found = lookup(session, table=_SQUARE, keys=[(atlas_id, label) for label in wanted])
+    ids = {int(key[1]): row_id for key, row_id in found.items()}  # type: ignore[call-overload]
+    missing = [GridSquareRow(label=label) for label in wanted if label not in ids]
+    return ids | write_grid_squares(session, atlas_id=atlas_id, rows=missing)
+
+
+def ensure_foil_holes(
+    session: Session, *, grid_square_id: int, labels: Iterable[int]
+) -> dict[int, int]:
+    """The ids of a square's foil holes by label, missing ones created as placeholders."""
+    wanted = sorted(set(labels))
+    found = lookup(session, table=_HOLE, keys=[(grid_square_id, label) for label in wanted])
+    ids = {int(key[1]): row_id for key, row_id in found.items()}  # type: ignore[call-overload]
+    missing = [FoilHoleRow(label=label) for label in wanted if label not in ids]
+    return ids | write_foil_holes(session, grid_square_id=grid_square_id, rows=missing)
+
+
 def ensure_grid_square(session: Session, *, atlas_id: int, label: int) -> int:
-    """The id of a grid square, created as a placeholder when its files have not been read
-    (an existing row is left as it is)."""
-    found = lookup(session, table=_SQUARE, keys=[(atlas_id, label)])
-    if found:
-        return next(iter(found.values()))
-    return write_grid_squares(session, atlas_id=atlas_id, rows=[GridSquareRow(label=label)])[label]
+    """:func:`ensure_grid_squares` for one square."""
+    return ensure_grid_squares(session, atlas_id=atlas_id, labels=[label])[label]
 
 
 def ensure_foil_hole(session: Session, *, grid_square_id: int, label: int) -> int:
-    """The id of a foil hole, created as a placeholder when its files have not been read."""
-    found = lookup(session, table=_HOLE, keys=[(grid_square_id, label)])
-    if found:
-        return next(iter(found.values()))
-    rows = [FoilHoleRow(label=label)]
-    return write_foil_holes(session, grid_square_id=grid_square_id, rows=rows)[label]
+    """:func:`ensure_foil_holes` for one hole."""
+    return ensure_foil_holes(session, grid_square_id=grid_square_id, labels=[label])[label]
 
 
 def group_of(session: Session, *, data_collection_id: int) -> int:
