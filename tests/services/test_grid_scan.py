@@ -222,3 +222,22 @@ def test_movies_of_many_holes_at_once(tmp_path: Path, sessions: sessionmaker[Ses
     assert sorted(label for label, _ in holes.values()) == ["10", "11", "20"]
     assert squares[holes[ids[movies[3]]][1]] == 2
     assert squares[holes[ids[movies[0]]][1]] == 1
+
+
+def test_the_atlas_pixel_size_comes_from_its_image_xml_when_there_is_one(
+    example: Path, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    visit_dir = tmp_path / VISIT
+    raw = visit_dir / "raw"
+    _copy(example / "EpuSession.dm", raw / "EpuSession.dm")
+    atlas_dir = visit_dir / ATLAS_IN_VISIT.parent
+    _copy(example / "Atlas.dm", atlas_dir / "Atlas.dm")
+    # EPU's Atlas_<n>.xml is a MicroscopeImage like a square's: one stands in for it here
+    _copy(example / SQUARE / "GridSquare_20250108_151151.xml", atlas_dir / "Atlas_4590151.xml")
+    _copy(example / SQUARE / "GridSquare_20250108_151151.jpg", atlas_dir / "Atlas_4590151.jpg")
+    scanner = GridScanner(sessions, visit_dir)
+    scanner.scan(raw, _group(sessions, raw))
+    with sessions() as session:
+        atlas = session.scalars(sa.select(Atlas)).one()
+        assert atlas.pixelSize == pytest.approx(415.628, abs=1e-3)
+        assert atlas.atlasImage == str(atlas_dir / "Atlas_4590151.jpg")

@@ -91,3 +91,39 @@ def test_an_atlas_image_recorded_outside_the_visit_is_refused(clients: Any, worl
         with engine.begin() as connection:
             connection.execute(sa.update(Atlas).where(where).values(atlasImage=recorded))
         engine.dispose()
+
+
+def test_an_mrc_atlas_is_served_as_a_png_preview(clients: Any, world: Any) -> None:
+    import mrcfile
+    import numpy as np
+
+    client, _ = clients["member"]
+    mrc = world.root / world.visit / "atlas" / "Sample2" / "Atlas_1.mrc"
+    mrc.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(0).normal(size=(2000, 2500)).astype(np.float32)
+    mrcfile.write(mrc, image, overwrite=True)
+    engine = make_engine(world.url)
+    with engine.begin() as connection:
+        group = connection.scalar(
+            sa.select(DataCollection.dataCollectionGroupId).where(
+                DataCollection.dataCollectionId == world.data_collection_id
+            )
+        )
+        where = Atlas.dataCollectionGroupId == group
+        recorded = connection.scalar(sa.select(Atlas.atlasImage).where(where))
+        connection.execute(sa.update(Atlas).where(where).values(atlasImage=str(mrc)))
+    try:
+        atlas = client.get(f"/api/collections/{world.data_collection_id}/atlas").json()
+        assert atlas["has_image"]
+        assert (atlas["frame_width_px"], atlas["frame_height_px"]) == (2500, 2000)
+        response = client.get(f"/api/collections/{world.data_collection_id}/atlas/image")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        width, height = (
+            int.from_bytes(response.content[16:20]),
+            int.from_bytes(response.content[20:24]),
+        )
+        assert (width, height) == (833, 666)  # binned by 3: at most 1024 px a side
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.update(Atlas).where(where).values(atlasImage=recorded))
+        engine.dispose()

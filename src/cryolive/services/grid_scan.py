@@ -207,7 +207,10 @@ class GridScanner:
             return
         base = atlas_file.parent / (atlas.image_base_name or "Atlas")
         image = find_image(base) or base.with_name(base.name + ".mrc")
-        found.atlas = grid.AtlasRow(image=str(image)[:255], pixel_size_a=atlas.pixel_size_a)
+        described = base.with_name(base.name + ".xml")  # the image's own, when EPU wrote it
+        own = self._read(described, read_image_xml) if described.is_file() else None
+        pixel_size = own.pixel_size_a if own is not None else atlas.pixel_size_a
+        found.atlas = grid.AtlasRow(image=str(image)[:255], pixel_size_a=pixel_size)
         found.squares += [
             grid.GridSquareRow(
                 label=s.label,

@@ -4,23 +4,29 @@ holes (each coloured by a quality measure on the pages), and the movies of a hol
 Images are served under the rule every served file follows (:mod:`cryolive.web.files`): the
 path recorded for a visit the user may see, resolved, must lie inside that visit's folders. An
 atlas lies beside the raw folders (``<visit>/atlas/…``), so the visit's own folder counts for
-it. Only browser images (JPEG, PNG) are served; EPU writes a JPEG beside each of its images.
+it. EPU writes a JPEG beside each square and hole image, served as it is; an atlas is often an
+MRC only, served as a PNG of at most ``PREVIEW_PX`` pixels a side (rendered once per file
+version and kept in a small cache).
 """
 
 from __future__ import annotations
 
 import mimetypes
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 import mrcfile
+import numpy as np
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo import grid_view
 from cryolive.io import ReadError
 from cryolive.io.epu_session import read_image_xml
+from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.png import png_bytes
 from cryolive.web import files
 from cryolive.web.deps import CurrentUser, DbId, DbSession, User, require_visit
 from cryolive.web.models import AtlasDetail, FoilHoleMovie, GridSquareDetail, GridSquareSummary
@@ -29,6 +35,7 @@ from cryolive.web.routes.collections import visible_collection
 
 router = APIRouter()
 IMAGE_TYPES = ("image/jpeg", "image/png")
+PREVIEW_PX = 1024
 IMAGE_RESPONSE = {
     200: {
         "content": {
@@ -40,6 +47,22 @@ IMAGE_RESPONSE = {
 
 def _browser_image(recorded: str | None) -> bool:
     return bool(recorded) and mimetypes.guess_type(str(recorded))[0] in IMAGE_TYPES
+
+
+def _servable(recorded: str | None) -> bool:
+    return _browser_image(recorded) or str(recorded or "").lower().endswith(".mrc")
+
+
+@lru_cache(maxsize=8)
+def _preview(path: Path, version: tuple[int, int]) -> bytes:
+    """A PNG of the MRC image at ``path`` (``version``: its size and time stamp), binned to at
+    most PREVIEW_PX a side, grey levels from its 1st to 99th percentile."""
+    image, _ = read_micrograph(path)
+    step = max(1, -(-max(image.shape) // PREVIEW_PX))
+    ny, nx = image.shape[0] // step * step, image.shape[1] // step * step
+    binned = image[:ny, :nx].reshape(ny // step, step, nx // step, step).mean(axis=(1, 3))
+    low, high = (float(v) for v in np.percentile(binned, [1, 99]))
+    return png_bytes(binned, low=low, high=high if high > low else low + 1)
 
 
 def _atlas_frame(image: str) -> tuple[int | None, int | None]:
@@ -79,9 +102,9 @@ def _square(db: Session, user: User, grid_square_id: int) -> grid_view.SquareDet
     return found
 
 
-def _serve(db: Session, recorded: str | None, session_id: int, what: str) -> FileResponse:
-    if not recorded or not _browser_image(recorded):
-        raise HTTPException(404, f"{what} has no JPEG or PNG image.")
+def _serve(db: Session, recorded: str | None, session_id: int, what: str) -> Response:
+    if not recorded or not _servable(recorded):
+        raise HTTPException(404, f"{what} has no image.")
     folders = files.visit_folders(db, session_id=session_id)
     folders += [folder.parent for folder in folders if folder.name != "processed"]
     path = files.inside(recorded, folders)
@@ -89,6 +112,14 @@ def _serve(db: Session, recorded: str | None, session_id: int, what: str) -> Fil
         raise HTTPException(403, f"The image of {what} is outside its visit.")
     if not path.is_file():
         raise HTTPException(404, f"The image of {what} is missing on disk.")
+    cache = {"Cache-Control": "private, max-age=3600"}
+    if not _browser_image(recorded):
+        stat = path.stat()
+        try:
+            body = _preview(path, (stat.st_size, stat.st_mtime_ns))
+        except MicrographReadError as exc:
+            raise HTTPException(422, f"The image of {what} cannot be read: {exc}") from exc
+        return Response(body, media_type="image/png", headers=cache)
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
@@ -99,7 +130,7 @@ def _atlas_detail(found: grid_view.AtlasView) -> AtlasDetail:
         atlas_id=found.atlas_id,
         data_collection_group_id=found.data_collection_group_id,
         pixel_size_a=found.pixel_size_a,
-        has_image=_browser_image(found.image),
+        has_image=_servable(found.image),
         frame_width_px=width,
         frame_height_px=height,
         squares=[GridSquareSummary.model_validate(s) for s in found.squares],
@@ -113,7 +144,7 @@ def _square_detail(found: grid_view.SquareDetail) -> GridSquareDetail:
         summary
         | {
             "data_collection_id": found.data_collection_id,
-            "has_image": _browser_image(found.square.image),
+            "has_image": _servable(found.square.image),
             "frame_width_px": width,
             "frame_height_px": height,
             "holes": [asdict(h) for h in found.holes],
@@ -134,8 +165,8 @@ def atlas_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> Atl
     response_class=FileResponse,
     responses=IMAGE_RESPONSE,  # type: ignore[arg-type]
 )
-def atlas_image(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> FileResponse:
-    """The atlas image (JPEG or PNG, as EPU wrote it)."""
+def atlas_image(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> Response:
+    """The atlas image: EPU's JPEG or PNG as it is, or a PNG preview of its MRC."""
     found = _atlas(db, user, data_collection_id)
     return _serve(db, found.image, found.session_id, f"the atlas of {data_collection_id}")
 
@@ -153,8 +184,8 @@ def grid_square_api(grid_square_id: DbId, user: CurrentUser, db: DbSession) -> G
     response_class=FileResponse,
     responses=IMAGE_RESPONSE,  # type: ignore[arg-type]
 )
-def grid_square_image(grid_square_id: DbId, user: CurrentUser, db: DbSession) -> FileResponse:
-    """The grid square's image (JPEG or PNG, as EPU wrote it)."""
+def grid_square_image(grid_square_id: DbId, user: CurrentUser, db: DbSession) -> Response:
+    """The grid square's image: EPU's JPEG or PNG as it is, or a PNG preview of its MRC."""
     found = _square(db, user, grid_square_id)
     return _serve(db, found.square.image, found.session_id, f"grid square {grid_square_id}")
 
