@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -241,3 +242,35 @@ def test_the_atlas_pixel_size_comes_from_its_image_xml_when_there_is_one(
         atlas = session.scalars(sa.select(Atlas)).one()
         assert atlas.pixelSize == pytest.approx(415.628, abs=1e-3)
         assert atlas.atlasImage == str(atlas_dir / "Atlas_4590151.jpg")
+
+
+def test_an_unreadable_file_is_read_again_only_when_it_changes(
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    square_targets_xml: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cryolive.services import grid_scan
+
+    raw = tmp_path / VISIT / "raw"
+    targets = raw / "Metadata" / "GridSquare_5.dm"
+    targets.parent.mkdir(parents=True)
+    targets.write_text("<GridSquareXml><Id>5</Id>")  # cut short
+    reads: list[Path] = []
+    original = grid_scan.read_square_targets
+
+    def counting(path: Path) -> Any:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(grid_scan, "read_square_targets", counting)
+    group = _group(sessions, raw)
+    scanner = GridScanner(sessions, tmp_path / VISIT)
+    scanner.scan(raw, group)
+    scanner.scan(raw, group)
+    assert len(reads) == 1  # not parsed again while unchanged
+    targets.write_text(square_targets_xml(5, {50: (1.0, 2.0, 3.0)}))
+    scanner.scan(raw, group)
+    assert len(reads) == 2
+    with sessions() as session:
+        assert session.scalars(sa.select(FoilHole.foilHoleLabel)).all() == ["50"]

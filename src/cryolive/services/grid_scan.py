@@ -38,23 +38,25 @@ from cryolive.io.epu_session import (
 
 log = logging.getLogger(__name__)
 Stamp = tuple[int, int]  # (size, mtime in ns)
+READ: Stamp = (-1, -1)  # an image's .xml read, with its image beside it
 T = TypeVar("T")
 Row = TypeVar("Row", bound=BaseModel)
 
 
-def _stamp(path: Path) -> Stamp | None:
+def _stamp(path: str) -> Stamp | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
 
 
-def _entries(folder: Path, prefix: str, suffix: str = "", *, dirs: bool) -> list[Path]:
+def _entries(folder: str, prefix: str, suffix: str = "", *, dirs: bool) -> list[str]:
+    """Paths (as text: a scan of thousands of entries stays cheap) in ``folder``, sorted."""
     try:
         with os.scandir(folder) as entries:
             return sorted(
-                Path(e.path)
+                e.path
                 for e in entries
                 if e.name.startswith(prefix)
                 and e.name.endswith(suffix)
@@ -82,7 +84,7 @@ class _Found:
     atlas: grid.AtlasRow | None = None
     squares: list[grid.GridSquareRow] = field(default_factory=list)
     holes: dict[int, list[grid.FoilHoleRow]] = field(default_factory=dict)
-    stamps: dict[Path, Stamp] = field(default_factory=dict)  # marked read once written
+    stamps: dict[str, Stamp] = field(default_factory=dict)  # marked read once written
 
 
 class GridScanner:
@@ -106,7 +108,7 @@ class GridScanner:
         atlas_roots: tuple[Path, ...] = (),
     ) -> None:
         self.sessions, self.visit_dir, self.atlas_roots = session_factory, visit_dir, atlas_roots
-        self._stamps: dict[Path, Stamp] = {}  # files and folders as last read
+        self._stamps: dict[str, Stamp] = {}  # files and folders as last read
         self._atlas_ids: dict[Path, str | None] = {}  # EpuSession.dm -> its AtlasId
         self._logged: set[Path] = set()
         self._groups: dict[int, int] = {}  # data collection -> its group
@@ -115,9 +117,11 @@ class GridScanner:
         """Register the atlas, squares and holes whose EPU files appeared or changed."""
         found = _Found()
         self._session(raw_dir / "EpuSession.dm", found)
-        for targets in _entries(raw_dir / "Metadata", "GridSquare_", ".dm", dirs=False):
-            self._targets(targets, found)
-        for images in _entries(raw_dir, "Images-Disc", dirs=True):
+        for targets in _entries(str(raw_dir / "Metadata"), "GridSquare_", ".dm", dirs=False):
+            stamp = self._changed(targets)
+            if stamp is not None:
+                self._targets(Path(targets), stamp, found)
+        for images in _entries(str(raw_dir), "Images-Disc", dirs=True):
             for square_dir in _entries(images, "GridSquare_", dirs=True):
                 self._square_dir(square_dir, found)
         if not (found.atlas or found.squares or found.holes):
@@ -173,7 +177,7 @@ class GridScanner:
 
     # --- reading ------------------------------------------------------------------------
 
-    def _changed(self, path: Path) -> Stamp | None:
+    def _changed(self, path: str) -> Stamp | None:
         """The path's stamp when it differs from the one last read, else None."""
         stamp = _stamp(path)
         return stamp if stamp is not None and self._stamps.get(path) != stamp else None
@@ -188,21 +192,22 @@ class GridScanner:
             return None
 
     def _session(self, path: Path, found: _Found) -> None:
-        stamp = self._changed(path)
+        stamp = self._changed(str(path))
         if stamp is not None:
             session = self._read(path, read_epu_session)
+            found.stamps[str(path)] = stamp  # read again when it changes
             if session is None:
                 return
             self._atlas_ids[path] = session.atlas_id
-            found.stamps[path] = stamp
         atlas_id = self._atlas_ids.get(path)
         if not atlas_id:
             return
         atlas_file = resolve_atlas(atlas_id, visit_dir=self.visit_dir, atlas_roots=self.atlas_roots)
-        stamp = None if atlas_file is None else self._changed(atlas_file)
+        stamp = None if atlas_file is None else self._changed(str(atlas_file))
         if atlas_file is None or stamp is None:
             return
         atlas = self._read(atlas_file, read_atlas)
+        found.stamps[str(atlas_file)] = stamp
         if atlas is None:
             return
         base = atlas_file.parent / (atlas.image_base_name or "Atlas")
@@ -224,12 +229,11 @@ class GridScanner:
             )
             for s in atlas.squares.values()
         ]
-        found.stamps[atlas_file] = stamp
 
-    def _targets(self, path: Path, found: _Found) -> None:
-        stamp = self._changed(path)
-        targets = None if stamp is None else self._read(path, read_square_targets)
-        if stamp is None or targets is None:
+    def _targets(self, path: Path, stamp: Stamp, found: _Found) -> None:
+        found.stamps[str(path)] = stamp  # read again when it changes
+        targets = self._read(path, read_square_targets)
+        if targets is None:
             return
         found.squares.append(
             grid.GridSquareRow(
@@ -247,26 +251,29 @@ class GridScanner:
             )
             for h in targets.holes.values()
         )
-        found.stamps[path] = stamp
 
-    def _square_dir(self, square_dir: Path, found: _Found) -> None:
-        label = grid_square_label(square_dir)
-        if label is None:
-            return
+    def _square_dir(self, square_dir: str, found: _Found) -> None:
         for folder, prefix in (
             (square_dir, "GridSquare_"),
-            (square_dir / "FoilHoles", "FoilHole_"),
+            (os.path.join(square_dir, "FoilHoles"), "FoilHole_"),
         ):
             stamp = self._changed(folder)
             if stamp is None:
                 continue
+            label = grid_square_label(Path(square_dir))
+            if label is None:
+                return
             complete = True
-            for xml in _entries(folder, prefix, ".xml", dirs=False):
-                if xml in self._stamps:
+            for name in _entries(folder, prefix, ".xml", dirs=False):
+                known, now, xml = self._stamps.get(name), _stamp(name), Path(name)
+                if known == READ or now is None:
+                    continue
+                if known == now:  # unreadable, and unchanged since
+                    complete = False
                     continue
                 image = self._read(xml, read_image_xml)
-                if image is None:
-                    complete = False  # being written: its folder is looked at again
+                if image is None:  # being written? read again when it changes
+                    complete, found.stamps[name] = False, now
                     continue
                 jpeg = find_image(xml)
                 values: dict[str, object] = {
@@ -285,7 +292,7 @@ class GridScanner:
                         row = grid.FoilHoleRow.model_validate({"label": hole} | values)
                         found.holes.setdefault(label, []).append(row)
                 if jpeg is not None:  # else read again when the image lands in the folder
-                    found.stamps[xml] = (0, 0)
+                    found.stamps[name] = READ
             if complete:
                 found.stamps[folder] = stamp
 
