@@ -191,7 +191,8 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
     fractions = under(camera_input.get("FractionationSettings"), "NumberOffractions")
     n_fractions = whole(fractions, "NumberOffractions")
     slit_in = _flag(path, under(optics, "EnergyFilter", "EnergySelectionSlitInserted"), "slit")
-    slit = num(under(optics, "EnergyFilter", "EnergySelectionSlitWidth"), "EnergySelectionSlitWidth")
+    slit_width = under(optics, "EnergyFilter", "EnergySelectionSlitWidth")
+    slit = num(slit_width, "EnergySelectionSlitWidth")
     area = under(camera, "ReadoutArea")
 
     def stage_um(name: str) -> float | None:
@@ -208,10 +209,8 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
         )
         if t
     )
-    dose_fields = {
-        "dose_rate_e_per_px_s": num(custom.get("DoseRate"), "DoseRate"),
-        "dose_on_camera_e_per_px": num(custom.get("DoseOnCamera"), "DoseOnCamera"),
-    }
+    dose_rate = num(custom.get("DoseRate"), "DoseRate")
+    dose_on_camera = num(custom.get("DoseOnCamera"), "DoseOnCamera")
     try:
         return AcquisitionMetadata(
             source="epu",
@@ -252,7 +251,8 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
             beam_shift_y=num(under(optics, "BeamShift", "_y"), "BeamShift/_y"),
             electron_counting=counting,
             software_version=software or None,
-            **dose_fields,
+            dose_rate_e_per_px_s=dose_rate,
+            dose_on_camera_e_per_px=dose_on_camera,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise MetadataReadError(path, f"implausible value: {one_line(exc)}") from exc

@@ -20,7 +20,12 @@ from cryolive.io._metadata import AcquisitionMetadata
 __all__ = ["parse_mdoc_text", "read_mdoc"]
 
 MAX_MDOC_BYTES = 16 * 2**20  # a frame mdoc is ~1 kB; a long tilt series' a few hundred
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _DATE = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{2}|\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -112,6 +117,10 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
             return None
         return found[0]
 
+    def pair(key: str) -> tuple[float | None, float | None]:
+        found = numbers(key, 2)
+        return (None, None) if found is None else (found[0], found[1])
+
     def whole(key: str) -> int | None:
         value = num(key)
         if value is not None and not value.is_integer():
@@ -123,7 +132,7 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
     exposure = num("ExposureTime", True)
     assert pixel is not None and voltage is not None and exposure is not None
     binning, superres = _binning(path, num("Binning"))
-    stage = numbers("StagePosition", 2) or [None, None]
+    stage = pair("StagePosition")
     defocus_um = num("TargetDefocus")
     if defocus_um is None:
         defocus_um = num("Defocus")
@@ -137,7 +146,7 @@ def parse_mdoc_text(text: str, *, path: Path) -> AcquisitionMetadata:
     slit = numbers("FilterSlitAndLoss")
     size = numbers("ImageSize", 2)
     uncropped = numbers("UncroppedSize", 2)
-    shift = numbers("ImageShift", 2) or [None, None]
+    shift = pair("ImageShift")
     try:
         return AcquisitionMetadata(
             source="serialem",
