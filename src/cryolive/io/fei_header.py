@@ -110,6 +110,8 @@ def _header(path: Path) -> tuple[bytes, int, int, str] | None:
         head = fh.read(1024)
     if len(head) < 1024:
         raise MetadataReadError(path, f"truncated: {len(head)} bytes, less than an MRC header")
+    if head[208:212] != b"MAP ":
+        raise MetadataReadError(path, "not an MRC file (no 'MAP ' stamp at byte 208)")
     order = ">" if head[212] == 0x11 else "<"
     nz, nsymbt = (
         struct.unpack_from(order + "i", head, 8)[0],
