@@ -77,14 +77,19 @@ def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
     Returns
     -------
     AcquisitionMetadata
-        Pixel size (Å), voltage (kV), exposure (s), fractions, dose (e/Å²), nominal defocus
-        (Å, positive underfocus), magnification, binning, readout area (px), stage (µm, deg).
+        Pixel size (Å), voltage (kV), exposure (s), fractions, dose (e/Å²), dose rate and
+        dose on camera, nominal defocus (Å, positive underfocus), magnification, binning and
+        super-resolution factor, readout area (px), stage (µm, deg), energy filter slit (in or
+        out, eV), C2 and objective apertures (µm), image and beam shift, electron counting,
+        detector, EPU version, and the acquisition time with the zone EPU wrote (UTC).
+        Which element gives which field: ``docs/acquisition-metadata.md``.
 
     Raises
     ------
     MetadataReadError
-        Missing, empty, unreadable, not XML (e.g. cut short while being written), or a
-        required field (pixel size, voltage, exposure time) is absent or not a number.
+        Missing, empty, unreadable, not XML (e.g. cut short while being written), a DTD, a
+        required field (pixel size, voltage, exposure time) absent, or any field read not of
+        its type (the message names the field).
     """
     path = Path(path)
     check_file(path, MetadataReadError)
