@@ -188,6 +188,15 @@ def test_missing_optional_parts_leave_fields_empty(example: Path, tmp_path: Path
     assert meta.pixel_size_a == pytest.approx(1.0558814239614023)  # the required ones stay
 
 
+def test_byte_order_mark_and_utf16_are_read(example: Path, tmp_path: Path) -> None:
+    """.NET may write a UTF-8 byte order mark, or UTF-16 with its declaration."""
+    (tmp_path / "bom.xml").write_bytes(b"\xef\xbb\xbf" + example.read_bytes())
+    assert read_epu_xml(tmp_path / "bom.xml").voltage_kv == 300
+    text = '<?xml version="1.0" encoding="utf-16"?>' + example.read_text(encoding="utf-8")
+    (tmp_path / "u16.xml").write_bytes(text.encode("utf-16"))
+    assert read_epu_xml(tmp_path / "u16.xml").nominal_defocus_a == pytest.approx(27000)
+
+
 def test_non_utf8_and_hostile_xml(example: Path, tmp_path: Path) -> None:
     raw = example.read_bytes().replace(b"<name>Empty</name>", b"<name>\xff\xfe\x81</name>")
     (tmp_path / "latin.xml").write_bytes(raw)
