@@ -51,7 +51,9 @@ def movie_name(path: Path | str) -> MovieName | None:
     a JPEG, a grid square or foil hole image, a gain reference, a ``.dm`` file …).
 
     Only the name is looked at: whether the file is complete, readable, or a regular file is
-    for the caller to find out.
+    for the caller to find out. Any name that is not EPU's is taken for SerialEM's, so a
+    caller confirms those (the ``.mdoc`` beside it, or a ``Frames`` folder): SerialEM also
+    saves maps (``.mrc``) that are not movies, under names of the user's choosing.
     """
     path = Path(path)
     suffix = path.suffix.lower()
