@@ -102,9 +102,10 @@ def _dtype(block_size: int, order: str) -> np.dtype:
     )
 
 
-def _header(path: Path) -> tuple[bytes, int, int, str] | None:
-    """(exttyp, nz, nsymbt, byte order) from the first 1024 bytes, checked against the file's
-    size before anything is allocated; None when the file has no FEI extended header."""
+def _fei_type(path: Path) -> bytes | None:
+    """The ``exttyp`` (``FEI1``/``FEI2``) from the first 1024 bytes, with the extended header's
+    size checked against the file's before mrcfile allocates it; None when the file has no FEI
+    extended header."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(1024)
@@ -113,10 +114,7 @@ def _header(path: Path) -> tuple[bytes, int, int, str] | None:
     if head[208:212] != b"MAP ":
         raise MetadataReadError(path, "not an MRC file (no 'MAP ' stamp at byte 208)")
     order = ">" if head[212] == 0x11 else "<"
-    nz, nsymbt = (
-        struct.unpack_from(order + "i", head, 8)[0],
-        struct.unpack_from(order + "i", head, 92)[0],
-    )
+    (nsymbt,) = struct.unpack_from(order + "i", head, 92)
     exttyp = head[104:108]
     if exttyp not in FEI_TYPES or nsymbt == 0:
         return None
@@ -126,7 +124,7 @@ def _header(path: Path) -> tuple[bytes, int, int, str] | None:
         )
     if nsymbt > MAX_EXTENDED_BYTES:
         raise MetadataReadError(path, f"an extended header of {nsymbt} bytes is implausible")
-    return exttyp, nz, nsymbt, order
+    return exttyp
 
 
 def read_fei_blocks(path: Path | str) -> list[FeiBlock] | None:
@@ -140,10 +138,9 @@ def read_fei_blocks(path: Path | str) -> list[FeiBlock] | None:
     """
     path = Path(path)
     check_file(path, MetadataReadError)
-    found = _header(path)
-    if found is None:
+    exttyp = _fei_type(path)
+    if exttyp is None:
         return None
-    exttyp, _, _, _ = found
     try:
         with mrcfile.open(path, header_only=True, permissive=False) as mrc:
             raw = mrc.extended_header.tobytes()
