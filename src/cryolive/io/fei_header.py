@@ -234,9 +234,10 @@ def read_mrc_metadata(path: Path | str) -> AcquisitionMetadata | None:
     if all(d is not None for d in doses):
         known = [d for d in doses if d is not None]
         dose_m2 = known[0] if len(set(known)) == 1 else sum(known)
+    # "Applied defocus" is the defocus asked for (EPU's XML AppliedDefocus); "Defocus" is the
+    # objective lens reading (the XML's optics/Defocus, +0.48 µm on the example where
+    # -2.7 µm was applied), so it is no nominal defocus and is not used for one
     defocus_m = first.get("applied_defocus")
-    if defocus_m is None:
-        defocus_m = first.get("defocus")
     left, right = first.get("readout_left"), first.get("readout_right")
     top, bottom = first.get("readout_top"), first.get("readout_bottom")
     magnification = first.get("magnification")
