@@ -63,8 +63,8 @@ def _child(tool: str, visit: Path, index: int, out: Path) -> None:
     truth = VisitTruth.read(visit / "truth.json")
     movie = visit / truth.grids[0].movies[index].movie
     gain = _gain(visit, truth)
+    from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
     from cryolive.engines.motion import correct_motion
-    from cryolive.engines.relion_motioncorr import run_relion_motioncorr
     from cryolive.io.movies import read_movie
 
     start, cpu_start = time.perf_counter(), time.process_time()

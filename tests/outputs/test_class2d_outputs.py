@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import starfile
 
+from cryolive.adapters.relion_class2d._star import read_iteration
 from cryolive.engines.class2d import Class2DResult
-from cryolive.engines.relion_class2d._star import read_iteration
 from cryolive.outputs.class2d import write_class2d_outputs
 from cryolive.particle_files import write_stack
 

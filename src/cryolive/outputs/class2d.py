@@ -3,7 +3,7 @@ class), RELION 3.1 data STAR files (every particle, and those of selected classe
 can continue from, and PNGs of the classes for a quick look.
 
 Conventions of the data STAR files are RELION's, the inverse of the adapter's conversion
-(:mod:`cryolive.engines.relion_class2d`): rlnAnglePsi = -psi_deg, rlnOriginXAngst =
+(:mod:`cryolive.adapters.relion_class2d`): rlnAnglePsi = -psi_deg, rlnOriginXAngst =
 -shift_a[:, 1], rlnOriginYAngst = -shift_a[:, 0], rlnClassNumber 1-based.
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryolive.engines.relion_motioncorr import (
+from cryolive.adapters.relion_motioncorr import (
     RelionMotionError,
     find_relion_motioncorr,
     run_relion_motioncorr,
