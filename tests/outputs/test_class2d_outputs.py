@@ -130,7 +130,7 @@ def test_montage_puts_largest_class_first() -> None:
     result = _result(np.random.default_rng(7))
     grid = montage(result)
     tile = grid[:96:4, :96:4]
-    from cryolive.outputs._png import to_uint8
+    from cryolive.io.png import to_uint8
 
     np.testing.assert_array_equal(tile, to_uint8(result.averages[0]))
 

@@ -20,13 +20,13 @@ from cryolive.engines.picking import (
     pick_topaz,
 )
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.png import write_rgb_png
 from cryolive.particle_files import (
     MicrographParticles,
     OpticsGroup,
     read_coordinates,
     write_coordinates,
     write_particles_star,
-    write_rgb_png,
     write_stack,
 )
 

@@ -20,8 +20,7 @@ import starfile
 from numpy.typing import NDArray
 
 from cryolive.engines.class2d import Class2DResult
-from cryolive.io.png import png_bytes
-from cryolive.outputs._png import to_uint8
+from cryolive.io.png import png_bytes, to_uint8
 
 NO_RESOLUTION_A = 999.0  # what RELION writes for a class it cannot estimate
 MIN_TILE_PX = 96  # PNG tiles are enlarged (nearest neighbour) to at least this side

@@ -1,12 +1,11 @@
 """Files of picking and extraction: coordinates (RELION STAR or JSON), particle stacks (.mrcs),
-RELION 3.1 ``particles.star`` with optics groups, and RGB PNG overlays.
+RELION 3.1 ``particles.star`` with optics groups (the overlay PNG is :mod:`cryolive.io.png`'s).
 
 Kept apart from :mod:`cryolive.io` (owned by the readers of microscope files) and from the
 engines (which touch no files).
 """
 
 from cryolive.particle_files._coords import read_coordinates, write_coordinates
-from cryolive.particle_files._png_rgb import write_rgb_png
 from cryolive.particle_files._read_star import (
     ParticleStarError,
     read_particle_stars,
@@ -36,6 +35,5 @@ __all__ = [
     "write_coordinates",
     "write_particle_tables",
     "write_particles_star",
-    "write_rgb_png",
     "write_stack",
 ]
