@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from cryolive.engines.class2d import Class2DQuality, Class2DResult, evaluate_classes
-from cryolive.particle_files import read_particles_star
+from cryolive.io.particle_files import read_particles_star
 from cryolive.simulate import (
     ParticleTruth,
     procedural_specimen,

@@ -17,7 +17,7 @@ from cryolive.engines.motion import (
 )
 from cryolive.io import MovieReadError
 from cryolive.io.movies import read_movie
-from cryolive.outputs.motioncorr import MotionFiles, write_motion_outputs
+from cryolive.io.outputs.motioncorr import MotionFiles, write_motion_outputs
 
 ORIENTATION_MOVIES = 3
 

@@ -20,8 +20,7 @@ from cryolive.engines.picking import (
     pick_topaz,
 )
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
-from cryolive.io.png import write_rgb_png
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     read_coordinates,
@@ -29,6 +28,7 @@ from cryolive.particle_files import (
     write_particles_star,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
 
 
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:

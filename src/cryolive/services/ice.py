@@ -6,9 +6,9 @@ from pathlib import Path
 
 from cryolive.db.records import IceThicknessRecord
 from cryolive.engines.ice import estimate_ice_thickness
-from cryolive.io.ctf_files import write_ice_output
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
+from cryolive.io.outputs.ctf import write_ice_output
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import IceMessage, WriteResults

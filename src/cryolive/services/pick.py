@@ -21,15 +21,15 @@ from cryolive.engines.extract import default_box_px, extract_particles
 from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
-from cryolive.io.png import write_rgb_png
-from cryolive.messaging.service import Context, Emit, Service
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_coordinates,
     write_particles_star,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
+from cryolive.messaging.service import Context, Emit, Service
 from cryolive.services._common import RESULTS, failed, movie_ref, record_failure
 from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 

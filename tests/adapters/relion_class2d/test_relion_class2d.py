@@ -29,7 +29,7 @@ from cryolive.engines.class2d import Class2DResult, Class2DSettings
 from cryolive.engines.ctf import Optics, ctf_2d
 from cryolive.engines.extract import Particles
 from cryolive.engines.picking import MicrographCtf
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_particles_star,

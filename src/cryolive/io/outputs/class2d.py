@@ -141,7 +141,7 @@ def write_class2d_outputs(
     particle_rows : DataFrame
         The classified particles' data_particles rows (RELION 3.1), in the order of
         ``result.assignment``, every column kept; rlnImageName's stacks must be relative to
-        ``out_dir`` or absolute (:func:`cryolive.particle_files.read_particle_tables` makes
+        ``out_dir`` or absolute (:func:`cryolive.io.particle_files.read_particle_tables` makes
         them so). Pose columns already there are replaced.
     optics : DataFrame
         The data_optics table those rows refer to (rlnOpticsGroup).
