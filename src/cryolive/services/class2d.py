@@ -35,7 +35,6 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.engines.class2d import (
     Class2DResult,
     Class2DSettings,
@@ -47,6 +46,7 @@ from cryolive.io.layout import job_dir
 from cryolive.io.outputs.class2d import write_class2d_outputs
 from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.services._common import RESULTS
 from cryolive.services.messages import Class2DMessage, WriteResults
 

@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 
-from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
     GainTransform,
     correct_motion,
@@ -22,6 +21,7 @@ from cryolive.io.layout import output_base
 from cryolive.io.movies import read_movie
 from cryolive.io.outputs.motioncorr import write_motion_outputs
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import MotionCorrectionRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
 
