@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.engines.motion import GainTransform
+from cryolive.io.gain import read_gain
 from cryolive.simulate import MovieConfig, VisitConfig, VisitTruth, simulate_visit
 
 SHAPE = (4096, 4096)

@@ -15,7 +15,8 @@ from cryolive.adapters.relion_motioncorr import (
     find_relion_motioncorr,
     run_relion_motioncorr,
 )
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.engines.motion import GainTransform
+from cryolive.io.gain import read_gain
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 needs_relion = pytest.mark.skipif(
