@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from cryolive.engines.motion import GainTransform
 from cryolive.io import GainReadError
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.io.gain import read_gain
 from cryolive.simulate._writers import write_gain_reference
 
 

@@ -1,7 +1,8 @@
-"""Read a gain reference and bring it into the orientation of the movies.
+"""Read a gain reference as stored.
 
 Cameras and acquisition software often store the gain reference rotated and/or mirrored with
-respect to the movies. :class:`GainTransform` names that relation: the gain reference that
+respect to the movies. :class:`cryolive.engines.motion.GainTransform` names that relation (it is
+array arithmetic, so it lives with the motion engine that detects it): the gain reference that
 matches the movies is ``transform.apply(gain_as_stored)``: first ``np.rot90`` by
 ``rotate_deg`` (counter-clockwise as displayed with row 0 at the top), then the flip.
 A counted movie is gain-corrected by multiplying each frame by the matched gain.
@@ -15,16 +16,11 @@ import mrcfile
 import numpy as np
 import tifffile
 
-# GainTransform is array arithmetic, so it lives with the motion engine that detects it (engines
-# must not import io); re-exported here beside the reader of the files it applies to.
-from cryolive.engines.motion import Flip, GainTransform
 from cryolive.io._errors import GainReadError, check_file
 
 __all__ = [
     "DM_SUFFIXES",
     "GAIN_SUFFIXES",
-    "Flip",
-    "GainTransform",
     "find_gain_reference",
     "gain_reference_candidates",
     "read_gain",

@@ -1,24 +1,22 @@
 """Files of picking and extraction: coordinates (RELION STAR or JSON), particle stacks (.mrcs),
-RELION 3.1 ``particles.star`` with optics groups, and RGB PNG overlays.
-
-Kept apart from :mod:`cryolive.io` (owned by the readers of microscope files) and from the
-engines (which touch no files).
+RELION 3.1 ``particles.star`` with optics groups, and the tables 2D classification reads back
+(the overlay PNG is :mod:`cryolive.io.png`'s). The engines touch no files: they take and return
+the arrays these functions read and write.
 """
 
-from cryolive.particle_files._coords import read_coordinates, write_coordinates
-from cryolive.particle_files._png_rgb import write_rgb_png
-from cryolive.particle_files._read_star import (
+from cryolive.io.particle_files._coords import read_coordinates, write_coordinates
+from cryolive.io.particle_files._read_star import (
     ParticleStarError,
     read_particle_stars,
     read_particles_star,
 )
-from cryolive.particle_files._star import (
+from cryolive.io.particle_files._star import (
     MicrographParticles,
     OpticsGroup,
     write_particles_star,
     write_stack,
 )
-from cryolive.particle_files._tables import (
+from cryolive.io.particle_files._tables import (
     ParticleTables,
     read_particle_tables,
     write_particle_tables,
@@ -36,6 +34,5 @@ __all__ = [
     "write_coordinates",
     "write_particle_tables",
     "write_particles_star",
-    "write_rgb_png",
     "write_stack",
 ]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cryolive.adapters.relion_class2d._star import iteration_files, read_input, read_iteration
 from cryolive.engines.class2d import Class2DResult, Class2DSettings, score_classes
-from cryolive.engines.relion_class2d._star import iteration_files, read_input, read_iteration
 from cryolive.errors import InternalError
 
 EXECUTABLE = "relion_refine"
@@ -111,7 +111,7 @@ def run_relion_class2d(
     -------
     Class2DResult
         Last iteration's classes, engine "relion_refine"; particles in the order of
-        ``star_path``; conventions converted as :mod:`cryolive.engines.relion_class2d._star`
+        ``star_path``; conventions converted as :mod:`cryolive.adapters.relion_class2d._star`
         describes. Averages are at the particles' pixel size.
 
     Raises

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cryolive.engines.ctf import CtfSearch, Optics
-from cryolive.engines.ctffind import (
+from cryolive.adapters.ctffind import (
     CtffindNotFoundError,
     CtffindOutputError,
     CtffindRunError,
@@ -19,6 +18,7 @@ from cryolive.engines.ctffind import (
     parse_ctffind_results,
     run_ctffind,
 )
+from cryolive.engines.ctf import CtfSearch, Optics
 
 STEM = "m01_15000_14000_30_diag"
 

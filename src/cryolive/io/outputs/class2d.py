@@ -3,7 +3,7 @@ class), RELION 3.1 data STAR files (every particle, and those of selected classe
 can continue from, and PNGs of the classes for a quick look.
 
 Conventions of the data STAR files are RELION's, the inverse of the adapter's conversion
-(:mod:`cryolive.engines.relion_class2d`): rlnAnglePsi = -psi_deg, rlnOriginXAngst =
+(:mod:`cryolive.adapters.relion_class2d`): rlnAnglePsi = -psi_deg, rlnOriginXAngst =
 -shift_a[:, 1], rlnOriginYAngst = -shift_a[:, 0], rlnClassNumber 1-based.
 """
 
@@ -20,8 +20,7 @@ import starfile
 from numpy.typing import NDArray
 
 from cryolive.engines.class2d import Class2DResult
-from cryolive.io.png import png_bytes
-from cryolive.outputs._png import to_uint8
+from cryolive.io.png import png_bytes, to_uint8
 
 NO_RESOLUTION_A = 999.0  # what RELION writes for a class it cannot estimate
 MIN_TILE_PX = 96  # PNG tiles are enlarged (nearest neighbour) to at least this side
@@ -142,7 +141,7 @@ def write_class2d_outputs(
     particle_rows : DataFrame
         The classified particles' data_particles rows (RELION 3.1), in the order of
         ``result.assignment``, every column kept; rlnImageName's stacks must be relative to
-        ``out_dir`` or absolute (:func:`cryolive.particle_files.read_particle_tables` makes
+        ``out_dir`` or absolute (:func:`cryolive.io.particle_files.read_particle_tables` makes
         them so). Pose columns already there are replaced.
     optics : DataFrame
         The data_optics table those rows refer to (rlnOpticsGroup).

@@ -1,7 +1,7 @@
 """RELION's own motion correction (``relion_run_motioncorr --use_own``, RELION 3.1) as an
 alternative engine: writes its inputs, runs it, reads back the sums and the shifts."""
 
-from cryolive.engines.relion_motioncorr._run import (
+from cryolive.adapters.relion_motioncorr._run import (
     RelionMotionError,
     RelionMotionResult,
     find_relion_motioncorr,

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import starfile
 
+from cryolive.adapters.relion_class2d._star import read_iteration
 from cryolive.engines.class2d import Class2DResult
-from cryolive.engines.relion_class2d._star import read_iteration
-from cryolive.outputs.class2d import write_class2d_outputs
-from cryolive.particle_files import write_stack
+from cryolive.io.outputs.class2d import write_class2d_outputs
+from cryolive.io.particle_files import write_stack
 
 N, K, BOX = 30, 4, 24
 
@@ -125,12 +125,12 @@ def test_pngs_one_per_class_and_montage_most_particles_first(tmp_path: Path) -> 
 
 
 def test_montage_puts_largest_class_first() -> None:
-    from cryolive.outputs.class2d import montage
+    from cryolive.io.outputs.class2d import montage
 
     result = _result(np.random.default_rng(7))
     grid = montage(result)
     tile = grid[:96:4, :96:4]
-    from cryolive.outputs._png import to_uint8
+    from cryolive.io.png import to_uint8
 
     np.testing.assert_array_equal(tile, to_uint8(result.averages[0]))
 

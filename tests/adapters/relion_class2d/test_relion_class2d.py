@@ -20,16 +20,16 @@ import starfile
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from cryolive.engines.class2d import Class2DResult, Class2DSettings
-from cryolive.engines.ctf import Optics, ctf_2d
-from cryolive.engines.extract import Particles
-from cryolive.engines.picking import MicrographCtf
-from cryolive.engines.relion_class2d import (
+from cryolive.adapters.relion_class2d import (
     RelionClass2DError,
     find_relion_refine,
     run_relion_class2d,
 )
-from cryolive.particle_files import (
+from cryolive.engines.class2d import Class2DResult, Class2DSettings
+from cryolive.engines.ctf import Optics, ctf_2d
+from cryolive.engines.extract import Particles
+from cryolive.engines.picking import MicrographCtf
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_particles_star,

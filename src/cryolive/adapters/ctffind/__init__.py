@@ -1,7 +1,7 @@
 """Adapter for CTFFIND 4.1/5 (Rohou & Grigorieff 2015; Elferich et al. 2024), where a facility
 has it installed: build its input, run it, and read its results and 1D profiles."""
 
-from cryolive.engines.ctffind._parse import (
+from cryolive.adapters.ctffind._parse import (
     CtffindOutputError,
     CtffindProfiles,
     CtffindResults,
@@ -9,7 +9,7 @@ from cryolive.engines.ctffind._parse import (
     parse_ctffind_profiles,
     parse_ctffind_results,
 )
-from cryolive.engines.ctffind._run import (
+from cryolive.adapters.ctffind._run import (
     CtffindNotFoundError,
     CtffindRun,
     CtffindRunError,

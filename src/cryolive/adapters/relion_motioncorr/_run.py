@@ -13,8 +13,8 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.adapters.relion_motioncorr._parse import movies_star, read_motion_a, read_shifts_px
 from cryolive.engines.motion import MotionResult
-from cryolive.engines.relion_motioncorr._parse import movies_star, read_motion_a, read_shifts_px
 from cryolive.errors import InternalError
 
 EXECUTABLE = "relion_run_motioncorr"

@@ -13,8 +13,7 @@ from numpy.typing import NDArray
 from scipy import fft as sfft
 
 from cryolive.engines.motion import MotionResult
-from cryolive.io.png import png_bytes
-from cryolive.outputs._png import to_uint8
+from cryolive.io.png import png_bytes, to_uint8
 
 SNAPSHOT_PX = 512
 SPECTRUM_PX = 512

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryolive.engines.relion_motioncorr import (
+from cryolive.adapters.relion_motioncorr import (
     RelionMotionError,
     find_relion_motioncorr,
     run_relion_motioncorr,
 )
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.engines.motion import GainTransform
+from cryolive.io.gain import read_gain
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 needs_relion = pytest.mark.skipif(

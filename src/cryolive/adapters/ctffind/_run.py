@@ -13,14 +13,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryolive.engines.ctf import CtfSearch, Optics
-from cryolive.engines.ctffind._parse import (
+from cryolive.adapters.ctffind._parse import (
     CtffindOutputError,
     CtffindProfiles,
     CtffindResults,
     parse_ctffind_profiles,
     parse_ctffind_results,
 )
+from cryolive.engines.ctf import CtfSearch, Optics
 from cryolive.errors import InternalError
 
 

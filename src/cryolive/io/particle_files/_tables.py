@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import starfile
 
-from cryolive.particle_files._read_star import ParticleStarError, _require, _tables
+from cryolive.io.particle_files._read_star import ParticleStarError, _require, _tables
 
 
 @dataclass(frozen=True)

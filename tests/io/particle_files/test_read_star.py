@@ -11,7 +11,7 @@ import starfile
 
 from cryolive.engines.extract import Particles
 from cryolive.engines.picking import MicrographCtf
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     ParticleStarError,
