@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import Atlas, DataCollection, FoilHole, GridSquare, Movie
 from sqlalchemy.orm import Session
 
-from cryolive.db.records import MovieRecord, MovieRef
 from cryolive.db.repo import grid, results
+from cryolive.records import MovieRecord, MovieRef
 
 
 def _group_of(db: Session, data_collection_id: int) -> int:
