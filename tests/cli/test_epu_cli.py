@@ -58,12 +58,18 @@ def test_inspect_a_serialem_folder_with_skipped_files(tmp_path: Path) -> None:
     (frames / "grid1_0002.tif").write_bytes(b"II*\0")  # its mdoc has not come
     (tmp_path / "raw" / "SuperRef_grid1.tif").write_bytes(b"II*\0")
     (tmp_path / "raw" / "overview.mrc").write_bytes(b"\0")
+    data = tmp_path / "raw2" / "Images-Disc1" / "GridSquare_1" / "Data"
+    data.mkdir(parents=True)
+    (data / "FoilHole_2_Data_3_4_20250108_154915.mrc").write_bytes(b"\0")  # integrated image
     code, out = _inspect(str(tmp_path))  # the visit folder: each raw folder is inspected
     assert code == 0, out
     assert "no EpuSession.dm" in out
     assert "0.830" in out and "48.50" in out and "18000" in out and "40" in out
     assert "grid1_0002.tif" in out and "missing" in out
     assert "overview.mrc" in out and "not in a Data/ (EPU) or Frames/ (SerialEM) folder" in out
+    assert "SuperRef_grid1.tif" in out and "a gain reference" in out
+    assert "FoilHole_2_Data_3_4_20250108_154915.mrc" in out and "integrated image" in out
+    assert "Acquisitions (0 movies" in out  # raw2: the integrated image is not one
 
 
 def test_inspect_fails_clearly_on_a_folder_it_cannot_read(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from cryolive.io.epu_session import (
     read_square_targets,
     resolve_atlas,
 )
+from cryolive.io.movie_names import movie_name
 from cryolive.io.movies import MOVIE_SUFFIXES
 from cryolive.services.watcher import RAW_FOLDER, metadata_file, movie_files, read_metadata
 
@@ -95,13 +96,21 @@ def _squares(folder: Path, movies: list[Path]) -> None:
     console.print(table if labels else "no grid squares")
 
 
+def _not_a_movie(name: str) -> str:
+    if name.startswith("FoilHole_") and "_Data_" in name:
+        return "EPU's integrated image beside the movie (no _Fractions/_EER): not a movie"
+    if "gain" in name.lower() or name.startswith(("SuperRef_", "CountRef_")):
+        return "a gain reference"
+    return "a grid square, foil hole, atlas or tile image: not a movie"
+
+
 def _skipped(folder: Path, movies: set[Path]) -> list[tuple[Path, str]]:
     skipped = []
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() not in MOVIE_SUFFIXES or path in movies:
             continue
-        if "gain" in path.name.lower():
-            why = "a gain reference"
+        if movie_name(path) is None:
+            why = _not_a_movie(path.name)
         elif path.parent.name not in ("Data", "Frames"):
             why = "not in a Data/ (EPU) or Frames/ (SerialEM) folder"
         else:
@@ -173,7 +182,7 @@ def inspect(
     readable = False
     for raw in raws if raws and not (folder / "EpuSession.dm").exists() else [folder]:
         console.rule(str(raw))
-        movies = list(movie_files(raw))
+        movies = [m for m in movie_files(raw) if movie_name(m) is not None]
         skipped = _skipped(raw, set(movies))
         orphans = _orphans(raw, set(movies))
         _session(raw, roots, atlas)
