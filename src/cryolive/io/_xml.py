@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
@@ -68,6 +69,9 @@ def when(path: Path, node: ET.Element | None, what: str) -> datetime | None:
     value = text(node)
     if value is None:
         return None
+    fraction = re.fullmatch(r"(.*T[0-9:]+\.)(\d+)(.*)", value)
+    if fraction is not None:  # at most 6 fractional digits, whatever the Python version
+        value = fraction[1] + fraction[2][:6].ljust(6, "0") + fraction[3]
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:

@@ -7,32 +7,17 @@ in the file (metres, volts, electrons per m², radians) are converted to cryoliv
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from pathlib import Path
-from xml.parsers import expat
 
-from cryolive.io._errors import MetadataReadError, check_file, one_line
+from cryolive.io._errors import MetadataReadError, one_line
 from cryolive.io._metadata import AcquisitionMetadata
+from cryolive.io._xml import child as _find
+from cryolive.io._xml import parse_xml, when
+from cryolive.io._xml import text as _text
 
 __all__ = ["AcquisitionMetadata", "read_epu_xml"]
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _find(root: ET.Element, *names: str) -> ET.Element | None:
-    """First descendant reached through direct children with these local names."""
-    node: ET.Element | None = root
-    for name in names:
-        if node is None:
-            return None
-        node = next((c for c in node if _local(c.tag) == name), None)
-    return node
 
 
 def _key_values(node: ET.Element | None) -> dict[str, ET.Element]:
@@ -49,21 +34,6 @@ def _key_values(node: ET.Element | None) -> dict[str, ET.Element]:
 
 
 MAX_XML_BYTES = 4 * 2**20  # EPU's own are a few kB
-
-
-def _refuse_declarations(path: Path, data: bytes) -> None:
-    """Refuse a document with a DTD before anything is expanded: EPU writes none, and entity
-    declarations are how XML bombs (billion laughs, quadratic blow-up) and external entities
-    (reading local files) work. expat reports the DOCTYPE before it reads any entity."""
-
-    def refuse(*_: object) -> None:
-        raise MetadataReadError(path, "holds a DTD or entity declarations; EPU writes none")
-
-    scanner = expat.ParserCreate()
-    scanner.StartDoctypeDeclHandler = refuse
-    scanner.EntityDeclHandler = refuse
-    with contextlib.suppress(expat.ExpatError):  # not well-formed: the real parse says so
-        scanner.Parse(data, True)
 
 
 def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
@@ -92,18 +62,7 @@ def read_epu_xml(path: Path | str) -> AcquisitionMetadata:
         its type (the message names the field).
     """
     path = Path(path)
-    check_file(path, MetadataReadError)
-    if path.stat().st_size > MAX_XML_BYTES:
-        raise MetadataReadError(path, f"larger than {MAX_XML_BYTES} bytes: not EPU metadata")
-    data = path.read_bytes()
-    _refuse_declarations(path, data)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise MetadataReadError(path, f"not well-formed XML ({exc}); cut short?") from exc
-    if _local(root.tag) != "MicroscopeImage":
-        raise MetadataReadError(path, "the root element is not MicroscopeImage")
-    return _parse(path, root)
+    return _parse(path, parse_xml(path, root_name="MicroscopeImage", max_bytes=MAX_XML_BYTES))
 
 
 def _number(path: Path, node: ET.Element | None, what: str, *, required: bool) -> float | None:
@@ -130,11 +89,6 @@ def _flag(path: Path, node: ET.Element | None, what: str) -> bool | None:
     return text in ("true", "1")
 
 
-def _text(node: ET.Element | None) -> str | None:
-    text = "" if node is None or node.text is None else node.text.strip()
-    return text or None
-
-
 def _aperture_um(path: Path, node: ET.Element | None, what: str) -> float | None:
     """EPU names an aperture by its size in µm (``50``), or ``None`` when none is in."""
     name = _text(node)
@@ -147,22 +101,6 @@ def _aperture_um(path: Path, node: ET.Element | None, what: str) -> float | None
     if not math.isfinite(size) or size <= 0:
         raise MetadataReadError(path, f"field {what} is not a positive size")
     return size
-
-
-def _when(path: Path, node: ET.Element | None) -> datetime | None:
-    """``acquisitionDateTime``: ISO 8601 with the offset EPU writes (``+00:00``: EPU 3.x writes
-    UTC). .NET writes seven fractional digits; Python keeps six. A value without an offset
-    stays naive: its zone is not known."""
-    text = _text(node)
-    if text is None:
-        return None
-    fraction = re.fullmatch(r"(.*T[0-9:]+\.)(\d+)(.*)", text)
-    if fraction is not None:  # at most 6 fractional digits, whatever the Python version
-        text = fraction[1] + fraction[2][:6].ljust(6, "0") + fraction[3]
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise MetadataReadError(path, "field acquisitionDateTime is not a date") from exc
 
 
 def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
@@ -245,7 +183,9 @@ def _parse(path: Path, root: ET.Element) -> AcquisitionMetadata:
             energy_filter_slit_inserted=slit_in,
             phase_plate_used=bool(_flag(path, custom.get("PhasePlateUsed"), "PhasePlateUsed")),
             detector_name=_text(custom.get("DetectorCommercialName")),
-            acquired_at=_when(path, _find(scope, "acquisition", "acquisitionDateTime")),
+            acquired_at=when(
+                path, _find(scope, "acquisition", "acquisitionDateTime"), "acquisitionDateTime"
+            ),
             c2_aperture_um=_aperture_um(path, custom.get("Aperture[C2].Name"), "Aperture[C2]"),
             objective_aperture_um=_aperture_um(
                 path, custom.get("Aperture[OBJ].Name"), "Aperture[OBJ]"
