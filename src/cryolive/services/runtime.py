@@ -23,6 +23,7 @@ from cryolive.messaging.recipe import Recipe, load_recipe, recipe_path, validate
 from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
+from cryolive.params import check_overrides
 from cryolive.services import pipeline_registry
 from cryolive.services.requests import start_requested
 from cryolive.services.runs import StoppedRuns
@@ -83,8 +84,9 @@ def start_pipeline(
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
-    ``parameters``: processing parameters for every run the watchers open (over the
-    defaults, under what the metadata says), e.g. ``{"class2d_min_particles": 300}``.
+    ``parameters``: processing parameters for every run the watchers open (run parameters,
+    :mod:`cryolive.params`: over the defaults, the recipe's and what the metadata says), e.g.
+    ``{"class2d_min_particles": 300}``; an unknown name raises :class:`BadInputError` here.
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
@@ -92,6 +94,7 @@ def start_pipeline(
     ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
     so ``cryolive dlq`` and the staff area of another process can list them.
     """
+    check_overrides(parameters or {})  # a typo stops the start, not every run later
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)

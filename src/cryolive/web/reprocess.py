@@ -3,6 +3,10 @@
 The web writes only the request: a ProcessingJob (with these parameters as
 ProcessingJobParameter rows) and its AutoProcProgram, not started (status NULL, no start time).
 The pipeline picks the request up, runs it, and records its start and end on the program.
+
+The form's names (``gain_reference``, ``box_size_px``, ``number_of_classes``) are names of the
+run parameters' one table (:data:`cryolive.params.FLAT`); each value is checked against its
+run parameter here, so a value the pipeline would refuse is answered 422, not recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
 from cryolive.db.repo import browse, collections
+from cryolive.params import encode_overrides
 
 RECIPE = "spa-preprocess"
 
@@ -66,11 +71,16 @@ class ReprocessRequest(BaseModel):
             raise ValueError("particle_diameter_min_a must not exceed particle_diameter_max_a")
         if self.box_size_px is not None and self.box_size_px % 2:
             raise ValueError("box_size_px must be even")
+        self.stored()  # each value fits its run parameter (a BadInputError is a ValueError)
         return self
 
-    def parameters(self, *, requested_by: str) -> dict[str, Any]:
-        values = self.model_dump(exclude={"request_key"}, exclude_none=True)
-        return {k: v for k, v in values.items() if v != ""} | {"requested_by": requested_by}
+    def stored(self) -> dict[str, str]:
+        """The run parameters asked for, as ProcessingJobParameter rows (written names, JSON)."""
+        values: dict[str, Any] = self.model_dump(exclude={"request_key"}, exclude_none=True)
+        return encode_overrides({k: v for k, v in values.items() if v != ""})
+
+    def parameters(self, *, requested_by: str) -> dict[str, str]:
+        return self.stored() | {"requested_by": requested_by}
 
 
 def record(
