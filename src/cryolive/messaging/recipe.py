@@ -10,7 +10,7 @@ The Zocalo format (numbered steps with ``service``, ``queue``, ``parameters``, `
 ``start`` list of ``[step, payload]`` pairs) is read by :func:`recipe_from_zocalo`.
 
 A recipe's ``parameters`` are its run parameters (flat names such as ``"cs_mm"`` or sections
-such as ``{"ctf": {"cs_mm": 2.7}}``, :mod:`cryolive.params`): over the defaults, under the data
+such as ``{"ctf": {"cs_mm": 0.01}}``, :mod:`cryolive.params`): over the defaults, under the data
 collection's and the user's values. A step takes a run section whole (``"ctf": "{ctf}"``) or
 one value of it (``"voltage_kv": "{acquisition.voltage_kv}"``).
 """

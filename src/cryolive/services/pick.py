@@ -56,6 +56,9 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         defocus_u_a=message.defocus_u_a,
         defocus_v_a=message.defocus_v_a,
         astigmatism_angle_deg=message.astigmatism_angle_deg,
+        voltage_kv=message.voltage_kv,
+        cs_mm=message.ctf.cs_mm,
+        amplitude_contrast=message.ctf.amplitude_contrast,
     )
     particles_star = extracted.with_name(extracted.name + "_particles.star")
     write_particles_star(

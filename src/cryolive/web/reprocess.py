@@ -51,7 +51,9 @@ class ReprocessRequest(BaseModel):
     particle_diameter_min_a: float = Field(gt=0, le=5000, description="Smallest particle, Å.")
     particle_diameter_max_a: float = Field(gt=0, le=5000, description="Largest particle, Å.")
     box_size_px: int | None = Field(default=None, ge=16, le=2048, description="Extraction box.")
-    number_of_classes: int = Field(default=50, ge=1, le=500, description="2D classes.")
+    number_of_classes: int | None = Field(
+        default=None, ge=1, le=500, description="2D classes (default: as the collection's run)."
+    )
     request_key: str = Field(
         default_factory=lambda: uuid.uuid4().hex,
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
