@@ -159,8 +159,9 @@ def load_run_for_request(
     *,
     recipe: Recipe,
 ) -> Run:
-    """A requested run: the parameters of the collection's automatic run (or, without one, the
-    recipe's), overridden by the user's (stored as JSON, or as plain text by other clients).
+    """A requested run: the parameters of the collection's automatic run of the recipe (or,
+    without one, the recipe's), overridden by the user's (stored as JSON, or as plain text by
+    other clients).
 
     Raises
     ------
@@ -171,7 +172,11 @@ def load_run_for_request(
     automatic = session.execute(
         sa.select(ProcessingJob.processingJobId, AutoProcProgram.autoProcProgramId)
         .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
-        .where(ProcessingJob.dataCollectionId == job.dataCollectionId, ProcessingJob.automatic == 1)
+        .where(
+            ProcessingJob.dataCollectionId == job.dataCollectionId,
+            ProcessingJob.recipe == job.recipe,  # the automatic run of the same recipe
+            ProcessingJob.automatic == 1,
+        )
         .order_by(ProcessingJob.processingJobId)
     ).first()
     base = None
