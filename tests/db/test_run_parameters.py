@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from ispyb.sqlalchemy import AutoProcProgram, ProcessingJobParameter
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from cryolive.cli import build_app
 from cryolive.db import make_engine, session_factory
 from cryolive.db.repo.collections import job_parameters, register_processing_job
 from cryolive.errors import BadInputError
@@ -101,3 +103,15 @@ def test_a_request_with_a_corrupt_stored_value_ends_failed_once(
         assert "motion.patches_x (patches_x)" in message
     finally:
         engine.dispose()
+
+
+def test_cryolive_reprocess_refuses_a_typo_with_the_name_meant(sqlite_url: str) -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["reprocess", "1", "--param", "ctf_max_resolutoin_a=4"],
+        env={"CRYOLIVE_DATABASE_URL": sqlite_url},
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # the error box's borders
+    assert "ctf_max_resolutoin_a: not a run parameter" in said
+    assert "did you mean 'ctf_max_resolution_a'?" in said
