@@ -3,6 +3,7 @@ from RunParameters: a value set on the run is the value the engine receives."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cryolive.errors import BadInputError
 from cryolive.messaging.recipe import fill, load_recipe
 from cryolive.messaging.service import Context
 from cryolive.params import RunParameters, build_parameters
 from cryolive.services import ctf, motioncorr, pick
 from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage
-from cryolive.services.runtime import recipe_path
+from cryolive.services.runtime import recipe_path, start_pipeline
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="s", attempt=0, delivery_count=0)
@@ -144,3 +146,24 @@ def test_a_message_without_its_section_is_refused() -> None:
         CtfMessage.model_validate(fields)  # no silent default: the run says what the CTF is
     with pytest.raises(ValueError, match="Extra inputs"):
         CtfMessage.model_validate(fields | {"ctf": {}, "cs_mm": 2.0})  # a flat name is a typo
+
+
+@pytest.mark.parametrize(
+    ("parameters", "said"),
+    [
+        ({"class2d_min_particle": 300}, "did you mean 'class2d_min_particles'?"),
+        ({"particle_diameter_min_a": 200.0}, "diameter_min_a must not exceed diameter_max_a"),
+    ],
+)
+def test_the_pipeline_does_not_start_with_parameters_that_make_no_run(
+    tmp_path: Path, parameters: dict[str, object], said: str
+) -> None:
+    database = tmp_path / "never.sqlite"
+    with pytest.raises(BadInputError, match=re.escape(said)):
+        start_pipeline(
+            database_url=f"sqlite:///{database}",
+            broker_url="memory://never",
+            visits=[],
+            parameters=parameters,
+        )
+    assert not database.exists()  # refused before anything was built
