@@ -25,6 +25,7 @@ sections it needs as typed fields (``CtfMessage.ctf: CtfParameters``).
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -253,14 +254,49 @@ def _nest(source: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
     return nested
 
 
-def _readable(exc: ValidationError, where: str) -> BadInputError:
+def _readable(exc: ValidationError) -> BadInputError:
     problems = []
     for error in exc.errors():
         loc = ".".join(str(p) for p in error["loc"])
-        flat = _FLAT_OF.get(tuple(str(p) for p in error["loc"][:2]))  # type: ignore[arg-type]
-        named = f"{loc} ({flat})" if flat and flat != loc else loc or "parameters"
-        problems.append(f"{where}{named}: {error['msg']}")
+        problems.append(f"{loc or 'parameters'}: {error['msg']}")
     return BadInputError("; ".join(problems))
+
+
+@functools.cache
+def _adapter(section: str, field: str) -> TypeAdapter[Any]:
+    info = _SECTIONS[section].model_fields[field]
+    form: Any = (  # the field's type with its bounds
+        Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    )
+    return TypeAdapter(form)
+
+
+def _checked(source: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """A source's values by section and field, each checked against its field alone."""
+    checked: dict[str, dict[str, Any]] = {}
+    for section, fields in _nest(source, where).items():
+        for field, value in fields.items():
+            try:
+                checked.setdefault(section, {})[field] = _adapter(section, field).validate_python(
+                    value
+                )
+            except ValidationError as exc:
+                name = f"{_FLAT_OF[section, field]} ({section}.{field})"
+                raise BadInputError(f"{where}{name}: {exc.errors()[0]['msg']}") from None
+    return checked
+
+
+def _build(
+    base: RunParameters | None, sources: list[tuple[str, Mapping[str, Any] | None]]
+) -> RunParameters:
+    merged = (base or RunParameters()).model_dump()
+    for where, source in sources:
+        for section, fields in _checked(source or {}, f"{where}: ").items():
+            merged[section].update(fields)
+    try:  # what is left: values that contradict each other (a minimum over its maximum)
+        return RunParameters.model_validate(merged)
+    except ValidationError as exc:
+        raise _readable(exc) from None
 
 
 def build_parameters(
@@ -276,19 +312,12 @@ def build_parameters(
     Raises
     ------
     BadInputError
-        An unknown name (with the nearest known one), a value of the wrong type or out of its
-        bounds, or values that contradict each other (min over max); the message names the
-        source and the parameter.
+        An unknown name (with the nearest known one) or a value of the wrong type or out of
+        its bounds, the message naming the source and the parameter; or values that
+        contradict each other (a minimum over its maximum), naming the section.
     """
-    merged = (base or RunParameters()).model_dump()
-    sources = (("recipe", recipe), ("data collection", collection), ("request", request))
-    for where, source in sources:
-        for section, fields in _nest(source or {}, f"{where}: ").items():
-            merged[section].update(fields)
-    try:
-        return RunParameters.model_validate(merged)
-    except ValidationError as exc:
-        raise _readable(exc, "") from None
+    sources = [("recipe", recipe), ("data collection", collection), ("request", request)]
+    return _build(base, sources)
 
 
 def decode_stored(text: str) -> Any:
@@ -310,9 +339,11 @@ def from_stored(rows: Mapping[str, str], *, base: RunParameters | None = None) -
     """
     values = {k: decode_stored(v) for k, v in rows.items() if k not in RUN_KEYS}
     try:
-        return build_parameters(base=base, request=values)
+        return _build(base, [("stored parameters", values)])
     except BadInputError as exc:
-        raise BadInputError(f"stored parameters: {exc}".replace("request: ", "")) from None
+        if str(exc).startswith("stored parameters: "):
+            raise
+        raise BadInputError(f"stored parameters: {exc}") from None
 
 
 def check_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,20 +356,11 @@ def check_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
     BadInputError
         Naming the first parameter that is unknown or does not fit.
     """
-    checked: dict[str, Any] = {}
-    for section, fields in _nest(values, "").items():
-        model = _SECTIONS[section]
-        for field, value in fields.items():
-            info = model.model_fields[field]
-            form: Any = (  # the type with its bounds
-                Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
-            )
-            try:
-                checked[_FLAT_OF[section, field]] = TypeAdapter(form).validate_python(value)
-            except ValidationError as exc:
-                flat = _FLAT_OF[section, field]
-                raise BadInputError(f"{flat}: {exc.errors()[0]['msg']}") from None
-    return checked
+    return {
+        _FLAT_OF[section, field]: value
+        for section, fields in _checked(values, "").items()
+        for field, value in fields.items()
+    }
 
 
 def encode_overrides(values: Mapping[str, Any]) -> dict[str, str]:

@@ -100,7 +100,7 @@ def test_a_request_with_a_corrupt_stored_value_ends_failed_once(
             assert program is not None and program.processingStatus == 0
             message = str(program.processingMessage)
         assert message.startswith("parameters refused: ")
-        assert "motion.patches_x (patches_x)" in message
+        assert "patches_x (motion.patches_x)" in message
     finally:
         engine.dispose()
 
