@@ -178,9 +178,9 @@ def test_run_parameters_are_frozen_and_refuse_unknown_fields() -> None:
 
 
 # Code at or above cryolive.params' layer (messaging, db, services, web, cli, export …) takes
-# its defaults from cryolive.params; the layers below it (engines, io, outputs, particle
-# files, the simulator) cannot import it and keep their own as library API.
-_BELOW = ("engines", "io", "outputs", "particle_files", "simulate")
+# its defaults from cryolive.params; the layers below it (engines, io with its writers, the
+# adapters, the simulator) cannot import it and keep their own as library API.
+_BELOW = ("engines", "io", "adapters", "simulate")
 _DEFAULTS = {
     "Cs 2.7 mm": re.compile(r"(?<![\d.])2\.7(?![\d])"),
     "amplitude contrast 0.07": re.compile(r"(?<![\d.])0\.07(?![\d])"),
