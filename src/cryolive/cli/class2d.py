@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from cryolive.engines.class2d import Class2DResult, Class2DSettings
+from cryolive.params import Class2DParameters
+
+_CLASS2D = Class2DParameters()  # the pipeline's defaults (cryolive.params)
 
 JOINED_STAR = "particles_joined.star"
 
@@ -35,9 +38,9 @@ def _summary(result: Class2DResult) -> Table:
 def class2d_command(
     stars: list[Path] = typer.Argument(..., help="RELION 3.1 particles.star files."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    classes: int = typer.Option(50, "--classes", help="Number of classes K."),
+    classes: int = typer.Option(_CLASS2D.classes, "--classes", help="Number of classes K."),
     diameter: float = typer.Option(150.0, "--diameter", help="Mask diameter, Å."),
-    iterations: int = typer.Option(20, "--iterations", help="Iterations."),
+    iterations: int = typer.Option(_CLASS2D.iterations, "--iterations", help="Iterations."),
     angle_step: float = typer.Option(6.0, "--angle-step", help="Final in-plane step, degrees."),
     max_shift: float = typer.Option(10.0, "--max-shift", help="Largest shift searched, Å."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),

@@ -37,6 +37,7 @@ from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
+from cryolive.params import build_parameters
 from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
 from cryolive.services.grid_scan import GridScanner
 from cryolive.services.runs import Run, expect_movies, open_run, publish, registered_movies
@@ -274,7 +275,6 @@ class Watcher:
         }
         if movie.suffix.lower() == ".eer":
             parameters |= _eer_parameters(good, dose, user.get("eer_grouping"))
-        parameters |= user
         return open_run(
             session,
             data_collection_id=dc_id,
@@ -282,7 +282,9 @@ class Watcher:
             request_key="automatic",
             raw_dir=raw_dir,
             project_dir=project_dir(self.visit_dir, raw_dir),
-            parameters=parameters,
+            parameters=build_parameters(
+                recipe=self.recipe.parameters, collection=parameters, request=user
+            ),
             automatic=True,
             display_name=f"{self.recipe.name} (automatic)",
         )
