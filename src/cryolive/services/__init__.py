@@ -27,7 +27,7 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "fit_phase_shift": False,
     "particle_diameter_min_a": 70.0,
     "particle_diameter_max_a": 130.0,
-    "pick_threshold": 5.0,
+    "pick_threshold": None,  # LoG: set from each micrograph's own score distribution
     "picker": "log",
     # 2D classification in streaming batches (its mask: the largest diameter + 10%)
     "class2d_classes": 50,

@@ -71,7 +71,9 @@ class PickMessage(MovieStep):
     micrograph_pixel_size_a: float = Field(gt=0)
     particle_diameter_min_a: float = Field(gt=0)
     particle_diameter_max_a: float = Field(gt=0)
-    pick_threshold: float = Field(default=5.0, gt=0, description="Background sd (LoG)")
+    pick_threshold: float | None = Field(
+        default=None, gt=0, description="Background sd (LoG); None: set per micrograph"
+    )
     picker: Literal["log", "topaz"] = Field(
         default="log", description="LoG, or Topaz's pretrained resnet16 (optional extra)"
     )
