@@ -10,7 +10,7 @@ the diameter range 25-35 Å; a pick counts within 15 Å of a particle (one to on
 with ``--shrink 0.5 --lowpass 10 --angpix 1`` and each ``--LoG_adjust_threshold`` given
 (its default is 0; lower picks more). Precision, recall and F1 are over all micrographs.
 
-    .venv/bin/python bench/picking_weak.py [--n 6] [--adjust 0 -0.5 -1] [--cache DIR]
+    .venv/bin/python bench/picking_weak.py [--n 8] [--adjust 0 1 2 3] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from types import ModuleType
 
 import mrcfile
 import numpy as np
+import pandas as pd
 import starfile
 
 from cryolive.engines.picking import PickScore, pick_log, score_picks
@@ -93,10 +94,11 @@ def _relion(
     scores = []
     for path, truth, _ in data:
         star = odir / "mics" / f"{path.stem}_autopick.star"
+        table = starfile.read(star) if star.exists() else None
         xy = (
-            starfile.read(star)[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(dtype=np.float64)
-            if star.exists()
-            else np.zeros((0, 2))
+            table[["rlnCoordinateX", "rlnCoordinateY"]].to_numpy(dtype=np.float64)
+            if isinstance(table, pd.DataFrame) and len(table)
+            else np.zeros((0, 2))  # no picks: RELION writes an empty table
         )
         scores.append(score_picks(xy, truth, max_distance_px=MATCH_PX))
     return scores
@@ -104,8 +106,8 @@ def _relion(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=6)
-    parser.add_argument("--adjust", type=float, nargs="*", default=[0.0, -0.5, -1.0])
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--adjust", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cryolive-bench-picking-weak"))
     args = parser.parse_args()
     data = _make(args.cache, args.n)
