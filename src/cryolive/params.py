@@ -100,7 +100,11 @@ class CtfParameters(_Section):
 class PickingParameters(_Section):
     diameter_min_a: float = Field(default=70.0, gt=0)
     diameter_max_a: float = Field(default=130.0, gt=0)
-    threshold: float = Field(default=5.0, gt=0, description="Background sd (LoG)")
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="Background sd (LoG); None: set from each micrograph's own score distribution",
+    )
     picker: Literal["log", "topaz"] = Field(
         default="log", description="LoG, or Topaz's pretrained resnet16 (optional extra)"
     )

@@ -4,14 +4,17 @@ own: the middleware and ``services._common.record_failure`` handle it in one pla
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
+import mrcfile
 import numpy as np
 import pytest
 
+from cryolive.io.layout import output_base
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.envelope import Envelope
@@ -113,3 +116,26 @@ def test_a_gain_of_the_wrong_shape_is_recorded_not_retried(tmp_path: Path) -> No
     (body,) = _drain(transport, "writer")
     (record,) = WriteResults.model_validate(Envelope.from_bytes(body).payload).records
     assert isinstance(record, FailureRecord) and record.reason == "gain-shape"
+
+
+def test_ctf_without_thon_rings_keeps_its_files_marked_not_trusted(tmp_path: Path) -> None:
+    micrograph = tmp_path / "m.mrc"
+    noise = np.random.default_rng(3).poisson(40.0, (1024, 1024)).astype(np.float32)
+    with mrcfile.new(micrograph) as mrc:
+        mrc.set_data(noise)
+        mrc.voxel_size = 1.0
+    values = _values(tmp_path, tmp_path / "m_fractions.tiff", micrograph)
+    transport = EmbeddedTransport(f"memory://{uuid.uuid4().hex}")
+    envelope = envelope_for(RECIPE, "ctf", values)
+    settled: list[str] = []
+    delivery = Delivery(envelope.to_bytes(), {}, 0, lambda: settled.append("ack"), print)
+    Worker(transport, ctf_service(), queues=["ctf"]).handle("ctf", delivery)
+    assert settled == ["ack"] and transport.dead_letters("ctf") == []
+    (body,) = _drain(transport, "writer")
+    (record,) = WriteResults.model_validate(Envelope.from_bytes(body).payload).records
+    assert isinstance(record, FailureRecord) and "not to be trusted" in record.message
+    base = output_base(tmp_path / "processed", "CtfFind", 7, "Data/m")
+    written = json.loads((base.parent / f"{base.name}_ctf.json").read_text())
+    assert written["status"] == "not-trusted" and "Thon rings" in written["reason"]
+    assert (base.parent / f"{base.name}_ctf_diag.png").exists()
+    assert (base.parent / f"{base.name}_ctf_curves.json").exists()

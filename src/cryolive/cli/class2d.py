@@ -117,6 +117,8 @@ def class2d_command(
         console.print(f"[red]cannot write the outputs[/red]: {exc}")
         raise typer.Exit(1) from exc
     Console().print(_summary(result))
+    if result.selection:
+        console.print(result.selection)
     console.print(
         f"{int(result.selected.sum())} of {result.n_classes} classes selected; "
         f"{files.data} ({time.perf_counter() - start:.1f} s)"

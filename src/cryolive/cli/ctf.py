@@ -3,11 +3,14 @@ the services write (see :mod:`cryolive.io.outputs.ctf`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
+from cryolive.engines.ctf import CtfFitError, CtfResult, CtfSearch, Optics, estimate_ctf
 from cryolive.engines.ice import IceThicknessError, estimate_ice_thickness
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
 from cryolive.io.outputs.ctf import write_ctf_outputs, write_failure, write_ice_output
@@ -18,11 +21,70 @@ _CTF = CtfParameters()
 _ACQUISITION = Acquisition()
 
 
+class _NoPixelSize(ValueError):
+    """A micrograph whose header holds no pixel size, and none was given."""
+
+
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:
     size = given if given is not None else header
     if size is None:
-        raise typer.BadParameter(f"{path}: no pixel size in the header; give --pixel-size")
+        raise _NoPixelSize(
+            f"{path.name}: its header holds no pixel size; give one with --pixel-size"
+        )
     return size
+
+
+def _unfit_search(shape: tuple[int, ...], pixel_size_a: float, search: CtfSearch) -> str | None:
+    """Why ``search`` cannot be used on this micrograph, in the words of the options; or None."""
+    if search.max_res_a < 2 * pixel_size_a:
+        return (
+            f"the highest resolution to fit ({search.max_res_a:g} Å, --max-res) is finer than "
+            f"this micrograph holds: at {pixel_size_a:g} Å per pixel its limit (Nyquist) is "
+            f"{2 * pixel_size_a:g} Å"
+        )
+    box = search.box_for(pixel_size_a, shape)
+    if min(shape) < box:
+        return (
+            f"the micrograph ({shape[1]} x {shape[0]} pixels) is smaller than the tiles its "
+            f"power spectrum is averaged over ({box} pixels, --box)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    status: str  # "ok", "not trusted" or "failed"
+    result: CtfResult | None
+    reason: str = ""
+
+
+def _table(rows: list[_Row]) -> Table:
+    table = Table(title=f"CTF of {len(rows)} micrographs")
+    for name, justify in (
+        ("micrograph", "left"),
+        ("defocus Å", "right"),
+        ("astigmatism Å", "right"),
+        ("angle °", "right"),
+        ("fit resolution Å", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    colour = {"ok": "green", "not trusted": "yellow", "failed": "red"}
+    for row in rows:
+        r = row.result
+        numbers = (
+            [
+                f"{r.defocus_a:.0f}",
+                f"{r.astigmatism_a:.0f}",
+                f"{r.astigmatism_angle_deg:.1f}",
+                f"{r.fit_resolution_a:.1f}",
+            ]
+            if r is not None
+            else ["-"] * 4
+        )
+        table.add_row(row.name, *numbers, f"[{colour[row.status]}]{row.status}[/]")
+    return table
 
 
 def ctf_command(
@@ -41,10 +103,24 @@ def ctf_command(
         _CTF.min_defocus_a, help="Lowest defocus searched, Å (underfocus +)."
     ),
     max_defocus: float = typer.Option(_CTF.max_defocus_a, help="Highest defocus searched, Å."),
+    defocus_step: float = typer.Option(100.0, help="Step of the defocus search, Å."),
     max_astigmatism: float = typer.Option(2000.0, help="Largest astigmatism allowed, Å."),
+    known_astigmatism: float | None = typer.Option(
+        None, help="A known astigmatism (U - V, Å) held fixed: only the defocus is fitted."
+    ),
+    known_astigmatism_angle: float = typer.Option(
+        0.0, help="Angle of the known astigmatism's U axis, degrees from +x."
+    ),
     phase_shift: bool = typer.Option(False, "--phase-shift", help="Fit a phase-plate shift."),
+    min_phase_shift: float = typer.Option(
+        0.0, help="Lowest phase shift searched, degrees (without --phase-shift: the one held)."
+    ),
+    max_phase_shift: float = typer.Option(180.0, help="Highest phase shift searched, degrees."),
+    phase_shift_step: float = typer.Option(10.0, help="Step of the phase-shift search, degrees."),
 ) -> None:
-    """Fit the CTF of each micrograph: JSON result, 1D curves and a diagnostic PNG."""
+    """Fit the CTF of each micrograph: JSON result, 1D curves and a diagnostic PNG, then a
+    table of all of them. A micrograph that fails does not stop the others; the exit code is 1
+    when any failed or gave only an untrusted best guess."""
     try:
         search = CtfSearch(
             box_px=box,
@@ -52,13 +128,19 @@ def ctf_command(
             max_res_a=max_res,
             min_defocus_a=min_defocus,
             max_defocus_a=max_defocus,
+            defocus_step_a=defocus_step,
             max_astigmatism_a=max_astigmatism,
             fit_phase_shift=phase_shift,
+            min_phase_shift_deg=min_phase_shift,
+            max_phase_shift_deg=max_phase_shift,
+            phase_shift_step_deg=phase_shift_step,
+            known_astigmatism_a=known_astigmatism,
+            known_astigmatism_angle_deg=known_astigmatism_angle,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    rows: list[_Row] = []
     for path in micrographs:
         try:
             image, header_size = read_micrograph(path)
@@ -68,22 +150,38 @@ def ctf_command(
                 cs_mm=cs,
                 amplitude_contrast=amp_contrast,
             )
+            unfit = _unfit_search(image.shape, optics.pixel_size_a, search)
+            if unfit is not None:
+                raise ValueError(unfit)
             fit = estimate_ctf(image, optics=optics, search=search)
-        except (MicrographReadError, CtfFitError, ValueError) as exc:
-            failed += 1
-            reason = getattr(exc, "reason", "bad-input")
-            write_failure(out, path.stem, "ctf", micrograph=path, reason=reason, message=str(exc))
-            typer.echo(f"{path}: failed: {exc}", err=True)
+        except CtfFitError as exc:
+            if exc.best_guess is None:
+                rows.append(_fail(out, path, exc.reason, exc.detail))
+                continue
+            write_ctf_outputs(
+                exc.best_guess, out, path.stem, micrograph=path, optics=optics, search=search,
+                not_trusted=exc.detail,
+            )  # fmt: skip
+            rows.append(_Row(path.name, "not trusted", exc.best_guess.result, exc.detail))
+            typer.echo(f"{path}: not trusted: {exc.detail}", err=True)
+            continue
+        except (MicrographReadError, ValueError) as exc:
+            reason = "no-pixel-size" if isinstance(exc, _NoPixelSize) else "bad-input"
+            rows.append(_fail(out, path, reason, str(exc)))
             continue
         write_ctf_outputs(fit, out, path.stem, micrograph=path, optics=optics, search=search)
-        r = fit.result
-        typer.echo(
-            f"{path}: defocus U {r.defocus_u_a:.0f} Å V {r.defocus_v_a:.0f} Å angle "
-            f"{r.astigmatism_angle_deg:.1f}° phase {r.phase_shift_deg:.1f}° cc {r.cc:.3f} "
-            f"fit to {r.fit_resolution_a:.1f} Å"
-        )
-    if failed:
+        rows.append(_Row(path.name, "ok", fit.result))
+    Console().print(_table(rows))
+    bad = sum(row.status != "ok" for row in rows)
+    if bad:
+        typer.echo(f"{bad} of {len(rows)} micrographs failed or are not trusted", err=True)
         raise typer.Exit(code=1)
+
+
+def _fail(out: Path, path: Path, reason: str, message: str) -> _Row:
+    write_failure(out, path.stem, "ctf", micrograph=path, reason=reason, message=message)
+    typer.echo(f"{path}: failed: {message}", err=True)
+    return _Row(path.name, "failed", None, message)
 
 
 def ice_command(
@@ -107,6 +205,8 @@ def ice_command(
         except (MicrographReadError, IceThicknessError, ValueError) as exc:
             failed += 1
             reason = getattr(exc, "reason", "bad-input")
+            if isinstance(exc, _NoPixelSize):
+                reason = "no-pixel-size"
             write_failure(out, path.stem, "ice", micrograph=path, reason=reason, message=str(exc))
             typer.echo(f"{path}: failed: {exc}", err=True)
             continue

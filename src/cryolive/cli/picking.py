@@ -67,7 +67,9 @@ def pick_command(
     templates: Path | None = typer.Option(None, help="Templates or 2D classes (.mrcs)."),
     defocus: float | None = typer.Option(None, help="Defocus for the templates' CTF, Å."),
     threshold: float | None = typer.Option(
-        None, help="Peak height: background sd (default 5), or Topaz's logit (default 0)."
+        None,
+        help="Peak height: background sd (default: set from each micrograph's own score "
+        "distribution; 5 with --templates), or Topaz's logit (default 0).",
     ),
     fmt: str = typer.Option("star", "--format", help="Coordinates as 'star' or 'json'."),
     picker: str = typer.Option(
@@ -126,7 +128,8 @@ def pick_command(
         write_coordinates(out / f"{path.stem}_autopick.{fmt}", picks)
         write_rgb_png(out / f"{path.stem}_picks.png", overlay_picks(image, picks))
         typer.echo(
-            f"{path}: {len(picks)} particles ({picks.method}), {picks.rejected_bad_area} "
+            f"{path}: {len(picks)} particles ({picks.method}, threshold "
+            f"{picks.threshold:.2f}), {picks.rejected_bad_area} "
             f"rejected on {100 * picks.bad_area_fraction:.0f} % bad area"
         )
     if failed:

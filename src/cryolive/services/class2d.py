@@ -13,7 +13,9 @@ latest classes of the batch before it, with half the iterations. The number of c
 ``classes``, or fewer while a batch holds under ``particles_per_class`` per class.
 
 Each classification writes ``batch_NNN/nNNNNNNN/`` (class averages as MRC and PNG,
-``run_model.star``, ``run_data.star``; see :mod:`cryolive.io.outputs.class2d`) and a
+``run_model.star`` with each class's score and selection, ``run_data.star``; see
+:mod:`cryolive.io.outputs.class2d`), logs the selection (the rule, and each selected class with
+its score and particles) and sends a
 ClassificationRecord for the writer. Redelivered messages change nothing: a micrograph is
 added once, a planned classification is kept in the state until it has run, and its record is
 sent twice (now, and with the next message), which the writer's upserts absorb, so a crash
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -52,6 +55,8 @@ from cryolive.services.messages import Class2DMessage, WriteResults
 
 WORKING_BOX_PX = 64  # particles are read straight to the engine's working box
 CLAIM_S = 3600.0  # how long a claim from another host holds
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -173,6 +178,7 @@ def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> Class
         seed=item["batch"],
     )
     result = classify_2d(particles, settings, initial_averages=seed)
+    log.info("batch %d, %d particles: %s", item["batch"], item["particles"], result.selection)
     tables = read_particle_tables([Path(s) for s in item["stars"]], relative_to=folder)
     files = write_class2d_outputs(
         result, folder, particle_rows=tables.particles, optics=tables.optics

@@ -1,11 +1,13 @@
 """The CTF service: fit a motion-corrected micrograph's CTF, write the diagnostic files, and send
-a CTF record to the writer. An unusable micrograph is recorded as a failure, not a number."""
+a CTF record to the writer. An unusable micrograph is recorded as a failure, not a number; where
+a spectrum could be computed its files are written all the same, with the best guess stamped
+NOT TRUSTED and the reason in words in ``<stem>_ctf.json``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
+from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
 from cryolive.io.outputs.ctf import write_ctf_outputs
@@ -40,7 +42,20 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
         max_defocus_a=ctf.max_defocus_a,
         fit_phase_shift=ctf.fit_phase_shift,
     )
-    fit = estimate_ctf(image, optics=optics, search=search)
+    try:
+        fit = estimate_ctf(image, optics=optics, search=search)
+    except CtfFitError as exc:
+        if exc.best_guess is not None:  # its spectrum, curves and PNG, stamped not trusted
+            write_ctf_outputs(
+                exc.best_guess,
+                base.parent,
+                base.name,
+                micrograph=Path(message.micrograph_path),
+                optics=optics,
+                search=search,
+                not_trusted=exc.detail,
+            )
+        raise
     write_ctf_outputs(
         fit,
         base.parent,

@@ -44,6 +44,7 @@ def average_classes(
     pixel_size_a: float,
     angle_bins: int = 240,
     order: int = 3,
+    lowpass_floor_a: float | None = None,
 ) -> Averages:
     """Average CTF-multiplied particles (``images``) into classes.
 
@@ -51,7 +52,10 @@ def average_classes(
     undoing its pose (``angle_deg``, ``shift_px`` in pixels): shifts exactly, angles to the
     nearest of ``angle_bins`` by spline interpolation of ``order``. Half-sets are the even and odd
     particle numbers. The average is Σ CTF·X / Σ CTF², filtered by SSNR/(1 + SSNR) with the
-    SSNR of the whole set taken from the half-set FRC (2·FRC/(1 - FRC)).
+    SSNR of the whole set taken from the half-set FRC (2·FRC/(1 - FRC)). With
+    ``lowpass_floor_a`` the filter is never below a Gaussian low-pass with its half-maximum at
+    that resolution, so that a class whose half-sets do not agree (few or unaligned particles)
+    still shows its own low-resolution average instead of a flat (black) image.
     """
     b = images.shape[-1]
     n_rings = b // 2 + 1
@@ -97,7 +101,11 @@ def average_classes(
     curves[:, 0] = 1.0
     ssnr = np.clip(2.0 * curves / np.maximum(1.0 - curves, 1e-3), 0.0, None)
     total = numer.sum(axis=0) / (den.sum(axis=0)[..., rings] + floor)
-    filtered = total * (ssnr / (1.0 + ssnr))[:, rings]
+    wiener = ssnr / (1.0 + ssnr)
+    if lowpass_floor_a is not None:
+        k_a = np.arange(n_rings) / (b * pixel_size_a)
+        wiener = np.maximum(wiener, np.exp(-np.log(2.0) * (k_a * lowpass_floor_a) ** 2)[None])
+    filtered = total * wiener[:, rings]
     averages = sfft.irfft2(filtered, s=(b, b), workers=-1).astype(np.float32)
     half_ssnr = np.clip(curves / np.maximum(1.0 - curves, 1e-3), 0.0, None)
     half_filter = (half_ssnr / (1.0 + half_ssnr))[:, rings]

@@ -10,7 +10,10 @@ FRC of two half-sets, each aligned only to its own averages. Early iterations us
 batches of ``batch_per_class`` x K particles, as cryoSPARC's online EM does; the last
 ``full_iterations`` use every particle and refine each pose locally at the working pixel
 size. A class that falls under half its share is given half of the largest class, split
-along the first principal component of that class's aligned particles.
+along the first principal component of that class's aligned particles, after each mini-batch
+iteration (as RELION and cryoSPARC re-seed empty classes). After the last iteration a class
+that no particle chose is given part of the largest class the same way, and each class's image
+is the average of exactly the particles assigned to it (never the soft share of others).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from cryolive.engines.class2d._geometry import (
     transform_stack,
 )
 from cryolive.engines.class2d._prepare import prepare, working_box
-from cryolive.engines.class2d._score import score_classes
+from cryolive.engines.class2d._score import score_classes, selection_report
 from cryolive.engines.class2d._types import Class2DResult, Class2DSettings, ParticleSet
 
 INITIAL_LOWPASS_A = 30.0
@@ -215,29 +218,58 @@ def classify_2d(
     assert result is not None
     best, probability, angle, shift = state
     rows = np.arange(n)
-    averages = (result.averages * mask).astype(np.float32)
+    psi = np.asarray(angle[rows, best], dtype=np.float64)
+    offset = np.asarray(shift[rows, best], dtype=np.float64)
+    best, moved = _fill_empty(best, k, prep.images, psi, offset, mask, pixel, coarse_box)
+    if moved:
+        log.append(f"after the last iteration: {moved} particles moved into empty classes")
+    # Each class drawn from exactly its own particles (weight 1 each), never the soft share
+    # of particles that chose another class; a floor on the filter keeps a class whose
+    # half-sets disagree from being drawn as a flat image.
+    final = average_classes(
+        prep.images,
+        prep.ctf2_rings,
+        n_classes=k,
+        particle=rows,
+        klass=best,
+        weight=np.ones(n),
+        angle_deg=psi,
+        shift_px=offset,
+        pixel_size_a=pixel,
+        angle_bins=4 * len(angles),
+        order=3,
+        lowpass_floor_a=INITIAL_LOWPASS_A,
+    )
+    averages = (final.averages * mask).astype(np.float32)
+    counts = np.bincount(best, minlength=k).astype(np.int64)
+    resolution = np.where(counts >= 2, final.resolution_a, np.inf)
     score_, selected = score_classes(
         averages,
         pixel_size_a=pixel,
         particle_diameter_a=settings.particle_diameter_a,
-        resolution_a=result.resolution_a,
+        resolution_a=resolution,
+        particles=counts,
+        min_particles=settings.min_class_particles,
     )
-    counts = np.bincount(best, minlength=k).astype(np.int64)
-    resolution = np.where(counts >= 2, result.resolution_a, np.inf)
+    selection = selection_report(
+        score_, selected, counts, min_particles=settings.min_class_particles
+    )
+    log.append(selection)
     return Class2DResult(
         averages=averages,
         pixel_size_a=pixel,
         assignment=best.astype(np.int64),
-        psi_deg=np.asarray(angle[rows, best] % 360.0, dtype=np.float64),
-        shift_a=np.asarray(shift[rows, best] * pixel, dtype=np.float64),
+        psi_deg=psi % 360.0,
+        shift_a=offset * pixel,
         probability=np.asarray(probability, dtype=np.float64),
         particles_per_class=counts,
         resolution_a=resolution.astype(np.float64),
         score=score_,
-        selected=selected & (counts > 0),
+        selected=selected,
         engine="cryolive",
         iterations=total,
         log=log,
+        selection=selection,
     )
 
 
@@ -364,7 +396,8 @@ def _reseed(
     """
     k = halves.shape[1]
     share = result.weight / max(float(result.weight.sum()), 1e-12)
-    empty = [int(c) for c in np.flatnonzero(share < RESEED_SHARE / k)]
+    chosen_by = np.bincount(best, minlength=k)
+    empty = [int(c) for c in np.flatnonzero((share < RESEED_SHARE / k) | (chosen_by == 0))]
     unexplained = np.bincount(best, weights=residual, minlength=k)
     if share.max() > OVERSIZED_SHARE / k:
         unexplained = share.astype(np.float64)
@@ -396,6 +429,46 @@ def _reseed(
             out[0, c] = seed
             out[1, c] = seed
     return out
+
+
+def _fill_empty(
+    best: NDArray[np.int64],
+    k: int,
+    images: NDArray[np.float32],
+    psi_deg: NDArray[np.float64],
+    shift_px: NDArray[np.float64],
+    mask: NDArray[np.float32],
+    pixel_size_a: float,
+    coarse_box: int,
+) -> tuple[NDArray[np.int64], int]:
+    """Give every class that no particle chose part of the largest class.
+
+    The largest class's particles, aligned by their poses (which stay valid: the new class's
+    average is made of them in those poses), are split by the sign of their first principal
+    component at 40 Å (at its median when the sign leaves one side empty); one side moves to
+    the empty class. Returns the new assignment (n,) and how many particles moved.
+    """
+    best = best.copy()
+    moved = 0
+    while True:
+        counts = np.bincount(best, minlength=k)
+        empty = np.flatnonzero(counts == 0)
+        largest = int(np.argmax(counts))
+        if len(empty) == 0 or counts[largest] < 2:
+            return best, moved
+        rows = np.flatnonzero(best == largest)
+        aligned = transform_stack(images, rows, psi_deg[rows], shift_px[rows], inverse=True)
+        small = fourier_crop(_lowpass(aligned * mask, pixel_size_a, SPLIT_LOWPASS_A), coarse_box)
+        flat = small.reshape(len(rows), -1).astype(np.float64)
+        flat -= flat.mean(axis=0)
+        component = _first_component(flat)
+        side = component > 0
+        if side.all() or not side.any():
+            side = component > np.median(component)
+        if side.all() or not side.any():
+            side = np.arange(len(rows)) % 2 == 0
+        best[rows[~side]] = int(empty[0])
+        moved += int((~side).sum())
 
 
 def _first_component(centred: NDArray[np.float64], iterations: int = 30) -> NDArray[np.float64]:

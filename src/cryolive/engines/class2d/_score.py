@@ -13,7 +13,9 @@ none at all, and half-sets that agree only at low resolution. Two features, each
 - resolution: FRC 0.143 between half-sets, midpoint 25 Å (classes of good particles reach
   6-15 Å; junk rarely passes 30 Å).
 
-A class is selected at a score of 0.5 or more. The same rule serves cryolive's classes and
+A class is selected at a score of 0.5 or more *and* when it holds at least ``min_particles``
+particles (20 by default in :class:`Class2DSettings`): a class of a handful of particles has no
+average worth keeping, however its image scores. The same rule serves cryolive's classes and
 RELION's (whose averages are masked at the same diameter).
 """
 
@@ -58,12 +60,20 @@ def score_classes(
     pixel_size_a: float,
     particle_diameter_a: float,
     resolution_a: NDArray[np.floating],
+    particles: NDArray[np.integer] | None = None,
+    min_particles: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Score (k,) in [0, 1] and selection (k,) of class averages (k, b, b)."""
+    """Score (k,) in [0, 1] and selection (k,) of class averages (k, b, b).
+
+    A class is selected when its score is at least 0.5 and, given ``particles`` (k,), it
+    holds at least ``min_particles`` of them.
+    """
     if averages.ndim != 3:
         raise ValueError(f"averages: must be (k, b, b), got {averages.shape}")
     if np.shape(resolution_a) != (averages.shape[0],):
         raise ValueError("resolution_a: must hold one value per class")
+    if particles is not None and np.shape(particles) != (averages.shape[0],):
+        raise ValueError("particles: must hold one count per class")
     share = compactness(
         averages, pixel_size_a=pixel_size_a, particle_diameter_a=particle_diameter_a
     )
@@ -71,4 +81,25 @@ def score_classes(
     score = _logistic((share - COMPACT_MIDPOINT) / COMPACT_WIDTH) * _logistic(
         (RESOLUTION_MIDPOINT_A - res) / RESOLUTION_WIDTH_A
     )
-    return score, score >= SELECT_AT
+    selected = score >= SELECT_AT
+    if particles is not None:
+        selected &= np.asarray(particles) >= min_particles
+    return score, selected
+
+
+def selection_report(
+    score: NDArray[np.float64],
+    selected: NDArray[np.bool_],
+    particles: NDArray[np.integer],
+    *,
+    min_particles: int,
+) -> str:
+    """One line that says which classes were selected, by what rule and with what score."""
+    rule = f"score >= {SELECT_AT:g} and >= {min_particles} particles"
+    chosen = [
+        f"{c + 1} (score {score[c]:.2f}, {int(particles[c])} particles)"
+        for c in np.flatnonzero(selected)
+    ]
+    return f"selected {len(chosen)} of {len(score)} classes ({rule}): " + (
+        ", ".join(chosen) if chosen else "none"
+    )

@@ -90,6 +90,8 @@ class Class2DSettings:
         Particles per class in each mini-batch iteration (all particles when there are fewer).
     full_iterations : int
         Last iterations that use every particle and refine poses locally.
+    min_class_particles : int
+        A class with fewer particles is never selected, whatever its score.
     """
 
     n_classes: int = 50
@@ -101,6 +103,7 @@ class Class2DSettings:
     seed: int = 0
     batch_per_class: int = 200
     full_iterations: int = 2
+    min_class_particles: int = 10
 
     def __post_init__(self) -> None:
         if self.n_classes < 1:
@@ -117,6 +120,8 @@ class Class2DSettings:
             raise ValueError("batch_per_class: must be at least 1")
         if not 1 <= self.full_iterations <= self.iterations:
             raise ValueError("full_iterations: must lie in [1, iterations]")
+        if self.min_class_particles < 1:
+            raise ValueError("min_class_particles: must be at least 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,11 +148,14 @@ class Class2DResult:
     score : (k,) float
         In [0, 1]: how much a class looks like good particles (centred, compact, resolved).
     selected : (k,) bool
-        Classes kept for further processing (score at or above the threshold).
+        Classes kept for further processing (score at or above the threshold and at least
+        ``min_class_particles`` particles).
     engine : str
         "cryolive" or "relion_refine".
     iterations : int
         Iterations that ran.
+    selection : str
+        The selection rule and each selected class with its score, in words.
     """
 
     averages: NDArray[np.float32]
@@ -163,6 +171,7 @@ class Class2DResult:
     engine: str = "cryolive"
     iterations: int = 0
     log: list[str] = field(default_factory=list)
+    selection: str = ""
 
     @property
     def n_classes(self) -> int:

@@ -28,10 +28,14 @@ def diagnostic_image(
     background: NDArray[np.float64],
     envelope: NDArray[np.float64],
     r_lo: float,
+    r_fit: float | None = None,
 ) -> NDArray[np.float32]:
     """(box, box) float32 in [0, 1]: (spectrum - B)/E left, sin²χ right, blank inside ``r_lo``.
 
-    ``background`` and ``envelope`` are sampled at every integer radius (pixels).
+    The model is drawn only over the rings that were fitted, ``r_lo`` to ``r_fit`` (the fit
+    resolution, spectrum pixels); beyond it the right half is neutral grey, so that the
+    picture never shows rings the data did not confirm. ``background`` and ``envelope`` are
+    sampled at every integer radius (pixels).
     """
     radius = np.minimum(np.rint(grid.r_px).astype(np.intp), background.size - 1)
     scale = np.maximum(envelope[radius], 1e-3 * float(np.abs(envelope).max()))
@@ -41,6 +45,8 @@ def diagnostic_image(
     inner = grid.r_px < r_lo
     data[inner] = 0.5
     model[inner] = 0.5
+    if r_fit is not None:
+        model[grid.r_px > max(r_fit, r_lo)] = 0.5
     left = full_plane(data)
     right = full_plane(model)
     box = grid.box_px

@@ -48,7 +48,8 @@ def estimate_ctf(
     Raises
     ------
     CtfFitError
-        NaN/inf, blank or saturated micrograph, or no Thon rings stand out from the noise.
+        NaN/inf, blank or saturated micrograph, or no Thon rings stand out from the noise (then
+        with ``best_guess``, the fit made anyway).
     ValueError
         A parameter is out of range (the message names it).
 
@@ -60,7 +61,8 @@ def estimate_ctf(
     phase shift) are refined on the 2D spectrum by maximising the correlation of P - B with
     E sin²χ over the band. Before that, the 1D search is run on each half of the tiles and
     checked against the other half: a fit that does not carry over (below 4 noise SDs) is
-    refused as "no-thon-rings" rather than returned.
+    refused as "no-thon-rings" rather than returned; the error carries the fit made anyway
+    (``best_guess``: result, curves, diagnostic) for a person to look at.
 
     References
     ----------
@@ -112,12 +114,6 @@ def estimate_ctf(
         held_out_sigmas(band_of(halves[1] / level), *search_on(halves[0] / level)),
         held_out_sigmas(band_of(halves[0] / level), *search_on(halves[1] / level)),
     )
-    if significance < MIN_SIGNIFICANCE:
-        raise CtfFitError(
-            "no-thon-rings",
-            "no Thon rings stand out from the noise: the defocus fitted to half of the tiles "
-            f"matches the other half at {significance:.1f} SD of noise (< {MIN_SIGNIFICANCE})",
-        )
     mean, phase = search_on(spectrum)
     params, cc = refine_2d(band_of(spectrum), mean, phase, search)
 
@@ -151,8 +147,21 @@ def estimate_ctf(
         cc=tuple(float(x) for x in local),
     )
     ab_all = Aberration.of(grid.kx, grid.ky, optics)
-    image_out = diagnostic_image(spectrum, grid, ab_all, params, bg, env, r_lo)
-    return CtfFit(result=result, curves=curves, diagnostic=image_out)
+    r_fit = grid.radius_px(fit_res) if math.isfinite(fit_res) and fit_res > 0 else r_lo
+    image_out = diagnostic_image(spectrum, grid, ab_all, params, bg, env, r_lo, r_fit)
+    estimated = CtfFit(result=result, curves=curves, diagnostic=image_out)
+    if significance < MIN_SIGNIFICANCE:
+        raise CtfFitError(
+            "no-thon-rings",
+            "no Thon rings could be told from noise in this micrograph's power spectrum: the "
+            "rings found on one half of the micrograph do not show in the other half, so the "
+            f"defocus drawn ({result.defocus_a:.0f} Å) is only a best guess, not to be trusted. "
+            "Thick or crystalline ice, an empty or very low-dose image, strong drift, or a "
+            f"defocus outside the searched {search.min_defocus_a:.0f}-"
+            f"{search.max_defocus_a:.0f} Å can cause this.",
+            best_guess=estimated,
+        )
+    return estimated
 
 
 def _rotational_average(

@@ -154,7 +154,7 @@ class _Objective:
     def __call__(self, p: NDArray[np.float64]) -> float:
         s = self.search
         half = math.hypot(p[1], p[2])
-        excess = max(0.0, 2 * half - s.max_astigmatism_a)
+        excess = 0.0 if s.fixed_astigmatism else max(0.0, 2 * half - s.max_astigmatism_a)
         excess += max(0.0, s.min_defocus_a - (p[0] - half))
         excess += max(0.0, (p[0] + half) - s.max_defocus_a)
         if s.fit_phase_shift and not s.phase_wraps:
@@ -166,6 +166,9 @@ class _Objective:
 
 
 def _starts(mean: float, phase: float, search: CtfSearch) -> list[NDArray[np.float64]]:
+    fixed = search.fixed_astigmatism
+    if fixed is not None:
+        return [np.array([mean + dm, fixed[0], fixed[1], phase]) for dm in MEAN_OFFSETS_A]
     starts = [np.array([mean + dm, 0.0, 0.0, phase]) for dm in MEAN_OFFSETS_A]
     for half in HALF_ASTIGMATISM_A:
         if 2 * half > search.max_astigmatism_a:
@@ -183,6 +186,8 @@ def _polish(objective: _Objective, start: NDArray[np.float64], scale: float) -> 
     steps = np.array([100.0, 100.0, 100.0, 0.2]) * scale
     if not objective.search.fit_phase_shift:
         steps[3] = 0.0
+    if objective.search.fixed_astigmatism is not None:
+        steps[1:3] = 0.0  # a known astigmatism is held
     free = steps > 0
     base = start.copy()
 
@@ -208,7 +213,8 @@ def refine_2d(
     band: Band, mean: float, phase: float, search: CtfSearch
 ) -> tuple[NDArray[np.float64], float]:
     """Refine (mean defocus Å, a1 Å, a2 Å, phase rad) on the 2D ``band``; returns it and its CC."""
-    zero = np.array([mean, 0.0, 0.0, phase])
+    a1, a2 = search.fixed_astigmatism or (0.0, 0.0)
+    zero = np.array([mean, a1, a2, phase])
     ctf2 = np.sin(band.ab.chi(mean, 0.0, 0.0, phase)) ** 2
     _, background, envelope = fit_linear(band.y, ctf2, band.vb, band.ve)
     coarse_band = band.every(COARSE_STRIDE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 BOX_A = 512.0
@@ -31,6 +32,12 @@ class CtfSearch:
         result given in [min_phase_shift_deg, min_phase_shift_deg + 180).
     min_phase_shift_deg, max_phase_shift_deg, phase_shift_step_deg : float
         Range and search step of the phase shift, degrees.
+    known_astigmatism_a : float or None
+        A known astigmatism (U - V, Å) held fixed, with ``known_astigmatism_angle_deg`` (the
+        U axis, degrees from +x towards +y): only the mean defocus (and phase) is fitted, as
+        CTFFIND's "known astigmatism". None: astigmatism is fitted.
+    known_astigmatism_angle_deg : float
+        Angle of the known astigmatism's U axis, degrees.
     """
 
     box_px: int | None = None
@@ -44,6 +51,8 @@ class CtfSearch:
     min_phase_shift_deg: float = 0.0
     max_phase_shift_deg: float = 180.0
     phase_shift_step_deg: float = 10.0
+    known_astigmatism_a: float | None = None
+    known_astigmatism_angle_deg: float = 0.0
 
     def box_for(self, pixel_size_a: float, image_shape: tuple[int, ...] | None = None) -> int:
         """The tile edge in pixels for ``pixel_size_a`` (Å); an automatic box also leaves at
@@ -54,6 +63,15 @@ class CtfSearch:
         if image_shape is not None:
             box = max(64, min(box, 32 * (min(image_shape) // 64)))
         return box
+
+    @property
+    def fixed_astigmatism(self) -> tuple[float, float] | None:
+        """The known astigmatism as the (a1, a2) components of χ (Å), or None."""
+        if self.known_astigmatism_a is None:
+            return None
+        half = 0.5 * self.known_astigmatism_a
+        two = math.radians(2.0 * self.known_astigmatism_angle_deg)
+        return half * math.cos(two), half * math.sin(two)
 
     @property
     def phase_wraps(self) -> bool:
@@ -76,6 +94,10 @@ class CtfSearch:
             raise ValueError(f"defocus_step_a must be positive, got {self.defocus_step_a}")
         if not self.max_astigmatism_a >= 0:
             raise ValueError(f"max_astigmatism_a must be >= 0, got {self.max_astigmatism_a}")
+        if self.known_astigmatism_a is not None and not self.known_astigmatism_a >= 0:
+            raise ValueError(
+                f"known_astigmatism_a must be >= 0 (U - V), got {self.known_astigmatism_a}"
+            )
         if not self.max_phase_shift_deg >= self.min_phase_shift_deg:
             raise ValueError("max_phase_shift_deg must be >= min_phase_shift_deg")
         if not self.phase_shift_step_deg > 0:

@@ -7,7 +7,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines.picking._peaks import background_z, find_peaks
+from cryolive.engines.picking._peaks import (
+    background_z,
+    find_peaks,
+    local_maxima,
+    noise_threshold,
+)
 from cryolive.engines.picking._reject import bad_area_mask
 from cryolive.engines.picking._result import Picks
 
@@ -23,14 +28,15 @@ def collect_picks(
     diameter_min_a: float,
     diameter_max_a: float,
     min_distance_a: float,
-    threshold: float,
+    threshold: float | None,
     reject_bad_areas: bool,
     method: Literal["log", "template"],
 ) -> Picks:
     """Picks from ``score`` (y, x) computed on ``small``, the micrograph at the working size.
 
     ``diameters_a`` (y, x) gives the diameter each pixel's score stands for; ``scale`` is
-    (micrograph pixels per working pixel) along y and x.
+    (micrograph pixels per working pixel) along y and x. ``threshold`` None: set from this
+    micrograph's own local maxima in clear ice (:func:`noise_threshold`).
     """
     if reject_bad_areas:
         bad = bad_area_mask(small, pixel_size_a=working_pixel_size_a, diameter_a=diameter_max_a)
@@ -38,11 +44,13 @@ def collect_picks(
         bad = np.zeros(small.shape, dtype=bool)
     z = background_z(score, ~bad)
     radius_px = 0.5 * diameter_min_a / working_pixel_size_a
+    border_px = int(np.ceil(0.5 * radius_px))
+    min_distance_px = min_distance_a / working_pixel_size_a
+    if threshold is None:
+        maxima = local_maxima(z, min_distance_px=min_distance_px, border_px=border_px) & ~bad
+        threshold = noise_threshold(z[maxima])
     py, px = find_peaks(
-        z,
-        min_distance_px=min_distance_a / working_pixel_size_a,
-        threshold=threshold,
-        border_px=int(np.ceil(0.5 * radius_px)),
+        z, min_distance_px=min_distance_px, threshold=threshold, border_px=border_px
     )
     on_bad = bad[py, px]
     py, px = py[~on_bad], px[~on_bad]
@@ -61,7 +69,7 @@ def collect_picks(
         pixel_size_a=pixel_size_a,
         working_pixel_size_a=working_pixel_size_a,
         method=method,
-        threshold=threshold,
+        threshold=float(threshold),
         rejected_bad_area=int(np.count_nonzero(on_bad)),
         bad_area=bad,
     )

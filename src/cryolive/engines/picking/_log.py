@@ -18,7 +18,7 @@ def pick_log(
     pixel_size_a: float,
     diameter_min_a: float,
     diameter_max_a: float,
-    threshold: float = 5.0,
+    threshold: float | None = None,
     n_scales: int = 4,
     min_distance_a: float | None = None,
     working_pixel_size_a: float | None = None,
@@ -30,8 +30,11 @@ def pick_log(
     scale-normalised Laplacians of Gaussian s² ∇²G_s, s = r / √2 for radii r spanning
     [``diameter_min_a``, ``diameter_max_a``] / 2 (the scale at which a disc of radius r answers
     most). The score is the largest response over scales, in standard deviations of its
-    background; peaks above ``threshold`` at least ``min_distance_a`` apart, outside carbon,
-    contamination and broken ice, are the picks.
+    background; peaks above the threshold at least ``min_distance_a`` apart, outside carbon,
+    contamination and broken ice, are the picks. By default the threshold is set from this
+    micrograph's own local maxima: the noise maxima's centre and spread, robustly estimated,
+    and the height above which one noise maximum is expected (see ``noise_threshold``); weak
+    particles on a quiet micrograph are kept, a noisy one is held to a higher bar.
 
     Parameters
     ----------
@@ -41,8 +44,9 @@ def pick_log(
         Its pixel size, Å.
     diameter_min_a, diameter_max_a : float
         Range of particle diameters, Å.
-    threshold : float
-        Score a peak must exceed, in background standard deviations.
+    threshold : float, optional
+        Score a peak must exceed, in background standard deviations; default (None) set from
+        the micrograph's own score distribution (recorded in ``Picks.threshold``).
     n_scales : int
         Number of filter diameters spread evenly over the range.
     min_distance_a : float, optional

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 _FIT_GRID = 64  # the surface is fitted on at most this many points per axis
+TEXTURE_SDS = 6.0  # a bad area departs from the ice surface by more than this many texture SDs
 
 
 def _quadratic_design(y: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -44,7 +45,9 @@ def bad_area_mask(
         Largest particle diameter, Å: the smoothing scale and the margin kept from a bad area.
     max_departure : float
         Largest relative departure of the smoothed intensity from the fitted ice surface that
-        still counts as clear ice (0.025: 2.5 %, about 90 Å of ice at λ = 3500 Å).
+        still counts as clear ice (0.025: 2.5 %, about 90 Å of ice at λ = 3500 Å); raised to
+        6 robust SDs of the departures on a micrograph whose ice has a stronger texture of its
+        own, so that texture is not taken for contamination.
     margin_a : float, optional
         Distance (Å) kept from a bad area's edge; default a tenth of ``diameter_a``.
 
@@ -86,7 +89,17 @@ def bad_area_mask(
     c = coeffs
     surface = c[0] + c[1] * xx + c[2] * yy + c[3] * xx * xx + c[4] * xx * yy + c[5] * yy * yy
     departure = relative - surface
-    seeds, n_seeds = ndimage.label(np.abs(departure) > max_departure)
+    # Clear ice has a texture of its own (thickness varying over hundreds of Å); a bad area
+    # is an outlier from that texture, so the limit rises to 6 robust SDs of the departures
+    # where the texture is stronger than ``max_departure`` allows. The texture is symmetric
+    # about the surface; carbon and contamination lie on the dark side only, broken ice on
+    # the bright side only, so the quieter side measures the texture.
+    sampled = departure[::step, ::step]
+    dark, bright = -sampled[sampled < 0], sampled[sampled > 0]
+    sides = [float(np.median(side)) for side in (dark, bright) if side.size]
+    spread = 1.4826 * min(sides) if sides else 0.0
+    limit = max(max_departure, TEXTURE_SDS * spread)
+    seeds, n_seeds = ndimage.label(np.abs(departure) > limit)
     bad = np.zeros(image.shape, dtype=bool)
     for index in range(1, n_seeds + 1):
         seed = seeds == index

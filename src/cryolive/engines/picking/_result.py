@@ -61,7 +61,8 @@ class Picks:
         Pixel size at which the picker worked, Å.
     method : "log", "template" or "topaz"
     threshold : float
-        The score a pick had to exceed, in background standard deviations.
+        The score a pick had to exceed, in background standard deviations (given, or set
+        from the micrograph's own local maxima).
     rejected_bad_area : int
         Peaks above the threshold dropped because they lay on carbon, contamination or
         another area whose intensity departs from the clear ice.

@@ -24,7 +24,7 @@ def pick_templates(
     template_pixel_size_a: float,
     diameter_a: float,
     ctf: MicrographCtf | None = None,
-    threshold: float = 5.0,
+    threshold: float | None = 5.0,
     angular_step_deg: float | None = None,
     min_distance_a: float | None = None,
     working_pixel_size_a: float | None = None,
@@ -53,8 +53,9 @@ def pick_templates(
     ctf : MicrographCtf, optional
         The micrograph's CTF; without it the templates are only inverted (the CTF taken as a
         constant negative, true for the lowest frequencies).
-    threshold : float
-        Score a peak must exceed, in background standard deviations.
+    threshold : float or None
+        Score a peak must exceed, in background standard deviations; None: set from the
+        micrograph's own score distribution, as :func:`pick_log` does by default.
     angular_step_deg : float, optional
         In-plane rotation step, degrees; default one working pixel at the particle's edge.
     min_distance_a : float, optional

@@ -2,10 +2,12 @@
 
 For micrograph ``<stem>`` in ``out``:
 
-- ``<stem>_ctf.json``: status (``ok``/``failed``), the result or the failure's reason,
-  the optics and search used, and the other files' names;
+- ``<stem>_ctf.json``: status (``ok``, ``not-trusted`` or ``failed``), the result (for
+  ``not-trusted``: the best guess, never to be used) or the failure's reason in words, the
+  optics and search used, and the other files' names;
 - ``<stem>_ctf_curves.json``: 1D profiles (frequency Å⁻¹, data, fit, local cc) for plots;
-- ``<stem>_ctf_diag.png``: the diagnostic spectrum, data left, model right;
+- ``<stem>_ctf_diag.png``: the diagnostic spectrum, data left, model right (only over the
+  fitted rings); a best guess is stamped NOT TRUSTED across its top;
 - ``<stem>_ice.json``: status and the relative ice thickness summary.
 """
 
@@ -15,6 +17,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from cryolive.engines.ctf import CtfFit, CtfSearch, Optics
 from cryolive.engines.ice import IceThickness
@@ -26,25 +31,76 @@ def _write_json(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+# 5 x 7 glyphs of the stamp on a best guess's diagnostic PNG
+_GLYPHS = {
+    "N": ("X...X", "XX..X", "X.X.X", "X..XX", "X...X", "X...X", "X...X"),
+    "O": (".XXX.", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."),
+    "T": ("XXXXX", "..X..", "..X..", "..X..", "..X..", "..X..", "..X.."),
+    "R": ("XXXX.", "X...X", "X...X", "XXXX.", "X.X..", "X..X.", "X...X"),
+    "U": ("X...X", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."),
+    "S": (".XXXX", "X....", "X....", ".XXX.", "....X", "....X", "XXXX."),
+    "E": ("XXXXX", "X....", "X....", "XXXX.", "X....", "X....", "XXXXX"),
+    "D": ("XXXX.", "X...X", "X...X", "X...X", "X...X", "X...X", "XXXX."),
+    " ": (".....",) * 7,
+}
+STAMP = "NOT TRUSTED"
+
+
+def stamp_not_trusted(image: NDArray[np.floating]) -> NDArray[np.float32]:
+    """``image`` (y, x) in [0, 1] with a black band across its top reading NOT TRUSTED."""
+    out = np.array(image, dtype=np.float32)
+    cells = np.hstack(
+        [
+            np.array([[c == "X" for c in row] + [False] for row in _GLYPHS[ch]], dtype=bool)
+            for ch in STAMP
+        ]
+    )
+    scale = max(1, int(0.8 * out.shape[1]) // cells.shape[1])
+    text = np.repeat(np.repeat(cells, scale, axis=0), scale, axis=1)
+    h, w = text.shape
+    pad = scale
+    if h + 2 * pad > out.shape[0] or w > out.shape[1]:
+        return out
+    out[: h + 2 * pad] = 0.0
+    x0 = (out.shape[1] - w) // 2
+    out[pad : pad + h, x0 : x0 + w][text] = 1.0
+    return out
+
+
 def write_ctf_outputs(
-    fit: CtfFit, out: Path, stem: str, *, micrograph: Path, optics: Optics, search: CtfSearch
+    fit: CtfFit,
+    out: Path,
+    stem: str,
+    *,
+    micrograph: Path,
+    optics: Optics,
+    search: CtfSearch,
+    not_trusted: str | None = None,
 ) -> Path:
-    """Write the result JSON, curves JSON and diagnostic PNG; return the result JSON's path."""
+    """Write the result JSON, curves JSON and diagnostic PNG; return the result JSON's path.
+
+    ``not_trusted``: the reason, in words, that ``fit`` is only a best guess (a
+    :class:`~cryolive.engines.ctf.CtfFitError`'s ``best_guess``); the JSON's status is then
+    ``not-trusted`` with that reason, and the PNG is stamped NOT TRUSTED.
+    """
     curves = out / f"{stem}_ctf_curves.json"
     diagnostic = out / f"{stem}_ctf_diag.png"
     _write_json(curves, fit.curves.to_dict())
-    write_png(diagnostic, fit.diagnostic)
-    return _write_json(
-        out / f"{stem}_ctf.json",
-        {
-            "micrograph": str(micrograph),
-            "status": "ok",
-            "result": fit.result.to_dict(),
-            "optics": asdict(optics),
-            "search": asdict(search),
-            "files": {"curves": curves.name, "diagnostic": diagnostic.name},
-        },
-    )
+    picture = fit.diagnostic if not_trusted is None else stamp_not_trusted(fit.diagnostic)
+    write_png(diagnostic, picture)
+    payload: dict[str, Any] = {
+        "micrograph": str(micrograph),
+        "status": "ok" if not_trusted is None else "not-trusted",
+    }
+    if not_trusted is not None:
+        payload["reason"] = not_trusted
+    payload |= {
+        "result": fit.result.to_dict(),
+        "optics": asdict(optics),
+        "search": asdict(search),
+        "files": {"curves": curves.name, "diagnostic": diagnostic.name},
+    }
+    return _write_json(out / f"{stem}_ctf.json", payload)
 
 
 def write_failure(
