@@ -166,6 +166,13 @@ def simulate_visit(
                 rng=mrng,
             )
             acquired = config.start_time + timedelta(seconds=done * interval_s)
+            # Draws kept in the order they had before the EPU session files were written, so
+            # that a seed plants the same movies and faults as it did (tests rely on it).
+            drawn_stage = (float(mrng.uniform(-900, 900)), float(mrng.uniform(-900, 900)), 0.0)
+            if config.layout == "epu":
+                for _ in range((m % per_square == 0) + (shot == 0)):
+                    mrng.standard_normal((64, 64))
+            frng = np.random.default_rng([config.seed, g, m, 1])  # the files around it
             record = ImageRecord(
                 pixel_size_a=pixel_size,
                 voltage_kv=movie_config.voltage_kv,
@@ -177,9 +184,7 @@ def simulate_visit(
                 magnification=magnification,
                 n_fractions=movie_config.n_frames,
                 shape_px=config.frame_shape,
-                stage_um=hole.stage_um
-                if config.layout == "epu"
-                else (float(mrng.uniform(-900, 900)), float(mrng.uniform(-900, 900)), 0.0),
+                stage_um=hole.stage_um if config.layout == "epu" else drawn_stage,
                 acquired_at=acquired,
                 detector=config.camera.commercial_name,
                 phase_plate=movie_config.phase_shift_deg is not None,
@@ -196,7 +201,7 @@ def simulate_visit(
             else:
                 movie_path, meta_path = serialem_paths(raw, config, m)
             fault = _draw_fault(config, mrng, fmt)
-            delivery = _draw_delivery(config, mrng)
+            delivery = _draw_delivery(config, frng)
             renderer = ExposureRenderer(plan_m, movie_config, specimens, rng=mrng)
             pacer = Pacer(config.write_fraction * interval_s if config.rate_per_hour else 0.0)
             shape, planted = write_movie(
@@ -249,8 +254,8 @@ def simulate_visit(
             else:
                 meta_path.write_text(meta_text)
             if config.layout == "epu":
-                epu.thumbnail(stem, mrng)
-                non_movies += _non_movies(out, config, stem, movie_path, meta_text, mrng)
+                epu.thumbnail(stem, frng)
+                non_movies += _non_movies(out, config, stem, movie_path, meta_text, frng)
             if planted is not None:
                 faults.append(FaultTruth(kind=planted.kind, path=relative, detail=planted.detail))
             truth_m = movie_truth(
