@@ -158,16 +158,21 @@ def atlas_image(plan: GridPlan, rng: np.random.Generator) -> np.ndarray:
 
 
 def square_image(square: GridSquarePlan, rng: np.random.Generator) -> np.ndarray:
-    """The grid square's thumbnail (364 x 512 uint8): carbon, bright holes, bars at the edge."""
+    """The grid square's thumbnail (364 x 512 uint8): grid bars at the edge, the carbon foil
+    with its whole lattice of holes (the square's foil holes are among them)."""
     scale = THUMBNAIL_WIDTH / SQUARE_IMAGE_PX[1]
     shape = (round(SQUARE_IMAGE_PX[0] * scale), THUMBNAIL_WIDTH)
     image = np.full(shape, 30.0, dtype=np.float32)
     half = SQUARE_SIZE_UM * 1e4 / SQUARE_PIXEL_A / 2 * scale
     cy, cx = shape[0] / 2, shape[1] / 2
-    image[max(int(cy - half), 0) : int(cy + half), max(int(cx - half), 0) : int(cx + half)] = 95.0
-    centres = [(h.pixel_xy[0] * scale, h.pixel_xy[1] * scale) for h in square.holes]
-    radius = square.holes[0].diameter_px * scale / 2 if square.holes else 1.0
-    image[_disc_mask(shape, centres, radius)] = 170.0
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+    pitch = HOLE_PITCH_UM * 1e4 / SQUARE_PIXEL_A * scale
+    dx = (((xx - cx) / pitch + 0.5) % 1 - 0.5) * pitch
+    dy = (((yy - cy) / pitch + 0.5) % 1 - 0.5) * pitch
+    radius = HOLE_DIAMETER_UM * 1e4 / SQUARE_PIXEL_A * scale / 2
+    foil = (np.abs(xx - cx) < half) & (np.abs(yy - cy) < half)
+    image[foil] = 95.0
+    image[foil & (dx**2 + dy**2 <= radius**2)] = float(rng.uniform(150, 190))
     image += rng.normal(0, 5, shape).astype(np.float32)
     return image.clip(0, 255).astype(np.uint8)
 
