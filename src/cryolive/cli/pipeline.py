@@ -117,6 +117,8 @@ def check(
         raise typer.Exit(code=1)
     if report is not None and (report.duplicates or report.missing or not report.faults_match):
         raise typer.Exit(code=1)
+    if report is not None and report.registration is not None and not report.registration.ok:
+        raise typer.Exit(code=1)  # a movie lost, doubled, mislabelled or on the wrong hole
 
 
 def reprocess(

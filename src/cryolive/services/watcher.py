@@ -16,6 +16,7 @@ see :mod:`cryolive.services.eer_grouping`) unless the user set it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,13 +67,23 @@ def read_metadata(movie: Path) -> AcquisitionMetadata:
 
 def movie_files(raw_dir: Path) -> Iterator[Path]:
     """Movies below a raw folder: EPU ``Data/`` folders, or SerialEM ``Frames/``."""
-    for path in sorted(raw_dir.rglob("*")):
+    found = []
+    # os.walk (names as strings; links to folders not followed, as rglob) rather than
+    # Path.rglob, which builds and hashes a Path for every file of the visit: at 50,000
+    # movies (~180,000 files) that was most of a scan (bench/watcher.py --profile)
+    for folder, subfolders, files in os.walk(raw_dir):
+        if os.path.basename(folder) not in ("Data", "Frames"):
+            continue
         # Not only regular files: a directory, pipe or dangling link named like a movie is a
         # movie that cannot be read, and gets its recorded failure like any other.
-        if path.suffix.lower() not in MOVIE_SUFFIXES:
-            continue
-        if path.parent.name in ("Data", "Frames") and not any(g in path.name for g in GAIN_NAMES):
-            yield path
+        for name in (*files, *subfolders):
+            if os.path.splitext(name)[1].lower() not in MOVIE_SUFFIXES:
+                continue
+            if not any(g in name for g in GAIN_NAMES):
+                found.append(os.path.join(folder, name))
+    # in Path order (by parts), without a Path per comparison
+    for path in sorted(found, key=lambda p: p.split(os.sep)):
+        yield Path(path)
 
 
 def gain_reference(raw_dir: Path) -> Path | None:
