@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
+from cryolive.db._live import restrict
 from cryolive.db.ispyb_compat import on_update_columns
 from cryolive.db.models import WorkKey
 
@@ -174,6 +175,7 @@ def _insert_returning(
     (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
     """
     (pk,) = table.primary_key.columns
+    rows = [restrict(session, table, row) for row in rows]  # only the columns the table has
     if session.get_bind().dialect.name == "sqlite":
         first = int(session.scalar(sa.select(sa.func.max(pk))) or 0) + 1
         ids = list(range(first, first + len(rows)))
@@ -201,6 +203,7 @@ def _update_many(
     Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
     """
     (pk,) = table.primary_key.columns
+    rows = [(row_id, restrict(session, table, values)) for row_id, values in rows]
     keep = {name: table.c[name] for name in on_update_columns(table.name)}
     dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
