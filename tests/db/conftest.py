@@ -8,8 +8,10 @@ database for tests that must commit (``db_url``; they use unique names so they n
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,53 @@ def mariadb_url(mariadb_server_url: str) -> Iterator[str]:
     with server.begin() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
     server.dispose()
+
+
+ISPYB_SCRIPTS = ("tables.sql", "lookups.sql", "data.sql", "routines.sql")
+
+
+@pytest.fixture(scope="session")
+def ispyb_database_dir(need_service: Callable[[str, str], None]) -> Path:
+    """Diamond's published ISPyB schema (shared data, at <repo>/../shared/data/ispyb-database)."""
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ispyb-database"
+    if not all((folder / name).is_file() for name in ISPYB_SCRIPTS):
+        need_service("the published ISPyB schema", f"not at {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_ispyb_url(
+    mariadb_server_url: str, ispyb_database_dir: Path, need_service: Callable[[str, str], None]
+) -> Iterator[str]:
+    """A MariaDB database built as a facility builds its ISPyB (tables, lookups, sample data,
+    routines from the published schema), once per test session; cryolive has not touched it."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        need_service("the mariadb client", "neither mariadb nor mysql is on PATH")
+    url = sa.make_url(mariadb_server_url)
+    name = f"cryolive_test_ispyb_real_{os.getpid()}"
+    server = sa.create_engine(mariadb_server_url, pool_pre_ping=True)
+    with server.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+        connection.exec_driver_sql("SET GLOBAL log_bin_trust_function_creators = ON")
+    command = [
+        str(client),
+        f"--host={url.host or '127.0.0.1'}",
+        f"--port={url.port or 3306}",
+        f"--user={url.username or 'root'}",
+        name,
+    ]
+    environment = {**os.environ, "MYSQL_PWD": url.password or ""}
+    try:
+        for script in ISPYB_SCRIPTS:
+            with (ispyb_database_dir / script).open("rb") as stream:
+                subprocess.run(command, stdin=stream, env=environment, check=True, timeout=300)
+        yield f"{mariadb_server_url}/{name}"
+    finally:
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        server.dispose()
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])

@@ -94,7 +94,12 @@ def restrict(session: Session, table: sa.Table, values: Mapping[str, Any]) -> di
 def _defer_missing(state: ORMExecuteState) -> None:
     if not state.is_select or state.is_column_load:
         return
-    mappers = [m for m in state.all_mappers if m.local_table.name in ispyb_metadata().tables]
+    ispyb_tables = ispyb_metadata().tables
+    mappers = [
+        m
+        for m in state.all_mappers
+        if isinstance(m.local_table, sa.Table) and m.local_table.name in ispyb_tables
+    ]
     if not mappers:
         return
     schema = live_schema(state.session.connection())

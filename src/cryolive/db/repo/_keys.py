@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from cryolive.db._live import restrict
 from cryolive.db.ispyb_compat import on_update_columns
 from cryolive.db.models import WorkKey
+from cryolive.db.repo._shared import Adopt
 
 KeyParts = tuple[Hashable, ...]
 _CHUNK = 500
@@ -99,42 +100,72 @@ def require(
     return found
 
 
+def insert_row(session: Session, *, table: sa.Table, values: Mapping[str, Any]) -> int:
+    """Insert one row, sending only the columns the database's table has; its new id (the
+    first primary-key column)."""
+    result = session.execute(sa.insert(table).values(restrict(session, table, values)))
+    primary_key = cast("sa.CursorResult[Any]", result).inserted_primary_key
+    if primary_key is None:
+        raise RuntimeError(f"{table.name}: the insert returned no primary key")
+    return int(primary_key[0])
+
+
 def upsert_many(
     session: Session,
     *,
     table: sa.Table,
     rows: Sequence[tuple[KeyParts, Mapping[str, Any]]],
+    adopt: Adopt | None = None,
 ) -> list[int]:
     """Insert or update one row per natural key; return the row ids in the order given.
 
     ``rows`` pairs each natural key with the row's column values (ISPyB column names). A key
-    that appears twice in ``rows`` is written once, with its last values.
+    that appears twice in ``rows`` is written once, with its last values. ``adopt`` finds rows
+    of keys cryolive has not recorded that another ISPyB client wrote: those are reused (and
+    their key recorded), not duplicated.
     """
     if not rows:
         return []
     try:
         with session.begin_nested():
-            return _upsert_once(session, table=table, rows=rows)
+            return _upsert_once(session, table=table, rows=rows, adopt=adopt)
     except sa.exc.IntegrityError:
         # Another writer recorded one of these keys after we looked: it now exists, so the
         # second attempt updates it.
         with session.begin_nested():
-            return _upsert_once(session, table=table, rows=rows)
+            return _upsert_once(session, table=table, rows=rows, adopt=adopt)
 
 
-def upsert(session: Session, *, table: sa.Table, key: KeyParts, values: Mapping[str, Any]) -> int:
+def upsert(
+    session: Session,
+    *,
+    table: sa.Table,
+    key: KeyParts,
+    values: Mapping[str, Any],
+    adopt: Adopt | None = None,
+) -> int:
     """:func:`upsert_many` for one row."""
-    return upsert_many(session, table=table, rows=[(key, values)])[0]
+    return upsert_many(session, table=table, rows=[(key, values)], adopt=adopt)[0]
 
 
 def _upsert_once(
-    session: Session, *, table: sa.Table, rows: Sequence[tuple[KeyParts, Mapping[str, Any]]]
+    session: Session,
+    *,
+    table: sa.Table,
+    rows: Sequence[tuple[KeyParts, Mapping[str, Any]]],
+    adopt: Adopt | None,
 ) -> list[int]:
     latest: dict[KeyParts, Mapping[str, Any]] = {}
     for key, values in rows:
         latest[key] = values
     hash_of = {key: key_hash(table.name, key) for key in latest}
     ids = lookup(session, table=table, keys=list(latest), hashes={h: k for k, h in hash_of.items()})
+    if adopt is not None and len(ids) < len(latest):
+        adopted = adopt.find(session, [(k, v) for k, v in latest.items() if k not in ids])
+        if adopted:
+            _record_keys(session, [(hash_of[k], table.name, row) for k, row in adopted.items()])
+            ids.update(adopted)
+            latest |= {k: adopt.values_for_adopted(latest[k]) for k in adopted}
 
     new_keys = [key for key in latest if key not in ids]
     if new_keys:
@@ -143,7 +174,7 @@ def _upsert_once(
         _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
 
     new = set(new_keys)
-    old_keys = [key for key in latest if key not in new]
+    old_keys = [key for key in latest if key not in new and latest[key]]
     if old_keys:
         _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])
     return [ids[key] for key, _ in rows]
