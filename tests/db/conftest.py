@@ -62,38 +62,61 @@ def ispyb_database_dir(need_service: Callable[[str, str], None]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_ispyb_url(
+def build_real_ispyb(
     mariadb_server_url: str, ispyb_database_dir: Path, need_service: Callable[[str, str], None]
-) -> Iterator[str]:
-    """A MariaDB database built as a facility builds its ISPyB (tables, lookups, sample data,
-    routines from the published schema), once per test session; cryolive has not touched it."""
+) -> Iterator[Callable[[], str]]:
+    """Builds a MariaDB database as a facility builds its ISPyB (tables, lookups, sample data,
+    routines from the published schema, about 2 s each); all are dropped when the session ends."""
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client is None:
         need_service("the mariadb client", "neither mariadb nor mysql is on PATH")
     url = sa.make_url(mariadb_server_url)
-    name = f"cryolive_test_ispyb_real_{os.getpid()}"
     server = sa.create_engine(mariadb_server_url, pool_pre_ping=True)
-    with server.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
-        connection.exec_driver_sql("SET GLOBAL log_bin_trust_function_creators = ON")
-    command = [
-        str(client),
-        f"--host={url.host or '127.0.0.1'}",
-        f"--port={url.port or 3306}",
-        f"--user={url.username or 'root'}",
-        name,
-    ]
-    environment = {**os.environ, "MYSQL_PWD": url.password or ""}
-    try:
+    built: list[str] = []
+
+    def build() -> str:
+        name = f"cryolive_test_ispyb_real_{os.getpid()}_{len(built)}"
+        built.append(name)
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+            connection.exec_driver_sql("SET GLOBAL log_bin_trust_function_creators = ON")
+        command = [
+            str(client),
+            f"--host={url.host or '127.0.0.1'}",
+            f"--port={url.port or 3306}",
+            f"--user={url.username or 'root'}",
+            name,
+        ]
+        environment = {**os.environ, "MYSQL_PWD": url.password or ""}
         for script in ISPYB_SCRIPTS:
             with (ispyb_database_dir / script).open("rb") as stream:
                 subprocess.run(command, stdin=stream, env=environment, check=True, timeout=300)
-        yield f"{mariadb_server_url}/{name}"
+        return f"{mariadb_server_url}/{name}"
+
+    try:
+        yield build
     finally:
         with server.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            for name in built:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         server.dispose()
+
+
+@pytest.fixture
+def real_ispyb_url(build_real_ispyb: Callable[[], str]) -> str:
+    """A facility's ISPyB as published, which cryolive has not touched (a new one per test)."""
+    return build_real_ispyb()
+
+
+@pytest.fixture(scope="session")
+def real_ispyb_upgraded_url(build_real_ispyb: Callable[[], str]) -> str:
+    """A facility's ISPyB as published, after ``cryolive db upgrade`` (one per session)."""
+    url = build_real_ispyb()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
