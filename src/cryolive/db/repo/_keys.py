@@ -160,12 +160,14 @@ def _upsert_once(
         latest[key] = values
     hash_of = {key: key_hash(table.name, key) for key in latest}
     ids = lookup(session, table=table, keys=list(latest), hashes={h: k for k, h in hash_of.items()})
+    adopted: dict[KeyParts, int] = {}
     if adopt is not None and len(ids) < len(latest):
         adopted = adopt.find(session, [(k, v) for k, v in latest.items() if k not in ids])
         if adopted:
             _record_keys(session, [(hash_of[k], table.name, row) for k, row in adopted.items()])
             ids.update(adopted)
-            latest |= {k: adopt.values_for_adopted(latest[k]) for k in adopted}
+            changes = [(row, adopt.values_for_adopted(latest[k])) for k, row in adopted.items()]
+            _update_many(session, table=table, rows=[c for c in changes if c[1]], in_place=True)
 
     new_keys = [key for key in latest if key not in ids]
     if new_keys:
@@ -174,7 +176,7 @@ def _upsert_once(
         _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
 
     new = set(new_keys)
-    old_keys = [key for key in latest if key not in new and latest[key]]
+    old_keys = [key for key in latest if key not in new and key not in adopted]
     if old_keys:
         _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])
     return [ids[key] for key, _ in rows]
@@ -225,11 +227,17 @@ def _insert_returning(
 
 
 def _update_many(
-    session: Session, *, table: sa.Table, rows: Sequence[tuple[int, Mapping[str, Any]]]
+    session: Session,
+    *,
+    table: sa.Table,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    in_place: bool = False,
 ) -> None:
     """Update rows by primary key: one multi-row ``INSERT … ON DUPLICATE KEY UPDATE``
     (MariaDB) or ``… ON CONFLICT DO UPDATE`` (SQLite) per set of columns, which the drivers
-    send as a few statements rather than one ``UPDATE`` per row.
+    send as a few statements rather than one ``UPDATE`` per row. ``in_place``: plain
+    ``UPDATE``s, for rows given only some of their required columns (rows another client wrote:
+    the upsert's insert half would need them all).
 
     Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
     """
@@ -240,12 +248,13 @@ def _update_many(
     for positions in _group_by_columns([values for _, values in rows]).values():
         columns = [name for name in rows[positions[0]][1] if name != pk.name]
         params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
-        if dialect == "mysql":
+        statement: sa.Executable
+        if dialect == "mysql" and not in_place:
             upsert_mysql = mysql.insert(table)
-            statement: sa.Executable = upsert_mysql.on_duplicate_key_update(
+            statement = upsert_mysql.on_duplicate_key_update(
                 {name: upsert_mysql.inserted[name] for name in columns} | keep
             )
-        elif dialect == "sqlite":
+        elif dialect == "sqlite" and not in_place:
             upsert_sqlite = sqlite.insert(table)
             statement = upsert_sqlite.on_conflict_do_update(
                 index_elements=[pk], set_={name: upsert_sqlite.excluded[name] for name in columns}
