@@ -114,9 +114,7 @@ def test_programs_are_written_and_read_without_the_columns_the_schema_lacks(
         assert program is not None and program.processingJobId == job_id
         pairs = session.execute(
             sa.select(ProcessingJob, AutoProcProgram)
-            .join(
-                AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId
-            )
+            .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
             .where(ProcessingJob.dataCollectionId == dc_id)
         ).all()
         assert [(j.processingJobId, p.autoProcProgramId) for j, p in pairs] == [

@@ -28,14 +28,12 @@ def _other_client_registers(
     """Find or create the data collection and movies as another client would; their ids."""
     dc = session.scalars(
         sa.select(DataCollection).where(
-            DataCollection.SESSIONID == session_id,
+            session_id == DataCollection.SESSIONID,
             DataCollection.imageDirectory.in_([directory, directory + "/"]),
         )
     ).first()
     if dc is None:
-        group = DataCollectionGroup(
-            sessionId=session_id, experimentTypeId=37, experimentType="EM"
-        )
+        group = DataCollectionGroup(sessionId=session_id, experimentTypeId=37, experimentType="EM")
         session.add(group)
         session.flush()
         dc = DataCollection(
@@ -90,7 +88,7 @@ def _cryolive_registers(
 
 
 def _counts(session: Session, session_id: int) -> tuple[int, int, int]:
-    dcs = sa.select(DataCollection.dataCollectionId).where(DataCollection.SESSIONID == session_id)
+    dcs = sa.select(DataCollection.dataCollectionId).where(session_id == DataCollection.SESSIONID)
     return (
         session.scalar(
             sa.select(sa.func.count())

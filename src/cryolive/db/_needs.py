@@ -26,7 +26,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     ),
     "CTF": (
         "amplitudeContrast", "astigmatism", "astigmatismAngle", "autoProcProgramId", "boxSizeX",
-        "boxSizeY", "ccValue", "ctfId", "defocusStepSize", "estimatedDefocus",
+        "boxSizeY", "ccValue", "comments", "ctfId", "defocusStepSize", "estimatedDefocus",
         "estimatedResolution", "fftTheoreticalFullPath", "iceRingDensity", "maxDefocus",
         "maxResolution", "minDefocus", "minResolution", "motionCorrectionId",
     ),
@@ -42,8 +42,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     ),
     "ExperimentType": ("active", "experimentTypeId", "name", "proposalType"),
     "MotionCorrection": (
-        "autoProcProgramId", "averageMotionPerFrame", "dataCollectionId", "dosePerFrame",
-        "doseWeight", "driftPlotFullPath", "fftCorrectedFullPath", "fftFullPath", "firstFrame",
+        "autoProcProgramId", "averageMotionPerFrame", "comments", "dataCollectionId",
+        "dosePerFrame", "doseWeight", "driftPlotFullPath", "fftCorrectedFullPath", "fftFullPath",
+        "firstFrame",
         "imageNumber", "lastFrame", "micrographFullPath", "micrographSnapshotFullPath",
         "motionCorrectionId", "movieId", "patchesUsedX", "patchesUsedY", "totalMotion",
     ),

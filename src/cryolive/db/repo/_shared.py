@@ -87,7 +87,7 @@ def _folder_collection(
                 *(getattr(dc, name) for name in OPTICS),
             )
             .where(
-                dc.SESSIONID == session_id,  # noqa: SIM300 (a column, not a constant)
+                session_id == dc.SESSIONID,
                 dc.imageDirectory.in_(_folder_variants(directory)),
             )
             .order_by(dc.dataCollectionId)
