@@ -45,6 +45,8 @@ def test_a_column_the_database_lacks_is_left_out_of_writes_and_loads(tmp_path: P
         program = session.get(AutoProcProgram, program_id)
         assert program is not None and program.processingPrograms == "cryolive"
         assert session.scalars(sa.select(AutoProcProgram)).all() == [program]
+        # Column selects of the same model take no loader options (they would be an error).
+        assert session.scalars(sa.select(AutoProcProgram.autoProcProgramId)).all() == [program_id]
     state = current(engine)
     assert state.up_to_date and state.ispyb_columns_unused == ("AutoProcProgram.jobUuid",)
     engine.dispose()

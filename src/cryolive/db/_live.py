@@ -91,13 +91,26 @@ def restrict(session: Session, table: sa.Table, values: Mapping[str, Any]) -> di
     return live_schema(session.connection()).restrict(table, values)
 
 
+def _loaded_entities(statement: Any) -> list[sa.orm.Mapper[Any]]:
+    """The mappers whose whole entity ``statement`` loads (``select(Movie)``, not
+    ``select(Movie.movieId)``: a loader option on the latter is an error)."""
+    mappers = []
+    for description in getattr(statement, "column_descriptions", ()):
+        entity, expression = description.get("entity"), description.get("expr")
+        if entity is not None and expression is entity:
+            mapper = sa.inspect(entity, raiseerr=False)
+            if isinstance(mapper, sa.orm.Mapper):
+                mappers.append(mapper)
+    return mappers
+
+
 def _defer_missing(state: ORMExecuteState) -> None:
     if not state.is_select or state.is_column_load:
         return
     ispyb_tables = ispyb_metadata().tables
     mappers = [
         m
-        for m in state.all_mappers
+        for m in _loaded_entities(state.statement)
         if isinstance(m.local_table, sa.Table) and m.local_table.name in ispyb_tables
     ]
     if not mappers:
@@ -106,8 +119,7 @@ def _defer_missing(state: ORMExecuteState) -> None:
     options = []
     for mapper in mappers:
         table = mapper.local_table
-        if not isinstance(table, sa.Table):
-            continue
+        assert isinstance(table, sa.Table)
         for name in schema.missing_columns(table):
             attribute = mapper.get_property_by_column(table.c[name])
             options.append(defer(getattr(mapper.class_, attribute.key)))
