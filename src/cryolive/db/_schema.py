@@ -93,12 +93,15 @@ def ispyb_origin(connection: sa.Connection) -> Origin:
     if "SchemaStatus" not in existing:
         return "facility"
     status = _schema_status(connection)
-    scripts = list(connection.scalars(sa.select(status.c.scriptName).limit(1000)))
-    if any(str(name).startswith(BUILT_BY_CRYOLIVE) for name in scripts):
+    marked = connection.scalar(
+        sa.select(status.c.schemaStatusId)
+        .where(status.c.scriptName.startswith(BUILT_BY_CRYOLIVE))
+        .limit(1)
+    )
+    if marked is not None:
         return "cryolive"
-    if not scripts and VERSION_TABLE in existing:
-        return "cryolive"
-    return "facility"
+    empty = connection.scalar(sa.select(status.c.schemaStatusId).limit(1)) is None
+    return "cryolive" if empty and VERSION_TABLE in existing else "facility"
 
 
 def upgrade(engine: sa.Engine) -> list[str]:
