@@ -14,7 +14,7 @@ A table the database does not have is left alone (the statement fails as it woul
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +86,17 @@ def forget(engine: sa.Engine) -> None:
 
 def restrict(session: Session, table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` for an insert or update of ``table``, without the columns it lacks."""
+    return restrict_many(session, table, [values])[0]
+
+
+def restrict_many(
+    session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """:func:`restrict` for a batch of rows (the schema is looked up once)."""
     if table.name not in ispyb_metadata().tables:
-        return dict(values)  # cryolive's own tables are always as the migrations made them
-    return live_schema(session.connection()).restrict(table, values)
+        return [dict(row) for row in rows]  # cryolive's own tables: as the migrations made them
+    schema = live_schema(session.connection())
+    return [schema.restrict(table, row) for row in rows]
 
 
 def _loaded_entities(statement: Any) -> list[sa.orm.Mapper[Any]]:

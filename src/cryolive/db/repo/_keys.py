@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
-from cryolive.db._live import restrict
+from cryolive.db._live import restrict, restrict_many
 from cryolive.db.ispyb_compat import on_update_columns
 from cryolive.db.models import WorkKey
 from cryolive.db.repo._shared import Adopt
@@ -208,7 +208,7 @@ def _insert_returning(
     (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
     """
     (pk,) = table.primary_key.columns
-    rows = [restrict(session, table, row) for row in rows]  # only the columns the table has
+    rows = restrict_many(session, table, rows)  # only the columns the table has
     if session.get_bind().dialect.name == "sqlite":
         first = int(session.scalar(sa.select(sa.func.max(pk))) or 0) + 1
         ids = list(range(first, first + len(rows)))
@@ -242,7 +242,8 @@ def _update_many(
     Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
     """
     (pk,) = table.primary_key.columns
-    rows = [(row_id, restrict(session, table, values)) for row_id, values in rows]
+    restricted = restrict_many(session, table, [values for _, values in rows])
+    rows = [(row_id, values) for (row_id, _), values in zip(rows, restricted, strict=True)]
     keep = {name: table.c[name] for name in on_update_columns(table.name)}
     dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
