@@ -65,7 +65,7 @@ _FIXTURE_MARKERS = {
     "browser": "browser",
 }
 # Whole modules that take minutes on this 2-core machine (measured with --durations).
-_SLOW_PATHS = ("tests/pipeline/", "tests/engines/relion_", "tests/engines/class2d/")
+_SLOW_PATHS = ("tests/pipeline/", "tests/adapters/relion_", "tests/engines/class2d/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,3 +88,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             names.add("slow")
         for name in sorted(names):
             item.add_marker(name)
+
+
+def _square_targets_xml(square: int, holes: dict[int, tuple[float, float, float]]) -> str:
+    """A ``Metadata/GridSquare_<id>.dm`` as EPU writes it (.NET data-contract XML), with the
+    foil holes ``{id: (centre x px, centre y px, diameter px)}``; stage X = id nm, Y = -id nm."""
+    ns = (
+        'xmlns="http://schemas.datacontract.org/2004/07/Applications.Epu.Persistence" '
+        'xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"'
+    )
+    common = 'xmlns="http://schemas.datacontract.org/2004/07/Fei.Applications.Common.Types"'
+    arrays = 'xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"'
+    generic = 'xmlns:b="http://schemas.datacontract.org/2004/07/System.Collections.Generic"'
+    drawing = 'xmlns:c="http://schemas.datacontract.org/2004/07/System.Drawing"'
+    shared = 'xmlns:c="http://schemas.datacontract.org/2004/07/Fei.SharedObjects"'
+    pairs = "".join(
+        f"<b:KeyValuePairOfintTargetLocationXmlBpEWF4JT><b:key>{hole}</b:key><b:value>"
+        f"<Id {common}>{hole}</Id><GridSquareId>{square}</GridSquareId>"
+        f"<PixelCenter {drawing}><c:x>{x}</c:x><c:y>{y}</c:y></PixelCenter>"
+        f"<PixelWidthHeight {drawing}><c:height>{d}</c:height><c:width>{d}</c:width>"
+        f"</PixelWidthHeight><Selected>true</Selected>"
+        f"<StagePosition {shared}><c:A>0</c:A><c:B>0</c:B><c:X>{hole * 1e-9}</c:X>"
+        f"<c:Y>{-hole * 1e-9}</c:Y><c:Z>0</c:Z></StagePosition><State>Completed</State>"
+        f"</b:value></b:KeyValuePairOfintTargetLocationXmlBpEWF4JT>"
+        for hole, (x, y, d) in holes.items()
+    )
+    return (
+        f'<GridSquareXml z:Id="1" {ns}><Id {common}>{square}</Id>'
+        f"<AtlasNodeId>{square}</AtlasNodeId>"
+        f'<Position xmlns:a="http://schemas.datacontract.org/2004/07/Fei.SharedObjects">'
+        f"<a:A>0</a:A><a:B>0</a:B><a:X>-4.9E-05</a:X><a:Y>-0.000562</a:Y><a:Z>0</a:Z></Position>"
+        f'<TargetLocations z:Id="8"><Id {common}>1</Id><GridSquareId>{square}</GridSquareId>'
+        f'<TargetLocations i:nil="true" {arrays}/><TargetLocationsEfficient {arrays}>'
+        f"<a:m_keyRehashCount>0</a:m_keyRehashCount><a:m_serializationArray {generic}>{pairs}"
+        f"</a:m_serializationArray></TargetLocationsEfficient></TargetLocations></GridSquareXml>"
+    )
+
+
+@pytest.fixture(scope="session")
+def square_targets_xml() -> Callable[[int, dict[int, tuple[float, float, float]]], str]:
+    """Writes the text of EPU's ``Metadata/GridSquare_<id>.dm`` (see ``_square_targets_xml``)."""
+    return _square_targets_xml

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Redeliveries (crashed workers) after which RabbitMQ dead-letters a message.",
     )
+    atlas_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders where EPU's atlases may lie when not inside the visit's folder "
+        "(EpuSession.dm's AtlasId is looked for under each).",
+    )
     web: WebSettings = WebSettings()
 
     @classmethod

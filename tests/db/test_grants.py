@@ -10,8 +10,8 @@ from ispyb.sqlalchemy import BLSession, DataCollection, Movie, Person
 from sqlalchemy.orm import Session
 
 from cryolive.db import Account, grant_accounts, make_engine
-from cryolive.db.records import MovieRecord, MovieRef
 from cryolive.db.repo import collections, results, visits
+from cryolive.records import MovieRecord, MovieRef
 
 
 def _refused(engine: sa.Engine, model: type, values: dict[str, object]) -> str:

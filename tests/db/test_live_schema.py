@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import AutoProcProgram, Base
 from sqlalchemy.orm import Session
 
+from cryolive import records as records_module
 from cryolive.db import current, make_engine, upgrade
-from cryolive.db import records as records_module
 from cryolive.db._needs import NEEDS
 from cryolive.db.repo import collections, visits
 

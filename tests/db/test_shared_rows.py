@@ -14,8 +14,8 @@ from ispyb.sqlalchemy import DataCollection, DataCollectionGroup, Movie
 from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine
-from cryolive.db.records import MovieRecord, MovieRef
 from cryolive.db.repo import collections, results, visits
+from cryolive.records import MovieRecord, MovieRef
 
 
 def _visit() -> str:

@@ -8,8 +8,8 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from cryolive.db.records import MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.db.repo import browse, collections, results, staff, visits
+from cryolive.records import MotionCorrectionRecord, MovieRecord, MovieRef
 
 NOW = dt.datetime(2026, 11, 20, 12, 30)
 

@@ -159,3 +159,42 @@ def test_shipped_recipes_are_package_data_found_by_name() -> None:
         assert found.is_relative_to(package) and found.read_bytes() == path.read_bytes()
     with pytest.raises(ValueError, match="no recipe"):
         recipe_path("no-such-recipe")
+
+
+def _spa() -> dict[str, object]:
+    return json.loads(recipe_path("spa-preprocess").read_text())
+
+
+def test_a_typo_in_a_recipes_run_parameters_is_refused_at_load(tmp_path: Path) -> None:
+    data = _spa() | {"parameters": {"ctf_min_resolutoin_a": 20.0}}
+    (tmp_path / "typo.json").write_text(json.dumps(data))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(tmp_path / "typo.json")
+    assert "ctf_min_resolutoin_a: not a run parameter" in str(caught.value)
+    assert "did you mean 'ctf_min_resolution_a'?" in str(caught.value)
+    (tmp_path / "fine.json").write_text(json.dumps(data | {"parameters": {"cs_mm": 0.01}}))
+    recipe = load_recipe(tmp_path / "fine.json", registry=pipeline_registry("sqlite://"))
+    assert recipe.parameters == {"cs_mm": 0.01}
+
+
+def test_a_typo_inside_a_steps_run_section_is_refused_with_its_path() -> None:
+    data = _spa()
+    steps = data["steps"]
+    assert isinstance(steps, dict)
+    steps["ctf"]["parameters"]["ctf"] = {"cs_mmm": 2.0}
+    steps["pick"]["parameters"]["picking"] = {"diameter_min_a": -3.0}
+    recipe = Recipe.model_validate(data)
+    with pytest.raises(RecipeError) as caught:
+        validate_recipe(recipe, pipeline_registry("sqlite://"))
+    assert "steps.ctf.parameters.ctf.cs_mmm: Extra inputs are not permitted" in str(caught.value)
+    assert "steps.pick.parameters.picking.diameter_min_a: Input should be greater" in str(
+        caught.value
+    )
+
+
+def test_fill_reads_one_field_of_a_run_section() -> None:
+    values = {"acquisition": {"voltage_kv": 200.0}, "ctf": {"cs_mm": 2.0}}
+    assert fill("{acquisition.voltage_kv}", values) == 200.0
+    assert fill("{ctf}", values) == {"cs_mm": 2.0}
+    with pytest.raises(KeyError):
+        fill("{acquisition.pixel_size_a}", values)

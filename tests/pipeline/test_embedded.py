@@ -202,7 +202,8 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
             assert halted.processingMessage == "stopped by bob"
             refused = session.get(AutoProcProgram, foreign)
             assert refused.processingStatus == 0
-            assert refused.processingMessage.startswith("gain_reference: must lie inside")
+            # recorded under the run parameter's name (gain_reference is the web form's)
+            assert refused.processingMessage.startswith("gain_path: must lie inside")
             assert not session.scalars(
                 sa.select(MotionCorrection).where(MotionCorrection.autoProcProgramId == foreign)
             ).all()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cryolive.db.records import ClassificationRecord
 from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context
+from cryolive.records import ClassificationRecord
 from cryolive.services.class2d import class2d
 from cryolive.services.messages import Class2DMessage, WriteResults
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles
@@ -48,14 +48,17 @@ def _message(project: Path, star: Path, i: int, **settings: object) -> Class2DMe
         "particles_star": str(star),
         "particles": PER_MICROGRAPH,
         "mask_diameter_a": 99.0,
-        "n_classes": 3,
-        "batch_size": 320,
-        "min_particles": 150,
-        "particles_per_class": 40,
-        "growth": 1.5,
-        "iterations": 6,
+        "class2d": {
+            "classes": 3,
+            "batch_size": 320,
+            "min_particles": 150,
+            "particles_per_class": 40,
+            "growth": 1.5,
+            "iterations": 6,
+        },
     }
-    return Class2DMessage.model_validate(fields | settings)
+    fields["class2d"] |= settings  # type: ignore[operator]
+    return Class2DMessage.model_validate(fields)
 
 
 def _records(emits: list) -> list[ClassificationRecord]:  # type: ignore[type-arg]
@@ -121,7 +124,7 @@ def test_a_classification_claimed_by_a_dead_worker_runs_with_the_next_message(
 def test_few_particles_use_fewer_classes(micrographs: list[Path], tmp_path: Path) -> None:
     records = []
     for i in range(2):
-        records += _records(class2d(_message(tmp_path, micrographs[i], i, n_classes=50), CONTEXT))
+        records += _records(class2d(_message(tmp_path, micrographs[i], i, classes=50), CONTEXT))
     assert records and records[0].classes_in_batch == 160 // 40
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryolive.db.records import FailureRecord
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.envelope import Envelope
@@ -20,7 +19,8 @@ from cryolive.messaging.recipe import load_recipe
 from cryolive.messaging.service import Service
 from cryolive.messaging.transport import Delivery
 from cryolive.messaging.worker import Worker
-from cryolive.services import DEFAULT_PARAMETERS
+from cryolive.params import build_parameters
+from cryolive.records import FailureRecord
 from cryolive.services.ctf import ctf_service
 from cryolive.services.ice import ice_service
 from cryolive.services.messages import WriteResults
@@ -32,16 +32,16 @@ RECIPE = load_recipe(recipe_path("spa-preprocess"))
 
 
 def _values(tmp_path: Path, movie: Path, micrograph: Path) -> dict[str, Any]:
+    run = build_parameters(
+        collection={"pixel_size_a": 1.0, "dose_per_frame_e_per_a2": 1.0, "voltage_kv": 300.0}
+    )
     return {
-        **DEFAULT_PARAMETERS,
+        **run.values(),
         "movie_path": str(movie),
         "data_collection_id": 1,
         "program_id": 7,
         "project_dir": str(tmp_path / "processed"),
         "movie_stem": "Data/m",
-        "pixel_size_a": 1.0,
-        "voltage_kv": 300.0,
-        "dose_per_frame_e_per_a2": 1.0,
         "total_dose_e_per_a2": 40.0,
         "micrograph_path": str(micrograph),
         "plain_sum_path": str(micrograph),
@@ -104,7 +104,7 @@ def test_a_gain_of_the_wrong_shape_is_recorded_not_retried(tmp_path: Path) -> No
 
     case = write_case(KINDS.index("gain_wrong_shape"), tmp_path / "raw")
     values = _values(tmp_path, case.movie, tmp_path / "unused.mrc")
-    values |= {"gain_path": str(tmp_path / "raw" / "gain.mrc"), "frames": 4}
+    values["motion"] |= {"gain_path": str(tmp_path / "raw" / "gain.mrc"), "frames": 4}
     transport = EmbeddedTransport(f"memory://{uuid.uuid4().hex}")
     envelope = envelope_for(RECIPE, "motioncorr", values)
     delivery = Delivery(envelope.to_bytes(), {}, 0, lambda: None, print)

@@ -10,6 +10,7 @@ import pytest
 
 from cryolive.errors import BadInputError
 from cryolive.messaging.service import Context
+from cryolive.params import MotionParameters
 from cryolive.services.messages import MotionCorrMessage
 from cryolive.services.motioncorr import correct
 from cryolive.services.watcher import read_metadata
@@ -43,11 +44,14 @@ def test_each_case_fails_as_bad_input_at_its_stage(index: int, tmp_path: Path) -
                 movie_stem="m",
                 pixel_size_a=PIXEL_SIZE_A,
                 dose_per_frame_e_per_a2=1.0,
-                frames=FRAMES,
-                gain_path=str(gain) if gain.exists() else None,
-                eer_grouping=1 if case.movie.suffix == ".eer" else None,
-                patches_x=1,
-                patches_y=1,
+                voltage_kv=300.0,
+                motion=MotionParameters(
+                    frames=FRAMES,
+                    gain_path=str(gain) if gain.exists() else None,
+                    eer_grouping=1 if case.movie.suffix == ".eer" else None,
+                    patches_x=1,
+                    patches_y=1,
+                ),
             )
             correct(message, Context(key="k", recipe="r", step="s", attempt=0, delivery_count=0))
     assert time.perf_counter() - start < 5.0

@@ -32,7 +32,11 @@ from sqlalchemy.orm import Session
 
 from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
-from cryolive.db.records import (
+from cryolive.db.repo import classes, collections, grid, results, visits
+from cryolive.db.repo.pipeline import write_failures
+from cryolive.messaging import open_transport
+from cryolive.messaging.envelope import Envelope
+from cryolive.records import (
     CtfRecord,
     FailureRecord,
     IceThicknessRecord,
@@ -40,10 +44,6 @@ from cryolive.db.records import (
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.repo import classes, collections, results, visits
-from cryolive.db.repo.pipeline import write_failures
-from cryolive.messaging import open_transport
-from cryolive.messaging.envelope import Envelope
 from cryolive.web import create_app
 
 ROLES = ("anonymous", "outsider", "member", "staff")
@@ -94,6 +94,8 @@ class World:
     outside_class_id: int  # its image is recorded outside the visit
     foreign_movie_id: int  # of visit bi10002-1; its snapshot is recorded as one of bi10001-1
     broker_url: str = ""
+    grid_square_id: int = 0  # square 7 of raw's atlas (holes 71, 72: movies 0-7)
+    foil_hole_id: int = 0  # hole 71 (movies 0-3)
 
     @property
     def processed(self) -> Path:
@@ -186,6 +188,7 @@ def _fill(session: Session, root: Path) -> World:
         return collections.register_data_collection(session, spec=spec)[1]
 
     dc_id, outside_id = dc("raw"), dc("raw2")
+    holes = _grid(session, root, dc_id)
     mc, ctf, ice, picker = _programs(session, dc_id)
     out = root / "bi10001-1" / "processed" / "raw"
     movies, mcs, ctfs, ices = [], [], [], []
@@ -196,7 +199,12 @@ def _fill(session: Session, root: Path) -> World:
         drift = {"data": [{"x": [0.0, 0.5 * i, 1.0 * i], "y": [0.0, 0.2, 0.3 + i]}]}
         (out / f"drift_{i}.json").write_text(json.dumps(drift))
         movies.append(
-            MovieRecord(movie=ref, movie_number=i + 1, created=START + dt.timedelta(minutes=i))
+            MovieRecord(
+                movie=ref,
+                movie_number=i + 1,
+                created=START + dt.timedelta(minutes=i),
+                foil_hole_id=holes[(71, 72, 81)[min(i // 4, 2)]],
+            )
         )
         mcs.append(
             MotionCorrectionRecord(
@@ -358,7 +366,46 @@ def _fill(session: Session, root: Path) -> World:
         class_ids=[],
         outside_class_id=0,
         foreign_movie_id=0,
+        grid_square_id=holes[7],
+        foil_hole_id=holes[71],
     )
+
+
+def _grid(session: Session, root: Path, dc_id: int) -> dict[int, int]:
+    """raw's grid: an atlas (PNG in the visit's atlas folder) with squares 7 and 8, holes 71
+    and 72 on square 7 (its PNG in the raw folder) and 81 on square 8; ids by label."""
+    visit = root / "bi10001-1"
+    atlas_png = visit / "atlas" / "Sample1" / "Atlas_1.png"
+    square_png = visit / "raw" / "Images-Disc1" / "GridSquare_7" / "GridSquare_1.png"
+    png(atlas_png, size=200)
+    png(square_png, size=120, seed=2)
+    group = grid.group_of(session, data_collection_id=dc_id)
+    atlas = grid.ensure_atlas(
+        session,
+        data_collection_group_id=group,
+        row=grid.AtlasRow(image=str(atlas_png), pixel_size_a=3400.0),
+    )
+    squares = grid.write_grid_squares(
+        session,
+        atlas_id=atlas,
+        rows=[
+            grid.GridSquareRow(label=7, x_px=50, y_px=60, width_px=30, height_px=30,
+                               image=str(square_png)),
+            grid.GridSquareRow(label=8, x_px=140, y_px=120, width_px=30, height_px=30),
+        ],
+    )  # fmt: skip
+    on_7 = grid.write_foil_holes(
+        session,
+        grid_square_id=squares[7],
+        rows=[
+            grid.FoilHoleRow(label=71, x_px=30, y_px=30, diameter_px=20),
+            grid.FoilHoleRow(label=72, x_px=90, y_px=80, diameter_px=20),
+        ],
+    )
+    on_8 = grid.write_foil_holes(
+        session, grid_square_id=squares[8], rows=[grid.FoilHoleRow(label=81, x_px=60, y_px=60)]
+    )
+    return squares | on_7 | on_8
 
 
 def _class_ids(session: Session, dc: int) -> list[int]:

@@ -111,8 +111,10 @@ def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) 
     assert again.json()["auto_proc_program_id"] == program  # one request, not two
     job = client.get(f"/api/jobs/{program}").json()
     assert job["status"] == "requested" and job["automatic"] is False
-    assert job["parameters"]["box_size_px"] == "256"
-    assert job["parameters"]["gain_reference"] == gain
+    # recorded under the run parameters' names (the form's names are aliases), as JSON
+    assert job["parameters"]["box_px"] == "256" and "box_size_px" not in job["parameters"]
+    assert json.loads(job["parameters"]["gain_path"]) == gain
+    assert "class2d_classes" in job["parameters"]  # number_of_classes
     assert job["parameters"]["requested_by"] == "alice"
     engine = make_engine(world.url)
     with Session(engine) as db, db.begin():  # the pipeline has dispatched one movie of the run

@@ -57,6 +57,13 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/classes/{particle_classification_id}/image"): MEMBERS_API,
     ("POST", "/api/visits/{visit}/collections"): (401, 403, 201, 201),
     ("POST", "/visits/{visit}/collections"): (401, 403, 303, 303),
+    ("GET", "/collections/{data_collection_id}/atlas"): MEMBERS_PAGE,
+    ("GET", "/api/collections/{data_collection_id}/atlas"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/atlas/image"): MEMBERS_API,
+    ("GET", "/grid-squares/{grid_square_id}"): MEMBERS_PAGE,
+    ("GET", "/api/grid-squares/{grid_square_id}"): MEMBERS_API,
+    ("GET", "/api/grid-squares/{grid_square_id}/image"): MEMBERS_API,
+    ("GET", "/api/foil-holes/{foil_hole_id}/movies"): MEMBERS_API,
     ("GET", "/vendor/plotly.min.js"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -129,6 +136,8 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
         "message_id": world.dead_letter() if method == "POST" else "",
         "action": "discard",
         "particle_classification_id": world.class_ids[0],
+        "grid_square_id": world.grid_square_id,
+        "foil_hole_id": world.foil_hole_id,
     }
     url = path.format(**values)
     if method == "GET":

@@ -420,3 +420,50 @@ def test_pages_break_no_content_security_policy(browser: Any, server: str, world
     page.goto("/nowhere")  # the error page
     assert violations == []
     context.close()
+
+
+def _fill_of(page: Any, selector: str) -> str:
+    return str(page.locator(selector).get_attribute("fill"))
+
+
+def test_atlas_and_grid_square_views(browser: Any, server: str, world: Any) -> None:
+    """The atlas draws its squares over its image, coloured by the chosen measure (changing it
+    recolours them); a square opens its view, whose holes are coloured the same way and list
+    their movies, which open in the collection's movie browser."""
+    page = _page(browser, server, "alice")
+    violations = _csp_violations(page)
+    page.goto(f"/collections/{world.data_collection_id}")
+    page.get_by_role("link", name="Atlas: where on the grid").click()
+    page.wait_for_selector("body[data-grid=drawn]")
+    _wait_until(page, "document.getElementById('grid-image').naturalWidth === 200")
+    assert page.locator("#grid-overlay .spot").count() == 2
+    seven = f"#grid-overlay .spot[data-id='{world.grid_square_id}']"
+    eight = f"#grid-overlay .spot:not([data-id='{world.grid_square_id}'])"
+    # resolution: square 7's movies (3.875 Å on average) below square 8's (5.375 Å)
+    low, high = _fill_of(page, seven), _fill_of(page, eight)
+    assert low == "rgb(68, 1, 84)" and high == "rgb(253, 231, 37)"
+    page.get_by_label("Colour by").select_option("movies")  # square 7: 8 movies, square 8: 4
+    page.wait_for_selector("body[data-measure=movies]")
+    assert (_fill_of(page, seven), _fill_of(page, eight)) == (high, low)
+    _shot(page, "atlas")
+
+    page.locator(seven).click()
+    page.wait_for_url(f"**/grid-squares/{world.grid_square_id}")
+    page.wait_for_selector("body[data-grid=drawn]")
+    assert page.locator("#grid-overlay .spot").count() == 2
+    hole = f"#grid-overlay .spot[data-id='{world.foil_hole_id}']"
+    other = f"#grid-overlay .spot:not([data-id='{world.foil_hole_id}'])"
+    before = (_fill_of(page, hole), _fill_of(page, other))
+    assert before == ("rgb(68, 1, 84)", "rgb(253, 231, 37)")  # resolution: hole 71 the better
+    page.get_by_label("Colour by").select_option("movies")  # 4 movies each: one colour
+    page.wait_for_selector("body[data-measure=movies]")
+    assert _fill_of(page, hole) == _fill_of(page, other) != before[0]
+    page.locator(hole).click()
+    page.wait_for_selector(f"body[data-hole='{world.foil_hole_id}']")
+    links = page.locator("#hole-movies a")
+    assert links.count() == 4
+    _shot(page, "grid-square")
+    links.nth(2).click()
+    page.wait_for_selector(f"body[data-movie='{world.movie_ids[2]}']")
+    assert violations == []
+    page.context.close()

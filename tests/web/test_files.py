@@ -3,6 +3,7 @@ resolve (symbolic links followed) inside the visit's raw or processed folders.""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def test_a_gain_inside_the_visit_is_accepted(
     program = response.json()["auto_proc_program_id"]
     client, csrf = clients["member"]
     job = client.get(f"/api/jobs/{program}").json()
-    assert job["parameters"]["gain_reference"] == planted["inside"]
+    # recorded under the run parameter's name, as JSON (cryolive.params)
+    assert json.loads(job["parameters"]["gain_path"]) == planted["inside"]
     client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
 
 

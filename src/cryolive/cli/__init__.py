@@ -41,6 +41,7 @@ def build_app() -> typer.Typer:
         class2d,
         ctf,
         db,
+        epu,
         messaging,
         motioncorr,
         picking,
@@ -58,6 +59,7 @@ def build_app() -> typer.Typer:
     # One line per command group; each module owns its commands.
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
+    app.add_typer(epu.app, name="epu")
     app.command("worker")(messaging.worker)
     app.add_typer(messaging.dlq_app, name="dlq")
     app.command()(simulate.simulate)

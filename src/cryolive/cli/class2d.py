@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from cryolive.engines.class2d import Class2DResult, Class2DSettings
+from cryolive.params import Class2DParameters
+
+_CLASS2D = Class2DParameters()  # the pipeline's defaults (cryolive.params)
 
 JOINED_STAR = "particles_joined.star"
 
@@ -35,9 +38,9 @@ def _summary(result: Class2DResult) -> Table:
 def class2d_command(
     stars: list[Path] = typer.Argument(..., help="RELION 3.1 particles.star files."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    classes: int = typer.Option(50, "--classes", help="Number of classes K."),
+    classes: int = typer.Option(_CLASS2D.classes, "--classes", help="Number of classes K."),
     diameter: float = typer.Option(150.0, "--diameter", help="Mask diameter, Å."),
-    iterations: int = typer.Option(20, "--iterations", help="Iterations."),
+    iterations: int = typer.Option(_CLASS2D.iterations, "--iterations", help="Iterations."),
     angle_step: float = typer.Option(6.0, "--angle-step", help="Final in-plane step, degrees."),
     max_shift: float = typer.Option(10.0, "--max-shift", help="Largest shift searched, Å."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -46,10 +49,10 @@ def class2d_command(
 ) -> None:
     """Classify particles in 2D: run_classes.mrcs, run_model.star, run_data.star (RELION 3.1,
     with class, psi and origin per particle), run_selected_data.star and PNGs of the classes."""
+    from cryolive.adapters.relion_class2d import RelionClass2DError, run_relion_class2d
     from cryolive.engines.class2d import classify_2d
-    from cryolive.engines.relion_class2d import RelionClass2DError, run_relion_class2d
-    from cryolive.outputs.class2d import write_class2d_outputs
-    from cryolive.particle_files import (
+    from cryolive.io.outputs.class2d import write_class2d_outputs
+    from cryolive.io.particle_files import (
         ParticleStarError,
         read_particle_stars,
         read_particle_tables,

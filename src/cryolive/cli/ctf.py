@@ -1,5 +1,5 @@
 """``cryolive ctf`` and ``cryolive ice``: one stage by hand on micrograph files, writing what
-the services write (see :mod:`cryolive.io.ctf_files`)."""
+the services write (see :mod:`cryolive.io.outputs.ctf`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import typer
 
 from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
 from cryolive.engines.ice import IceThicknessError, estimate_ice_thickness
-from cryolive.io.ctf_files import write_ctf_outputs, write_failure, write_ice_output
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.outputs.ctf import write_ctf_outputs, write_failure, write_ice_output
+from cryolive.params import Acquisition, CtfParameters
+
+# The pipeline's defaults (cryolive.params), so a stage by hand does what a run does.
+_CTF = CtfParameters()
+_ACQUISITION = Acquisition()
 
 
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:
@@ -24,16 +29,18 @@ def ctf_command(
     micrographs: list[Path] = typer.Argument(..., help="Motion-corrected micrographs (MRC)."),
     out: Path = typer.Option(..., "--out", help="Folder for the results."),
     pixel_size: float | None = typer.Option(None, help="Å/px; default: the MRC header's."),
-    voltage: float = typer.Option(300.0, help="Acceleration voltage, kV."),
-    cs: float = typer.Option(2.7, help="Spherical aberration, mm."),
-    amp_contrast: float = typer.Option(0.07, help="Amplitude contrast fraction."),
+    voltage: float = typer.Option(_ACQUISITION.voltage_kv, help="Acceleration voltage, kV."),
+    cs: float = typer.Option(_CTF.cs_mm, help="Spherical aberration, mm."),
+    amp_contrast: float = typer.Option(_CTF.amplitude_contrast, help="Amplitude contrast."),
     box: int | None = typer.Option(
         None, help="Tile size for the power spectrum, px; default about 512 Å."
     ),
-    min_res: float = typer.Option(30.0, help="Lowest resolution fitted, Å."),
-    max_res: float = typer.Option(5.0, help="Highest resolution fitted, Å."),
-    min_defocus: float = typer.Option(3000.0, help="Lowest defocus searched, Å (underfocus +)."),
-    max_defocus: float = typer.Option(50000.0, help="Highest defocus searched, Å."),
+    min_res: float = typer.Option(_CTF.min_resolution_a, help="Lowest resolution fitted, Å."),
+    max_res: float = typer.Option(_CTF.max_resolution_a, help="Highest resolution fitted, Å."),
+    min_defocus: float = typer.Option(
+        _CTF.min_defocus_a, help="Lowest defocus searched, Å (underfocus +)."
+    ),
+    max_defocus: float = typer.Option(_CTF.max_defocus_a, help="Highest defocus searched, Å."),
     max_astigmatism: float = typer.Option(2000.0, help="Largest astigmatism allowed, Å."),
     phase_shift: bool = typer.Option(False, "--phase-shift", help="Fit a phase-plate shift."),
 ) -> None:

@@ -8,6 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cryolive.params import Acquisition, MotionParameters
+
+# The pipeline's defaults (cryolive.params), so a stage by hand does what a run does.
+_MOTION = MotionParameters()
+_ACQUISITION = Acquisition()
+
 
 def _patches(text: str) -> tuple[int, int] | None:
     if text.lower() in ("0", "none", "off"):
@@ -33,7 +39,7 @@ def motioncorr(
     dose_per_frame: float = typer.Option(
         ..., "--dose-per-frame", help="e/Å² per frame (EER: per fraction)."
     ),
-    voltage: float = typer.Option(300.0, "--voltage", help="kV: 300 or 200."),
+    voltage: float = typer.Option(_ACQUISITION.voltage_kv, "--voltage", help="kV: 300 or 200."),
     pre_exposure: float = typer.Option(0.0, "--pre-exposure", help="e/Å² before the first frame."),
     gain: Path | None = typer.Option(None, "--gain", help="Gain reference (MRC or TIFF)."),
     gain_orientation: str = typer.Option(
@@ -43,10 +49,12 @@ def motioncorr(
         "(rotate 0/90/180/270 counter-clockwise, then flip none/x/y).",
     ),
     patches: str = typer.Option(
-        "5x5", "--patches", help="Patches across x by y (7x5 for K3), or none."
+        f"{_MOTION.patches_x}x{_MOTION.patches_y}",
+        "--patches",
+        help="Patches across x by y (7x5 for K3), or none.",
     ),
     bfactor: float = typer.Option(
-        150.0, "--bfactor", help="B-factor for whole-frame alignment, Å²."
+        _MOTION.bfactor_a2, "--bfactor", help="B-factor for whole-frame alignment, Å²."
     ),
     local_bfactor: float = typer.Option(150.0, "--local-bfactor", help="B-factor for patches, Å²."),
     frames: int | None = typer.Option(None, "--frames", help="Frames the movie must have."),
@@ -64,10 +72,10 @@ def motioncorr(
     A movie that cannot be read or corrected is reported and skipped; the exit code is 1 if
     any failed.
     """
+    from cryolive.adapters.relion_motioncorr import RelionMotionError
     from cryolive.cli import settings_of
     from cryolive.cli._motioncorr import orient_gain, parse_orientation, process_movie
     from cryolive.engines.motion import GainTransform
-    from cryolive.engines.relion_motioncorr import RelionMotionError
     from cryolive.io import GainReadError, MovieReadError
     from cryolive.io.gain import read_gain
 

@@ -20,15 +20,21 @@ from cryolive.engines.picking import (
     pick_topaz,
 )
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     read_coordinates,
     write_coordinates,
     write_particles_star,
-    write_rgb_png,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
+from cryolive.params import Acquisition, CtfParameters, PickingParameters
+
+# The pipeline's defaults (cryolive.params), so a stage by hand does what a run does.
+_CTF = CtfParameters()
+_PICKING = PickingParameters()
+_ACQUISITION = Acquisition()
 
 
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:
@@ -98,7 +104,7 @@ def pick_command(
                     pixel_size_a=size,
                     diameter_min_a=diameter_min,
                     diameter_max_a=diameter_max,
-                    threshold=5.0 if threshold is None else threshold,
+                    threshold=_PICKING.threshold if threshold is None else threshold,
                 )
             else:
                 ctf = MicrographCtf(defocus_u_a=defocus, defocus_v_a=defocus) if defocus else None
@@ -147,9 +153,9 @@ def extract_command(
     rescale: int | None = typer.Option(None, help="Fourier-downscale boxes to this side, px."),
     invert: bool = typer.Option(True, help="Invert contrast (protein bright)."),
     defocus: float | None = typer.Option(None, help="Defocus written to the STAR file, Å."),
-    voltage: float = typer.Option(300.0, help="kV."),
-    cs: float = typer.Option(2.7, help="mm."),
-    amp_contrast: float = typer.Option(0.07, help="Amplitude contrast fraction."),
+    voltage: float = typer.Option(_ACQUISITION.voltage_kv, help="kV."),
+    cs: float = typer.Option(_CTF.cs_mm, help="mm."),
+    amp_contrast: float = typer.Option(_CTF.amplitude_contrast, help="Amplitude contrast."),
 ) -> None:
     """Extract particles: <name>.mrcs per micrograph and one RELION 3.1 particles.star."""
     out.mkdir(parents=True, exist_ok=True)

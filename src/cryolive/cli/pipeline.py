@@ -54,6 +54,7 @@ def run(
         settle_s=settle,
         prefix=settings.broker_prefix,
         dead_letter_journal=settings.dead_letter_journal,
+        atlas_roots=tuple(settings.atlas_roots),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

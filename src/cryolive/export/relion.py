@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db.repo.collections import job_parameters
 from cryolive.io.layout import job_dir
+from cryolive.params import from_stored
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def export_run(session: Session, *, program_id: int) -> Exported:
     if program is None:
         raise LookupError(f"program_id: no AutoProcProgram {program_id}")
     stored = job_parameters(session, processing_job_id=program.processingJobId)
+    run = from_stored(stored)  # the run's Cs and amplitude contrast (a request: what it asked)
     if "project_dir" in stored:
         project = Path(stored["project_dir"])
     else:  # a requested run: the project of its data collection's raw folder
@@ -76,8 +78,8 @@ def export_run(session: Session, *, program_id: int) -> Exported:
             "rlnOpticsGroup": [1],
             "rlnMicrographOriginalPixelSize": [pixel],
             "rlnVoltage": [float(dc.voltage or 300.0)],
-            "rlnSphericalAberration": [2.7],
-            "rlnAmplitudeContrast": [0.07],
+            "rlnSphericalAberration": [run.ctf.cs_mm],
+            "rlnAmplitudeContrast": [run.ctf.amplitude_contrast],
             "rlnMicrographPixelSize": [pixel],
         }
     )

@@ -2,12 +2,17 @@
 
 Native format::
 
-    {"name": "echo-3step", "start": ["1"],
+    {"name": "echo-3step", "start": ["1"], "parameters": {},
      "steps": {"1": {"service": "echo", "queue": "echo", "parameters": {"text": "{text}"},
                      "outputs": {"default": ["2"]}}, ...}}
 
 The Zocalo format (numbered steps with ``service``, ``queue``, ``parameters``, ``output`` and a
 ``start`` list of ``[step, payload]`` pairs) is read by :func:`recipe_from_zocalo`.
+
+A recipe's ``parameters`` are its run parameters (flat names such as ``"cs_mm"`` or sections
+such as ``{"ctf": {"cs_mm": 0.01}}``, :mod:`cryolive.params`): over the defaults, under the data
+collection's and the user's values. A step takes a run section whole (``"ctf": "{ctf}"``) or
+one value of it (``"voltage_kv": "{acquisition.voltage_kv}"``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -29,6 +34,9 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+
+from cryolive.errors import BadInputError
+from cryolive.params import build_parameters
 
 if TYPE_CHECKING:
     from cryolive.messaging.service import Registry
@@ -62,11 +70,19 @@ class Recipe(BaseModel):
     name: str = Field(min_length=1)
     start: list[str] = Field(min_length=1)
     steps: dict[str, Step] = Field(min_length=1)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Run parameters of this recipe (cryolive.params)"
+    )
 
     @model_validator(mode="after")
     def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
         if info.context and info.context.get(WIRE):
             return self  # checked when the recipe was started; the worker guards routing
+        if self.parameters:
+            try:
+                build_parameters(recipe=self.parameters)
+            except BadInputError as exc:
+                raise ValueError(f"parameters: {exc}") from None
         shape = tuple(
             (sid, tuple((name, tuple(targets)) for name, targets in step.outputs.items()))
             for sid, step in self.steps.items()
@@ -138,13 +154,25 @@ def fill(template: Any, values: Mapping[str, Any]) -> Any:
             return template
         whole = _PLACEHOLDER.fullmatch(template)
         if whole:
-            return values[whole.group(1)]
-        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+            return _lookup(values, whole.group(1))
+        return _PLACEHOLDER.sub(lambda m: str(_lookup(values, m.group(1))), template)
     if isinstance(template, dict):
         return {k: fill(v, values) for k, v in template.items()}
     if isinstance(template, list):
         return [fill(v, values) for v in template]
     return template
+
+
+def _lookup(values: Mapping[str, Any], name: str) -> Any:
+    """``values[name]``, or for a dotted name the field of a section (``ctf.cs_mm``)."""
+    if name in values or "." not in name:
+        return values[name]
+    value: Any = values
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            raise KeyError(name)
+        value = value[part]
+    return value
 
 
 def _has_placeholder(value: Any) -> bool:
@@ -185,10 +213,15 @@ def validate_recipe(recipe: Recipe, registry: Registry) -> None:
             value = step.parameters[name]
             if _has_placeholder(value):
                 continue
+            form: Any = (  # the type with its bounds
+                Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+            )
             try:
-                TypeAdapter(field.annotation).validate_python(value)
+                TypeAdapter(form).validate_python(value)
             except ValidationError as exc:
-                problems.append(f"{where}.parameters.{name}: {exc.errors()[0]['msg']}")
+                error = exc.errors()[0]
+                inner = "".join(f".{p}" for p in error["loc"])
+                problems.append(f"{where}.parameters.{name}{inner}: {error['msg']}")
     if problems:
         raise RecipeError("\n".join(problems))
 

@@ -4,16 +4,16 @@ each batch classified while it grows, later batches starting from the classes be
 Every picked micrograph sends its particles here. The service keeps, in the run's
 ``Class2D/jobNNN/`` folder, which micrographs' particles belong to which batch
 (``batches.json``, changed only under a file lock, so several workers may share a run). A
-batch fills up to ``batch_size`` particles (50,000 by default, as facilities use); it is
-classified as soon as it holds ``min_particles``, and again each time it has grown by
-``growth`` (1.5x) since, and once more when it is full, so that a user sees classes minutes
-after the first particles and better ones as the session goes on. A batch after the first is
-classified starting from the latest classes of the batch before it, with half the
-iterations. The number of classes is ``n_classes``, or fewer while a batch holds under
-``particles_per_class`` per class.
+batch fills up to ``class2d.batch_size`` particles (the run's parameters,
+:class:`cryolive.params.Class2DParameters`; by default as facilities use); it is classified as
+soon as it holds ``min_particles``, and again each time it has grown by ``growth`` since, and
+once more when it is full, so that a user sees classes minutes after the first particles and
+better ones as the session goes on. A batch after the first is classified starting from the
+latest classes of the batch before it, with half the iterations. The number of classes is
+``classes``, or fewer while a batch holds under ``particles_per_class`` per class.
 
 Each classification writes ``batch_NNN/nNNNNNNN/`` (class averages as MRC and PNG,
-``run_model.star``, ``run_data.star``; see :mod:`cryolive.outputs.class2d`) and a
+``run_model.star``, ``run_data.star``; see :mod:`cryolive.io.outputs.class2d`) and a
 ClassificationRecord for the writer. Redelivered messages change nothing: a micrograph is
 added once, a planned classification is kept in the state until it has run, and its record is
 sent twice (now, and with the next message), which the writer's upserts absorb, so a crash
@@ -35,7 +35,6 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.engines.class2d import (
     Class2DResult,
     Class2DSettings,
@@ -44,9 +43,10 @@ from cryolive.engines.class2d import (
     fourier_crop,
 )
 from cryolive.io.layout import job_dir
+from cryolive.io.outputs.class2d import write_class2d_outputs
+from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.outputs.class2d import write_class2d_outputs
-from cryolive.particle_files import read_particle_tables, read_particles_star
+from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.services._common import RESULTS
 from cryolive.services.messages import Class2DMessage, WriteResults
 
@@ -78,14 +78,15 @@ def _add(state: dict[str, Any], message: Class2DMessage) -> None:
         return
     state["seen"].append(message.movie_stem)
     batches = state["batches"]
-    if not batches or batches[-1]["particles"] >= message.batch_size:
+    settings = message.class2d
+    if not batches or batches[-1]["particles"] >= settings.batch_size:
         batches.append({"number": len(batches) + 1, "stars": [], "particles": 0, "classified": 0})
     batch = batches[-1]
     batch["stars"].append(message.particles_star)
     batch["particles"] += message.particles
     batch["last_movie"] = message.movie_path
-    full = batch["particles"] >= message.batch_size
-    grown = batch["particles"] >= max(message.min_particles, message.growth * batch["classified"])
+    full = batch["particles"] >= settings.batch_size
+    grown = batch["particles"] >= max(settings.min_particles, settings.growth * batch["classified"])
     if (grown or full) and batch["particles"] > batch["classified"]:
         batch["classified"] = batch["particles"]
         state["pending"].append(
@@ -162,12 +163,13 @@ def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> Class
     """Classify one planned batch and write its files; the record for the writer."""
     folder = job / f"batch_{item['batch']:03d}" / f"n{item['particles']:08d}"
     particles = _read_particles(item["stars"])
-    k = max(1, min(message.n_classes, len(particles) // message.particles_per_class))
+    wanted = message.class2d
+    k = max(1, min(wanted.classes, len(particles) // wanted.particles_per_class))
     seed = _previous_averages(job, item["batch"], k)
     settings = Class2DSettings(
         n_classes=k,
         particle_diameter_a=message.mask_diameter_a,
-        iterations=message.iterations // 2 if seed is not None else message.iterations,
+        iterations=wanted.iterations // 2 if seed is not None else wanted.iterations,
         seed=item["batch"],
     )
     result = classify_2d(particles, settings, initial_averages=seed)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryolive.db.records import CtfRecord
 from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
-from cryolive.io.ctf_files import write_ctf_outputs
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
+from cryolive.io.outputs.ctf import write_ctf_outputs
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import CtfRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import CtfMessage, CtfOutput, WriteResults
 
@@ -25,19 +25,20 @@ def _box(wanted_px: int, shape: tuple[int, ...]) -> int:
 def estimate(message: CtfMessage, context: Context) -> list[Emit]:
     base = output_base(message.project_dir, "CtfFind", message.program_id, message.movie_stem)
     image, _ = read_micrograph(Path(message.micrograph_path))
+    ctf = message.ctf
     optics = Optics(
         pixel_size_a=message.micrograph_pixel_size_a,
         voltage_kv=message.voltage_kv,
-        cs_mm=message.cs_mm,
-        amplitude_contrast=message.amplitude_contrast,
+        cs_mm=ctf.cs_mm,
+        amplitude_contrast=ctf.amplitude_contrast,
     )
     search = CtfSearch(
-        box_px=_box(message.box_px, image.shape),
-        min_res_a=message.min_resolution_a,
-        max_res_a=message.max_resolution_a,
-        min_defocus_a=message.min_defocus_a,
-        max_defocus_a=message.max_defocus_a,
-        fit_phase_shift=message.fit_phase_shift,
+        box_px=_box(ctf.box_px, image.shape),
+        min_res_a=ctf.min_resolution_a,
+        max_res_a=ctf.max_resolution_a,
+        min_defocus_a=ctf.min_defocus_a,
+        max_defocus_a=ctf.max_defocus_a,
+        fit_phase_shift=ctf.fit_phase_shift,
     )
     fit = estimate_ctf(image, optics=optics, search=search)
     write_ctf_outputs(
@@ -56,13 +57,13 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
         box_size=r.box_px,
         min_resolution_a=r.min_res_a,
         max_resolution_a=r.max_res_a,
-        min_defocus_a=message.min_defocus_a,
-        max_defocus_a=message.max_defocus_a,
+        min_defocus_a=ctf.min_defocus_a,
+        max_defocus_a=ctf.max_defocus_a,
         astigmatism_a=r.astigmatism_a,
         astigmatism_angle_deg=r.astigmatism_angle_deg,
         estimated_resolution_a=r.fit_resolution_a,
         estimated_defocus_a=r.defocus_a,
-        amplitude_contrast=message.amplitude_contrast,
+        amplitude_contrast=ctf.amplitude_contrast,
         cc_value=r.cc,
         fft_theoretical_full_path=str(base.parent / f"{base.name}_ctf_diag.png"),
     )

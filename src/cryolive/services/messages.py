@@ -1,12 +1,23 @@
-"""What the pipeline's services receive and send on. Units are in the names."""
+"""What the pipeline's services receive and send on. Units are in the names.
+
+The run's parameters arrive as typed sections of :class:`cryolive.params.RunParameters`
+(``motion``, ``ctf``, ``picking``, ``extract``, ``class2d``), whole, with no defaults here: the
+defaults live in :mod:`cryolive.params` only. What the data collection measured (pixel size,
+dose, voltage) comes as plain required fields.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from cryolive.db.records import AnyRecord
+from cryolive.params import (
+    Class2DParameters,
+    CtfParameters,
+    ExtractParameters,
+    MotionParameters,
+    PickingParameters,
+)
+from cryolive.records import AnyRecord
 
 
 class _Message(BaseModel):
@@ -26,13 +37,8 @@ class MovieStep(_Message):
 class MotionCorrMessage(MovieStep):
     pixel_size_a: float = Field(gt=0)
     dose_per_frame_e_per_a2: float = Field(gt=0)
-    voltage_kv: float = Field(default=300.0, gt=0)
-    frames: int | None = Field(default=None, ge=1, description="Frames the metadata promises")
-    gain_path: str | None = None
-    patches_x: int = Field(default=5, ge=1)
-    patches_y: int = Field(default=5, ge=1)
-    bfactor_a2: float = Field(default=150.0, ge=0)
-    eer_grouping: int | None = Field(default=None, ge=1)
+    voltage_kv: float = Field(gt=0)
+    motion: MotionParameters
 
 
 class MotionCorrOutput(_Message):
@@ -47,15 +53,8 @@ class MotionCorrOutput(_Message):
 class CtfMessage(MovieStep):
     micrograph_path: str
     micrograph_pixel_size_a: float = Field(gt=0)
-    voltage_kv: float = Field(default=300.0, gt=0)
-    cs_mm: float = Field(default=2.7, ge=0)
-    amplitude_contrast: float = Field(default=0.07, ge=0, lt=1)
-    box_px: int = Field(default=512, ge=64)
-    min_resolution_a: float = Field(default=30.0, gt=0)
-    max_resolution_a: float = Field(default=5.0, gt=0)
-    min_defocus_a: float = Field(default=3000.0, gt=0)
-    max_defocus_a: float = Field(default=50000.0, gt=0)
-    fit_phase_shift: bool = False
+    voltage_kv: float = Field(gt=0)
+    ctf: CtfParameters
 
 
 class CtfOutput(_Message):
@@ -69,19 +68,13 @@ class CtfOutput(_Message):
 class PickMessage(MovieStep):
     micrograph_path: str
     micrograph_pixel_size_a: float = Field(gt=0)
-    particle_diameter_min_a: float = Field(gt=0)
-    particle_diameter_max_a: float = Field(gt=0)
-    pick_threshold: float = Field(default=5.0, gt=0, description="Background sd (LoG)")
-    picker: Literal["log", "topaz"] = Field(
-        default="log", description="LoG, or Topaz's pretrained resnet16 (optional extra)"
-    )
-    box_px: int | None = Field(default=None, ge=16, description="Default: 1.5 x diameter")
     defocus_u_a: float
     defocus_v_a: float
     astigmatism_angle_deg: float
-    voltage_kv: float = Field(default=300.0, gt=0)
-    cs_mm: float = Field(default=2.7, ge=0)
-    amplitude_contrast: float = Field(default=0.07, ge=0, lt=1)
+    voltage_kv: float = Field(gt=0)
+    picking: PickingParameters
+    extract: ExtractParameters
+    ctf: CtfParameters = Field(description="Its Cs and amplitude contrast, for the STAR optics")
 
 
 class PickOutput(_Message):
@@ -98,16 +91,7 @@ class Class2DMessage(MovieStep):
     particles_star: str
     particles: int = Field(ge=0)
     mask_diameter_a: float = Field(gt=0, description="Circular mask: the largest diameter + 10%")
-    n_classes: int = Field(default=50, ge=1, description="Classes of a full batch")
-    batch_size: int = Field(default=50_000, ge=10, description="Particles per batch")
-    min_particles: int = Field(default=1_000, ge=2, description="Before the first classification")
-    particles_per_class: int = Field(
-        default=100, ge=2, description="Fewer particles than this per class use fewer classes"
-    )
-    growth: float = Field(
-        default=1.5, gt=1.0, description="A batch is classified again when it grows by this factor"
-    )
-    iterations: int = Field(default=20, ge=2)
+    class2d: Class2DParameters
 
 
 class IceMessage(MovieStep):

@@ -1,7 +1,7 @@
 """The motion correction service: read a movie, correct its motion, write the sums and the
 files the web shows, and send the MotionCorrection record to the writer and the micrograph on to
 CTF and ice estimation. It writes what ``cryolive motioncorr`` writes
-(:func:`cryolive.outputs.motioncorr.write_motion_outputs`). A movie that cannot be read or
+(:func:`cryolive.io.outputs.motioncorr.write_motion_outputs`). A movie that cannot be read or
 corrected is recorded as a failure."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 
-from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
     GainTransform,
     correct_motion,
@@ -20,8 +19,9 @@ from cryolive.engines.motion import (
 from cryolive.io.gain import read_gain
 from cryolive.io.layout import output_base
 from cryolive.io.movies import read_movie
+from cryolive.io.outputs.motioncorr import write_motion_outputs
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.outputs.motioncorr import write_motion_outputs
+from cryolive.records import MotionCorrectionRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
 
@@ -36,30 +36,32 @@ def _gain(message: MotionCorrMessage, frames: np.ndarray) -> np.ndarray | None:
     """The gain in the movies' orientation. The orientation is found from the first movie that
     uses a gain file (the 8 rotations/flips tried against its raw counts) and kept for the
     process: it is a property of the camera set-up, not of a movie."""
-    if not message.gain_path:
+    gain_path = message.motion.gain_path
+    if not gain_path:
         return None
-    stored = read_gain(message.gain_path)
+    stored = read_gain(gain_path)
     with _ORIENTATION_LOCK:
-        transform = _ORIENTATIONS.get(message.gain_path)
+        transform = _ORIENTATIONS.get(gain_path)
         if transform is None:
             found = detect_gain_orientation(frames.sum(axis=0, dtype=np.float32), stored)
             transform = found.transform
             log.info(
                 "gain %s: orientation %s (separation %.1f sigma)",
-                message.gain_path,
+                gain_path,
                 transform,
                 found.separation_sigma,
             )
             if found.confident:
-                _ORIENTATIONS[message.gain_path] = transform
+                _ORIENTATIONS[gain_path] = transform
     return transform.apply(stored).astype(np.float32)
 
 
 def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
     # A movie, gain or correction that fails raises from the error family; the services'
     # middleware records it as this movie's failure (services._common.record_failure).
+    motion = message.motion
     frames = read_movie(
-        message.movie_path, expected_frames=message.frames, eer_group=message.eer_grouping
+        message.movie_path, expected_frames=motion.frames, eer_group=motion.eer_grouping
     )
     result = correct_motion(
         frames,
@@ -67,8 +69,8 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         dose_per_frame_e_per_a2=message.dose_per_frame_e_per_a2,
         voltage_kv=message.voltage_kv,
         gain=_gain(message, frames),
-        patches=(message.patches_x, message.patches_y),
-        bfactor_a2=message.bfactor_a2,
+        patches=(motion.patches_x, motion.patches_y),
+        bfactor_a2=motion.bfactor_a2,
     )
     base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
     files = write_motion_outputs(result, base.parent, base.name)
@@ -85,8 +87,8 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         micrograph_full_path=str(files.micrograph),
         micrograph_snapshot_full_path=str(files.snapshot),
         fft_full_path=str(files.spectrum),
-        patches_used_x=message.patches_x,
-        patches_used_y=message.patches_y,
+        patches_used_x=motion.patches_x,
+        patches_used_y=motion.patches_y,
     )
     output = MotionCorrOutput(
         micrograph_path=str(files.micrograph),

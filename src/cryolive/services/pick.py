@@ -16,37 +16,32 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.db.records import ParticlePickerRecord
 from cryolive.engines.extract import default_box_px, extract_particles
 from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
-from cryolive.messaging.service import Context, Emit, Service
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_coordinates,
     write_particles_star,
-    write_rgb_png,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
+from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import ParticlePickerRecord
 from cryolive.services._common import RESULTS, failed, movie_ref, record_failure
 from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 
 
 def pick(message: PickMessage, context: Context) -> list[Emit]:
-    if message.particle_diameter_max_a < message.particle_diameter_min_a:
-        return failed(
-            message,
-            stage="pick",
-            reason="bad-parameters",
-            text="particle_diameter_max_a is smaller than particle_diameter_min_a",
-        )
+    # min <= max diameter is checked by PickingParameters, when the run's parameters are built
+    diameter_max_a = message.picking.diameter_max_a
     try:
         image, _ = read_micrograph(Path(message.micrograph_path))
         size = message.micrograph_pixel_size_a
         picks = _pick(image, message)
-        box = message.box_px or default_box_px(message.particle_diameter_max_a, pixel_size_a=size)
+        box = message.extract.box_px or default_box_px(diameter_max_a, pixel_size_a=size)
         particles = extract_particles(image, picks.x_px, picks.y_px, pixel_size_a=size, box_px=box)
     except ImportError as exc:  # picker "topaz" without the extra installed
         return failed(message, stage="pick", reason="picker-missing", text=str(exc))
@@ -61,6 +56,9 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         defocus_u_a=message.defocus_u_a,
         defocus_v_a=message.defocus_v_a,
         astigmatism_angle_deg=message.astigmatism_angle_deg,
+        voltage_kv=message.voltage_kv,
+        cs_mm=message.ctf.cs_mm,
+        amplitude_contrast=message.ctf.amplitude_contrast,
     )
     particles_star = extracted.with_name(extracted.name + "_particles.star")
     write_particles_star(
@@ -75,8 +73,8 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         ],
         optics=OpticsGroup(
             voltage_kv=message.voltage_kv,
-            cs_mm=message.cs_mm,
-            amplitude_contrast=message.amplitude_contrast,
+            cs_mm=message.ctf.cs_mm,
+            amplitude_contrast=message.ctf.amplitude_contrast,
             micrograph_pixel_size_a=size,
             image_pixel_size_a=particles.pixel_size_a,
             image_size_px=particles.images.shape[-1],
@@ -86,7 +84,7 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
         movie=movie_ref(message),
         motion_correction_program_id=message.program_id,
         auto_proc_program_id=message.program_id,
-        picking_template="Topaz resnet16" if message.picker == "topaz" else "LoG",
+        picking_template="Topaz resnet16" if message.picking.picker == "topaz" else "LoG",
         particle_diameter_nm=picks.diameter_a / 10,
         number_of_particles=len(particles),
         summary_image_full_path=str(overlay),
@@ -99,7 +97,7 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
                 PickOutput(
                     particles_star=str(particles_star),
                     particles=len(particles),
-                    mask_diameter_a=1.1 * message.particle_diameter_max_a,
+                    mask_diameter_a=1.1 * diameter_max_a,
                 ),
             )
         )
@@ -107,18 +105,19 @@ def pick(message: PickMessage, context: Context) -> list[Emit]:
 
 
 def _pick(image: NDArray[np.float32], message: PickMessage) -> Picks:
-    if message.picker == "topaz":
+    picking = message.picking
+    if picking.picker == "topaz":
         return pick_topaz(
             image,
             pixel_size_a=message.micrograph_pixel_size_a,
-            diameter_a=0.5 * (message.particle_diameter_min_a + message.particle_diameter_max_a),
+            diameter_a=0.5 * (picking.diameter_min_a + picking.diameter_max_a),
         )
     return pick_log(
         image,
         pixel_size_a=message.micrograph_pixel_size_a,
-        diameter_min_a=message.particle_diameter_min_a,
-        diameter_max_a=message.particle_diameter_max_a,
-        threshold=message.pick_threshold,
+        diameter_min_a=picking.diameter_min_a,
+        diameter_max_a=picking.diameter_max_a,
+        threshold=picking.threshold,
     )
 
 

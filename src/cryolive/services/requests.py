@@ -5,8 +5,11 @@ A user (web form or ``cryolive reprocess``) records a request: a ProcessingJob w
 running pipeline picks requests up on its next poll, starts them (processingStartTime set,
 status NULL: running) and dispatches the recipe over the collection's registered movies. This
 works the same whether the broker is embedded in the pipeline's process or RabbitMQ, and the
-user needs no broker access. A stop marks the program failed with a message saying who stopped
-it; the writer then discards late results of that run and closes its work.
+user needs no broker access. The user's parameters are checked when recorded (names known,
+values that fit) and again as a whole run when started; a request whose parameters cannot make
+a run ends failed, with the reason, instead of being tried at every poll. A stop marks the
+program failed with a message saying who stopped it; the writer then discards late results of
+that run and closes its work.
 """
 
 from __future__ import annotations
@@ -29,18 +32,13 @@ from cryolive.db.repo.collections import (
     job_parameters,
     register_processing_job,
 )
+from cryolive.errors import BadInputError, printable
 from cryolive.io.layout import project_dir
 from cryolive.io.paths import inside
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
+from cryolive.params import FLAT, RUN_KEYS, build_parameters, decode_stored, encode_overrides
 from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
-
-# What the web's Reprocess form calls some of the recipe's parameters.
-ALIASES = {
-    "gain_reference": "gain_path",
-    "box_size_px": "box_px",
-    "number_of_classes": "class2d_classes",
-}
 
 
 def request_run(
@@ -51,10 +49,16 @@ def request_run(
     parameters: Mapping[str, Any],
     requested_by: str,
 ) -> tuple[int, int]:
-    """Record a reprocessing request; return its (ProcessingJob, AutoProcProgram) ids."""
+    """Record a reprocessing request; return its (ProcessingJob, AutoProcProgram) ids.
+
+    Raises
+    ------
+    BadInputError
+        When a parameter is unknown (a typo) or its value does not fit; nothing is recorded.
+    """
+    stored = encode_overrides(parameters)
     if session.get(DataCollection, data_collection_id) is None:
         raise LookupError(f"data_collection_id: no data collection {data_collection_id}")
-    stored = {k: json.dumps(v) for k, v in parameters.items() if v is not None}
     return register_processing_job(
         session,
         data_collection_id=data_collection_id,
@@ -111,8 +115,13 @@ def start_requested(
                 .where(AutoProcProgram.autoProcProgramId == program.autoProcProgramId)
                 .values(processingStartTime=dt.datetime.now(dt.UTC))
             )
-            run = load_run_for_request(session, job, program.autoProcProgramId, raw_dir, project)
             refused = _outside_visit(session, job, visit_dir=raw_dir.parent)
+            try:
+                run = load_run_for_request(
+                    session, job, program.autoProcProgramId, raw_dir, project, recipe=recipe
+                )
+            except BadInputError as exc:  # recorded once: the run ends, not retried each poll
+                refused = refused or printable(f"parameters refused: {exc}", limit=1000)
             if refused:  # the web checks too; a request written by another client may not
                 finish_program(
                     session,
@@ -133,44 +142,57 @@ def _outside_visit(session: Session, job: ProcessingJob, *, visit_dir: Path) -> 
     """Why the files a user named for a requested run are refused ("" when they lie inside
     its visit). The automatic run's own gain, found by the watcher, is not the user's."""
     for key, text in job_parameters(session, processing_job_id=job.processingJobId).items():
-        if ALIASES.get(key, key) != "gain_path":
+        if FLAT.get(key) != ("motion", "gain_path"):
             continue
-        try:
-            gain = json.loads(text)
-        except json.JSONDecodeError:
-            gain = text
+        gain = decode_stored(text)
         if gain and inside(str(gain), [visit_dir]) is None:
             return f"{key}: must lie inside this visit's folder"
     return ""
 
 
 def load_run_for_request(
-    session: Session, job: ProcessingJob, program_id: int, raw_dir: Path, project: Path
+    session: Session,
+    job: ProcessingJob,
+    program_id: int,
+    raw_dir: Path,
+    project: Path,
+    *,
+    recipe: Recipe,
 ) -> Run:
-    """A requested run: the parameters of the collection's automatic run, overridden by the
-    user's (values the web or command line sent as JSON, or as plain text)."""
-    base: dict[str, Any] = {}
+    """A requested run: the parameters of the collection's automatic run of the recipe (or,
+    without one, the recipe's), overridden by the user's (stored as JSON, or as plain text by
+    other clients).
+
+    Raises
+    ------
+    BadInputError
+        When a stored parameter (the request's or the automatic run's) is unknown or does not
+        fit, or the values together make no run (say, a smaller largest diameter).
+    """
     automatic = session.execute(
         sa.select(ProcessingJob.processingJobId, AutoProcProgram.autoProcProgramId)
         .join(AutoProcProgram, AutoProcProgram.processingJobId == ProcessingJob.processingJobId)
-        .where(ProcessingJob.dataCollectionId == job.dataCollectionId, ProcessingJob.automatic == 1)
+        .where(
+            ProcessingJob.dataCollectionId == job.dataCollectionId,
+            ProcessingJob.recipe == job.recipe,  # the automatic run of the same recipe
+            ProcessingJob.automatic == 1,
+        )
         .order_by(ProcessingJob.processingJobId)
     ).first()
+    base = None
     if automatic is not None:
-        base = dict(
-            load_run(
-                session,
-                processing_job_id=automatic[0],
-                program_id=automatic[1],
-                dc_id=job.dataCollectionId,
-            ).parameters
-        )
-    user: dict[str, Any] = {}
-    for key, text in job_parameters(session, processing_job_id=job.processingJobId).items():
-        try:
-            user[key] = json.loads(text)
-        except json.JSONDecodeError:
-            user[key] = text
-    user.pop("requested_by", None)
-    user = {ALIASES.get(key, key): value for key, value in user.items()}
-    return Run(job.dataCollectionId, job.processingJobId, program_id, raw_dir, project, base | user)
+        base = load_run(
+            session,
+            processing_job_id=automatic[0],
+            program_id=automatic[1],
+            dc_id=job.dataCollectionId,
+        ).parameters
+    user: dict[str, Any] = {
+        key: decode_stored(text)
+        for key, text in job_parameters(session, processing_job_id=job.processingJobId).items()
+        if key not in RUN_KEYS
+    }
+    parameters = build_parameters(
+        base=base, recipe=recipe.parameters if base is None else None, request=user
+    )
+    return Run(job.dataCollectionId, job.processingJobId, program_id, raw_dir, project, parameters)

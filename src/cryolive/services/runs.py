@@ -2,16 +2,17 @@
 its recipe for movies, with the database remembering each movie's work first.
 
 Used by the watcher (the automatic run of each raw folder) and by reprocessing requests (a new
-run with the user's parameters over movies already registered).
+run with the user's parameters over movies already registered). A run's parameters are a
+:class:`cryolive.params.RunParameters`, recorded as ProcessingJobParameter rows (every field,
+so that the run is rebuilt exactly) and carried to the services as its sections.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
-from cryolive.services import DEFAULT_PARAMETERS
+from cryolive.params import RunParameters, from_stored
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Run:
     program_id: int
     raw_dir: Path
     project_dir: Path
-    parameters: Mapping[str, Any]
+    parameters: RunParameters
 
 
 def open_run(
@@ -57,38 +58,46 @@ def open_run(
     request_key: str,
     raw_dir: Path,
     project_dir: Path,
-    parameters: Mapping[str, Any],
+    parameters: RunParameters,
     automatic: bool,
     display_name: str = "",
 ) -> Run:
     """Register (once) the run's job and program, and mark the program running."""
-    stored = {k: json.dumps(v) for k, v in parameters.items() if v is not None}
     job_id, program_id = register_processing_job(
         session,
         data_collection_id=data_collection_id,
         recipe=recipe.name,
         request_key=request_key,
-        parameters={**stored, "raw_dir": str(raw_dir), "project_dir": str(project_dir)},
+        parameters={
+            **parameters.stored(),
+            "raw_dir": str(raw_dir),
+            "project_dir": str(project_dir),
+        },
         display_name=display_name,
         automatic=automatic,
     )
     start_program(session, auto_proc_program_id=program_id, when=dt.datetime.now(dt.UTC))
-    return Run(data_collection_id, job_id, program_id, raw_dir, project_dir, dict(parameters))
+    return Run(data_collection_id, job_id, program_id, raw_dir, project_dir, parameters)
 
 
 def load_run(session: Session, *, processing_job_id: int, program_id: int, dc_id: int) -> Run:
-    """A run as registered, its parameters read back from ProcessingJobParameter."""
+    """A run as registered, its parameters read back from ProcessingJobParameter.
+
+    Raises
+    ------
+    BadInputError
+        When a stored parameter is unknown or does not fit (a corrupt or hand-edited row).
+    """
     stored = job_parameters(session, processing_job_id=processing_job_id)
     raw_dir, project = Path(stored.pop("raw_dir")), Path(stored.pop("project_dir"))
-    values = {key: json.loads(text) for key, text in stored.items()}
-    return Run(dc_id, processing_job_id, program_id, raw_dir, project, values)
+    return Run(dc_id, processing_job_id, program_id, raw_dir, project, from_stored(stored))
 
 
 def start_values(run: Run, movie: Path) -> dict[str, Any]:
-    """The recipe's start values for one movie of a run."""
+    """The recipe's start values for one movie of a run: the run's parameter sections
+    (``{"motion": {...}, "ctf": {...}, ...}``) and which movie of which run it is."""
     return {
-        **DEFAULT_PARAMETERS,
-        **run.parameters,
+        **run.parameters.values(),
         "movie_path": str(movie),
         "data_collection_id": run.data_collection_id,
         "program_id": run.program_id,
@@ -139,7 +148,7 @@ def reprocess(
     request_key: str,
     raw_dir: Path,
     project_dir: Path,
-    parameters: Mapping[str, Any],
+    parameters: RunParameters,
     display_name: str,
 ) -> Run:
     """A new run with ``parameters`` over every movie the collection has registered."""

@@ -23,6 +23,7 @@ from cryolive.messaging.recipe import Recipe, load_recipe, recipe_path, validate
 from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
+from cryolive.params import build_parameters
 from cryolive.services import pipeline_registry
 from cryolive.services.requests import start_requested
 from cryolive.services.runs import StoppedRuns
@@ -80,11 +81,14 @@ def start_pipeline(
     prefix: str = "",
     parameters: dict[str, object] | None = None,
     dead_letter_journal: Path | None = None,
+    atlas_roots: tuple[Path, ...] = (),
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
-    ``parameters``: processing parameters for every run the watchers open (over the
-    defaults, under what the metadata says), e.g. ``{"class2d_min_particles": 300}``.
+    ``parameters``: processing parameters for every run the watchers open (run parameters,
+    :mod:`cryolive.params`: over the defaults, the recipe's and what the metadata says), e.g.
+    ``{"class2d_min_particles": 300}``; an unknown name or a value that does not fit raises
+    :class:`BadInputError` here.
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
@@ -92,11 +96,14 @@ def start_pipeline(
     ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
     so ``cryolive dlq`` and the staff area of another process can list them.
     """
+    loaded = load_recipe(recipe_path(recipe))
+    # a typo or a contradiction (say, a smallest diameter over the largest) stops the start,
+    # not every run the watchers open later
+    build_parameters(recipe=loaded.parameters, request=parameters)
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)
     registry = pipeline_registry(database_url)
-    loaded = load_recipe(recipe_path(recipe))
     validate_recipe(loaded, registry)
     journal = {"journal": dead_letter_journal} if broker_url.startswith("memory://") else {}
     transport = open_transport(broker_url, prefix=prefix, **journal)
@@ -124,6 +131,7 @@ def start_pipeline(
             settle_s=settle_s,
             microscope=v.microscope,
             defaults=parameters,
+            atlas_roots=atlas_roots,
         )
         for v in visits
     ]

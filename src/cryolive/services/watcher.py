@@ -37,7 +37,9 @@ from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES, movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
+from cryolive.params import build_parameters
 from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
+from cryolive.services.grid_scan import GridScanner
 from cryolive.services.runs import Run, expect_movies, open_run, publish, registered_movies
 
 log = logging.getLogger(__name__)
@@ -121,12 +123,14 @@ class Watcher:
         settle_s: float = 10.0,
         microscope: str = "",
         defaults: dict[str, object] | None = None,
+        atlas_roots: tuple[Path, ...] = (),
     ) -> None:
         self.visit_dir, self.visit = visit_dir, visit
         self.sessions, self.transport, self.recipe = sessions, transport, recipe
         self.settle_s, self.microscope = settle_s, microscope
         self.defaults = dict(defaults or {})
         self._folders: dict[Path, _Folder] = {}
+        self.grid = GridScanner(sessions, visit_dir, atlas_roots=atlas_roots)  # atlas, squares
 
     def raw_folders(self) -> list[Path]:
         if not self.visit_dir.is_dir():
@@ -151,6 +155,8 @@ class Watcher:
             if complete:
                 r, f = self._register(raw_dir, folder, complete)
                 registered, failed = registered + r, failed + f
+            if folder.run is not None:
+                self.grid.scan(raw_dir, self.grid.group_of(folder.run.data_collection_id))
         return ScanReport(registered, failed, waiting)
 
     def _complete(self, folder: _Folder, movie: Path, now: float) -> bool:
@@ -200,8 +206,12 @@ class Watcher:
             run = folder.run
             good = [(m, meta) for m, meta in good if m not in folder.known]
             bad = [(m, why) for m, why in bad if m not in folder.known]
-            write_movies(session, records=[_movie_record(run, m, meta) for m, meta in good])
-            write_movies(session, records=[_movie_record(run, m, None) for m, _ in bad])
+            group = self.grid.group_of(run.data_collection_id, session)
+            hole = self.grid.foil_hole_ids(session, raw_dir, group, [m for m, *_ in good + bad])
+            write_movies(
+                session, records=[_movie_record(run, m, meta, hole[m]) for m, meta in good]
+            )
+            write_movies(session, records=[_movie_record(run, m, None, hole[m]) for m, _ in bad])
             write_failures(session, records=[_failure(run, m, why) for m, why in bad])
             messages = expect_movies(
                 session, run=run, recipe=self.recipe, movies=[m for m, _ in good]
@@ -265,7 +275,6 @@ class Watcher:
         }
         if movie.suffix.lower() == ".eer":
             parameters |= _eer_parameters(good, dose, user.get("eer_grouping"))
-        parameters |= user
         return open_run(
             session,
             data_collection_id=dc_id,
@@ -273,7 +282,9 @@ class Watcher:
             request_key="automatic",
             raw_dir=raw_dir,
             project_dir=project_dir(self.visit_dir, raw_dir),
-            parameters=parameters,
+            parameters=build_parameters(
+                recipe=self.recipe.parameters, collection=parameters, request=user
+            ),
             automatic=True,
             display_name=f"{self.recipe.name} (automatic)",
         )
@@ -332,12 +343,15 @@ def _eer_parameters(
     return {"frames": None}
 
 
-def _movie_record(run: Run, movie: Path, meta: AcquisitionMetadata | None) -> MovieRecord:
+def _movie_record(
+    run: Run, movie: Path, meta: AcquisitionMetadata | None, foil_hole_id: int | None = None
+) -> MovieRecord:
     ref = MovieRef(data_collection_id=run.data_collection_id, movie_full_path=str(movie))
     if meta is None:
-        return MovieRecord(movie=ref)
+        return MovieRecord(movie=ref, foil_hole_id=foil_hole_id)
     return MovieRecord(
         movie=ref,
+        foil_hole_id=foil_hole_id,
         created=meta.acquired_at,
         position_x=meta.stage_x_um,
         position_y=meta.stage_y_um,

@@ -36,7 +36,7 @@ from cryolive.web.auth import (
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import url_segment
-from cryolive.web.routes import auth, classes, collections, jobs, movies, staff, visits
+from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
@@ -156,7 +156,7 @@ def create_app(
     app.state.templates.env.filters["segment"] = url_segment
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
-    for module in (auth, visits, collections, classes, movies, jobs, staff, queue_routes):
+    for module in (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")

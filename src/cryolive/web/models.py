@@ -279,3 +279,82 @@ class Drift(_Read):
     """A movie's drift file (``/files/drift``), as motion correction wrote it (a Plotly trace)."""
 
     data: list[DriftTrace]
+
+
+class GridStats(_Read):
+    """The movies of a grid square or foil hole and the means of their results (the run the
+    collection's page shows); null: no result yet."""
+
+    movies: int = Field(description="Movies collected.")
+    resolution_a: float | None = Field(description="Mean CTF fit resolution, Å.")
+    ice_median: float | None = Field(description="Mean relative ice thickness (median).")
+    total_motion_a: float | None = Field(description="Mean total motion, Å.")
+    particles: float | None = Field(description="Mean particles per micrograph.")
+
+
+class GridSquareSummary(_Read):
+    """A grid square, placed on its atlas image (pixels of the frame the atlas gives)."""
+
+    grid_square_id: int
+    label: int | None = Field(description="EPU's grid square id (GridSquare_<id>).")
+    x_px: int | None = Field(description="Centre on the atlas image.")
+    y_px: int | None
+    width_px: int | None
+    height_px: int | None
+    angle_deg: float | None
+    stage_x_um: float | None
+    stage_y_um: float | None
+    pixel_size_a: float | None = Field(description="Pixel size of its own image, Å.")
+    stats: GridStats
+
+
+class AtlasDetail(_Read):
+    """A grid's atlas and its grid squares with their statistics."""
+
+    atlas_id: int
+    data_collection_group_id: int
+    pixel_size_a: float | None = Field(description="Atlas pixel size, Å.")
+    has_image: bool = Field(description="``…/atlas/image`` serves the atlas (JPEG or PNG).")
+    frame_width_px: int | None = Field(
+        description="Width of the image the square positions refer to; null: the served one."
+    )
+    frame_height_px: int | None
+    squares: list[GridSquareSummary]
+
+
+class FoilHoleSummary(_Read):
+    """A foil hole, placed on its grid square's image."""
+
+    foil_hole_id: int
+    label: str = Field(description="EPU's foil hole id (FoilHole_<id>_…).")
+    x_px: int | None = Field(description="Centre on the grid square's image.")
+    y_px: int | None
+    diameter_px: int | None
+    stage_x_um: float | None
+    stage_y_um: float | None
+    stats: GridStats
+
+
+class GridSquareDetail(GridSquareSummary):
+    """A grid square, its image and its foil holes with their statistics."""
+
+    data_collection_id: int = Field(description="A data collection of its grid (for links).")
+    has_image: bool = Field(description="``/api/grid-squares/{id}/image`` serves its image.")
+    frame_width_px: int | None = Field(
+        description="Width of the image the hole positions refer to; null: the served one."
+    )
+    frame_height_px: int | None
+    holes: list[FoilHoleSummary]
+
+
+class FoilHoleMovie(_Read):
+    """A movie taken in a foil hole, with its results."""
+
+    movie_id: int
+    data_collection_id: int
+    movie_number: int | None
+    path: str = Field(description="The movie's file.")
+    resolution_a: float | None = Field(description="CTF fit resolution, Å.")
+    ice_median: float | None
+    total_motion_a: float | None = Field(description="Total motion, Å.")
+    particles: float | None

@@ -3,6 +3,10 @@
 The web writes only the request: a ProcessingJob (with these parameters as
 ProcessingJobParameter rows) and its AutoProcProgram, not started (status NULL, no start time).
 The pipeline picks the request up, runs it, and records its start and end on the program.
+
+The form's names (``gain_reference``, ``box_size_px``, ``number_of_classes``) are names of the
+run parameters' one table (:data:`cryolive.params.FLAT`); each value is checked against its
+run parameter here, so a value the pipeline would refuse is answered 422, not recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
 from cryolive.db.repo import browse, collections
+from cryolive.params import encode_overrides
 
 RECIPE = "spa-preprocess"
 
@@ -46,7 +51,9 @@ class ReprocessRequest(BaseModel):
     particle_diameter_min_a: float = Field(gt=0, le=5000, description="Smallest particle, Å.")
     particle_diameter_max_a: float = Field(gt=0, le=5000, description="Largest particle, Å.")
     box_size_px: int | None = Field(default=None, ge=16, le=2048, description="Extraction box.")
-    number_of_classes: int = Field(default=50, ge=1, le=500, description="2D classes.")
+    number_of_classes: int | None = Field(
+        default=None, ge=1, le=500, description="2D classes (default: as the collection's run)."
+    )
     request_key: str = Field(
         default_factory=lambda: uuid.uuid4().hex,
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
@@ -66,11 +73,16 @@ class ReprocessRequest(BaseModel):
             raise ValueError("particle_diameter_min_a must not exceed particle_diameter_max_a")
         if self.box_size_px is not None and self.box_size_px % 2:
             raise ValueError("box_size_px must be even")
+        self.stored()  # each value fits its run parameter (a BadInputError is a ValueError)
         return self
 
-    def parameters(self, *, requested_by: str) -> dict[str, Any]:
-        values = self.model_dump(exclude={"request_key"}, exclude_none=True)
-        return {k: v for k, v in values.items() if v != ""} | {"requested_by": requested_by}
+    def stored(self) -> dict[str, str]:
+        """The run parameters asked for, as ProcessingJobParameter rows (written names, JSON)."""
+        values: dict[str, Any] = self.model_dump(exclude={"request_key"}, exclude_none=True)
+        return encode_overrides({k: v for k, v in values.items() if v != ""})
+
+    def parameters(self, *, requested_by: str) -> dict[str, str]:
+        return self.stored() | {"requested_by": requested_by}
 
 
 def record(

@@ -62,7 +62,10 @@
     const fresh = data.movie_id.length === 0;
     merge(await response.json());
     draw();
-    if (fresh && data.movie_id.length) show(0);
+    if (fresh && data.movie_id.length) {
+      const wanted = Number((location.hash.match(/^#movie=(\d+)$/) || [])[1]); // from a foil hole's list
+      show(Math.max(0, data.movie_id.indexOf(wanted)));
+    }
   }
 
   async function show(index) {
