@@ -9,6 +9,16 @@ code names is listed here.
 from __future__ import annotations
 
 NEEDS: dict[str, tuple[str, ...]] = {
+    "Atlas": ("atlasId", "atlasImage", "cassetteSlot", "dataCollectionGroupId", "pixelSize"),
+    "GridSquare": (
+        "angle", "atlasId", "gridSquareId", "gridSquareImage", "gridSquareLabel", "height",
+        "pixelLocationX", "pixelLocationY", "pixelSize", "stageLocationX", "stageLocationY",
+        "width",
+    ),
+    "FoilHole": (
+        "diameter", "foilHoleId", "foilHoleImage", "foilHoleLabel", "gridSquareId",
+        "pixelLocationX", "pixelLocationY", "pixelSize", "stageLocationX", "stageLocationY",
+    ),
     "AutoProcProgram": (
         "autoProcProgramId", "processingEndTime", "processingJobId", "processingMessage",
         "processingPrograms", "processingStartTime", "processingStatus",
