@@ -60,6 +60,11 @@ class WebSettings(BaseModel):
     reprocess_per_user_hour: int = Field(
         default=10, ge=1, description="Reprocess requests one person may make in an hour."
     )
+    staff_beamlines: list[str] = Field(
+        default_factory=list,
+        description="The microscopes (BLSession.beamLineName) the staff area shows; empty: "
+        "ISPyB's electron-microscope names m01-m99 and e01-e99 (MX beamlines stay out).",
+    )
     visit_folder: str = Field(
         default="/dls/{microscope}/data/{year}/{visit}",
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "

@@ -25,7 +25,8 @@ from ispyb.sqlalchemy import (
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo._keys import table_of, upsert, upsert_many
+from cryolive.db.repo import _shared as shared
+from cryolive.db.repo._keys import insert_row, table_of, upsert, upsert_many
 
 SINGLE_PARTICLE = 37  # ISPyB ExperimentType
 SEVERITIES = ("ERROR", "WARNING", "INFO")
@@ -78,6 +79,9 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
             "experimentType": "EM",
             "startTime": spec.start_time,
         },
+        adopt=shared.data_collection_groups(
+            directory=spec.directory, optics={"voltage": spec.voltage_kv}
+        ),
     )
     collection_id = upsert(
         session,
@@ -105,6 +109,7 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
             "numberOfImages": spec.number_of_images,
             "startTime": spec.start_time,
         },
+        adopt=shared.data_collections(),  # a row another client wrote for this folder
     )
     return group_id, collection_id
 
@@ -214,15 +219,16 @@ def add_program_message(
 ) -> int:
     if severity not in SEVERITIES:
         raise ValueError(f"severity: must be one of {SEVERITIES}, got {severity!r}")
-    row = AutoProcProgramMessage(
-        autoProcProgramId=auto_proc_program_id,
-        severity=severity,
-        message=message[:200],
-        description=description or None,
+    return insert_row(
+        session,
+        table=table_of(AutoProcProgramMessage),
+        values={
+            "autoProcProgramId": auto_proc_program_id,
+            "severity": severity,
+            "message": message[:200],
+            "description": description or None,
+        },
     )
-    session.add(row)
-    session.flush()
-    return int(row.autoProcProgramMessageId)
 
 
 def add_attachment(
