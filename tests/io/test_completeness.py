@@ -59,7 +59,7 @@ def _last_needed_byte(path: Path) -> int:
         lambda p: _mrc(p / "m.mrc", extended=4096),
     ],
 )
-def test_every_cut_of_a_whole_movie_is_incomplete(tmp_path: Path, make) -> None:  # noqa: ANN001
+def test_every_cut_of_a_whole_movie_is_incomplete(tmp_path: Path, make) -> None:
     path = make(tmp_path)
     whole = path.read_bytes()
     found = check_movie(path, expected_frames=FRAMES)
