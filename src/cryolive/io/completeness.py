@@ -125,7 +125,7 @@ def _mrc_frames(fh: BinaryIO, size: int) -> int:
     needed = 1024 + nsymbt + int(nx * ny * nz * _MRC_SAMPLE_BYTES[mode])
     if size < needed:
         raise _Incomplete(f"the header promises {needed} bytes but the file has {size}")
-    return nz
+    return int(nz)
 
 
 def _tiff_frames(fh: BinaryIO, size: int, *, eer: bool) -> int:
@@ -146,7 +146,8 @@ def _tiff_frames(fh: BinaryIO, size: int, *, eer: bool) -> int:
         raise _Invalid(f"not a TIFF file (version {version})")
     if eer and not big:
         raise _Invalid("not an EER file (EER movies are BigTIFF)")
-    frames, offset, seen = 0, first, set()
+    frames, offset = 0, int(first)
+    seen: set[int] = set()
     while offset:
         if offset in seen or len(seen) > _MAX_DIRECTORIES:
             raise _Invalid(f"malformed: directory {len(seen)} points back at byte {offset}")

@@ -84,11 +84,13 @@ def load_run(session: Session, *, processing_job_id: int, program_id: int, dc_id
     return Run(dc_id, processing_job_id, program_id, raw_dir, project, values)
 
 
-def start_values(run: Run, movie: Path) -> dict[str, Any]:
-    """The recipe's start values for one movie of a run."""
+def start_values(run: Run, movie: Path, own: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe's start values for one movie of a run; ``own``: the movie's own values
+    (its dose, pixel size … from its metadata) over the run's."""
     return {
         **DEFAULT_PARAMETERS,
         **run.parameters,
+        **(own or {}),
         "movie_path": str(movie),
         "data_collection_id": run.data_collection_id,
         "program_id": run.program_id,
@@ -98,16 +100,22 @@ def start_values(run: Run, movie: Path) -> dict[str, Any]:
 
 
 def expect_movies(
-    session: Session, *, run: Run, recipe: Recipe, movies: Sequence[Path]
+    session: Session,
+    *,
+    run: Run,
+    recipe: Recipe,
+    movies: Sequence[Path],
+    own: Mapping[Path, Mapping[str, Any]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Record the work of ``movies`` in the ledger; return (queue, message) of the new work.
+    ``own``: per movie, its own values over the run's (see :func:`start_values`).
 
     Call inside the transaction that registers the movies, and publish what it returns only
     after the commit: a crash in between leaves the work to the reconciler, never lost.
     """
     items = []
     for movie in movies:
-        values = start_values(run, movie)
+        values = start_values(run, movie, (own or {}).get(movie))
         for step_id in recipe.start:
             envelope = envelope_for(recipe, step_id, values)
             key = ledger.work_key(run.program_id, str(movie))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cryolive.config import WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.messaging.connect import open_transport
@@ -76,6 +77,7 @@ def start_pipeline(
     concurrency: int = 1,
     poll_s: float = 5.0,
     settle_s: float = 10.0,
+    watcher: WatcherSettings | None = None,
     reconcile_after_s: float = 600.0,
     prefix: str = "",
     parameters: dict[str, object] | None = None,
@@ -122,6 +124,8 @@ def start_pipeline(
             transport=transport,
             recipe=loaded,
             settle_s=settle_s,
+            metadata_wait_s=(watcher or WatcherSettings()).metadata_wait_s,
+            incomplete_wait_s=(watcher or WatcherSettings()).incomplete_wait_s,
             microscope=v.microscope,
             defaults=parameters,
         )

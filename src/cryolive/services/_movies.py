@@ -1,0 +1,127 @@
+"""What the watcher takes for a movie, and where it finds a movie's metadata and gain.
+
+Movies are, below a raw folder:
+
+- EPU, in ``Images-Disc*/GridSquare_*/Data/``: K3 ``*_fractions.tiff``, Falcon
+  ``*_Fractions.mrc``, ``*_EER.eer``, and plain ``.tif``/``.tiff``/``.eer`` files; an ``.mrc``
+  there is a movie only when named ``_fractions`` (any case): the other ``FoilHole_…_Data_….mrc``
+  is EPU's integrated image (the sum it writes beside the fractions);
+- SerialEM, in ``Frames/``: ``.tif``/``.tiff``/``.mrc``/``.eer`` (the ``.mdoc`` beside each).
+
+Never movies: gain references (a name holding ``gain``, SerialEM's ``SuperRef_*`` and
+``CountRef_*``), ``.dm``/``.dm4`` files, JPEGs, the atlas and the grid-square and foil-hole images
+(outside ``Data/`` and ``Frames/``). A symbolic link is followed only when what it points at
+stays inside the visit folder: a link to another visit's movies is never read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryolive.io import AcquisitionMetadata
+from cryolive.io.epu import read_epu_xml
+from cryolive.io.mdoc import read_mdoc
+from cryolive.io.movies import MOVIE_SUFFIXES
+from cryolive.io.paths import inside
+
+log = logging.getLogger(__name__)
+
+MOVIE_FOLDERS = ("Data", "Frames")
+GAIN_PREFIXES = ("superref_", "countref_")
+_EPU_MOVIE_ENDINGS = ("_fractions", "_eer")
+
+
+def _epu_xml(movie: Path) -> Path:
+    stem = movie.stem
+    for ending in _EPU_MOVIE_ENDINGS:
+        if stem.lower().endswith(ending):
+            stem = stem[: -len(ending)]
+            break
+    return movie.with_name(stem + ".xml")
+
+
+def metadata_file(movie: Path) -> Path:
+    """The movie's metadata: SerialEM's ``<movie>.mdoc`` when there is one, else EPU's
+    ``.xml`` (which may not exist yet)."""
+    mdoc = movie.with_name(movie.name + ".mdoc")
+    return mdoc if mdoc.exists() else _epu_xml(movie)
+
+
+def read_metadata(movie: Path) -> AcquisitionMetadata:
+    path = metadata_file(movie)
+    return read_mdoc(path) if path.suffix == ".mdoc" else read_epu_xml(path)
+
+
+def is_gain_name(name: str) -> bool:
+    lower = name.lower()
+    return "gain" in lower or lower.startswith(GAIN_PREFIXES)
+
+
+def why_not_a_movie(path: Path) -> str | None:
+    """None if ``path`` (by its name and folder) is a movie, else why not, for the log."""
+    suffix = path.suffix.lower()
+    if suffix not in MOVIE_SUFFIXES:
+        return f"not a movie file type ({suffix or 'no suffix'})"
+    if path.parent.name not in MOVIE_FOLDERS:
+        return "an image outside Data/ and Frames/ (atlas, grid square or foil hole)"
+    if is_gain_name(path.name):
+        return "a gain reference"
+    if path.parent.name == "Data" and suffix in (".mrc", ".mrcs"):
+        stem = path.stem.lower()
+        if not stem.endswith("_fractions") and not path.with_name(path.name + ".mdoc").exists():
+            return "EPU's integrated image (the movie is its _Fractions file)"
+    return None
+
+
+def walk(raw_dir: Path, visit_dir: Path, refused: dict[Path, str]) -> Iterator[Path]:
+    """Every file below ``raw_dir``, sorted per folder, following symbolic links (to files and
+    folders) only where they resolve inside ``visit_dir``; a link that leaves it is put in
+    ``refused`` with why, and not followed. Dangling links, and folders in ``Data/`` or
+    ``Frames/`` named like movies, are yielded: they are movies that cannot be read, and get
+    their failure like any other."""
+    stack = [raw_dir]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("%s: cannot list (%s)", folder, exc.strerror or exc)
+            continue
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                if path in refused:
+                    continue
+                if os.path.lexists(path) and not os.path.exists(path):
+                    target = Path(os.path.normpath(path.parent / os.readlink(path)))
+                    if inside(target, [visit_dir]) is None:
+                        refused[path] = f"a dangling link to {target}, outside the visit"
+                        continue
+                    yield path
+                    continue
+                if inside(path, [visit_dir]) is None:
+                    refused[path] = f"a link to {os.path.realpath(path)}, outside the visit folder"
+                    continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir and not (folder.name in MOVIE_FOLDERS and why_not_a_movie(path) is None):
+                subfolders.append(path)
+            else:
+                yield path
+        stack.extend(reversed(subfolders))
+
+
+def gain_reference(raw_dir: Path) -> Path | None:
+    """The gain reference in a raw folder: a file whose name holds ``gain``, or SerialEM's
+    ``SuperRef_*``/``CountRef_*``."""
+    try:
+        found = sorted(p for p in raw_dir.iterdir() if p.is_file() and is_gain_name(p.name))
+    except OSError:
+        return None
+    return found[0] if found else None
