@@ -198,18 +198,20 @@ def _update_many(
     (MariaDB) or ``… ON CONFLICT DO UPDATE`` (SQLite) per set of columns, which the drivers
     send as a few statements rather than one ``UPDATE`` per row.
 
-    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
+    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value
+    unless ``rows`` give them one (a movie's acquisition time that came with late metadata).
     """
     (pk,) = table.primary_key.columns
     keep = {name: table.c[name] for name in on_update_columns(table.name)}
     dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
         columns = [name for name in rows[positions[0]][1] if name != pk.name]
+        kept = {name: column for name, column in keep.items() if name not in columns}
         params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
         if dialect == "mysql":
             upsert_mysql = mysql.insert(table)
             statement: sa.Executable = upsert_mysql.on_duplicate_key_update(
-                {name: upsert_mysql.inserted[name] for name in columns} | keep
+                {name: upsert_mysql.inserted[name] for name in columns} | kept
             )
         elif dialect == "sqlite":
             upsert_sqlite = sqlite.insert(table)
@@ -220,7 +222,7 @@ def _update_many(
             statement = (
                 sa.update(table)
                 .where(pk == sa.bindparam("_row_id"))
-                .values({name: sa.bindparam(name) for name in columns} | keep)
+                .values({name: sa.bindparam(name) for name in columns} | kept)
             )
             params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
         session.execute(statement, params)
