@@ -51,7 +51,7 @@ from cryolive.db.repo.collections import (
 )
 from cryolive.db.repo.manual import HandOptics, hand_optics
 from cryolive.db.repo.pipeline import write_failures
-from cryolive.db.repo.results import write_movies
+from cryolive.db.repo.results import update_movie_metadata, write_movies
 from cryolive.db.repo.retries import failure_descriptions, retry_failure
 from cryolive.db.repo.visits import ensure_visit
 from cryolive.errors import printable
@@ -143,6 +143,7 @@ class Optics:
 class _Group:
     optics: Optics
     data_collection_id: int
+    data_collection_group_id: int  # the folder's (one grid): the same for all its groups
     run: Run | None = None
 
 
@@ -259,14 +260,14 @@ class Watcher:
     def _load(self, raw_dir: Path, folder: _Folder) -> None:
         with self.sessions.begin() as session:
             sid = self._session_id(session)
-            for dc, pixel, kv, comments in folder_collections(
+            for dc, dcg, pixel, kv, comments in folder_collections(
                 session, session_id=sid, image_directory=str(raw_dir)
             ):
                 movies = registered_movies(session, data_collection_id=dc)
                 folder.known |= set(movies)
                 optics = Optics.from_row(pixel, kv, comments)
                 if optics is not None:
-                    folder.groups.append(_Group(optics, dc))
+                    folder.groups.append(_Group(optics, dc, dcg))
                 folder.late |= {
                     Path(p): dc
                     for p in session.scalars(
@@ -466,7 +467,7 @@ class Watcher:
                 "%s: the optics changed (%s, was %s): a new data collection",
                 raw_dir, optics.key(), folder.groups[0].optics.key(),
             )  # fmt: skip
-        _, dc_id = register_data_collection(
+        dcg_id, dc_id = register_data_collection(
             session,
             spec=DataCollectionSpec(
                 session_id=sid,
@@ -492,7 +493,7 @@ class Watcher:
                 comments=None if first else optics.note(),
             ),
         )
-        group = _Group(optics, dc_id)
+        group = _Group(optics, dc_id, dcg_id)
         folder.groups.append(group)
         return group
 
@@ -596,7 +597,7 @@ class Watcher:
                 if group.run is None:
                     group.run = self._open_run(session, sid, raw_dir, group, None)
                 run = group.run
-                write_movies(session, records=[_movie_record(run, item)])
+                update_movie_metadata(session, records=[_movie_record(run, item)])
                 ref = MovieRef(data_collection_id=dc, movie_full_path=str(movie))
                 if retry_failure(session, movie=ref, program_id=run.program_id, stage="register"):
                     own = {movie: self._own_values(run, item)}
@@ -745,13 +746,14 @@ def _eer_parameters(
     return {"frames": None}
 
 
-def _movie_record(run: Run, item: _Ready) -> MovieRecord:
+def _movie_record(run: Run, item: _Ready, foil_hole_id: int | None = None) -> MovieRecord:
     ref = MovieRef(data_collection_id=run.data_collection_id, movie_full_path=str(item.movie))
     meta = item.meta
     if meta is None:
-        return MovieRecord(movie=ref)
+        return MovieRecord(movie=ref, foil_hole_id=foil_hole_id)
     return MovieRecord(
         movie=ref,
+        foil_hole_id=foil_hole_id,
         created=_utc(meta.acquired_at),
         position_x=meta.stage_x_um,
         position_y=meta.stage_y_um,

@@ -128,13 +128,14 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
 
 def folder_collections(
     session: Session, *, session_id: int, image_directory: str
-) -> list[tuple[int, float | None, float | None, str | None]]:
-    """The data collections of one raw folder, oldest first: (id, pixel size Å, voltage kV,
-    comments) each."""
+) -> list[tuple[int, int, float | None, float | None, str | None]]:
+    """The data collections of one raw folder, oldest first: (id, group id, pixel size Å,
+    voltage kV, comments) each."""
     directory = image_directory if image_directory.endswith("/") else image_directory + "/"
     rows = session.execute(
         sa.select(
             DataCollection.dataCollectionId,
+            DataCollection.dataCollectionGroupId,
             DataCollection.pixelSizeOnImage,
             DataCollection.voltage,
             DataCollection.comments,
@@ -143,8 +144,8 @@ def folder_collections(
         .order_by(DataCollection.dataCollectionId)
     )
     return [
-        (int(i), None if p is None else float(p), None if v is None else float(v), c)
-        for i, p, v, c in rows
+        (int(i), int(g), None if p is None else float(p), None if v is None else float(v), c)
+        for i, g, p, v, c in rows
     ]
 
 
