@@ -444,7 +444,7 @@ class Watcher:
         group = next((g for g in folder.groups if g.optics == optics), None)
         group = group or next((g for g in folder.groups if g.optics.matches(optics)), None)
         if group is None:
-            group = self._new_group(session, sid, raw_dir, folder, optics, item.meta)
+            group = self._new_group(session, sid, raw_dir, folder, optics, item)
         if group.run is None:
             same = [
                 i for i in batch if i.meta is not None and group.optics.matches(Optics.of(i.meta))
@@ -459,8 +459,10 @@ class Watcher:
         raw_dir: Path,
         folder: _Folder,
         optics: Optics,
-        meta: AcquisitionMetadata,
+        item: _Ready,
     ) -> _Group:
+        meta = item.meta
+        assert meta is not None
         first = not folder.groups
         if not first:
             log.warning(
@@ -473,7 +475,7 @@ class Watcher:
                 session_id=sid,
                 image_directory=str(raw_dir),
                 file_template=(
-                    "Frames/*"
+                    f"Frames/*{item.movie.suffix}"
                     if meta.source == "serialem"
                     else "Images-Disc*/GridSquare_*/Data/*_fractions.*"
                 ),
@@ -638,8 +640,10 @@ class Watcher:
             if folder.failed.get(movie) != now_stat:
                 folder.failed[movie] = now_stat  # look again when it has stood still a scan
                 continue
-            frames = run.parameters.get("frames")
-            expected = frames if isinstance(frames, int) else None
+            try:  # the frames the movie's own metadata promises (EER: not checked)
+                expected = read_metadata(movie).n_fractions
+            except MetadataReadError:
+                expected = None
             if check_movie(movie, expected_frames=expected).complete:
                 due.append((run, movie))
         if not due:
