@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import tifffile
-from ispyb.sqlalchemy import AutoProcProgramMessage, DataCollection, Movie
+from ispyb.sqlalchemy import (
+    Atlas,
+    AutoProcProgramMessage,
+    DataCollection,
+    FoilHole,
+    GridSquare,
+    Movie,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db import make_engine, session_factory, upgrade
@@ -390,3 +397,75 @@ def test_a_movie_read_while_incomplete_is_retried_once_when_whole(
         assert item.done_at is not None and item.outcome == "failed"
         severities = sorted(session.scalars(sa.select(AutoProcProgramMessage.severity)).all())
         assert severities == ["ERROR", "WARNING"]
+
+
+class FakeGrid:
+    """Stands in for the grid scanner: one foil hole row per movie, created on demand."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.scanned: list[tuple[Path, int]] = []
+
+    def scan(self, raw_dir: Path, data_collection_group_id: int) -> None:
+        self.scanned.append((raw_dir, data_collection_group_id))
+
+    def foil_hole_ids(
+        self, session: Session, raw_dir: Path, data_collection_group_id: int, movies: list[Path]
+    ) -> dict[Path, int | None]:
+        atlas = Atlas(dataCollectionGroupId=data_collection_group_id, atlasImage="", pixelSize=1)
+        session.add(atlas)
+        session.flush()
+        square = GridSquare(atlasId=atlas.atlasId, gridSquareLabel=1)
+        session.add(square)
+        session.flush()
+        found: dict[Path, int | None] = {}
+        for movie in movies:
+            hole = FoilHole(gridSquareId=square.gridSquareId, foilHoleLabel=len(movie.name))
+            session.add(hole)
+            session.flush()
+            found[movie] = hole.foilHoleId
+        return found
+
+
+def test_movies_get_their_foil_hole_and_late_metadata_keeps_it(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    root = tmp_path / VISIT
+    first = _data(root / "raw", 1) / "FoilHole_1_Data_2_1_20261206_120000_fractions.tiff"
+    _tiff(first)
+    _xml(first, K3)
+    movie = _data(root / "raw", 1) / "FoilHole_1_Data_2_3_20261206_120000_fractions.tiff"
+    _tiff(movie)
+    grid = FakeGrid(sessions)
+    watcher = Watcher(
+        visit_dir=root,
+        visit=VISIT,
+        sessions=sessions,
+        transport=Recording(),  # type: ignore[arg-type]
+        recipe=load_recipe(recipe_path("spa-preprocess")),
+        settle_s=0.0,
+        metadata_wait_s=2.0,
+        grid=grid,
+    )
+    watcher.scan_once(0.0)
+    assert watcher.scan_once(1.0).registered == 1
+    assert watcher.scan_once(3.0).failed == 1  # no metadata: registered with its failure
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(Movie.movieFullPath, Movie.foilHoleId, DataCollection.dataCollectionGroupId)
+            .join(DataCollection, DataCollection.dataCollectionId == Movie.dataCollectionId)
+            .order_by(Movie.movieId)
+        ).all()
+    assert [Path(r.movieFullPath) for r in rows] == [first, movie]
+    assert None not in {r.foilHoleId for r in rows}
+    hole, group = rows[1].foilHoleId, rows[1].dataCollectionGroupId
+    assert grid.scanned[-1] == (root / "raw", group)  # the folder's files, on its group
+    _xml(movie, K3)
+    assert watcher.scan_once(4.0).updated == 1
+    with sessions() as session:
+        row = session.execute(
+            sa.select(Movie.foilHoleId, Movie.nominalDefocus).where(
+                Movie.movieFullPath == str(movie)
+            )
+        ).one()
+    assert row.foilHoleId == hole and row.nominalDefocus == pytest.approx(15000.0)

@@ -36,7 +36,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from ispyb.sqlalchemy import Movie
@@ -90,6 +90,18 @@ OPTICS_NOTE = "cryolive_optics"
 INCOMPLETE = re.compile(
     r"truncated|still being written|zero-byte|frames but its metadata promises", re.IGNORECASE
 )
+
+
+class GridHook(Protocol):
+    """Where on the grid movies were taken (``services.grid_scan.GridScanner``): the watcher
+    asks it to register the EPU atlas, square and hole files of a folder, and for each new
+    movie's foil hole."""
+
+    def scan(self, raw_dir: Path, data_collection_group_id: int) -> None: ...
+
+    def foil_hole_ids(
+        self, session: Session, raw_dir: Path, data_collection_group_id: int, movies: list[Path]
+    ) -> dict[Path, int | None]: ...
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,8 @@ class Watcher:
     defaults
         Processing parameters that the metadata does not give (cs, amplitude contrast …); they
         win over the metadata's.
+    grid
+        Registers the atlas, grid squares and foil holes, and gives each movie its foil hole.
     """
 
     def __init__(
@@ -221,12 +235,14 @@ class Watcher:
         incomplete_wait_s: float = 300.0,
         microscope: str = "",
         defaults: dict[str, object] | None = None,
+        grid: GridHook | None = None,
     ) -> None:
         self.visit_dir, self.visit = visit_dir, visit
         self.sessions, self.transport, self.recipe = sessions, transport, recipe
         self.settle_s, self.microscope = settle_s, microscope
         self.metadata_wait_s, self.incomplete_wait_s = metadata_wait_s, incomplete_wait_s
         self.defaults = dict(defaults or {})
+        self.grid = grid
         self._folders: dict[Path, _Folder] = {}
 
     def raw_folders(self) -> list[Path]:
@@ -248,6 +264,8 @@ class Watcher:
             registered, failed = self._register(raw_dir, folder, ready) if ready else (0, 0)
             updated = self._fill_late_metadata(raw_dir, folder) if folder.late else 0
             retried = self._retry_incomplete(folder)
+            if self.grid is not None and folder.groups:
+                self.grid.scan(raw_dir, folder.groups[0].data_collection_group_id)
             for i, n in enumerate((registered, failed, waiting, updated, retried)):
                 totals[i] += n
         return ScanReport(*totals)
@@ -399,14 +417,20 @@ class Watcher:
             for group, items in by_group.values():
                 run = group.run
                 assert run is not None
-                write_movies(session, records=[_movie_record(run, i) for i in items])
+                holes = self._holes(session, raw_dir, group, items)
+                write_movies(
+                    session, records=[_movie_record(run, i, holes.get(i.movie)) for i in items]
+                )
                 own = {i.movie: self._own_values(run, i) for i in items}
                 messages += expect_movies(
                     session, run=run, recipe=self.recipe, movies=[i.movie for i in items], own=own
                 )
             if bad:
                 run = self._first_run(session, sid, raw_dir, folder)
-                write_movies(session, records=[_movie_record(run, i) for i in bad])
+                holes = self._holes(session, raw_dir, folder.groups[0], bad)
+                write_movies(
+                    session, records=[_movie_record(run, i, holes.get(i.movie)) for i in bad]
+                )
                 write_failures(session, records=[_failure(run, i) for i in bad])
                 for item in bad:
                     if item.movie.name.isprintable():
@@ -416,6 +440,14 @@ class Watcher:
         if bad:
             log.warning("%d movie(s) in %s have no readable metadata", len(bad), raw_dir)
         return len(good), len(bad)
+
+    def _holes(
+        self, session: Session, raw_dir: Path, group: _Group, items: list[_Ready]
+    ) -> dict[Path, int | None]:
+        if self.grid is None:
+            return {}
+        movies = [i.movie for i in items]
+        return self.grid.foil_hole_ids(session, raw_dir, group.data_collection_group_id, movies)
 
     def _record_unregistrable(self, bad: list[_Ready]) -> tuple[int, int]:
         # No readable metadata yet in this folder: wait for a movie that has some.
