@@ -66,3 +66,18 @@ def test_serialem_gain_references_are_found(tmp_path: Path) -> None:
     assert gain_reference(tmp_path) is None
     (tmp_path / "SuperRef_bi23047-5_00001.dm4").write_bytes(b"x")
     assert gain_reference(tmp_path) == tmp_path / "SuperRef_bi23047-5_00001.dm4"
+
+
+def test_one_optics_setting_within_its_tolerances() -> None:
+    from cryolive.services._optics import Optics
+
+    k3 = Optics(0.83, 300.0, "K3", 40)
+    assert k3.matches(Optics(0.835, 300.2, "K3", 40))  # 0.6% pixel size, 0.2 kV
+    assert not k3.matches(Optics(0.85, 300.0, "K3", 40))  # 2.4%: another magnification
+    assert not k3.matches(Optics(0.83, 200.0, "K3", 40))
+    assert not k3.matches(Optics(0.83, 300.0, "Falcon 4i", 40))
+    assert not k3.matches(Optics(0.83, 300.0, "K3", 41))  # 2.5% more frames
+    assert Optics(0.83, 300.0).matches(k3)  # a collection from before detectors were recorded
+    assert Optics.from_row(1.0, 300.0, k3.note()) == k3
+    assert Optics.from_row(1.0, 300.0, '{"hand": true}') == Optics(1.0, 300.0)
+    assert Optics.from_row(None, 300.0, None) is None

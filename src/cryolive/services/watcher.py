@@ -30,7 +30,6 @@ see :mod:`cryolive.services.eer_grouping`) unless the user set it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -68,6 +67,7 @@ from cryolive.services._movies import (
     walk,
     why_not_a_movie,
 )
+from cryolive.services._optics import Optics
 from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
 from cryolive.services.runs import (
     Run,
@@ -82,10 +82,6 @@ __all__ = ["ScanReport", "Watcher", "gain_reference", "metadata_file", "read_met
 
 log = logging.getLogger(__name__)
 RAW_FOLDER = re.compile(r"^raw\d*$")
-PIXEL_SIZE_TOLERANCE = 0.01  # relative
-FRAMES_TOLERANCE = 0.01  # relative
-VOLTAGE_TOLERANCE_KV = 0.5
-OPTICS_NOTE = "cryolive_optics"
 # What a reader says about a file that was not yet whole when it was read.
 INCOMPLETE = re.compile(
     r"truncated|still being written|zero-byte|frames but its metadata promises", re.IGNORECASE
@@ -102,53 +98,6 @@ class GridHook(Protocol):
     def foil_hole_ids(
         self, session: Session, raw_dir: Path, data_collection_group_id: int, movies: list[Path]
     ) -> dict[Path, int | None]: ...
-
-
-@dataclass(frozen=True)
-class Optics:
-    """What makes movies one data collection. ``None`` (a collection registered before
-    optics were recorded, or by hand) matches any value."""
-
-    pixel_size_a: float
-    voltage_kv: float
-    detector: str | None = None
-    frames: int | None = None
-
-    @classmethod
-    def of(cls, meta: AcquisitionMetadata) -> Optics:
-        return cls(meta.pixel_size_a, meta.voltage_kv, meta.detector_name, meta.n_fractions)
-
-    def matches(self, other: Optics) -> bool:
-        def near(a: float | None, b: float | None, tolerance: float) -> bool:
-            return a is None or b is None or abs(a - b) <= tolerance * max(abs(a), abs(b))
-
-        return (
-            near(self.pixel_size_a, other.pixel_size_a, PIXEL_SIZE_TOLERANCE)
-            and abs(self.voltage_kv - other.voltage_kv) <= VOLTAGE_TOLERANCE_KV
-            and (self.detector is None or other.detector is None or self.detector == other.detector)
-            and near(self.frames, other.frames, FRAMES_TOLERANCE)
-        )
-
-    def key(self) -> str:
-        return (
-            f"{self.pixel_size_a:.4f}A {self.voltage_kv:.0f}kV "
-            f"{self.detector or '-'} {self.frames or '-'}f"
-        )
-
-    def note(self) -> str:
-        return json.dumps({OPTICS_NOTE: self.__dict__})
-
-    @classmethod
-    def from_row(cls, pixel: float | None, kv: float | None, comments: str | None) -> Optics | None:
-        try:
-            note = json.loads(comments or "")
-        except ValueError:
-            note = None
-        if isinstance(note, dict) and isinstance(note.get(OPTICS_NOTE), dict):
-            return cls(**note[OPTICS_NOTE])
-        if pixel is None or kv is None:
-            return None
-        return cls(pixel, kv)  # the folder's first collection: detector and frames not recorded
 
 
 @dataclass
@@ -178,6 +127,7 @@ class _Folder:
     late: dict[Path, int] = field(default_factory=dict)  # registered without metadata: its DC
     failed: dict[Path, tuple[int, float] | None] = field(default_factory=dict)
     retried: set[Path] = field(default_factory=set)
+    unregistrable: set[Path] = field(default_factory=set)  # logged once as such
 
 
 @dataclass
@@ -407,7 +357,7 @@ class Watcher:
             if hand is not None:  # no metadata of their own: the optics entered by hand
                 good, bad = _with_hand_optics(hand, good, bad)
             if not folder.groups and not good:
-                return self._record_unregistrable(bad)
+                return self._record_unregistrable(folder, bad)
             by_group: dict[int, tuple[_Group, list[_Ready]]] = {}
             for item in good:
                 group = self._group(session, sid, raw_dir, folder, item, good)
@@ -449,10 +399,12 @@ class Watcher:
         movies = [i.movie for i in items]
         return self.grid.foil_hole_ids(session, raw_dir, group.data_collection_group_id, movies)
 
-    def _record_unregistrable(self, bad: list[_Ready]) -> tuple[int, int]:
+    def _record_unregistrable(self, folder: _Folder, bad: list[_Ready]) -> tuple[int, int]:
         # No readable metadata yet in this folder: wait for a movie that has some.
         for item in bad:
-            log.warning("%s (waiting for a movie with readable metadata)", item.why)
+            if item.movie not in folder.unregistrable:
+                folder.unregistrable.add(item.movie)
+                log.warning("%s (waiting for a movie with readable metadata)", item.why)
         return 0, 0
 
     def _first_run(self, session: Session, sid: int, raw_dir: Path, folder: _Folder) -> Run:
