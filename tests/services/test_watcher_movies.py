@@ -81,3 +81,25 @@ def test_one_optics_setting_within_its_tolerances() -> None:
     assert Optics.from_row(1.0, 300.0, k3.note()) == k3
     assert Optics.from_row(1.0, 300.0, '{"hand": true}') == Optics(1.0, 300.0)
     assert Optics.from_row(None, 300.0, None) is None
+
+
+def test_a_folder_is_listed_again_only_when_it_changed(tmp_path: Path) -> None:
+    import os
+
+    visit = tmp_path / "visit"
+    frames = visit / "raw" / "Frames"
+    frames.mkdir(parents=True)
+    (frames / "m1.tif").write_bytes(b"x")
+    old = 1_700_000_000
+    for folder in (frames, frames.parent):
+        os.utime(folder, (old, old))
+    listings: dict = {}
+    assert list(walk(visit / "raw", visit, {}, listings)) == [frames / "m1.tif"]
+    (frames / "m2.tif").write_bytes(b"x")  # the folder's time stamp moves: listed again
+    assert list(walk(visit / "raw", visit, {}, listings))[-1] == frames / "m2.tif"
+    os.utime(frames, (old, old))
+    assert len(list(walk(visit / "raw", visit, {}, listings))) == 2
+    (frames / "m3.tif").write_bytes(b"x")
+    os.utime(frames, (old, old))  # a change the time stamp hides: the cached listing is used
+    assert len(list(walk(visit / "raw", visit, {}, listings))) == 2
+    assert len(list(walk(visit / "raw", visit, {}, {}))) == 3

@@ -61,6 +61,7 @@ from cryolive.io.movies import movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.services._movies import (
+    Listing,
     gain_reference,
     metadata_file,
     read_metadata,
@@ -128,6 +129,7 @@ class _Folder:
     failed: dict[Path, tuple[int, float] | None] = field(default_factory=dict)
     retried: set[Path] = field(default_factory=set)
     unregistrable: set[Path] = field(default_factory=set)  # logged once as such
+    listings: dict[Path, Listing] = field(default_factory=dict)  # folder listings, reused
 
 
 @dataclass
@@ -259,7 +261,7 @@ class Watcher:
         ready: list[_Ready] = []
         waiting = 0
         refused_before = len(folder.refused)
-        for movie in walk(raw_dir, self.visit_dir, folder.refused):
+        for movie in walk(raw_dir, self.visit_dir, folder.refused, folder.listings):
             if movie in folder.known or movie in folder.skipped:
                 continue
             why_not = why_not_a_movie(movie)
