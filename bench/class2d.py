@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from cryolive.engines.class2d import Class2DQuality, Class2DResult, evaluate_classes
-from cryolive.particle_files import read_particles_star
+from cryolive.io.particle_files import read_particles_star
 from cryolive.simulate import (
     ParticleTruth,
     procedural_specimen,
@@ -104,7 +104,7 @@ def run_cryolive(data: Prepared, settings: object) -> Row:
 
 
 def run_relion(data: Prepared, settings: object, *, threads: int) -> Row:
-    from cryolive.engines.relion_class2d import run_relion_class2d
+    from cryolive.adapters.relion_class2d import run_relion_class2d
 
     out = data.star.parent / "relion"
     shutil.rmtree(out, ignore_errors=True)

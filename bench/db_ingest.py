@@ -24,8 +24,8 @@ from ispyb.sqlalchemy import CTF, MotionCorrection, Movie
 from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine, upgrade
-from cryolive.db.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.db.repo import collections, results, visits
+from cryolive.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 
 
 @contextmanager

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.engines.motion import GainTransform
+from cryolive.io.gain import read_gain
 from cryolive.simulate import MovieConfig, VisitConfig, VisitTruth, simulate_visit
 
 SHAPE = (4096, 4096)
@@ -63,8 +64,8 @@ def _child(tool: str, visit: Path, index: int, out: Path) -> None:
     truth = VisitTruth.read(visit / "truth.json")
     movie = visit / truth.grids[0].movies[index].movie
     gain = _gain(visit, truth)
+    from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
     from cryolive.engines.motion import correct_motion
-    from cryolive.engines.relion_motioncorr import run_relion_motioncorr
     from cryolive.io.movies import read_movie
 
     start, cpu_start = time.perf_counter(), time.process_time()

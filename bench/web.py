@@ -38,14 +38,14 @@ from sqlalchemy.orm import Session
 
 from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
-from cryolive.db.records import (
+from cryolive.db.repo import collections, results, visits
+from cryolive.records import (
     CtfRecord,
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.repo import collections, results, visits
 from cryolive.web import create_app
 
 START = dt.datetime(2026, 11, 20, 9, 0)

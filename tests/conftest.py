@@ -65,7 +65,7 @@ _FIXTURE_MARKERS = {
     "browser": "browser",
 }
 # Whole modules that take minutes on this 2-core machine (measured with --durations).
-_SLOW_PATHS = ("tests/pipeline/", "tests/engines/relion_", "tests/engines/class2d/")
+_SLOW_PATHS = ("tests/pipeline/", "tests/adapters/relion_", "tests/engines/class2d/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cryolive.cli import build_app
 from cryolive.engines.class2d import Class2DSettings, classify_2d
-from cryolive.particle_files import read_particle_stars, read_particles_star
+from cryolive.io.particle_files import read_particle_stars, read_particles_star
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles
 
 K, ITERATIONS, DIAMETER_A = 4, 4, 110.0

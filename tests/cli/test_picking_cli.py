@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cryolive.cli import build_app
 from cryolive.engines.picking import score_picks
-from cryolive.particle_files import read_coordinates
+from cryolive.io.particle_files import read_coordinates
 
 
 @pytest.fixture(scope="module")

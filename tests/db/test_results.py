@@ -24,15 +24,15 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine
-from cryolive.db.records import (
+from cryolive.db.repo import results
+from cryolive.db.repo.collections import register_data_collection, register_processing_job
+from cryolive.records import (
     CtfRecord,
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.repo import results
-from cryolive.db.repo.collections import register_data_collection, register_processing_job
 
 
 def _records(c: Any, n: int, *, defocus: float = 15_000.0) -> dict[str, list[object]]:
@@ -245,7 +245,7 @@ _WRITER = """
 import sys, time
 from sqlalchemy.orm import Session
 from cryolive.db import make_engine
-from cryolive.db.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
+from cryolive.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.db.repo import results
 
 url, dc, mc_program, ctf_program, start = sys.argv[1:]

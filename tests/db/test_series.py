@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cryolive.db.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.db.repo import collections, results, series
+from cryolive.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 
 START = dt.datetime(2026, 11, 20, 9, 0, 0)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -40,13 +39,3 @@ def picking_truth() -> ModuleType:
 def ctf_truth() -> ModuleType:
     """The module ``ctf_truth``: ``micrograph(rng, …)``, ``planted_ctf(…)``, ``smooth_map``."""
     return load_ctf_truth()
-
-
-@pytest.fixture(scope="session")
-def ctffind5_dir(need_service: Callable[[str, str], None]) -> Path:
-    """Real CTFFIND 5.0.2 output (shared data, at <repo>/../shared/data/ctffind5)."""
-    repo = Path(__file__).resolve().parents[2]
-    folder = repo.parent / "shared" / "data" / "ctffind5"
-    if not folder.is_dir():
-        need_service("shared CTFFIND 5 data", f"not at {folder}")
-    return folder

@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cryolive.cli import build_app
-from cryolive.db.records import FailureRecord, ParticlePickerRecord
 from cryolive.engines.picking import pick_topaz, score_picks, topaz_available
+from cryolive.io.particle_files import read_coordinates
 from cryolive.messaging.service import Context
-from cryolive.particle_files import read_coordinates
+from cryolive.records import FailureRecord, ParticlePickerRecord
 from cryolive.services.messages import PickMessage, WriteResults
 from cryolive.services.pick import pick
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from cryolive.engines.motion import GainTransform
 from cryolive.io import GainReadError
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.io.gain import read_gain
 from cryolive.simulate._writers import write_gain_reference
 
 
@@ -49,9 +50,9 @@ def test_broken_gain_files(tmp_path: Path) -> None:
     (tmp_path / "junk.mrc").write_bytes(b"junk" * 300)
     with pytest.raises(GainReadError, match="cannot be read"):
         read_gain(tmp_path / "junk.mrc")
-    (tmp_path / "g.dm4").write_bytes(b"x")
+    (tmp_path / "g.png").write_bytes(b"x")
     with pytest.raises(GainReadError, match="unknown gain suffix"):
-        read_gain(tmp_path / "g.dm4")
+        read_gain(tmp_path / "g.png")
     nan = np.ones((4, 4), np.float32)
     nan[1, 1] = np.nan
     tifffile.imwrite(tmp_path / "nan.gain", nan)
@@ -64,3 +65,47 @@ def test_broken_gain_files(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "zero.tif", np.zeros((4, 4), np.float32))
     with pytest.raises(GainReadError, match="not positive"):
         read_gain(tmp_path / "zero.tif")
+
+
+def _touch(path: Path, mtime: float, data: bytes = b"x") -> Path:
+    import os
+
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_serialem_and_epu_gain_references_are_found(tmp_path: Path) -> None:
+    from cryolive.io.gain import find_gain_reference, gain_reference_candidates
+
+    frames = tmp_path / "Frames"
+    frames.mkdir()
+    super_ref = _touch(frames / "SuperRef_20261206_1.dm4", 100)
+    count_ref = _touch(frames / "CountRef_20261206_1.dm4", 200)
+    for name in ("movie_001.tif", "movie_001.tif.mdoc", "ref.txt", "notes_gain.txt"):
+        _touch(frames / name, 300)
+    (frames / "gain_dir.mrc").mkdir()  # a folder named like a gain is not one
+    assert gain_reference_candidates(frames) == [count_ref, super_ref]
+    assert find_gain_reference(frames, super_resolution=True) == super_ref
+    assert find_gain_reference(frames, super_resolution=False) == count_ref
+    assert find_gain_reference(frames) == count_ref  # mode unknown: the newest
+    # a .dm4 converted to MRC beside it: the readable one is used
+    converted = _touch(frames / "SuperRef_20261206_1.mrc", 50)
+    assert find_gain_reference(frames, super_resolution=True) == converted
+
+    epu = tmp_path / "raw"
+    epu.mkdir()
+    assert find_gain_reference(epu) is None
+    old = _touch(epu / "20261201_K3-18450_Gain_Ref.x1.m1.TIFF", 10)
+    assert find_gain_reference(epu) == old  # case-insensitive, any case of suffix
+    new = _touch(epu / "20261206_EER_GainReference.gain", 20)
+    assert find_gain_reference(epu) == new
+    # several folders searched alike; a missing one has none
+    assert find_gain_reference(tmp_path / "absent", epu) == new
+    assert gain_reference_candidates(tmp_path / "absent") == []
+
+
+def test_dm4_gain_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    path = _touch(tmp_path / "SuperRef_x.dm4", 1, b"\0\0\0\4" + b"\0" * 60)
+    with pytest.raises(GainReadError, match=r"cannot read: convert it to MRC .*dm2mrc"):
+        read_gain(path)

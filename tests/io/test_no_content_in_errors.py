@@ -12,6 +12,7 @@ import pytest
 from cryolive.io import ReadError
 from cryolive.io._errors import without_content
 from cryolive.io.epu import read_epu_xml
+from cryolive.io.fei_header import read_mrc_metadata
 from cryolive.io.gain import read_gain
 from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import read_movie
@@ -36,6 +37,8 @@ def _cases(tmp: Path) -> list[tuple[Callable[..., Any], Path]]:
         (read_movie, put("b.tif", SECRET.encode() + b"\x00" * 8)),
         (read_movie, put("c.mrc", PASSWD * 40)),
         (read_gain, put("g.mrc", PASSWD * 40)),
+        (read_mrc_metadata, put("d.mrc", PASSWD * 40)),
+        (read_mrc_metadata, put("e.mrc", PASSWD[:200])),
         (read_gain, put("g.tiff", PASSWD)),
         (read_mdoc, put("a.mdoc", PASSWD)),
         (read_mdoc, put("b.mdoc", mdoc.replace("Voltage = 200", f"Voltage = {SECRET}"))),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -31,3 +33,39 @@ def transport(broker_url: str, queue_prefix: str) -> Iterator[Transport]:
     yield transport
     transport.delete_declared()
     transport.close()
+
+
+class KeyedResults:
+    """What handlers did, keyed by the work's idempotency key (``Context.key``): the first value
+    per key is kept and every later one counted, so a test sees a redelivery that took effect
+    twice. Thread-safe, since workers run handlers on several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, dict[str, Any]] = {}
+        self.duplicates = 0
+
+    def put(self, key: str, value: Mapping[str, Any]) -> None:
+        with self._lock:
+            if key in self._values:
+                self.duplicates += 1
+            else:
+                self._values[key] = dict(value)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._values.get(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def stored_keys(self) -> set[str]:
+        with self._lock:
+            return set(self._values)
+
+
+@pytest.fixture
+def keyed_results() -> Callable[[], KeyedResults]:
+    """A maker of :class:`KeyedResults` (test modules cannot import from conftest)."""
+    return KeyedResults

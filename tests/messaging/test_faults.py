@@ -12,12 +12,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cryolive.messaging import Context, Recipe, Service, Worker, open_transport, start_recipe
 from cryolive.messaging.echo import EchoMessage, EchoResult, echo
-from cryolive.messaging.idempotency import InMemoryResultSink
 from cryolive.messaging.rabbitmq import RabbitTransport
 
 # A service whose effect is a row keyed by the idempotency key (the writer's upsert), and
@@ -145,7 +145,7 @@ def _restart_rabbitmq() -> None:
 
 
 def test_rabbitmq_restart_during_a_run_loses_nothing(
-    rabbitmq_url: str, caplog: pytest.LogCaptureFixture
+    rabbitmq_url: str, caplog: pytest.LogCaptureFixture, keyed_results: Callable[[], Any]
 ) -> None:
     recipe = Recipe.model_validate(
         {
@@ -155,7 +155,7 @@ def test_rabbitmq_restart_during_a_run_loses_nothing(
         }
     )
     transport = open_transport(rabbitmq_url, prefix=f"restart-{uuid.uuid4().hex[:8]}.")
-    sink = InMemoryResultSink()
+    sink = keyed_results()
 
     def record(message: EchoMessage, context: Context) -> EchoResult:
         sink.put(context.key, {"text": message.text})

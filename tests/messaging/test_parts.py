@@ -13,7 +13,6 @@ from cryolive.messaging import Registry, Service, Worker, envelope_for, load_rec
 from cryolive.messaging._amqp import connection_params
 from cryolive.messaging.echo import EchoMessage, echo, echo_service
 from cryolive.messaging.embedded import EmbeddedTransport
-from cryolive.messaging.idempotency import InMemoryResultSink
 from cryolive.messaging.logs import JsonLogFormatter
 from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
@@ -43,8 +42,6 @@ def test_bad_arguments_name_the_parameter() -> None:
         EmbeddedTransport(delivery_limit=0)
     with pytest.raises(ValueError, match="timeout_s"):
         Reconciler(InMemoryLedger(), transport, timeout_s=0)
-    with pytest.raises(ValueError, match="key"):
-        InMemoryResultSink().put("", {})
 
 
 def test_amqp_url_is_parsed() -> None:

@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,6 @@ from cryolive.cli import build_app
 from cryolive.messaging import Context, Service, Transport, Worker, load_recipe, start_recipe
 from cryolive.messaging.dlq import list_dead, purge_dead
 from cryolive.messaging.echo import EchoMessage, EchoResult, echo
-from cryolive.messaging.idempotency import InMemoryResultSink
 from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.reconcile import InMemoryLedger, Reconciler
 
@@ -39,7 +39,9 @@ def running(*workers: Worker) -> Iterator[None]:
             w.stop()
 
 
-def recording(sink: InMemoryResultSink) -> Callable[[EchoMessage, Context], EchoResult]:
+def recording(sink: Any) -> Callable[[EchoMessage, Context], EchoResult]:
+    """The echo handler, recording each result in ``sink`` (a ``KeyedResults``) by work key."""
+
     def handler(message: EchoMessage, context: Context) -> EchoResult:
         result = echo(message, context)
         sink.put(context.key, result.model_dump())
@@ -49,8 +51,10 @@ def recording(sink: InMemoryResultSink) -> Callable[[EchoMessage, Context], Echo
 
 
 @pytest.mark.parametrize("prefetch", [1, 10])
-def test_three_step_recipe_delivers_every_message_once(transport: Transport, prefetch: int) -> None:
-    sink = InMemoryResultSink()
+def test_three_step_recipe_delivers_every_message_once(
+    transport: Transport, prefetch: int, keyed_results: Callable[[], Any]
+) -> None:
+    sink = keyed_results()
     relay = Worker(
         transport,
         Service("echo", EchoMessage, echo),
@@ -101,7 +105,11 @@ def test_failure_is_retried_with_backoff_then_succeeds(
 
 
 def test_always_failing_message_is_dead_lettered_then_reinjected(
-    transport: Transport, broker_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+    transport: Transport,
+    broker_url: str,
+    queue_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    keyed_results: Callable[[], Any],
 ) -> None:
     calls: list[int] = []
 
@@ -133,7 +141,7 @@ def test_always_failing_message_is_dead_lettered_then_reinjected(
     assert back.exit_code == 0 and "reinjected 1" in back.output
     assert list_dead(transport, "echo.1") == []
 
-    healed = InMemoryResultSink()
+    healed = keyed_results()
     fixed = Service("echo", EchoMessage, recording(healed))
     with running(Worker(transport, fixed, queues=["echo.1"])):
         wait_for(lambda: len(healed) == 1)
@@ -215,7 +223,9 @@ def test_requeued_past_delivery_limit_goes_to_dead_letters(transport: Transport)
     assert dead.body == b"poison" and "delivery_limit" in dead.reason
 
 
-def test_reconciler_resends_lost_work_and_nothing_else(transport: Transport) -> None:
+def test_reconciler_resends_lost_work_and_nothing_else(
+    transport: Transport, keyed_results: Callable[[], Any]
+) -> None:
     now = [1000.0]
     ledger = InMemoryLedger()
     for i in range(3):
@@ -231,7 +241,7 @@ def test_reconciler_resends_lost_work_and_nothing_else(transport: Transport) -> 
     assert sorted(reconciler.run_once()) == keys[1:]
     assert reconciler.run_once() == []  # just re-sent: not overdue again yet
 
-    sink = InMemoryResultSink()
+    sink = keyed_results()
 
     def finish(message: EchoMessage, context: Context) -> EchoResult:
         ledger.complete(context.key)

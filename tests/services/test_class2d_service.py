@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cryolive.db.records import ClassificationRecord
 from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context
+from cryolive.records import ClassificationRecord
 from cryolive.services.class2d import class2d
 from cryolive.services.messages import Class2DMessage, WriteResults
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles

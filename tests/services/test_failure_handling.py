@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryolive.db.records import FailureRecord
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.envelope import Envelope
@@ -20,6 +19,7 @@ from cryolive.messaging.recipe import load_recipe
 from cryolive.messaging.service import Service
 from cryolive.messaging.transport import Delivery
 from cryolive.messaging.worker import Worker
+from cryolive.records import FailureRecord
 from cryolive.services import DEFAULT_PARAMETERS
 from cryolive.services.ctf import ctf_service
 from cryolive.services.ice import ice_service

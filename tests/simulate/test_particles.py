@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cryolive.cli import build_app
 from cryolive.engines.ctf import Optics, ctf_2d
-from cryolive.particle_files import read_particles_star
+from cryolive.io.particle_files import read_particles_star
 from cryolive.simulate import (
     procedural_specimen,
     read_particle_truth,

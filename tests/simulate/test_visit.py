@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cryolive.engines.motion import GainTransform
 from cryolive.io import MetadataReadError, MovieReadError
 from cryolive.io.epu import read_epu_xml
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.io.gain import read_gain
 from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import read_movie
 from cryolive.simulate import FaultRates, MovieConfig, VisitConfig, VisitTruth, simulate_visit

@@ -32,7 +32,11 @@ from sqlalchemy.orm import Session
 
 from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
-from cryolive.db.records import (
+from cryolive.db.repo import classes, collections, results, visits
+from cryolive.db.repo.pipeline import write_failures
+from cryolive.messaging import open_transport
+from cryolive.messaging.envelope import Envelope
+from cryolive.records import (
     CtfRecord,
     FailureRecord,
     IceThicknessRecord,
@@ -40,10 +44,6 @@ from cryolive.db.records import (
     MovieRecord,
     MovieRef,
 )
-from cryolive.db.repo import classes, collections, results, visits
-from cryolive.db.repo.pipeline import write_failures
-from cryolive.messaging import open_transport
-from cryolive.messaging.envelope import Envelope
 from cryolive.web import create_app
 
 ROLES = ("anonymous", "outsider", "member", "staff")

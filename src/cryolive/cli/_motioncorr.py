@@ -7,6 +7,7 @@ from typing import cast
 
 import numpy as np
 
+from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
 from cryolive.engines.motion import (
     Flip,
     GainOrientation,
@@ -14,10 +15,9 @@ from cryolive.engines.motion import (
     correct_motion,
     detect_gain_orientation,
 )
-from cryolive.engines.relion_motioncorr import run_relion_motioncorr
 from cryolive.io import MovieReadError
 from cryolive.io.movies import read_movie
-from cryolive.outputs.motioncorr import MotionFiles, write_motion_outputs
+from cryolive.io.outputs.motioncorr import MotionFiles, write_motion_outputs
 
 ORIENTATION_MOVIES = 3
 

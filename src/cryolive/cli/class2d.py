@@ -46,10 +46,10 @@ def class2d_command(
 ) -> None:
     """Classify particles in 2D: run_classes.mrcs, run_model.star, run_data.star (RELION 3.1,
     with class, psi and origin per particle), run_selected_data.star and PNGs of the classes."""
+    from cryolive.adapters.relion_class2d import RelionClass2DError, run_relion_class2d
     from cryolive.engines.class2d import classify_2d
-    from cryolive.engines.relion_class2d import RelionClass2DError, run_relion_class2d
-    from cryolive.outputs.class2d import write_class2d_outputs
-    from cryolive.particle_files import (
+    from cryolive.io.outputs.class2d import write_class2d_outputs
+    from cryolive.io.particle_files import (
         ParticleStarError,
         read_particle_stars,
         read_particle_tables,

@@ -1,5 +1,5 @@
 """``cryolive ctf`` and ``cryolive ice``: one stage by hand on micrograph files, writing what
-the services write (see :mod:`cryolive.io.ctf_files`)."""
+the services write (see :mod:`cryolive.io.outputs.ctf`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 from cryolive.engines.ctf import CtfFitError, CtfSearch, Optics, estimate_ctf
 from cryolive.engines.ice import IceThicknessError, estimate_ice_thickness
-from cryolive.io.ctf_files import write_ctf_outputs, write_failure, write_ice_output
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
+from cryolive.io.outputs.ctf import write_ctf_outputs, write_failure, write_ice_output
 
 
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:

@@ -64,10 +64,10 @@ def motioncorr(
     A movie that cannot be read or corrected is reported and skipped; the exit code is 1 if
     any failed.
     """
+    from cryolive.adapters.relion_motioncorr import RelionMotionError
     from cryolive.cli import settings_of
     from cryolive.cli._motioncorr import orient_gain, parse_orientation, process_movie
     from cryolive.engines.motion import GainTransform
-    from cryolive.engines.relion_motioncorr import RelionMotionError
     from cryolive.io import GainReadError, MovieReadError
     from cryolive.io.gain import read_gain
 

@@ -20,15 +20,15 @@ from cryolive.engines.picking import (
     pick_topaz,
 )
 from cryolive.io.micrograph import MicrographReadError, read_micrograph
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     read_coordinates,
     write_coordinates,
     write_particles_star,
-    write_rgb_png,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
 
 
 def _pixel_size(path: Path, given: float | None, header: float | None) -> float:

@@ -1,6 +1,9 @@
 """Readers and writers of the files cryolive meets: movies (TIFF, MRC, EER), micrographs, EPU and
-SerialEM metadata, gain references, images. Every reader raises a typed error whose message says
-what is wrong with which file, so the pipeline can record a failed step a person can act on."""
+SerialEM metadata, gain references (modules here); the files each stage writes (``outputs/``);
+picking's and extraction's STAR files, coordinates and stacks (``particle_files/``); PNG images
+(``png``, the one writer); where processed files go (``layout``, ``paths``). Every reader
+raises a typed error whose message says what is wrong with which file, so the pipeline can
+record a failed step a person can act on."""
 
 from cryolive.io._errors import GainReadError, MetadataReadError, MovieReadError, ReadError
 from cryolive.io._metadata import AcquisitionMetadata

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cryolive.db.records import FailureRecord, MovieRef
 from cryolive.errors import BadInputError, printable, short_reason
 from cryolive.messaging.service import Emit
+from cryolive.records import FailureRecord, MovieRef
 from cryolive.services.messages import MovieStep, WriteResults
 
 RESULTS = "results"  # the output every service sends its records on, to the writer

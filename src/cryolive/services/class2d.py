@@ -13,7 +13,7 @@ iterations. The number of classes is ``n_classes``, or fewer while a batch holds
 ``particles_per_class`` per class.
 
 Each classification writes ``batch_NNN/nNNNNNNN/`` (class averages as MRC and PNG,
-``run_model.star``, ``run_data.star``; see :mod:`cryolive.outputs.class2d`) and a
+``run_model.star``, ``run_data.star``; see :mod:`cryolive.io.outputs.class2d`) and a
 ClassificationRecord for the writer. Redelivered messages change nothing: a micrograph is
 added once, a planned classification is kept in the state until it has run, and its record is
 sent twice (now, and with the next message), which the writer's upserts absorb, so a crash
@@ -35,7 +35,6 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from cryolive.db.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.engines.class2d import (
     Class2DResult,
     Class2DSettings,
@@ -44,9 +43,10 @@ from cryolive.engines.class2d import (
     fourier_crop,
 )
 from cryolive.io.layout import job_dir
+from cryolive.io.outputs.class2d import write_class2d_outputs
+from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.outputs.class2d import write_class2d_outputs
-from cryolive.particle_files import read_particle_tables, read_particles_star
+from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.services._common import RESULTS
 from cryolive.services.messages import Class2DMessage, WriteResults
 

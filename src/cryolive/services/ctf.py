@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryolive.db.records import CtfRecord
 from cryolive.engines.ctf import CtfSearch, Optics, estimate_ctf
-from cryolive.io.ctf_files import write_ctf_outputs
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
+from cryolive.io.outputs.ctf import write_ctf_outputs
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import CtfRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import CtfMessage, CtfOutput, WriteResults
 

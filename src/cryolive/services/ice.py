@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryolive.db.records import IceThicknessRecord
 from cryolive.engines.ice import estimate_ice_thickness
-from cryolive.io.ctf_files import write_ice_output
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
+from cryolive.io.outputs.ctf import write_ice_output
 from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import IceThicknessRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import IceMessage, WriteResults
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cryolive.db.records import AnyRecord
+from cryolive.records import AnyRecord
 
 
 class _Message(BaseModel):

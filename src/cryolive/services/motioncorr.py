@@ -1,7 +1,7 @@
 """The motion correction service: read a movie, correct its motion, write the sums and the
 files the web shows, and send the MotionCorrection record to the writer and the micrograph on to
 CTF and ice estimation. It writes what ``cryolive motioncorr`` writes
-(:func:`cryolive.outputs.motioncorr.write_motion_outputs`). A movie that cannot be read or
+(:func:`cryolive.io.outputs.motioncorr.write_motion_outputs`). A movie that cannot be read or
 corrected is recorded as a failure."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 
-from cryolive.db.records import MotionCorrectionRecord
 from cryolive.engines.motion import (
     GainTransform,
     correct_motion,
@@ -20,8 +19,9 @@ from cryolive.engines.motion import (
 from cryolive.io.gain import read_gain
 from cryolive.io.layout import output_base
 from cryolive.io.movies import read_movie
+from cryolive.io.outputs.motioncorr import write_motion_outputs
 from cryolive.messaging.service import Context, Emit, Service
-from cryolive.outputs.motioncorr import write_motion_outputs
+from cryolive.records import MotionCorrectionRecord
 from cryolive.services._common import RESULTS, movie_ref, record_failure
 from cryolive.services.messages import MotionCorrMessage, MotionCorrOutput, WriteResults
 

@@ -16,20 +16,20 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.db.records import ParticlePickerRecord
 from cryolive.engines.extract import default_box_px, extract_particles
 from cryolive.engines.picking import MicrographCtf, Picks, overlay_picks, pick_log, pick_topaz
 from cryolive.io.layout import output_base
 from cryolive.io.micrograph import read_micrograph
-from cryolive.messaging.service import Context, Emit, Service
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_coordinates,
     write_particles_star,
-    write_rgb_png,
     write_stack,
 )
+from cryolive.io.png import write_rgb_png
+from cryolive.messaging.service import Context, Emit, Service
+from cryolive.records import ParticlePickerRecord
 from cryolive.services._common import RESULTS, failed, movie_ref, record_failure
 from cryolive.services.messages import PickMessage, PickOutput, WriteResults
 

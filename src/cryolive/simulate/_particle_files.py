@@ -10,7 +10,7 @@ import numpy as np
 
 from cryolive.engines.extract import Particles
 from cryolive.engines.picking import MicrographCtf
-from cryolive.particle_files import (
+from cryolive.io.particle_files import (
     MicrographParticles,
     OpticsGroup,
     write_particles_star,

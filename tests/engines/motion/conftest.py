@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryolive.engines.motion import MotionResult, correct_motion
-from cryolive.io.gain import GainTransform, read_gain
+from cryolive.engines.motion import GainTransform, MotionResult, correct_motion
+from cryolive.io.gain import read_gain
 from cryolive.io.movies import read_movie
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 from cryolive.simulate._truth import MovieTruth

@@ -7,8 +7,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryolive.engines.motion import corrected_frame, detect_gain_orientation, find_defects
-from cryolive.io.gain import GainTransform
+from cryolive.engines.motion import (
+    GainTransform,
+    corrected_frame,
+    detect_gain_orientation,
+    find_defects,
+)
 
 
 @pytest.mark.parametrize("stored_as", GainTransform.all(), ids=lambda t: f"{t.rotate_deg}{t.flip}")

@@ -28,8 +28,8 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cryolive.db.records import ClassValues
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
+from cryolive.records import ClassValues
 
 __all__ = ["BatchRow", "ClassRow", "ClassValues", "gallery", "picker_of", "write_classification"]
 

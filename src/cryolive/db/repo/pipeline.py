@@ -15,7 +15,12 @@ from ispyb.sqlalchemy import AutoProcProgramMessage, ParticlePicker, RelativeIce
 from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
-from cryolive.db.records import (
+from cryolive.db.repo import collections
+from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
+from cryolive.db.repo.classes import picker_of, write_classification
+from cryolive.db.repo.results import motion_correction_ids, write_result_sets
+from cryolive.errors import printable
+from cryolive.records import (
     AnyRecord,
     ClassificationRecord,
     CtfRecord,
@@ -26,11 +31,6 @@ from cryolive.db.records import (
     MovieRef,
     ParticlePickerRecord,
 )
-from cryolive.db.repo import collections
-from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
-from cryolive.db.repo.classes import picker_of, write_classification
-from cryolive.db.repo.results import motion_correction_ids, write_result_sets
-from cryolive.errors import printable
 
 MESSAGE = table_of(AutoProcProgramMessage)
 # A movie's work is done when each branch of the recipe has ended: ice thickness (a result or

@@ -16,15 +16,15 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
 from sqlalchemy.orm import Session
 
-from cryolive.db.records import (
+from cryolive.db.repo._children import find_children, upsert_children
+from cryolive.db.repo._keys import require, table_of, upsert_many
+from cryolive.records import (
     CtfRecord,
     IceThicknessRecord,
     MotionCorrectionRecord,
     MovieRecord,
     ParticlePickerRecord,
 )
-from cryolive.db.repo._children import find_children, upsert_children
-from cryolive.db.repo._keys import require, table_of, upsert_many
 
 MOVIE = table_of(Movie)
 MOTION_CORRECTION = table_of(MotionCorrection)

@@ -3,6 +3,7 @@ gain orientation and defect correction. Pure: arrays in, a frozen :class:`Motion
 
 from cryolive.engines.motion._defects import DefectMap, corrected_frame, defect_map, find_defects
 from cryolive.engines.motion._dose import critical_exposure_e_per_a2, exposure_filters
+from cryolive.engines.motion._eer_grouping import choose_eer_grouping
 from cryolive.engines.motion._engine import correct_motion
 from cryolive.engines.motion._errors import UnusableMovieError
 from cryolive.engines.motion._field import PatchField
@@ -24,6 +25,7 @@ __all__ = [
     "MotionResult",
     "PatchField",
     "UnusableMovieError",
+    "choose_eer_grouping",
     "correct_motion",
     "corrected_frame",
     "critical_exposure_e_per_a2",

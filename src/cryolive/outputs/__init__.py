@@ -1,1 +1,0 @@
-"""Files a processing step writes for people and for the database rows that point at them."""
