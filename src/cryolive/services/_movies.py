@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cryolive.io import AcquisitionMetadata
 from cryolive.io.epu import read_epu_xml
+from cryolive.io.gain import find_gain_reference
 from cryolive.io.mdoc import read_mdoc
 from cryolive.io.movies import MOVIE_SUFFIXES
 from cryolive.io.paths import inside
@@ -158,10 +159,10 @@ def _list(folder: Path, visit_dir: Path, refused: dict[Path, str]) -> tuple[list
 
 
 def gain_reference(raw_dir: Path) -> Path | None:
-    """The gain reference in a raw folder: a file whose name holds ``gain``, or SerialEM's
-    ``SuperRef_*``/``CountRef_*``."""
+    """The gain reference of a raw folder's movies (:func:`cryolive.io.gain.find_gain_reference`:
+    a name holding ``gain``, or SerialEM's ``SuperRef_*``/``CountRef_*``), in the raw folder or
+    beside SerialEM's frames."""
     try:
-        found = sorted(p for p in raw_dir.iterdir() if p.is_file() and is_gain_name(p.name))
+        return find_gain_reference(raw_dir, raw_dir / "Frames")
     except OSError:
         return None
-    return found[0] if found else None

@@ -24,7 +24,7 @@ A movie whose motion correction failed because its file was incomplete is tried 
 its file has become whole (see :mod:`cryolive.db.repo.retries`); never more than once.
 
 For EER movies the run's ``eer_grouping`` is chosen from the dose (each fraction 0.5-1.0 e/Å²,
-see :mod:`cryolive.services.eer_grouping`) unless the user set it.
+see :func:`cryolive.engines.motion.choose_eer_grouping`) unless the user set it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from ispyb.sqlalchemy import Movie
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db import ledger
-from cryolive.db.records import FailureRecord, MovieRecord, MovieRef
 from cryolive.db.repo.collections import (
     DataCollectionSpec,
     folder_collections,
@@ -53,6 +52,7 @@ from cryolive.db.repo.pipeline import write_failures
 from cryolive.db.repo.results import update_movie_metadata, write_movies
 from cryolive.db.repo.retries import failure_descriptions, retry_failure
 from cryolive.db.repo.visits import ensure_visit
+from cryolive.engines.motion import choose_eer_grouping
 from cryolive.errors import printable
 from cryolive.io import AcquisitionMetadata, MetadataReadError, MovieReadError
 from cryolive.io.completeness import Completeness, check_movie
@@ -60,6 +60,7 @@ from cryolive.io.layout import project_dir
 from cryolive.io.movies import movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
+from cryolive.records import FailureRecord, MovieRecord, MovieRef
 from cryolive.services._movies import (
     Listing,
     gain_reference,
@@ -69,7 +70,6 @@ from cryolive.services._movies import (
     why_not_a_movie,
 )
 from cryolive.services._optics import Optics
-from cryolive.services.eer_grouping import choose_eer_grouping, eer_frame_count
 from cryolive.services.runs import (
     Run,
     expect_movies,
@@ -718,7 +718,7 @@ def _eer_parameters(
     count is left open (``frames`` None): it follows from the grouping."""
     for item in items:
         try:
-            n_eer = item.frames or eer_frame_count(item.movie)
+            n_eer = item.frames or movie_frame_count(item.movie)
         except MovieReadError as exc:
             log.warning("%s: cannot count its EER frames (%s); trying the next", item.movie, exc)
             continue

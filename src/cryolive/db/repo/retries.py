@@ -16,8 +16,8 @@ from ispyb.sqlalchemy import AutoProcProgramMessage
 from sqlalchemy.orm import Session
 
 from cryolive.db.models import WorkKey
-from cryolive.db.records import MovieRef
 from cryolive.db.repo._keys import key_hash, table_of
+from cryolive.records import MovieRef
 
 MESSAGE = table_of(AutoProcProgramMessage)
 RETRIED = "retried"
