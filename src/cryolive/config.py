@@ -82,6 +82,25 @@ class WebSettings(BaseModel):
         return value
 
 
+class WatcherSettings(BaseModel):
+    """How the watcher decides that a movie is ready (``CRYOLIVE_WATCHER__…``)."""
+
+    metadata_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a whole movie waits for its metadata (EPU .xml, SerialEM .mdoc) "
+        "before it is registered from its header and the optics entered by hand; metadata "
+        "that comes later still fills in its Movie row.",
+    )
+    incomplete_wait_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a movie file that stands still but is not whole (a stalled "
+        "writer) waits before it is registered anyway, so that its failure is recorded; it is "
+        "tried once more if the file then changes.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of one cryolive deployment."""
 
@@ -119,6 +138,7 @@ class Settings(BaseSettings):
         "(EpuSession.dm's AtlasId is looked for under each).",
     )
     web: WebSettings = WebSettings()
+    watcher: WatcherSettings = WatcherSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -52,6 +52,7 @@ def run(
         concurrency=concurrency,
         poll_s=poll,
         settle_s=settle,
+        watcher=settings.watcher,
         prefix=settings.broker_prefix,
         dead_letter_journal=settings.dead_letter_journal,
         atlas_roots=tuple(settings.atlas_roots),

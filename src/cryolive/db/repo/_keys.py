@@ -239,7 +239,8 @@ def _update_many(
     ``UPDATE``s, for rows given only some of their required columns (rows another client wrote:
     the upsert's insert half would need them all).
 
-    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
+    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value
+    unless ``rows`` give them one (a movie's acquisition time that came with late metadata).
     """
     (pk,) = table.primary_key.columns
     restricted = restrict_many(session, table, [values for _, values in rows])
@@ -248,12 +249,13 @@ def _update_many(
     dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
         columns = [name for name in rows[positions[0]][1] if name != pk.name]
+        kept = {name: column for name, column in keep.items() if name not in columns}
         params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
         statement: sa.Executable
         if dialect == "mysql" and not in_place:
             upsert_mysql = mysql.insert(table)
             statement = upsert_mysql.on_duplicate_key_update(
-                {name: upsert_mysql.inserted[name] for name in columns} | keep
+                {name: upsert_mysql.inserted[name] for name in columns} | kept
             )
         elif dialect == "sqlite" and not in_place:
             upsert_sqlite = sqlite.insert(table)
@@ -264,7 +266,7 @@ def _update_many(
             statement = (
                 sa.update(table)
                 .where(pk == sa.bindparam("_row_id"))
-                .values({name: sa.bindparam(name) for name in columns} | keep)
+                .values({name: sa.bindparam(name) for name in columns} | kept)
             )
             params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
         session.execute(statement, params)

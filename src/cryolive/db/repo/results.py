@@ -41,6 +41,13 @@ def write_movies(session: Session, *, records: Sequence[MovieRecord]) -> list[in
     )
 
 
+def update_movie_metadata(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
+    """Write movies' acquisition metadata (metadata that came after the movie was registered),
+    leaving what else the rows hold (their foil hole) as it is."""
+    rows = [(r.key, {k: v for k, v in r.values().items() if k != "foilHoleId"}) for r in records]
+    return upsert_many(session, table=MOVIE, rows=rows)
+
+
 def write_motion_corrections(
     session: Session,
     *,
