@@ -93,5 +93,5 @@ def test_a_real_epu_square_registers_its_two_acquisitions(
     assert float(dc.pixelSizeOnImage) == pytest.approx(1.0559, abs=1e-4)
     assert float(dc.voltage) == pytest.approx(300.0)
     assert float(dc.slitGapHorizontal) == pytest.approx(20.0)
-    doses = sorted(w["parameters"]["dose_per_frame_e_per_a2"] for w in work)
+    doses = sorted(w["parameters"]["acquisition"]["dose_per_frame_e_per_a2"] for w in work)
     assert doses == pytest.approx([14.41 / 50, 14.56 / 50], abs=1e-3)

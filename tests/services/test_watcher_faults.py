@@ -311,14 +311,16 @@ def test_every_movie_of_a_faulty_visit_registers_once_with_its_own_metadata(
     assert sorted(map(Path, sent)) == sorted(visit.expected)
     for movie, record in visit.expected.items():
         parameters = sent[str(movie)]
-        assert parameters["pixel_size_a"] == pytest.approx(record.pixel_size_a)
+        assert parameters["acquisition"]["pixel_size_a"] == pytest.approx(record.pixel_size_a)
         if movie.suffix == ".eer":  # 8 e/Å² over 24 EER frames, grouped
-            group = parameters["eer_grouping"]
-            assert parameters["dose_per_frame_e_per_a2"] == pytest.approx(8.0 * group / 24)
+            group = parameters["motion"]["eer_grouping"]
+            assert parameters["acquisition"]["dose_per_frame_e_per_a2"] == pytest.approx(
+                8.0 * group / 24
+            )
         else:
             per_frame = record.dose_e_per_a2 / record.n_fractions
-            assert parameters["dose_per_frame_e_per_a2"] == pytest.approx(per_frame)
-            assert parameters["frames"] == record.n_fractions
+            assert parameters["acquisition"]["dose_per_frame_e_per_a2"] == pytest.approx(per_frame)
+            assert parameters["motion"]["frames"] == record.n_fractions
 
     # a restart registers nothing again
     again = _watcher(sessions, visit, Recording())
@@ -332,7 +334,7 @@ def test_every_movie_of_a_faulty_visit_registers_once_with_its_own_metadata(
 def _fail_motion_correction(sessions: sessionmaker[Session], parameters: dict, now: float) -> None:
     """Record the failure the motion correction service records for an unreadable movie."""
     with pytest.raises(MovieReadError) as caught:
-        read_movie(parameters["movie_path"], expected_frames=parameters["frames"])
+        read_movie(parameters["movie_path"], expected_frames=parameters["motion"]["frames"])
     emits = record_failure(parameters, "motioncorr", caught.value)
     message = emits[0].result
     assert isinstance(message, WriteResults)
