@@ -77,6 +77,19 @@ class WebSettings(BaseModel):
         return value
 
 
+class MessagingSettings(BaseModel):
+    service_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Zocalo service name -> cryolive service name, over the built-in table "
+        "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
+    )
+    zocalo_dead_letters: bool = Field(
+        default=False,
+        description="Name dead-letter queues dlq.<queue> as Zocalo's tools expect "
+        "(default: <queue>.dlq).",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of one cryolive deployment."""
 
@@ -114,6 +127,7 @@ class Settings(BaseSettings):
         "(EpuSession.dm's AtlasId is looked for under each).",
     )
     web: WebSettings = WebSettings()
+    messaging: MessagingSettings = MessagingSettings()
 
     @classmethod
     def settings_customise_sources(
