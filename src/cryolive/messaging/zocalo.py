@@ -36,7 +36,7 @@ from cryolive.messaging.recipe import Recipe, RecipeError, fill_recipe, recipe_f
 from cryolive.messaging.transport import DeadLetter, Delivery, QueueStats, Transport
 
 HEADER = "workflows-recipe"
-_TRUE = {True, "True", "true", 1, "1"}
+_TRUE = {True, "True", "true", "1"}  # 1 == True
 
 # Diamond's cryoem-services class names -> cryolive services (the rest are external).
 SERVICE_MAP: dict[str, str] = {
@@ -158,7 +158,11 @@ def parse_zocalo(body: bytes) -> ZocaloMessage:
     path, environment = data.get("recipe-path", []), data.get("environment", {})
     if not isinstance(recipe, dict) or not isinstance(environment, dict):
         raise MalformedMessage("body: 'recipe' and 'environment' must be objects")
-    if isinstance(pointer, bool) or not isinstance(pointer, int | str) or not str(pointer).isdigit():
+    if (
+        isinstance(pointer, bool)
+        or not isinstance(pointer, int | str)
+        or not str(pointer).isdigit()
+    ):
         raise MalformedMessage(f"body: 'recipe-pointer' must be a step number, got {pointer!r}")
     if not isinstance(path, list):
         raise MalformedMessage("body: 'recipe-path' must be a list")
@@ -177,7 +181,9 @@ def envelope_from_zocalo(
         When the recipe is not a valid Zocalo recipe or the pointer is not one of its steps.
     """
     try:
-        recipe = recipe_from_zocalo(message.recipe, name=str(message.environment.get("ID", "zocalo")))
+        recipe = recipe_from_zocalo(
+            message.recipe, name=str(message.environment.get("ID", "zocalo"))
+        )
     except RecipeError as exc:
         raise MalformedMessage(f"body.recipe: {exc}") from exc
     steps = {
@@ -209,12 +215,14 @@ def start_zocalo(
     environment: Mapping[str, Any] | None = None,
 ) -> list[ZocaloMessage]:
     """Start ``recipe`` in python-workflows' form: one message per start step, placeholders
-    filled from ``values`` (every one must be given).
+    filled from ``values``. Every placeholder of a Zocalo recipe must be given
+    (:class:`~cryolive.messaging.recipe.MissingParameters` otherwise); those of a cryolive
+    recipe may be filled later, from upstream results, by the cryolive service of the step.
 
     ``environment`` is carried along unchanged (default: ``values``, so that cryolive services
     downstream can fill their placeholders).
     """
-    filled = fill_recipe(recipe, values)
+    filled = fill_recipe(recipe, values, strict=recipe.origin == "zocalo")
     data, numbers = recipe_to_zocalo(filled)
     env = dict(values if environment is None else environment)
     sent = []
