@@ -29,9 +29,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 
@@ -64,6 +66,16 @@ class MissingParameters(RecipeError, BadInputError):
         )
 
 
+# Fields the Zocalo format brought, left out of a dump while they hold their default: a
+# cryolive recipe travels as before, and workers of the previous release still read it.
+_STEP_OPTIONAL: dict[str, Any] = {"topic": None, "job_parameters": {}, "error": []}
+_RECIPE_OPTIONAL: dict[str, Any] = {"start_payloads": {}, "error": [], "origin": "cryolive"}
+
+
+def _without_defaults(dumped: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in dumped.items() if k not in optional or v != optional[k]}
+
+
 class Step(BaseModel):
     """One step: which service handles it, on which queue (or topic), with which parameters.
 
@@ -81,6 +93,10 @@ class Step(BaseModel):
     job_parameters: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, list[str]] = Field(default_factory=dict)
     error: list[str] = Field(default_factory=list, description="Steps a failure is sent to")
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_defaults(handler(self), _STEP_OPTIONAL)
 
     @model_validator(mode="after")
     def _has_destination(self) -> Step:
@@ -108,6 +124,10 @@ class Recipe(BaseModel):
     origin: Literal["cryolive", "zocalo"] = Field(
         default="cryolive", description="The format it was written in (and is sent on in)"
     )
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_defaults(handler(self), _RECIPE_OPTIONAL)
 
     @model_validator(mode="after")
     def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
