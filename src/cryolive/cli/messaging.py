@@ -40,6 +40,12 @@ def worker(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port."
     ),
+    zocalo: bool = typer.Option(
+        False,
+        "--zocalo",
+        help="Also take python-workflows recipe messages (a Zocalo broker's) and send their "
+        "outputs on in that form; services map by messaging.service_map.",
+    ),
     drop_stopped: bool = typer.Option(
         True,
         help="Drop the queued messages of runs a user stopped (reads the database: the "
@@ -66,6 +72,12 @@ def worker(
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--service") from exc
     configure_json_logging()
     transport = _transport(ctx)
+    if zocalo:
+        from cryolive.messaging.zocalo import ZocaloTransport
+
+        transport = ZocaloTransport(
+            transport, known=set(registry), table=settings.messaging.service_map
+        )
     cancelled = None
     if drop_stopped and service != "writer":
         from cryolive.db import make_engine, session_factory
