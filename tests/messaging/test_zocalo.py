@@ -304,7 +304,7 @@ def test_a_workflows_side_takes_a_cryolive_step(transport: Transport) -> None:
     assert incoming.pointer == first.pointer and incoming.recipe["start"][0][0] == first.pointer
     step = incoming.recipe[str(incoming.pointer)]
     assert step["parameters"] == {"text": "hi", "hops": 0}
-    (target,) = step["output"]["default"]
+    (target,) = step["output"]  # an unnamed output, as a workflows service's send() expects
     # what a workflows service does on rw.send({...}): the next step, the path extended
     onward = incoming.to(target, {"text": "hi", "hops": 1})
     next_queue = incoming.recipe[str(target)]["queue"]
@@ -313,7 +313,7 @@ def test_a_workflows_side_takes_a_cryolive_step(transport: Transport) -> None:
     with running(Worker(wrapped, Service("echo", EchoMessage, echo), queues=[next_queue])):
         (last,) = take(
             transport,
-            incoming.recipe[str(incoming.recipe[str(target)]["output"]["default"][0])]["queue"],
+            incoming.recipe[str(incoming.recipe[str(target)]["output"][0])]["queue"],
         )
     result = parse_zocalo(last.body)
     assert result.path == [incoming.pointer, target]

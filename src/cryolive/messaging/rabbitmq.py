@@ -145,6 +145,19 @@ class RabbitTransport:
         with self._lock:
             self._declared.update((name, dlq))
 
+    def _exists(self, name: str) -> bool:
+        """Whether queue ``name`` exists, whatever its arguments: a queue that others declared
+        (a Zocalo facility's, say) is published to as it is, not re-declared with ours. Asked
+        on a channel of its own, which a missing queue closes."""
+        probe = self._local.conn.channel()
+        try:
+            probe.queue_declare(name, passive=True)
+        except amqp_exc.NotFound:
+            return False
+        with contextlib.suppress(*RECOVERABLE):
+            probe.close()
+        return True
+
     def _existing_or_declared(self, conn: Any, name: str) -> Any:
         """A channel on ``conn`` after making sure queue ``name`` exists, whatever arguments
         it was declared with (tools such as ``cryolive dlq`` must not insist on theirs)."""
@@ -188,7 +201,8 @@ class RabbitTransport:
 
         def action(channel: Any, declared: set[str]) -> None:
             if target not in declared:
-                self._declare_queue(channel, name)
+                if not self._exists(name):
+                    self._declare_queue(channel, name)
                 if delay_ms > 0:
                     self._declare_delay(channel, name, delay_ms)
                 declared.add(target)
@@ -233,8 +247,8 @@ class RabbitTransport:
                 pending.clear()
                 try:
                     conn = self._open(confirm=False)
-                    channel = conn.channel()
-                    self._declare_queue(channel, name)
+                    # A queue others declared (a Zocalo facility's) is consumed as it is.
+                    channel = self._existing_or_declared(conn, name)
                     channel.basic_qos(0, prefetch, False)
                     deferred = pending if prefetch > 1 else None
                     channel.basic_consume(

@@ -76,7 +76,9 @@ def recipe_to_zocalo(recipe: Recipe) -> tuple[dict[str, Any], dict[str, int]]:
     """The recipe in the Zocalo format, and the number each step id got there.
 
     Numeric step ids keep their number; others are numbered in order after the largest one.
-    Output names stay; ``parameters`` as they are (fill them first: :func:`fill_recipe`).
+    A step's only output ``default`` becomes an unnamed output (what ``RecipeWrapper.send``
+    sends to); named outputs stay. ``parameters`` as they are (fill them first:
+    :func:`fill_recipe`).
     """
     numbers: dict[str, int] = {sid: int(sid) for sid in recipe.steps if sid.isdigit()}
     following = max(numbers.values(), default=0)
@@ -95,7 +97,9 @@ def recipe_to_zocalo(recipe: Recipe) -> tuple[dict[str, Any], dict[str, int]]:
             raw["parameters"] = step.parameters
         if step.job_parameters:
             raw["job_parameters"] = step.job_parameters
-        if step.outputs:
+        if set(step.outputs) == {"default"}:  # unnamed: what a workflows service's send() uses
+            raw["output"] = [numbers[t] for t in step.outputs["default"]]
+        elif step.outputs:
             raw["output"] = {
                 name: [numbers[t] for t in targets] for name, targets in step.outputs.items()
             }
