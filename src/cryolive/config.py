@@ -83,11 +83,6 @@ class MessagingSettings(BaseModel):
         description="Zocalo service name -> cryolive service name, over the built-in table "
         "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
     )
-    zocalo_dead_letters: bool = Field(
-        default=False,
-        description="Name dead-letter queues dlq.<queue> as Zocalo's tools expect "
-        "(default: <queue>.dlq).",
-    )
 
 
 class Settings(BaseSettings):
@@ -110,7 +105,8 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(
         default=EMBEDDED_BROKER,
-        description="'memory://' for the embedded broker, or amqp://user:password@host:5672//",
+        description="'memory://' for the embedded broker, or amqp://user:password@host:5672// "
+        "(add ?dead_letters=zocalo for dead-letter queues named dlq.<queue>, as Zocalo's).",
     )
     broker_prefix: str = Field(
         default="",

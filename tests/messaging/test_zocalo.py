@@ -329,3 +329,28 @@ def test_a_broken_zocalo_message_is_dead_lettered_as_it_came(transport: Transpor
     (dead,) = transport.dead_letters("zq.echo")
     assert dead.body == body
     assert "recipe-pointer" in dead.reason
+
+
+def test_dead_letters_named_as_zocalo_names_them(rabbitmq_url: str, queue_prefix: str) -> None:
+    """With ``?dead_letters=zocalo`` a queue's dead letters live in ``dlq.<queue>``, where
+    Zocalo's tools look, and cryolive's own tools (dlq list/purge, broker dead-lettering) find
+    them there too."""
+    from cryolive.messaging import open_transport
+    from cryolive.messaging.dlq import purge_dead
+
+    rabbit = open_transport(f"{rabbitmq_url}?dead_letters=zocalo", prefix=queue_prefix)
+    plain = open_transport(rabbitmq_url)  # no prefix: sees the broker's names
+    try:
+        rabbit.publish("zq.echo", b"{}")
+        rabbit.dead_letter("zq.echo", b"broken", reason="unreadable")
+        assert plain.depth(f"dlq.{queue_prefix}zq.echo") == 1
+        assert plain.depth(f"{queue_prefix}zq.echo.dlq") == 0
+        assert [d.body for d in rabbit.dead_letters("zq.echo")] == [b"broken"]
+        assert rabbit.depth("zq.echo.dlq") == 1
+        assert purge_dead(rabbit, "zq.echo") == 1
+    finally:
+        rabbit.delete_declared()
+        rabbit.close()
+        plain.close()
+    with pytest.raises(ValueError, match="dead_letters must be"):
+        open_transport(f"{rabbitmq_url}?dead_letters=dlq")
