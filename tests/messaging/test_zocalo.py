@@ -320,6 +320,26 @@ def test_a_workflows_side_takes_a_cryolive_step(transport: Transport) -> None:
     assert result.payload == {"text": "hi", "hops": 2}
 
 
+def test_environment_references_reach_the_cryolive_service(transport: Transport) -> None:
+    zocalo = {
+        "1": {
+            "service": "Echo",
+            "queue": "zq.echo",
+            "parameters": {"text": "$ispyb_movie_id"},
+            "output": 2,
+        },
+        "2": {"service": "Images", "queue": "zq.images"},
+        "start": [[1, []]],
+    }
+    message = {"recipe": zocalo, "recipe-pointer": 1, "recipe-path": [],
+               "environment": {"ispyb_movie_id": "m-17"}, "payload": []}  # fmt: skip
+    wrapped = ZocaloTransport(transport, known={"echo"}, table={"Echo": "echo"})
+    with running(Worker(wrapped, Service("echo", EchoMessage, echo), queues=["zq.echo"])):
+        transport.publish("zq.echo", json.dumps(message).encode(), headers={HEADER: "True"})
+        (onward,) = take(transport, "zq.images")
+    assert parse_zocalo(onward.body).payload == {"text": "m-17", "hops": 1}
+
+
 def test_a_broken_zocalo_message_is_dead_lettered_as_it_came(transport: Transport) -> None:
     wrapped = ZocaloTransport(transport, known={"echo"}, table={"Echo": "echo"})
     body = json.dumps({"recipe": ZOCALO_ECHO, "recipe-pointer": 9, "payload": {}}).encode()

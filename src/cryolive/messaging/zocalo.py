@@ -177,7 +177,8 @@ def envelope_from_zocalo(
     message: ZocaloMessage, *, table: Mapping[str, str], known: set[str]
 ) -> Envelope:
     """The cryolive envelope for a Zocalo message: its recipe read (services mapped by
-    ``table`` to those in ``known``), its environment and payload as the step's values.
+    ``table`` to those in ``known``, ``$name`` references filled from the environment), its
+    environment and payload as the step's values.
 
     Raises
     ------
@@ -196,10 +197,13 @@ def envelope_from_zocalo(
         else step
         for sid, step in recipe.steps.items()
     }
-    recipe = recipe.model_copy(update={"steps": steps})
     payload = message.payload if isinstance(message.payload, dict) else {}
     if message.payload not in (None, [], {}) and not isinstance(message.payload, dict):
         payload = {"payload": message.payload}
+    # `$name` references: values earlier steps stored in the environment
+    recipe = fill_recipe(
+        recipe.model_copy(update={"steps": steps}), {**message.environment, **payload}, strict=False
+    )
     try:
         return envelope_for(
             recipe,
