@@ -253,7 +253,9 @@ def running(worker: Worker) -> Iterator[None]:
         worker.stop()
 
 
-def take(transport: Transport, queue: str, count: int = 1) -> list[Delivery]:
+def take(
+    transport: Transport, queue: str, count: int = 1, *, timeout_s: float = 15.0
+) -> list[Delivery]:
     """The next ``count`` messages of ``queue``, acknowledged."""
     got: list[Delivery] = []
     stop = threading.Event()
@@ -268,7 +270,7 @@ def take(transport: Transport, queue: str, count: int = 1) -> list[Delivery]:
         target=transport.consume, args=(queue, on_message), kwargs={"prefetch": 1, "stop": stop}
     )
     thread.start()
-    thread.join(15)
+    thread.join(timeout_s)
     stop.set()
     thread.join(5)
     assert len(got) == count, f"{len(got)} of {count} messages from {queue}"
@@ -374,3 +376,43 @@ def test_dead_letters_named_as_zocalo_names_them(rabbitmq_url: str, queue_prefix
         plain.close()
     with pytest.raises(ValueError, match="dead_letters must be"):
         open_transport(f"{rabbitmq_url}?dead_letters=dlq")
+
+
+def test_cryolive_worker_zocalo_flag_takes_zocalo_steps(
+    rabbitmq_url: str, queue_prefix: str, tmp_path: Path
+) -> None:
+    """`cryolive worker --zocalo`, its service map from the settings (a separate process)."""
+    import os
+    import subprocess
+    import sys
+
+    import cryolive
+    from cryolive.messaging import open_transport
+
+    src = Path(cryolive.__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "CRYOLIVE_DATA_ROOT": str(tmp_path),
+        "CRYOLIVE_BROKER_URL": rabbitmq_url,
+        "CRYOLIVE_BROKER_PREFIX": queue_prefix,
+        "CRYOLIVE_MESSAGING__SERVICE_MAP": json.dumps({"Echo": "echo"}),
+    }
+    command = [
+        sys.executable, "-c", "from cryolive.cli import main; main()", "worker", "--zocalo",
+        "--registry", "cryolive.messaging.registry:default_registry", "--service", "echo",
+        "--queue", "zq.echo", "--no-drop-stopped",
+    ]  # fmt: skip
+    rabbit = open_transport(rabbitmq_url, prefix=queue_prefix)
+    worker = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        recipe = recipe_from_zocalo(ZOCALO_ECHO, name="zocalo-echo")
+        start_zocalo(rabbit, recipe, {"text": "via the command line"})
+        (onward,) = take(rabbit, "zq.images", timeout_s=60)  # the worker starts in seconds
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        rabbit.delete_declared()
+        rabbit.close()
+    message = parse_zocalo(onward.body)
+    assert (message.pointer, message.payload) == (2, {"text": "via the command line", "hops": 1})
