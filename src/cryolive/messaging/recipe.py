@@ -29,11 +29,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
-    model_serializer,
     model_validator,
 )
 
@@ -66,14 +64,14 @@ class MissingParameters(RecipeError, BadInputError):
         )
 
 
-# Fields the Zocalo format brought, left out of a dump while they hold their default: a
-# cryolive recipe travels as before, and workers of the previous release still read it.
-_STEP_OPTIONAL: dict[str, Any] = {"topic": None, "job_parameters": {}, "error": []}
-_RECIPE_OPTIONAL: dict[str, Any] = {"start_payloads": {}, "error": [], "origin": "cryolive"}
+# Fields the Zocalo format brought are left out of a dump while unset (exclude_if): a cryolive
+# recipe travels as before, and workers of the previous release still read it.
+def _unset(value: Any) -> bool:
+    return not value
 
 
-def _without_defaults(dumped: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in dumped.items() if k not in optional or v != optional[k]}
+def _native(value: Any) -> bool:
+    return bool(value == "cryolive")
 
 
 class Step(BaseModel):
@@ -88,15 +86,15 @@ class Step(BaseModel):
 
     service: str = Field(min_length=1)
     queue: str = Field(default="", pattern=r"^([A-Za-z0-9_.\-]|\{[A-Za-z_][A-Za-z0-9_.]*\})*$")
-    topic: str | None = Field(default=None, description="Zocalo: broadcast here, not to a queue")
+    topic: str | None = Field(
+        default=None, exclude_if=_unset, description="Zocalo: broadcast here, not to a queue"
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
-    job_parameters: dict[str, Any] = Field(default_factory=dict)
+    job_parameters: dict[str, Any] = Field(default_factory=dict, exclude_if=_unset)
     outputs: dict[str, list[str]] = Field(default_factory=dict)
-    error: list[str] = Field(default_factory=list, description="Steps a failure is sent to")
-
-    @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _without_defaults(handler(self), _STEP_OPTIONAL)
+    error: list[str] = Field(
+        default_factory=list, exclude_if=_unset, description="Steps a failure is sent to"
+    )
 
     @model_validator(mode="after")
     def _has_destination(self) -> Step:
@@ -118,16 +116,18 @@ class Recipe(BaseModel):
         default_factory=dict, description="Run parameters of this recipe (cryolive.params)"
     )
     start_payloads: dict[str, Any] = Field(
-        default_factory=dict, description="Zocalo: the payload each start step is sent"
+        default_factory=dict,
+        exclude_if=_unset,
+        description="Zocalo: the payload each start step is sent",
     )
-    error: list[str] = Field(default_factory=list, description="Zocalo: recipe-wide error steps")
+    error: list[str] = Field(
+        default_factory=list, exclude_if=_unset, description="Zocalo: recipe-wide error steps"
+    )
     origin: Literal["cryolive", "zocalo"] = Field(
-        default="cryolive", description="The format it was written in (and is sent on in)"
+        default="cryolive",
+        exclude_if=_native,
+        description="The format it was written in (and is sent on in)",
     )
-
-    @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _without_defaults(handler(self), _RECIPE_OPTIONAL)
 
     @model_validator(mode="after")
     def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
