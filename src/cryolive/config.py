@@ -101,6 +101,14 @@ class WatcherSettings(BaseModel):
     )
 
 
+class MessagingSettings(BaseModel):
+    service_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Zocalo service name -> cryolive service name, over the built-in table "
+        "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of one cryolive deployment."""
 
@@ -121,7 +129,8 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(
         default=EMBEDDED_BROKER,
-        description="'memory://' for the embedded broker, or amqp://user:password@host:5672//",
+        description="'memory://' for the embedded broker, or amqp://user:password@host:5672// "
+        "(add ?dead_letters=zocalo for dead-letter queues named dlq.<queue>, as Zocalo's).",
     )
     broker_prefix: str = Field(
         default="",
@@ -139,6 +148,7 @@ class Settings(BaseSettings):
     )
     web: WebSettings = WebSettings()
     watcher: WatcherSettings = WatcherSettings()
+    messaging: MessagingSettings = MessagingSettings()
 
     @classmethod
     def settings_customise_sources(
