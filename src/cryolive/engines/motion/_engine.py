@@ -116,13 +116,13 @@ def correct_motion(
     trajectory smoothed in time (penalised least squares, strength by generalised
     cross-validation; ``smooth``), and all frames moved by Fourier phase ramps, until no
     frame moves more than ``tolerance_px`` (px of the alignment frames) from one iteration
-    to the next; the iterations run and whether they converged are in the result. Alignment runs on frames
-    Fourier-cropped to about ``align_pixel_size_a`` (2 x 2 binned first when that is at least
-    twice the pixel size). Local alignment repeats this on a grid of overlapping patches and
-    fits a field quadratic in x, y and cubic in time to the patches' residual shifts; a patch
-    grid whose patches would hold too few electrons is shrunk, down to whole-frame only
-    (:func:`patch_grid_for_signal`). The sums
-    are made at full size: each frame's tiles are moved by the shift at their centre with
+    to the next; the iterations run and whether they converged are in the result.
+    Alignment runs on frames Fourier-cropped to about ``align_pixel_size_a`` (2 x 2 binned
+    first when that is at least twice the pixel size). Local alignment repeats this on a
+    grid of overlapping patches and fits a field quadratic in x, y and cubic in time to the
+    patches' residual shifts; a patch grid whose patches would hold too few electrons is
+    shrunk, down to whole-frame only (:func:`patch_grid_for_signal`). The sums are made at
+    full size: each frame's tiles are moved by the shift at their centre with
     phase ramps and, for the dose-weighted sum, filtered by the exposure filter.
 
     Parameters
