@@ -17,7 +17,7 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "eer_grouping": None,
     "patches_x": 5,
     "patches_y": 5,
-    "bfactor_a2": 150.0,
+    "bfactor_a2": 500.0,  # whole-frame alignment (docs/motioncorr.md)
     "cs_mm": 2.7,
     "amplitude_contrast": 0.07,
     "ctf_min_resolution_a": 30.0,

@@ -31,7 +31,7 @@ class MotionCorrMessage(MovieStep):
     gain_path: str | None = None
     patches_x: int = Field(default=5, ge=1)
     patches_y: int = Field(default=5, ge=1)
-    bfactor_a2: float = Field(default=150.0, ge=0)
+    bfactor_a2: float = Field(default=500.0, ge=0)
     eer_grouping: int | None = Field(default=None, ge=1)
 
 
