@@ -85,9 +85,8 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         micrograph_full_path=str(files.micrograph),
         micrograph_snapshot_full_path=str(files.snapshot),
         fft_full_path=str(files.spectrum),
-        # The grid the signal criterion allowed (1 x 1: whole-frame only), not the one asked.
-        patches_used_x=result.patches_used[0] if result.patches_used else 1,
-        patches_used_y=result.patches_used[1] if result.patches_used else 1,
+        patches_used_x=message.patches_x,
+        patches_used_y=message.patches_y,
     )
     output = MotionCorrOutput(
         micrograph_path=str(files.micrograph),

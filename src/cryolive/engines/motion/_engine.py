@@ -26,10 +26,14 @@ from cryolive.engines.motion._torch import alignment_spectra_torch
 
 _ALIGN_PIXEL_A = 4.0
 _ALIGN_GRID_PX = 1024
-# Least expected electrons in one patch measurement (a patch over one group of frames):
-# about what one whole 1k frame at 1 e/px holds, where whole-frame alignment of single
-# frames is still reliable (docs/motioncorr.md, "Patches only where there is signal").
-MIN_PATCH_COUNTS = 1.0e6
+# Least expected electrons in one patch measurement (a patch over one group of frames), and
+# least patch measurements per coefficient of the field (18 per axis). Measured on the
+# independent movies (docs/motioncorr.md, "Patches only where there is signal"): 4k, 5 x 5,
+# 6e6 electrons, 250 measurements: spurious field 0.06 px; 1k, 3 x 3, 1e6 electrons, 54
+# measurements: 1-3 px, far worse than no field.
+MIN_PATCH_COUNTS = 4.0e6
+MIN_MEASUREMENTS_PER_COEFFICIENT = 4
+_FIELD_COEFFICIENTS = 18
 
 
 def patch_grid_for_signal(
@@ -43,29 +47,44 @@ def patch_grid_for_signal(
     """The patch grid to use: ``requested`` (across x, across y), or fewer patches, or None.
 
     A patch is measured on groups of ``group`` frames; its expected electrons per group are
-    ``counts_per_px_per_frame * patch area (px) * frames per group``. The grid is shrunk
-    (both counts down by one, keeping at least 1) until that reaches
-    :data:`MIN_PATCH_COUNTS`; a grid of 1 x 1, or a movie with too few frames for two groups,
-    means whole-frame alignment only. Returns the grid and, when it is not the requested
+    ``counts_per_px_per_frame * patch area (px) * frames per group``, and patches x groups
+    measurements must be at least :data:`MIN_MEASUREMENTS_PER_COEFFICIENT` per coefficient
+    of the field (18 per axis). The grid is shrunk (both counts down by one, keeping at least
+    1) until a patch holds :data:`MIN_PATCH_COUNTS`; a grid that then has too few
+    measurements, a grid of 1 x 1, or a movie with too few frames for two groups, means
+    whole-frame alignment only. Returns the grid and, when it is not the requested
     one, why, in words.
     """
     frames_per_group = max(1, min(group, n_frames))
     if n_frames // frames_per_group < 2:
         return None, f"{n_frames} frames: too few for two groups of {frames_per_group}"
+    groups = n_frames // frames_per_group
     gx, gy = requested
+    asked = counts_per_px_per_frame * min(1.5 * max(shape[0] / gy, shape[1] / gx), *shape) ** 2
+    asked *= frames_per_group
     while True:
         width = min(1.5 * max(shape[0] / gy, shape[1] / gx), shape[0], shape[1])
         counts = counts_per_px_per_frame * width * width * frames_per_group
         if counts >= MIN_PATCH_COUNTS or (gx, gy) == (1, 1):
             break
         gx, gy = max(1, gx - 1), max(1, gy - 1)
+    measurements = gx * gy * groups
+    needed = MIN_MEASUREMENTS_PER_COEFFICIENT * _FIELD_COEFFICIENTS
+    if (gx, gy) != (1, 1) and counts >= MIN_PATCH_COUNTS and measurements < needed:
+        return None, (
+            f"whole-frame only: {gx} x {gy} patches over {groups} groups of "
+            f"{frames_per_group} frames are {measurements} measurements, too few to fit "
+            f"the local-motion field ({MIN_MEASUREMENTS_PER_COEFFICIENT} per coefficient, "
+            f"{needed} in all)"
+        )
     if (gx, gy) == (1, 1):
         if tuple(requested) == (1, 1):
             return None, None
         return None, (
             f"whole-frame only: a patch of the {requested[0]} x {requested[1]} grid would "
-            f"hold about {counts:.3g} electrons per {frames_per_group} frames, below "
-            f"{MIN_PATCH_COUNTS:.3g}"
+            f"hold about {asked:.3g} electrons per {frames_per_group} frames, and fewer patches "
+            f"do not reach "
+            f"{MIN_PATCH_COUNTS:.3g} with enough measurements"
         )
     if (gx, gy) == tuple(requested):
         return (gx, gy), None
