@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryolive.engines.motion import MIN_PATCH_COUNTS, correct_motion, patch_grid_for_signal
+from cryolive.engines.motion import MAX_PATCH_NOISE_PX, correct_motion, patch_grid_for_signal
 
 
 def _generator() -> ModuleType:
@@ -69,29 +69,24 @@ def test_a_1k_movie_at_1e_per_px_is_aligned_whole_frame_only(corrected: Any) -> 
 
 
 def test_the_stated_signal_criterion_picks_the_grid() -> None:
-    def grid(shape: tuple[int, int], dose: float, n: int = 40) -> Any:
-        return patch_grid_for_signal((5, 5), shape, counts_per_px_per_frame=dose, n_frames=n,
+    def grid(shape: tuple[int, int], noise_px: float, n: int = 40) -> Any:
+        return patch_grid_for_signal((5, 5), shape, frame_noise_px=noise_px, n_frames=n,
                                      group=4)  # fmt: skip
 
-    # 4k at 1 e/px: a 5 x 5 patch is about 1230 px wide, 6e6 electrons per 4 frames, 250
-    # measurements: kept. A K3's 7 x 5 likewise.
-    assert grid((4096, 4096), 1.0) == ((5, 5), None)
-    assert grid((4092, 5760), 1.0)[0] == (5, 5)
-    # 2k at 1 e/px: 5 x 5 (1.5e6) and 4 x 4 (2.4e6) are too thin, 3 x 3 (4.2e6) is not.
-    found, note = grid((2048, 2048), 1.0)
+    # A 5 x 5 patch of a 1k frame, over 4 frames, holds 0.36 of a frame's electrons: its
+    # noise is predicted at 1.63 x one frame's. 0.08 px (the simulator's 1k movies): kept.
+    assert grid((1024, 1024), 0.08) == ((5, 5), None)
+    # 0.29 px (the independent 1k movies): 5 x 5 -> 0.47 px and 4 x 4 -> 0.37 px are too
+    # noisy, 3 x 3 -> 0.28 px is not, with 9 x 10 groups = 90 measurements: 3 x 3;
+    found, note = grid((1024, 1024), 0.29)
     assert found == (3, 3) and note is not None and "instead of 5 x 5" in note
-    # 1k at 1 e/px, 24 frames: no grid reaches 4e6 electrons: whole-frame only.
-    assert grid((1024, 1024), 1.0, n=24)[0] is None
-    # Enough electrons but too few measurements: 3 x 3 x 2 groups = 18 < 72.
-    found, note = grid((1024, 1024), 20.0, n=8)
-    assert found is None and note is not None and "too few to fit" in note
-    # 512 px at 0.25 e/px: no grid holds enough; whole-frame only, and the note says why.
-    found, note = grid((512, 512), 0.25)
+    # ... but with 24 frames (6 groups, 54 measurements < 72): whole-frame only.
+    found, note = grid((1024, 1024), 0.29, n=24)
     assert found is None and note is not None and "whole-frame only" in note
     # Two frames cannot make two groups of four.
-    assert grid((4096, 4096), 1.0, n=2)[0] is None
+    assert grid((4096, 4096), 0.01, n=2)[0] is None
     # The threshold is the one documented.
-    assert MIN_PATCH_COUNTS == 4.0e6
+    assert MAX_PATCH_NOISE_PX == 0.3
 
 
 def test_a_low_dose_small_movie_is_corrected_whole_frame_only(generator: ModuleType) -> None:

@@ -5,7 +5,7 @@ from cryolive.engines.motion._defects import DefectMap, corrected_frame, defect_
 from cryolive.engines.motion._dose import critical_exposure_e_per_a2, exposure_filters
 from cryolive.engines.motion._eer_grouping import choose_eer_grouping
 from cryolive.engines.motion._engine import (
-    MIN_PATCH_COUNTS,
+    MAX_PATCH_NOISE_PX,
     correct_motion,
     patch_grid_for_signal,
 )
@@ -22,7 +22,7 @@ from cryolive.engines.motion._sum import shift_and_sum
 from cryolive.engines.motion._torch import torch_available
 
 __all__ = [
-    "MIN_PATCH_COUNTS",
+    "MAX_PATCH_NOISE_PX",
     "DefectMap",
     "Flip",
     "GainOrientation",

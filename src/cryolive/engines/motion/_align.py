@@ -19,11 +19,14 @@ _MIN_FRAMES_TO_SMOOTH = 8  # fewer: generalised cross-validation has too little 
 class StackAlignment:
     """Shifts found for a stack. ``shifts``: (n, 2) float64 (dy, dx) px of each frame's content,
     mean zero; ``iterations``: refinement iterations run; ``residual_px``: largest update of the
-    last iteration."""
+    last iteration; ``scatter_px``: RMS distance (px, per axis) of the frames' own
+    measurements from the smoothed trajectory, an estimate of one frame's measurement noise
+    (0 without smoothing)."""
 
     shifts: NDArray[np.float64]
     iterations: int
     residual_px: float
+    scatter_px: float = 0.0
 
 
 def _aligned(spectra: Complex, shifts: NDArray[np.float64], shape: tuple[int, int]) -> Complex:
@@ -169,7 +172,7 @@ def align_stack(
     n = spectra.shape[0]
     shifts = np.zeros((n, 2))
     if n < 2:
-        return StackAlignment(shifts, 0, 0.0)
+        return StackAlignment(shifts, 0, 0.0, 0.0)
     half = 3
     if search_px > 3 and max(shape) > _COARSE_PX:
         coarse = (min(shape[0], _COARSE_PX), min(shape[1], _COARSE_PX))
@@ -213,4 +216,5 @@ def align_stack(
         shifts = found
         iterations += 1
         half = 2
-    return StackAlignment(shifts, iterations, residual)
+    scatter = float(np.sqrt(np.mean((measured - shifts) ** 2))) if smooth else 0.0
+    return StackAlignment(shifts, iterations, residual, scatter)

@@ -26,12 +26,17 @@ from cryolive.engines.motion._torch import alignment_spectra_torch
 
 _ALIGN_PIXEL_A = 4.0
 _ALIGN_GRID_PX = 1024
-# Least expected electrons in one patch measurement (a patch over one group of frames), and
-# least patch measurements per coefficient of the field (18 per axis). Measured on the
-# independent movies (docs/motioncorr.md, "Patches only where there is signal"): 4k, 5 x 5,
-# 6e6 electrons, 250 measurements: spurious field 0.06 px; 1k, 3 x 3, 1e6 electrons, 54
-# measurements: 1-3 px, far worse than no field.
-MIN_PATCH_COUNTS = 4.0e6
+# A patch measurement (a patch over one group of frames) is expected to be noisier than one
+# whole frame's by sqrt(electrons in a frame / electrons in the patch measurement); the
+# whole-frame noise is measured on the movie itself (scatter of the frames about the smoothed
+# trajectory), so the criterion follows the specimen's contrast, not only the dose. Patches
+# are used where that predicted noise is at most MAX_PATCH_NOISE_PX and there are at least
+# MIN_MEASUREMENTS_PER_COEFFICIENT measurements per coefficient of the field (18 per axis).
+# Measured (docs/motioncorr.md, "Patches only where there is signal"): independent 1k x 24
+# at 1 e/px, 5 x 5: predicted 0.47 px, a forced field moved tiles by 0.9-1.4 px of error;
+# the simulator's 1k x 40: predicted 0.13 px, the field recovers 2 px of local motion to
+# 0.07 px; independent 4k x 40, 5 x 5: spurious field 0.06 px.
+MAX_PATCH_NOISE_PX = 0.3
 MIN_MEASUREMENTS_PER_COEFFICIENT = 4
 _FIELD_COEFFICIENTS = 18
 
@@ -40,58 +45,50 @@ def patch_grid_for_signal(
     requested: tuple[int, int],
     shape: tuple[int, int],
     *,
-    counts_per_px_per_frame: float,
+    frame_noise_px: float,
     n_frames: int,
     group: int,
 ) -> tuple[tuple[int, int] | None, str | None]:
-    """The patch grid to use: ``requested`` (across x, across y), or fewer patches, or None.
+    """The patch grid to use: ``requested`` (across x, across y), fewer patches, or None.
 
-    A patch is measured on groups of ``group`` frames; its expected electrons per group are
-    ``counts_per_px_per_frame * patch area (px) * frames per group``, and patches x groups
-    measurements must be at least :data:`MIN_MEASUREMENTS_PER_COEFFICIENT` per coefficient
-    of the field (18 per axis). The grid is shrunk (both counts down by one, keeping at least
-    1) until a patch holds :data:`MIN_PATCH_COUNTS`; a grid that then has too few
-    measurements, a grid of 1 x 1, or a movie with too few frames for two groups, means
-    whole-frame alignment only. Returns the grid and, when it is not the requested
-    one, why, in words.
+    ``frame_noise_px`` is the measurement noise (px) of one whole frame. A patch is
+    measured on groups of ``group`` frames; its predicted noise is ``frame_noise_px *
+    sqrt(frame area / (patch area * frames per group))`` (patch width 1.5 x frame / grid).
+    The grid is shrunk (both counts down by one, keeping at least 1) until that is at most
+    :data:`MAX_PATCH_NOISE_PX`; if the grid then has fewer than
+    :data:`MIN_MEASUREMENTS_PER_COEFFICIENT` x 18 patch measurements, or is 1 x 1, or the
+    movie has too few frames for two groups, only whole frames are aligned. Returns the grid
+    and, when it is not the requested one, why, in words.
     """
     frames_per_group = max(1, min(group, n_frames))
-    if n_frames // frames_per_group < 2:
-        return None, f"{n_frames} frames: too few for two groups of {frames_per_group}"
     groups = n_frames // frames_per_group
-    gx, gy = requested
-    asked = counts_per_px_per_frame * min(1.5 * max(shape[0] / gy, shape[1] / gx), *shape) ** 2
-    asked *= frames_per_group
-    while True:
+    if groups < 2:
+        return None, f"whole-frame only: {n_frames} frames, too few for two groups of {group}"
+
+    def noise(gx: int, gy: int) -> float:
         width = min(1.5 * max(shape[0] / gy, shape[1] / gx), shape[0], shape[1])
-        counts = counts_per_px_per_frame * width * width * frames_per_group
-        if counts >= MIN_PATCH_COUNTS or (gx, gy) == (1, 1):
-            break
+        return frame_noise_px * float(np.sqrt(shape[0] * shape[1] / (width**2 * frames_per_group)))
+
+    gx, gy = requested
+    asked = noise(gx, gy)
+    while noise(gx, gy) > MAX_PATCH_NOISE_PX and (gx, gy) != (1, 1):
         gx, gy = max(1, gx - 1), max(1, gy - 1)
-    measurements = gx * gy * groups
     needed = MIN_MEASUREMENTS_PER_COEFFICIENT * _FIELD_COEFFICIENTS
-    if (gx, gy) != (1, 1) and counts >= MIN_PATCH_COUNTS and measurements < needed:
-        return None, (
-            f"whole-frame only: {gx} x {gy} patches over {groups} groups of "
-            f"{frames_per_group} frames are {measurements} measurements, too few to fit "
-            f"the local-motion field ({MIN_MEASUREMENTS_PER_COEFFICIENT} per coefficient, "
-            f"{needed} in all)"
-        )
-    if (gx, gy) == (1, 1):
+    if (gx, gy) == (1, 1) or gx * gy * groups < needed:
         if tuple(requested) == (1, 1):
             return None, None
         return None, (
-            f"whole-frame only: a patch of the {requested[0]} x {requested[1]} grid would "
-            f"hold about {asked:.3g} electrons per {frames_per_group} frames, and fewer patches "
-            f"do not reach "
-            f"{MIN_PATCH_COUNTS:.3g} with enough measurements"
+            f"whole-frame only: a patch of the {requested[0]} x {requested[1]} grid would be "
+            f"measured to about {asked:.2f} px (at most {MAX_PATCH_NOISE_PX} px wanted), and "
+            f"no smaller grid reaches that with at least {needed} patch measurements "
+            f"({groups} groups of {frames_per_group} frames)"
         )
     if (gx, gy) == tuple(requested):
         return (gx, gy), None
     return (gx, gy), (
-        f"{gx} x {gy} patches instead of {requested[0]} x {requested[1]}: a patch then "
-        f"holds about {counts:.3g} electrons per {frames_per_group} frames "
-        f"(at least {MIN_PATCH_COUNTS:.3g} needed)"
+        f"{gx} x {gy} patches instead of {requested[0]} x {requested[1]}: a patch of "
+        f"{requested[0]} x {requested[1]} would be measured to about {asked:.2f} px, one of "
+        f"{gx} x {gy} to {noise(gx, gy):.2f} px (at most {MAX_PATCH_NOISE_PX} px wanted)"
     )
 
 
@@ -139,7 +136,7 @@ def correct_motion(
     Alignment runs on frames Fourier-cropped to about ``align_pixel_size_a`` (2 x 2 binned
     first when that is at least twice the pixel size). Local alignment repeats this on a
     grid of overlapping patches and fits a field quadratic in x, y and cubic in time to the
-    patches' residual shifts; a patch grid whose patches would hold too few electrons is
+    patches' residual shifts; a patch grid whose patches would be measured too noisily is
     shrunk, down to whole-frame only (:func:`patch_grid_for_signal`). The sums are made at
     full size: each frame's tiles are moved by the shift at their centre with
     phase ramps and, for the dose-weighted sum, filtered by the exposure filter.
@@ -240,7 +237,7 @@ def correct_motion(
     field, patch_note = None, None
     if patches is not None:
         patches, patch_note = patch_grid_for_signal(
-            patches, (ny, nx), counts_per_px_per_frame=dose_per_frame_e_per_a2 * pixel_size_a**2,
+            patches, (ny, nx), frame_noise_px=found.scatter_px * float(scale.mean()),
             n_frames=n, group=patch_group,
         )  # fmt: skip
     if patches is not None:
