@@ -185,6 +185,14 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.keyboard.press("ArrowLeft")
     page.wait_for_selector(f"body[data-movie='{ids[1]}']")
     assert "defocus 1.60 µm" in page.locator("#movie-info").inner_text()
+    assert page.locator("#img-snapshot").bounding_box()["width"] > 288  # bigger than before
+    page.locator("#img-snapshot").click()  # opens full size in a dialog, no new page
+    page.wait_for_selector("#lightbox[open]")
+    assert page.locator("#lightbox-img").get_attribute("src") == page.locator(
+        "#img-snapshot"
+    ).evaluate("i => i.src")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#lightbox:not([open])", state="attached")
     page.locator("#browser").scroll_into_view_if_needed()
     _shot(page, "movies")
 

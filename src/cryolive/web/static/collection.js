@@ -193,6 +193,20 @@
     if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
     if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
   });
+  // an image opens full size (its own pixels, up to the window) in a dialog; Esc or a click closes it
+  const lightbox = $("lightbox");
+  for (const img of document.querySelectorAll(".images img")) {
+    img.tabIndex = 0;
+    const open = () => {
+      if (!img.getAttribute("src") || !lightbox.showModal) return;
+      $("lightbox-img").src = img.src; $("lightbox-img").alt = img.alt + " (full size)";
+      lightbox.showModal();
+    };
+    img.addEventListener("click", open);
+    img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { open(); e.preventDefault(); } });
+  }
+  $("lightbox-img").addEventListener("click", () => lightbox.close());
+  lightbox.addEventListener("click", (e) => { if (e.target === lightbox) lightbox.close(); });
   $("prev").addEventListener("click", () => show(current - 1));
   $("next").addEventListener("click", () => show(current + 1));
   $("movie-index").addEventListener("change", (e) => show(Number(e.target.value) - 1));
