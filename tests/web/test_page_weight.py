@@ -2,15 +2,13 @@
 charts drawn within 1 s locally and 2 s at 20 Mbit/s, from an empty cache).
 
 The measuring is bench/web_page.py's (the figures in BENCHMARKS.md come from it). On a busy
-machine the browser's own CPU time swamps the network's, so the always-on checks are the bytes
-on the wire, cold and warm; the absolute goal is checked when the machine is quiet enough to time
-(or always, with ``CRYOLIVE_TIMING=1``).
+machine the browser's own CPU time swamps the network's, so the tests check the bytes on the
+wire, cold and warm; the times are measured by the benchmark, not by a timed test.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,13 +79,3 @@ def test_the_cold_page_is_light_and_the_network_adds_little(
     assert warm.transferred < 0.1 * MB, f"{warm.transferred / MB:.2f} MB on a warm visit"
     # the wire time at 20 Mbit/s leaves the goal (2 s) more than half for the browser's own work
     assert cold.transferred * 8 / 20e6 < 0.8, "over 0.8 s of transfer at 20 Mbit/s"
-
-
-def test_the_goal_on_a_quiet_machine(browser: Any, server: str, world: Any) -> None:
-    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1) and not os.environ.get("CRYOLIVE_TIMING"):
-        pytest.skip(f"machine busy (load {os.getloadavg()[0]:.1f}): browser timings meaningless")
-    _cold(browser, server, world, None)
-    local = min(_cold(browser, server, world, None).seconds for _ in range(3))
-    slow = min(_cold(browser, server, world, 20).seconds for _ in range(3))
-    assert local < 1.0, f"cold, local: {local:.2f} s"
-    assert slow < 2.0, f"cold, 20 Mbit/s: {slow:.2f} s"
