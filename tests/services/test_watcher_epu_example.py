@@ -23,6 +23,7 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.models import WorkItem
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
+from cryolive.services.requests import request_run, start_requested
 from cryolive.services.runtime import recipe_path
 from cryolive.services.watcher import Watcher
 
@@ -95,3 +96,60 @@ def test_a_real_epu_square_registers_its_two_acquisitions(
     assert float(dc.slitGapHorizontal) == pytest.approx(20.0)
     doses = sorted(w["parameters"]["acquisition"]["dose_per_frame_e_per_a2"] for w in work)
     assert doses == pytest.approx([14.41 / 50, 14.56 / 50], abs=1e-3)
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def publish(self, queue: str, body: bytes, **_: object) -> None:
+        self.sent.append((queue, body))
+
+
+def test_a_reprocess_request_uses_each_movies_own_dose_unless_the_user_gives_one(
+    square: Path, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    visit = tmp_path / "cm40593-1"
+    copied = visit / "raw" / "Images-Disc1" / square.name
+    shutil.copytree(square, copied)
+    frames = np.random.default_rng(0).poisson(1.0, (50, 16, 16)).astype(np.uint8)
+    for stem in EXPECTED:
+        tifffile.imwrite(copied / "Data" / f"{stem}_fractions.tiff", frames)
+    recipe = load_recipe(recipe_path("spa-preprocess"))
+    watcher = Watcher(
+        visit_dir=visit,
+        visit="cm40593-1",
+        sessions=sessions,
+        transport=open_transport(f"memory://epu-{uuid.uuid4().hex[:8]}"),
+        recipe=recipe,
+    )
+    watcher.scan_once(0.0)
+    assert watcher.scan_once(1.0).registered == 2
+    with sessions.begin() as session:
+        dc_id = session.execute(sa.select(DataCollection.dataCollectionId)).scalar_one()
+        request_run(
+            session, data_collection_id=dc_id, recipe=recipe.name, parameters={}, requested_by="u"
+        )
+    transport = _Recording()
+    assert len(start_requested(sessions, transport, recipe=recipe)) == 1  # type: ignore[arg-type]
+    doses = sorted(
+        json.loads(body)["parameters"]["acquisition"]["dose_per_frame_e_per_a2"]
+        for _, body in transport.sent
+    )
+    assert doses == pytest.approx([14.41 / 50, 14.56 / 50], abs=1e-3)  # each its own
+
+    with sessions.begin() as session:
+        request_run(
+            session,
+            data_collection_id=dc_id,
+            recipe=recipe.name,
+            parameters={"dose_per_frame_e_per_a2": 0.5},
+            requested_by="u",
+        )
+    transport = _Recording()
+    assert len(start_requested(sessions, transport, recipe=recipe)) == 1  # type: ignore[arg-type]
+    doses = [
+        json.loads(body)["parameters"]["acquisition"]["dose_per_frame_e_per_a2"]
+        for _, body in transport.sent
+    ]
+    assert doses == [0.5, 0.5]  # what the user asked for wins

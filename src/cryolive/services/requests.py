@@ -37,8 +37,22 @@ from cryolive.io.layout import project_dir
 from cryolive.io.paths import inside
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
-from cryolive.params import FLAT, RUN_KEYS, build_parameters, decode_stored, encode_overrides
-from cryolive.services.runs import Run, expect_movies, load_run, publish, registered_movies
+from cryolive.params import (
+    FLAT,
+    RUN_KEYS,
+    build_parameters,
+    check_overrides,
+    decode_stored,
+    encode_overrides,
+)
+from cryolive.services.runs import (
+    Run,
+    expect_movies,
+    load_run,
+    movies_own_values,
+    publish,
+    registered_movies,
+)
 
 
 def request_run(
@@ -132,7 +146,12 @@ def start_requested(
                 )
                 continue
             movies = registered_movies(session, data_collection_id=job.dataCollectionId)
-            messages += expect_movies(session, run=run, recipe=recipe, movies=movies)
+            asked = job_parameters(session, processing_job_id=job.processingJobId)
+            given = check_overrides(  # what the user set is theirs; the rest each movie's own
+                {k: decode_stored(v) for k, v in asked.items() if k not in RUN_KEYS}
+            )
+            own = movies_own_values(session, data_collection_id=job.dataCollectionId, given=given)
+            messages += expect_movies(session, run=run, recipe=recipe, movies=movies, own=own)
             started.append(int(program.autoProcProgramId))
     publish(transport, messages)
     return started

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,31 @@ def registered_movies(session: Session, *, data_collection_id: int) -> list[Path
     return [Path(p) for p in rows]
 
 
+def movies_own_values(
+    session: Session, *, data_collection_id: int, given: Collection[str] = ()
+) -> dict[Path, dict[str, Any]]:
+    """Each registered movie's own values from its Movie row (its dose and frames, as the
+    watcher read them from its metadata), for a run over movies already registered; values
+    the user ``given`` (flat names) win. EER movies keep the run's: their dose per fraction
+    follows from the run's grouping."""
+    rows = session.execute(
+        sa.select(Movie.movieFullPath, Movie.fluence, Movie.numberOfFrames).where(
+            Movie.dataCollectionId == data_collection_id
+        )
+    )
+    own: dict[Path, dict[str, Any]] = {}
+    for path, fluence, frames in rows:
+        if path.lower().endswith(".eer") or not fluence or not frames:
+            continue
+        values = {
+            "total_dose_e_per_a2": float(fluence),
+            "dose_per_frame_e_per_a2": float(fluence) / int(frames),
+            "frames": int(frames),
+        }
+        own[Path(path)] = {k: v for k, v in values.items() if k not in given}
+    return own
+
+
 def reprocess(
     sessions: sessionmaker[Session],
     transport: Transport,
@@ -176,7 +201,8 @@ def reprocess(
             display_name=display_name,
         )
         movies = registered_movies(session, data_collection_id=data_collection_id)
-        messages = expect_movies(session, run=run, recipe=recipe, movies=movies)
+        own = movies_own_values(session, data_collection_id=data_collection_id)
+        messages = expect_movies(session, run=run, recipe=recipe, movies=movies, own=own)
     publish(transport, messages)
     return run
 
