@@ -37,6 +37,7 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import tifffile
 
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.messaging import open_transport
@@ -77,6 +78,11 @@ class VisitBuilder:
         self.survey_xml = _xml(START, magnification=470, frames=1)
         jpeg = (np.random.default_rng(0).normal(128, 20, (64, 64))).clip(0, 255)
         self.jpeg = imagecodecs.jpeg8_encode(jpeg.astype(np.uint8))
+        # a whole (tiny) 40-frame TIFF, as the metadata says: the watcher proves a movie is
+        # complete from its structure before it registers it (io.completeness)
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, np.zeros((40, 8, 8), np.uint8), photometric="minisblack")
+        self.movie = buffer.getvalue()
         self.count = 0
 
     def add(self, n: int) -> list[Path]:
@@ -99,7 +105,7 @@ class VisitBuilder:
                 (folder / "FoilHoles" / f"FoilHole_{hole}_{stamp}.jpg").write_bytes(self.jpeg)
             stem = folder / "Data" / f"FoilHole_{hole}_Data_{9_017_347 + 7 * shot}_1_{stamp}"
             movie = stem.with_name(stem.name + "_fractions.tiff")
-            movie.write_bytes(b"II*\0" + bytes(60))
+            movie.write_bytes(self.movie)
             stem.with_name(stem.name + ".xml").write_text(self.movie_xml)
             stem.with_name(stem.name + ".jpg").write_bytes(self.jpeg)
             made.append(movie)
