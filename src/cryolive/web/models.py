@@ -180,7 +180,7 @@ class ReprocessRequested(_Read):
 
 
 class Stopped(_Read):
-    status: Literal["failed"]
+    status: Literal["stopped"]
     message: str = Field(description='"stopped by <login>".')
 
 

@@ -24,13 +24,21 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from cryolive.db import ledger
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
 
 # The words a run's status is shown in, everywhere (web, API, command line): one set, checked.
-RunStatus = Literal["requested", "running", "success", "failed"]
+#   requested: recorded, not started; running: started, with work queued or in flight for it, or
+#   (an automatic run) a movie came within IDLE_AFTER; idle: an automatic run with nothing queued
+#   or in flight and no movie for IDLE_AFTER (it wakes when the next movie comes); finished: an
+#   automatic run of a visit that has ended, with nothing left in flight; success / failed: ended
+#   as the pipeline recorded; stopped: a person stopped it (ISPyB records that as failed).
+RunStatus = Literal["requested", "running", "idle", "finished", "success", "stopped", "failed"]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
-ENDED: frozenset[RunStatus] = frozenset({"success", "failed"})
+ENDED: frozenset[RunStatus] = frozenset({"finished", "success", "stopped", "failed"})
+IDLE_AFTER = dt.timedelta(minutes=10)
+STOPPED_BY = "stopped by "  # how the message of a run a person stopped begins
 
 
 @dataclass(frozen=True)
@@ -180,16 +188,44 @@ def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def program_status(status: int | None, start: dt.datetime | None) -> RunStatus:
-    """ISPyB's processingStatus in words: NULL is requested (not started) or running."""
-    if status is None:
-        return "requested" if start is None else "running"
-    return "success" if int(status) == 1 else "failed"
+@dataclass(frozen=True)
+class Activity:
+    """What tells a started, not ended run's state: work still open for it in the ledger, the
+    newest movie of its collection, the end of its visit, and the time now (naive UTC)."""
+
+    open_work: int
+    last_movie: dt.datetime | None
+    visit_end: dt.datetime | None
+    now: dt.datetime
+
+
+def run_status(
+    status: int | None,
+    start: dt.datetime | None,
+    message: str,
+    *,
+    automatic: bool,
+    activity: Activity | None = None,
+) -> RunStatus:
+    """A run's status in words (see :data:`RunStatus`), from its program's processingStatus
+    and start and, for a started automatic run, what it is doing."""
+    if status is not None:
+        if int(status) == 1:
+            return "success"
+        return "stopped" if message.startswith(STOPPED_BY) else "failed"
+    if start is None:
+        return "requested"
+    if not automatic or activity is None or activity.open_work:
+        return "running"
+    if activity.visit_end is not None and activity.visit_end <= activity.now:
+        return "finished"
+    recent = activity.last_movie is not None and activity.now - activity.last_movie < IDLE_AFTER
+    return "running" if recent else "idle"
 
 
 def ended_phrase(status: RunStatus) -> str:
     """How a run that has ended is said in a sentence ("has already …")."""
-    return "finished" if status == "success" else status
+    return {"success": "finished", "stopped": "been stopped"}.get(status, status)
 
 
 _JOB_QUERY = (
@@ -205,15 +241,42 @@ _JOB_QUERY = (
         AutoProcProgram.processingMessage,
         AutoProcProgram.processingStartTime,
         AutoProcProgram.processingEndTime,
+        BLSession.endDate,
     )
     .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
     .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+    .join(BLSession, BLSession.sessionId == DataCollection.SESSIONID)
 )
 
 
-def _jobs(session: Session, query: Any) -> list[JobRow]:
+def _activities(session: Session, rows: list[Any], now: dt.datetime) -> dict[int, Activity]:
+    """The activity of each started, not ended automatic run among ``rows``, by program id."""
+    live = [r for r in rows if r[7] is None and r[9] is not None and r[6]]
+    if not live:
+        return {}
+    last: dict[int, dt.datetime | None] = {
+        int(dc): latest
+        for dc, latest in session.execute(
+            sa.select(Movie.dataCollectionId, sa.func.max(Movie.createdTimeStamp))
+            .where(Movie.dataCollectionId.in_({int(r[2]) for r in live}))
+            .group_by(Movie.dataCollectionId)
+        )
+    }
+    return {
+        int(r[0]): Activity(
+            open_work=ledger.open_items(session, program_id=int(r[0])),
+            last_movie=last.get(int(r[2])),
+            visit_end=r[11],
+            now=now,
+        )
+        for r in live
+    }
+
+
+def _jobs(session: Session, query: Any, *, now: dt.datetime | None = None) -> list[JobRow]:
     rows: list[Any] = list(session.execute(query))
     ids = [int(r[0]) for r in rows]
+    activity = _activities(session, rows, now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     messages: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
     if ids:
         for program, severity, text in session.execute(
@@ -235,7 +298,9 @@ def _jobs(session: Session, query: Any) -> list[JobRow]:
             recipe=str(r[4] or ""),
             display_name=str(r[5] or ""),
             automatic=bool(r[6]),
-            status=program_status(r[7], r[9]),
+            status=run_status(
+                r[7], r[9], str(r[8] or ""), automatic=bool(r[6]), activity=activity.get(int(r[0]))
+            ),
             message=str(r[8] or ""),
             start=r[9],
             end=r[10],
@@ -246,13 +311,16 @@ def _jobs(session: Session, query: Any) -> list[JobRow]:
     ]
 
 
-def jobs_of(session: Session, *, data_collection_id: int) -> list[JobRow]:
-    """A data collection's recipe runs, newest first."""
+def jobs_of(
+    session: Session, *, data_collection_id: int, now: dt.datetime | None = None
+) -> list[JobRow]:
+    """A data collection's recipe runs, newest first; ``now`` (naive UTC) decides idle runs."""
     return _jobs(
         session,
         _JOB_QUERY.where(ProcessingJob.dataCollectionId == data_collection_id).order_by(
             AutoProcProgram.autoProcProgramId.desc()
         ),
+        now=now,
     )
 
 
@@ -264,8 +332,12 @@ def job(session: Session, *, auto_proc_program_id: int) -> JobRow | None:
 
 
 def failures(session: Session, *, limit: int = 100) -> list[tuple[str, JobRow]]:
-    """The latest failed programs (status 0) of every visit, as (visit name, job)."""
-    query = _JOB_QUERY.where(AutoProcProgram.processingStatus == 0)
+    """The latest failed programs (status 0, not stopped by a person) of every visit, as
+    (visit name, job)."""
+    query = _JOB_QUERY.where(
+        AutoProcProgram.processingStatus == 0,
+        sa.func.coalesce(AutoProcProgram.processingMessage, "").not_like(f"{STOPPED_BY}%"),
+    )
     jobs = _jobs(session, query.order_by(AutoProcProgram.autoProcProgramId.desc()).limit(limit))
     names = {
         v.session_id: v.name

@@ -104,7 +104,7 @@
       const st = cell(""); st.append(status);
       const msg = cell([j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
       const action = cell("");
-      if (j.status === "requested" || j.status === "running") {
+      if (["requested", "running", "idle"].includes(j.status)) {
         const form = document.createElement("form");
         form.method = "post"; form.action = `/jobs/${seg(j.auto_proc_program_id)}/stop`;
         form.innerHTML = `<input type="hidden" name="csrf_token"><button type="submit">Stop</button>`;

@@ -1,0 +1,81 @@
+"""A run's status tells the truth: running while work is in flight or movies come, idle when
+the pipeline has nothing for it, finished when its visit ended, stopped (not failed) when a
+person stopped it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cryolive.db import ledger, make_engine
+from cryolive.db.repo import browse, collections, results, visits
+from cryolive.records import MovieRecord, MovieRef
+
+T0 = dt.datetime(2026, 11, 21, 10, 0, 0)
+
+
+def _live_run(db: Session, session_id: int, root: Any) -> tuple[int, int]:
+    """A new collection of ``session_id`` with one movie at T0 and an automatic run started
+    then: (data collection id, program id)."""
+    folder = uuid.uuid4().hex[:8]
+    spec = collections.DataCollectionSpec(
+        session_id=session_id,
+        image_directory=f"{root}/status/{folder}/",
+        file_template="*.tiff",
+    )
+    dc = collections.register_data_collection(db, spec=spec)[1]
+    program = collections.register_processing_job(
+        db, data_collection_id=dc, recipe="motioncorr", request_key="auto", parameters={}
+    )[1]
+    collections.start_program(db, auto_proc_program_id=program, when=T0)
+    ref = MovieRef(data_collection_id=dc, movie_full_path=f"/data/{folder}/m1.tiff")
+    results.write_result_sets(db, movies=[MovieRecord(movie=ref, movie_number=1, created=T0)])
+    return dc, program
+
+
+def _status(db: Session, dc: int, program: int, now: dt.datetime) -> str:
+    jobs = browse.jobs_of(db, data_collection_id=dc, now=now)
+    return next(j.status for j in jobs if j.auto_proc_program_id == program)
+
+
+def test_live_run_is_running_then_idle_then_finished(world: Any) -> None:
+    engine = make_engine(world.url)
+    with Session(engine) as db:  # rolled back: the shared world is left as it was
+        dc, program = _live_run(db, world.session_id, world.root)
+        assert _status(db, dc, program, T0 + dt.timedelta(minutes=1)) == "running"
+        later = T0 + browse.IDLE_AFTER + dt.timedelta(minutes=1)
+        assert _status(db, dc, program, later) == "idle"  # no movie, nothing in flight
+        key = ledger.work_key(program, "/data/m1.tiff")
+        ledger.expect(db, items=[(key, "motioncorr", b"{}")], now=T0.timestamp())
+        assert _status(db, dc, program, later) == "running"  # work still queued for it
+        ledger.complete(db, keys=[key], now=T0.timestamp())
+        assert _status(db, dc, program, later) == "idle"
+        ended = visits.ensure_visit(
+            db, visit=f"bi{uuid.uuid4().int % 90000 + 10000}-1", start=T0, end=T0
+        )
+        dc2, program2 = _live_run(db, ended, world.root)
+        assert _status(db, dc2, program2, later) == "finished"
+        db.rollback()
+    engine.dispose()
+
+
+def test_stop_shows_stopped_not_failed(clients: Any, world: Any) -> None:
+    engine = make_engine(world.url)
+    with Session(engine) as db, db.begin():
+        dc, program = _live_run(db, world.session_id, world.root)
+    engine.dispose()
+    client, csrf = clients["member"]
+    assert client.get(f"/api/jobs/{program}").json()["status"] == "idle"  # T0 is long ago
+    page = client.get(f"/collections/{dc}").text
+    assert 'class="badge idle"' in page and f"/jobs/{program}/stop" in page
+    stopped = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
+    assert stopped.json() == {"status": "stopped", "message": "stopped by alice"}
+    assert client.get(f"/api/jobs/{program}").json()["status"] == "stopped"
+    page = client.get(f"/collections/{dc}").text
+    assert 'class="badge stopped"' in page and f"/jobs/{program}/stop" not in page
+    staff, _ = clients["staff"]
+    failed = staff.get("/api/staff/failures").json()
+    assert program not in [f["auto_proc_program_id"] for f in failed]
