@@ -79,3 +79,36 @@ def test_stop_shows_stopped_not_failed(clients: Any, world: Any) -> None:
     staff, _ = clients["staff"]
     failed = staff.get("/api/staff/failures").json()
     assert program not in [f["auto_proc_program_id"] for f in failed]
+
+
+def test_a_visit_is_live_only_while_movies_come_and_queues_have_consumers(world: Any) -> None:
+    engine = make_engine(world.url)
+    with Session(engine) as db:  # rolled back: the shared world is left as it was
+        name = f"bi{uuid.uuid4().int % 90000 + 10000}-1"
+        sid = visits.ensure_visit(db, visit=name, microscope="m-status", start=T0)
+        _live_run(db, sid, world.root)  # its one movie came at T0
+
+        def state(now: dt.datetime, consuming: bool | None) -> str:
+            rows = browse.microscopes(db, now=now, consuming=consuming)["m-status"]
+            assert rows[0].last_movie == T0
+            return rows[0].state
+
+        soon = T0 + dt.timedelta(minutes=2)
+        assert state(soon, True) == "live"
+        assert state(soon, False) == "stalled"  # movies come, nobody consumes
+        assert state(soon, None) == "stalled"  # no broker known: not claimed live
+        assert state(T0 + browse.IDLE_AFTER, True) == "quiet"  # no movie lately
+        db.rollback()
+    engine.dispose()
+
+
+def test_staff_microscopes_show_state_and_last_movie(clients: Any, world: Any) -> None:
+    client, _ = clients["staff"]
+    scopes = client.get("/api/staff/microscopes").json()
+    visit = next(v for v in scopes["m02"] if v["name"] == world.visit)
+    # under way by its dates (no end) with movies, but the test broker has no consumer
+    assert visit["state"] in ("quiet", "stalled") and visit["live"] is False
+    assert visit["last_movie"]
+    page = client.get("/staff").text
+    item = page.split(f'data-visit="{world.visit}"')[1].split("</li>")[0]
+    assert f">{visit['state']}<" in item and ">live<" not in item and "last movie 20" in item

@@ -195,7 +195,15 @@ class Me(_Read):
 
 
 class MicroscopeVisit(Visit):
-    live: bool = Field(description="The visit is under way now.")
+    live: bool = Field(
+        description="Under way, a movie came in the last 10 minutes and every queue of the "
+        "pipeline has a consumer."
+    )
+    state: Literal["live", "stalled", "quiet", ""] = Field(
+        description="live; stalled: movies come but a queue has no consumer (or no broker is "
+        "known); quiet: under way by its dates but no movie for 10 minutes; empty: not under way."
+    )
+    last_movie: dt.datetime | None = Field(description="When its newest movie was recorded (UTC).")
 
 
 class Failure(Job):

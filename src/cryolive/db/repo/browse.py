@@ -351,15 +351,52 @@ def failures(session: Session, *, limit: int = 100) -> list[tuple[str, JobRow]]:
     return [(names.get(j.session_id, "?"), j) for j in jobs]
 
 
-def microscopes(session: Session, *, now: dt.datetime) -> dict[str, list[tuple[VisitRow, bool]]]:
-    """Each microscope's visits, newest first, each with whether it is live now.
+# How a visit stands in the staff area: live (under way, a movie within IDLE_AFTER and every
+# queue of the pipeline has a consumer), stalled (under way, movies come, but a queue has no
+# consumer or the broker is not known), quiet (under way by its dates, no movie lately), or ""
+# (not under way).
+VisitState = Literal["live", "stalled", "quiet", ""]
 
-    A visit is live when it has started and not ended (an open end counts as not ended).
+
+@dataclass(frozen=True)
+class ScopeVisit:
+    visit: VisitRow
+    state: VisitState
+    last_movie: dt.datetime | None
+
+
+def last_movies(session: Session, *, session_ids: Any) -> dict[int, dt.datetime]:
+    """The time of the newest movie of each visit among ``session_ids`` that has one."""
+    rows = session.execute(
+        sa.select(DataCollection.SESSIONID, sa.func.max(Movie.createdTimeStamp))
+        .join(Movie, Movie.dataCollectionId == DataCollection.dataCollectionId)
+        .where(DataCollection.SESSIONID.in_(session_ids))
+        .group_by(DataCollection.SESSIONID)
+    )
+    return {int(sid): when for sid, when in rows if when is not None}
+
+
+def microscopes(
+    session: Session, *, now: dt.datetime, consuming: bool | None = None
+) -> dict[str, list[ScopeVisit]]:
+    """Each microscope's visits, newest first, each with its :data:`VisitState` and newest
+    movie. ``consuming``: whether every queue of the pipeline has a consumer (None: unknown).
+
+    A visit is under way when it has started and not ended (an open end counts as not ended).
     """
-    out: dict[str, list[tuple[VisitRow, bool]]] = {}
+    out: dict[str, list[ScopeVisit]] = {}
+    last = last_movies(session, session_ids=sa.select(BLSession.sessionId))
     for row in visits_among(session, session_ids=sa.select(BLSession.sessionId)):
-        live = (row.start is None or row.start <= now) and (row.end is None or row.end >= now)
-        out.setdefault(row.microscope or "(no microscope)", []).append((row, live))
+        state: VisitState = ""
+        if (row.start is None or row.start <= now) and (row.end is None or row.end >= now):
+            movie = last.get(row.session_id)
+            if movie is None or now - movie >= IDLE_AFTER:
+                state = "quiet"
+            else:
+                state = "live" if consuming else "stalled"
+        out.setdefault(row.microscope or "(no microscope)", []).append(
+            ScopeVisit(visit=row, state=state, last_movie=last.get(row.session_id))
+        )
     return dict(sorted(out.items()))
 
 

@@ -19,6 +19,7 @@ from cryolive.web.models import (
     CollectionThroughput,
     Failure,
     MicroscopeVisit,
+    Queues,
     Throughput,
 )
 from cryolive.web.pages import UserPage
@@ -72,22 +73,40 @@ def staff_page(
     until: Until = None,
 ) -> HTMLResponse:
     staff_user(page.user)
+    queues = queue_table(broker, newest=5)
     return page.render(
         "staff.html",
-        microscopes=browse.microscopes(db, now=_now()),
+        microscopes=browse.microscopes(db, now=_now(), consuming=_consuming(queues)),
         failures=browse.failures(db, limit=limit),
-        queues=queue_table(broker, newest=5),
+        queues=queues,
         collection_failures=staff_repo.recent_failures(db),
         throughput=_throughput(db, until, hours).model_dump(mode="json"),
     )
 
 
+def _consuming(queues: Queues) -> bool | None:
+    """Whether every queue of the pipeline has a consumer; None when the broker is unknown."""
+    if queues.broker is None or queues.message or not queues.queues:
+        return None
+    return all(q.consumers > 0 for q in queues.queues)
+
+
 @router.get("/api/staff/microscopes", tags=["staff"])
-def microscopes_api(user: StaffUser, db: DbSession) -> dict[str, list[MicroscopeVisit]]:
-    """Each microscope's visits, newest first, with whether each is live now."""
+def microscopes_api(
+    user: StaffUser, db: DbSession, broker: Broker
+) -> dict[str, list[MicroscopeVisit]]:
+    """Each microscope's visits, newest first, each with its state (live only while movies
+    come and every queue has a consumer) and the time of its newest movie."""
+    consuming = _consuming(queue_table(broker, newest=1))
     return {
-        name: [MicroscopeVisit.model_validate(asdict(v) | {"live": live}) for v, live in rows]
-        for name, rows in browse.microscopes(db, now=_now()).items()
+        name: [
+            MicroscopeVisit.model_validate(
+                asdict(v.visit)
+                | {"live": v.state == "live", "state": v.state, "last_movie": v.last_movie}
+            )
+            for v in rows
+        ]
+        for name, rows in browse.microscopes(db, now=_now(), consuming=consuming).items()
     }
 
 
