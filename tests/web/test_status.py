@@ -112,3 +112,19 @@ def test_staff_microscopes_show_state_and_last_movie(clients: Any, world: Any) -
     page = client.get("/staff").text
     item = page.split(f'data-visit="{world.visit}"')[1].split("</li>")[0]
     assert f">{visit['state']}<" in item and ">live<" not in item and "last movie 20" in item
+
+
+def test_a_movie_says_whether_it_is_processed(clients: Any, world: Any) -> None:
+    engine = make_engine(world.url)
+    with Session(engine) as db, db.begin():
+        dc, _ = _live_run(db, world.session_id, world.root)
+    with Session(engine) as db:
+        series = browse.collection(db, data_collection_id=dc)
+        assert series is not None and series.movies == 1
+    engine.dispose()
+    client, _ = clients["member"]
+    movies = client.get(f"/api/collections/{dc}/series").json()["movie_id"]
+    fresh = client.get(f"/api/movies/{movies[0]}").json()
+    assert fresh["processed"] is False and fresh["defocus_a"] is None and fresh["files"] == []
+    done = client.get(f"/api/movies/{world.movie_ids[0]}").json()
+    assert done["processed"] is True

@@ -119,6 +119,10 @@ class MovieResult(_Read):
     particles: int | None
     data_collection_id: int
     files: list[FileKind] = Field(description="The kinds of file it has (``/files/{kind}``).")
+    processed: bool = Field(
+        default=False,
+        description="Any result of the run shown is recorded; false: not processed yet.",
+    )
 
 
 class Job(_Read):

@@ -35,8 +35,12 @@
   }
 
   function draw() {
-    if (!window.Plotly) return;
-    const n = data.movie_id.length, type = n > 5000 ? "scattergl" : "scatter";
+    const n = data.movie_id.length;
+    // An empty collection says so instead of showing empty axes and "Movie 1 of 0".
+    for (const el of document.querySelectorAll("[data-needs-movies]")) el.hidden = n === 0;
+    if ($("no-movies")) $("no-movies").hidden = n > 0;
+    if (!window.Plotly || n === 0) return;
+    const type = n > 5000 ? "scattergl" : "scatter";
     const x = data.movie_id.map((_, i) => i + 1);
     for (const [key, title] of Object.entries(SERIES)) {
       const el = $("chart-" + key);
@@ -76,13 +80,15 @@
     const response = await fetch(`/api/movies/${seg(movie)}`);
     if (!response.ok) { $("movie-info").textContent = `Movie ${movie}: ${response.status}`; return; }
     const m = await response.json();
-    const fmt = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
-    $("movie-info").textContent = `${m.path} · defocus ${fmt(m.defocus_a / 1e4, 2)} µm · ` +
+    const fmt = (v, d, scale = 1) => (v === null || v === undefined ? "–" : (Number(v) * scale).toFixed(d));
+    $("movie-info").textContent = !m.processed ? `${m.path} · not processed yet` :
+      `${m.path} · defocus ${fmt(m.defocus_a, 2, 1e-4)} µm · ` +
       `resolution ${fmt(m.resolution_a, 2)} Å · motion ${fmt(m.total_motion_a, 1)} Å · ice ${fmt(m.ice_median, 2)}`;
+    $("movie-info").dataset.processed = String(m.processed);
     for (const kind of ["snapshot", "fft", "ctf_fit", "picks"]) {
       const img = $("img-" + kind);
       if (m.files.includes(kind)) img.src = `/api/movies/${seg(movie)}/files/${seg(kind)}`; else img.removeAttribute("src");
-      img.closest("figure").hidden = kind === "picks" && !m.files.includes(kind);
+      img.closest("figure").hidden = !m.files.includes(kind); // no blank frame for a missing image
     }
     document.body.dataset.movie = String(movie);
     if (m.files.includes("drift") && window.Plotly) {
@@ -90,6 +96,7 @@
       Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers" })),
         layout("", "x (Å)"), { displaylogo: false });
     } else if (window.Plotly) Plotly.purge($("drift"));
+    $("drift").closest("figure").hidden = !m.files.includes("drift");
   }
 
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };

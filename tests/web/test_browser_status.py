@@ -1,0 +1,143 @@
+"""The pages tell the truth about state, in headless Chromium (Debian's, through Playwright):
+a run after the pipeline stopped and after Stop, a movie not processed yet, an empty
+collection, the login page while logged in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from cryolive.db import make_engine
+from cryolive.db.repo import collections, results
+from cryolive.messaging import open_transport
+from cryolive.records import MovieRecord, MovieRef
+from cryolive.web import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+T0 = dt.datetime(2026, 11, 21, 10, 0, 0)
+pytestmark = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def chromium(need_service: Callable[[str, str], None]) -> Path:
+    if not CHROMIUM.exists():
+        need_service("chromium", "not installed (make test installs it)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(world: Any) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(world.settings(), transport=open_transport(world.broker_url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _logged_in(browser: Any, server: str, login: str = "alice") -> Any:
+    page = browser.new_context(base_url=server).new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(f"password-{login}")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/visits")
+    return page
+
+
+def _collection(world: Any, *, movies: int, run: bool) -> tuple[int, int]:
+    """A new collection of the world's visit with ``movies`` unprocessed movies (at T0) and,
+    with ``run``, an automatic run started at T0: (data collection id, program id or 0)."""
+    engine = make_engine(world.url)
+    with Session(engine) as db, db.begin():
+        folder = uuid.uuid4().hex[:8]
+        spec = collections.DataCollectionSpec(
+            session_id=world.session_id,
+            image_directory=f"{world.root}/{world.visit}/{folder}/",
+            file_template="*.tiff",
+        )
+        dc = collections.register_data_collection(db, spec=spec)[1]
+        program = 0
+        if run:
+            program = collections.register_processing_job(
+                db, data_collection_id=dc, recipe="motioncorr", request_key="auto", parameters={}
+            )[1]
+            collections.start_program(db, auto_proc_program_id=program, when=T0)
+        refs = [
+            MovieRef(data_collection_id=dc, movie_full_path=f"/d/{folder}/{i}.tiff")
+            for i in range(movies)
+        ]
+        records = [MovieRecord(movie=r, movie_number=i + 1, created=T0) for i, r in enumerate(refs)]
+        results.write_result_sets(db, movies=records)
+    engine.dispose()
+    return dc, program
+
+
+def test_run_after_the_pipeline_stopped_and_after_stop(
+    browser: Any, server: str, world: Any
+) -> None:
+    dc, program = _collection(world, movies=1, run=True)
+    page = _logged_in(browser, server)
+    page.goto(f"/collections/{dc}")
+    row = page.locator(f'#jobs-body tr[data-program="{program}"]')
+    assert row.locator(".badge").inner_text() == "idle"  # nothing in flight, no movie lately
+    row.get_by_role("button", name="Stop").click()
+    page.wait_for_url(f"**/collections/{dc}#jobs")
+    row = page.locator(f'#jobs-body tr[data-program="{program}"]')
+    assert row.locator(".badge").inner_text() == "stopped"
+    assert row.get_by_role("button", name="Stop").count() == 0
+    page.context.close()
+
+
+def test_a_movie_not_processed_yet(browser: Any, server: str, world: Any) -> None:
+    dc, _ = _collection(world, movies=2, run=False)
+    page = _logged_in(browser, server)
+    page.goto(f"/collections/{dc}")
+    deadline = time.monotonic() + 15
+    while page.locator("#movie-info").get_attribute("data-processed") is None:
+        assert time.monotonic() < deadline
+        page.wait_for_timeout(50)
+    info = page.locator("#movie-info").inner_text()
+    assert "not processed yet" in info and "defocus" not in info
+    assert page.locator("#browser img:visible").count() == 0  # no blank image frames
+    assert page.locator("#no-movies").is_hidden()
+    page.context.close()
+
+
+def test_an_empty_collection_says_so(browser: Any, server: str, world: Any) -> None:
+    dc, _ = _collection(world, movies=0, run=False)
+    page = _logged_in(browser, server)
+    page.goto(f"/collections/{dc}")
+    page.wait_for_timeout(500)  # the scripts have run
+    assert "No movies yet" in page.locator("#no-movies").inner_text()
+    assert page.locator("#charts").is_hidden() and page.locator("#browser").is_hidden()
+    assert "of 0" not in page.locator("main").inner_text()
+    page.context.close()
