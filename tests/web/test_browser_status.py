@@ -141,3 +141,17 @@ def test_an_empty_collection_says_so(browser: Any, server: str, world: Any) -> N
     assert page.locator("#charts").is_hidden() and page.locator("#browser").is_hidden()
     assert "of 0" not in page.locator("main").inner_text()
     page.context.close()
+
+
+def test_the_login_page_in_a_second_tab_keeps_the_session(
+    browser: Any, server: str, world: Any
+) -> None:
+    page = _logged_in(browser, server)
+    second = page.context.new_page()
+    second.goto("/login")
+    assert "You are logged in as alice" in second.locator("#logged-in").inner_text()
+    second.get_by_role("link", name="Continue").click()
+    second.wait_for_url("**/visits")
+    page.goto(f"/visits/{world.visit}")
+    assert "/login" not in page.url  # the first tab is still logged in
+    page.context.close()
