@@ -129,6 +129,9 @@ def test_a_movie_not_processed_yet(browser: Any, server: str, world: Any) -> Non
     assert "not processed yet" in info and "defocus" not in info
     assert page.locator("#browser img:visible").count() == 0  # no blank image frames
     assert page.locator("#no-movies").is_hidden()
+    motion = page.locator('#progress tr[data-stage="motion_corrected"] td')
+    assert motion.all_inner_texts() == ["0", "2"]  # none done, both waiting
+    assert "2 movies behind" in page.locator("#eta").inner_text()
     page.context.close()
 
 

@@ -128,3 +128,37 @@ def test_a_movie_says_whether_it_is_processed(clients: Any, world: Any) -> None:
     assert fresh["processed"] is False and fresh["defocus_a"] is None and fresh["files"] == []
     done = client.get(f"/api/movies/{world.movie_ids[0]}").json()
     assert done["processed"] is True
+
+
+def test_summary_has_progress_per_stage_with_backlog_and_eta(world: Any) -> None:
+    from cryolive.db.repo import series
+
+    engine = make_engine(world.url)
+    with Session(engine) as db:  # rolled back: the shared world is left as it was
+        dc, program = _live_run(db, world.session_id, world.root)
+        ref = "/data/extra"
+        extra = [
+            MovieRecord(movie=MovieRef(data_collection_id=dc, movie_full_path=f"{ref}{i}.tiff"))
+            for i in range(3)
+        ]
+        results.write_result_sets(db, movies=extra)
+        now = T0 + dt.timedelta(minutes=20)
+        keys = [ledger.work_key(program, f"/m{i}.tiff") for i in range(2)]
+        ledger.expect(db, items=[(k, "q", b"{}") for k in keys], now=0.0)
+        done_at = (now - dt.timedelta(minutes=5)).replace(tzinfo=dt.UTC).timestamp()
+        ledger.complete(db, keys=keys, now=done_at)  # 2 movies in the last 15 min: 8 an hour
+        got = series.summary(db, data_collection_id=dc, now=now)["progress"]
+        stages = {s["stage"]: (s["done"], s["backlog"]) for s in got["stages"]}
+        assert stages["movies"] == (4, 0) and stages["motion_corrected"] == (0, 4)
+        assert got["behind"] == 4 and got["movies_per_hour"] == 8.0
+        assert got["eta_s"] == 4 / 8 * 3600  # half an hour
+        later = series.summary(db, data_collection_id=dc, now=now + dt.timedelta(hours=1))
+        assert later["progress"]["eta_s"] is None  # nothing done lately: no ETA claimed
+        db.rollback()
+    engine.dispose()
+    # the processed collection of the world: every movie through CTF, nothing behind
+    with Session(engine) as db:
+        got = series.summary(db, data_collection_id=world.data_collection_id)["progress"]
+    stages = {s["stage"]: (s["done"], s["backlog"]) for s in got["stages"]}
+    assert stages["ctf_estimated"] == (12, 0) and stages["picked"][0] == 12
+    assert got["behind"] == 0 and got["eta_s"] is None

@@ -55,10 +55,29 @@ class VisitDetail(Visit):
     data_collections: list[DataCollection]
 
 
+class Stage(_Read):
+    """One stage of processing: how much it has done and its backlog."""
+
+    stage: Literal["movies", "motion_corrected", "ctf_estimated", "picked", "in_2d"]
+    label: str
+    done: int = Field(description="Movies (micrographs for picked, particles for in_2d).")
+    backlog: int = Field(description="What the stage before it has done and it has not.")
+
+
+class Progress(_Read):
+    """Per-stage progress, and the time to catch up at the recent rate."""
+
+    stages: list[Stage]
+    movies_per_hour: float = Field(description="Movies through the pipeline, last 15 minutes.")
+    behind: int = Field(description="Movies not yet through CTF.")
+    eta_s: float | None = Field(description="Seconds to catch up at that rate; null: none.")
+
+
 class Summary(_Read):
     """Counts and means of a collection's results, from the run shown (the chosen programs)."""
 
     movies: int
+    picked: int = Field(description="Micrographs with picks.")
     motion_corrected: int
     ctf_estimated: int
     ice_measured: int
@@ -68,6 +87,7 @@ class Summary(_Read):
     best_resolution_a: float | None = Field(description="Best CTF fit resolution, Å.")
     particles: int | None = Field(description="Particles picked in all; null: none picked.")
     latest_movie_id: int = Field(description="0 while there is no movie.")
+    progress: Progress
 
 
 class DataCollectionDetail(DataCollection):

@@ -124,7 +124,19 @@
     }));
   }
 
+  function progress(p) {
+    if (!p || !$("progress")) return;
+    for (const st of p.stages) {
+      const row = document.querySelector(`#progress tr[data-stage="${st.stage}"]`);
+      if (row) { row.cells[1].textContent = st.done; row.cells[2].textContent = st.backlog; }
+    }
+    $("eta").textContent = p.eta_s !== null
+      ? `${p.behind} movies behind; at ${Math.round(p.movies_per_hour)} movies/h, caught up in about ${Math.ceil(p.eta_s / 60)} min.`
+      : p.behind ? `${p.behind} movies behind; none processed in the last 15 minutes.` : "Nothing waiting.";
+  }
+
   function summary(values) {
+    progress(values.progress);
     for (const dd of document.querySelectorAll("#summary dd")) {
       const v = values[dd.dataset.key];
       const scale = Number(dd.dataset.scale || 1);
