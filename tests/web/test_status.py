@@ -162,3 +162,24 @@ def test_summary_has_progress_per_stage_with_backlog_and_eta(world: Any) -> None
     stages = {s["stage"]: (s["done"], s["backlog"]) for s in got["stages"]}
     assert stages["ctf_estimated"] == (12, 0) and stages["picked"][0] == 12
     assert got["behind"] == 0 and got["eta_s"] is None
+
+
+def test_collections_are_named_by_their_raw_folder_in_the_visit() -> None:
+    name = browse.collection_name
+    assert name("/dls/m02/data/2026/bi10001-1/raw/", "bi10001-1") == "raw"
+    assert name("/data/bi10001-1/raw2/GridSquare_3", "bi10001-1") == "raw2/GridSquare_3"
+    assert name("/elsewhere/session/raw3/", "bi10001-1") == "session/raw3"  # visit not in it
+
+
+def test_visits_list_status_movies_and_last_movie(clients: Any, world: Any) -> None:
+    client, _ = clients["member"]
+    visit = next(v for v in client.get("/api/visits").json() if v["name"] == world.visit)
+    assert visit["status"] == "under way"  # started 2026-11-20, no end
+    assert visit["movies"] >= 12 and visit["last_movie"]
+    page = client.get("/visits").text
+    assert '<th scope="col">Last movie</th>' in page and "under way" in page
+    detail = client.get(f"/api/visits/{world.visit}").json()
+    raw = next(c for c in detail["data_collections"] if c["directory"].endswith("/raw/"))
+    assert raw["name"] == "raw"
+    visit_page = client.get(f"/visits/{world.visit}").text
+    assert ">raw</a>" in visit_page and '<details id="register-by-hand">' in visit_page

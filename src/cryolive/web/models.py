@@ -32,6 +32,13 @@ class Visit(_Read):
     start: dt.datetime | None
     end: dt.datetime | None
     collections: int = Field(description="How many data collections it has.")
+    movies: int = Field(default=0, description="How many movies its data collections have.")
+    last_movie: dt.datetime | None = Field(
+        default=None, description="When its newest movie was recorded (UTC)."
+    )
+    status: Literal["not started", "under way", "ended"] = Field(
+        description="Where it stands by its dates."
+    )
 
 
 class DataCollection(_Read):
@@ -41,6 +48,7 @@ class DataCollection(_Read):
     session_id: int
     visit: str
     directory: str = Field(description="The raw folder.")
+    name: str = Field(description="The raw folder relative to the visit's folder (its name).")
     file_template: str
     start: dt.datetime | None
     voltage_kv: float | None
@@ -227,7 +235,6 @@ class MicroscopeVisit(Visit):
         description="live; stalled: movies come but a queue has no consumer (or no broker is "
         "known); quiet: under way by its dates but no movie for 10 minutes; empty: not under way."
     )
-    last_movie: dt.datetime | None = Field(description="When its newest movie was recorded (UTC).")
 
 
 class Failure(Job):

@@ -49,6 +49,26 @@ class VisitRow:
     start: dt.datetime | None
     end: dt.datetime | None
     collections: int = 0
+    movies: int = 0
+    last_movie: dt.datetime | None = None
+
+    def state_at(self, now: dt.datetime) -> Literal["not started", "under way", "ended"]:
+        """Where the visit stands by its dates (``now`` naive UTC; an open end is not ended)."""
+        if self.start is not None and self.start > now:
+            return "not started"
+        return "ended" if self.end is not None and self.end < now else "under way"
+
+
+def collection_name(directory: str, visit: str) -> str:
+    """What a person calls a data collection: its raw folder relative to the visit's folder
+    (``raw``, ``raw2/GridSquare_3``), found after the path's component named as the visit;
+    the last two components where the visit's name is not in the path."""
+    parts = [p for p in directory.replace("\\", "/").split("/") if p]
+    if visit in parts:
+        rest = parts[len(parts) - parts[::-1].index(visit) :]
+        if rest:
+            return "/".join(rest)
+    return "/".join(parts[-2:]) or directory
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class CollectionRow:
     pixel_size_a: float | None
     dose_e_per_a2: float | None
     movies: int = 0
+    name: str = ""  # collection_name: the raw folder relative to the visit's folder
 
 
 @dataclass(frozen=True)
@@ -99,7 +120,9 @@ _VISIT_COLUMNS = (
 )
 
 
-def _visit_row(row: Any, collections: int = 0) -> VisitRow:
+def _visit_row(
+    row: Any, collections: int = 0, movies: int = 0, last_movie: dt.datetime | None = None
+) -> VisitRow:
     sid, code, number, visit_number, microscope, start, end = tuple(row)[:7]
     return VisitRow(
         session_id=int(sid),
@@ -108,24 +131,43 @@ def _visit_row(row: Any, collections: int = 0) -> VisitRow:
         start=start,
         end=end,
         collections=collections,
+        movies=movies,
+        last_movie=last_movie,
     )
 
 
 def visits_among(session: Session, *, session_ids: sa.Select[tuple[int]]) -> list[VisitRow]:
-    """The visits whose ids ``session_ids`` selects, newest first, with their collection counts."""
+    """The visits whose ids ``session_ids`` selects, newest first, with their collection and
+    movie counts and the time of their newest movie."""
     counts = (
         sa.select(DataCollection.SESSIONID, sa.func.count().label("n"))
         .group_by(DataCollection.SESSIONID)
         .subquery()
     )
+    movies = (
+        sa.select(
+            DataCollection.SESSIONID,
+            sa.func.count().label("n"),
+            sa.func.max(Movie.createdTimeStamp).label("last"),
+        )
+        .join(Movie, Movie.dataCollectionId == DataCollection.dataCollectionId)
+        .group_by(DataCollection.SESSIONID)
+        .subquery()
+    )
     rows = session.execute(
-        sa.select(*_VISIT_COLUMNS, sa.func.coalesce(counts.c.n, 0))
+        sa.select(
+            *_VISIT_COLUMNS,
+            sa.func.coalesce(counts.c.n, 0),
+            sa.func.coalesce(movies.c.n, 0),
+            movies.c.last,
+        )
         .join(Proposal, Proposal.proposalId == BLSession.proposalId)
         .outerjoin(counts, BLSession.sessionId == counts.c.SESSIONID)
+        .outerjoin(movies, BLSession.sessionId == movies.c.SESSIONID)
         .where(BLSession.sessionId.in_(session_ids))
         .order_by(BLSession.startDate.desc(), BLSession.sessionId.desc())
     )
-    return [_visit_row(row, int(row[7])) for row in rows]
+    return [_visit_row(row, int(row[7]), int(row[8]), row[9]) for row in rows]
 
 
 def visit(session: Session, *, session_id: int) -> VisitRow | None:
@@ -181,6 +223,7 @@ def _collection_row(dc: DataCollection, visit_name: str, movies: int) -> Collect
         pixel_size_a=_float(dc.pixelSizeOnImage),
         dose_e_per_a2=_float(dc.totalExposedDose),
         movies=movies,
+        name=collection_name(str(dc.imageDirectory or ""), visit_name),
     )
 
 
@@ -365,17 +408,6 @@ class ScopeVisit:
     last_movie: dt.datetime | None
 
 
-def last_movies(session: Session, *, session_ids: Any) -> dict[int, dt.datetime]:
-    """The time of the newest movie of each visit among ``session_ids`` that has one."""
-    rows = session.execute(
-        sa.select(DataCollection.SESSIONID, sa.func.max(Movie.createdTimeStamp))
-        .join(Movie, Movie.dataCollectionId == DataCollection.dataCollectionId)
-        .where(DataCollection.SESSIONID.in_(session_ids))
-        .group_by(DataCollection.SESSIONID)
-    )
-    return {int(sid): when for sid, when in rows if when is not None}
-
-
 def microscopes(
     session: Session, *, now: dt.datetime, consuming: bool | None = None
 ) -> dict[str, list[ScopeVisit]]:
@@ -385,17 +417,16 @@ def microscopes(
     A visit is under way when it has started and not ended (an open end counts as not ended).
     """
     out: dict[str, list[ScopeVisit]] = {}
-    last = last_movies(session, session_ids=sa.select(BLSession.sessionId))
     for row in visits_among(session, session_ids=sa.select(BLSession.sessionId)):
         state: VisitState = ""
         if (row.start is None or row.start <= now) and (row.end is None or row.end >= now):
-            movie = last.get(row.session_id)
+            movie = row.last_movie
             if movie is None or now - movie >= IDLE_AFTER:
                 state = "quiet"
             else:
                 state = "live" if consuming else "stalled"
         out.setdefault(row.microscope or "(no microscope)", []).append(
-            ScopeVisit(visit=row, state=state, last_movie=last.get(row.session_id))
+            ScopeVisit(visit=row, state=state, last_movie=row.last_movie)
         )
     return dict(sorted(out.items()))
 

@@ -97,16 +97,16 @@ def microscopes_api(
 ) -> dict[str, list[MicroscopeVisit]]:
     """Each microscope's visits, newest first, each with its state (live only while movies
     come and every queue has a consumer) and the time of its newest movie."""
-    consuming = _consuming(queue_table(broker, newest=1))
+    consuming, now = _consuming(queue_table(broker, newest=1)), _now()
     return {
         name: [
             MicroscopeVisit.model_validate(
                 asdict(v.visit)
-                | {"live": v.state == "live", "state": v.state, "last_movie": v.last_movie}
+                | {"live": v.state == "live", "state": v.state, "status": v.visit.state_at(now)}
             )
             for v in rows
         ]
-        for name, rows in browse.microscopes(db, now=_now(), consuming=consuming).items()
+        for name, rows in browse.microscopes(db, now=now, consuming=consuming).items()
     }
 
 
