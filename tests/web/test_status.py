@@ -183,3 +183,16 @@ def test_visits_list_status_movies_and_last_movie(clients: Any, world: Any) -> N
     assert raw["name"] == "raw"
     visit_page = client.get(f"/visits/{world.visit}").text
     assert ">raw</a>" in visit_page and '<details id="register-by-hand">' in visit_page
+
+
+def test_times_carry_their_zone_and_spans_read_as_words(clients: Any, world: Any) -> None:
+    from cryolive.web.pages import ago, duration, utc_time
+
+    when = dt.datetime(2026, 12, 6, 19, 38, 12)
+    assert utc_time(when) == "2026-12-06 19:38 UTC" and utc_time(None) == ""
+    assert ago(when, when + dt.timedelta(minutes=3)) == "3 min ago"
+    assert ago(when, when + dt.timedelta(seconds=5)) == "just now"
+    assert duration(3 * 3600 + 5 * 60) == "3 h 5 min" and duration(45) == "45 s"
+    assert duration(5 * 86400) == "5 days"
+    page = clients["member"][0].get("/visits").text
+    assert "2026-11-20 09:00 UTC" in page  # the visit's start, with its zone

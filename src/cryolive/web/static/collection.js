@@ -100,7 +100,7 @@
   }
 
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
-  const when = (iso) => (iso ? iso.replace("T", " ") : "");
+  const when = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)} UTC` : ""); // as the server writes times
   function jobs(rows) {
     const body = $("jobs-body");
     body.replaceChildren(...rows.map((j) => {
@@ -124,6 +124,8 @@
     }));
   }
 
+  const span = (s) => (s < 60 ? `${Math.round(s)} s` : s < 3600 ? `${Math.round(s / 60)} min`
+    : s < 172800 ? `${Math.floor(Math.round(s / 60) / 60)} h ${Math.round(s / 60) % 60} min` : `${Math.round(s / 86400)} days`);
   function progress(p) {
     if (!p || !$("progress")) return;
     for (const st of p.stages) {
@@ -131,7 +133,7 @@
       if (row) { row.cells[1].textContent = st.done; row.cells[2].textContent = st.backlog; }
     }
     $("eta").textContent = p.eta_s !== null
-      ? `${p.behind} movies behind; at ${Math.round(p.movies_per_hour)} movies/h, caught up in about ${Math.ceil(p.eta_s / 60)} min.`
+      ? `${p.behind} movies behind; at ${Math.round(p.movies_per_hour)} movies/h, caught up in about ${span(p.eta_s)}.`
       : p.behind ? `${p.behind} movies behind; none processed in the last 15 minutes.` : "Nothing waiting.";
   }
 
