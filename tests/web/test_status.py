@@ -196,3 +196,72 @@ def test_times_carry_their_zone_and_spans_read_as_words(clients: Any, world: Any
     assert duration(5 * 86400) == "5 days"
     page = clients["member"][0].get("/visits").text
     assert "2026-11-20 09:00 UTC" in page  # the visit's start, with its zone
+
+
+def _job(program: int, *, automatic: bool, parameters: dict[str, str]) -> browse.JobRow:
+    return browse.JobRow(
+        auto_proc_program_id=program,
+        processing_job_id=program,
+        data_collection_id=1,
+        session_id=1,
+        recipe="spa-preprocess",
+        display_name="",
+        automatic=automatic,
+        status="running",
+        message="",
+        start=None,
+        end=None,
+        parameters=parameters,
+    )
+
+
+def test_the_reprocess_form_starts_from_the_runs_own_values() -> None:
+    from cryolive.params import RunParameters
+    from cryolive.web import reprocess
+
+    auto = RunParameters.model_validate(
+        {
+            "acquisition": {"pixel_size_a": 0.9, "dose_per_frame_e_per_a2": 1.3},
+            "picking": {"diameter_min_a": 140, "diameter_max_a": 180},
+            "class2d": {"classes": 80},
+        }
+    ).stored()
+    asked = RunParameters.model_validate({"acquisition": {"pixel_size_a": 2.0}}).stored()
+    jobs = [
+        _job(9, automatic=False, parameters=asked),
+        _job(3, automatic=True, parameters=auto),
+        _job(2, automatic=True, parameters={"stage": '"motioncorr"'}),  # not a run's rows
+    ]
+    form = reprocess.form_defaults(jobs, pixel_size_a=0.83)
+    assert form["from_program"] == 3 and form["dose_per_frame_e_per_a2"] == 1.3
+    assert (form["particle_diameter_min_a"], form["particle_diameter_max_a"]) == (140, 180)
+    assert form["number_of_classes"] == 80 and form["pixel_size_a"] == 0.9
+    assert reprocess.form_defaults(jobs[2:], pixel_size_a=0.83) == {"pixel_size_a": 0.83}
+    assert "pixel 2.0 Å" in reprocess.asked_for(asked)
+
+
+def test_a_request_row_shows_what_was_asked_for(clients: Any, world: Any) -> None:
+    client, csrf = clients["member"]
+    body = {
+        "pixel_size_a": 1.07,
+        "dose_per_frame_e_per_a2": 1.21,
+        "particle_diameter_min_a": 111,
+        "particle_diameter_max_a": 155,
+        "number_of_classes": 33,
+    }
+    url = f"/api/collections/{world.data_collection_id}/reprocess"
+    program = client.post(url, json=body, headers={"X-CSRF-Token": csrf}).json()[
+        "auto_proc_program_id"
+    ]
+    job = client.get(f"/api/jobs/{program}").json()
+    assert job["asked_for"].startswith("pixel 1.07 Å · dose 1.21 e⁻/Å²/frame · particles 111")
+    assert "33 classes" in job["asked_for"]
+    page = client.get(f"/collections/{world.data_collection_id}").text
+    assert "Asked for: pixel 1.07 Å" in page
+    # the world's automatic runs record no run parameters: the form starts from this request
+    assert (
+        'name="dose_per_frame_e_per_a2" type="number" step="any" min="0" required value="1.21"'
+        in page
+    )
+    assert f"starts from the values of run {program}" in page
+    client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from cryolive.db.repo.browse import RunStatus
+from cryolive.web.reprocess import asked_for
 
 FileKind = Literal["snapshot", "fft", "ctf_fit", "drift", "picks"]
 
@@ -169,6 +170,13 @@ class Job(_Read):
     end: dt.datetime | None
     parameters: dict[str, str] = Field(description="The run's parameters as recorded.")
     messages: list[tuple[str, str]] = Field(description="(severity, message), oldest first.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="A person's request: what it asked for, in words; empty for automatic runs."
+    )
+    @property
+    def asked_for(self) -> str:
+        return "" if self.automatic else asked_for(self.parameters)
 
 
 class ClassAverage(_Read):

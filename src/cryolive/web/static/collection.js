@@ -109,7 +109,7 @@
       const status = document.createElement("span");
       status.className = "badge " + j.status; status.textContent = j.status;
       const st = cell(""); st.append(status);
-      const msg = cell([j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
+      const msg = cell([j.asked_for && `Asked for: ${j.asked_for}`, j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
       const action = cell("");
       if (["requested", "running", "idle"].includes(j.status)) {
         const form = document.createElement("form");
