@@ -158,3 +158,59 @@ def test_the_login_page_in_a_second_tab_keeps_the_session(
     page.goto(f"/visits/{world.visit}")
     assert "/login" not in page.url  # the first tab is still logged in
     page.context.close()
+
+
+def _classified(world: Any) -> int:
+    """A new collection with one 2D classification: 3 particles in class 1, 1 in class 2,
+    none in class 3."""
+    from ispyb.sqlalchemy import ParticlePicker
+
+    from cryolive.db.repo import classes
+    from cryolive.records import ClassValues
+
+    dc, _ = _collection(world, movies=1, run=False)
+    engine = make_engine(world.url)
+    with Session(engine) as db, db.begin():
+        program = collections.register_processing_job(
+            db, data_collection_id=dc, recipe="class2d", request_key="auto", parameters={}
+        )[1]
+        picker = ParticlePicker(programId=program, numberOfParticles=4)
+        db.add(picker)
+        db.flush()
+        counts = {1: 3, 2: 1, 3: 0}
+        classes.write_classification(
+            db,
+            program_id=program,
+            particle_picker_id=int(picker.particlePickerId),
+            batch_number=1,
+            particles_in_batch=4,
+            classes_in_batch=3,
+            binned_pixel_size_a=3.0,
+            classes=[
+                ClassValues(
+                    class_number=n,
+                    image_full_path=f"{world.root}/none_{n}.png",
+                    particles=p,
+                    distribution=p / 4,
+                )
+                for n, p in counts.items()
+            ],
+        )
+    engine.dispose()
+    return dc
+
+
+def test_empty_classes_are_hidden_and_one_particle_is_singular(
+    browser: Any, server: str, world: Any
+) -> None:
+    dc = _classified(world)
+    page = _logged_in(browser, server)
+    page.goto(f"/collections/{dc}")
+    cards = page.locator("#gallery li.class-card")
+    assert cards.count() == 3
+    assert page.locator('#gallery li[data-class="3"]').is_hidden()  # no particles: hidden
+    assert "1 particle\n" in page.locator('#gallery li[data-class="2"]').inner_text() + "\n"
+    assert "1 particles" not in page.locator("#gallery").inner_text()
+    page.get_by_label("Show empty classes").check()
+    assert page.locator('#gallery li[data-class="3"]').is_visible()
+    page.context.close()
