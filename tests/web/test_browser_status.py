@@ -214,3 +214,32 @@ def test_empty_classes_are_hidden_and_one_particle_is_singular(
     page.get_by_label("Show empty classes").check()
     assert page.locator('#gallery li[data-class="3"]').is_visible()
     page.context.close()
+
+
+def test_staff_choose_the_throughput_window_and_see_visit_state(
+    browser: Any, server: str, world: Any
+) -> None:
+    page = _logged_in(browser, server, "carol")
+    page.goto("/staff")
+    assert "last 24 hours" in page.locator("main").inner_text()
+    page.get_by_label("Window").select_option("168")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/staff?hours=168*")
+    assert "last 168 hours" in page.locator("main").inner_text()
+    assert page.get_by_label("Window").input_value() == "168"
+    item = page.locator(f'li[data-visit="{world.visit}"]')
+    assert "last movie" in item.inner_text() and "UTC" in item.inner_text()
+    assert item.locator(".badge", has_text="live").count() == 0  # no consumers: never live
+    page.context.close()
+
+
+def test_staff_worker_health_flags_a_queue_without_worker(
+    browser: Any, server: str, world: Any
+) -> None:
+    page = _logged_in(browser, server, "carol")
+    page.goto("/staff")
+    rows = page.locator("#queue-table tbody tr")
+    assert rows.count() >= 1
+    for i in range(rows.count()):  # the test broker has no consumer on any queue
+        assert rows.nth(i).locator(".worker-health").inner_text().startswith("no worker")
+    page.context.close()
