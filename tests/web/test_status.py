@@ -265,3 +265,19 @@ def test_a_request_row_shows_what_was_asked_for(clients: Any, world: Any) -> Non
     )
     assert f"starts from the values of run {program}" in page
     client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
+
+
+def test_the_history_lists_every_classification_of_a_batch(clients: Any, world: Any) -> None:
+    client, _ = clients["member"]
+    url = f"/api/collections/{world.data_collection_id}/classes/history"
+    history = client.get(url).json()
+    batch1 = [h for h in history if h["batch_number"] == 1]
+    assert [h["attempt"] for h in batch1] == [1, 2]  # classified again with more particles
+    assert batch1[-1]["newest"] and not batch1[0]["newest"]
+    assert batch1[-1]["particles"] == 1200 and batch1[-1]["selected"] == 2
+    assert batch1[0]["particles"] < 1200
+    page = client.get(f"/collections/{world.data_collection_id}").text
+    assert 'id="class-history"' in page and "History of classifications (2)" in page
+    assert (
+        client.get(f"/api/collections/{world.outside_collection_id}/classes/history").json() == []
+    )

@@ -203,6 +203,18 @@ class ClassBatch(_Read):
     classes: list[ClassAverage]
 
 
+class ClassificationRun(_Read):
+    """One 2D classification of a batch, in the history."""
+
+    group_id: int
+    batch_number: int
+    attempt: int = Field(description="1 for the batch's first classification, 2 for its next…")
+    particles: int
+    classes: int
+    selected: int = Field(description="Classes the engine selected by its score.")
+    newest: bool = Field(description="The classification the gallery shows for the batch.")
+
+
 class LiveUpdate(_Read):
     """One ``update`` event of ``/events``: what changed is sent whole."""
 

@@ -18,6 +18,9 @@ from ispyb.sqlalchemy import (
     BLSession,
     DataCollection,
     Movie,
+    ParticleClassification,
+    ParticleClassificationGroup,
+    ParticlePicker,
     ProcessingJob,
     ProcessingJobParameter,
     Proposal,
@@ -489,3 +492,75 @@ def requests_by(session: Session, *, login: str, within: dt.timedelta) -> int:
         )
         or 0
     )
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One 2D classification of a batch, as the history lists it."""
+
+    group_id: int
+    batch_number: int
+    attempt: int  # 1 for the batch's first classification, 2 for its next …
+    particles: int
+    classes: int
+    selected: int  # classes the engine selected
+    newest: bool  # the one the gallery shows
+
+
+def classification_history(session: Session, *, data_collection_id: int) -> list[Classification]:
+    """Every 2D classification of the collection's batches, oldest first: a batch classified
+    again (more particles) appears once per classification."""
+    selected = (
+        sa.select(
+            ParticleClassification.particleClassificationGroupId,
+            sa.func.sum(ParticleClassification.selected).label("n"),
+        )
+        .group_by(ParticleClassification.particleClassificationGroupId)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            ParticleClassificationGroup.particleClassificationGroupId,
+            ParticleClassificationGroup.batchNumber,
+            ParticleClassificationGroup.numberOfParticlesPerBatch,
+            ParticleClassificationGroup.numberOfClassesPerBatch,
+            sa.func.coalesce(selected.c.n, 0),
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .outerjoin(
+            selected,
+            selected.c.particleClassificationGroupId
+            == ParticleClassificationGroup.particleClassificationGroupId,
+        )
+        .where(
+            ProcessingJob.dataCollectionId == data_collection_id,
+            ParticleClassificationGroup.type == "2D",
+        )
+        .order_by(ParticleClassificationGroup.particleClassificationGroupId)
+    ).all()
+    attempts: dict[int, int] = {}
+    last: dict[int, int] = {}
+    out = []
+    for group, batch, particles, classes, chosen in rows:
+        attempts[int(batch or 0)] = attempts.get(int(batch or 0), 0) + 1
+        last[int(batch or 0)] = int(group)
+        out.append(
+            (int(group), int(batch or 0), attempts[int(batch or 0)], particles, classes, chosen)
+        )
+    return [
+        Classification(
+            group_id=g,
+            batch_number=b,
+            attempt=a,
+            particles=int(p or 0),
+            classes=int(c or 0),
+            selected=int(n or 0),
+            newest=last[b] == g,
+        )
+        for g, b, a, p, c, n in out
+    ]

@@ -84,6 +84,7 @@ def collection_page(data_collection_id: DbId, page: UserPage, db: DbSession) -> 
         summary=series.summary(db, data_collection_id=data_collection_id),
         jobs=jobs,
         form=reprocess.form_defaults(jobs, pixel_size_a=found.pixel_size_a),
+        history=browse.classification_history(db, data_collection_id=data_collection_id),
         asked_for=reprocess.asked_for,
         batches=classes.gallery(db, data_collection_id=data_collection_id),
         request_key=uuid.uuid4().hex,
