@@ -11,7 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# topaz: the optional (GPL) Topaz picker, for its tests; next to dev's CPU torch it adds
 	# topaz-em, torchvision 0.28 and small packages (measured 32 s, +173 MB), no other torch
-	$(BIN)/python -m pip install -q -e '.[dev,topaz]'
+	# zocalo-test: python-workflows, for the round trip with Zocalo's own services (tests only;
+	# cryolive never imports it)
+	$(BIN)/python -m pip install -q -e '.[dev,topaz,zocalo-test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -6,6 +6,12 @@ exactly one result (or, for a planted fault, a recorded failure and no result), 
 results are from the truth: CTF defocus error (Å and % of the defocus), whole-frame drift error
 (RMSE, px, after both trajectories are put to zero at the first frame), and how well relative
 ice thickness ranks the micrographs (Spearman).
+
+It also checks how each movie was registered (:func:`check_registration`): every true movie
+exactly once, with its own nominal defocus and dose, on the right foil hole and grid square
+(Movie.foilHoleId → FoilHole.foilHoleLabel → GridSquare.gridSquareLabel → Atlas → the raw
+folder's DataCollectionGroup), one DataCollection per raw folder and optics setting, and no
+file that is not a movie (EPU's integrated image, a link to another visit's movie) registered.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from ispyb.sqlalchemy import CTF, AutoProcProgramMessage, MotionCorrection, Movie
+from ispyb.sqlalchemy import (
+    CTF,
+    Atlas,
+    AutoProcProgramMessage,
+    DataCollection,
+    FoilHole,
+    GridSquare,
+    MotionCorrection,
+    Movie,
+)
 from ispyb.sqlalchemy import RelativeIceThickness as Ice
 from scipy.stats import spearmanr
 from sqlalchemy.orm import Session
@@ -36,6 +51,37 @@ BLOCKING_FAULTS = {
 
 
 @dataclass
+class RegistrationReport:
+    """How the true movies (and the files that are no movies) of a visit were registered.
+
+    Every list holds paths relative to the visit folder.
+    """
+
+    movies: int = 0
+    not_registered: list[str] = field(default_factory=list)
+    registered_twice: list[str] = field(default_factory=list)
+    wrong_defocus: list[str] = field(default_factory=list)
+    wrong_dose: list[str] = field(default_factory=list)
+    wrong_foil_hole: list[str] = field(default_factory=list)
+    wrong_grid_square: list[str] = field(default_factory=list)
+    wrong_atlas: list[str] = field(default_factory=list)
+    mixed_optics: list[str] = field(default_factory=list)
+    non_movies_registered: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(
+            getattr(self, name) for name in self.__dataclass_fields__ if name != "movies"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            f"registration_{name}": value if name == "movies" else len(value)
+            for name, value in vars(self).items()
+        } | {"registration_ok": self.ok}
+
+
+@dataclass
 class CheckReport:
     movies: int = 0
     duplicates: list[str] = field(default_factory=list)
@@ -47,6 +93,7 @@ class CheckReport:
     defocus_error_pct: list[float] = field(default_factory=list)
     drift_rmse_px: list[float] = field(default_factory=list)
     ice_spearman: float | None = None
+    registration: RegistrationReport | None = None
 
     @property
     def faults_match(self) -> bool:
@@ -69,7 +116,7 @@ class CheckReport:
             "median_defocus_error_pct": median(self.defocus_error_pct),
             "median_drift_rmse_px": median(self.drift_rmse_px),
             "ice_spearman": self.ice_spearman,
-        }
+        } | ({} if self.registration is None else self.registration.summary())
 
 
 def _rows(session: Session, model: Any, column: Any, ids: list[int]) -> dict[int, list[Any]]:
@@ -157,4 +204,103 @@ def check_visit(session: Session, *, visit_dir: Path) -> CheckReport:
     if len(ice_pairs) >= 3:
         rho = spearmanr([p[0] for p in ice_pairs], [p[1] for p in ice_pairs]).statistic
         report.ice_spearman = float(rho)
+    report.registration = check_registration(session, visit_dir=visit_dir)
     return report
+
+
+_RELATIVE = 1e-3  # the database stores FLOAT (single precision)
+
+
+def _close(got: float | None, want: float) -> bool:
+    return got is not None and abs(float(got) - want) <= _RELATIVE * max(abs(want), 1.0)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def check_registration(session: Session, *, visit_dir: Path) -> RegistrationReport:
+    """Compare the Movie rows (and their foil holes, grid squares, atlas and data
+    collections) with the simulator's truth of ``visit_dir``.
+
+    A movie's optics group is its raw folder, pixel size, voltage and frame count: the
+    movies of one group must share one DataCollection, two groups never; and all data
+    collections of a raw folder share its one DataCollectionGroup, on which its Atlas hangs.
+    """
+    truth = json.loads((visit_dir / "truth.json").read_text())
+    report = RegistrationReport()
+    for grid in truth["grids"]:
+        planted = {str(visit_dir / m["movie"]): m for m in grid["movies"]}
+        rows: dict[str, list[Any]] = {}
+        for chunk in _chunks(list(planted)):
+            for movie in session.scalars(sa.select(Movie).where(Movie.movieFullPath.in_(chunk))):
+                rows.setdefault(movie.movieFullPath, []).append(movie)
+        holes = _hole_chain(session, [m.foilHoleId for r in rows.values() for m in r])
+        collections = {
+            dc.dataCollectionId: dc
+            for dc in session.scalars(
+                sa.select(DataCollection).where(
+                    DataCollection.dataCollectionId.in_(
+                        {m.dataCollectionId for r in rows.values() for m in r}
+                    )
+                )
+            )
+        }
+        groups: dict[tuple[Any, ...], set[int]] = {}
+        collection_groups: dict[int, set[tuple[Any, ...]]] = {}
+        folder_groups: set[int | None] = set()
+        for path, t in planted.items():
+            report.movies += 1
+            relative = t["movie"]
+            found = rows.get(path, [])
+            if not found:
+                report.not_registered.append(relative)
+                continue
+            if len(found) > 1:
+                report.registered_twice.append(relative)
+            row = found[0]
+            if not _close(row.nominalDefocus, t["nominal_defocus_a"]):
+                report.wrong_defocus.append(relative)
+            if not _close(row.fluence, t["dose_e_per_a2"]):
+                report.wrong_dose.append(relative)
+            optics = (round(t["pixel_size_a"], 3), t["voltage_kv"], t["shape_px"][0])
+            groups.setdefault(optics, set()).add(row.dataCollectionId)
+            collection_groups.setdefault(row.dataCollectionId, set()).add(optics)
+            collection = collections.get(row.dataCollectionId)
+            group_id = None if collection is None else collection.dataCollectionGroupId
+            folder_groups.add(group_id)
+            if t.get("foil_hole") is None:
+                continue
+            hole, square, atlas = holes.get(row.foilHoleId, (None, None, None))
+            if hole is None or str(hole.foilHoleLabel) != str(t["foil_hole"]):
+                report.wrong_foil_hole.append(relative)
+            elif square is None or int(square.gridSquareLabel or -1) != t["grid_square"]:
+                report.wrong_grid_square.append(relative)
+            elif atlas is None or atlas.dataCollectionGroupId != group_id:
+                report.wrong_atlas.append(relative)
+        split = [o for o, ids in groups.items() if len(ids) > 1]
+        shared = [c for c, optics in collection_groups.items() if len(optics) > 1]
+        if split or shared or len(folder_groups) > 1:
+            report.mixed_optics.append(grid["raw_folder"])
+        for item in grid.get("non_movies", []):
+            link = visit_dir / item["path"]
+            names = {str(link), str(link.resolve())} if link.is_symlink() else {str(link)}
+            if session.scalar(sa.select(sa.func.count()).where(Movie.movieFullPath.in_(names))):
+                report.non_movies_registered.append(item["path"])
+    return report
+
+
+def _hole_chain(session: Session, hole_ids: list[int | None]) -> dict[int, tuple[Any, Any, Any]]:
+    """FoilHole id -> (FoilHole, its GridSquare, its Atlas), any of them None when absent."""
+    wanted = {i for i in hole_ids if i is not None}
+    if not wanted:
+        return {}
+    query = (
+        sa.select(FoilHole, GridSquare, Atlas)
+        .join(GridSquare, GridSquare.gridSquareId == FoilHole.gridSquareId, isouter=True)
+        .join(Atlas, Atlas.atlasId == GridSquare.atlasId, isouter=True)
+        .where(FoilHole.foilHoleId.in_(wanted))
+    )
+    return {
+        hole.foilHoleId: (hole, square, atlas) for hole, square, atlas in session.execute(query)
+    }

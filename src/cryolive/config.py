@@ -60,6 +60,11 @@ class WebSettings(BaseModel):
     reprocess_per_user_hour: int = Field(
         default=10, ge=1, description="Reprocess requests one person may make in an hour."
     )
+    staff_beamlines: list[str] = Field(
+        default_factory=list,
+        description="The microscopes (BLSession.beamLineName) the staff area shows; empty: "
+        "ISPyB's electron-microscope names m01-m99 and e01-e99 (MX beamlines stay out).",
+    )
     visit_folder: str = Field(
         default="/dls/{microscope}/data/{year}/{visit}",
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "
@@ -75,6 +80,33 @@ class WebSettings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"not an IP address or network: {item!r}") from exc
         return value
+
+
+class WatcherSettings(BaseModel):
+    """How the watcher decides that a movie is ready (``CRYOLIVE_WATCHER__…``)."""
+
+    metadata_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a whole movie waits for its metadata (EPU .xml, SerialEM .mdoc) "
+        "before it is registered from its header and the optics entered by hand; metadata "
+        "that comes later still fills in its Movie row.",
+    )
+    incomplete_wait_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a movie file that stands still but is not whole (a stalled "
+        "writer) waits before it is registered anyway, so that its failure is recorded; it is "
+        "tried once more if the file then changes.",
+    )
+
+
+class MessagingSettings(BaseModel):
+    service_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Zocalo service name -> cryolive service name, over the built-in table "
+        "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
+    )
 
 
 class Settings(BaseSettings):
@@ -97,7 +129,8 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(
         default=EMBEDDED_BROKER,
-        description="'memory://' for the embedded broker, or amqp://user:password@host:5672//",
+        description="'memory://' for the embedded broker, or amqp://user:password@host:5672// "
+        "(add ?dead_letters=zocalo for dead-letter queues named dlq.<queue>, as Zocalo's).",
     )
     broker_prefix: str = Field(
         default="",
@@ -114,6 +147,8 @@ class Settings(BaseSettings):
         "(EpuSession.dm's AtlasId is looked for under each).",
     )
     web: WebSettings = WebSettings()
+    watcher: WatcherSettings = WatcherSettings()
+    messaging: MessagingSettings = MessagingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -70,7 +70,9 @@ class MotionParameters(_Section):
     eer_grouping: int | None = Field(default=None, ge=1, description="EER frames per fraction")
     patches_x: int = Field(default=5, ge=1)
     patches_y: int = Field(default=5, ge=1)
-    bfactor_a2: float = Field(default=150.0, ge=0)
+    bfactor_a2: float = Field(
+        default=500.0, ge=0, description="Whole-frame alignment B-factor, Å² (docs/motioncorr.md)"
+    )
 
 
 class CtfParameters(_Section):

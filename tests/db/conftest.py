@@ -8,8 +8,10 @@ database for tests that must commit (``db_url``; they use unique names so they n
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,76 @@ def mariadb_url(mariadb_server_url: str) -> Iterator[str]:
     with server.begin() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
     server.dispose()
+
+
+ISPYB_SCRIPTS = ("tables.sql", "lookups.sql", "data.sql", "routines.sql")
+
+
+@pytest.fixture(scope="session")
+def ispyb_database_dir(need_service: Callable[[str, str], None]) -> Path:
+    """Diamond's published ISPyB schema (shared data, at <repo>/../shared/data/ispyb-database)."""
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ispyb-database"
+    if not all((folder / name).is_file() for name in ISPYB_SCRIPTS):
+        need_service("the published ISPyB schema", f"not at {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def build_real_ispyb(
+    mariadb_server_url: str, ispyb_database_dir: Path, need_service: Callable[[str, str], None]
+) -> Iterator[Callable[[], str]]:
+    """Builds a MariaDB database as a facility builds its ISPyB (tables, lookups, sample data,
+    routines from the published schema, about 2 s each); all are dropped when the session ends."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        need_service("the mariadb client", "neither mariadb nor mysql is on PATH")
+    url = sa.make_url(mariadb_server_url)
+    server = sa.create_engine(mariadb_server_url, pool_pre_ping=True)
+    built: list[str] = []
+
+    def build() -> str:
+        name = f"cryolive_test_ispyb_real_{os.getpid()}_{len(built)}"
+        built.append(name)
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+            connection.exec_driver_sql("SET GLOBAL log_bin_trust_function_creators = ON")
+        command = [
+            str(client),
+            f"--host={url.host or '127.0.0.1'}",
+            f"--port={url.port or 3306}",
+            f"--user={url.username or 'root'}",
+            name,
+        ]
+        environment = {**os.environ, "MYSQL_PWD": url.password or ""}
+        for script in ISPYB_SCRIPTS:
+            with (ispyb_database_dir / script).open("rb") as stream:
+                subprocess.run(command, stdin=stream, env=environment, check=True, timeout=300)
+        return f"{mariadb_server_url}/{name}"
+
+    try:
+        yield build
+    finally:
+        with server.begin() as connection:
+            for name in built:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        server.dispose()
+
+
+@pytest.fixture
+def real_ispyb_url(build_real_ispyb: Callable[[], str]) -> str:
+    """A facility's ISPyB as published, which cryolive has not touched (a new one per test)."""
+    return build_real_ispyb()
+
+
+@pytest.fixture(scope="session")
+def real_ispyb_upgraded_url(build_real_ispyb: Callable[[], str]) -> str:
+    """A facility's ISPyB as published, after ``cryolive db upgrade`` (one per session)."""
+    url = build_real_ispyb()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])

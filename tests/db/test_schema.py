@@ -15,6 +15,7 @@ def test_upgrade_builds_everything_from_empty_and_is_repeatable(empty_db_url: st
     before = current(engine)
     assert before.ispyb_tables_present == 0
     assert before.own_revision is None
+    assert before.ispyb_origin == "none"
     assert not before.up_to_date
 
     created = upgrade(engine)
@@ -26,6 +27,36 @@ def test_upgrade_builds_everything_from_empty_and_is_repeatable(empty_db_url: st
         sa.inspect(engine).get_table_names()
     )
     assert upgrade(engine) == []  # a second run creates nothing
+    assert state.ispyb_origin == "cryolive"  # marked in SchemaStatus
+    engine.dispose()
+
+
+def test_ispyb_tables_come_back_only_where_cryolive_built_them(empty_db_url: str) -> None:
+    """cryolive re-creates a missing ISPyB table in its own ISPyB; once SchemaStatus says the
+    ISPyB is someone else's (scripts of theirs, no mark of cryolive's), it never does."""
+    engine = make_engine(empty_db_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            'DROP TABLE "MillingStep"'
+            if engine.dialect.name == "sqlite"
+            else "DROP TABLE `MillingStep`"
+        )
+    assert upgrade(engine) == ["MillingStep"]
+    with engine.begin() as connection:
+        status = sa.table("SchemaStatus", sa.column("scriptName"), sa.column("schemaStatus"))
+        connection.execute(sa.delete(status))
+        connection.execute(
+            sa.insert(status).values(scriptName="2026_01_01_site_update.sql", schemaStatus="DONE")
+        )
+        connection.exec_driver_sql(
+            'DROP TABLE "MillingStep"'
+            if engine.dialect.name == "sqlite"
+            else "DROP TABLE `MillingStep`"
+        )
+    assert current(engine).ispyb_origin == "facility"
+    assert upgrade(engine) == []
+    assert "MillingStep" not in sa.inspect(engine).get_table_names()
     engine.dispose()
 
 

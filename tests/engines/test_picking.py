@@ -128,6 +128,24 @@ def test_overlay_marks_every_pick(picking_truth: ModuleType) -> None:
         assert ring.sum() > 2 * np.pi * r  # a full circle drawn around it
 
 
+def test_overlay_circles_stay_visible_when_the_page_shrinks_them(picking_truth: ModuleType) -> None:
+    planted = picking_truth.planted_micrograph(np.random.default_rng(6), density=0.1)
+    picks = pick_log(
+        planted.micrograph, pixel_size_a=PIXEL_A, diameter_min_a=60.0, diameter_max_a=100.0
+    )
+    image = overlay_picks(planted.micrograph, picks, max_size_px=1024)
+    binning = -(-max(planted.micrograph.shape) // 1024)
+    green = (image[..., 1] == 255) & (image[..., 0] == 64)
+    x, y = int(picks.x_px[0] / binning), int(picks.y_px[0] / binning)
+    r = picks.diameter_a / (2 * PIXEL_A * binning)
+    # across the ring, along the row through the centre: at least 3 px of green (over a screen
+    # pixel where the page shows it 384 px wide), with a dark edge outside it
+    row = green[y, x : int(x + r + 6)]
+    assert row.sum() >= 3, row
+    edge = np.nonzero(row)[0].max() + 1  # the first pixel past the green, outward
+    assert image[y, x + edge].max() < 0.3 * 255 or image[y, x + edge + 1].max() < 0.3 * 255
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [

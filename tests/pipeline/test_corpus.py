@@ -19,6 +19,7 @@ from ispyb.sqlalchemy import (
     Movie,
 )
 
+from cryolive.config import WatcherSettings
 from cryolive.errors import printable
 from cryolive.services.requests import request_run
 from cryolive.services.runtime import VisitFolder, start_pipeline
@@ -39,6 +40,8 @@ def test_every_bad_movie_is_one_recorded_failure_and_the_good_ones_are_processed
         visits=[VisitFolder(visit, "bi23047-5", "m02")],
         poll_s=0.3,
         settle_s=1.0,
+        # truncated files stand still: registered after 2 s, so that their failure is recorded
+        watcher=WatcherSettings(incomplete_wait_s=2.0),
     )
     try:
         done(pipeline.sessions, movies=6 + len(cases), timeout_s=180)

@@ -13,6 +13,7 @@ from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrect
 from sqlalchemy.orm import Session
 
 from cryolive.check import check_visit
+from cryolive.config import WatcherSettings
 from cryolive.db.repo.classes import gallery
 from cryolive.export.relion import export_run
 from cryolive.services.requests import request_run, stop_run
@@ -35,6 +36,8 @@ def _start(db: str, visit: Path, name: str = "embedded") -> object:
         visits=[VisitFolder(visit, "bi23047-5", "m02")],
         poll_s=0.3,
         settle_s=1.0,
+        # planted truncated movies stand still: registered after 2 s, their failure recorded
+        watcher=WatcherSettings(incomplete_wait_s=2.0),
         parameters=SMALL_2D,
     )
 

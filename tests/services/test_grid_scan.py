@@ -167,6 +167,7 @@ def test_the_watcher_ties_movies_to_holes_filled_in_later(
         transport=open_transport(f"memory://grid-{uuid.uuid4().hex[:8]}"),
         recipe=load_recipe(recipe_path("spa-preprocess")),
         settle_s=1.0,
+        grid=GridScanner(sessions, visit_dir),
     )
     watcher.scan_once(0.0)
     assert watcher.scan_once(5.0).registered == 1

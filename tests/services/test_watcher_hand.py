@@ -45,9 +45,11 @@ def _watch(sessions: sessionmaker[Session], visit_dir: Path) -> int:
         transport=open_transport(f"memory://watch-{uuid.uuid4().hex[:8]}"),
         recipe=load_recipe(recipe_path("spa-preprocess")),
         settle_s=1.0,
+        metadata_wait_s=4.0,
     )
     watcher.scan_once(0.0)  # sizes seen
-    return watcher.scan_once(5.0).registered  # stood still past settle_s, no metadata
+    assert watcher.scan_once(2.0).registered == 0  # still waiting for its metadata
+    return watcher.scan_once(5.0).registered  # stood still past settle_s, no metadata for 5 s
 
 
 def _parameters(session: Session, dc: int) -> dict[str, object]:

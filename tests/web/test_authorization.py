@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/grid-squares/{grid_square_id}/image"): MEMBERS_API,
     ("GET", "/api/foil-holes/{foil_hole_id}/movies"): MEMBERS_API,
     ("GET", "/vendor/plotly.min.js"): PUBLIC,
+    ("GET", "/assets/{filename}"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
 }
@@ -139,6 +140,7 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
         "particle_classification_id": world.class_ids[0],
         "grid_square_id": world.grid_square_id,
         "foil_hole_id": world.foil_hole_id,
+        "filename": client.app.state.assets.url("cryolive.css").removeprefix("/assets/"),
     }
     url = path.format(**values)
     if method == "GET":

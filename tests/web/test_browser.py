@@ -149,15 +149,25 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.get_by_role("link", name=world.visit).click()
     page.get_by_role("link", name="raw", exact=True).click()  # named by its raw folder
     page.wait_for_selector("body[data-charts=drawn]")
-    assert page.locator("#charts .js-plotly-plot").count() == 5
-    assert page.locator("#histograms .js-plotly-plot").count() == 4
+    assert page.locator("#charts .js-plotly-plot").count() == 7
+    assert page.locator("#histograms .js-plotly-plot").count() == 5
     assert page.locator("#chart-defocus_a .point").count() == 12  # one marker per movie
+    # readable charts: defocus in µm, as in the summary; hover names the movie and the unit
+    assert "Defocus (µm)" in page.locator("#chart-defocus_a .ytitle").text_content()
+    page.locator("#chart-defocus_a .point").nth(1).hover(force=True)
+    hover = page.locator("#chart-defocus_a .hoverlayer .hovertext").text_content()
+    assert "Movie 2" in hover and f"id {world.movie_ids[1]}" in hover, hover
+    assert "Defocus: 1.60 µm" in hover, hover
+    assert page.locator("#hist-defocus_a .ytitle").text_content() == "Movies"
+    assert page.locator("#chart-particles-defocus .point").count() == 12
     _wait_until(
         page,
         "[...document.querySelectorAll('.images img[src]')].every(i => i.naturalWidth === 96)"
         " && document.querySelectorAll('.images img[src]').length === 4",
     )
     page.wait_for_selector("#drift .scatterlayer .trace")  # the drift plot
+    assert page.locator("#drift .ytitle").text_content() == "y (Å)"  # on the same scale as x
+    assert page.evaluate("document.getElementById('drift').layout.yaxis.scaleanchor") == "x"
     assert page.locator("#summary dd[data-key=movies]").inner_text() == "12"
     page.wait_for_selector("#live-state[data-updates]")  # the pushed summary is in place
     assert page.locator("#summary dd[data-key=mean_defocus_a]").inner_text() == "2.05"
@@ -175,6 +185,14 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.keyboard.press("ArrowLeft")
     page.wait_for_selector(f"body[data-movie='{ids[1]}']")
     assert "defocus 1.60 µm" in page.locator("#movie-info").inner_text()
+    assert page.locator("#img-snapshot").bounding_box()["width"] > 288  # bigger than before
+    page.locator("#img-snapshot").click()  # opens full size in a dialog, no new page
+    page.wait_for_selector("#lightbox[open]")
+    assert page.locator("#lightbox-img").get_attribute("src") == page.locator(
+        "#img-snapshot"
+    ).evaluate("i => i.src")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#lightbox:not([open])", state="attached")
     page.locator("#browser").scroll_into_view_if_needed()
     _shot(page, "movies")
 

@@ -85,11 +85,11 @@ def test_a_visit_is_live_only_while_movies_come_and_queues_have_consumers(world:
     engine = make_engine(world.url)
     with Session(engine) as db:  # rolled back: the shared world is left as it was
         name = f"bi{uuid.uuid4().int % 90000 + 10000}-1"
-        sid = visits.ensure_visit(db, visit=name, microscope="m-status", start=T0)
+        sid = visits.ensure_visit(db, visit=name, microscope="m97", start=T0)
         _live_run(db, sid, world.root)  # its one movie came at T0
 
         def state(now: dt.datetime, consuming: bool | None) -> str:
-            rows = browse.microscopes(db, now=now, consuming=consuming)["m-status"]
+            rows = browse.microscopes(db, now=now, consuming=consuming)["m97"]
             assert rows[0].last_movie == T0
             return rows[0].state
 

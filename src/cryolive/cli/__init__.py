@@ -62,6 +62,7 @@ def build_app() -> typer.Typer:
     app.add_typer(epu.app, name="epu")
     app.command("worker")(messaging.worker)
     app.add_typer(messaging.dlq_app, name="dlq")
+    app.add_typer(messaging.recipe_app, name="recipe")
     app.command()(simulate.simulate)
     app.command("simulate-particles")(simulate.simulate_particles)
     app.command()(motioncorr.motioncorr)

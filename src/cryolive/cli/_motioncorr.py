@@ -80,8 +80,6 @@ def process_movie(
         "bfactor_a2": bfactor_a2, "local_bfactor_a2": local_bfactor_a2, "voltage_kv": voltage_kv,
     }  # fmt: skip
     if engine == "relion":
-        if movie.suffix.lower() not in (".tif", ".tiff", ".mrcs"):
-            raise ValueError(f"engine relion: reads TIFF or .mrcs movies, not {movie.suffix}")
         found = run_relion_motioncorr(
             movie, out_dir / "relion" / stem, pixel_size_a=pixel_size_a,
             dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,

@@ -15,22 +15,33 @@ console = Console()
 
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
-    """Create missing ISPyB tables and migrate cryolive's own (existing tables are kept)."""
+    """Migrate cryolive's own tables; create ISPyB's only on a database without ISPyB."""
     engine = engine_of(ctx)
     try:
         created = upgrade(engine)
         state = current(engine)
     finally:
         engine.dispose()
-    console.print(
-        f"created {len(created)} ISPyB table(s); cryolive schema at revision "
-        f"{state.own_revision} ({engine.url.render_as_string(hide_password=True)})"
-    )
+    where = engine.url.render_as_string(hide_password=True)
+    if state.ispyb_origin == "facility":
+        console.print(f"the facility's ISPyB {state.ispyb_schema_version}: left as it is")
+    else:
+        console.print(f"created {len(created)} ISPyB table(s)")
+    console.print(f"cryolive schema at revision {state.own_revision} ({where})")
+    if not state.up_to_date:
+        console.print("cryolive needs what this database lacks: see `cryolive db current`")
+        raise typer.Exit(1)
+
+
+def _listed(names: tuple[str, ...], limit: int = 8) -> str:
+    more = len(names) - limit
+    return (", ".join(names[:limit]) + (f" … (+{more})" if more > 0 else "")) or "none"
 
 
 @app.command("current")
 def current_command(ctx: typer.Context) -> None:
-    """Say what the database holds: ISPyB tables present or missing, cryolive's revision."""
+    """Say what the database holds and what cryolive needs that is missing (exit status 1 when
+    something is missing)."""
     engine = engine_of(ctx)
     try:
         state = current(engine)
@@ -38,16 +49,30 @@ def current_command(ctx: typer.Context) -> None:
         engine.dispose()
     table = Table(title=engine.url.render_as_string(hide_password=True), show_header=False)
     table.add_row("dialect", state.dialect)
-    table.add_row("ISPyB schema (models)", state.ispyb_schema_version)
-    table.add_row("ISPyB tables present", str(state.ispyb_tables_present))
-    missing = ", ".join(state.ispyb_tables_missing[:8])
-    more = len(state.ispyb_tables_missing) - 8
     table.add_row(
-        "ISPyB tables missing", (missing + (f" … (+{more})" if more > 0 else "")) or "none"
+        "ISPyB",
+        {"none": "none yet", "cryolive": "built by cryolive", "facility": "the facility's own"}[
+            state.ispyb_origin
+        ],
     )
+    table.add_row("ISPyB schema version", state.ispyb_schema_version)
+    table.add_row("ISPyB last script", state.ispyb_last_script or "none")
+    table.add_row("ISPyB models (ispyb package)", state.models_version)
+    table.add_row("ISPyB tables present", str(state.ispyb_tables_present))
+    table.add_row("needed tables missing", _listed(state.ispyb_tables_missing))
+    table.add_row("needed columns missing", _listed(state.ispyb_columns_missing))
+    table.add_row("unused columns missing", _listed(state.ispyb_columns_unused))
     table.add_row("cryolive revision", f"{state.own_revision or 'none'} (head {state.own_head})")
-    table.add_row("up to date", "yes" if state.up_to_date else "no: run `cryolive db upgrade`")
+    table.add_row("up to date", "yes" if state.up_to_date else "no: see below")
     console.print(table)
+    if not state.up_to_date:
+        if state.ispyb_origin == "facility" and (
+            state.ispyb_tables_missing or state.ispyb_columns_missing
+        ):
+            console.print("missing: ask the ISPyB administrator to run ISPyB's schema updates")
+        else:
+            console.print("missing: run `cryolive db upgrade`")
+        raise typer.Exit(1)
 
 
 @app.command("grant")

@@ -182,7 +182,7 @@ def inspect(
     readable = False
     for raw in raws if raws and not (folder / "EpuSession.dm").exists() else [folder]:
         console.rule(str(raw))
-        movies = [m for m in movie_files(raw) if movie_name(m) is not None]
+        movies = movie_files(raw)
         skipped = _skipped(raw, set(movies))
         orphans = _orphans(raw, set(movies))
         _session(raw, roots, atlas)

@@ -40,6 +40,12 @@ def worker(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port."
     ),
+    zocalo: bool = typer.Option(
+        False,
+        "--zocalo",
+        help="Also take python-workflows recipe messages (a Zocalo broker's) and send their "
+        "outputs on in that form; services map by messaging.service_map.",
+    ),
     drop_stopped: bool = typer.Option(
         True,
         help="Drop the queued messages of runs a user stopped (reads the database: the "
@@ -66,6 +72,12 @@ def worker(
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--service") from exc
     configure_json_logging()
     transport = _transport(ctx)
+    if zocalo:
+        from cryolive.messaging.zocalo import ZocaloTransport
+
+        transport = ZocaloTransport(
+            transport, known=set(registry), table=settings.messaging.service_map
+        )
     cancelled = None
     if drop_stopped and service != "writer":
         from cryolive.db import make_engine, session_factory
@@ -152,3 +164,110 @@ def purge_cmd(
     if not yes:
         raise typer.BadParameter("purging drops messages for good; add --yes", param_hint="--yes")
     typer.echo(f"purged {purge_dead(_transport(ctx), queue)} message(s) from {queue}.dlq")
+
+
+recipe_app = typer.Typer(no_args_is_help=True, help="Recipes: cryolive's own and Zocalo's.")
+
+
+def _start_values(items: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
+
+
+def _marked(value: object) -> object:
+    """Placeholders left unfilled, marked for the eye: ``<unfilled:name>``, and ``$name``
+    references, filled when the step runs: ``<run time:$name>``."""
+    import re
+
+    if isinstance(value, str):
+        if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", value):
+            return f"<run time:{value}>"
+        return re.sub(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}", r"<unfilled:\1>", value)
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_marked(v) for v in value]
+    return value
+
+
+@recipe_app.command("show")
+def recipe_show(
+    ctx: typer.Context,
+    recipe: str = typer.Argument(..., help="A recipe file (cryolive or Zocalo) or a shipped name."),
+    param: list[str] = typer.Option(
+        [], "--param", help="Start parameter KEY=VALUE (JSON value), repeatable."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail (exit 2) when a {placeholder} has no value."
+    ),
+    registry_spec: str | None = typer.Option(
+        None, "--registry", help="'module:function' returning the services cryolive runs."
+    ),
+) -> None:
+    """Print each step of RECIPE: its service, its queue, its parameters with the start
+    parameters filled in, and the cryolive service that runs it (or 'external': another
+    worker on the same broker serves it)."""
+    from cryolive.messaging.recipe import (
+        RecipeError,
+        fill_recipe,
+        load_recipe,
+        missing_placeholders,
+        placeholders,
+        recipe_path,
+    )
+    from cryolive.messaging.registry import registry_from
+    from cryolive.messaging.zocalo import cryolive_service, service_map
+
+    settings = settings_of(ctx)
+    values = _start_values(param)
+    try:
+        loaded = load_recipe(recipe_path(recipe))
+        filled = fill_recipe(loaded, values, strict=strict)
+    except (RecipeError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="RECIPE / --param") from exc
+    if registry_spec:
+        try:
+            known = set(registry_from(registry_spec))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--registry") from exc
+    else:
+        from cryolive.services import pipeline_registry
+
+        known = set(pipeline_registry(settings.database))
+    table_map = service_map(settings.messaging.service_map)
+    console = Console(width=200)
+    console.print(f"recipe {filled.name} ({filled.origin} format), starts at {filled.start}")
+    table = Table("step", "service", "queue", "run by", "parameters", "outputs", show_lines=True)
+    for step_id, step in filled.steps.items():
+        runner = cryolive_service(step.service, table_map, known) or "external"
+        shown: dict[str, object] = dict(step.parameters)
+        if step.job_parameters:
+            shown["job_parameters"] = step.job_parameters
+        outputs = {**step.outputs, **({"error": step.error} if step.error else {})}
+        table.add_row(
+            step_id,
+            step.service,
+            str(_marked(step.queue)) if step.queue else f"topic {step.topic}",
+            runner,
+            json.dumps(_marked(shown), indent=1),
+            json.dumps(outputs),
+        )
+    console.print(table, soft_wrap=True)
+    for sid, payload in filled.start_payloads.items():
+        console.print(f"start payload of step {sid}: {json.dumps(payload)}")
+    if filled.error:
+        console.print(f"error steps: {filled.error}")
+    missing = missing_placeholders(loaded, values)
+    if missing:
+        console.print(f"unfilled (give --param NAME=VALUE): {', '.join(missing)}")
+    references = sorted(r for r in placeholders(loaded)[1] if r not in values)
+    if references:
+        console.print(f"filled at run time from the environment: {', '.join(references)}")

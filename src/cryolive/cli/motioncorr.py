@@ -13,6 +13,9 @@ from cryolive.params import Acquisition, MotionParameters
 # The pipeline's defaults (cryolive.params), so a stage by hand does what a run does.
 _MOTION = MotionParameters()
 _ACQUISITION = Acquisition()
+# Whole-frame alignment B-factor (Å²) when --bfactor is not given: each engine's own
+# (cryolive's filters in exp(-B k²/2); 500 measured best at 1 e/px, docs/motioncorr.md).
+_DEFAULT_BFACTOR = {"cryolive": _MOTION.bfactor_a2, "relion": 150.0}
 
 
 def _patches(text: str) -> tuple[int, int] | None:
@@ -53,8 +56,10 @@ def motioncorr(
         "--patches",
         help="Patches across x by y (7x5 for K3), or none.",
     ),
-    bfactor: float = typer.Option(
-        _MOTION.bfactor_a2, "--bfactor", help="B-factor for whole-frame alignment, Å²."
+    bfactor: float | None = typer.Option(
+        None,
+        "--bfactor",
+        help="B-factor for whole-frame alignment, Å² (default: 500 for cryolive, 150 for relion).",
     ),
     local_bfactor: float = typer.Option(150.0, "--local-bfactor", help="B-factor for patches, Å²."),
     frames: int | None = typer.Option(None, "--frames", help="Frames the movie must have."),
@@ -113,7 +118,8 @@ def motioncorr(
             files = process_movie(
                 movie, out, gain=gain_matched, pixel_size_a=pixel_size,
                 dose_per_frame_e_per_a2=dose_per_frame, voltage_kv=voltage,
-                pre_exposure_e_per_a2=pre_exposure, patches=grid, bfactor_a2=bfactor,
+                pre_exposure_e_per_a2=pre_exposure, patches=grid,
+                bfactor_a2=bfactor if bfactor is not None else _DEFAULT_BFACTOR[engine],
                 local_bfactor_a2=local_bfactor, expected_frames=frames,
                 eer_group=eer_grouping, eer_upsampling=eer_upsampling, workers=threads,
                 engine=engine,

@@ -52,6 +52,7 @@ def run(
         concurrency=concurrency,
         poll_s=poll,
         settle_s=settle,
+        watcher=settings.watcher,
         prefix=settings.broker_prefix,
         dead_letter_journal=settings.dead_letter_journal,
         atlas_roots=tuple(settings.atlas_roots),
@@ -117,6 +118,8 @@ def check(
         raise typer.Exit(code=1)
     if report is not None and (report.duplicates or report.missing or not report.faults_match):
         raise typer.Exit(code=1)
+    if report is not None and report.registration is not None and not report.registration.ok:
+        raise typer.Exit(code=1)  # a movie lost, doubled, mislabelled or on the wrong hole
 
 
 def reprocess(

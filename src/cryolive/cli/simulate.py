@@ -17,14 +17,19 @@ def simulate(
     movies: int = typer.Option(10, help="Movies per grid."),
     rate: float | None = typer.Option(None, help="Movies per hour; default: as fast as possible."),
     format: str | None = typer.Option(None, help="tiff, mrc or eer; default: the detector's."),
-    detector: str = typer.Option("tiny", help="tiny (256²), 1k, k3 (5760x4092), falcon4i (4096²)."),
+    detector: str = typer.Option(
+        "tiny",
+        help="tiny (256²), 1k, k3 (5760x4092), falcon4i (4096²), falcon-tiny (256², Falcon names).",
+    ),
     layout: str = typer.Option("epu", help="epu or serialem."),
     frames: int = typer.Option(40, help="Fractions per movie."),
     dose: float = typer.Option(40.0, help="Total dose per movie, e/Å²."),
     seed: int = typer.Option(0, help="Random seed of the visit."),
     noiseless: bool = typer.Option(False, help="Expected counts as float32, no Poisson noise."),
     fault: list[str] = typer.Option(
-        [], help="KIND=RATE, e.g. truncated=0.1 (repeatable); kinds as in FaultRates."
+        [],
+        help="KIND=RATE, e.g. truncated=0.1, late_metadata=0.2, optics_change=1 (repeatable); "
+        "kinds as in FaultRates (also metadata_delay_s=120, stall_s=30).",
     ),
 ) -> None:
     """Write a simulated data collection (EPU or SerialEM layout) and truth.json."""

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from cryolive.db import _live
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -51,6 +53,7 @@ def make_engine(url: str, *, writer: bool = True, echo: bool = False) -> sa.Engi
         idempotent upserts need to see a row another process has just committed; read-only
         there is the account's business (:mod:`cryolive.db.grants`).
     """
+    _live.install()  # ORM loads of ISPyB rows skip the columns the database lacks
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database

@@ -1,9 +1,11 @@
-"""Least privilege on MariaDB: a writer account and a read-only account.
+"""Least privilege on MariaDB: a writer account and a read-only account, through two roles.
 
-The writer (the pipeline's writer service, the watcher, the web server's few writes: job
-requests, stops, logins) may read everything and insert or update only the tables the pipeline
-and the web write; the reader (the web server) may only read. Admin work —
-proposals, visits, people — stays with the database's administrator.
+Modelled on ISPyB's published roles: ``cryolive_processing`` is cryolive's ``ispyb_processing``
+(read everything; insert and update only the tables the pipeline writes — the pipeline's
+writer service, the watcher, and the web server's few writes: job requests, stops, logins) and
+``cryolive_web`` its ``ispyb_web`` without the writes (read everything). Admin work —
+proposals, visits, people — stays with the database's administrator. A facility can grant the
+roles to accounts it already has (``GRANT cryolive_processing TO zocalo@'%'``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+WRITER_ROLE = "cryolive_processing"
+READER_ROLE = "cryolive_web"
+# What the writer inserts and updates, one table a line (keep it easy to merge).
 PIPELINE_TABLES = (
     "DataCollectionGroup",
     "DataCollection",
@@ -37,6 +42,7 @@ PIPELINE_TABLES = (
     "cryolive_work_item",
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
 )
+WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session")
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,31 @@ class Account:
 
 
 def grant_accounts(engine: sa.Engine, *, writer: Account, reader: Account) -> None:
-    """Create (or re-grant) the two accounts on the MariaDB database behind ``engine``."""
+    """Create (or re-grant) the two roles and the two accounts on the MariaDB database behind
+    ``engine`` (run as its administrator, after ``cryolive db upgrade``)."""
     if engine.dialect.name != "mysql":
         raise ValueError("engine: accounts exist on MariaDB only (SQLite has no users)")
     database = engine.url.database
     if not database:
         raise ValueError("engine: its URL names no database")
     with engine.begin() as connection:
-        for account in (writer, reader):
+        existing = set(sa.inspect(connection).get_table_names())
+        missing = [t for t in PIPELINE_TABLES if t not in existing]
+        if missing:
+            raise ValueError(
+                f"database {database}: no table {', '.join(missing)}; "
+                "run `cryolive db upgrade` first"
+            )
+        for role in (WRITER_ROLE, READER_ROLE):
+            connection.exec_driver_sql(f"CREATE ROLE IF NOT EXISTS {role}")
+            connection.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO {role}")
+        for table in PIPELINE_TABLES:
+            connection.exec_driver_sql(
+                f"GRANT INSERT, UPDATE ON `{database}`.`{table}` TO {WRITER_ROLE}"
+            )
+        for table in WRITER_DELETES:
+            connection.exec_driver_sql(f"GRANT DELETE ON `{database}`.`{table}` TO {WRITER_ROLE}")
+        for account, role in ((writer, WRITER_ROLE), (reader, READER_ROLE)):
             connection.exec_driver_sql(
                 f"CREATE USER IF NOT EXISTS {account.sql()} IDENTIFIED BY %s",
                 (account.password,),
@@ -75,10 +98,5 @@ def grant_accounts(engine: sa.Engine, *, writer: Account, reader: Account) -> No
             connection.exec_driver_sql(
                 f"ALTER USER {account.sql()} IDENTIFIED BY %s", (account.password,)
             )
-            connection.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO {account.sql()}")
-        for table in PIPELINE_TABLES:
-            connection.exec_driver_sql(
-                f"GRANT INSERT, UPDATE ON `{database}`.`{table}` TO {writer.sql()}"
-            )
-        for table in ("cryolive_work_item", "cryolive_web_session"):
-            connection.exec_driver_sql(f"GRANT DELETE ON `{database}`.`{table}` TO {writer.sql()}")
+            connection.exec_driver_sql(f"GRANT {role} TO {account.sql()}")
+            connection.exec_driver_sql(f"SET DEFAULT ROLE {role} FOR {account.sql()}")

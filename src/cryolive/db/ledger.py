@@ -70,6 +70,19 @@ def expect(session: Session, *, items: Sequence[tuple[str, str, bytes]], now: fl
     return [key for key, _, _ in new]
 
 
+def reopen(session: Session, *, key: str, now: float) -> tuple[str, bytes] | None:
+    """Open again the closed work ``key`` (a movie tried once more, see
+    :mod:`cryolive.db.repo.retries`), dispatched at ``now``: its (queue, message) to publish
+    after the commit, or None when there is no such work."""
+    item = session.get(WorkItem, key)
+    if item is None:
+        return None
+    item.done_at, item.outcome = None, None
+    item.dispatched_at, item.attempts = _utc(now), item.attempts + 1
+    session.flush()
+    return item.queue, item.message.encode()
+
+
 WorkOutcome = Literal["done", "failed", "cancelled"]
 
 

@@ -4,7 +4,8 @@ Topology, for a logical queue ``q`` (names prefixed by ``prefix``):
 
 - ``q``: quorum queue, ``x-delivery-limit`` set, dead-lettering to ``q.dlq`` through the
   default exchange (a message whose worker keeps dying lands there, marked by the broker);
-- ``q.dlq``: quorum queue holding dead letters; cryolive puts its own reason in a header;
+- ``q.dlq``: quorum queue holding dead letters; cryolive puts its own reason in a header
+  (``dlq.q``, where Zocalo's tools look, with ``?dead_letters=zocalo`` on the broker URL);
 - ``q.delay.<ms>``: classic durable queue with a message TTL of ``<ms>`` that dead-letters
   back into ``q``: a delayed retry without broker plugins.
 
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import amqp
 from amqp import exceptions as amqp_exc
@@ -77,6 +79,13 @@ class RabbitTransport:
         if reconnect_timeout_s <= 0:
             raise ValueError(f"reconnect_timeout_s: must be > 0, got {reconnect_timeout_s}")
         self._params = connection_params(url)
+        style = parse_qs(urlsplit(url).query).get("dead_letters", ["cryolive"])[-1]
+        if style not in ("cryolive", "zocalo"):
+            raise ValueError(
+                f"url: dead_letters must be 'cryolive' (<queue>.dlq) or 'zocalo' (dlq.<queue>), "
+                f"got {style!r}"
+            )
+        self._zocalo_dlq = style == "zocalo"
         self._prefix = prefix
         self._delivery_limit = delivery_limit
         self._reconnect_timeout_s = reconnect_timeout_s
@@ -84,6 +93,17 @@ class RabbitTransport:
         self._lock = threading.Lock()
         self._connections: set[Any] = set()
         self._declared: set[str] = set()
+
+    def _dlq(self, name: str) -> str:
+        """The dead-letter queue of queue ``name`` (prefixed): ``dlq.<name>`` where the URL
+        says ``?dead_letters=zocalo`` (Zocalo's tools look there), else ``<name>.dlq``."""
+        return f"dlq.{name}" if self._zocalo_dlq else dlq_name(name)
+
+    def _physical(self, queue: str) -> str:
+        """The broker's name for ``queue``; ``<q>.dlq`` stands for the dead letters of ``q``."""
+        if queue.endswith(".dlq"):
+            return self._dlq(self._prefix + queue.removesuffix(".dlq"))
+        return self._prefix + queue
 
     # -- connections -------------------------------------------------------------------
     def _open(self, *, confirm: bool) -> Any:
@@ -129,7 +149,7 @@ class RabbitTransport:
 
     # -- topology ----------------------------------------------------------------------
     def _declare_queue(self, channel: Any, name: str) -> None:
-        dlq = dlq_name(name)
+        dlq = self._dlq(name)
         channel.queue_declare(dlq, durable=True, auto_delete=False, arguments=QUORUM)
         channel.queue_declare(
             name,
@@ -144,6 +164,19 @@ class RabbitTransport:
         )
         with self._lock:
             self._declared.update((name, dlq))
+
+    def _exists(self, name: str) -> bool:
+        """Whether queue ``name`` exists, whatever its arguments: a queue that others declared
+        (a Zocalo facility's, say) is published to as it is, not re-declared with ours. Asked
+        on a channel of its own, which a missing queue closes."""
+        probe = self._local.conn.channel()
+        try:
+            probe.queue_declare(name, passive=True)
+        except amqp_exc.NotFound:
+            return False
+        with contextlib.suppress(*RECOVERABLE):
+            probe.close()
+        return True
 
     def _existing_or_declared(self, conn: Any, name: str) -> Any:
         """A channel on ``conn`` after making sure queue ``name`` exists, whatever arguments
@@ -188,7 +221,8 @@ class RabbitTransport:
 
         def action(channel: Any, declared: set[str]) -> None:
             if target not in declared:
-                self._declare_queue(channel, name)
+                if not self._exists(name):
+                    self._declare_queue(channel, name)
                 if delay_ms > 0:
                     self._declare_delay(channel, name, delay_ms)
                 declared.add(target)
@@ -206,7 +240,7 @@ class RabbitTransport:
                 declared.add(name)
             headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}
             message = amqp.Message(body, delivery_mode=2, application_headers=headers)
-            channel.basic_publish(message, exchange="", routing_key=dlq_name(name), mandatory=True)
+            channel.basic_publish(message, exchange="", routing_key=self._dlq(name), mandatory=True)
 
         self._with_publisher(action)
 
@@ -233,8 +267,8 @@ class RabbitTransport:
                 pending.clear()
                 try:
                     conn = self._open(confirm=False)
-                    channel = conn.channel()
-                    self._declare_queue(channel, name)
+                    # A queue others declared (a Zocalo facility's) is consumed as it is.
+                    channel = self._existing_or_declared(conn, name)
                     channel.basic_qos(0, prefetch, False)
                     deferred = pending if prefetch > 1 else None
                     channel.basic_consume(
@@ -288,7 +322,7 @@ class RabbitTransport:
     def depth(self, queue: str) -> int:
         conn = self._open(confirm=False)
         try:
-            _, count, _ = conn.channel().queue_declare(self._prefix + queue, passive=True)
+            _, count, _ = conn.channel().queue_declare(self._physical(queue), passive=True)
             return int(count)
         except amqp_exc.NotFound:
             return 0
@@ -299,7 +333,7 @@ class RabbitTransport:
         # A passive declare reports both counts and creates nothing (no management plugin).
         conn = self._open(confirm=False)
         try:
-            _, ready, consumers = conn.channel().queue_declare(self._prefix + queue, passive=True)
+            _, ready, consumers = conn.channel().queue_declare(self._physical(queue), passive=True)
             return QueueStats(queue, int(ready), int(consumers))
         except amqp_exc.NotFound:
             return QueueStats(queue, 0, 0)
@@ -312,7 +346,7 @@ class RabbitTransport:
         try:
             channel = conn.channel()
             while len(letters) < limit:
-                msg = channel.basic_get(dlq_name(self._prefix + queue), no_ack=False)
+                msg = channel.basic_get(self._dlq(self._prefix + queue), no_ack=False)
                 if msg is None:
                     break
                 headers = dict(msg.properties.get("application_headers") or {})
@@ -336,7 +370,7 @@ class RabbitTransport:
         try:
             channel = self._existing_or_declared(conn, name)
             while True:
-                msg = channel.basic_get(dlq_name(name), no_ack=False)
+                msg = channel.basic_get(self._dlq(name), no_ack=False)
                 if msg is None:
                     break
                 headers = dict(msg.properties.get("application_headers") or {})
@@ -355,7 +389,7 @@ class RabbitTransport:
         try:
             channel = conn.channel()
             while True:
-                msg = channel.basic_get(dlq_name(self._prefix + queue), no_ack=False)
+                msg = channel.basic_get(self._dlq(self._prefix + queue), no_ack=False)
                 if msg is None:
                     break
                 headers = dict(msg.properties.get("application_headers") or {})
@@ -371,7 +405,7 @@ class RabbitTransport:
     def purge(self, queue: str) -> int:
         conn = self._open(confirm=False)
         try:
-            return int(conn.channel().queue_purge(self._prefix + queue) or 0)
+            return int(conn.channel().queue_purge(self._physical(queue)) or 0)
         except amqp_exc.NotFound:
             return 0
         finally:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -44,21 +44,63 @@ if TYPE_CHECKING:
 # Validation context flag: the recipe arrives inside a message (see Envelope.from_bytes).
 WIRE = "cryolive_wire"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+# A Zocalo environment reference: a whole value ``$ispyb_movie_id``, filled when the step runs
+# from what an earlier step stored (or from the start parameters, when given there).
+_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class RecipeError(ValueError):
     """A recipe that cannot run: bad graph, unknown service or parameters that do not fit."""
 
 
+class MissingParameters(RecipeError, BadInputError):
+    """Placeholders of a recipe that the start parameters do not fill."""
+
+    def __init__(self, recipe: str, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            f"{recipe}: missing start parameters {', '.join(names)} "
+            f"(give them as --param NAME=VALUE)"
+        )
+
+
+# Fields the Zocalo format brought are left out of a dump while unset (exclude_if): a cryolive
+# recipe travels as before, and workers of the previous release still read it.
+def _unset(value: Any) -> bool:
+    return not value
+
+
+def _native(value: Any) -> bool:
+    return bool(value == "cryolive")
+
+
 class Step(BaseModel):
-    """One step: which service handles it, on which queue, with which parameters."""
+    """One step: which service handles it, on which queue (or topic), with which parameters.
+
+    A queue may be a ``{placeholder}`` (Zocalo's ``{feedback_queue}``), filled when the recipe
+    starts. ``job_parameters`` (Zocalo's cluster wrappers) and ``error`` targets are kept as
+    they are: cryolive does not act on them, the services that read them do.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     service: str = Field(min_length=1)
-    queue: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    queue: str = Field(default="", pattern=r"^([A-Za-z0-9_.\-]|\{[A-Za-z_][A-Za-z0-9_.]*\})*$")
+    topic: str | None = Field(
+        default=None, exclude_if=_unset, description="Zocalo: broadcast here, not to a queue"
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
+    job_parameters: dict[str, Any] = Field(default_factory=dict, exclude_if=_unset)
     outputs: dict[str, list[str]] = Field(default_factory=dict)
+    error: list[str] = Field(
+        default_factory=list, exclude_if=_unset, description="Steps a failure is sent to"
+    )
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> Step:
+        if not self.queue and not self.topic:
+            raise ValueError(f"step of service {self.service!r}: needs a queue or a topic")
+        return self
 
 
 class Recipe(BaseModel):
@@ -73,6 +115,19 @@ class Recipe(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Run parameters of this recipe (cryolive.params)"
     )
+    start_payloads: dict[str, Any] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="Zocalo: the payload each start step is sent",
+    )
+    error: list[str] = Field(
+        default_factory=list, exclude_if=_unset, description="Zocalo: recipe-wide error steps"
+    )
+    origin: Literal["cryolive", "zocalo"] = Field(
+        default="cryolive",
+        exclude_if=_native,
+        description="The format it was written in (and is sent on in)",
+    )
 
     @model_validator(mode="after")
     def _graph_is_sound(self, info: ValidationInfo) -> Recipe:
@@ -84,10 +139,17 @@ class Recipe(BaseModel):
             except BadInputError as exc:
                 raise ValueError(f"parameters: {exc}") from None
         shape = tuple(
-            (sid, tuple((name, tuple(targets)) for name, targets in step.outputs.items()))
+            (
+                sid,
+                tuple((name, tuple(targets)) for name, targets in step.outputs.items())
+                + ((("error", tuple(step.error)),) if step.error else ()),
+            )
             for sid, step in self.steps.items()
         )
         problem = _graph_problem(tuple(self.start), shape)
+        for target in self.error:
+            if target not in self.steps:
+                problem = problem or f"error: step {target!r} is not defined"
         if problem:
             raise ValueError(problem)
         return self
@@ -227,13 +289,14 @@ def validate_recipe(recipe: Recipe, registry: Registry) -> None:
 
 
 def recipe_from_zocalo(data: dict[str, Any], *, name: str) -> Recipe:
-    """Read a recipe in the Zocalo format.
+    """Read a recipe in the Zocalo format (python-workflows' recipe).
 
     Parameters
     ----------
     data
-        ``{"1": {"service": ..., "queue": ..., "parameters": {...}, "output": 2 | [2, 3] |
-        {"name": 2 | [...]}}, ..., "start": [[1, []], ...]}``.
+        ``{"1": {"service": ..., "queue": ... | "topic": ..., "parameters": {...},
+        "job_parameters": {...}, "output": 2 | [2, 3] | {"name": 2 | [...]}, "error": 3},
+        ..., "start": [[1, payload], ...], "error": 4}``.
     name
         Name the recipe gets (Zocalo recipes are named by their file).
     """
@@ -241,26 +304,144 @@ def recipe_from_zocalo(data: dict[str, Any], *, name: str) -> Recipe:
         raise RecipeError("data: a Zocalo recipe needs a 'start' list")
     steps: dict[str, Any] = {}
     for step_id, raw in data.items():
-        if step_id == "start" or not step_id.isdigit():
+        if step_id in ("start", "error"):
             continue
+        if not str(step_id).isdigit():
+            raise RecipeError(f"data.{step_id}: Zocalo step ids are numbers")
         if not isinstance(raw, dict):
             raise RecipeError(f"data.{step_id}: a step must be an object")
+        unknown = raw.keys() - _ZOCALO_STEP_KEYS
+        if unknown:
+            raise RecipeError(f"data.{step_id}: unknown keys {sorted(unknown)}")
         output = raw.get("output", {})
         if isinstance(output, dict):
-            outputs = {k: _targets(v) for k, v in output.items()}
+            outputs = {str(k): _targets(v) for k, v in output.items()}
         else:
             outputs = {"default": _targets(output)}
-        steps[step_id] = {
+        step: dict[str, Any] = {
             "service": raw.get("service", ""),
             "queue": raw.get("queue", ""),
+            "topic": raw.get("topic"),
             "parameters": raw.get("parameters", {}),
+            "job_parameters": raw.get("job_parameters", {}),
             "outputs": outputs,
+            "error": _targets(raw["error"]) if "error" in raw else [],
         }
+        steps[str(step_id)] = step
     try:
-        start = [str(entry[0] if isinstance(entry, list) else entry) for entry in data["start"]]
-        return Recipe.model_validate({"name": name, "start": start, "steps": steps})
+        start: list[str] = []
+        payloads: dict[str, Any] = {}
+        for entry in data["start"]:
+            step_id = str(entry[0] if isinstance(entry, list | tuple) else entry)
+            start.append(step_id)
+            if isinstance(entry, list | tuple) and len(entry) > 1 and entry[1] not in ([], {}):
+                payloads[step_id] = entry[1]
+        return Recipe.model_validate(
+            {
+                "name": name,
+                "start": start,
+                "steps": steps,
+                "start_payloads": payloads,
+                "error": _targets(data["error"]) if "error" in data else [],
+                "origin": "zocalo",
+            }
+        )
     except (ValidationError, TypeError, IndexError) as exc:
         raise RecipeError(f"data: not a valid Zocalo recipe: {exc}") from exc
+
+
+_ZOCALO_STEP_KEYS = {"service", "queue", "topic", "parameters", "job_parameters", "output", "error"}
+
+
+def placeholders(recipe: Recipe) -> tuple[set[str], set[str]]:
+    """The ``{placeholder}`` names and the ``$reference`` names a recipe's steps use (in
+    queues, parameters and job parameters)."""
+    names: set[str] = set()
+    references: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            names.update(m.group(1) for m in _PLACEHOLDER.finditer(value))
+            whole = _REFERENCE.fullmatch(value)
+            if whole:
+                references.add(whole.group(1))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for step in recipe.steps.values():
+        walk([step.queue, step.topic or "", step.parameters, step.job_parameters])
+    return names, references
+
+
+def missing_placeholders(recipe: Recipe, values: Mapping[str, Any]) -> list[str]:
+    """The ``{placeholder}`` names of ``recipe`` that ``values`` does not fill, sorted."""
+    missing = []
+    for name in placeholders(recipe)[0]:
+        try:
+            _lookup(values, name)
+        except KeyError:
+            missing.append(name)
+    return sorted(missing)
+
+
+def fill_recipe(recipe: Recipe, values: Mapping[str, Any], *, strict: bool = True) -> Recipe:
+    """The recipe with its steps' placeholders filled from the start ``values``.
+
+    ``{name}`` placeholders (also in queues and job parameters) and ``$name`` references whose
+    value is given are filled; a ``$name`` reference without a value stays for the step that
+    runs it (Zocalo fills those from the message's environment).
+
+    Raises
+    ------
+    MissingParameters
+        With ``strict``, naming every ``{placeholder}`` that ``values`` lacks (without it those
+        stay as they are).
+    """
+    missing = missing_placeholders(recipe, values)
+    if strict and missing:
+        raise MissingParameters(recipe.name, missing)
+
+    def filled(value: Any) -> Any:
+        if isinstance(value, str):
+            whole = _REFERENCE.fullmatch(value)
+            if whole:
+                return values.get(whole.group(1), value)
+            if "{" not in value:
+                return value
+            if _PLACEHOLDER.fullmatch(value):
+                try:
+                    return fill(value, values)
+                except KeyError:
+                    return value
+            return _PLACEHOLDER.sub(lambda m: _text_or_keep(values, m), value)
+        if isinstance(value, dict):
+            return {k: filled(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        return value
+
+    steps = {}
+    for step_id, step in recipe.steps.items():
+        queue = filled(step.queue)
+        steps[step_id] = step.model_copy(
+            update={
+                "queue": queue if isinstance(queue, str) else str(queue),
+                "parameters": filled(step.parameters),
+                "job_parameters": filled(step.job_parameters),
+            }
+        )
+    return recipe.model_copy(update={"steps": steps})
+
+
+def _text_or_keep(values: Mapping[str, Any], match: re.Match[str]) -> str:
+    try:
+        return str(_lookup(values, match.group(1)))
+    except KeyError:
+        return match.group(0)
 
 
 def _targets(value: Any) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
-from cryolive.params import RunParameters, from_stored
+from cryolive.params import RunParameters, build_parameters, from_stored
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,16 @@ def load_run(session: Session, *, processing_job_id: int, program_id: int, dc_id
     return Run(dc_id, processing_job_id, program_id, raw_dir, project, from_stored(stored))
 
 
-def start_values(run: Run, movie: Path) -> dict[str, Any]:
+def start_values(run: Run, movie: Path, own: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The recipe's start values for one movie of a run: the run's parameter sections
-    (``{"motion": {...}, "ctf": {...}, ...}``) and which movie of which run it is."""
+    (``{"motion": {...}, "ctf": {...}, ...}``), with ``own``, the movie's own values (its dose,
+    pixel size … from its metadata, flat names) over the run's, and which movie of which run
+    it is."""
+    parameters = (
+        run.parameters if not own else build_parameters(base=run.parameters, collection=own)
+    )
     return {
-        **run.parameters.values(),
+        **parameters.values(),
         "movie_path": str(movie),
         "data_collection_id": run.data_collection_id,
         "program_id": run.program_id,
@@ -107,16 +112,22 @@ def start_values(run: Run, movie: Path) -> dict[str, Any]:
 
 
 def expect_movies(
-    session: Session, *, run: Run, recipe: Recipe, movies: Sequence[Path]
+    session: Session,
+    *,
+    run: Run,
+    recipe: Recipe,
+    movies: Sequence[Path],
+    own: Mapping[Path, Mapping[str, Any]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """Record the work of ``movies`` in the ledger; return (queue, message) of the new work.
+    ``own``: per movie, its own values over the run's (see :func:`start_values`).
 
     Call inside the transaction that registers the movies, and publish what it returns only
     after the commit: a crash in between leaves the work to the reconciler, never lost.
     """
     items = []
     for movie in movies:
-        values = start_values(run, movie)
+        values = start_values(run, movie, (own or {}).get(movie))
         for step_id in recipe.start:
             envelope = envelope_for(recipe, step_id, values)
             key = ledger.work_key(run.program_id, str(movie))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cryolive.config import WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.messaging.connect import open_transport
@@ -25,6 +26,7 @@ from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
 from cryolive.params import build_parameters
 from cryolive.services import pipeline_registry
+from cryolive.services.grid_scan import GridScanner
 from cryolive.services.requests import start_requested
 from cryolive.services.runs import StoppedRuns
 from cryolive.services.watcher import Watcher
@@ -77,6 +79,7 @@ def start_pipeline(
     concurrency: int = 1,
     poll_s: float = 5.0,
     settle_s: float = 10.0,
+    watcher: WatcherSettings | None = None,
     reconcile_after_s: float = 600.0,
     prefix: str = "",
     parameters: dict[str, object] | None = None,
@@ -129,9 +132,11 @@ def start_pipeline(
             transport=transport,
             recipe=loaded,
             settle_s=settle_s,
+            metadata_wait_s=(watcher or WatcherSettings()).metadata_wait_s,
+            incomplete_wait_s=(watcher or WatcherSettings()).incomplete_wait_s,
             microscope=v.microscope,
             defaults=parameters,
-            atlas_roots=atlas_roots,
+            grid=GridScanner(sessions, v.path, atlas_roots=atlas_roots),
         )
         for v in visits
     ]

@@ -9,6 +9,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MovieFormat = Literal["tiff", "mrc", "eer"]
+BREAKING_FAULTS = (
+    "truncated",
+    "zero_byte",
+    "corrupt_xml",
+    "wrong_frame_count",
+    "nan_pixels",
+    "saturated_pixels",
+    "unreadable",
+)
 FaultKind = Literal[
     "truncated",
     "zero_byte",
@@ -32,6 +41,12 @@ class Detector(BaseModel):
     default_format: MovieFormat
     gain_suffix: str = ".mrc"
 
+    @property
+    def is_falcon(self) -> bool:
+        """Thermo Fisher's Falcon: EPU names its movies ``_Fractions`` (capital F) and writes
+        the integrated image beside each."""
+        return self.commercial_name.startswith("Falcon")
+
 
 DETECTORS: dict[str, Detector] = {
     "tiny": Detector(
@@ -50,7 +65,24 @@ DETECTORS: dict[str, Detector] = {
         name="falcon4i", commercial_name="Falcon 4i", shape_px=(4096, 4096),
         pixel_size_a=0.73, default_format="eer", gain_suffix=".gain",
     ),
+    "falcon-tiny": Detector(
+        name="falcon-tiny", commercial_name="Falcon 4i", shape_px=(256, 256),
+        pixel_size_a=1.0, default_format="mrc", gain_suffix=".gain",
+    ),
 }  # fmt: skip
+
+
+class OpticsSetting(BaseModel):
+    """A second optics setting used on some grid squares (fault ``optics_change``): what it
+    changes from the visit's own. A new pixel size (magnification) is a new optics group:
+    its movies belong in a data collection of their own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    defocus_range_a: tuple[float, float] = (24000.0, 30000.0)
+    dose_e_per_a2: float = Field(default=60.0, gt=0)
+    pixel_size_scale: float = Field(default=1.25, gt=0, description="times the visit's")
+    magnification: int = Field(default=81_000, gt=0)
 
 
 class SpecimenSpec(BaseModel):
@@ -121,9 +153,35 @@ class FaultRates(BaseModel):
     saturated_pixels: float = Field(default=0.0, ge=0, le=1)
     unreadable: float = Field(default=0.0, ge=0, le=1)
     missing_gain: float = Field(default=0.0, ge=0, le=1)
+    # How a file reaches the visit (independent of the faults above, which break a movie):
+    late_metadata: float = Field(
+        default=0.0, ge=0, le=1, description="the .xml written metadata_delay_s after the movie"
+    )
+    stalled_writer: float = Field(
+        default=0.0, ge=0, le=1, description="half the movie written, the rest stall_s later"
+    )
+    integrated_image: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="EPU's integrated image (FoilHole_…_Data_….mrc) beside the movie; "
+        "always written for a Falcon",
+    )
+    foreign_symlink: float = Field(
+        default=0.0, ge=0, le=1, description="a link in Data/ to a movie outside the visit"
+    )
+    optics_change: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="per grid square after the first: collected with the alternate optics",
+    )
+    metadata_delay_s: float = Field(default=120.0, ge=0)
+    stall_s: float = Field(default=30.0, ge=0)
 
     def per_movie(self) -> dict[str, float]:
-        return {k: v for k, v in self.model_dump().items() if k != "missing_gain"}
+        """The faults that break a movie (at most one per movie)."""
+        return {k: getattr(self, k) for k in BREAKING_FAULTS}
 
     @model_validator(mode="after")
     def _total(self) -> FaultRates:
@@ -153,9 +211,17 @@ class VisitConfig(BaseModel):
         default=0.5, gt=0, le=1, description="of the interval spent writing"
     )
     movies_per_foil_hole: int = Field(default=4, ge=1)
-    foil_holes_per_square: int = Field(default=6, ge=1)
+    foil_holes_per_square: int = Field(default=6, ge=1, le=300)
+    alternate_optics: OpticsSetting = OpticsSetting()
     start_time: datetime = Field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _zoned_start(self) -> VisitConfig:
+        # EPU writes every time with its zone; a naive start is taken as UTC
+        if self.start_time.tzinfo is None:
+            object.__setattr__(self, "start_time", self.start_time.replace(tzinfo=UTC))
+        return self
 
     @model_validator(mode="after")
     def _known_detector(self) -> VisitConfig:

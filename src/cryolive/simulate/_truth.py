@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-TRUTH_SCHEMA_VERSION = 1
+TRUTH_SCHEMA_VERSION = 2
 
 
 class ParticleTruth(BaseModel):
@@ -65,6 +65,12 @@ class MovieTruth(BaseModel):
     local_motion: LocalMotionTruth | None
     ice_thickness: IceTruth
     particles: list[ParticleTruth]
+    grid_square: int | None = Field(default=None, description="EPU's id: GridSquare_<id>")
+    foil_hole: int | None = Field(default=None, description="EPU's id: FoilHole_<id>_Data_…")
+    optics_setting: int = Field(default=0, description="0: the visit's; 1: alternate_optics")
+    delivery: list[str] = Field(
+        default_factory=list, description="late_metadata, stalled_writer: how it arrived"
+    )
 
 
 class GainTruth(BaseModel):
@@ -80,10 +86,29 @@ class FaultTruth(BaseModel):
     detail: str
 
 
+class NonMovieTruth(BaseModel):
+    """A file that looks like a movie and must never be registered as one."""
+
+    path: str = Field(description="relative to the visit folder")
+    kind: str = Field(description="integrated_image or foreign_symlink")
+    of_movie: str | None = Field(default=None, description="the movie it lies beside")
+
+
+class GridSquareTruth(BaseModel):
+    label: int
+    optics_setting: int
+    atlas_xy_px: tuple[float, float]
+    stage_um: tuple[float, float, float]
+    foil_holes: list[int]
+
+
 class GridTruth(BaseModel):
     raw_folder: str
     gain: GainTruth
     movies: list[MovieTruth]
+    atlas: str | None = Field(default=None, description="Atlas.dm, relative to the visit")
+    grid_squares: list[GridSquareTruth] = Field(default_factory=list)
+    non_movies: list[NonMovieTruth] = Field(default_factory=list)
 
 
 class VisitTruth(BaseModel):

@@ -26,7 +26,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ def _record(frames: int = FRAMES) -> ImageRecord:
         n_fractions=frames,
         shape_px=SHAPE,
         stage_um=(1.0, 2.0, 0.0),
-        acquired_at=datetime(2026, 12, 6, 12, 0, 0),
+        acquired_at=datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC),
         detector="Corpus",
     )
 

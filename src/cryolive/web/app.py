@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -21,11 +22,14 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cryolive.config import Settings
 from cryolive.db import make_engine, session_factory
 from cryolive.messaging.transport import Transport
+from cryolive.web import assets as asset_routes
+from cryolive.web.assets import Assets
 from cryolive.web.auth import (
     Authenticator,
     LocalPasswords,
@@ -97,6 +101,13 @@ def plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+def page_assets() -> Assets:
+    """The scripts and style sheet the pages load, under hashed, long-cached names."""
+    names = ("cryolive.css", "collection.js", "gallery.js", "grid.js", "staff.js", "docs.js")
+    files = {name: _HERE / "static" / name for name in names}
+    return Assets(files | {"plotly.min.js": plotly_js()})
+
+
 def swagger_ui_files() -> Path:
     """Swagger UI's files (swagger-ui-bundle.js, swagger-ui.css, favicon.png) as the installed
     ``fastapi-offline`` package ships them: /docs loads nothing from a CDN."""
@@ -128,6 +139,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # compressed before the first visitor asks (plotly.min.js takes ~0.6 s), once a process
+        threading.Thread(target=app.state.assets.warm, name="assets", daemon=True).start()
         yield
         if app.state.broker.transport is not None and transport is None:
             app.state.broker.transport.close()  # the app opened it
@@ -155,8 +168,11 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.templates.env.filters["segment"] = url_segment
     app.state.templates.env.filters.update(utc=utc_time, ago=ago, duration=duration)
+    app.state.assets = page_assets()
+    app.state.templates.env.globals["asset"] = app.state.assets.url
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
+    app.include_router(asset_routes.router)
     for module in (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
@@ -175,6 +191,10 @@ def create_app(
         )
 
     _add_error_handlers(app)
+    # pages and API answers compressed on the fly; the live event stream is not (Starlette
+    # leaves text/event-stream alone, so each update leaves at once), nor already-compressed
+    # assets and images
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # outermost last: the headers go on every response, errors included; the client address is
     # settled before anything (the login throttle) reads it
     app.add_middleware(SecurityHeaders)

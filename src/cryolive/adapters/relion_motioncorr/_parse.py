@@ -9,12 +9,15 @@ import starfile
 from numpy.typing import NDArray
 
 
-def read_shifts_px(movie_star: Path) -> NDArray[np.float64]:
+def read_shifts_px(movie_star: Path, *, rows_flipped: bool) -> NDArray[np.float64]:
     """Whole-frame shifts from a per-movie STAR file, in cryolive's convention.
 
-    RELION stores the shift that aligns each frame, x to the right and y up (row 0 at the
-    bottom); cryolive gives the displacement of each frame's content (dy, dx) with row 0 at
-    the top. Both conventions flip x; y flips twice: (dy, dx) = (ShiftY, -ShiftX).
+    RELION stores the shift that brings each frame back, in the frame as RELION read it;
+    cryolive gives the displacement of each frame's content (dy, dx) in the rows and columns
+    of the file. x: ``dx = -ShiftX``. y depends on how RELION read the file: MRC and MRCS
+    frames keep their row order (``dy = -ShiftY``), TIFF frames are read bottom row first
+    (``rows_flipped``; ``dy = +ShiftY``). Checked against planted drift on all three formats
+    (tests/adapters/relion_motioncorr).
 
     Returns
     -------
@@ -25,9 +28,10 @@ def read_shifts_px(movie_star: Path) -> NDArray[np.float64]:
     if "global_shift" not in blocks:
         raise ValueError(f"{movie_star}: no data_global_shift block")
     table = blocks["global_shift"]
+    y_sign = 1.0 if rows_flipped else -1.0
     shifts = np.stack(
         [
-            table["rlnMicrographShiftY"].to_numpy(float),
+            y_sign * table["rlnMicrographShiftY"].to_numpy(float),
             -table["rlnMicrographShiftX"].to_numpy(float),
         ],
         axis=1,

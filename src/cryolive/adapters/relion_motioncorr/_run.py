@@ -15,9 +15,12 @@ from numpy.typing import NDArray
 
 from cryolive.adapters.relion_motioncorr._parse import movies_star, read_motion_a, read_shifts_px
 from cryolive.engines.motion import MotionResult
-from cryolive.errors import InternalError
+from cryolive.errors import BadInputError, InternalError
 
 EXECUTABLE = "relion_run_motioncorr"
+# Movie formats RELION's own motion correction reads, and whether it reads the rows of the
+# frames bottom first (TIFF) or in file order (MRC, MRCS).
+ROWS_FLIPPED = {".tif": True, ".tiff": True, ".mrc": False, ".mrcs": False}
 
 
 class RelionMotionError(InternalError, RuntimeError):
@@ -87,7 +90,11 @@ def run_relion_motioncorr(
     threads: int = 1,
     timeout_s: float | None = None,
 ) -> RelionMotionResult:
-    """Motion-correct ``movie`` (TIFF or MRCS) with RELION's own implementation.
+    """Motion-correct ``movie`` (TIFF, MRC or MRCS) with RELION's own implementation.
+
+    RELION reads TIFF frames bottom row first: for a TIFF movie the gain is written flipped
+    to match, and the sums are flipped back, so that sums and shifts are in the rows of the
+    file whatever its format (as :func:`cryolive.engines.motion.correct_motion` gives them).
 
     Parameters
     ----------
@@ -108,9 +115,18 @@ def run_relion_motioncorr(
 
     Raises
     ------
+    BadInputError
+        A movie format RELION's own motion correction does not read.
     RelionMotionError
         Not installed, non-zero exit, or outputs missing.
     """
+    suffix = movie.suffix.lower()
+    if suffix not in ROWS_FLIPPED:
+        raise BadInputError(
+            f"{movie.name}: RELION's motion correction reads TIFF, MRC or MRCS movies, "
+            f"not {movie.suffix or 'a file without a suffix'}"
+        )
+    rows_flipped = ROWS_FLIPPED[suffix]
     executable = find_relion_motioncorr()
     if executable is None:
         raise RelionMotionError(f"{EXECUTABLE} is not on PATH (Debian: apt-get install relion)")
@@ -134,7 +150,8 @@ def run_relion_motioncorr(
     ]  # fmt: skip
     if gain is not None:
         with mrcfile.new(work_dir / "gain.mrc", overwrite=True) as mrc:
-            mrc.set_data(np.asarray(gain, dtype=np.float32))
+            stored = np.asarray(gain, dtype=np.float32)
+            mrc.set_data(np.ascontiguousarray(stored[::-1] if rows_flipped else stored))
         command += ["--gainref", "gain.mrc"]
     start = time.perf_counter()
     try:
@@ -149,10 +166,12 @@ def run_relion_motioncorr(
         tail = (done.stderr or done.stdout)[-2000:]
         raise RelionMotionError(f"{EXECUTABLE} failed (exit {done.returncode}): {tail}")
     total, early, late = read_motion_a(out / "corrected_micrographs.star")
+    weighted, plain = _read_mrc(out / f"{stem}.mrc"), _read_mrc(out / f"{stem}_noDW.mrc")
+    if rows_flipped:
+        weighted, plain = np.ascontiguousarray(weighted[::-1]), np.ascontiguousarray(plain[::-1])
     return RelionMotionResult(
-        shifts_px=read_shifts_px(out / f"{stem}.star"),
+        shifts_px=read_shifts_px(out / f"{stem}.star", rows_flipped=rows_flipped),
         total_motion_a=total, early_motion_a=early, late_motion_a=late,
-        dose_weighted_sum=_read_mrc(out / f"{stem}.mrc"),
-        plain_sum=_read_mrc(out / f"{stem}_noDW.mrc"),
+        dose_weighted_sum=weighted, plain_sum=plain,
         seconds=seconds, command=tuple(command),
     )  # fmt: skip

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
+from cryolive.db._live import restrict, restrict_many
 from cryolive.db.ispyb_compat import on_update_columns
 from cryolive.db.models import WorkKey
+from cryolive.db.repo._shared import Adopt
 
 KeyParts = tuple[Hashable, ...]
 _CHUNK = 500
@@ -98,42 +100,74 @@ def require(
     return found
 
 
+def insert_row(session: Session, *, table: sa.Table, values: Mapping[str, Any]) -> int:
+    """Insert one row, sending only the columns the database's table has; its new id (the
+    first primary-key column)."""
+    result = session.execute(sa.insert(table).values(restrict(session, table, values)))
+    primary_key = cast("sa.CursorResult[Any]", result).inserted_primary_key
+    if primary_key is None:
+        raise RuntimeError(f"{table.name}: the insert returned no primary key")
+    return int(primary_key[0])
+
+
 def upsert_many(
     session: Session,
     *,
     table: sa.Table,
     rows: Sequence[tuple[KeyParts, Mapping[str, Any]]],
+    adopt: Adopt | None = None,
 ) -> list[int]:
     """Insert or update one row per natural key; return the row ids in the order given.
 
     ``rows`` pairs each natural key with the row's column values (ISPyB column names). A key
-    that appears twice in ``rows`` is written once, with its last values.
+    that appears twice in ``rows`` is written once, with its last values. ``adopt`` finds rows
+    of keys cryolive has not recorded that another ISPyB client wrote: those are reused (and
+    their key recorded), not duplicated.
     """
     if not rows:
         return []
     try:
         with session.begin_nested():
-            return _upsert_once(session, table=table, rows=rows)
+            return _upsert_once(session, table=table, rows=rows, adopt=adopt)
     except sa.exc.IntegrityError:
         # Another writer recorded one of these keys after we looked: it now exists, so the
         # second attempt updates it.
         with session.begin_nested():
-            return _upsert_once(session, table=table, rows=rows)
+            return _upsert_once(session, table=table, rows=rows, adopt=adopt)
 
 
-def upsert(session: Session, *, table: sa.Table, key: KeyParts, values: Mapping[str, Any]) -> int:
+def upsert(
+    session: Session,
+    *,
+    table: sa.Table,
+    key: KeyParts,
+    values: Mapping[str, Any],
+    adopt: Adopt | None = None,
+) -> int:
     """:func:`upsert_many` for one row."""
-    return upsert_many(session, table=table, rows=[(key, values)])[0]
+    return upsert_many(session, table=table, rows=[(key, values)], adopt=adopt)[0]
 
 
 def _upsert_once(
-    session: Session, *, table: sa.Table, rows: Sequence[tuple[KeyParts, Mapping[str, Any]]]
+    session: Session,
+    *,
+    table: sa.Table,
+    rows: Sequence[tuple[KeyParts, Mapping[str, Any]]],
+    adopt: Adopt | None,
 ) -> list[int]:
     latest: dict[KeyParts, Mapping[str, Any]] = {}
     for key, values in rows:
         latest[key] = values
     hash_of = {key: key_hash(table.name, key) for key in latest}
     ids = lookup(session, table=table, keys=list(latest), hashes={h: k for k, h in hash_of.items()})
+    adopted: dict[KeyParts, int] = {}
+    if adopt is not None and len(ids) < len(latest):
+        adopted = adopt.find(session, [(k, v) for k, v in latest.items() if k not in ids])
+        if adopted:
+            _record_keys(session, [(hash_of[k], table.name, row) for k, row in adopted.items()])
+            ids.update(adopted)
+            changes = [(row, adopt.values_for_adopted(latest[k])) for k, row in adopted.items()]
+            _update_many(session, table=table, rows=[c for c in changes if c[1]], in_place=True)
 
     new_keys = [key for key in latest if key not in ids]
     if new_keys:
@@ -142,7 +176,7 @@ def _upsert_once(
         _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
 
     new = set(new_keys)
-    old_keys = [key for key in latest if key not in new]
+    old_keys = [key for key in latest if key not in new and key not in adopted]
     if old_keys:
         _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])
     return [ids[key] for key, _ in rows]
@@ -174,6 +208,7 @@ def _insert_returning(
     (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
     """
     (pk,) = table.primary_key.columns
+    rows = restrict_many(session, table, rows)  # only the columns the table has
     if session.get_bind().dialect.name == "sqlite":
         first = int(session.scalar(sa.select(sa.func.max(pk))) or 0) + 1
         ids = list(range(first, first + len(rows)))
@@ -192,26 +227,37 @@ def _insert_returning(
 
 
 def _update_many(
-    session: Session, *, table: sa.Table, rows: Sequence[tuple[int, Mapping[str, Any]]]
+    session: Session,
+    *,
+    table: sa.Table,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    in_place: bool = False,
 ) -> None:
     """Update rows by primary key: one multi-row ``INSERT … ON DUPLICATE KEY UPDATE``
     (MariaDB) or ``… ON CONFLICT DO UPDATE`` (SQLite) per set of columns, which the drivers
-    send as a few statements rather than one ``UPDATE`` per row.
+    send as a few statements rather than one ``UPDATE`` per row. ``in_place``: plain
+    ``UPDATE``s, for rows given only some of their required columns (rows another client wrote:
+    the upsert's insert half would need them all).
 
-    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value.
+    Columns MariaDB would rewrite on update (``ON UPDATE current_timestamp()``) keep their value
+    unless ``rows`` give them one (a movie's acquisition time that came with late metadata).
     """
     (pk,) = table.primary_key.columns
+    restricted = restrict_many(session, table, [values for _, values in rows])
+    rows = [(row_id, values) for (row_id, _), values in zip(rows, restricted, strict=True)]
     keep = {name: table.c[name] for name in on_update_columns(table.name)}
     dialect = session.get_bind().dialect.name
     for positions in _group_by_columns([values for _, values in rows]).values():
         columns = [name for name in rows[positions[0]][1] if name != pk.name]
+        kept = {name: column for name, column in keep.items() if name not in columns}
         params = [{**rows[i][1], pk.name: rows[i][0]} for i in positions]
-        if dialect == "mysql":
+        statement: sa.Executable
+        if dialect == "mysql" and not in_place:
             upsert_mysql = mysql.insert(table)
-            statement: sa.Executable = upsert_mysql.on_duplicate_key_update(
-                {name: upsert_mysql.inserted[name] for name in columns} | keep
+            statement = upsert_mysql.on_duplicate_key_update(
+                {name: upsert_mysql.inserted[name] for name in columns} | kept
             )
-        elif dialect == "sqlite":
+        elif dialect == "sqlite" and not in_place:
             upsert_sqlite = sqlite.insert(table)
             statement = upsert_sqlite.on_conflict_do_update(
                 index_elements=[pk], set_={name: upsert_sqlite.excluded[name] for name in columns}
@@ -220,7 +266,7 @@ def _update_many(
             statement = (
                 sa.update(table)
                 .where(pk == sa.bindparam("_row_id"))
-                .values({name: sa.bindparam(name) for name in columns} | keep)
+                .values({name: sa.bindparam(name) for name in columns} | kept)
             )
             params = [{**rows[i][1], "_row_id": rows[i][0]} for i in positions]
         session.execute(statement, params)

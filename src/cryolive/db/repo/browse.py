@@ -8,6 +8,7 @@ permission themselves: the caller asks :func:`cryolive.db.repo.visits.can_see_vi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -377,12 +378,26 @@ def job(session: Session, *, auto_proc_program_id: int) -> JobRow | None:
     return found[0] if found else None
 
 
-def failures(session: Session, *, limit: int = 100) -> list[tuple[str, JobRow]]:
-    """The latest failed programs (status 0, not stopped by a person) of every visit, as
-    (visit name, job)."""
+# ISPyB's names of electron microscopes (Diamond's eBIC: m01…, e01…); MX beamlines (i03, i04-1…)
+# share the BLSession table and stay out of the staff area.
+EM_BEAMLINES = tuple(f"{kind}{number:02d}" for kind in "me" for number in range(1, 100))
+
+
+def em_sessions(beamlines: Sequence[str] = ()) -> sa.Select[tuple[int]]:
+    """The visits on the microscopes ``beamlines`` (default: :data:`EM_BEAMLINES`)."""
+    names = tuple(beamlines) or EM_BEAMLINES
+    return sa.select(BLSession.sessionId).where(BLSession.beamLineName.in_(names))
+
+
+def failures(
+    session: Session, *, limit: int = 100, beamlines: Sequence[str] = ()
+) -> list[tuple[str, JobRow]]:
+    """The latest failed programs (status 0, not stopped by a person) of the microscopes'
+    visits, as (visit name, job)."""
     query = _JOB_QUERY.where(
         AutoProcProgram.processingStatus == 0,
         sa.func.coalesce(AutoProcProgram.processingMessage, "").not_like(f"{STOPPED_BY}%"),
+        DataCollection.SESSIONID.in_(em_sessions(beamlines)),
     )
     jobs = _jobs(session, query.order_by(AutoProcProgram.autoProcProgramId.desc()).limit(limit))
     names = {
@@ -412,15 +427,20 @@ class ScopeVisit:
 
 
 def microscopes(
-    session: Session, *, now: dt.datetime, consuming: bool | None = None
+    session: Session,
+    *,
+    now: dt.datetime,
+    consuming: bool | None = None,
+    beamlines: Sequence[str] = (),
 ) -> dict[str, list[ScopeVisit]]:
     """Each microscope's visits, newest first, each with its :data:`VisitState` and newest
-    movie. ``consuming``: whether every queue of the pipeline has a consumer (None: unknown).
+    movie (microscopes: ``beamlines``, default :data:`EM_BEAMLINES`). ``consuming``: whether
+    every queue of the pipeline has a consumer (None: unknown).
 
     A visit is under way when it has started and not ended (an open end counts as not ended).
     """
     out: dict[str, list[ScopeVisit]] = {}
-    for row in visits_among(session, session_ids=sa.select(BLSession.sessionId)):
+    for row in visits_among(session, session_ids=em_sessions(beamlines)):
         state: VisitState = ""
         if (row.start is None or row.start <= now) and (row.end is None or row.end >= now):
             movie = row.last_movie

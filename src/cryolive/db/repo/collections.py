@@ -1,7 +1,10 @@
 """Data collections and their processing jobs, as Diamond's tools register them.
 
-One DataCollectionGroup and one DataCollection per raw folder of a visit (``raw``, ``raw2`` …),
-keyed on the visit and the folder; one ProcessingJob (with ProcessingJobParameter rows) and one
+One DataCollectionGroup per raw folder of a visit (``raw``, ``raw2`` …: one grid), keyed on the
+visit and the folder. Inside it, one DataCollection per optics setting the folder's movies were
+recorded with: the first keyed on the visit and the folder alone (as before optics were told
+apart, so existing databases keep their rows), each further one on the folder and its optics
+(``DataCollectionSpec.optics_key``). One ProcessingJob (with ProcessingJobParameter rows) and one
 AutoProcProgram per recipe run, keyed on the data collection and the run's request key. An
 AutoProcProgram's processingStatus is NULL while it runs, 1 on success, 0 on failure.
 """
@@ -25,7 +28,8 @@ from ispyb.sqlalchemy import (
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo._keys import table_of, upsert, upsert_many
+from cryolive.db.repo import _shared as shared
+from cryolive.db.repo._keys import insert_row, table_of, upsert, upsert_many
 
 SINGLE_PARTICLE = 37  # ISPyB ExperimentType
 SEVERITIES = ("ERROR", "WARNING", "INFO")
@@ -55,6 +59,15 @@ class DataCollectionSpec(BaseModel):
     phase_plate: bool | None = None
     number_of_images: int | None = None
     start_time: dt.datetime | None = None
+    optics_key: str = Field(
+        default="",
+        max_length=200,
+        description="Empty for a folder's first data collection; else names the optics setting "
+        "that makes a further data collection of the same folder (same DataCollectionGroup)",
+    )
+    comments: str | None = Field(
+        default=None, max_length=1024, description="Written only when given (not cleared)"
+    )
 
     @property
     def directory(self) -> str:
@@ -66,8 +79,9 @@ class DataCollectionSpec(BaseModel):
 
 
 def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> tuple[int, int]:
-    """The (DataCollectionGroup, DataCollection) ids of a raw folder, created on first call."""
-    key = (spec.session_id, spec.directory)
+    """The (DataCollectionGroup, DataCollection) ids of a raw folder and optics setting,
+    created on first call; every optics setting of one folder shares the folder's group."""
+    key: tuple[object, ...] = (spec.session_id, spec.directory)
     group_id = upsert(
         session,
         table=table_of(DataCollectionGroup),
@@ -78,12 +92,19 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
             "experimentType": "EM",
             "startTime": spec.start_time,
         },
+        adopt=shared.data_collection_groups(
+            directory=spec.directory, optics={"voltage": spec.voltage_kv}
+        ),
     )
+    if spec.optics_key:
+        key = (*key, "optics", spec.optics_key)
+    comments = {} if spec.comments is None else {"comments": spec.comments}
     collection_id = upsert(
         session,
         table=table_of(DataCollection),
         key=key,
-        values={
+        values=comments
+        | {
             "dataCollectionGroupId": group_id,
             "SESSIONID": spec.session_id,
             "imageDirectory": spec.directory,
@@ -105,8 +126,32 @@ def register_data_collection(session: Session, *, spec: DataCollectionSpec) -> t
             "numberOfImages": spec.number_of_images,
             "startTime": spec.start_time,
         },
+        adopt=shared.data_collections(),  # a row another client wrote for this folder
     )
     return group_id, collection_id
+
+
+def folder_collections(
+    session: Session, *, session_id: int, image_directory: str
+) -> list[tuple[int, int, float | None, float | None, str | None]]:
+    """The data collections of one raw folder, oldest first: (id, group id, pixel size Å,
+    voltage kV, comments) each."""
+    directory = image_directory if image_directory.endswith("/") else image_directory + "/"
+    rows = session.execute(
+        sa.select(
+            DataCollection.dataCollectionId,
+            DataCollection.dataCollectionGroupId,
+            DataCollection.pixelSizeOnImage,
+            DataCollection.voltage,
+            DataCollection.comments,
+        )
+        .filter_by(SESSIONID=session_id, imageDirectory=directory)
+        .order_by(DataCollection.dataCollectionId)
+    )
+    return [
+        (int(i), int(g), None if p is None else float(p), None if v is None else float(v), c)
+        for i, g, p, v, c in rows
+    ]
 
 
 def lock_data_collection(session: Session, *, data_collection_id: int) -> None:
@@ -214,15 +259,16 @@ def add_program_message(
 ) -> int:
     if severity not in SEVERITIES:
         raise ValueError(f"severity: must be one of {SEVERITIES}, got {severity!r}")
-    row = AutoProcProgramMessage(
-        autoProcProgramId=auto_proc_program_id,
-        severity=severity,
-        message=message[:200],
-        description=description or None,
+    return insert_row(
+        session,
+        table=table_of(AutoProcProgramMessage),
+        values={
+            "autoProcProgramId": auto_proc_program_id,
+            "severity": severity,
+            "message": message[:200],
+            "description": description or None,
+        },
     )
-    session.add(row)
-    session.flush()
-    return int(row.autoProcProgramMessageId)
 
 
 def add_attachment(

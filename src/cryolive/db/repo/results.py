@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
 from sqlalchemy.orm import Session
 
+from cryolive.db.repo import _shared as shared
 from cryolive.db.repo._children import find_children, upsert_children
 from cryolive.db.repo._keys import require, table_of, upsert_many
 from cryolive.records import (
@@ -35,7 +36,16 @@ MotionCorrectionKey = tuple[int, str, int]  # data collection, movie path, progr
 
 
 def write_movies(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
-    return upsert_many(session, table=MOVIE, rows=[(r.key, r.values()) for r in records])
+    return upsert_many(
+        session, table=MOVIE, rows=[(r.key, r.values()) for r in records], adopt=shared.MOVIES
+    )
+
+
+def update_movie_metadata(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
+    """Write movies' acquisition metadata (metadata that came after the movie was registered),
+    leaving what else the rows hold (their foil hole) as it is."""
+    rows = [(r.key, {k: v for k, v in r.values().items() if k != "foilHoleId"}) for r in records]
+    return upsert_many(session, table=MOVIE, rows=rows)
 
 
 def write_motion_corrections(

@@ -9,6 +9,7 @@ failed as a whole. Throughput counts motion-corrected movies per hour of their
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo.browse import _visit_name
+from cryolive.db.repo.browse import _visit_name, em_sessions
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,15 @@ def _collection_names(session: Session, ids: set[int]) -> dict[int, tuple[str, s
 
 
 def recent_failures(
-    session: Session, *, collections: int = 20, per_collection: int = 5
+    session: Session,
+    *,
+    collections: int = 20,
+    per_collection: int = 5,
+    beamlines: Sequence[str] = (),
 ) -> list[CollectionFailures]:
     """The data collections with recorded failures, latest failure first, each with its
-    number of failures and its ``per_collection`` newest messages."""
+    number of failures and its ``per_collection`` newest messages (microscopes:
+    ``beamlines``, default ISPyB's EM names: see :func:`~cryolive.db.repo.browse.em_sessions`)."""
     if collections < 1 or per_collection < 1:
         raise ValueError("collections, per_collection: must be >= 1")
     dc = ProcessingJob.dataCollectionId
@@ -97,7 +103,11 @@ def recent_failures(
             AutoProcProgram.autoProcProgramId == AutoProcProgramMessage.autoProcProgramId,
         )
         .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
-        .where(AutoProcProgramMessage.severity == "ERROR")
+        .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+        .where(
+            AutoProcProgramMessage.severity == "ERROR",
+            DataCollection.SESSIONID.in_(em_sessions(beamlines)),
+        )
     )
     newest_id = sa.func.max(AutoProcProgramMessage.autoProcProgramMessageId)
     top = session.execute(
@@ -138,9 +148,12 @@ def recent_failures(
     return out
 
 
-def throughput(session: Session, *, until: dt.datetime, hours: int = 24) -> list[Throughput]:
+def throughput(
+    session: Session, *, until: dt.datetime, hours: int = 24, beamlines: Sequence[str] = ()
+) -> list[Throughput]:
     """Motion-corrected movies per hour in the ``hours`` hours before ``until`` (naive UTC),
-    per data collection that has any; the bins end at ``until`` rounded up to the hour."""
+    per data collection that has any (on the microscopes ``beamlines``, as in
+    :func:`recent_failures`); the bins end at ``until`` rounded up to the hour."""
     if not 1 <= hours <= 24 * 31:
         raise ValueError(f"hours: must be between 1 and 744, got {hours}")
     end = until.replace(minute=0, second=0, microsecond=0)
@@ -149,8 +162,13 @@ def throughput(session: Session, *, until: dt.datetime, hours: int = 24) -> list
     start = end - dt.timedelta(hours=hours)
     corrected = sa.exists().where(MotionCorrection.movieId == Movie.movieId)
     rows = session.execute(
-        sa.select(Movie.dataCollectionId, Movie.createdTimeStamp).where(
-            Movie.createdTimeStamp >= start, Movie.createdTimeStamp < end, corrected
+        sa.select(Movie.dataCollectionId, Movie.createdTimeStamp)
+        .join(DataCollection, DataCollection.dataCollectionId == Movie.dataCollectionId)
+        .where(
+            Movie.createdTimeStamp >= start,
+            Movie.createdTimeStamp < end,
+            corrected,
+            DataCollection.SESSIONID.in_(em_sessions(beamlines)),
         )
     )
     bins: dict[int, list[int]] = {}

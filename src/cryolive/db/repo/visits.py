@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.db.models import Credential
 from cryolive.db.repo import web_sessions
+from cryolive.db.repo._keys import insert_row, table_of
 
 STAFF_PERMISSION = "em_admin"
 STAFF_GROUP = "em_admin"
@@ -86,12 +87,17 @@ def ensure_proposal(
         return int(found)
     if pi_person_id is None:
         pi_person_id = ensure_person(session, login=SERVICE_LOGIN, family_name="cryolive service")
-    proposal = Proposal(
-        proposalCode=code, proposalNumber=number, title=title, state="Open", personId=pi_person_id
+    return insert_row(
+        session,
+        table=table_of(Proposal),
+        values={
+            "proposalCode": code,
+            "proposalNumber": number,
+            "title": title,
+            "state": "Open",
+            "personId": pi_person_id,
+        },
     )
-    session.add(proposal)
-    session.flush()
-    return int(proposal.proposalId)
 
 
 def ensure_visit(
@@ -112,16 +118,17 @@ def ensure_visit(
     )
     if found is not None:
         return int(found)
-    row = BLSession(
-        proposalId=proposal_id,
-        visit_number=name.visit_number,
-        beamLineName=microscope or None,
-        startDate=start,
-        endDate=end,
+    return insert_row(
+        session,
+        table=table_of(BLSession),
+        values={
+            "proposalId": proposal_id,
+            "visit_number": name.visit_number,
+            "beamLineName": microscope or None,
+            "startDate": start,
+            "endDate": end,
+        },
     )
-    session.add(row)
-    session.flush()
-    return int(row.sessionId)
 
 
 def find_visit(session: Session, *, visit: str) -> int | None:
@@ -159,15 +166,16 @@ def ensure_person(
             f"login: {login!r} differs from the existing {rows[0][1]!r} only in case, accents "
             "or trailing spaces, which the database does not tell apart"
         )
-    person = Person(
-        login=login,
-        givenName=given_name or None,
-        familyName=family_name or None,
-        emailAddress=email or None,
+    return insert_row(
+        session,
+        table=table_of(Person),
+        values={
+            "login": login,
+            "givenName": given_name or None,
+            "familyName": family_name or None,
+            "emailAddress": email or None,
+        },
     )
-    session.add(person)
-    session.flush()
-    return int(person.personId)
 
 
 def _logins_like(session: Session, login: str) -> list[tuple[int, str]]:
@@ -196,7 +204,11 @@ def add_member(session: Session, *, session_id: int, person_id: int, role: str) 
         raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     member = session.get(SessionHasPerson, (session_id, person_id))
     if member is None:
-        session.add(SessionHasPerson(sessionId=session_id, personId=person_id, role=role))
+        insert_row(
+            session,
+            table=table_of(SessionHasPerson),
+            values={"sessionId": session_id, "personId": person_id, "role": role},
+        )
     else:
         member.role = role
     session.flush()
@@ -206,18 +218,16 @@ def make_staff(session: Session, *, person_id: int) -> None:
     """Put a person in the staff group, which holds the ``em_admin`` permission."""
     group_id = session.scalar(sa.select(UserGroup.userGroupId).where(UserGroup.name == STAFF_GROUP))
     if group_id is None:
-        group = UserGroup(name=STAFF_GROUP)
-        session.add(group)
-        session.flush()
-        group_id = group.userGroupId
+        group_id = insert_row(session, table=table_of(UserGroup), values={"name": STAFF_GROUP})
     permission_id = session.scalar(
         sa.select(Permission.permissionId).where(Permission.type == STAFF_PERMISSION)
     )
     if permission_id is None:
-        permission = Permission(type=STAFF_PERMISSION, description="cryo-EM facility staff")
-        session.add(permission)
-        session.flush()
-        permission_id = permission.permissionId
+        permission_id = insert_row(
+            session,
+            table=table_of(Permission),
+            values={"type": STAFF_PERMISSION, "description": "cryo-EM facility staff"},
+        )
     _insert_missing(
         session, USER_GROUP_HAS_PERMISSION, userGroupId=group_id, permissionId=permission_id
     )

@@ -4,7 +4,11 @@ gain orientation and defect correction. Pure: arrays in, a frozen :class:`Motion
 from cryolive.engines.motion._defects import DefectMap, corrected_frame, defect_map, find_defects
 from cryolive.engines.motion._dose import critical_exposure_e_per_a2, exposure_filters
 from cryolive.engines.motion._eer_grouping import choose_eer_grouping
-from cryolive.engines.motion._engine import correct_motion
+from cryolive.engines.motion._engine import (
+    MAX_PATCH_NOISE_PX,
+    correct_motion,
+    patch_grid_for_signal,
+)
 from cryolive.engines.motion._errors import UnusableMovieError
 from cryolive.engines.motion._field import PatchField
 from cryolive.engines.motion._gain import (
@@ -18,6 +22,7 @@ from cryolive.engines.motion._sum import shift_and_sum
 from cryolive.engines.motion._torch import torch_available
 
 __all__ = [
+    "MAX_PATCH_NOISE_PX",
     "DefectMap",
     "Flip",
     "GainOrientation",
@@ -33,6 +38,7 @@ __all__ = [
     "detect_gain_orientation",
     "exposure_filters",
     "find_defects",
+    "patch_grid_for_signal",
     "shift_and_sum",
     "torch_available",
 ]

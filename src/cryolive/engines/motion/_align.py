@@ -11,17 +11,22 @@ from scipy import fft as sfft
 from cryolive.engines.motion._fourier import Complex, Float, crop_spectrum, phase_ramps
 
 _COARSE_PX = 128
+_CHOOSE_SMOOTHING_ITERATIONS = 3
+_MIN_FRAMES_TO_SMOOTH = 8  # fewer: generalised cross-validation has too little to go on
 
 
 @dataclass(frozen=True)
 class StackAlignment:
     """Shifts found for a stack. ``shifts``: (n, 2) float64 (dy, dx) px of each frame's content,
     mean zero; ``iterations``: refinement iterations run; ``residual_px``: largest update of the
-    last iteration."""
+    last iteration; ``scatter_px``: RMS distance (px, per axis) of the frames' own
+    measurements from the smoothed trajectory, an estimate of one frame's measurement noise
+    (0 without smoothing)."""
 
     shifts: NDArray[np.float64]
     iterations: int
     residual_px: float
+    scatter_px: float = 0.0
 
 
 def _aligned(spectra: Complex, shifts: NDArray[np.float64], shape: tuple[int, int]) -> Complex:
@@ -105,6 +110,35 @@ def _coarse_peaks(
     return np.stack([y[iy, 0], x[0, ix]], axis=1)
 
 
+def smooth_trajectory(
+    raw: NDArray[np.float64], *, order: int = 2, lambdas: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], float]:
+    """Penalised least-squares (Whittaker) smoothing of a noisy (n, 2) trajectory.
+
+    Minimises ``|raw - z|^2 + lam |D z|^2`` per axis, ``D`` the ``order``-th difference
+    along time, with ``lam`` chosen by generalised cross-validation (the same for both axes,
+    from their summed scores): a trajectory measured with little noise keeps its detail, a
+    noisy one is smoothed towards a low-order curve. Returns the smoothed (n, 2) trajectory
+    and the ``lam`` used (0: too few points to smooth, fewer than 8).
+    """
+    n = raw.shape[0]
+    if n < max(order + 3, _MIN_FRAMES_TO_SMOOTH):
+        return raw.copy(), 0.0
+    if lambdas is None:
+        lambdas = np.logspace(-4, 6, 41)
+    diff = np.diff(np.eye(n), n=order, axis=0)
+    penalty = diff.T @ diff
+    best, best_score, best_lam = raw, np.inf, 0.0
+    for lam in lambdas:
+        hat = np.linalg.inv(np.eye(n) + lam * penalty)
+        fitted = hat @ raw
+        dof = n - float(np.trace(hat))
+        score = n * float(np.sum((raw - fitted) ** 2)) / max(dof, 1e-9) ** 2
+        if score < best_score:
+            best, best_score, best_lam = fitted, score, float(lam)
+    return np.asarray(best, dtype=np.float64), best_lam
+
+
 def align_stack(
     spectra: Complex,
     shape: tuple[int, int],
@@ -113,6 +147,7 @@ def align_stack(
     search_px: float,
     max_iterations: int = 10,
     tolerance_px: float = 0.005,
+    smooth: bool = False,
     workers: int = 1,
 ) -> StackAlignment:
     """Align each frame to the sum of all the others, iteratively.
@@ -137,7 +172,7 @@ def align_stack(
     n = spectra.shape[0]
     shifts = np.zeros((n, 2))
     if n < 2:
-        return StackAlignment(shifts, 0, 0.0)
+        return StackAlignment(shifts, 0, 0.0, 0.0)
     half = 3
     if search_px > 3 and max(shape) > _COARSE_PX:
         coarse = (min(shape[0], _COARSE_PX), min(shape[1], _COARSE_PX))
@@ -149,24 +184,37 @@ def align_stack(
             shifts += _coarse_peaks(cross, coarse, search_px / scale.min(), workers) * scale
             shifts -= shifts.mean(axis=0)
         half = int(np.ceil(scale.max())) + 1
-    # conj(total - A_t) A_t W = conj(total) A_t W - |A_t|^2 W; the second term does not
-    # depend on the shifts: its windowed correlation is computed once.
-    power = spectra.real**2
-    power += spectra.imag**2
-    power *= weight
-    self_cc = _window_cc(power, shape, half)
-    residual, iterations = np.inf, 0
+    # Each frame is measured against the sum of the others placed at ``shifts`` (smoothed
+    # when ``smooth``), with the frame itself placed at its own last measurement ``measured``:
+    # its correlation peak then sits near the origin, so the sub-pixel estimate neither
+    # flips between neighbouring integer peaks nor carries their interpolation bias, and the
+    # iteration settles instead of wandering by a few hundredths of a pixel.
+    # The mean (k = 0) carries no shift but puts a baseline under the correlation that is
+    # orders of magnitude above its peak, and float32 sums then jitter the sub-pixel
+    # estimate by a few hundredths of a pixel: it is left out.
+    weight = weight.copy()
+    weight[0, 0] = 0.0
+    measured = shifts.copy()
+    residual, iterations, lam = np.inf, 0, None
     while iterations < max_iterations and residual > tolerance_px:
-        aligned = _aligned(spectra, shifts, shape)
-        reference = np.conj(aligned.sum(axis=0))
-        reference *= weight
-        aligned *= reference
-        cut = self_cc.shape[-1] // 2 - half
-        window = self_cc[:, cut : self_cc.shape[-1] - cut, cut : self_cc.shape[-1] - cut]
-        step = _peaks(_window_cc(aligned, shape, half) - window)
-        shifts += step
-        shifts -= shifts.mean(axis=0)
-        residual = float(np.abs(step).max())
+        placed = _aligned(spectra, shifts, shape)
+        others = placed.sum(axis=0)[None] - placed
+        np.conj(others, out=others)
+        others *= weight
+        others *= placed if not smooth else _aligned(spectra, measured, shape)
+        measured = measured + _peaks(_window_cc(others, shape, half))
+        measured -= measured.mean(axis=0)
+        found = measured
+        if smooth:
+            # The smoothing strength is chosen while the reference settles, then held: a
+            # choice that flips between neighbours would keep the shifts from converging.
+            found, chosen = smooth_trajectory(measured, lambdas=lam)
+            if iterations >= _CHOOSE_SMOOTHING_ITERATIONS - 1:
+                lam = np.array([chosen])
+        found = found - found.mean(axis=0)
+        residual = float(np.abs(found - shifts).max())
+        shifts = found
         iterations += 1
         half = 2
-    return StackAlignment(shifts, iterations, residual)
+    scatter = float(np.sqrt(np.mean((measured - shifts) ** 2))) if smooth else 0.0
+    return StackAlignment(shifts, iterations, residual, scatter)

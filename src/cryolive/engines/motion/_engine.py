@@ -26,6 +26,70 @@ from cryolive.engines.motion._torch import alignment_spectra_torch
 
 _ALIGN_PIXEL_A = 4.0
 _ALIGN_GRID_PX = 1024
+# A patch measurement (a patch over one group of frames) is expected to be noisier than one
+# whole frame's by sqrt(electrons in a frame / electrons in the patch measurement); the
+# whole-frame noise is measured on the movie itself (scatter of the frames about the smoothed
+# trajectory), so the criterion follows the specimen's contrast, not only the dose. Patches
+# are used where that predicted noise is at most MAX_PATCH_NOISE_PX and there are at least
+# MIN_MEASUREMENTS_PER_COEFFICIENT measurements per coefficient of the field (18 per axis).
+# Measured (docs/motioncorr.md, "Patches only where there is signal"): independent 1k x 24
+# at 1 e/px, 5 x 5: predicted 0.47 px, a forced field moved tiles by 0.9-1.4 px of error;
+# the simulator's 1k x 40: predicted 0.13 px, the field recovers 2 px of local motion to
+# 0.07 px; independent 4k x 40, 5 x 5: spurious field 0.06 px.
+MAX_PATCH_NOISE_PX = 0.3
+MIN_MEASUREMENTS_PER_COEFFICIENT = 4
+_FIELD_COEFFICIENTS = 18
+
+
+def patch_grid_for_signal(
+    requested: tuple[int, int],
+    shape: tuple[int, int],
+    *,
+    frame_noise_px: float,
+    n_frames: int,
+    group: int,
+) -> tuple[tuple[int, int] | None, str | None]:
+    """The patch grid to use: ``requested`` (across x, across y), fewer patches, or None.
+
+    ``frame_noise_px`` is the measurement noise (px) of one whole frame. A patch is
+    measured on groups of ``group`` frames; its predicted noise is ``frame_noise_px *
+    sqrt(frame area / (patch area * frames per group))`` (patch width 1.5 x frame / grid).
+    The grid is shrunk (both counts down by one, keeping at least 1) until that is at most
+    :data:`MAX_PATCH_NOISE_PX`; if the grid then has fewer than
+    :data:`MIN_MEASUREMENTS_PER_COEFFICIENT` x 18 patch measurements, or is 1 x 1, or the
+    movie has too few frames for two groups, only whole frames are aligned. Returns the grid
+    and, when it is not the requested one, why, in words.
+    """
+    frames_per_group = max(1, min(group, n_frames))
+    groups = n_frames // frames_per_group
+    if groups < 2:
+        return None, f"whole-frame only: {n_frames} frames, too few for two groups of {group}"
+
+    def noise(gx: int, gy: int) -> float:
+        width = min(1.5 * max(shape[0] / gy, shape[1] / gx), shape[0], shape[1])
+        return frame_noise_px * float(np.sqrt(shape[0] * shape[1] / (width**2 * frames_per_group)))
+
+    gx, gy = requested
+    asked = noise(gx, gy)
+    while noise(gx, gy) > MAX_PATCH_NOISE_PX and (gx, gy) != (1, 1):
+        gx, gy = max(1, gx - 1), max(1, gy - 1)
+    needed = MIN_MEASUREMENTS_PER_COEFFICIENT * _FIELD_COEFFICIENTS
+    if (gx, gy) == (1, 1) or gx * gy * groups < needed:
+        if tuple(requested) == (1, 1):
+            return None, None
+        return None, (
+            f"whole-frame only: a patch of the {requested[0]} x {requested[1]} grid would be "
+            f"measured to about {asked:.2f} px (at most {MAX_PATCH_NOISE_PX} px wanted), and "
+            f"no smaller grid reaches that with at least {needed} patch measurements "
+            f"({groups} groups of {frames_per_group} frames)"
+        )
+    if (gx, gy) == tuple(requested):
+        return (gx, gy), None
+    return (gx, gy), (
+        f"{gx} x {gy} patches instead of {requested[0]} x {requested[1]}: a patch of "
+        f"{requested[0]} x {requested[1]} would be measured to about {asked:.2f} px, one of "
+        f"{gx} x {gy} to {noise(gx, gy):.2f} px (at most {MAX_PATCH_NOISE_PX} px wanted)"
+    )
 
 
 def _align_grid(
@@ -48,26 +112,33 @@ def correct_motion(
     gain: NDArray[np.floating] | None = None,
     defects: DefectMap | bool | None = True,
     patches: tuple[int, int] | None = (5, 5),
-    bfactor_a2: float = 150.0,
+    bfactor_a2: float = 500.0,
     local_bfactor_a2: float = 150.0,
     patch_group: int = 4,
     align_pixel_size_a: float | None = None,
     max_shift_a: float = 200.0,
-    max_iterations: int = 10,
+    max_iterations: int = 20,
+    tolerance_px: float = 0.01,
     tile_px: int = 512,
     early_exposure_e_per_a2: float = 4.0,
     workers: int | None = None,
     device: str | None = None,
+    smooth: bool = True,
 ) -> MotionResult:
     """Align the frames of a movie and sum them, plain and dose-weighted.
 
     Whole-frame alignment: every frame is cross-correlated with the sum of all the others
-    (B-factor ``bfactor_a2``), its shift refined to a sub-pixel peak, and all frames moved
-    by Fourier phase ramps, until no frame moves more than 0.005 px. Alignment runs on frames
-    Fourier-cropped to about ``align_pixel_size_a`` (2 x 2 binned first when that is at least
-    twice the pixel size). Local alignment repeats this on a grid of overlapping patches and
-    fits a field quadratic in x, y and cubic in time to the patches' residual shifts. The sums
-    are made at full size: each frame's tiles are moved by the shift at their centre with
+    (B-factor ``bfactor_a2``), its shift refined to a sub-pixel peak, the measured
+    trajectory smoothed in time (penalised least squares, strength by generalised
+    cross-validation; ``smooth``), and all frames moved by Fourier phase ramps, until no
+    frame moves more than ``tolerance_px`` (px of the alignment frames) from one iteration
+    to the next; the iterations run and whether they converged are in the result.
+    Alignment runs on frames Fourier-cropped to about ``align_pixel_size_a`` (2 x 2 binned
+    first when that is at least twice the pixel size). Local alignment repeats this on a
+    grid of overlapping patches and fits a field quadratic in x, y and cubic in time to the
+    patches' residual shifts; a patch grid whose patches would be measured too noisily is
+    shrunk, down to whole-frame only (:func:`patch_grid_for_signal`). The sums are made at
+    full size: each frame's tiles are moved by the shift at their centre with
     phase ramps and, for the dose-weighted sum, filtered by the exposure filter.
 
     Parameters
@@ -101,6 +172,8 @@ def correct_motion(
         Largest whole-frame shift looked for (Å).
     max_iterations : int
         Refinement iterations at most.
+    tolerance_px : float
+        Convergence: the largest shift update (px of the alignment frames) to stop at.
     tile_px : int
         Width (px) of the tiles within which a frame moves rigidly in the sums.
     early_exposure_e_per_a2 : float
@@ -132,6 +205,8 @@ def correct_motion(
         frames, gain, pixel_size_a=pixel_size_a, patches=patches, tile_px=tile_px,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, max_iterations=max_iterations,
     )  # fmt: skip
+    if not tolerance_px > 0:
+        raise ValueError(f"tolerance_px: must be positive, got {tolerance_px}")
     workers = workers or os.cpu_count() or 1
     n, ny, nx = frames.shape
     gain32 = None if gain is None else np.asarray(gain, dtype=np.float32)
@@ -156,9 +231,15 @@ def correct_motion(
     k = radial_frequency((ay, ax), align_pixel)
     weight = np.exp(-bfactor_a2 * k * k / 2.0).astype(np.float32)
     found = align_stack(spectra, (ay, ax), weight=weight, search_px=max_shift_a / align_pixel,
-                        max_iterations=max_iterations, workers=workers)  # fmt: skip
+                        max_iterations=max_iterations, tolerance_px=tolerance_px,
+                        smooth=smooth, workers=workers)  # fmt: skip
     global_px = found.shifts * scale
-    field = None
+    field, patch_note = None, None
+    if patches is not None:
+        patches, patch_note = patch_grid_for_signal(
+            patches, (ny, nx), frame_noise_px=found.scatter_px * float(scale.mean()),
+            n_frames=n, group=patch_group,
+        )  # fmt: skip
     if patches is not None:
         field = _local_field(spectra, found.shifts, patches, align_pixel=align_pixel,
                              scale=scale, shape=(ny, nx), bfactor_a2=local_bfactor_a2,
@@ -183,6 +264,8 @@ def correct_motion(
         pre_exposure_e_per_a2=pre_exposure_e_per_a2, total_motion_a=total_a,
         early_motion_a=early_a, late_motion_a=late_a, dose_weighted_sum=weighted,
         plain_sum=plain, patch_field=field, defects=defect_map, iterations=found.iterations,
+        converged=found.residual_px <= tolerance_px, residual_px=found.residual_px,
+        patches_used=patches, patch_note=patch_note,
     )  # fmt: skip
 
 

@@ -36,6 +36,16 @@ class MotionResult:
         Pixels replaced.
     iterations : int
         Whole-frame refinement iterations run.
+    converged : bool
+        Whether the whole-frame refinement stopped because no frame moved more than the
+        tolerance (False: it stopped at ``max_iterations``).
+    residual_px : float
+        Largest shift update (px of the alignment frames) of the last iteration.
+    patches_used : (across x, across y) or None
+        The patch grid of the local alignment after the signal criterion (None: whole-frame
+        only).
+    patch_note : str or None
+        Why fewer patches than requested were used, in words; None when none were dropped.
     """
 
     shifts_px: NDArray[np.float64]
@@ -50,6 +60,10 @@ class MotionResult:
     patch_field: PatchField | None
     defects: DefectMap | None
     iterations: int
+    converged: bool = True
+    residual_px: float = 0.0
+    patches_used: tuple[int, int] | None = None
+    patch_note: str | None = None
 
     @property
     def shifts_a(self) -> NDArray[np.float64]:

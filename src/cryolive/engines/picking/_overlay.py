@@ -22,8 +22,10 @@ def overlay_picks(
     micrograph : (y, x) float
         The micrograph the picks were made on.
     picks : Picks
-        Its picks; each is drawn as a green circle of the pick's diameter, and the rejected
-        area (carbon, contamination) is tinted red.
+        Its picks; each is drawn as a green circle of the pick's diameter, edged in black so
+        it shows on light and dark areas alike, about 0.4% of the image's side thick (4 px at
+        1024: still 1.5 px where the page shows it 384 px wide), and the rejected area
+        (carbon, contamination) is tinted red.
     max_size_px : int
         Largest side of the image returned, pixels.
 
@@ -55,11 +57,14 @@ def overlay_picks(
             0.6 * rgb[: bad.shape[0], : bad.shape[1]][bad] + 0.4 * _BAD_RGB
         )
     radius_b = 0.5 * np.asarray(picks.diameters_a) / (picks.pixel_size_a * binning)
+    half = max(0.9, 0.002 * max(by, bx))  # half the ring's width, binned pixels
     yy, xx = np.mgrid[0:by, 0:bx]
     for x, y, r in zip(picks.x_px / binning, picks.y_px / binning, radius_b, strict=True):
-        y0, y1 = max(0, int(y - r - 2)), min(by, int(y + r + 3))
-        x0, x1 = max(0, int(x - r - 2)), min(bx, int(x + r + 3))
-        d = np.hypot(yy[y0:y1, x0:x1] - y, xx[y0:y1, x0:x1] - x)
-        ring = np.abs(d - r) < 0.9
-        rgb[y0:y1, x0:x1][ring] = _PICK_RGB
+        pad = half + 2
+        y0, y1 = max(0, int(y - r - pad)), min(by, int(y + r + pad + 1))
+        x0, x1 = max(0, int(x - r - pad)), min(bx, int(x + r + pad + 1))
+        off = np.abs(np.hypot(yy[y0:y1, x0:x1] - y, xx[y0:y1, x0:x1] - x) - r)
+        box = rgb[y0:y1, x0:x1]
+        box[(off >= half) & (off < half + 1.0)] *= 0.25  # the dark edge
+        box[off < half] = _PICK_RGB
     return np.asarray(np.rint(rgb), dtype=np.uint8)

@@ -107,6 +107,10 @@ def write_motion_outputs(
         "hot_pixels": 0 if result.defects is None else result.defects.n_hot,
         "dead_pixels": 0 if result.defects is None else result.defects.n_dead,
         "iterations": result.iterations,
+        "converged": result.converged,
+        "residual_px": round(result.residual_px, 5),
+        "patches_used": None if result.patches_used is None else list(result.patches_used),
+        "patch_note": result.patch_note,
         "files": {k: str(v) for k, v in vars(files).items()},
         **(extra or {}),
     }

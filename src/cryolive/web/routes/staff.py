@@ -13,7 +13,7 @@ from pydantic import AfterValidator
 from cryolive.db.repo import browse
 from cryolive.db.repo import staff as staff_repo
 from cryolive.web.broker import Broker
-from cryolive.web.deps import DbSession, StaffUser, staff_user
+from cryolive.web.deps import AppSettings, DbSession, StaffUser, staff_user
 from cryolive.web.models import (
     CollectionFailures,
     CollectionThroughput,
@@ -56,8 +56,12 @@ def _until(until: dt.datetime | None) -> dt.datetime:
     return _now() if until is None else until
 
 
-def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> Throughput:
-    rows = staff_repo.throughput(db, until=_until(until), hours=hours)
+def _throughput(
+    db: DbSession, settings: AppSettings, until: dt.datetime | None, hours: int
+) -> Throughput:
+    rows = staff_repo.throughput(
+        db, until=_until(until), hours=hours, beamlines=settings.web.staff_beamlines
+    )
     return Throughput(
         hours=hours, collections=[CollectionThroughput.model_validate(r) for r in rows]
     )
@@ -67,20 +71,24 @@ def _throughput(db: DbSession, until: dt.datetime | None, hours: int) -> Through
 def staff_page(
     page: UserPage,
     db: DbSession,
+    settings: AppSettings,
     broker: Broker,
     limit: Limit = 100,
     hours: Hours = 24,
     until: Until = None,
 ) -> HTMLResponse:
     staff_user(page.user)
+    beamlines = settings.web.staff_beamlines
     queues = queue_table(broker, newest=5)
     return page.render(
         "staff.html",
-        microscopes=browse.microscopes(db, now=_now(), consuming=_consuming(queues)),
-        failures=browse.failures(db, limit=limit),
+        microscopes=browse.microscopes(
+            db, now=_now(), consuming=_consuming(queues), beamlines=beamlines
+        ),
+        failures=browse.failures(db, limit=limit, beamlines=beamlines),
         queues=queues,
-        collection_failures=staff_repo.recent_failures(db),
-        throughput=_throughput(db, until, hours).model_dump(mode="json"),
+        collection_failures=staff_repo.recent_failures(db, beamlines=beamlines),
+        throughput=_throughput(db, settings, until, hours).model_dump(mode="json"),
     )
 
 
@@ -93,11 +101,15 @@ def _consuming(queues: Queues) -> bool | None:
 
 @router.get("/api/staff/microscopes", tags=["staff"])
 def microscopes_api(
-    user: StaffUser, db: DbSession, broker: Broker
+    user: StaffUser, db: DbSession, broker: Broker, settings: AppSettings
 ) -> dict[str, list[MicroscopeVisit]]:
     """Each microscope's visits, newest first, each with its state (live only while movies
-    come and every queue has a consumer) and the time of its newest movie."""
+    come and every queue has a consumer) and the time of its newest movie (the microscopes:
+    setting ``web.staff_beamlines``, default ISPyB's EM names m01-m99, e01-e99)."""
     consuming, now = _consuming(queue_table(broker, newest=1)), _now()
+    found = browse.microscopes(
+        db, now=now, consuming=consuming, beamlines=settings.web.staff_beamlines
+    )
     return {
         name: [
             MicroscopeVisit.model_validate(
@@ -106,36 +118,42 @@ def microscopes_api(
             )
             for v in rows
         ]
-        for name, rows in browse.microscopes(db, now=now, consuming=consuming).items()
+        for name, rows in found.items()
     }
 
 
 @router.get("/api/staff/failures", tags=["staff"])
-def failures_api(user: StaffUser, db: DbSession, limit: Limit = 100) -> list[Failure]:
-    """The latest failed programs (status 0) of every visit, with their messages."""
-    return [
-        Failure.model_validate(asdict(job) | {"visit": visit})
-        for visit, job in browse.failures(db, limit=limit)
-    ]
+def failures_api(
+    user: StaffUser, db: DbSession, settings: AppSettings, limit: Limit = 100
+) -> list[Failure]:
+    """The latest failed programs (status 0) of the microscopes' visits, with their messages."""
+    found = browse.failures(db, limit=limit, beamlines=settings.web.staff_beamlines)
+    return [Failure.model_validate(asdict(job) | {"visit": visit}) for visit, job in found]
 
 
 @router.get("/api/staff/collection-failures", tags=["staff"])
 def collection_failures_api(
     user: StaffUser,
     db: DbSession,
+    settings: AppSettings,
     collections: Annotated[int, Query(ge=1, le=500)] = 20,
     per_collection: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> list[CollectionFailures]:
     """The data collections with recorded failures (ERROR messages of their programs: a
     step that failed on a movie, or a failed run), latest first, with the newest messages."""
-    rows = staff_repo.recent_failures(db, collections=collections, per_collection=per_collection)
+    rows = staff_repo.recent_failures(
+        db,
+        collections=collections,
+        per_collection=per_collection,
+        beamlines=settings.web.staff_beamlines,
+    )
     return [CollectionFailures.model_validate(r) for r in rows]
 
 
 @router.get("/api/staff/throughput", tags=["staff"])
 def throughput_api(
-    user: StaffUser, db: DbSession, hours: Hours = 24, until: Until = None
+    user: StaffUser, db: DbSession, settings: AppSettings, hours: Hours = 24, until: Until = None
 ) -> Throughput:
     """Motion-corrected movies per hour (by the movies' time stamps) in the ``hours`` before
     ``until``, per data collection with its visit and microscope."""
-    return _throughput(db, until, hours)
+    return _throughput(db, settings, until, hours)

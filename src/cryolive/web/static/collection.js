@@ -5,15 +5,28 @@
   const root = document.getElementById("collection");
   if (!root) return;
   const id = root.dataset.id, csrf = root.dataset.csrf;
-  const SERIES = { defocus_a: "Defocus (Å)", resolution_a: "CTF fit resolution (Å)",
-    total_motion_a: "Total motion (Å)", ice_median: "Relative ice thickness", particles: "Particles" };
-  const HISTOGRAMS = ["defocus_a", "resolution_a", "total_motion_a", "ice_median"];
+  // What each column is, in the unit shown everywhere on the page (defocus in µm, as in the
+  // summary above the charts): scale turns the stored value into it.
+  const SERIES = {
+    defocus_a: { title: "Defocus", unit: "µm", scale: 1e-4, digits: 2 },
+    astigmatism_a: { title: "Astigmatism", unit: "Å", scale: 1, digits: 0 },
+    resolution_a: { title: "CTF fit resolution", unit: "Å", scale: 1, digits: 2 },
+    total_motion_a: { title: "Total motion", unit: "Å", scale: 1, digits: 1 },
+    ice_median: { title: "Relative ice thickness", unit: "", scale: 1, digits: 2 },
+    particles: { title: "Particles", unit: "per micrograph", scale: 1, digits: 0 },
+  };
+  const HISTOGRAMS = ["defocus_a", "resolution_a", "total_motion_a", "ice_median", "particles"];
+  const label = (key) => SERIES[key].title + (SERIES[key].unit ? ` (${SERIES[key].unit})` : "");
+  const scaled = (key) => (data[key] || []).map((v) => (v === null ? null : v * SERIES[key].scale));
+  const value = (key, axis) => `%{${axis}:.${SERIES[key].digits}f}${SERIES[key].unit ? " " + SERIES[key].unit : ""}`;
   const data = { movie_id: [] };
   let current = 0;
   const $ = (sel) => document.getElementById(sel);
   const seg = (value) => encodeURIComponent(String(value)); // one URL path segment or query value
-  const layout = (title, x) => ({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 10, t: 36, b: 40 },
-    xaxis: { title: { text: x } }, font: { size: 12 } });
+  const layout = (title, x, y) => ({ title: { text: title, font: { size: 14 } }, margin: { l: 64, r: 10, t: 36, b: 44 },
+    xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, font: { size: 12 },
+    hoverlabel: { bgcolor: "#fff", font: { color: "#111" } } });
+  const CONFIG = { responsive: true, displaylogo: false };
 
   function merge(part) {
     // Rows for movies already known are replaced (their results may have landed since).
@@ -42,22 +55,52 @@
     if (!window.Plotly || n === 0) return;
     const type = n > 5000 ? "scattergl" : "scatter";
     const x = data.movie_id.map((_, i) => i + 1);
-    for (const [key, title] of Object.entries(SERIES)) {
+    // hover: which movie (its number in the session and its id), then the value with its unit
+    const movies = data.movie_id.map((m, i) => [(data.movie_number || [])[i] ?? i + 1, m]);
+    const who = "Movie %{customdata[0]} (id %{customdata[1]})";
+    const has = (key) => (data[key] || []).some((v) => v !== null);
+    for (const key of Object.keys(SERIES)) {
       const el = $("chart-" + key);
-      const y = data[key] || [];
-      if (key === "particles" && !y.some((v) => v !== null)) { el.closest("figure").hidden = true; continue; }
+      if (!el) continue;
+      if (!has(key)) { el.closest("figure").hidden = true; continue; }
       el.closest("figure").hidden = false;
-      Plotly.react(el, [{ x, y, type, mode: "markers", marker: { size: 4, color: "#0b4f9c" }, name: title }],
-        layout(title, "Movie"), { responsive: true, displaylogo: false });
-      el.on && !el.dataset.bound && (el.dataset.bound = "1", el.on("plotly_click", (ev) => show(ev.points[0].pointIndex)));
+      Plotly.react(el, [{ x, y: scaled(key), customdata: movies, type, mode: "markers",
+        marker: { size: 4, color: "#0b4f9c" }, name: SERIES[key].title,
+        hovertemplate: `${who}<br>${SERIES[key].title}: ${value(key, "y")}<extra></extra>` }],
+        layout(`${SERIES[key].title} per movie`, "Movie (in acquisition order)", label(key)), CONFIG);
+      bind(el, (point) => point.pointIndex);
     }
     for (const key of HISTOGRAMS) {
-      Plotly.react($("hist-" + key), [{ x: (data[key] || []).filter((v) => v !== null), type: "histogram",
-        marker: { color: "#0a6b2d" } }], layout(SERIES[key], SERIES[key]), { responsive: true, displaylogo: false });
+      const el = $("hist-" + key);
+      if (!el) continue;
+      if (!has(key)) { el.closest("figure").hidden = true; continue; }
+      el.closest("figure").hidden = false;
+      Plotly.react(el, [{ x: scaled(key).filter((v) => v !== null), type: "histogram", marker: { color: "#0a6b2d" },
+        hovertemplate: `${SERIES[key].title} %{x}${SERIES[key].unit ? " " + SERIES[key].unit : ""}: %{y} movies<extra></extra>` }],
+        layout(key === "particles" ? "Particles per micrograph" : SERIES[key].title, label(key), "Movies"), CONFIG);
+    }
+    const versus = $("chart-particles-defocus");
+    if (versus) {
+      const drawn = has("particles") && has("defocus_a");
+      versus.closest("figure").hidden = !drawn;
+      if (drawn) {
+        Plotly.react(versus, [{ x: scaled("defocus_a"), y: data.particles, customdata: movies, type, mode: "markers",
+          marker: { size: 4, color: "#7a3e9d" },
+          hovertemplate: `${who}<br>Defocus: ${value("defocus_a", "x")}<br>Particles: %{y}<extra></extra>` }],
+          layout("Particles against defocus", label("defocus_a"), "Particles per micrograph"), CONFIG);
+        bind(versus, (point) => point.pointIndex);
+      }
     }
     $("movie-count").textContent = n;
     $("movie-index").max = n;
     document.body.dataset.charts = "drawn";
+  }
+
+  function bind(el, index) {
+    // a click on a point opens that movie below
+    if (!el.on || el.dataset.bound) return;
+    el.dataset.bound = "1";
+    el.on("plotly_click", (ev) => show(index(ev.points[0])));
   }
 
   async function load(after) {
@@ -93,8 +136,12 @@
     document.body.dataset.movie = String(movie);
     if (m.files.includes("drift") && window.Plotly) {
       const drift = await (await fetch(`/api/movies/${seg(movie)}/files/drift`)).json();
-      Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers" })),
-        layout("", "x (Å)"), { displaylogo: false });
+      // equal scales on both axes: the track's shape is the specimen's real movement
+      const frame = "Frame %{pointNumber}<br>x %{x:.1f} Å, y %{y:.1f} Å<extra></extra>";
+      const look = layout("", "x (Å)", "y (Å)");
+      look.yaxis.scaleanchor = "x"; look.yaxis.scaleratio = 1;
+      Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers", hovertemplate: frame })),
+        look, { displaylogo: false });
     } else if (window.Plotly) Plotly.purge($("drift"));
     $("drift").closest("figure").hidden = !m.files.includes("drift");
   }
@@ -167,6 +214,20 @@
     if (event.key === "ArrowRight") { show(current + 1); event.preventDefault(); }
     if (event.key === "ArrowLeft") { show(current - 1); event.preventDefault(); }
   });
+  // an image opens full size (its own pixels, up to the window) in a dialog; Esc or a click closes it
+  const lightbox = $("lightbox");
+  for (const img of document.querySelectorAll(".images img")) {
+    img.tabIndex = 0;
+    const open = () => {
+      if (!img.getAttribute("src") || !lightbox.showModal) return;
+      $("lightbox-img").src = img.src; $("lightbox-img").alt = img.alt + " (full size)";
+      lightbox.showModal();
+    };
+    img.addEventListener("click", open);
+    img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { open(); e.preventDefault(); } });
+  }
+  $("lightbox-img").addEventListener("click", () => lightbox.close());
+  lightbox.addEventListener("click", (e) => { if (e.target === lightbox) lightbox.close(); });
   $("prev").addEventListener("click", () => show(current - 1));
   $("next").addEventListener("click", () => show(current + 1));
   $("movie-index").addEventListener("change", (e) => show(Number(e.target.value) - 1));

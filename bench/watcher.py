@@ -1,0 +1,219 @@
+"""The watcher on a large EPU visit: time per scan, CPU share at the default poll, and how many
+polls a movie waits between its completion and its registration.
+
+    .venv/bin/python bench/watcher.py [--movies 5000,50000] [--poll 5] [--profile]
+
+Each case builds one raw folder as EPU leaves it (no rendering: tiny movie files, a real-shaped
+acquisition ``.xml`` and ``.jpg`` beside each, the grid squares' and foil holes' ``.xml`` and
+``.jpg``; 40 holes of 4 movies per square), then drives ``Watcher.scan_once`` with a simulated
+clock advancing one poll per scan, on SQLite and the embedded broker:
+
+- first scan (every movie seen for the first time, none complete yet: sizes recorded);
+- backlog scan (every movie now complete: read, registered, published);
+- steady scan (nothing new), the median of five: wall and CPU seconds, and the CPU share of
+  one core at the poll interval (CPU per scan / poll);
+- latency: ten new movies land (movie, then its ``.xml``) between two scans; the number of
+  scans until they are registered, and from it the mean wait in seconds (a movie completes
+  on average half a poll before the next scan).
+
+Goals (issue #16): steady scan under 1 s, under 5 % of a core, registration within 2 polls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+
+from cryolive.db import make_engine, session_factory, upgrade
+from cryolive.messaging import open_transport
+from cryolive.messaging.recipe import load_recipe
+from cryolive.services.runtime import recipe_path
+from cryolive.services.watcher import Watcher
+from cryolive.simulate._layout import ImageRecord, epu_image_xml
+
+HOLES_PER_SQUARE = 40
+MOVIES_PER_HOLE = 4
+START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+
+def _xml(when: datetime, magnification: int = 105_000, frames: int = 40) -> str:
+    return epu_image_xml(
+        ImageRecord(
+            pixel_size_a=0.83,
+            voltage_kv=300.0,
+            exposure_time_s=2.0,
+            dose_e_per_a2=40.0,
+            nominal_defocus_a=15_000.0,
+            magnification=magnification,
+            n_fractions=frames,
+            shape_px=(4092, 5760),
+            stage_um=(10.0, 20.0, 80.0),
+            acquired_at=when,
+            detector="BioQuantum K3",
+        )
+    )
+
+
+class VisitBuilder:
+    """Writes an EPU raw folder fast: one text per kind of file, written many times."""
+
+    def __init__(self, raw: Path) -> None:
+        self.raw = raw
+        self.movie_xml = _xml(START)
+        self.survey_xml = _xml(START, magnification=470, frames=1)
+        jpeg = (np.random.default_rng(0).normal(128, 20, (64, 64))).clip(0, 255)
+        self.jpeg = imagecodecs.jpeg8_encode(jpeg.astype(np.uint8))
+        self.count = 0
+
+    def add(self, n: int) -> list[Path]:
+        """``n`` more acquisitions (continuing the squares and holes); their movie paths."""
+        made = []
+        for _ in range(n):
+            i = self.count
+            square = 8_000_001 + 7 * (i // (HOLES_PER_SQUARE * MOVIES_PER_HOLE))
+            hole = 9_000_000 + i // MOVIES_PER_HOLE
+            shot = i % MOVIES_PER_HOLE
+            stamp = (START + timedelta(seconds=6 * i)).strftime("%Y%m%d_%H%M%S")
+            folder = self.raw / "Images-Disc1" / f"GridSquare_{square}"
+            if not (folder / "Data").is_dir():
+                (folder / "FoilHoles").mkdir(parents=True)
+                (folder / "Data").mkdir()
+                (folder / f"GridSquare_{stamp}.xml").write_text(self.survey_xml)
+                (folder / f"GridSquare_{stamp}.jpg").write_bytes(self.jpeg)
+            if shot == 0:
+                (folder / "FoilHoles" / f"FoilHole_{hole}_{stamp}.xml").write_text(self.survey_xml)
+                (folder / "FoilHoles" / f"FoilHole_{hole}_{stamp}.jpg").write_bytes(self.jpeg)
+            stem = folder / "Data" / f"FoilHole_{hole}_Data_{9_017_347 + 7 * shot}_1_{stamp}"
+            movie = stem.with_name(stem.name + "_fractions.tiff")
+            movie.write_bytes(b"II*\0" + bytes(60))
+            stem.with_name(stem.name + ".xml").write_text(self.movie_xml)
+            stem.with_name(stem.name + ".jpg").write_bytes(self.jpeg)
+            made.append(movie)
+            self.count += 1
+        return made
+
+
+def _timed(watcher: Watcher, now: float) -> tuple[float, float, int]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = watcher.scan_once(now)
+    return time.perf_counter() - wall, time.process_time() - cpu, report.registered
+
+
+def run(n: int, poll: float, profile: bool) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bench-watcher-") as tmp:
+        visit = Path(tmp) / "bi23047-5"
+        builder = VisitBuilder(visit / "raw")
+        t0 = time.perf_counter()
+        builder.add(n)
+        build_s = time.perf_counter() - t0
+        engine = make_engine(f"sqlite:///{tmp}/bench.sqlite")
+        upgrade(engine)
+        watcher = Watcher(
+            visit_dir=visit,
+            visit="bi23047-5",
+            sessions=session_factory(engine),
+            transport=open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}"),
+            recipe=load_recipe(recipe_path("spa-preprocess")),
+        )
+        now = 1_000.0
+        first = _timed(watcher, now)
+        now += poll
+        backlog = _timed(watcher, now)
+        if backlog[2] != n:
+            raise SystemExit(f"backlog scan registered {backlog[2]} of {n} movies")
+        steady = []
+        for _ in range(5):
+            now += poll
+            steady.append(_timed(watcher, now))
+        profile_text = ""
+        if profile:
+            profiler = cProfile.Profile()
+            now += poll
+            profiler.runcall(watcher.scan_once, now)
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(14)
+            profile_text = out.getvalue()
+        waits = []
+        for _ in range(3):
+            builder.add(10)  # complete between two scans
+            scans = 0
+            while True:
+                now += poll
+                scans += 1
+                if _timed(watcher, now)[2] or scans > 10:
+                    break
+            waits.append(scans)
+        engine.dispose()
+        steady_wall = statistics.median(s[0] for s in steady)
+        steady_cpu = statistics.median(s[1] for s in steady)
+        scans = max(waits)
+        return {
+            "movies": n,
+            "files": sum(1 for _ in (visit / "raw").rglob("*")),
+            "build_s": build_s,
+            "first": first,
+            "backlog": backlog,
+            "steady_wall": steady_wall,
+            "steady_cpu": steady_cpu,
+            "share": steady_cpu / poll,
+            "scans": scans,
+            "mean_wait_s": (scans - 0.5) * poll + steady_wall,
+            "profile": profile_text,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--movies", default="5000,50000")
+    parser.add_argument("--poll", type=float, default=5.0, help="cryolive run's default: 5 s")
+    parser.add_argument("--profile", action="store_true", help="cProfile of one steady scan")
+    args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    load = os.getloadavg()[0]
+    print(
+        f"# {now}, {platform.node()}, {os.cpu_count()} CPUs, load average {load:.1f}, "
+        f"commit {commit}, poll {args.poll:g} s"
+    )
+    print(
+        "| movies | files | first scan wall / CPU (s) | backlog scan wall / CPU (s) "
+        "| steady scan wall / CPU (s) | CPU share at the poll | scans to registration "
+        "| mean wait (s) | build (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    profiles = []
+    for n in (int(v) for v in args.movies.split(",")):
+        r = run(n, args.poll, args.profile)
+        first, backlog = r["first"], r["backlog"]
+        assert isinstance(first, tuple) and isinstance(backlog, tuple)
+        print(
+            f"| {n:,} | {r['files']:,} | {first[0]:.2f} / {first[1]:.2f} "
+            f"| {backlog[0]:.1f} / {backlog[1]:.1f} "
+            f"| {r['steady_wall']:.2f} / {r['steady_cpu']:.2f} | {100 * r['share']:.1f} % "  # type: ignore[operator]
+            f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['build_s']:.0f} |",
+            flush=True,
+        )
+        if r["profile"]:
+            profiles.append(f"## steady scan of {n:,} movies\n{r['profile']}")
+    for text in profiles:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
