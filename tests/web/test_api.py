@@ -125,10 +125,10 @@ def test_reprocess_records_a_request_and_stop_ends_it(clients: Any, world: Any) 
         assert ledger.outcomes(db, program_id=program) == {"cancelled": 1}
     engine.dispose()
     job = client.get(f"/api/jobs/{program}").json()
-    assert job["status"] == "failed" and job["message"] == "stopped by alice"
+    assert job["status"] == "stopped" and job["message"] == "stopped by alice"
     twice = client.post(f"/api/jobs/{program}/stop", headers={"X-CSRF-Token": csrf})
     assert twice.status_code == 409 and "already" in twice.json()["detail"]
-    assert twice.json()["detail"].endswith("has already failed.")  # it said "faileded"
+    assert twice.json()["detail"].endswith("has already been stopped.")
 
 
 @pytest.mark.parametrize(

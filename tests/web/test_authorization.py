@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/staff/collection-failures"): STAFF_API,
     ("GET", "/api/staff/throughput"): STAFF_API,
     ("GET", "/api/collections/{data_collection_id}/classes"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/classes/history"): MEMBERS_API,
     ("GET", "/api/classes/{particle_classification_id}/image"): MEMBERS_API,
     ("POST", "/api/visits/{visit}/collections"): (401, 403, 201, 201),
     ("POST", "/visits/{visit}/collections"): (401, 403, 303, 303),

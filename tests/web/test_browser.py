@@ -147,7 +147,7 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     _shot(page, "visits")
 
     page.get_by_role("link", name=world.visit).click()
-    page.get_by_role("link", name=f"{world.root}/bi10001-1/raw/").click()
+    page.get_by_role("link", name="raw", exact=True).click()  # named by its raw folder
     page.wait_for_selector("body[data-charts=drawn]")
     assert page.locator("#charts .js-plotly-plot").count() == 7
     assert page.locator("#histograms .js-plotly-plot").count() == 5
@@ -253,6 +253,8 @@ def test_staff_area(browser: Any, server: str, world: Any) -> None:
 def test_register_a_collection_by_hand(browser: Any, server: str, world: Any) -> None:
     page = _page(browser, server, "alice")
     page.goto(f"/visits/{world.visit}")
+    assert page.locator("#register").is_hidden()  # folded away: the visit has collections
+    page.locator("#register-by-hand summary").click()
     page.get_by_label("Raw folder").fill("raw9")
     page.get_by_label("Software").select_option("SerialEM")
     page.get_by_label("Movie files").select_option("mrc")
@@ -263,9 +265,10 @@ def test_register_a_collection_by_hand(browser: Any, server: str, world: Any) ->
     _shot(page, "register")
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/collections/*")
-    assert page.get_by_role("heading", name=f"{world.root}/bi10001-1/raw9/").is_visible()
+    assert page.get_by_role("heading", name="raw9", exact=True).is_visible()  # not its path
     assert "1.1 Å/px · 50.0 e⁻/Å² · Frames/*.mrc" in page.locator(".optics").inner_text()
     page.goto(f"/visits/{world.visit}")
+    page.locator("#register-by-hand summary").click()
     page.get_by_label("Raw folder").fill("../bi10002-1/raw")
     page.get_by_label("Pixel size (Å)").fill("1.1")
     page.get_by_label("Dose per frame (e⁻/Å²)").fill("1.25")

@@ -119,3 +119,15 @@ def test_the_throttle_forgets_expired_keys() -> None:
     throttle.failed(*throttle.keys("192.0.2.1", "alice"), now=100.0)
     assert len(throttle._failures) == 2  # only the new client's two keys are left
     assert throttle.retry_after(*throttle.keys("10.0.0.1", "alice"), now=100.0) == 0
+
+
+def test_the_login_page_keeps_a_logged_in_session(app: Any) -> None:
+    """Opening /login in a second tab once logged in says so and ends nothing."""
+    with TestClient(app, follow_redirects=False) as client:
+        _login(client, "alice", "password-alice", _token(client))
+        page = client.get("/login", params={"next": "/visits/bi10001-1"})
+        assert page.status_code == 200 and "set-cookie" not in page.headers
+        assert "You are logged in as <strong>alice</strong>" in page.text
+        assert 'href="/visits/bi10001-1">Continue' in page.text
+        assert 'name="password"' not in page.text
+        assert client.get("/api/me").json()["login"] == "alice"  # still logged in

@@ -39,7 +39,7 @@ from cryolive.web.auth import (
 )
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
-from cryolive.web.pages import url_segment
+from cryolive.web.pages import ago, duration, url_segment, utc_time
 from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.secret import session_secret
@@ -167,6 +167,7 @@ def create_app(
     app.state.series_cache = SeriesCache()
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.templates.env.filters["segment"] = url_segment
+    app.state.templates.env.filters.update(utc=utc_time, ago=ago, duration=duration)
     app.state.assets = page_assets()
     app.state.templates.env.globals["asset"] = app.state.assets.url
     app.state.broker = broker_view(settings, transport=transport, queues=queues)

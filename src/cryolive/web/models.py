@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from cryolive.db.repo.browse import RunStatus
+from cryolive.web.reprocess import asked_for
 
 FileKind = Literal["snapshot", "fft", "ctf_fit", "drift", "picks"]
 
@@ -32,6 +33,13 @@ class Visit(_Read):
     start: dt.datetime | None
     end: dt.datetime | None
     collections: int = Field(description="How many data collections it has.")
+    movies: int = Field(default=0, description="How many movies its data collections have.")
+    last_movie: dt.datetime | None = Field(
+        default=None, description="When its newest movie was recorded (UTC)."
+    )
+    status: Literal["not started", "under way", "ended"] = Field(
+        description="Where it stands by its dates."
+    )
 
 
 class DataCollection(_Read):
@@ -41,6 +49,7 @@ class DataCollection(_Read):
     session_id: int
     visit: str
     directory: str = Field(description="The raw folder.")
+    name: str = Field(description="The raw folder relative to the visit's folder (its name).")
     file_template: str
     start: dt.datetime | None
     voltage_kv: float | None
@@ -55,10 +64,29 @@ class VisitDetail(Visit):
     data_collections: list[DataCollection]
 
 
+class Stage(_Read):
+    """One stage of processing: how much it has done and its backlog."""
+
+    stage: Literal["movies", "motion_corrected", "ctf_estimated", "picked", "in_2d"]
+    label: str
+    done: int = Field(description="Movies (micrographs for picked, particles for in_2d).")
+    backlog: int = Field(description="What the stage before it has done and it has not.")
+
+
+class Progress(_Read):
+    """Per-stage progress, and the time to catch up at the recent rate."""
+
+    stages: list[Stage]
+    movies_per_hour: float = Field(description="Movies through the pipeline, last 15 minutes.")
+    behind: int = Field(description="Movies not yet through CTF.")
+    eta_s: float | None = Field(description="Seconds to catch up at that rate; null: none.")
+
+
 class Summary(_Read):
     """Counts and means of a collection's results, from the run shown (the chosen programs)."""
 
     movies: int
+    picked: int = Field(description="Micrographs with picks.")
     motion_corrected: int
     ctf_estimated: int
     ice_measured: int
@@ -68,6 +96,7 @@ class Summary(_Read):
     best_resolution_a: float | None = Field(description="Best CTF fit resolution, Å.")
     particles: int | None = Field(description="Particles picked in all; null: none picked.")
     latest_movie_id: int = Field(description="0 while there is no movie.")
+    progress: Progress
 
 
 class DataCollectionDetail(DataCollection):
@@ -119,6 +148,10 @@ class MovieResult(_Read):
     particles: int | None
     data_collection_id: int
     files: list[FileKind] = Field(description="The kinds of file it has (``/files/{kind}``).")
+    processed: bool = Field(
+        default=False,
+        description="Any result of the run shown is recorded; false: not processed yet.",
+    )
 
 
 class Job(_Read):
@@ -137,6 +170,13 @@ class Job(_Read):
     end: dt.datetime | None
     parameters: dict[str, str] = Field(description="The run's parameters as recorded.")
     messages: list[tuple[str, str]] = Field(description="(severity, message), oldest first.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="A person's request: what it asked for, in words; empty for automatic runs."
+    )
+    @property
+    def asked_for(self) -> str:
+        return "" if self.automatic else asked_for(self.parameters)
 
 
 class ClassAverage(_Read):
@@ -163,6 +203,18 @@ class ClassBatch(_Read):
     classes: list[ClassAverage]
 
 
+class ClassificationRun(_Read):
+    """One 2D classification of a batch, in the history."""
+
+    group_id: int
+    batch_number: int
+    attempt: int = Field(description="1 for the batch's first classification, 2 for its next…")
+    particles: int
+    classes: int
+    selected: int = Field(description="Classes the engine selected by its score.")
+    newest: bool = Field(description="The classification the gallery shows for the batch.")
+
+
 class LiveUpdate(_Read):
     """One ``update`` event of ``/events``: what changed is sent whole."""
 
@@ -180,7 +232,7 @@ class ReprocessRequested(_Read):
 
 
 class Stopped(_Read):
-    status: Literal["failed"]
+    status: Literal["stopped"]
     message: str = Field(description='"stopped by <login>".')
 
 
@@ -195,7 +247,14 @@ class Me(_Read):
 
 
 class MicroscopeVisit(Visit):
-    live: bool = Field(description="The visit is under way now.")
+    live: bool = Field(
+        description="Under way, a movie came in the last 10 minutes and every queue of the "
+        "pipeline has a consumer."
+    )
+    state: Literal["live", "stalled", "quiet", ""] = Field(
+        description="live; stalled: movies come but a queue has no consumer (or no broker is "
+        "known); quiet: under way by its dates but no movie for 10 minutes; empty: not under way."
+    )
 
 
 class Failure(Job):

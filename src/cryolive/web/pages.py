@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -18,6 +19,44 @@ def url_segment(value: object) -> str:
     ``_.-~`` percent-encoded, ``/`` ``?`` ``#`` included (Jinja's ``urlencode`` keeps ``/``).
     Templates use it as the ``segment`` filter for every value they put in a URL."""
     return quote(str(value), safe="")
+
+
+def utc_time(value: dt.datetime | None) -> str:
+    """A time as people read it, with its zone: "2026-12-06 19:38 UTC" (ISPyB's naive times
+    are UTC); "" for none. The ``utc`` filter."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def duration(seconds: float) -> str:
+    """A span of time in words, rounded: "40 s", "3 min", "2 h 5 min", "3 days". The
+    ``duration`` filter."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{round(s / 60)} min"
+    if s < 2 * 86400:
+        h, m = divmod(round(s / 60), 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    return f"{round(s / 86400)} days"
+
+
+def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """How long ago a (naive UTC) time was: "3 min ago", "just now", "in 2 h" for one ahead;
+    "" for none. The ``ago`` filter."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    seconds = (now - value).total_seconds()
+    if abs(seconds) < 30:
+        return "just now"
+    return f"{duration(seconds)} ago" if seconds > 0 else f"in {duration(-seconds)}"
 
 
 @dataclass(frozen=True)

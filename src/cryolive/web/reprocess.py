@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
 from cryolive.db.repo import browse, collections
-from cryolive.params import encode_overrides
+from cryolive.errors import BadInputError
+from cryolive.params import decode_stored, encode_overrides, from_stored
 
 RECIPE = "spa-preprocess"
 
@@ -150,3 +151,53 @@ def stop(session: Session, *, auto_proc_program_id: int, login: str, when: dt.da
         message=f"stopped by {login}",
         when=when,
     )
+
+
+def form_defaults(jobs: list[browse.JobRow], *, pixel_size_a: float | None) -> dict[str, Any]:
+    """The reprocess form's starting values: the newest run of the collection with recorded
+    parameters (its typed :class:`~cryolive.params.RunParameters`), the automatic run first;
+    the collection's pixel size where no run says. A run whose rows do not read is skipped."""
+    ordered = sorted(jobs, key=lambda j: (not j.automatic, -j.auto_proc_program_id))
+    for job in ordered:
+        if not job.parameters:
+            continue
+        try:
+            run = from_stored(job.parameters)
+        except BadInputError:
+            continue
+        return {
+            "pixel_size_a": run.acquisition.pixel_size_a or pixel_size_a,
+            "dose_per_frame_e_per_a2": run.acquisition.dose_per_frame_e_per_a2,
+            "gain_reference": run.motion.gain_path,
+            "eer_grouping": run.motion.eer_grouping,
+            "particle_diameter_min_a": run.picking.diameter_min_a,
+            "particle_diameter_max_a": run.picking.diameter_max_a,
+            "box_size_px": run.extract.box_px,
+            "number_of_classes": run.class2d.classes,
+            "from_program": job.auto_proc_program_id,
+        }
+    return {"pixel_size_a": pixel_size_a}
+
+
+# What a person's request asked for, in the words of the form, for its row in the job list.
+_ASKED = (
+    ("pixel_size_a", "pixel {} Å"),
+    ("dose_per_frame_e_per_a2", "dose {} e⁻/Å²/frame"),
+    ("particle_diameter_min_a", "particles {} Å"),
+    ("particle_diameter_max_a", "to {} Å"),
+    ("box_px", "box {} px"),
+    ("class2d_classes", "{} classes"),
+    ("eer_grouping", "EER grouping {}"),
+    ("gain_path", "gain {}"),
+)
+
+
+def asked_for(parameters: dict[str, str]) -> str:
+    """A user's request's parameters as one line ("pixel 1.1 Å · dose 1.2 e⁻/Å²/frame · …")."""
+    words = []
+    for key, text in _ASKED:
+        if key in parameters:
+            value = decode_stored(parameters[key])
+            if value is not None:
+                words.append(text.format(value))
+    return " · ".join(words)

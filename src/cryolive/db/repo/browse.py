@@ -19,19 +19,30 @@ from ispyb.sqlalchemy import (
     BLSession,
     DataCollection,
     Movie,
+    ParticleClassification,
+    ParticleClassificationGroup,
+    ParticlePicker,
     ProcessingJob,
     ProcessingJobParameter,
     Proposal,
 )
 from sqlalchemy.orm import Session
 
+from cryolive.db import ledger
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
 
 # The words a run's status is shown in, everywhere (web, API, command line): one set, checked.
-RunStatus = Literal["requested", "running", "success", "failed"]
+#   requested: recorded, not started; running: started, with work queued or in flight for it, or
+#   (an automatic run) a movie came within IDLE_AFTER; idle: an automatic run with nothing queued
+#   or in flight and no movie for IDLE_AFTER (it wakes when the next movie comes); finished: an
+#   automatic run of a visit that has ended, with nothing left in flight; success / failed: ended
+#   as the pipeline recorded; stopped: a person stopped it (ISPyB records that as failed).
+RunStatus = Literal["requested", "running", "idle", "finished", "success", "stopped", "failed"]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
-ENDED: frozenset[RunStatus] = frozenset({"success", "failed"})
+ENDED: frozenset[RunStatus] = frozenset({"finished", "success", "stopped", "failed"})
+IDLE_AFTER = dt.timedelta(minutes=10)
+STOPPED_BY = "stopped by "  # how the message of a run a person stopped begins
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,26 @@ class VisitRow:
     start: dt.datetime | None
     end: dt.datetime | None
     collections: int = 0
+    movies: int = 0
+    last_movie: dt.datetime | None = None
+
+    def state_at(self, now: dt.datetime) -> Literal["not started", "under way", "ended"]:
+        """Where the visit stands by its dates (``now`` naive UTC; an open end is not ended)."""
+        if self.start is not None and self.start > now:
+            return "not started"
+        return "ended" if self.end is not None and self.end < now else "under way"
+
+
+def collection_name(directory: str, visit: str) -> str:
+    """What a person calls a data collection: its raw folder relative to the visit's folder
+    (``raw``, ``raw2/GridSquare_3``), found after the path's component named as the visit;
+    the last two components where the visit's name is not in the path."""
+    parts = [p for p in directory.replace("\\", "/").split("/") if p]
+    if visit in parts:
+        rest = parts[len(parts) - parts[::-1].index(visit) :]
+        if rest:
+            return "/".join(rest)
+    return "/".join(parts[-2:]) or directory
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,7 @@ class CollectionRow:
     pixel_size_a: float | None
     dose_e_per_a2: float | None
     movies: int = 0
+    name: str = ""  # collection_name: the raw folder relative to the visit's folder
 
 
 @dataclass(frozen=True)
@@ -92,7 +124,9 @@ _VISIT_COLUMNS = (
 )
 
 
-def _visit_row(row: Any, collections: int = 0) -> VisitRow:
+def _visit_row(
+    row: Any, collections: int = 0, movies: int = 0, last_movie: dt.datetime | None = None
+) -> VisitRow:
     sid, code, number, visit_number, microscope, start, end = tuple(row)[:7]
     return VisitRow(
         session_id=int(sid),
@@ -101,24 +135,43 @@ def _visit_row(row: Any, collections: int = 0) -> VisitRow:
         start=start,
         end=end,
         collections=collections,
+        movies=movies,
+        last_movie=last_movie,
     )
 
 
 def visits_among(session: Session, *, session_ids: sa.Select[tuple[int]]) -> list[VisitRow]:
-    """The visits whose ids ``session_ids`` selects, newest first, with their collection counts."""
+    """The visits whose ids ``session_ids`` selects, newest first, with their collection and
+    movie counts and the time of their newest movie."""
     counts = (
         sa.select(DataCollection.SESSIONID, sa.func.count().label("n"))
         .group_by(DataCollection.SESSIONID)
         .subquery()
     )
+    movies = (
+        sa.select(
+            DataCollection.SESSIONID,
+            sa.func.count().label("n"),
+            sa.func.max(Movie.createdTimeStamp).label("last"),
+        )
+        .join(Movie, Movie.dataCollectionId == DataCollection.dataCollectionId)
+        .group_by(DataCollection.SESSIONID)
+        .subquery()
+    )
     rows = session.execute(
-        sa.select(*_VISIT_COLUMNS, sa.func.coalesce(counts.c.n, 0))
+        sa.select(
+            *_VISIT_COLUMNS,
+            sa.func.coalesce(counts.c.n, 0),
+            sa.func.coalesce(movies.c.n, 0),
+            movies.c.last,
+        )
         .join(Proposal, Proposal.proposalId == BLSession.proposalId)
         .outerjoin(counts, BLSession.sessionId == counts.c.SESSIONID)
+        .outerjoin(movies, BLSession.sessionId == movies.c.SESSIONID)
         .where(BLSession.sessionId.in_(session_ids))
         .order_by(BLSession.startDate.desc(), BLSession.sessionId.desc())
     )
-    return [_visit_row(row, int(row[7])) for row in rows]
+    return [_visit_row(row, int(row[7]), int(row[8]), row[9]) for row in rows]
 
 
 def visit(session: Session, *, session_id: int) -> VisitRow | None:
@@ -174,6 +227,7 @@ def _collection_row(dc: DataCollection, visit_name: str, movies: int) -> Collect
         pixel_size_a=_float(dc.pixelSizeOnImage),
         dose_e_per_a2=_float(dc.totalExposedDose),
         movies=movies,
+        name=collection_name(str(dc.imageDirectory or ""), visit_name),
     )
 
 
@@ -181,16 +235,44 @@ def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def program_status(status: int | None, start: dt.datetime | None) -> RunStatus:
-    """ISPyB's processingStatus in words: NULL is requested (not started) or running."""
-    if status is None:
-        return "requested" if start is None else "running"
-    return "success" if int(status) == 1 else "failed"
+@dataclass(frozen=True)
+class Activity:
+    """What tells a started, not ended run's state: work still open for it in the ledger, the
+    newest movie of its collection, the end of its visit, and the time now (naive UTC)."""
+
+    open_work: int
+    last_movie: dt.datetime | None
+    visit_end: dt.datetime | None
+    now: dt.datetime
+
+
+def run_status(
+    status: int | None,
+    start: dt.datetime | None,
+    message: str,
+    *,
+    automatic: bool,
+    activity: Activity | None = None,
+) -> RunStatus:
+    """A run's status in words (see :data:`RunStatus`), from its program's processingStatus
+    and start and, for a started automatic run, what it is doing."""
+    if status is not None:
+        if int(status) == 1:
+            return "success"
+        return "stopped" if message.startswith(STOPPED_BY) else "failed"
+    if start is None:
+        return "requested"
+    if not automatic or activity is None or activity.open_work:
+        return "running"
+    if activity.visit_end is not None and activity.visit_end <= activity.now:
+        return "finished"
+    recent = activity.last_movie is not None and activity.now - activity.last_movie < IDLE_AFTER
+    return "running" if recent else "idle"
 
 
 def ended_phrase(status: RunStatus) -> str:
     """How a run that has ended is said in a sentence ("has already …")."""
-    return "finished" if status == "success" else status
+    return {"success": "finished", "stopped": "been stopped"}.get(status, status)
 
 
 _JOB_QUERY = (
@@ -206,15 +288,42 @@ _JOB_QUERY = (
         AutoProcProgram.processingMessage,
         AutoProcProgram.processingStartTime,
         AutoProcProgram.processingEndTime,
+        BLSession.endDate,
     )
     .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
     .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+    .join(BLSession, BLSession.sessionId == DataCollection.SESSIONID)
 )
 
 
-def _jobs(session: Session, query: Any) -> list[JobRow]:
+def _activities(session: Session, rows: list[Any], now: dt.datetime) -> dict[int, Activity]:
+    """The activity of each started, not ended automatic run among ``rows``, by program id."""
+    live = [r for r in rows if r[7] is None and r[9] is not None and r[6]]
+    if not live:
+        return {}
+    last: dict[int, dt.datetime | None] = {
+        int(dc): latest
+        for dc, latest in session.execute(
+            sa.select(Movie.dataCollectionId, sa.func.max(Movie.createdTimeStamp))
+            .where(Movie.dataCollectionId.in_({int(r[2]) for r in live}))
+            .group_by(Movie.dataCollectionId)
+        )
+    }
+    return {
+        int(r[0]): Activity(
+            open_work=ledger.open_items(session, program_id=int(r[0])),
+            last_movie=last.get(int(r[2])),
+            visit_end=r[11],
+            now=now,
+        )
+        for r in live
+    }
+
+
+def _jobs(session: Session, query: Any, *, now: dt.datetime | None = None) -> list[JobRow]:
     rows: list[Any] = list(session.execute(query))
     ids = [int(r[0]) for r in rows]
+    activity = _activities(session, rows, now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     messages: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
     if ids:
         for program, severity, text in session.execute(
@@ -236,7 +345,9 @@ def _jobs(session: Session, query: Any) -> list[JobRow]:
             recipe=str(r[4] or ""),
             display_name=str(r[5] or ""),
             automatic=bool(r[6]),
-            status=program_status(r[7], r[9]),
+            status=run_status(
+                r[7], r[9], str(r[8] or ""), automatic=bool(r[6]), activity=activity.get(int(r[0]))
+            ),
             message=str(r[8] or ""),
             start=r[9],
             end=r[10],
@@ -247,13 +358,16 @@ def _jobs(session: Session, query: Any) -> list[JobRow]:
     ]
 
 
-def jobs_of(session: Session, *, data_collection_id: int) -> list[JobRow]:
-    """A data collection's recipe runs, newest first."""
+def jobs_of(
+    session: Session, *, data_collection_id: int, now: dt.datetime | None = None
+) -> list[JobRow]:
+    """A data collection's recipe runs, newest first; ``now`` (naive UTC) decides idle runs."""
     return _jobs(
         session,
         _JOB_QUERY.where(ProcessingJob.dataCollectionId == data_collection_id).order_by(
             AutoProcProgram.autoProcProgramId.desc()
         ),
+        now=now,
     )
 
 
@@ -278,9 +392,11 @@ def em_sessions(beamlines: Sequence[str] = ()) -> sa.Select[tuple[int]]:
 def failures(
     session: Session, *, limit: int = 100, beamlines: Sequence[str] = ()
 ) -> list[tuple[str, JobRow]]:
-    """The latest failed programs (status 0) of the microscopes' visits, as (visit name, job)."""
+    """The latest failed programs (status 0, not stopped by a person) of the microscopes'
+    visits, as (visit name, job)."""
     query = _JOB_QUERY.where(
         AutoProcProgram.processingStatus == 0,
+        sa.func.coalesce(AutoProcProgram.processingMessage, "").not_like(f"{STOPPED_BY}%"),
         DataCollection.SESSIONID.in_(em_sessions(beamlines)),
     )
     jobs = _jobs(session, query.order_by(AutoProcProgram.autoProcProgramId.desc()).limit(limit))
@@ -296,18 +412,45 @@ def failures(
     return [(names.get(j.session_id, "?"), j) for j in jobs]
 
 
-def microscopes(
-    session: Session, *, now: dt.datetime, beamlines: Sequence[str] = ()
-) -> dict[str, list[tuple[VisitRow, bool]]]:
-    """Each microscope's visits, newest first, each with whether it is live now (microscopes:
-    ``beamlines``, default :data:`EM_BEAMLINES`).
+# How a visit stands in the staff area: live (under way, a movie within IDLE_AFTER and every
+# queue of the pipeline has a consumer), stalled (under way, movies come, but a queue has no
+# consumer or the broker is not known), quiet (under way by its dates, no movie lately), or ""
+# (not under way).
+VisitState = Literal["live", "stalled", "quiet", ""]
 
-    A visit is live when it has started and not ended (an open end counts as not ended).
+
+@dataclass(frozen=True)
+class ScopeVisit:
+    visit: VisitRow
+    state: VisitState
+    last_movie: dt.datetime | None
+
+
+def microscopes(
+    session: Session,
+    *,
+    now: dt.datetime,
+    consuming: bool | None = None,
+    beamlines: Sequence[str] = (),
+) -> dict[str, list[ScopeVisit]]:
+    """Each microscope's visits, newest first, each with its :data:`VisitState` and newest
+    movie (microscopes: ``beamlines``, default :data:`EM_BEAMLINES`). ``consuming``: whether
+    every queue of the pipeline has a consumer (None: unknown).
+
+    A visit is under way when it has started and not ended (an open end counts as not ended).
     """
-    out: dict[str, list[tuple[VisitRow, bool]]] = {}
+    out: dict[str, list[ScopeVisit]] = {}
     for row in visits_among(session, session_ids=em_sessions(beamlines)):
-        live = (row.start is None or row.start <= now) and (row.end is None or row.end >= now)
-        out.setdefault(row.microscope or "(no microscope)", []).append((row, live))
+        state: VisitState = ""
+        if (row.start is None or row.start <= now) and (row.end is None or row.end >= now):
+            movie = row.last_movie
+            if movie is None or now - movie >= IDLE_AFTER:
+                state = "quiet"
+            else:
+                state = "live" if consuming else "stalled"
+        out.setdefault(row.microscope or "(no microscope)", []).append(
+            ScopeVisit(visit=row, state=state, last_movie=row.last_movie)
+        )
     return dict(sorted(out.items()))
 
 
@@ -369,3 +512,75 @@ def requests_by(session: Session, *, login: str, within: dt.timedelta) -> int:
         )
         or 0
     )
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One 2D classification of a batch, as the history lists it."""
+
+    group_id: int
+    batch_number: int
+    attempt: int  # 1 for the batch's first classification, 2 for its next …
+    particles: int
+    classes: int
+    selected: int  # classes the engine selected
+    newest: bool  # the one the gallery shows
+
+
+def classification_history(session: Session, *, data_collection_id: int) -> list[Classification]:
+    """Every 2D classification of the collection's batches, oldest first: a batch classified
+    again (more particles) appears once per classification."""
+    selected = (
+        sa.select(
+            ParticleClassification.particleClassificationGroupId,
+            sa.func.sum(ParticleClassification.selected).label("n"),
+        )
+        .group_by(ParticleClassification.particleClassificationGroupId)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            ParticleClassificationGroup.particleClassificationGroupId,
+            ParticleClassificationGroup.batchNumber,
+            ParticleClassificationGroup.numberOfParticlesPerBatch,
+            ParticleClassificationGroup.numberOfClassesPerBatch,
+            sa.func.coalesce(selected.c.n, 0),
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .outerjoin(
+            selected,
+            selected.c.particleClassificationGroupId
+            == ParticleClassificationGroup.particleClassificationGroupId,
+        )
+        .where(
+            ProcessingJob.dataCollectionId == data_collection_id,
+            ParticleClassificationGroup.type == "2D",
+        )
+        .order_by(ParticleClassificationGroup.particleClassificationGroupId)
+    ).all()
+    attempts: dict[int, int] = {}
+    last: dict[int, int] = {}
+    out = []
+    for group, batch, particles, classes, chosen in rows:
+        attempts[int(batch or 0)] = attempts.get(int(batch or 0), 0) + 1
+        last[int(batch or 0)] = int(group)
+        out.append(
+            (int(group), int(batch or 0), attempts[int(batch or 0)], particles, classes, chosen)
+        )
+    return [
+        Classification(
+            group_id=g,
+            batch_number=b,
+            attempt=a,
+            particles=int(p or 0),
+            classes=int(c or 0),
+            selected=int(n or 0),
+            newest=last[b] == g,
+        )
+        for g, b, a, p, c, n in out
+    ]

@@ -9,6 +9,7 @@ Units: defocus, astigmatism, resolution and motion in Å (positive defocus is un
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
+
+from cryolive.db.models import WorkItem
+from cryolive.db.repo.classes import gallery
 
 FILE_KINDS = {
     "snapshot": MotionCorrection.micrographSnapshotFullPath,
@@ -313,8 +317,67 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def summary(session: Session, *, data_collection_id: int) -> dict[str, Any]:
-    """Counts and means of a collection's results (the chosen programs'), table by table."""
+RATE_WINDOW = dt.timedelta(minutes=15)  # the recent rate an ETA is estimated from
+
+
+def _recent_done(session: Session, data_collection_id: int, now: dt.datetime) -> int:
+    """Movies of the collection's runs whose work closed (done or failed, not cancelled) in
+    the last :data:`RATE_WINDOW`, by the work ledger."""
+    candidates = _job_programs(session, data_collection_id)
+    if not candidates:
+        return 0
+    return int(
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(WorkItem)
+            .where(
+                WorkItem.done_at >= now - RATE_WINDOW,
+                WorkItem.done_at <= now,
+                sa.func.coalesce(WorkItem.outcome, "done") != "cancelled",
+                sa.or_(*(WorkItem.key.startswith(f"movie:{p}:") for p in candidates)),
+            )
+        )
+        or 0
+    )
+
+
+def progress(
+    session: Session, *, data_collection_id: int, counts: dict[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    """Per stage, how much is done and the backlog (what the stage before it has and it has
+    not), and an ETA for the movies not yet through CTF from the rate of the last 15 minutes.
+    Particle extraction is not recorded in ISPyB: "in 2D" counts the particles of the
+    classified batches against those picked."""
+    movies = counts["movies"]
+    batches = gallery(session, data_collection_id=data_collection_id)
+    in_2d = sum(b.particles for b in batches)
+    picked_particles = counts["particles"] or 0
+    stages = [
+        ("movies", "Movies", movies, 0),
+        ("motion_corrected", "Motion corrected", counts["motion_corrected"], movies),
+        ("ctf_estimated", "CTF estimated", counts["ctf_estimated"], counts["motion_corrected"]),
+        ("picked", "Picked (micrographs)", counts["picked"], counts["motion_corrected"]),
+        ("in_2d", "Particles in 2D", in_2d, picked_particles),
+    ]
+    recent = _recent_done(session, data_collection_id, now)
+    behind = max(0, movies - counts["ctf_estimated"])
+    rate_per_h = recent * (dt.timedelta(hours=1) / RATE_WINDOW)
+    return {
+        "stages": [
+            {"stage": key, "label": label, "done": done, "backlog": max(0, before - done)}
+            for key, label, done, before in stages
+        ],
+        "movies_per_hour": rate_per_h,
+        "eta_s": None if not behind or not recent else behind / rate_per_h * 3600,
+        "behind": behind,
+    }
+
+
+def summary(
+    session: Session, *, data_collection_id: int, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Counts and means of a collection's results (the chosen programs'), table by table, and
+    the :func:`progress` of its stages (``now``: naive UTC, for the recent rate)."""
     progs = programs(session, data_collection_id=data_collection_id)
 
     def one(*columns: Any, where: Any) -> Any:
@@ -338,12 +401,14 @@ def summary(session: Session, *, data_collection_id: int) -> dict[str, Any]:
         where=CTF.autoProcProgramId == (progs.ctf or -1),
     )
     ice = one(sa.func.count(), where=RelativeIceThickness.autoProcProgramId == (progs.ice or -1))
-    particles = one(
+    particles, picked = one(
         sa.func.sum(ParticlePicker.numberOfParticles),
+        sa.func.count(),
         where=ParticlePicker.programId == (progs.picker or -1),
-    )[0]
-    return {
+    )
+    counts = {
         "movies": int(movies),
+        "picked": int(picked),
         "motion_corrected": int(motion[0]),
         "ctf_estimated": int(ctf[0]),
         "ice_measured": int(ice[0]),
@@ -353,6 +418,10 @@ def summary(session: Session, *, data_collection_id: int) -> dict[str, Any]:
         "best_resolution_a": _number(ctf[3]),
         "particles": None if particles is None else int(particles),
         "latest_movie_id": int(latest or 0),
+    }
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return counts | {
+        "progress": progress(session, data_collection_id=data_collection_id, counts=counts, now=now)
     }
 
 

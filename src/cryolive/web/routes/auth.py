@@ -15,8 +15,10 @@ from cryolive.web.deps import (
     CurrentUser,
     DbSession,
     MaybeSession,
+    NotLoggedIn,
     Throttle,
     WriterSession,
+    current_user,
 )
 from cryolive.web.models import Me
 
@@ -70,9 +72,22 @@ def login_form(
     request: Request,
     cookies: Cookies,
     session: MaybeSession,
+    db: DbSession,
     next: Annotated[str, Query(max_length=512)] = "/visits",
 ) -> HTMLResponse:
-    return _login_page(request, cookies, session, next_=next, error="", status=200)
+    """The login form; to someone logged in already (say, in another tab), a page that says
+    so with a link on, and their session left as it is: a new form would end it."""
+    try:
+        user = current_user(session, db, cookies)
+    except NotLoggedIn:
+        return _login_page(request, cookies, session, next_=next, error="", status=200)
+    assert session is not None
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request,
+        "login.html",
+        {"user": user, "next": _safe_next(next), "csrf": cookies.csrf_token(session)},
+    )
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)

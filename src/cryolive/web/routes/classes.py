@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from cryolive.db.repo import classes
+from cryolive.db.repo import browse, classes
 from cryolive.web import files
 from cryolive.web.deps import CurrentUser, DbId, DbSession, require_visit
-from cryolive.web.models import ClassBatch
+from cryolive.web.models import ClassBatch, ClassificationRun
 from cryolive.web.routes.collections import visible_collection
 
 router = APIRouter()
@@ -26,6 +26,17 @@ def classes_api(data_collection_id: DbId, user: CurrentUser, db: DbSession) -> l
     visible_collection(db, user, data_collection_id)
     batches = classes.gallery(db, data_collection_id=data_collection_id)
     return [ClassBatch.model_validate(b) for b in batches]
+
+
+@router.get("/api/collections/{data_collection_id}/classes/history", tags=["collections"])
+def class_history_api(
+    data_collection_id: DbId, user: CurrentUser, db: DbSession
+) -> list[ClassificationRun]:
+    """Every 2D classification of the collection's batches, oldest first (a batch classified
+    again with more particles appears once per classification)."""
+    visible_collection(db, user, data_collection_id)
+    runs = browse.classification_history(db, data_collection_id=data_collection_id)
+    return [ClassificationRun.model_validate(r) for r in runs]
 
 
 @router.get(

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.db.repo import browse, classes, series
+from cryolive.web import reprocess
 from cryolive.web.auth import SessionCookies, WebSession
 from cryolive.web.deps import (
     LIVE_READERS,
@@ -76,11 +77,15 @@ def _encode(data: Any) -> bytes:
 )
 def collection_page(data_collection_id: DbId, page: UserPage, db: DbSession) -> HTMLResponse:
     found = visible_collection(db, page.user, data_collection_id)
+    jobs = browse.jobs_of(db, data_collection_id=data_collection_id)
     return page.render(
         "collection.html",
         collection=found,
         summary=series.summary(db, data_collection_id=data_collection_id),
-        jobs=browse.jobs_of(db, data_collection_id=data_collection_id),
+        jobs=jobs,
+        form=reprocess.form_defaults(jobs, pixel_size_a=found.pixel_size_a),
+        history=browse.classification_history(db, data_collection_id=data_collection_id),
+        asked_for=reprocess.asked_for,
         batches=classes.gallery(db, data_collection_id=data_collection_id),
         request_key=uuid.uuid4().hex,
     )

@@ -155,9 +155,10 @@ async def reprocess_form(
 def stop_api(
     auto_proc_program_id: DbId, user: CurrentUser, db: DbSession, writer: WriterSession
 ) -> Stopped:
-    """Stop a requested or running job: it is recorded as failed, "stopped by <login>"."""
+    """Stop a requested, running or idle job: it is recorded (in ISPyB as failed) with the
+    message "stopped by <login>", and shown as stopped."""
     _stop(db, writer, user, auto_proc_program_id)
-    return Stopped(status="failed", message=f"stopped by {user.login}")
+    return Stopped(status="stopped", message=f"{browse.STOPPED_BY}{user.login}")
 
 
 @router.post(

@@ -37,7 +37,10 @@ def movie_api(movie_id: DbId, user: CurrentUser, db: DbSession) -> MovieResult:
     _visible_movie(db, user, movie_id)
     found = series.movie(db, movie_id=movie_id)
     assert found is not None
-    return MovieResult.model_validate(found)
+    result = MovieResult.model_validate(found)
+    results = (result.total_motion_a, result.defocus_a, result.ice_median, result.particles)
+    processed = bool(result.files) or any(v is not None for v in results)
+    return result.model_copy(update={"processed": processed})
 
 
 @router.get(

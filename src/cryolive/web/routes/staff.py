@@ -19,6 +19,7 @@ from cryolive.web.models import (
     CollectionThroughput,
     Failure,
     MicroscopeVisit,
+    Queues,
     Throughput,
 )
 from cryolive.web.pages import UserPage
@@ -78,25 +79,45 @@ def staff_page(
 ) -> HTMLResponse:
     staff_user(page.user)
     beamlines = settings.web.staff_beamlines
+    queues = queue_table(broker, newest=5)
     return page.render(
         "staff.html",
-        microscopes=browse.microscopes(db, now=_now(), beamlines=beamlines),
+        microscopes=browse.microscopes(
+            db, now=_now(), consuming=_consuming(queues), beamlines=beamlines
+        ),
         failures=browse.failures(db, limit=limit, beamlines=beamlines),
-        queues=queue_table(broker, newest=5),
+        queues=queues,
         collection_failures=staff_repo.recent_failures(db, beamlines=beamlines),
         throughput=_throughput(db, settings, until, hours).model_dump(mode="json"),
     )
 
 
+def _consuming(queues: Queues) -> bool | None:
+    """Whether every queue of the pipeline has a consumer; None when the broker is unknown."""
+    if queues.broker is None or queues.message or not queues.queues:
+        return None
+    return all(q.consumers > 0 for q in queues.queues)
+
+
 @router.get("/api/staff/microscopes", tags=["staff"])
 def microscopes_api(
-    user: StaffUser, db: DbSession, settings: AppSettings
+    user: StaffUser, db: DbSession, broker: Broker, settings: AppSettings
 ) -> dict[str, list[MicroscopeVisit]]:
-    """Each microscope's visits, newest first, with whether each is live now (the microscopes:
+    """Each microscope's visits, newest first, each with its state (live only while movies
+    come and every queue has a consumer) and the time of its newest movie (the microscopes:
     setting ``web.staff_beamlines``, default ISPyB's EM names m01-m99, e01-e99)."""
-    found = browse.microscopes(db, now=_now(), beamlines=settings.web.staff_beamlines)
+    consuming, now = _consuming(queue_table(broker, newest=1)), _now()
+    found = browse.microscopes(
+        db, now=now, consuming=consuming, beamlines=settings.web.staff_beamlines
+    )
     return {
-        name: [MicroscopeVisit.model_validate(asdict(v) | {"live": live}) for v, live in rows]
+        name: [
+            MicroscopeVisit.model_validate(
+                asdict(v.visit)
+                | {"live": v.state == "live", "state": v.state, "status": v.visit.state_at(now)}
+            )
+            for v in rows
+        ]
         for name, rows in found.items()
     }
 

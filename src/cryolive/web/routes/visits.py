@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException, Request
@@ -28,6 +29,10 @@ from cryolive.web.register import RegisterRequest, raw_folder, visit_folder
 router = APIRouter()
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def _visible(db: Session, user: User) -> list[browse.VisitRow]:
     return browse.visits_among(
         db, session_ids=visits.visible_session_ids(db, person_id=user.person_id)
@@ -49,13 +54,17 @@ def _visit(db: Session, user: User, name: str) -> browse.VisitRow:
 
 @router.get("/visits", response_class=HTMLResponse, include_in_schema=False)
 def visits_page(page: UserPage, db: DbSession) -> HTMLResponse:
-    return page.render("visits.html", visits=_visible(db, page.user))
+    return page.render("visits.html", visits=_visible(db, page.user), now=_now())
 
 
 @router.get("/api/visits", tags=["visits"])
 def visits_api(user: CurrentUser, db: DbSession) -> list[Visit]:
-    """The visits the caller may see: theirs, or every visit for staff."""
-    return [Visit.model_validate(v) for v in _visible(db, user)]
+    """The visits the caller may see: theirs, or every visit for staff, with their status,
+    movie count and the time of their newest movie."""
+    now = _now()
+    return [
+        Visit.model_validate(asdict(v) | {"status": v.state_at(now)}) for v in _visible(db, user)
+    ]
 
 
 @router.get("/visits/{visit}", response_class=HTMLResponse, include_in_schema=False)
@@ -75,7 +84,8 @@ def visit_api(visit: VisitName, user: CurrentUser, db: DbSession) -> VisitDetail
     found = _visit(db, user, visit)
     collections = browse.collections_of(db, session_id=found.session_id)
     return VisitDetail.model_validate(
-        asdict(found) | {"data_collections": [asdict(c) for c in collections]}
+        asdict(found)
+        | {"status": found.state_at(_now()), "data_collections": [asdict(c) for c in collections]}
     )
 
 

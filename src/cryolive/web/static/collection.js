@@ -48,8 +48,12 @@
   }
 
   function draw() {
-    if (!window.Plotly) return;
-    const n = data.movie_id.length, type = n > 5000 ? "scattergl" : "scatter";
+    const n = data.movie_id.length;
+    // An empty collection says so instead of showing empty axes and "Movie 1 of 0".
+    for (const el of document.querySelectorAll("[data-needs-movies]")) el.hidden = n === 0;
+    if ($("no-movies")) $("no-movies").hidden = n > 0;
+    if (!window.Plotly || n === 0) return;
+    const type = n > 5000 ? "scattergl" : "scatter";
     const x = data.movie_id.map((_, i) => i + 1);
     // hover: which movie (its number in the session and its id), then the value with its unit
     const movies = data.movie_id.map((m, i) => [(data.movie_number || [])[i] ?? i + 1, m]);
@@ -119,13 +123,15 @@
     const response = await fetch(`/api/movies/${seg(movie)}`);
     if (!response.ok) { $("movie-info").textContent = `Movie ${movie}: ${response.status}`; return; }
     const m = await response.json();
-    const fmt = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
-    $("movie-info").textContent = `${m.path} · defocus ${fmt(m.defocus_a / 1e4, 2)} µm · ` +
+    const fmt = (v, d, scale = 1) => (v === null || v === undefined ? "–" : (Number(v) * scale).toFixed(d));
+    $("movie-info").textContent = !m.processed ? `${m.path} · not processed yet` :
+      `${m.path} · defocus ${fmt(m.defocus_a, 2, 1e-4)} µm · ` +
       `resolution ${fmt(m.resolution_a, 2)} Å · motion ${fmt(m.total_motion_a, 1)} Å · ice ${fmt(m.ice_median, 2)}`;
+    $("movie-info").dataset.processed = String(m.processed);
     for (const kind of ["snapshot", "fft", "ctf_fit", "picks"]) {
       const img = $("img-" + kind);
       if (m.files.includes(kind)) img.src = `/api/movies/${seg(movie)}/files/${seg(kind)}`; else img.removeAttribute("src");
-      img.closest("figure").hidden = kind === "picks" && !m.files.includes(kind);
+      img.closest("figure").hidden = !m.files.includes(kind); // no blank frame for a missing image
     }
     document.body.dataset.movie = String(movie);
     if (m.files.includes("drift") && window.Plotly) {
@@ -137,10 +143,11 @@
       Plotly.react($("drift"), drift.data.map((t) => ({ ...t, type: "scatter", mode: "lines+markers", hovertemplate: frame })),
         look, { displaylogo: false });
     } else if (window.Plotly) Plotly.purge($("drift"));
+    $("drift").closest("figure").hidden = !m.files.includes("drift");
   }
 
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
-  const when = (iso) => (iso ? iso.replace("T", " ") : "");
+  const when = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)} UTC` : ""); // as the server writes times
   function jobs(rows) {
     const body = $("jobs-body");
     body.replaceChildren(...rows.map((j) => {
@@ -149,9 +156,9 @@
       const status = document.createElement("span");
       status.className = "badge " + j.status; status.textContent = j.status;
       const st = cell(""); st.append(status);
-      const msg = cell([j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
+      const msg = cell([j.asked_for && `Asked for: ${j.asked_for}`, j.message, ...j.messages.map((m) => `${m[0]} ${m[1]}`)].filter(Boolean).join(" · "));
       const action = cell("");
-      if (j.status === "requested" || j.status === "running") {
+      if (["requested", "running", "idle"].includes(j.status)) {
         const form = document.createElement("form");
         form.method = "post"; form.action = `/jobs/${seg(j.auto_proc_program_id)}/stop`;
         form.innerHTML = `<input type="hidden" name="csrf_token"><button type="submit">Stop</button>`;
@@ -164,7 +171,21 @@
     }));
   }
 
+  const span = (s) => (s < 60 ? `${Math.round(s)} s` : s < 3600 ? `${Math.round(s / 60)} min`
+    : s < 172800 ? `${Math.floor(Math.round(s / 60) / 60)} h ${Math.round(s / 60) % 60} min` : `${Math.round(s / 86400)} days`);
+  function progress(p) {
+    if (!p || !$("progress")) return;
+    for (const st of p.stages) {
+      const row = document.querySelector(`#progress tr[data-stage="${st.stage}"]`);
+      if (row) { row.cells[1].textContent = st.done; row.cells[2].textContent = st.backlog; }
+    }
+    $("eta").textContent = p.eta_s !== null
+      ? `${p.behind} movies behind; at ${Math.round(p.movies_per_hour)} movies/h, caught up in about ${span(p.eta_s)}.`
+      : p.behind ? `${p.behind} movies behind; none processed in the last 15 minutes.` : "Nothing waiting.";
+  }
+
   function summary(values) {
+    progress(values.progress);
     for (const dd of document.querySelectorAll("#summary dd")) {
       const v = values[dd.dataset.key];
       const scale = Number(dd.dataset.scale || 1);

@@ -9,6 +9,11 @@
   const controls = document.querySelector("#classes .sort-controls");
   const buttons = [...controls.querySelectorAll("button[data-sort]")];
   let key = "particles", shown = null;
+  const showEmpty = document.getElementById("show-empty");
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  function empties() { // classes without particles are hidden unless asked for
+    for (const li of box.querySelectorAll("li[data-empty]")) li.hidden = !showEmpty.checked;
+  }
   const value = (li, k) => {
     const v = li.dataset[k];
     if (v === "") return null;
@@ -38,6 +43,7 @@
     const li = el("li", { className: "class-card" + (c.selected ? " selected" : "") });
     Object.assign(li.dataset, { particles: c.particles, class: c.class_number,
       resolution: c.resolution_a === null ? "" : c.resolution_a });
+    if (!c.particles) li.dataset.empty = "";
     if (c.has_image) {
       li.append(el("img", { src: `/api/classes/${encodeURIComponent(String(c.particle_classification_id))}/image`,
         alt: `Class ${c.class_number} average`, loading: "lazy", width: 128, height: 128 }));
@@ -48,7 +54,7 @@
         el("span", { className: "sr" }, " selected")));
     }
     const resolution = c.resolution_a === null ? "– Å" : `${c.resolution_a.toFixed(1)} Å`;
-    meta.append(el("br"), `${c.particles} particles`, el("br"), resolution);
+    meta.append(el("br"), plural(c.particles, "particle", "particles"), el("br"), resolution);
     li.append(meta);
     return li;
   }
@@ -62,16 +68,18 @@
     const parts = batches.flatMap((b) => {
       const pixel = b.binned_pixel_size_a ? ` · ${b.binned_pixel_size_a.toFixed(2)} Å/px` : "";
       const title = el("h3", {}, `Batch ${b.batch_number} `,
-        el("small", {}, `${b.particles} particles · ${b.classes_in_batch} classes${pixel}`));
+        el("small", {}, `${plural(b.particles, "particle", "particles")} · ${plural(b.classes_in_batch, "class", "classes")}${pixel}`));
       const list = el("ol", { className: "gallery" }, ...b.classes.map(card));
       Object.assign(list.dataset, { batch: b.batch_number, group: b.group_id });
       return [title, list];
     });
     box.replaceChildren(...(parts.length ? parts : [el("p", {}, "No 2D classification yet.")]));
     controls.hidden = !batches.length;
+    empties();
     sort(key);
     box.dataset.updates = Number(box.dataset.updates || 0) + 1;
   }
   for (const b of buttons) b.addEventListener("click", () => sort(b.dataset.sort));
+  showEmpty.addEventListener("change", empties);
   document.addEventListener("cryolive:classes", (event) => render(event.detail));
 })();
