@@ -67,7 +67,7 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import open_items
 from cryolive.db.models import WorkItem
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
+from cryolive.pipeline.runtime import VisitFolder, recipe_path, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, corpus, simulate_visit
 
 SRC = Path(__file__).resolve().parents[1] / "src"

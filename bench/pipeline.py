@@ -30,7 +30,7 @@ from ispyb.sqlalchemy import CTF, MotionCorrection, Movie
 
 from cryolive.db import make_engine, upgrade
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
+from cryolive.pipeline.runtime import VisitFolder, recipe_path, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 

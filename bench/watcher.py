@@ -42,8 +42,8 @@ import tifffile
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 from cryolive.simulate._layout import ImageRecord, epu_image_xml
 
 HOLES_PER_SQUARE = 40

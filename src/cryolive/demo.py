@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cryolive.check import CheckReport, check_visit
 from cryolive.db.ledger import open_items
 from cryolive.db.repo import classes, visits
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 DEMO_USER, DEMO_PASSWORD = "demo", "cryolive-demo"

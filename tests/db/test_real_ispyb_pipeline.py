@@ -19,7 +19,7 @@ from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine
 from cryolive.db.ledger import open_items
 from cryolive.db.repo import classes, series, visits
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 from cryolive.web import create_app
 

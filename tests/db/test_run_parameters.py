@@ -21,9 +21,9 @@ from cryolive.errors import BadInputError
 from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.recipe import load_recipe
 from cryolive.params import build_parameters
-from cryolive.services.requests import request_run, start_requested
-from cryolive.services.runs import load_run, open_run
-from cryolive.services.runtime import recipe_path
+from cryolive.pipeline.requests import request_run, start_requested
+from cryolive.pipeline.runs import load_run, open_run
+from cryolive.pipeline.runtime import recipe_path
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 

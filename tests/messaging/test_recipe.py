@@ -16,8 +16,8 @@ from cryolive.messaging import (
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.recipe import fill, recipe_from_zocalo
 from cryolive.messaging.registry import default_registry
+from cryolive.pipeline.runtime import recipe_path
 from cryolive.services import pipeline_registry
-from cryolive.services.runtime import recipe_path
 
 RECIPES = sorted((Path(__file__).parents[2] / "src" / "cryolive" / "recipes").glob("*.json"))
 

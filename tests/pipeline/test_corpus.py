@@ -21,8 +21,8 @@ from ispyb.sqlalchemy import (
 
 from cryolive.config import WatcherSettings
 from cryolive.errors import printable
-from cryolive.services.requests import request_run
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.pipeline.requests import request_run
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.simulate.corpus import KINDS, needs_own_folder, write_case
 
 

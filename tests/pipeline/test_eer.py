@@ -16,8 +16,8 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.io.movies import movie_frame_count
 from cryolive.messaging.connect import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import VisitFolder, recipe_path, start_pipeline
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.runtime import VisitFolder, recipe_path, start_pipeline
+from cryolive.pipeline.watcher import Watcher
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 

@@ -16,8 +16,8 @@ from cryolive.check import check_visit
 from cryolive.config import WatcherSettings
 from cryolive.db.repo.classes import gallery
 from cryolive.export.relion import export_run
-from cryolive.services.requests import request_run, stop_run
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.pipeline.requests import request_run, stop_run
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
 # Three 1k micrographs per grid hold few particles: 2D classification starts at 20 here.

@@ -16,9 +16,9 @@ from ispyb.sqlalchemy import DataCollection, Movie
 from cryolive.check import check_registration
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.grid_scan import GridScanner
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.grid_scan import GridScanner
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 from cryolive.simulate import FaultRates, VisitConfig, simulate_visit
 
 

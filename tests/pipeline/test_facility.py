@@ -27,7 +27,7 @@ from ispyb.sqlalchemy import MotionCorrection
 from cryolive.check import check_visit
 from cryolive.db import make_engine, upgrade
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import Pipeline, VisitFolder, recipe_path, start_pipeline
+from cryolive.pipeline.runtime import Pipeline, VisitFolder, recipe_path, start_pipeline
 
 
 def services() -> list[str]:

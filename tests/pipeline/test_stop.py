@@ -18,10 +18,10 @@ from ispyb.sqlalchemy import (
 
 from cryolive.db import ledger
 from cryolive.messaging.worker import Worker
+from cryolive.pipeline.requests import stop_run
+from cryolive.pipeline.runs import StoppedRuns
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.services.motioncorr import motioncorr_service
-from cryolive.services.requests import stop_run
-from cryolive.services.runs import StoppedRuns
-from cryolive.services.runtime import VisitFolder, start_pipeline
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:

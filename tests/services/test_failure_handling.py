@@ -23,13 +23,13 @@ from cryolive.messaging.service import Service
 from cryolive.messaging.transport import Delivery
 from cryolive.messaging.worker import Worker
 from cryolive.params import build_parameters
+from cryolive.pipeline.runtime import recipe_path
 from cryolive.records import FailureRecord
 from cryolive.services.ctf import ctf_service
 from cryolive.services.ice import ice_service
 from cryolive.services.messages import WriteResults
 from cryolive.services.motioncorr import motioncorr_service
 from cryolive.services.pick import pick_service
-from cryolive.services.runtime import recipe_path
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 

@@ -18,9 +18,9 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.repo import collections, visits
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.grid_scan import GridScanner
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.grid_scan import GridScanner
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 EXAMPLE = SHARED / "data" / "epu-example"

@@ -15,9 +15,9 @@ from cryolive.errors import BadInputError
 from cryolive.messaging.recipe import fill, load_recipe
 from cryolive.messaging.service import Context
 from cryolive.params import RunParameters, build_parameters
+from cryolive.pipeline.runtime import recipe_path, start_pipeline
 from cryolive.services import ctf, motioncorr, pick
 from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage
-from cryolive.services.runtime import recipe_path, start_pipeline
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="s", attempt=0, delivery_count=0)

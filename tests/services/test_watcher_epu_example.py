@@ -23,9 +23,9 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.models import WorkItem
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.requests import request_run, start_requested
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.requests import request_run, start_requested
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 
 # In CI the shared folder lies beside the repository, as /work/shared does beside a worktree.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -35,10 +35,10 @@ from cryolive.db.repo.pipeline import write_records
 from cryolive.io import MovieReadError
 from cryolive.io.movies import read_movie
 from cryolive.messaging.recipe import load_recipe
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 from cryolive.services._common import record_failure
 from cryolive.services.messages import WriteResults
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
 from cryolive.simulate._eer import EerWriter, encode_eer_frame
 from cryolive.simulate._layout import ImageRecord, epu_image_xml
 

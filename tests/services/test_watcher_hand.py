@@ -18,8 +18,8 @@ from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.repo import manual, visits
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
-from cryolive.services.runtime import recipe_path
-from cryolive.services.watcher import Watcher
+from cryolive.pipeline.runtime import recipe_path
+from cryolive.pipeline.watcher import Watcher
 
 VISIT = "bi20001-1"
 

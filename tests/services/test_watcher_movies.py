@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cryolive.services._movies import gain_reference, walk, why_not_a_movie
+from cryolive.pipeline._movies import gain_reference, walk, why_not_a_movie
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_serialem_gain_references_are_found(tmp_path: Path) -> None:
 
 
 def test_one_optics_setting_within_its_tolerances() -> None:
-    from cryolive.services._optics import Optics
+    from cryolive.pipeline._optics import Optics
 
     k3 = Optics(0.83, 300.0, "K3", 40)
     assert k3.matches(Optics(0.835, 300.2, "K3", 40))  # 0.6% pixel size, 0.2 kV

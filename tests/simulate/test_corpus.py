@@ -11,9 +11,9 @@ import pytest
 from cryolive.errors import BadInputError
 from cryolive.messaging.service import Context
 from cryolive.params import MotionParameters
+from cryolive.pipeline.watcher import read_metadata
 from cryolive.services.messages import MotionCorrMessage
 from cryolive.services.motioncorr import correct
-from cryolive.services.watcher import read_metadata
 from cryolive.simulate.corpus import FRAMES, KINDS, PIXEL_SIZE_A, write_case
 
 

@@ -27,7 +27,7 @@ from cryolive.io.epu_session import (
 )
 from cryolive.io.movie_names import movie_name
 from cryolive.io.movies import MOVIE_SUFFIXES
-from cryolive.services.watcher import RAW_FOLDER, metadata_file, movie_files, read_metadata
+from cryolive.pipeline.watcher import RAW_FOLDER, metadata_file, movie_files, read_metadata
 
 app = typer.Typer(no_args_is_help=True, help="Look into EPU and SerialEM folders.")
 console = Console(width=160)

@@ -81,7 +81,7 @@ def worker(
     cancelled = None
     if drop_stopped and service != "writer":
         from cryolive.db import make_engine, session_factory
-        from cryolive.services.runs import StoppedRuns
+        from cryolive.pipeline.runs import StoppedRuns
 
         cancelled = StoppedRuns(session_factory(make_engine(settings.database, writer=False)))
     runner = Worker(

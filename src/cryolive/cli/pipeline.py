@@ -18,8 +18,8 @@ from cryolive.cli import settings_of
 from cryolive.cli._db import engine_of, transaction
 from cryolive.db import session_factory
 from cryolive.db.ledger import work_health
-from cryolive.services.requests import request_run, stop_run
-from cryolive.services.runtime import VisitFolder, start_pipeline
+from cryolive.pipeline.requests import request_run, stop_run
+from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 
 console = Console()
 

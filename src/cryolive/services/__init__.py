@@ -1,4 +1,4 @@
-"""The pipeline's services (thin adapters around the engines), the watcher and the writer.
+"""The pipeline's services, one per stage (thin adapters around the engines), and the writer
 
 :func:`pipeline_registry` names every service recipes may use; ``cryolive worker --registry
 cryolive.services:registry`` runs any of them on its own.

@@ -25,11 +25,11 @@ from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
 from cryolive.params import build_parameters
+from cryolive.pipeline.grid_scan import GridScanner
+from cryolive.pipeline.requests import start_requested
+from cryolive.pipeline.runs import StoppedRuns
+from cryolive.pipeline.watcher import Watcher
 from cryolive.services import pipeline_registry
-from cryolive.services.grid_scan import GridScanner
-from cryolive.services.requests import start_requested
-from cryolive.services.runs import StoppedRuns
-from cryolive.services.watcher import Watcher
 
 log = logging.getLogger(__name__)
 

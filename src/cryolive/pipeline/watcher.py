@@ -3,7 +3,7 @@ processing, each movie once, complete, with its own metadata.
 
 It polls (network file systems give no reliable events). Below every raw folder (``raw``,
 ``raw2`` …: one grid, one DataCollectionGroup) it takes the files that are movies
-(:mod:`cryolive.services._movies`: never EPU's integrated image, gain files, JPEGs or survey
+(:mod:`cryolive.pipeline._movies`: never EPU's integrated image, gain files, JPEGs or survey
 images; symbolic links only where they stay inside the visit). A movie is registered when
 
 - its size and time stamp have not changed since the last scan;
@@ -61,8 +61,7 @@ from cryolive.io.movies import movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.params import build_parameters
-from cryolive.records import FailureRecord, MovieRecord, MovieRef
-from cryolive.services._movies import (
+from cryolive.pipeline._movies import (
     Listing,
     gain_reference,
     metadata_file,
@@ -70,8 +69,8 @@ from cryolive.services._movies import (
     walk,
     why_not_a_movie,
 )
-from cryolive.services._optics import Optics
-from cryolive.services.runs import (
+from cryolive.pipeline._optics import Optics
+from cryolive.pipeline.runs import (
     Run,
     expect_movies,
     load_run,
@@ -79,6 +78,7 @@ from cryolive.services.runs import (
     publish,
     registered_movies,
 )
+from cryolive.records import FailureRecord, MovieRecord, MovieRef
 
 __all__ = [
     "ScanReport",

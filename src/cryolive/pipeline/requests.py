@@ -45,7 +45,7 @@ from cryolive.params import (
     decode_stored,
     encode_overrides,
 )
-from cryolive.services.runs import (
+from cryolive.pipeline.runs import (
     Run,
     expect_movies,
     load_run,
