@@ -251,7 +251,7 @@ def test_an_unreadable_file_is_read_again_only_when_it_changes(
     square_targets_xml: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cryolive.services import grid_scan
+    from cryolive.pipeline import grid_scan
 
     raw = tmp_path / VISIT / "raw"
     targets = raw / "Metadata" / "GridSquare_5.dm"
