@@ -19,6 +19,7 @@ from cryolive.cli import build_app
 from cryolive.engines.picking import pick_topaz, score_picks, topaz_available
 from cryolive.io.particle_files import read_coordinates
 from cryolive.messaging.service import Context
+from cryolive.params import RunParameters
 from cryolive.records import FailureRecord, ParticlePickerRecord
 from cryolive.services.messages import PickMessage, WriteResults
 from cryolive.services.pick import pick
@@ -83,7 +84,7 @@ def test_pick_service_and_cli_run_topaz(
          "--diameter-min", "60", "--diameter-max", "100"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "(topaz)" in result.output
+    assert "(topaz," in result.output
     x, y = read_coordinates(tmp_path / "out" / "mic_autopick.star")
     assert score_picks(np.stack([x, y], 1), truth, max_distance_px=MATCH_PX).f1 >= 0.9
     emits = pick(_message(path, tmp_path, picker="topaz"), _CONTEXT)
@@ -121,7 +122,7 @@ def test_topaz_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="device"):
         pick_topaz(image, pixel_size_a=1.0, diameter_a=80.0, device="tpu")
     with pytest.raises(ValueError, match="picker"):
-        PickMessage.model_validate({**_fields(Path("m.mrc"), Path("p")), "picker": "crYOLO"})
+        _message(Path("m.mrc"), Path("p"), picker="crYOLO")
     result = CliRunner().invoke(
         build_app(),
         ["pick", "m.mrc", "--out", "o", "--picker", "crYOLO",
@@ -137,14 +138,24 @@ def _fields(path: Path, project: Path) -> dict[str, object]:
     return {
         "movie_path": str(path), "data_collection_id": 1, "program_id": 1,
         "project_dir": str(project), "movie_stem": "mic", "micrograph_path": str(path),
-        "micrograph_pixel_size_a": 1.0, "particle_diameter_min_a": 60.0,
-        "particle_diameter_max_a": 100.0, "defocus_u_a": 15000.0, "defocus_v_a": 15000.0,
+        "micrograph_pixel_size_a": 1.0, "defocus_u_a": 15000.0, "defocus_v_a": 15000.0,
         "astigmatism_angle_deg": 0.0,
     }  # fmt: skip
 
 
 def _message(path: Path, project: Path, *, picker: str) -> PickMessage:
-    return PickMessage.model_validate({**_fields(path, project), "picker": picker})
+    """A pick message as a run sends it: the run's typed sections (cryolive.params)."""
+    sections = RunParameters().values()
+    picking = {**sections["picking"], "diameter_min_a": 60.0, "diameter_max_a": 100.0}
+    return PickMessage.model_validate(
+        {
+            **_fields(path, project),
+            "voltage_kv": 300.0,
+            "picking": {**picking, "picker": picker},
+            "extract": sections["extract"],
+            "ctf": sections["ctf"],
+        }
+    )
 
 
 def _only_record(emits: list) -> object:  # type: ignore[type-arg]
