@@ -63,6 +63,7 @@ from ispyb.sqlalchemy import (
     RelativeIceThickness,
 )
 
+from cryolive.config import WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import open_items
 from cryolive.db.models import WorkItem
@@ -547,6 +548,9 @@ def run_session(
             services=[],
             poll_s=1.0,
             settle_s=1.0,
+            # the corpus' truncated movies are whole copies that stay broken: registered (and
+            # their failure recorded) 3 s after they stand still, not the live default's 300 s
+            watcher=WatcherSettings(incomplete_wait_s=3.0),
             reconcile_after_s=reconcile_after_s,
             prefix=prefix,
             # the four stages measured; 2D classification gathers particles, never classifies
