@@ -21,6 +21,15 @@ from pydantic_settings import (
 )
 
 EMBEDDED_BROKER = "memory://"
+# What an out-of-bounds alert may watch (the series of a data collection).
+MEASURES = (
+    "total_motion_a",
+    "defocus_um",
+    "astigmatism_a",
+    "resolution_a",
+    "ice_median",
+    "particles",
+)
 
 
 class WebSettings(BaseModel):
@@ -65,6 +74,10 @@ class WebSettings(BaseModel):
         description="The microscopes (BLSession.beamLineName) the staff area shows; empty: "
         "ISPyB's electron-microscope names m01-m99 and e01-e99 (MX beamlines stay out).",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address users reach the web at: alerts link to its pages.",
+    )
     visit_folder: str = Field(
         default="/dls/{microscope}/data/{year}/{visit}",
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "
@@ -99,6 +112,55 @@ class WatcherSettings(BaseModel):
         "writer) waits before it is registered anyway, so that its failure is recorded; it is "
         "tried once more if the file then changes.",
     )
+
+
+class AlertsSettings(BaseModel):
+    """When the facility is told that something goes wrong, and how (``CRYOLIVE_ALERTS__…``).
+
+    E-mail goes to the members of visits that opted in; the webhook (Slack, Mattermost, Teams)
+    gets every alert."""
+
+    interval_s: float = Field(default=60.0, gt=0, description="How often the rules are checked.")
+    smtp_host: str = Field(default="", description="SMTP server; empty: no e-mail.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = Field(default="", description="SMTP login; empty: none.")
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection (STARTTLS).")
+    smtp_from: str = Field(default="cryolive@localhost", description="The sender of alerts.")
+    webhook_url: str = Field(default="", description="JSON POST target; empty: none.")
+    stalled_after_s: float = Field(
+        default=1800.0, gt=0, description="No new movie this long while a visit is on: alert."
+    )
+    failure_rate_max: float = Field(
+        default=0.2, ge=0, le=1, description="Failed movies over processed ones (last 50)."
+    )
+    backlog_max_s: float = Field(
+        default=1800.0, gt=0, description="Oldest unfinished work older than this: alert."
+    )
+    bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "total_motion_a": (0.0, 40.0),
+            "defocus_um": (0.3, 4.0),
+            "resolution_a": (0.0, 8.0),
+        },
+        description="Measure -> (low, high): alert when fewer than 25% of the last 25 values "
+        "lie within (total_motion_a, defocus_um, astigmatism_a, resolution_a, ice_median, "
+        "particles).",
+    )
+    watched_queues: list[str] = Field(
+        default_factory=list,
+        description="Queues that must have a consumer (e.g. motioncorr); empty: none checked.",
+    )
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in value.items():
+            if name not in MEASURES:
+                raise ValueError(f"bounds: unknown measure {name!r} ({', '.join(MEASURES)})")
+            if not low < high:
+                raise ValueError(f"bounds: {name}: low {low} must be below high {high}")
+        return value
 
 
 class MessagingSettings(BaseModel):
@@ -149,6 +211,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     watcher: WatcherSettings = WatcherSettings()
     messaging: MessagingSettings = MessagingSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(

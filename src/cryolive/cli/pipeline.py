@@ -56,6 +56,8 @@ def run(
         prefix=settings.broker_prefix,
         dead_letter_journal=settings.dead_letter_journal,
         atlas_roots=tuple(settings.atlas_roots),
+        alerts=settings.alerts,
+        public_url=settings.web.public_url,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

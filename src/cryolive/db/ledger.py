@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import AutoProcProgram
 from sqlalchemy.orm import Session, sessionmaker
 
-from cryolive.db.models import WorkItem
+from cryolive.db.models import HeldWork, WorkItem
 
 
 @dataclass(frozen=True)
@@ -214,12 +214,16 @@ class SqlWorkLedger:
 
     def overdue(self, older_than_s: float, *, now: float, limit: int) -> list[DueWork]:
         """Open work past its time, less that of runs that have ended (stopped by a user):
-        that is closed as cancelled instead of being sent again."""
+        that is closed as cancelled instead of being sent again. Work held for a paused
+        collection is not due."""
+        held = sa.select(HeldWork.key).where(HeldWork.key == WorkItem.key).exists()
         with self._sessions.begin() as session:
             rows = session.scalars(
                 sa.select(WorkItem)
                 .where(
-                    WorkItem.done_at.is_(None), WorkItem.dispatched_at < _utc(now - older_than_s)
+                    WorkItem.done_at.is_(None),
+                    WorkItem.dispatched_at < _utc(now - older_than_s),
+                    ~held,
                 )
                 .order_by(WorkItem.dispatched_at)
                 .limit(limit)

@@ -85,3 +85,64 @@ class WebSession(OwnBase):
     person_id: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
     expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+
+
+class Alert(OwnBase):
+    """One occurrence of an alert: raised when its rule first holds, cleared when it no longer
+    does. A rule's subject (``key``: rule, scope and measure, e.g.
+    ``out_of_bounds:dc:7:defocus_um``) has at most one open row (``cleared_at`` NULL); the
+    closed rows are its history."""
+
+    __tablename__ = "cryolive_alert"
+    __table_args__ = (
+        sa.Index("ix_cryolive_alert_key_cleared_at", "key", "cleared_at"),
+        sa.Index("ix_cryolive_alert_session_id", "session_id"),
+    )
+
+    alert_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(128))
+    rule: Mapped[str] = mapped_column(sa.String(32))
+    session_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    data_collection_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    message: Mapped[str] = mapped_column(sa.String(1000))
+    raised_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    # What delivery did: "email 2, webhook ok", or the error.
+    delivery: Mapped[str] = mapped_column(sa.String(255), default="")
+
+
+class VisitAlerts(OwnBase):
+    """A visit whose members asked for alerts by e-mail (the opt-in)."""
+
+    __tablename__ = "cryolive_visit_alerts"
+
+    session_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    changed_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    changed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now, onupdate=_now)
+
+
+class PausedCollection(OwnBase):
+    """A data collection whose new work is held (paused by a user) until resumed."""
+
+    __tablename__ = "cryolive_paused_collection"
+
+    data_collection_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    paused_by: Mapped[str] = mapped_column(sa.String(64))
+    paused_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+
+
+class HeldWork(OwnBase):
+    """Work recorded in the ledger but not published, because its collection is paused: the
+    pipeline publishes it on resume. The reconciler leaves held work alone."""
+
+    __tablename__ = "cryolive_held_work"
+    __table_args__ = (sa.Index("ix_cryolive_held_work_data_collection_id", "data_collection_id"),)
+
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    data_collection_id: Mapped[int] = mapped_column(sa.Integer)
+    queue: Mapped[str] = mapped_column(sa.String(128))
+    message: Mapped[str] = mapped_column(sa.Text)
+    held_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)

@@ -28,6 +28,7 @@ from cryolive.db.repo.collections import (
     register_processing_job,
     start_program,
 )
+from cryolive.db.repo.pause import hold_if_paused
 from cryolive.io.layout import movie_stem
 from cryolive.messaging.dispatch import envelope_for
 from cryolive.messaging.envelope import Envelope
@@ -123,7 +124,8 @@ def expect_movies(
     ``own``: per movie, its own values over the run's (see :func:`start_values`).
 
     Call inside the transaction that registers the movies, and publish what it returns only
-    after the commit: a crash in between leaves the work to the reconciler, never lost.
+    after the commit: a crash in between leaves the work to the reconciler, never lost. The
+    work of a paused collection is held (:mod:`cryolive.db.repo.pause`) and not returned.
     """
     items = []
     for movie in movies:
@@ -133,7 +135,10 @@ def expect_movies(
             key = ledger.work_key(run.program_id, str(movie))
             items.append((key, recipe.steps[step_id].queue, envelope.to_bytes()))
     new = set(ledger.expect(session, items=items, now=time.time()))
-    return [(queue, body) for key, queue, body in items if key in new]
+    fresh = [item for item in items if item[0] in new]
+    # a paused collection's work is recorded but held, to be published when it resumes
+    out = hold_if_paused(session, data_collection_id=run.data_collection_id, items=fresh)
+    return [(queue, body) for _, queue, body in out]
 
 
 def publish(transport: Transport, messages: Sequence[tuple[str, bytes]]) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cryolive.config import WatcherSettings
+from cryolive.alerts import Evaluator
+from cryolive.config import AlertsSettings, WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.messaging.connect import open_transport
@@ -26,6 +27,7 @@ from cryolive.messaging.transport import Transport
 from cryolive.messaging.worker import Worker
 from cryolive.params import build_parameters
 from cryolive.pipeline.grid_scan import GridScanner
+from cryolive.pipeline.pause import release_resumed
 from cryolive.pipeline.requests import start_requested
 from cryolive.pipeline.runs import StoppedRuns
 from cryolive.pipeline.watcher import Watcher
@@ -51,6 +53,7 @@ class Pipeline:
     workers: list[Worker]
     watchers: list[Watcher]
     reconciler: Reconciler
+    alerts: Evaluator | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -59,6 +62,7 @@ class Pipeline:
         for watcher in self.watchers:
             watcher.scan_once(time.time())
         start_requested(self.sessions, self.transport, recipe=self.recipe)
+        release_resumed(self.sessions, self.transport)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -85,6 +89,8 @@ def start_pipeline(
     parameters: dict[str, object] | None = None,
     dead_letter_journal: Path | None = None,
     atlas_roots: tuple[Path, ...] = (),
+    alerts: AlertsSettings | None = None,
+    public_url: str = "",
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -98,6 +104,9 @@ def start_pipeline(
 
     ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
     so ``cryolive dlq`` and the staff area of another process can list them.
+
+    ``alerts``: the facility's alert rules, checked every ``alerts.interval_s`` (none: no
+    alerts); ``public_url`` is where their links point.
     """
     loaded = load_recipe(recipe_path(recipe))
     # a typo or a contradiction (say, a smallest diameter over the largest) stops the start,
@@ -142,6 +151,10 @@ def start_pipeline(
     ]
     reconciler = Reconciler(SqlWorkLedger(sessions), transport, timeout_s=reconcile_after_s)
     pipeline = Pipeline(transport, sessions, loaded, workers, watchers, reconciler)
+    if alerts is not None:
+        pipeline.alerts = Evaluator(
+            sessions, alerts, public_url=public_url, consumers=_consumers(transport)
+        )
 
     def watch() -> None:
         while not pipeline.stop_event.is_set():
@@ -158,8 +171,27 @@ def start_pipeline(
             except Exception:
                 log.exception("reconciler pass failed")
 
-    for target in (watch, reconcile):
+    def evaluate() -> None:
+        assert alerts is not None and pipeline.alerts is not None
+        while not pipeline.stop_event.wait(alerts.interval_s):
+            try:
+                pipeline.alerts.run_once()
+            except Exception:
+                log.exception("alert pass failed")
+
+    for target in (watch, reconcile, evaluate) if alerts is not None else (watch, reconcile):
         thread = threading.Thread(target=target, name=target.__name__, daemon=True)
         thread.start()
         pipeline.threads.append(thread)
     return pipeline
+
+
+def _consumers(transport: Transport) -> Callable[[str], int | None]:
+    def consumers(queue: str) -> int | None:
+        try:
+            return transport.stats(queue).consumers
+        except Exception:  # the broker is unreachable: no verdict this time
+            log.warning("cannot read the consumers of %s", queue, exc_info=True)
+            return None
+
+    return consumers
