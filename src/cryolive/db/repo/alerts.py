@@ -18,6 +18,7 @@ from ispyb.sqlalchemy import (
     Movie,
     ParticlePicker,
     Person,
+    Proposal,
     RelativeIceThickness,
     SessionHasPerson,
 )
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from cryolive.db.models import Alert, HeldWork, VisitAlerts, WorkItem
 from cryolive.db.repo.series import _job_programs, programs
-from cryolive.db.repo.visits import visit_name_column
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ def live_collections(session: Session, *, now: dt.datetime) -> list[LiveCollecti
         sa.select(
             DataCollection.dataCollectionId,
             BLSession.sessionId,
-            visit_name_column(),
+            Proposal.proposalCode,
+            Proposal.proposalNumber,
+            BLSession.visit_number,
             DataCollection.imageDirectory,
             newest.c.last,
         )
@@ -72,6 +74,7 @@ def live_collections(session: Session, *, now: dt.datetime) -> list[LiveCollecti
             DataCollectionGroup.dataCollectionGroupId == DataCollection.dataCollectionGroupId,
         )
         .join(BLSession, BLSession.sessionId == DataCollectionGroup.sessionId)
+        .join(Proposal, Proposal.proposalId == BLSession.proposalId)
         .outerjoin(newest, newest.c.dataCollectionId == DataCollection.dataCollectionId)
         .where(
             sa.or_(BLSession.startDate.is_(None), BLSession.startDate <= now),
@@ -79,7 +82,10 @@ def live_collections(session: Session, *, now: dt.datetime) -> list[LiveCollecti
         )
         .order_by(DataCollection.dataCollectionId)
     )
-    return [LiveCollection(int(a), int(b), str(c), str(d or ""), e) for a, b, c, d, e in rows]
+    return [
+        LiveCollection(int(dc), int(sid), f"{code}{number}-{n}", str(folder or ""), last)
+        for dc, sid, code, number, n, folder, last in rows
+    ]
 
 
 def latest_values(
