@@ -69,6 +69,15 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/assets/{filename}"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
+    ("GET", "/api/visits/{visit}/alerts"): MEMBERS_API,
+    ("POST", "/visits/{visit}/alerts"): (401, 403, 303, 303),
+    ("GET", "/api/alerts"): STAFF_API,
+    ("GET", "/api/collections/{data_collection_id}/pause"): MEMBERS_API,
+    # sorted, each pause comes before its resume: the shared collection ends unpaused
+    ("POST", "/api/collections/{data_collection_id}/pause"): MEMBERS_API,
+    ("POST", "/api/collections/{data_collection_id}/resume"): MEMBERS_API,
+    ("POST", "/collections/{data_collection_id}/pause"): (401, 403, 303, 303),
+    ("POST", "/collections/{data_collection_id}/resume"): (401, 403, 303, 303),
 }
 
 

@@ -40,6 +40,7 @@ from cryolive.web.auth import (
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import ago, duration, url_segment, utc_time
+from cryolive.web.routes import alerts as alert_routes
 from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.secret import session_secret
@@ -173,7 +174,8 @@ def create_app(
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     app.include_router(asset_routes.router)
-    for module in (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes):
+    routers = (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes)
+    for module in (*routers, alert_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")

@@ -417,3 +417,32 @@ class FoilHoleMovie(_Read):
     ice_median: float | None
     total_motion_a: float | None = Field(description="Total motion, Å.")
     particles: float | None
+
+
+class AlertOut(_Read):
+    """One occurrence of an alert: open while ``cleared_at`` is null."""
+
+    alert_id: int
+    rule: str = Field(description="stalled, failure_rate, backlog, out_of_bounds or no_consumers.")
+    key: str = Field(description="What it is about: rule, data collection, measure or queue.")
+    session_id: int | None
+    data_collection_id: int | None
+    message: str
+    raised_at: dt.datetime
+    cleared_at: dt.datetime | None
+    delivery: str = Field(description="What delivery did (e-mails sent, webhook status).")
+
+
+class VisitAlertsOut(_Read):
+    """A visit's alerts and whether its members get them by e-mail."""
+
+    email: bool
+    alerts: list[AlertOut]
+
+
+class PauseState(_Read):
+    """Whether a data collection's processing is paused, and how much work is held."""
+
+    data_collection_id: int
+    paused: bool
+    held: int

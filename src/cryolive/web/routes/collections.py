@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from cryolive.db.repo import browse, classes, series
+from cryolive.db.repo import browse, classes, pause, series
 from cryolive.web import reprocess
 from cryolive.web.auth import SessionCookies, WebSession
 from cryolive.web.deps import (
@@ -88,6 +88,8 @@ def collection_page(data_collection_id: DbId, page: UserPage, db: DbSession) -> 
         asked_for=reprocess.asked_for,
         batches=classes.gallery(db, data_collection_id=data_collection_id),
         request_key=uuid.uuid4().hex,
+        paused=pause.paused(db, data_collection_id=data_collection_id),
+        held=pause.held_count(db, data_collection_id=data_collection_id),
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
-from cryolive.db.repo import browse
+from cryolive.db.repo import alerts, browse
 from cryolive.db.repo import staff as staff_repo
 from cryolive.web.broker import Broker
 from cryolive.web.deps import AppSettings, DbSession, StaffUser, staff_user
@@ -89,6 +89,7 @@ def staff_page(
         queues=queues,
         collection_failures=staff_repo.recent_failures(db, beamlines=beamlines),
         throughput=_throughput(db, settings, until, hours).model_dump(mode="json"),
+        alerts=alerts.recent_alerts(db, limit=50),
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cryolive.config import Settings
-from cryolive.db.repo import browse, manual, visits
+from cryolive.db.repo import alerts, browse, manual, visits
 from cryolive.web.deps import (
     AppSettings,
     CsrfChecked,
@@ -75,6 +75,8 @@ def visit_page(visit: VisitName, page: UserPage, db: DbSession) -> HTMLResponse:
         visit=found,
         collections=browse.collections_of(db, session_id=found.session_id),
         visit_dir=visit_folder(page.request.app.state.settings.web.visit_folder, found),
+        alerts=alerts.alerts_of_visit(db, session_id=found.session_id),
+        alerts_email=alerts.opted_in(db, session_id=found.session_id),
     )
 
 
