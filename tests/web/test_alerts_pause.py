@@ -67,6 +67,7 @@ def test_pause_and_resume_a_collection(clients: Any, world: Any) -> None:
     member, csrf = clients["member"]
     dc = world.data_collection_id
     headers = {"X-CSRF-Token": csrf}
+    member.post(f"/api/collections/{dc}/resume", headers=headers)  # another test may pause it
     assert "Pause processing" in member.get(f"/collections/{dc}").text
     try:
         paused = member.post(f"/api/collections/{dc}/pause", headers=headers)

@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
         motioncorr,
         picking,
         pipeline,
+        report,
         simulate,
         web,
     )
@@ -78,6 +79,7 @@ def build_app() -> typer.Typer:
     app.command()(pipeline.demo)
     app.add_typer(pipeline.export_app, name="export")
     app.command("web")(web.serve)
+    app.command("report")(report.report)
     return app
 
 

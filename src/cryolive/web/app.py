@@ -43,6 +43,7 @@ from cryolive.web.pages import ago, duration, url_segment, utc_time
 from cryolive.web.routes import alerts as alert_routes
 from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
+from cryolive.web.routes import report as report_routes
 from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
 
@@ -175,7 +176,7 @@ def create_app(
 
     app.include_router(asset_routes.router)
     routers = (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes)
-    for module in (*routers, alert_routes):
+    for module in (*routers, alert_routes, report_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")
