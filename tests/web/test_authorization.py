@@ -78,7 +78,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/api/collections/{data_collection_id}/resume"): MEMBERS_API,
     ("POST", "/collections/{data_collection_id}/pause"): (401, 403, 303, 303),
     ("POST", "/collections/{data_collection_id}/resume"): (401, 403, 303, 303),
-    ("GET", "/visits/{visit}/report.pdf"): MEMBERS_API,
+    ("GET", "/visits/{visit}/report.pdf"): MEMBERS_PAGE,  # a download: anonymous to login
 }
 
 

@@ -45,6 +45,8 @@ def test_the_report_has_its_pages_and_pictures(clients: Any, world: Any, tmp_pat
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert f'filename="{world.visit}-report.pdf"' in response.headers["content-disposition"]
+    again = member.get(f"/visits/{world.visit}/report.pdf")  # within a minute: the same one
+    assert again.content == response.content
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(response.content)
     pages = _pages(pdf, tmp_path)

@@ -139,7 +139,6 @@ class Evaluator:
         raised: list[tuple[int, _Verdict, list[str]]] = []
         with self._sessions.begin() as session:
             verdicts = self._collection_verdicts(session, now) + self._queue_verdicts()
-            judged = {v.key for v in verdicts if v.holds is not None}
             for v in verdicts:
                 if v.holds is False:
                     repo.clear_alert(session, key=v.key, now=now)
@@ -157,7 +156,7 @@ class Evaluator:
                         to = self._recipients(session, v.session_id)
                         raised.append((alert.alert_id, v, to))
             live = {v.key for v in verdicts}
-            for key in repo.open_keys(session) - live - judged:
+            for key in repo.open_keys(session) - live:
                 if ":dc:" in key:  # its visit has ended: nobody is collecting any more
                     repo.clear_alert(session, key=key, now=now)
         for alert_id, verdict, to in raised:

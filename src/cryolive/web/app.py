@@ -167,6 +167,7 @@ def create_app(
         attempts=settings.web.login_attempts, client_attempts=settings.web.client_login_attempts
     )
     app.state.series_cache = SeriesCache()
+    app.state.reports = report_routes.ReportCache()
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.templates.env.filters["segment"] = url_segment
     app.state.templates.env.filters.update(utc=utc_time, ago=ago, duration=duration)
