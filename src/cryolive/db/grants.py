@@ -41,8 +41,17 @@ PIPELINE_TABLES = (
     "cryolive_work_key",
     "cryolive_work_item",
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
+    "cryolive_alert",  # the alert evaluator (in the pipeline's process)
+    "cryolive_visit_alerts",  # members' e-mail opt-in (web)
+    "cryolive_paused_collection",  # pause (web); resume deletes the row
+    "cryolive_held_work",  # the watcher holds a paused collection's work; resume deletes it
 )
-WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session")
+WRITER_DELETES = (
+    "cryolive_work_item",
+    "cryolive_web_session",
+    "cryolive_paused_collection",
+    "cryolive_held_work",
+)
 
 
 @dataclass(frozen=True)
