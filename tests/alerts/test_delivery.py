@@ -137,3 +137,44 @@ def test_defocus_out_of_bounds_fires_and_clears_through_the_database(
     movies([2.0])  # the oldest (out) drops off: 7 of 25 within, it clears
     assert evaluator.run_once(NOW) == []
     assert _history(live) == [(key, True)]
+
+
+def test_a_queue_without_consumer_alerts_the_facility_and_clears(live: Live, inbox: Inbox) -> None:
+    consumers = {"motioncorr": 0}
+    settings = AlertsSettings(webhook_url=inbox.webhook_url, watched_queues=["motioncorr"])
+    evaluator = Evaluator(
+        live.sessions, settings, public_url="https://cryolive.example", consumers=consumers.get
+    )
+    assert len(evaluator.run_once(NOW)) == 1
+    assert inbox.posts[0]["rule"] == "no_consumers"
+    assert inbox.posts[0]["link"] == "https://cryolive.example/staff"
+    consumers["motioncorr"] = 2
+    assert evaluator.run_once(NOW) == []
+    assert _history(live) == [("no_consumers:motioncorr", True)]
+    assert inbox.mails == []  # no visit: the facility's channel only
+
+
+def test_backlog_counts_open_work_but_not_held_work(live: Live, inbox: Inbox) -> None:
+    from cryolive.db import ledger
+    from cryolive.db.models import HeldWork
+    from cryolive.db.repo import collections
+
+    with live.sessions.begin() as session:
+        program = collections.register_processing_job(
+            session,
+            data_collection_id=live.data_collection_id,
+            recipe="spa-preprocess",
+            request_key="auto",
+            parameters={},
+        )[1]
+        old = (NOW - dt.timedelta(hours=1)).replace(tzinfo=dt.UTC).timestamp()
+        key = ledger.work_key(program, "/raw/m0.tiff")
+        ledger.expect(session, items=[(key, "motioncorr", b"{}")], now=old)
+        session.add(HeldWork(key=key, data_collection_id=live.data_collection_id, queue="q",
+                             message="{}"))  # fmt: skip
+    evaluator = _evaluator(live, inbox)  # backlog_max_s: 1800 by default
+    assert evaluator.run_once(NOW) == []  # held on purpose: no backlog
+    with live.sessions.begin() as session:
+        session.execute(sa.delete(HeldWork))
+    assert len(evaluator.run_once(NOW)) == 1
+    assert inbox.posts[-1]["rule"] == "backlog"
