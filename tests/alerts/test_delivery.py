@@ -61,7 +61,7 @@ def test_a_stalled_collection_is_announced_once_by_webhook_and_mail(
 
 def test_a_cleared_alert_fires_again_only_after_clearing(live: Live, inbox: Inbox) -> None:
     evaluator = _evaluator(live, inbox)
-    key = f"stalled:dc:{live.data_collection_id}"
+    key = f"stalled:visit:{live.session_id}"
     live.movie(NOW - dt.timedelta(minutes=20))
     assert len(evaluator.run_once(NOW)) == 1
     assert evaluator.run_once(NOW + dt.timedelta(minutes=1)) == []
@@ -178,3 +178,26 @@ def test_backlog_counts_open_work_but_not_held_work(live: Live, inbox: Inbox) ->
         session.execute(sa.delete(HeldWork))
     assert len(evaluator.run_once(NOW)) == 1
     assert inbox.posts[-1]["rule"] == "backlog"
+
+
+def test_a_finished_grid_does_not_stall_a_visit_that_goes_on(live: Live, inbox: Inbox) -> None:
+    from cryolive.db.repo import collections
+
+    live.movie(NOW - dt.timedelta(hours=1))  # raw: finished an hour ago
+    with live.sessions.begin() as session:
+        _, raw2 = collections.register_data_collection(
+            session,
+            spec=collections.DataCollectionSpec(
+                session_id=live.session_id,
+                image_directory="/dls/m02/data/2026/bi1-1/raw2",
+                file_template="*.tiff",
+                voltage_kv=300,
+                pixel_size_a=1.0,
+            ),
+        )
+    evaluator = _evaluator(live, inbox)
+    assert len(evaluator.run_once(NOW)) == 1  # the visit has stalled: raw2 has no movie yet
+    live.data_collection_id = raw2
+    live.movie(NOW)  # raw2 begins
+    assert evaluator.run_once(NOW + dt.timedelta(minutes=1)) == []
+    assert _history(live) == [(f"stalled:visit:{live.session_id}", True)]

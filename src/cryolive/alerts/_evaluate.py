@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,8 +52,10 @@ class Evaluator:
         *,
         public_url: str,
         consumers: Consumers | None = None,
+        beamlines: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
+        self._beamlines = tuple(beamlines)
         self._settings = settings
         self._public_url = public_url.rstrip("/")
         self._consumers = consumers
@@ -61,21 +63,31 @@ class Evaluator:
     def _collection_verdicts(self, session: Session, now: dt.datetime) -> list[_Verdict]:
         s = self._settings
         verdicts = []
-        for c in repo.live_collections(session, now=now):
-            where = {"session_id": c.session_id, "data_collection_id": c.data_collection_id}
-            dc = f"dc:{c.data_collection_id}"
+        live = repo.live_collections(session, now=now, beamlines=self._beamlines)
+        newest: dict[int, repo.LiveCollection] = {}  # per visit, its collection moved last
+        for c in live:
+            best = newest.get(c.session_id)
+            if best is None or (c.last_movie or dt.datetime.min) > (
+                best.last_movie or dt.datetime.min
+            ):
+                newest[c.session_id] = c
+        for c in newest.values():  # a visit stalls, not a grid it has finished with
             last = None if c.last_movie is None else _epoch(c.last_movie)
             quiet = "" if last is None else f"{(_epoch(now) - last) / 60:.0f} min"
             verdicts.append(
                 _Verdict(
-                    f"stalled:{dc}",
+                    f"stalled:visit:{c.session_id}",
                     "stalled",
                     stalled(last, _epoch(now), after_s=s.stalled_after_s),
-                    f"no new movie in {c.directory} for {quiet}",
+                    f"no new movie for {quiet} (the last in {c.directory})",
                     visit=c.visit,
-                    **where,
+                    session_id=c.session_id,
+                    data_collection_id=c.data_collection_id,
                 )
             )
+        for c in live:
+            where = {"session_id": c.session_id, "data_collection_id": c.data_collection_id}
+            dc = f"dc:{c.data_collection_id}"
             failed, closed = repo.outcomes(session, data_collection_id=c.data_collection_id)
             verdicts.append(
                 _Verdict(
@@ -157,7 +169,7 @@ class Evaluator:
                         raised.append((alert.alert_id, v, to))
             live = {v.key for v in verdicts}
             for key in repo.open_keys(session) - live:
-                if ":dc:" in key:  # its visit has ended: nobody is collecting any more
+                if ":dc:" in key or ":visit:" in key:  # its visit has ended
                     repo.clear_alert(session, key=key, now=now)
         for alert_id, verdict, to in raised:
             self._deliver(alert_id, verdict, to, now)

@@ -58,6 +58,7 @@ def run(
         atlas_roots=tuple(settings.atlas_roots),
         alerts=settings.alerts,
         public_url=settings.web.public_url,
+        beamlines=settings.web.staff_beamlines,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

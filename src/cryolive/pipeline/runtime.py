@@ -91,6 +91,7 @@ def start_pipeline(
     atlas_roots: tuple[Path, ...] = (),
     alerts: AlertsSettings | None = None,
     public_url: str = "",
+    beamlines: Sequence[str] = (),
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -106,7 +107,8 @@ def start_pipeline(
     so ``cryolive dlq`` and the staff area of another process can list them.
 
     ``alerts``: the facility's alert rules, checked every ``alerts.interval_s`` (none: no
-    alerts); ``public_url`` is where their links point.
+    alerts) on the visits of the microscopes ``beamlines`` (default: ISPyB's EM names);
+    ``public_url`` is where their links point.
     """
     loaded = load_recipe(recipe_path(recipe))
     # a typo or a contradiction (say, a smallest diameter over the largest) stops the start,
@@ -153,7 +155,11 @@ def start_pipeline(
     pipeline = Pipeline(transport, sessions, loaded, workers, watchers, reconciler)
     if alerts is not None:
         pipeline.alerts = Evaluator(
-            sessions, alerts, public_url=public_url, consumers=_consumers(transport)
+            sessions,
+            alerts,
+            public_url=public_url,
+            consumers=_consumers(transport),
+            beamlines=beamlines,
         )
 
     def watch() -> None:

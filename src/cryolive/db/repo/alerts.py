@@ -25,6 +25,7 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db.models import Alert, HeldWork, VisitAlerts, WorkItem
+from cryolive.db.repo.browse import EM_BEAMLINES
 from cryolive.db.repo.series import _job_programs, programs
 
 
@@ -52,8 +53,13 @@ class AlertRow:
     delivery: str
 
 
-def live_collections(session: Session, *, now: dt.datetime) -> list[LiveCollection]:
-    """The data collections of visits under way at ``now`` (naive UTC): started, not ended."""
+def live_collections(
+    session: Session, *, now: dt.datetime, beamlines: Sequence[str] = ()
+) -> list[LiveCollection]:
+    """The data collections of visits under way at ``now`` (naive UTC): started, not ended,
+    on the microscopes ``beamlines`` (default: ISPyB's EM names; a visit without a microscope
+    name, as cryolive may register one, counts: MX beamlines sharing ISPyB stay out)."""
+    names = tuple(beamlines) or EM_BEAMLINES
     newest = (
         sa.select(Movie.dataCollectionId, sa.func.max(Movie.createdTimeStamp).label("last"))
         .group_by(Movie.dataCollectionId)
@@ -79,6 +85,7 @@ def live_collections(session: Session, *, now: dt.datetime) -> list[LiveCollecti
         .where(
             sa.or_(BLSession.startDate.is_(None), BLSession.startDate <= now),
             sa.or_(BLSession.endDate.is_(None), BLSession.endDate >= now),
+            sa.or_(BLSession.beamLineName.is_(None), BLSession.beamLineName.in_(names)),
         )
         .order_by(DataCollection.dataCollectionId)
     )
