@@ -29,11 +29,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 # Debian packages the tests drive: chromium for the browser tests (never a downloaded browser)
-# and relion (RELION 3.1.3), the peer whose programs read what cryolive writes.
+# relion (RELION 3.1.3), the peer whose programs read what cryolive writes, and poppler-utils
+# (pdftoppm), which turns the session report into pictures for its test.
 tools:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v relion_stack_create >/dev/null || missing="$$missing relion"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
