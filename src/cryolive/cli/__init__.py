@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
         motioncorr,
         picking,
         pipeline,
+        postprocess,
         simulate,
         web,
     )
@@ -71,6 +72,7 @@ def build_app() -> typer.Typer:
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
     app.command("class2d")(class2d.class2d_command)
+    app.command("postprocess")(postprocess.postprocess_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)
