@@ -32,7 +32,7 @@ def point_atoms(box: int, rng: np.random.Generator, atoms: int = 3000) -> NDArra
 
 
 def blur(vol: NDArray[np.float64], pixel_size_a: float, bfactor_a2: float) -> NDArray[np.float64]:
-    """|F| · exp(−B/4 · 1/d²)."""
+    """Multiply |F| by exp(-B/4 * 1/d²)."""
     box = vol.shape[0]
     kz = np.fft.fftfreq(box, d=pixel_size_a)[:, None, None]
     ky = np.fft.fftfreq(box, d=pixel_size_a)[None, :, None]
@@ -52,5 +52,3 @@ def make_halves(bfactor_a2: float, noise: float, seed: int = 1) -> Halves:
         pixel_size_a=PIXEL_A,
         bfactor_a2=bfactor_a2,
     )
-
-

@@ -48,9 +48,7 @@ def auto_mask(
     given a raised-cosine edge ``edge_px`` voxels wide.
     """
     if lowpass_a < 2 * pixel_size_a:
-        raise ValueError(
-            f"lowpass_a: {lowpass_a} Å is finer than Nyquist ({2 * pixel_size_a} Å)"
-        )
+        raise ValueError(f"lowpass_a: {lowpass_a} Å is finer than Nyquist ({2 * pixel_size_a} Å)")
     smooth = lowpass(average, pixel_size_a, lowpass_a)
     level = float(np.median(smooth))
     width = 1.4826 * float(np.median(np.abs(smooth - level)))

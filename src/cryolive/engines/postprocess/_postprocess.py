@@ -32,7 +32,7 @@ class FscCurves:
     unmasked: Curve
     masked: Curve
     phase_randomised: Curve  # masked FSC of the halves with phases randomised beyond
-    corrected: Curve  # (masked − randomised) / (1 − randomised) beyond randomise_from_shell
+    corrected: Curve  # (masked - randomised) / (1 - randomised) beyond randomise_from_shell
     randomise_from_shell: int
 
 
@@ -44,7 +44,7 @@ class GuinierPlot:
     ln_amplitude: Curve  # ln of the signal amplitude, NaN where the halves share no signal
     fit_from_inv_d2: float  # the fit's range (1/(10 Å)² … 1/resolution²)
     fit_to_inv_d2: float
-    slope: float  # of ln |F| against 1/d², Å²; B = −4 · slope
+    slope: float  # of ln |F| against 1/d², Å²; B = -4 * slope
     intercept: float
 
 
@@ -164,7 +164,7 @@ def postprocess(
         Solvent mask; by default made by :func:`auto_mask` from the average of the halves.
     bfactor : float, optional
         B-factor (Å²) to sharpen with, positive sharpens (RELION's ``--adhoc_bfac`` is its
-        negative); by default fitted: ln |F| against 1/d² from 10 Å to the resolution, B = −4 ×
+        negative); by default fitted: ln |F| against 1/d² from 10 Å to the resolution, B = -4 *
         slope.
     rng : numpy Generator, optional
         For the random phases (default: a fixed seed, so results repeat).

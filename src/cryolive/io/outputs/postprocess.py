@@ -35,23 +35,22 @@ class PostprocessFiles:
 
 def _tables(
     result: PostprocessResult, pixel_size_a: float, half1: str, half2: str, mask_name: str
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, pd.DataFrame | dict[str, float | str]]:
     c = result.fsc
     shells = np.arange(c.unmasked.size)
     inv_d = np.where(np.isfinite(c.resolution_a), 1.0 / c.resolution_a, 0.0)
-    general = pd.DataFrame(
-        {
-            "rlnFinalResolution": [round(result.resolution_a, 4)],
-            "rlnBfactorUsedForSharpening": [round(-result.bfactor_a2, 4)],
-            "rlnUnfilteredMapHalf1": [half1],
-            "rlnUnfilteredMapHalf2": [half2],
-            "rlnMaskName": [mask_name],
-            "rlnRandomiseFrom": [round(float(c.resolution_a[c.randomise_from_shell]), 4)],
-        }
-    )
+    # a key-value block, as RELION writes data_general
+    general: dict[str, float | str] = {
+        "rlnFinalResolution": round(result.resolution_a, 4),
+        "rlnBfactorUsedForSharpening": round(-result.bfactor_a2, 4),
+        "rlnUnfilteredMapHalf1": half1,
+        "rlnUnfilteredMapHalf2": half2,
+        "rlnMaskName": mask_name,
+        "rlnRandomiseFrom": round(float(c.resolution_a[c.randomise_from_shell]), 4),
+    }
     if result.guinier is not None:
-        general["rlnFittedSlopeGuinierPlot"] = [result.guinier.slope]
-        general["rlnFittedInterceptGuinierPlot"] = [result.guinier.intercept]
+        general["rlnFittedSlopeGuinierPlot"] = result.guinier.slope
+        general["rlnFittedInterceptGuinierPlot"] = result.guinier.intercept
     fsc = pd.DataFrame(
         {
             "rlnSpectralIndex": shells,
@@ -63,7 +62,7 @@ def _tables(
             "rlnCorrectedFourierShellCorrelationPhaseRandomizedMaskedMaps": c.phase_randomised,
         }
     )
-    tables = {"general": general, "fsc": fsc}
+    tables: dict[str, pd.DataFrame | dict[str, float | str]] = {"general": general, "fsc": fsc}
     g = result.guinier
     if g is not None:
         keep = np.isfinite(g.ln_amplitude) & (g.inv_d2 > 0)
@@ -122,7 +121,9 @@ def write_postprocess_outputs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = PostprocessFiles(
-        sharpened=write_map(out_dir / "postprocess.mrc", result.sharpened, pixel_size_a=pixel_size_a),
+        sharpened=write_map(
+            out_dir / "postprocess.mrc", result.sharpened, pixel_size_a=pixel_size_a
+        ),
         sharpened_masked=write_map(
             out_dir / "postprocess_masked.mrc", result.sharpened_masked, pixel_size_a=pixel_size_a
         ),
@@ -150,13 +151,11 @@ def write_bfactor_plot(out_dir: Path, series: BfactorSeries) -> tuple[Path, Path
             "inv_d2": 1.0 / series.resolutions_a**2,
         }
     )
-    general = pd.DataFrame(
-        {
-            "bfactor_a2": [round(series.bfactor_a2, 4)],
-            "slope": [series.slope],
-            "intercept": [series.intercept],
-        }
-    )
+    general = {
+        "bfactor_a2": round(series.bfactor_a2, 4),
+        "slope": series.slope,
+        "intercept": series.intercept,
+    }
     starfile.write({"general": general, "bfactor": table}, star, overwrite=True)
     png = out_dir / "bfactor.png"
     fig = Figure(figsize=(5, 4), dpi=100)
