@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from cryolive.config import JobsSettings
+from cryolive.config import JobsSettings, load_settings
 from cryolive.jobs import FINISHED, JobError, JobState, LocalRunner, SlurmRunner, make_runner
 
 
@@ -93,3 +94,13 @@ def test_settings_choose_the_runner() -> None:
     )
     assert isinstance(slurm, SlurmRunner)
     assert slurm.partition == "gpu" and tuple(slurm.extra_args) == ("--account=em",)
+
+
+def test_jobs_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRYOLIVE_JOBS__RUNNER", "slurm")
+    monkeypatch.setenv("CRYOLIVE_JOBS__SLURM_EXTRA_ARGS", '["--account=m02", "--gres=gpu:1"]')
+    jobs = load_settings().jobs
+    assert jobs.runner == "slurm" and jobs.slurm_extra_args == ["--account=m02", "--gres=gpu:1"]
+    monkeypatch.setenv("CRYOLIVE_JOBS__RUNNER", "pbs")
+    with pytest.raises(ValidationError, match="runner"):
+        load_settings()
