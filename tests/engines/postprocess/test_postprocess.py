@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryolive.engines.postprocess import PostprocessError, auto_mask, postprocess
+from cryolive.engines.postprocess import PostprocessError, auto_mask, postprocess, soft_edge
 from cryolive.engines.recon3d import fsc, resolution_at
 
 
@@ -95,3 +95,18 @@ def test_too_low_resolution_for_a_guinier_fit(halfmaps: ModuleType) -> None:
         postprocess(h.half1, h.half2, h.pixel_size_a)
     # with a B-factor given it goes through
     assert postprocess(h.half1, h.half2, h.pixel_size_a, bfactor=100.0).resolution_a > 10.0
+
+
+def test_soft_edge_distances() -> None:
+    """One voxel grown by 2 and a 4-voxel cosine edge: 1 up to 2, ½ at 4, 0 from 6 on."""
+    binary = np.zeros((24, 24, 24), bool)
+    binary[12, 12, 12] = True
+    mask = soft_edge(binary, 4.0, extend_px=2.0)
+    line = mask[12, 12, 12:]
+    np.testing.assert_allclose(line[:3], 1.0)
+    assert line[4] == pytest.approx(0.5)
+    assert line[3] == pytest.approx(0.5 + 0.5 * np.cos(np.pi / 4))
+    np.testing.assert_allclose(line[6:], 0.0)
+    assert mask[12, 12 + 4, 12] == pytest.approx(0.5)  # the same in every direction
+    with pytest.raises(ValueError, match="edge_px"):
+        soft_edge(binary, -1.0)

@@ -1,4 +1,4 @@
-"""The automatic solvent mask: the map low-passed, thresholded from its histogram, dilated, and
+"""The automatic solvent mask: the map low-passed, thresholded from its histogram, grown, and
 given a soft cosine edge."""
 
 from __future__ import annotations
@@ -21,13 +21,36 @@ def lowpass(volume: NDArray[np.floating], pixel_size_a: float, res_a: float) -> 
     return np.fft.irfftn(f * w, s=volume.shape, axes=(0, 1, 2))
 
 
-def soft_edge(binary: NDArray[np.bool_], edge_px: float) -> NDArray[np.float32]:
-    """1 inside ``binary``, falling as a raised cosine to 0 over ``edge_px`` voxels outside."""
-    if edge_px <= 0:
-        return binary.astype(np.float32)
-    d = ndimage.distance_transform_edt(~binary)
-    soft = np.where(d <= edge_px, 0.5 + 0.5 * np.cos(np.pi * np.minimum(d, edge_px) / edge_px), 0)
-    return np.asarray(np.where(binary, 1.0, soft), dtype=np.float32)
+def _distance_outside(binary: NDArray[np.bool_], reach: float) -> NDArray[np.float64]:
+    """Distance (voxels) of each voxel to ``binary``, exact up to ``reach`` (∞ beyond).
+
+    The transform runs on the object's bounding box grown by ``reach``, not the whole box.
+    """
+    out = np.full(binary.shape, np.inf)
+    where = np.argwhere(binary)
+    if where.size == 0:
+        return out
+    pad = int(np.ceil(reach)) + 1
+    lo = np.maximum(where.min(axis=0) - pad, 0)
+    hi = np.minimum(where.max(axis=0) + pad + 1, binary.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    out[box] = ndimage.distance_transform_edt(~binary[box])
+    return out
+
+
+def soft_edge(
+    binary: NDArray[np.bool_], edge_px: float, *, extend_px: float = 0.0
+) -> NDArray[np.float32]:
+    """1 inside ``binary`` grown by ``extend_px`` voxels, falling as a raised cosine to 0 over
+    the next ``edge_px`` voxels."""
+    if extend_px < 0 or edge_px < 0:
+        raise ValueError(f"extend_px and edge_px: must be ≥ 0, got {extend_px} and {edge_px}")
+    d = _distance_outside(np.asarray(binary, dtype=bool), extend_px + edge_px)
+    mask = (d <= extend_px).astype(np.float64)
+    if edge_px > 0:
+        ramp = (d > extend_px) & (d <= extend_px + edge_px)
+        mask[ramp] = 0.5 + 0.5 * np.cos(np.pi * (d[ramp] - extend_px) / edge_px)
+    return np.asarray(mask, dtype=np.float32)
 
 
 def auto_mask(
@@ -36,7 +59,7 @@ def auto_mask(
     *,
     lowpass_a: float = 15.0,
     sigmas: float = 4.0,
-    extend_px: int = 3,
+    extend_px: float = 3.0,
     edge_px: float = 6.0,
 ) -> NDArray[np.float32]:
     """A soft solvent mask (b, b, b) in [0, 1] for the particle in ``average``.
@@ -44,8 +67,8 @@ def auto_mask(
     The map is low-passed to ``lowpass_a`` Å; in its histogram the solvent is the peak (most
     voxels), whose level and width are the median and the median absolute deviation. Voxels
     above level + ``sigmas`` widths (and at least a tenth of the way to the map's maximum) are
-    the particle; the largest connected piece is kept, dilated by ``extend_px`` voxels, and
-    given a raised-cosine edge ``edge_px`` voxels wide.
+    the particle; the largest connected piece is kept, grown by ``extend_px`` voxels (all
+    within that distance), and given a raised-cosine edge ``edge_px`` voxels wide.
     """
     if lowpass_a < 2 * pixel_size_a:
         raise ValueError(f"lowpass_a: {lowpass_a} Å is finer than Nyquist ({2 * pixel_size_a} Å)")
@@ -61,13 +84,4 @@ def auto_mask(
     if count > 1:
         sizes = np.bincount(labels.ravel())[1:]
         binary = labels == int(np.argmax(sizes)) + 1
-    if extend_px > 0:
-        ball = radius_grid_ball(extend_px)
-        binary = ndimage.binary_dilation(binary, structure=ball)
-    return soft_edge(binary, edge_px)
-
-
-def radius_grid_ball(radius_px: int) -> NDArray[np.bool_]:
-    """A ball of ``radius_px`` voxels, the dilation's structuring element."""
-    g = np.indices((2 * radius_px + 1,) * 3) - radius_px
-    return np.asarray((g**2).sum(axis=0) <= radius_px**2)
+    return soft_edge(binary, edge_px, extend_px=extend_px)
