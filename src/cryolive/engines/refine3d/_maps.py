@@ -17,7 +17,7 @@ def lowpass(
     r = np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + kx[None, None, :] ** 2)
     t = np.clip((r - shell) / max(edge, 1e-6), 0.0, 1.0)
     filt = 0.5 * (1.0 + np.cos(np.pi * t))
-    out = np.fft.irfftn(np.fft.rfftn(v) * filt, s=v.shape)
+    out = np.fft.irfftn(np.fft.rfftn(v) * filt, s=v.shape, axes=(0, 1, 2))
     return np.asarray(out, dtype=np.float32)
 
 
