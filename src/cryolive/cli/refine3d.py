@@ -32,9 +32,11 @@ def refine3d_command(
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
 
     if symmetry.upper() != "C1":
-        raise typer.BadParameter(f"only C1 is implemented, got {symmetry!r}", "--symmetry")
+        raise typer.BadParameter(
+            f"only C1 is implemented, got {symmetry!r}", param_hint="--symmetry"
+        )
     if iterations < 1:
-        raise typer.BadParameter(f"must be at least 1, got {iterations}", "--iterations")
+        raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
     try:
         stack, tables = read_particles_3d(particles)
     except ParticleStarError as exc:
@@ -45,12 +47,13 @@ def refine3d_command(
         raise typer.BadParameter(str(exc), param_hint="--ref") from exc
     if reference.shape[0] != stack.box:
         raise typer.BadParameter(
-            f"{ref}: box {reference.shape[0]} but the particles' box is {stack.box}", "--ref"
+            f"{ref}: box {reference.shape[0]} but the particles' box is {stack.box}",
+            param_hint="--ref",
         )
     if voxel > 0 and abs(voxel - stack.pixel_size_a) > 0.01 * stack.pixel_size_a:
         raise typer.BadParameter(
             f"{ref}: voxel {voxel:.3f} Å but the particles' pixel is {stack.pixel_size_a:.3f} Å",
-            "--ref",
+            param_hint="--ref",
         )
     try:
         out.mkdir(parents=True, exist_ok=True)

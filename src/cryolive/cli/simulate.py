@@ -137,7 +137,9 @@ def simulate_particles3d(
     from cryolive.simulate.particles3d import simulate_particles_3d, write_particles_3d_sim
 
     if projection not in ("auto", "real", "fourier"):
-        raise typer.BadParameter(f"real, fourier or auto, got {projection!r}", "--projection")
+        raise typer.BadParameter(
+            f"real, fourier or auto, got {projection!r}", param_hint="--projection"
+        )
     if box < 8 or box % 2:
         raise typer.BadParameter(f"must be even and at least 8, got {box}", param_hint="--box")
     rng = np.random.default_rng(seed)
