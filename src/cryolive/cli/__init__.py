@@ -47,6 +47,7 @@ def build_app() -> typer.Typer:
         picking,
         pipeline,
         postprocess,
+        refine3d,
         simulate,
         web,
     )
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     app.add_typer(messaging.recipe_app, name="recipe")
     app.command()(simulate.simulate)
     app.command("simulate-particles")(simulate.simulate_particles)
+    app.command("simulate-particles3d")(simulate.simulate_particles3d)
     app.command()(motioncorr.motioncorr)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
@@ -73,6 +75,7 @@ def build_app() -> typer.Typer:
     app.command("extract")(picking.extract_command)
     app.command("class2d")(class2d.class2d_command)
     app.command("postprocess")(postprocess.postprocess_command)
+    app.command("refine3d")(refine3d.refine3d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)
