@@ -38,6 +38,7 @@ def _callback(
 def build_app() -> typer.Typer:
     from cryolive.cli import (
         admin,
+        bfactor,
         class2d,
         ctf,
         db,
@@ -75,6 +76,7 @@ def build_app() -> typer.Typer:
     app.command("extract")(picking.extract_command)
     app.command("class2d")(class2d.class2d_command)
     app.command("postprocess")(postprocess.postprocess_command)
+    app.command("bfactor")(bfactor.bfactor_command)
     app.command("refine3d")(refine3d.refine3d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
