@@ -1,5 +1,6 @@
 """RELION 3.1's ``relion_postprocess`` reads the half maps and the mask cryolive writes, and
-agrees with cryolive's resolution and B-factor (skips locally without RELION, fails in CI)."""
+agrees with cryolive's resolution and B-factor; ``relion_image_handler`` reads the sharpened map
+(skips locally without RELION, fails in CI)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import starfile
 from typer.testing import CliRunner
 
 from cryolive.cli import build_app
-from cryolive.io.maps import write_map
+from cryolive.io.maps import read_map, write_map
 
 
 def test_relion_postprocess_reads_our_mask_and_maps(
@@ -48,3 +49,14 @@ def test_relion_postprocess_reads_our_mask_and_maps(
     )
     # and RELION's own estimate recovers the planted B-factor
     assert -float(rel["rlnBfactorUsedForSharpening"]) == pytest.approx(100.0, rel=0.2)
+    # RELION reads cryolive's sharpened map with its voxel size and values
+    handler = shutil.which("relion_image_handler")
+    if handler is not None:
+        stats = subprocess.run(
+            [handler, "--i", str(ours / "postprocess_masked.mrc"), "--stats"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        sharpened, _ = read_map(ours / "postprocess_masked.mrc")
+        assert "64 x 64 x 64" in stats and "angpix = 1.5" in stats
+        relion_max = float(stats.split("maxval=")[1].split(";")[0])
+        assert relion_max == pytest.approx(float(sharpened.max()), rel=1e-4)
