@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from cryolive.engines.postprocess._mask import auto_mask
 from cryolive.engines.postprocess._shells import radius_grid, shell_grid, shell_mean
-from cryolive.engines.recon3d import fsc, resolution_at, shell_resolution_a
+from cryolive.engines.recon3d import resolution_at, shell_resolution_a
 
 Volume = NDArray[np.float32]
 Curve = NDArray[np.float64]
@@ -79,16 +79,46 @@ def _check_halves(
     return int(h1.shape[0])
 
 
+Spectrum = NDArray[np.complex128]
+
+
+def _rfft(volume: NDArray[np.floating]) -> Spectrum:
+    return np.fft.rfftn(np.asarray(volume, dtype=np.float64))
+
+
+def _irfft(f: Spectrum, box: int) -> NDArray[np.float64]:
+    return np.fft.irfftn(f, s=(box, box, box), axes=(0, 1, 2))
+
+
+def _fsc(f1: Spectrum, f2: Spectrum, shells: NDArray[np.int64]) -> Curve:
+    """FSC per shell 0 … b//2 of two rfftn transforms (as :func:`recon3d.fsc` of the maps)."""
+    n = shells.shape[0] // 2 + 1
+    keep = shells < n
+    s = shells[keep]
+    cross = np.bincount(s, (f1 * np.conj(f2)).real[keep], minlength=n)
+    p1 = np.bincount(s, (np.abs(f1) ** 2)[keep], minlength=n)
+    p2 = np.bincount(s, (np.abs(f2) ** 2)[keep], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = cross / np.sqrt(p1 * p2)
+    return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+
+
+def _randomised(
+    f: Spectrum, shells: NDArray[np.int64], from_shell: int, rng: np.random.Generator
+) -> Spectrum:
+    out = f.copy()
+    beyond = shells >= from_shell
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=int(beyond.sum()))
+    out[beyond] = np.abs(f[beyond]) * np.exp(1j * phases)
+    return out
+
+
 def randomise_phases(
     volume: NDArray[np.floating], from_shell: int, rng: np.random.Generator
 ) -> NDArray[np.float64]:
     """``volume`` with the phases of every shell ≥ ``from_shell`` replaced by random ones."""
     box = volume.shape[0]
-    f = np.fft.rfftn(np.asarray(volume, dtype=np.float64))
-    beyond = shell_grid(box) >= from_shell
-    phases = rng.uniform(0.0, 2.0 * np.pi, size=int(beyond.sum()))
-    f[beyond] = np.abs(f[beyond]) * np.exp(1j * phases)
-    return np.fft.irfftn(f, s=volume.shape, axes=(0, 1, 2))
+    return _irfft(_randomised(_rfft(volume), shell_grid(box), from_shell, rng), box)
 
 
 def _corrected(masked: Curve, randomised: Curve, from_shell: int) -> Curve:
@@ -101,15 +131,16 @@ def _corrected(masked: Curve, randomised: Curve, from_shell: int) -> Curve:
 
 
 def _guinier(
-    m1: NDArray[np.float64],
-    m2: NDArray[np.float64],
+    fm1: Spectrum,
+    fm2: Spectrum,
+    shells: NDArray[np.int64],
     pixel_size_a: float,
     resolution_a: float,
 ) -> GuinierPlot:
-    """Fit ln |F| (from the halves' cross spectrum, so noise does not bias it) from 10 Å on."""
-    box = m1.shape[0]
-    shells = shell_grid(box)
-    cross = shell_mean((np.fft.rfftn(m1) * np.conj(np.fft.rfftn(m2))).real, shells)
+    """Fit ln |F| (from the masked halves' cross spectrum, so noise does not bias it) from 10 Å
+    on."""
+    box = shells.shape[0]
+    cross = shell_mean((fm1 * np.conj(fm2)).real, shells)
     with np.errstate(divide="ignore", invalid="ignore"):
         ln_amp = np.where(cross > 0, 0.5 * np.log(np.where(cross > 0, cross, 1.0)), np.nan)
     inv_d2 = (np.arange(box // 2 + 1) / (box * pixel_size_a)) ** 2
@@ -125,22 +156,21 @@ def _guinier(
 
 
 def _sharpen(
-    average: NDArray[np.float64],
+    f_average: Spectrum,
     pixel_size_a: float,
     weights: Curve,
     bfactor_a2: float,
     resolution_a: float,
 ) -> NDArray[np.float32]:
-    box = average.shape[0]
+    box = f_average.shape[0]
     r = radius_grid(box)
     shells = np.minimum(np.rint(r).astype(np.int64), box // 2)
     inv_d2 = (r / (box * pixel_size_a)) ** 2
     cut = box * pixel_size_a / resolution_a
     edge = np.clip((r - cut) / 2.0 + 0.5, 0.0, 1.0)  # raised cosine over 2 shells at the cut
     lowpass = 0.5 + 0.5 * np.cos(np.pi * edge)
-    f = np.fft.rfftn(average)
-    f *= weights[shells] * np.exp(bfactor_a2 / 4.0 * inv_d2) * lowpass
-    return np.asarray(np.fft.irfftn(f, s=average.shape, axes=(0, 1, 2)), dtype=np.float32)
+    f = f_average * (weights[shells] * np.exp(bfactor_a2 / 4.0 * inv_d2) * lowpass)
+    return np.asarray(_irfft(f, box), dtype=np.float32)
 
 
 def postprocess(
@@ -205,13 +235,17 @@ def postprocess(
             raise PostprocessError("mask: values must lie in [0, 1], and not all be 0")
         m = np.clip(m, 0.0, 1.0)
 
-    unmasked = fsc(h1, h2)
-    masked = fsc(h1 * m, h2 * m)
+    # each transform once: the halves', the masked halves', the randomised masked halves'
+    shells = shell_grid(box)
+    f1, f2 = _rfft(h1), _rfft(h2)
+    fm1, fm2 = _rfft(h1 * m), _rfft(h2 * m)
+    unmasked = _fsc(f1, f2, shells)
+    masked = _fsc(fm1, fm2, shells)
     below = np.flatnonzero(unmasked[1:] < RANDOMISE_BELOW_FSC)
     from_shell = int(below[0]) + 1 if below.size else box // 2
-    r1 = randomise_phases(h1, from_shell, rng)
-    r2 = randomise_phases(h2, from_shell, rng)
-    randomised = fsc(r1 * m, r2 * m)
+    r1 = _irfft(_randomised(f1, shells, from_shell, rng), box)
+    r2 = _irfft(_randomised(f2, shells, from_shell, rng), box)
+    randomised = _fsc(_rfft(r1 * m), _rfft(r2 * m), shells)
     corrected = _corrected(masked, randomised, from_shell)
     curves = FscCurves(
         shell_resolution_a(box, pixel_size_a), unmasked, masked, randomised, corrected, from_shell
@@ -220,14 +254,14 @@ def postprocess(
 
     guinier: GuinierPlot | None = None
     if bfactor is None:
-        guinier = _guinier(h1 * m, h2 * m, pixel_size_a, resolution)
+        guinier = _guinier(fm1, fm2, shells, pixel_size_a, resolution)
         b = -4.0 * guinier.slope
     else:
         b = float(bfactor)
     c = np.clip(corrected, 0.0, 0.999)
     weights = np.sqrt(2.0 * c / (1.0 + c))
     weights[0] = 1.0
-    sharpened = _sharpen(average, pixel_size_a, weights, b, resolution)
+    sharpened = _sharpen(0.5 * (f1 + f2), pixel_size_a, weights, b, resolution)
     return PostprocessResult(
         sharpened=sharpened,
         sharpened_masked=np.asarray(sharpened * m, dtype=np.float32),
