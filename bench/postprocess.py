@@ -78,7 +78,7 @@ def main() -> None:
     print(f"box {args.box}, {args.pixel} Å/px; B in Å², resolution in Å (FSC 0.143); CPU seconds")
     print(
         "| B planted | noise | B cryolive | B RELION | res. cryolive | res. RELION "
-        "| cryolive s | RELION s |"
+        "| cryolive CPU s | RELION CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
