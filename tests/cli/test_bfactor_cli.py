@@ -16,8 +16,8 @@ from cryolive.cli import build_app
 pytestmark = pytest.mark.slow
 
 
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(build_app(), list(args), env={"COLUMNS": "200"})
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(build_app(), list(args), env={"COLUMNS": "200", **(env or {})})
     return result.exit_code, " ".join(result.output.replace("│", " ").split())
 
 
@@ -47,6 +47,22 @@ def test_bfactor_plot_from_subset_refinements(sim: Path, tmp_path: Path) -> None
     res = list(rows["resolution_a"])
     assert res[0] > res[-1]  # more particles, finer resolution
     assert float(tables["general"]["bfactor_a2"]) > 0
+
+    # the same refinements as jobs (the local runner: all three at once) give the same numbers
+    jobs_out = tmp_path / "as_jobs"
+    code, output = _run(
+        "bfactor", str(sim / "particles.star"), "--ref", str(sim / "truth.mrc"),
+        "--out", str(jobs_out), "--counts", "100,200,400", "--iterations", "2", "--lowpass", "25",
+        "--jobs", env={"CRYOLIVE_JOBS__RUNNER": "local"},
+    )  # fmt: skip
+    assert code == 0, output
+    as_jobs = starfile.read(jobs_out / "bfactor.star", always_dict=True)["bfactor"]
+    assert list(as_jobs["resolution_a"]) == pytest.approx(res, abs=1e-3)
+    for n in (100, 200, 400):
+        folder = jobs_out / f"subset_{n}"
+        assert (folder / "refine" / "fsc.star").is_file()
+        assert len(starfile.read(folder / "particles.star", always_dict=True)["particles"]) == n
+        assert list(folder.glob(f"refine3d_{n}-local-*.out"))
 
 
 def test_bad_counts_are_refused(sim: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def _counts(text: str | None, total: int) -> list[int]:
 
 
 def bfactor_command(
+    ctx: typer.Context,
     particles: Path = typer.Argument(..., help="RELION 3.1 particles.star (with CTF)."),
     ref: Path = typer.Option(..., "--ref", help="Reference map (MRC), same box and pixel."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
@@ -42,25 +43,32 @@ def bfactor_command(
     iterations: int = typer.Option(15, "--iterations", help="Most iterations per refinement."),
     lowpass: float = typer.Option(30.0, "--lowpass", help="Initial low-pass of the reference, Å."),
     max_shift: float = typer.Option(3.0, "--max-shift", help="Translations searched, ± pixels."),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the subsets (nested: each holds the last)."
+    seed: int = typer.Option(0, "--seed", help="Seed of the subsets (each holds the smaller)."),
+    as_jobs: bool = typer.Option(
+        False,
+        "--jobs",
+        help="Run each subset's refinement as a `cryolive refine3d` job, all at once, on the "
+        "runner the settings name (jobs.runner: local or slurm); outputs in --out/subset_N.",
     ),
 ) -> None:
     """Refine nested random subsets, fit 1/d² against ln N (B = 2 / slope): bfactor.png and
     bfactor.star in --out."""
     import numpy as np
 
-    from cryolive.engines.postprocess import bfactor_series
+    from cryolive.cli import settings_of
+    from cryolive.cli._bfactor_jobs import SubsetJobFailed, refine_subsets_as_jobs
+    from cryolive.engines.postprocess import BfactorSeries, bfactor_fit, bfactor_series
     from cryolive.engines.recon3d import ParticleStack3D
     from cryolive.engines.refine3d import refine3d
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.postprocess import write_bfactor_plot
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
+    from cryolive.jobs import JobError
 
     if iterations < 1:
         raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
     try:
-        stack, _tables = read_particles_3d(particles)
+        stack, tables = read_particles_3d(particles)
     except ParticleStarError as exc:
         raise typer.BadParameter(str(exc), param_hint="PARTICLES") from exc
     try:
@@ -101,8 +109,20 @@ def bfactor_command(
         return result.resolution_a
 
     try:
-        series = bfactor_series(refine, sizes)
-    except ValueError as exc:
+        if as_jobs:
+            refine_args = ["--iterations", str(iterations), "--lowpass", str(lowpass)]
+            refine_args += ["--max-shift", str(max_shift), "--seed", str(seed)]
+            resolutions = refine_subsets_as_jobs(
+                settings_of(ctx).jobs, tables, order, sizes, ref=ref, out=out,
+                refine_args=refine_args,
+            )  # fmt: skip
+            b, slope, intercept = bfactor_fit(sizes, resolutions)
+            series = BfactorSeries(
+                np.asarray(sizes), np.asarray(resolutions), b, slope, intercept
+            )  # fmt: skip
+        else:
+            series = bfactor_series(refine, sizes)
+    except (ValueError, JobError, SubsetJobFailed) as exc:
         console.print(f"[red]B-factor plot failed[/red]: {exc}")
         raise typer.Exit(1) from exc
     try:
