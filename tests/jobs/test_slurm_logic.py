@@ -18,6 +18,7 @@ class FakeSlurm:
         self.states: dict[str, str] = {}
         self.next_id = 100
         self.forgotten: set[str] = set()
+        self.accounting = True
 
     def __call__(self, argv: list[str]) -> str:
         self.calls.append(argv)
@@ -27,8 +28,13 @@ class FakeSlurm:
             return f"{self.next_id};cluster\n"
         if argv[0] == "squeue":
             job = argv[argv.index("-j") + 1]
-            return "" if job in self.forgotten else self.states.get(job, "") + "\n"
+            if job in self.forgotten or job not in self.states:
+                # what squeue says (exit 1) of a job the controller does not hold
+                raise JobError("squeue: exit 1: slurm_load_jobs error: Invalid job id specified")
+            return self.states[job] + "\n"
         if argv[0] == "sacct":
+            if not self.accounting:
+                raise JobError("sacct: exit 1: Slurm accounting storage is disabled")
             job = argv[argv.index("-j") + 1]
             return f"{self.states[job]} by 0\n" if job in self.states else ""
         if argv[0] == "scancel":
@@ -80,6 +86,9 @@ def test_forgotten_job_is_asked_of_sacct(tmp_path: Path) -> None:
     assert fake.calls[-1][0] == "sacct"
     with pytest.raises(JobError, match="knows no job"):
         runner.status("999")
+    fake.accounting = False  # a cluster without slurmdbd
+    with pytest.raises(JobError, match=r"no longer knows job .* accounting storage is disabled"):
+        runner.status(job)
 
 
 @pytest.mark.parametrize("failure", ["NODE_FAIL", "BOOT_FAIL"])

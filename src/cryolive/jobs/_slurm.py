@@ -107,11 +107,22 @@ class SlurmRunner:
     def slurm_state(self, job_id: str) -> str:
         """Slurm's own state word for the job's latest attempt (e.g. NODE_FAIL)."""
         current = self.latest_id(job_id)
-        out = self.run(["squeue", "-h", "-t", "all", "-j", current, "-o", "%T"]).split()
+        try:
+            out = self.run(["squeue", "-h", "-t", "all", "-j", current, "-o", "%T"]).split()
+        except JobError as exc:
+            if "Invalid job id" not in str(exc):
+                raise
+            out = []
         if not out:
             # the controller has forgotten it (after MinJobAge): ask the accounting
-            rows = self.run(["sacct", "-n", "-X", "-P", "-j", current, "-o", "State"]).split("\n")
-            out = [r.split()[0] for r in rows if r.strip()]
+            try:
+                answer = self.run(["sacct", "-n", "-X", "-P", "-j", current, "-o", "State"])
+            except JobError as exc:
+                raise JobError(
+                    f"job {job_id}: the controller no longer knows job {current}, and sacct "
+                    f"cannot say ({exc})"
+                ) from exc
+            out = [r.split()[0] for r in answer.split("\n") if r.strip()]
         if not out:
             raise JobError(f"job {job_id}: Slurm knows no job {current}")
         return out[0].rstrip("+")
