@@ -7,9 +7,11 @@ of the map padded 4x), moved by origins within ±3 px, per-particle CTF (300 kV,
 0.8-2.5 µm, astigmatism ±150 Å), white Gaussian noise at the given SNR. Both programs start from
 the truth low-passed to 25 Å (``--lowpass``; RELION gets ``--ini_high`` the same and
 ``--firstiter_cc``), C1, the same first sampling (15°: RELION ``--healpix_order 1``, local
-searches from ``--auto_local_healpix_order 4``, 1.8°; translations ±3 px in 1.5 px steps), the same half sets (rlnRandomSubset), mask diameter 90 % of the box.
+searches from ``--auto_local_healpix_order 4``, 1.8°; translations ±3 px in 1.5 px steps),
+the same half sets (rlnRandomSubset), mask diameter 90 % of the box.
 Each runs as its own process (times include reading and writing files); peak memory is that
-process's maximum resident set (``/usr/bin/time -v``).
+process's maximum resident set and CPU seconds are user + system of the whole process tree
+(``/usr/bin/time -v``; CPU time is the fairer figure on a shared, loaded machine).
 
 Scores: gold-standard FSC 0.143 between each program's half maps (its own estimate) and FSC 0.5
 of its final unmasked map against the true map; a first row reconstructs with the TRUE angles
@@ -42,8 +44,8 @@ from cryolive.io.maps import read_map, write_map
 from cryolive.simulate.particles3d import simulate_particles_3d, write_particles_3d_sim
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Run ``cmd`` under /usr/bin/time -v: (wall s, peak RSS MB, output)."""
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, float, float, str]:
+    """Run ``cmd`` under /usr/bin/time -v: (wall s, CPU s, peak RSS MB, output)."""
     start = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], cwd=cwd, capture_output=True, text=True, check=False
@@ -52,7 +54,12 @@ def _timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     if done.returncode != 0:
         sys.exit(f"{cmd[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    return wall, (int(peak.group(1)) / 1024 if peak else float("nan")), done.stdout + done.stderr
+    cpu = sum(
+        float(m.group(1))
+        for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr)
+    )
+    peak_mb = int(peak.group(1)) / 1024 if peak else float("nan")
+    return wall, cpu, peak_mb, done.stdout + done.stderr
 
 
 def main() -> None:
@@ -79,16 +86,17 @@ def main() -> None:
                     pixel_size_a=pixel)  # fmt: skip
     assert stack.angles_deg is not None and stack.origins_a is not None
     assert stack.subset is not None
-    rows: list[tuple[str, float, float, str, float, float]] = []
+    rows: list[tuple[str, float, float, float, str, float, float]] = []
     best = reconstruct_halves(
         stack, euler_to_matrix(stack.angles_deg), stack.origins_a / pixel, stack.subset
     )
-    rows.append(("true angles (best possible)", float("nan"), float("nan"), "-",
+    nan = float("nan")
+    rows.append(("true angles (best possible)", nan, nan, nan, "-",
                  resolution_at(best.fsc, box, pixel, 0.143),
                  resolution_at(fsc(best.full, truth), box, pixel, 0.5)))  # fmt: skip
 
     out = work / "cryolive"
-    wall, peak, _text = _timed(
+    wall, cpu, peak, _text = _timed(
         [sys.executable, "-m", "cryolive.cli", "refine3d", str(star), "--ref", str(ref),
          "--out", str(out), "--lowpass", str(args.lowpass), "--iterations", "15"],
         work,
@@ -96,13 +104,13 @@ def main() -> None:
     gold = float(starfile.read(out / "fsc.star", always_dict=True)["general"]["rlnFinalResolution"])
     iters = int(starfile.read(out / "fsc.star", always_dict=True)["general"]["rlnCurrentIteration"])
     refined, _ = read_map(out / "refined.mrc")
-    rows.append(("cryolive refine3d", wall, peak, str(iters), gold,
+    rows.append(("cryolive refine3d", wall, cpu, peak, str(iters), gold,
                  resolution_at(fsc(refined, truth), box, pixel, 0.5)))  # fmt: skip
 
     if not args.no_relion:
         rel = work / "relion"
         rel.mkdir(exist_ok=True)
-        wall, peak, _text = _timed(
+        wall, cpu, peak, _text = _timed(
             ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(args.ranks + 1),
              "relion_refine_mpi", "--i", star.name, "--ref", ref.name, "--o", str(rel / "run"),
              "--auto_refine", "--split_random_halves", "--ini_high", str(args.lowpass),
@@ -118,17 +126,18 @@ def main() -> None:
         res = float(model["model_general"]["rlnCurrentResolution"])
         iters = len(list(rel.glob("run_it*_half1_model.star")))
         final, _ = read_map(rel / "run_class001.mrc")
-        rows.append(("RELION 3.1.3 auto-refine", wall, peak, str(iters), res,
+        rows.append(("RELION 3.1.3 auto-refine", wall, cpu, peak, str(iters), res,
                      resolution_at(fsc(final, truth), box, pixel, 0.5)))  # fmt: skip
 
     print(f"\n{args.count} particles, box {box}, {pixel} Å/px, SNR {args.snr}, "
           f"start {args.lowpass} Å; work {work}\n")  # fmt: skip
-    print("| run | wall s | peak MB | iterations | FSC 0.143 gold (Å) | FSC 0.5 vs truth (Å) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, w, p, it, g, t in rows:
-        ws = "-" if np.isnan(w) else f"{w:.0f}"
-        ps = "-" if np.isnan(p) else f"{p:.0f}"
-        print(f"| {name} | {ws} | {ps} | {it} | {g:.2f} | {t:.2f} |")
+    print(
+        "| run | wall s | CPU s | peak MB | iterations | FSC 0.143 gold (Å) | FSC 0.5 truth (Å) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, w, c, p, it, g, t in rows:
+        ws, cs, ps = ("-" if np.isnan(v) else f"{v:.0f}" for v in (w, c, p))
+        print(f"| {name} | {ws} | {cs} | {ps} | {it} | {g:.2f} | {t:.2f} |")
 
 
 if __name__ == "__main__":
