@@ -43,9 +43,14 @@ def postprocess_command(
     m = None
     if mask is not None:
         try:
-            m, _ = read_map(mask)
+            m, mask_voxel = read_map(mask)
         except MapFileError as exc:
             raise typer.BadParameter(str(exc), param_hint="--mask") from exc
+        if mask_voxel > 0 and voxel1 > 0 and abs(mask_voxel - voxel1) > 1e-3 * voxel1:
+            raise typer.BadParameter(
+                f"{mask.name}: voxel {mask_voxel:g} Å but the half maps' is {voxel1:g} Å",
+                param_hint="--mask",
+            )
     if pixel_size is None:
         if voxel1 <= 0:
             raise typer.BadParameter(

@@ -75,3 +75,7 @@ def test_postprocess_command_refuses_bad_input(halves: Any, tmp_path: Path) -> N
         app, ["postprocess", str(h1), str(h1), "--out", out, "--mask", str(bad)]
     )
     assert masked.exit_code == 1 and "mask" in masked.output
+    coarse = write_map(tmp_path / "coarse_mask.mrc", np.ones(halves.half1.shape), pixel_size_a=3.0)
+    args = ["postprocess", str(h1), str(h1), "--out", out, "--mask", str(coarse)]
+    voxel = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert voxel.exit_code == 2 and "voxel 3 Å but the half maps' is 1.5 Å" in voxel.output
