@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -109,6 +110,28 @@ class MessagingSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """Where heavy jobs (3D refinement, post-processing) run: see docs/jobs.md."""
+
+    runner: Literal["local", "slurm"] = Field(
+        default="local",
+        description="'local': subprocesses on this machine (the embedded demo); 'slurm': sbatch.",
+    )
+    slurm_partition: str | None = Field(
+        default=None, description="sbatch --partition; default: the cluster's default partition."
+    )
+    slurm_extra_args: list[str] = Field(
+        default_factory=list,
+        description="More sbatch arguments, each one item, e.g. ['--account=em', '--gres=gpu:1'].",
+    )
+    max_resubmits: int = Field(
+        default=2,
+        ge=0,
+        description="How often a job that Slurm ends with NODE_FAIL or BOOT_FAIL (a machine's "
+        "failure, not the job's) is submitted again.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of one cryolive deployment."""
 
@@ -149,6 +172,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     watcher: WatcherSettings = WatcherSettings()
     messaging: MessagingSettings = MessagingSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -4,7 +4,8 @@ it, Fourier shell correlation, and test maps. Pure NumPy/SciPy.
 
 Conventions (RELION 3.1's): volumes indexed [z, y, x] and centred at box//2; Euler angles rot,
 tilt, psi in degrees (ZYZ); particles white; CTF positive at low frequency for underfocus;
-an image equals its map's projection moved by its origin (``rlnOriginX/YAngst`` / pixel).
+an image equals its map's projection moved by its origin (``origins_a`` / pixel), which is
+*minus* RELION's ``rlnOriginX/YAngst`` (io turns the sign when it reads and writes STAR files).
 """
 
 from cryolive.engines.recon3d._ctf import particle_ctf

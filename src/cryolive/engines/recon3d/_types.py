@@ -23,7 +23,9 @@ class ParticleStack3D:
     angles_deg : (n, 3) float64 or None
         rlnAngleRot, rlnAngleTilt, rlnAnglePsi when the file has them.
     origins_a : (n, 2) float64 or None
-        rlnOriginXAngst, rlnOriginYAngst: the image is its projection moved by this.
+        The image is its projection moved by this (Å, x then y): minus RELION's
+        rlnOriginXAngst, rlnOriginYAngst (which move the particle onto the box centre);
+        :mod:`cryolive.io.particle_files` turns the sign when it reads and writes.
     subset : (n,) int or None
         rlnRandomSubset (1 or 2) for gold-standard half sets.
     """

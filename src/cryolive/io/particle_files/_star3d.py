@@ -41,6 +41,11 @@ def read_particles_3d(path: Path) -> tuple[ParticleStack3D, ParticleStarTables]:
     Angles, origins (Å; ``rlnOriginX/Y`` in pixels of RELION 3.0 are converted) and
     ``rlnRandomSubset`` are taken when present. Raises :class:`ParticleStarError` (a
     BadInputError) naming the file and the problem.
+
+    Origins: RELION's ``rlnOriginX/YAngst`` is the translation that moves the particle onto the
+    box centre, so the image is its projection moved by *minus* it; ``ParticleStack3D.origins_a``
+    is where the projection is moved to (``origins_a = -rlnOriginX/YAngst``), and
+    :func:`write_particles_3d` turns the sign back (checked with ``relion_reconstruct``).
     """
     path = Path(path)
     optics, particles = _tables(path)
@@ -56,9 +61,9 @@ def read_particles_3d(path: Path) -> tuple[ParticleStack3D, ParticleStarTables]:
             else None
         )
         if all(c in particles for c in ORIGIN_COLUMNS):
-            origins = particles[list(ORIGIN_COLUMNS)].to_numpy(dtype=np.float64)
+            origins = -particles[list(ORIGIN_COLUMNS)].to_numpy(dtype=np.float64)
         elif all(c in particles for c in ("rlnOriginX", "rlnOriginY")):
-            origins = particles[["rlnOriginX", "rlnOriginY"]].to_numpy(dtype=np.float64) * pixel
+            origins = -particles[["rlnOriginX", "rlnOriginY"]].to_numpy(dtype=np.float64) * pixel
         else:
             origins = None
         subset = (
@@ -114,7 +119,7 @@ def write_particles_3d(
     if origins_a is not None:
         o = np.asarray(origins_a, dtype=np.float64).reshape(-1, 2)
         for k, name in enumerate(ORIGIN_COLUMNS):
-            particles[name] = np.round(o[:, k], 4)
+            particles[name] = np.round(-o[:, k], 4)
         particles = particles.drop(columns=["rlnOriginX", "rlnOriginY"], errors="ignore")
     for name, values in (columns or {}).items():
         particles[name] = list(values) if isinstance(values, list) else np.asarray(values)
