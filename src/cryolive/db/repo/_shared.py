@@ -9,6 +9,14 @@ fewer), its AutoProcProgram the job's program, a job parameter its job and name.
 compared exactly (MariaDB's default collations would match ``Raw`` with ``raw``). A row that one
 of cryolive's own keys already claims is never taken for another key.
 
+Two writers racing (another client and cryolive, each registering the same data collection or
+movie at one instant): the published schema has no unique key to stop the second insert, so
+before looking for another client's row cryolive takes a locking read of its parent row (the
+visit for a data collection and its group, the data collection for a movie), as other clients
+should. A writer that holds the parent with new rows not yet committed makes cryolive wait, and
+cryolive then reads them (``READ COMMITTED``) instead of inserting its own. SQLite has one
+writer at a time and nothing to lock.
+
 An adopted row keeps the columns another client keys it on (``keep``); cryolive fills in the
 values it has and leaves the rest as the other client wrote them.
 """
@@ -23,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from ispyb.sqlalchemy import (
     AutoProcProgram,
+    BLSession,
     DataCollection,
     Movie,
     ProcessingJob,
@@ -69,6 +78,12 @@ def _claimed(session: Session, *, table_name: str, ids: Sequence[int]) -> set[in
             )
         )
     }
+
+
+def lock_parent(session: Session, column: Any, value: Any) -> None:
+    """A locking read of the parent row whose ``column`` is ``value`` (``SELECT … FOR UPDATE``;
+    nothing on SQLite), held until the transaction ends."""
+    session.execute(sa.select(column).where(column == value).with_for_update())
 
 
 def _optics_agree(row: Mapping[Any, Any], values: Mapping[str, Any]) -> bool:
@@ -120,6 +135,7 @@ def data_collections() -> Adopt:
     def find(session: Session, rows: Rows) -> dict[KeyParts, int]:
         found = {}
         for key, values in rows:
+            lock_parent(session, BLSession.sessionId, int(values["SESSIONID"]))
             hit = _folder_collection(
                 session,
                 session_id=int(values["SESSIONID"]),
@@ -139,6 +155,7 @@ def data_collection_groups(*, directory: str, optics: Mapping[str, Any]) -> Adop
     def find(session: Session, rows: Rows) -> dict[KeyParts, int]:
         found = {}
         for key, values in rows:
+            lock_parent(session, BLSession.sessionId, int(values["sessionId"]))
             hit = _folder_collection(
                 session, session_id=int(values["sessionId"]), directory=directory, values=optics
             )
@@ -156,6 +173,8 @@ def _find_movies(session: Session, rows: Rows) -> dict[KeyParts, int]:
             str(values["movieFullPath"])
         ] = key
     found: dict[KeyParts, int] = {}
+    for collection_id in sorted(by_collection):  # one order: no deadlock between two of ours
+        lock_parent(session, DataCollection.dataCollectionId, collection_id)
     for collection_id, keys in by_collection.items():
         paths = sorted(keys)
         for start in range(0, len(paths), _CHUNK):
