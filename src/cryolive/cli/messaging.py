@@ -34,6 +34,12 @@ def worker(
     queue: list[str] = typer.Option(
         [], "--queue", help="Queue to consume (repeatable); default: the service's name."
     ),
+    topic: list[str] = typer.Option(
+        [],
+        "--topic",
+        help="Also take the broadcasts of this topic (Zocalo's topic-only steps), through the "
+        "queue '<topic>.<service>' (repeatable).",
+    ),
     prefetch: int = typer.Option(1, "--prefetch", min=1, help="Unacknowledged per consumer."),
     registry_spec: str | None = typer.Option(
         None, "--registry", help="'module:function' returning the service registry."
@@ -93,6 +99,7 @@ def worker(
         transport,
         chosen,
         queues=queue,
+        topics=topic,
         concurrency=concurrency,
         prefetch=prefetch,
         cancelled=cancelled,

@@ -40,7 +40,7 @@ from cryolive.messaging._zocalo_params import (
     step_parameters,
     translate,
 )
-from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.dispatch import envelope_for, send_to_step
 from cryolive.messaging.envelope import Envelope, MalformedMessage
 from cryolive.messaging.recipe import Recipe, RecipeError, fill_recipe, recipe_from_zocalo
 from cryolive.messaging.transport import DeadLetter, Delivery, QueueStats, Transport
@@ -286,7 +286,8 @@ def start_zocalo(
     sent = []
     for sid in filled.start:
         message = ZocaloMessage(data, numbers[sid], [], env, filled.start_payloads.get(sid, []))
-        _publish(transport, filled.steps[sid].queue, message)
+        step = filled.steps[sid]
+        send_to_step(transport, step, message.body(), headers={HEADER: "True"})
         sent.append(message)
     return sent
 
@@ -384,6 +385,20 @@ class ZocaloTransport:
         current: tuple[str, ZocaloMessage, bytes] | None = getattr(self._local, "current", None)
         return current
 
+    def _onward(self, body: bytes) -> ZocaloMessage | None:
+        """The Zocalo message to send for ``body``, an output of the Zocalo step in hand; None
+        for anything else."""
+        current = self._in_hand()
+        if current is None:
+            return None
+        try:
+            envelope = Envelope.from_bytes(body)
+        except MalformedMessage:
+            return None
+        if envelope.recipe.origin != "zocalo":
+            return None
+        return current[1].to(int(envelope.step), envelope.payload)
+
     def publish(
         self,
         queue: str,
@@ -392,18 +407,23 @@ class ZocaloTransport:
         headers: Mapping[str, str] | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        current = self._in_hand()
-        if current is not None and not delay_s:
-            try:
-                envelope = Envelope.from_bytes(body)
-            except MalformedMessage:
-                envelope = None
-            if envelope is not None and envelope.recipe.origin == "zocalo":
-                _, message, _ = current
-                onward = message.to(int(envelope.step), envelope.payload)
-                _publish(self.inner, queue, onward)
-                return
+        onward = None if delay_s else self._onward(body)
+        if onward is not None:
+            _publish(self.inner, queue, onward)
+            return
         self.inner.publish(queue, body, headers=headers, delay_s=delay_s)
+
+    def broadcast(
+        self, topic: str, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        onward = self._onward(body)
+        if onward is not None:
+            self.inner.broadcast(topic, onward.body(), headers={HEADER: "True"})
+            return
+        self.inner.broadcast(topic, body, headers=headers)
+
+    def subscribe(self, topic: str, queue: str) -> None:
+        self.inner.subscribe(topic, queue)
 
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         current = self._in_hand()
