@@ -108,6 +108,13 @@ class MessagingSettings(BaseModel):
         description="Zocalo service name -> cryolive service name, over the built-in table "
         "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
     )
+    parameter_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Zocalo step parameter name -> cryolive message field, over the built-in "
+        "table (cryolive.messaging.zocalo.PARAMETER_MAP): 'pixel_size': 'pixel_size_a', "
+        "'gain_ref': 'motion.gain_path', 'patch_sizes': 'motion.patches_{key}', "
+        "'Service.name' for one service only; '' marks a name cryolive does not use.",
+    )
 
 
 class JobsSettings(BaseModel):
