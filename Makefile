@@ -29,11 +29,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 # Debian packages the tests drive: chromium for the browser tests (never a downloaded browser)
-# and relion (RELION 3.1.3), the peer whose programs read what cryolive writes.
+# relion (RELION 3.1.3), the peer whose programs read what cryolive writes; poppler-utils
+# (pdftoppm), which turns the session report into pictures for its test; slurm-wlm and munge
+# for the single-node Slurm of the `slurm` tests (.ci/slurm-up starts it).
 tools:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v relion_stack_create >/dev/null || missing="$$missing relion"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v slurmctld >/dev/null || missing="$$missing slurm-wlm"; \
+	command -v munged >/dev/null || missing="$$missing munge"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
@@ -45,7 +50,7 @@ test: lint typecheck pytest
 
 # The inner loop: unit tests and the SQLite/embedded integration, no servers, browser,
 # RELION or minute-long runs (the markers are applied in tests/conftest.py).
-FAST := not slow and not mariadb and not rabbitmq and not browser and not relion
+FAST := not slow and not mariadb and not rabbitmq and not browser and not relion and not slurm
 test-fast: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports

@@ -9,8 +9,11 @@ through the ``need_service`` fixture.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +57,26 @@ def mariadb_server_url() -> str:
     return MARIADB_SERVER_URL
 
 
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """A running Slurm with a node: its name. In CI ``.ci/run`` has started it; by hand,
+    ``.ci/slurm-up`` starts a single-node one when none answers (as root, with slurm-wlm and
+    munge installed), and the tests skip when it cannot."""
+    if shutil.which("sbatch") is None:
+        _need_service("Slurm", "sbatch is not on PATH (make tools installs slurm-wlm)")
+    if not os.environ.get("CI"):
+        script = Path(__file__).resolve().parents[1] / ".ci" / "slurm-up"
+        up = subprocess.run([str(script)], capture_output=True, text=True, timeout=120, check=False)
+        if up.returncode != 0:
+            _need_service("Slurm", f".ci/slurm-up failed: {up.stderr.strip()[-500:]}")
+    nodes = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    if not nodes:
+        _need_service("Slurm", "sinfo lists no node")
+    return nodes[0]
+
+
 # Markers, applied here from what a test uses, so that no test has to remember them:
 # `make test-fast` deselects everything that needs a server, a browser, RELION or minutes.
 _SERVER_PARAMS = {"mariadb": "mariadb", "rabbitmq": "rabbitmq"}
@@ -63,6 +86,7 @@ _FIXTURE_MARKERS = {
     "rabbitmq_url": "rabbitmq",
     "chromium": "browser",
     "browser": "browser",
+    "slurm_cluster": "slurm",
 }
 # Whole modules that take minutes on this 2-core machine (measured with --durations).
 _SLOW_PATHS = ("tests/pipeline/", "tests/adapters/relion_", "tests/engines/class2d/")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -169,6 +170,35 @@ class MessagingSettings(BaseModel):
         description="Zocalo service name -> cryolive service name, over the built-in table "
         "(cryolive.messaging.zocalo.SERVICE_MAP); map a name to '' to mark it external.",
     )
+    parameter_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Zocalo step parameter name -> cryolive message field, over the built-in "
+        "table (cryolive.messaging.zocalo.PARAMETER_MAP): 'pixel_size': 'pixel_size_a', "
+        "'gain_ref': 'motion.gain_path', 'patch_sizes': 'motion.patches_{key}', "
+        "'Service.name' for one service only; '' marks a name cryolive does not use.",
+    )
+
+
+class JobsSettings(BaseModel):
+    """Where heavy jobs (3D refinement, post-processing) run: see docs/jobs.md."""
+
+    runner: Literal["local", "slurm"] = Field(
+        default="local",
+        description="'local': subprocesses on this machine (the embedded demo); 'slurm': sbatch.",
+    )
+    slurm_partition: str | None = Field(
+        default=None, description="sbatch --partition; default: the cluster's default partition."
+    )
+    slurm_extra_args: list[str] = Field(
+        default_factory=list,
+        description="More sbatch arguments, each one item, e.g. ['--account=em', '--gres=gpu:1'].",
+    )
+    max_resubmits: int = Field(
+        default=2,
+        ge=0,
+        description="How often a job that Slurm ends with NODE_FAIL or BOOT_FAIL (a machine's "
+        "failure, not the job's) is submitted again.",
+    )
 
 
 class Settings(BaseSettings):
@@ -211,6 +241,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     watcher: WatcherSettings = WatcherSettings()
     messaging: MessagingSettings = MessagingSettings()
+    jobs: JobsSettings = JobsSettings()
     alerts: AlertsSettings = AlertsSettings()
 
     @classmethod

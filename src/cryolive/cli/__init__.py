@@ -38,6 +38,7 @@ def _callback(
 def build_app() -> typer.Typer:
     from cryolive.cli import (
         admin,
+        bfactor,
         class2d,
         ctf,
         db,
@@ -46,6 +47,8 @@ def build_app() -> typer.Typer:
         motioncorr,
         picking,
         pipeline,
+        postprocess,
+        refine3d,
         report,
         simulate,
         web,
@@ -66,12 +69,16 @@ def build_app() -> typer.Typer:
     app.add_typer(messaging.recipe_app, name="recipe")
     app.command()(simulate.simulate)
     app.command("simulate-particles")(simulate.simulate_particles)
+    app.command("simulate-particles3d")(simulate.simulate_particles3d)
     app.command()(motioncorr.motioncorr)
     app.command("ctf")(ctf.ctf_command)
     app.command("ice")(ctf.ice_command)
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
     app.command("class2d")(class2d.class2d_command)
+    app.command("postprocess")(postprocess.postprocess_command)
+    app.command("bfactor")(bfactor.bfactor_command)
+    app.command("refine3d")(refine3d.refine3d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)

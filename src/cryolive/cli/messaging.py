@@ -12,6 +12,7 @@ from rich.table import Table
 from cryolive.cli import settings_of
 from cryolive.messaging import Transport, Worker, open_transport
 from cryolive.messaging.dlq import list_dead, purge_dead, reinject
+from cryolive.messaging.zocalo import Translation
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, reinject, purge.")
 
@@ -32,6 +33,12 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", min=1, help="Consumers per queue."),
     queue: list[str] = typer.Option(
         [], "--queue", help="Queue to consume (repeatable); default: the service's name."
+    ),
+    topic: list[str] = typer.Option(
+        [],
+        "--topic",
+        help="Also take the broadcasts of this topic (Zocalo's topic-only steps), through the "
+        "queue '<topic>.<service>' (repeatable).",
     ),
     prefetch: int = typer.Option(1, "--prefetch", min=1, help="Unacknowledged per consumer."),
     registry_spec: str | None = typer.Option(
@@ -76,7 +83,11 @@ def worker(
         from cryolive.messaging.zocalo import ZocaloTransport
 
         transport = ZocaloTransport(
-            transport, known=set(registry), table=settings.messaging.service_map
+            transport,
+            known=set(registry),
+            table=settings.messaging.service_map,
+            parameters=settings.messaging.parameter_map,
+            models={name: registry[name].message for name in registry},
         )
     cancelled = None
     if drop_stopped and service != "writer":
@@ -88,6 +99,7 @@ def worker(
         transport,
         chosen,
         queues=queue,
+        topics=topic,
         concurrency=concurrency,
         prefetch=prefetch,
         cancelled=cancelled,
@@ -224,7 +236,12 @@ def recipe_show(
         recipe_path,
     )
     from cryolive.messaging.registry import registry_from
-    from cryolive.messaging.zocalo import cryolive_service, service_map
+    from cryolive.messaging.zocalo import (
+        cryolive_service,
+        parameter_map,
+        service_map,
+        translate,
+    )
 
     settings = settings_of(ctx)
     values = _start_values(param)
@@ -235,19 +252,38 @@ def recipe_show(
         raise typer.BadParameter(str(exc), param_hint="RECIPE / --param") from exc
     if registry_spec:
         try:
-            known = set(registry_from(registry_spec))
+            registry = registry_from(registry_spec)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--registry") from exc
     else:
         from cryolive.services import pipeline_registry
 
-        known = set(pipeline_registry(settings.database))
+        registry = pipeline_registry(settings.database)
+    known = set(registry)
     table_map = service_map(settings.messaging.service_map)
+    names = parameter_map(settings.messaging.parameter_map)
+    unknown: list[str] = []
     console = Console(width=200)
     console.print(f"recipe {filled.name} ({filled.origin} format), starts at {filled.start}")
-    table = Table("step", "service", "queue", "run by", "parameters", "outputs", show_lines=True)
+    table = Table(
+        "step",
+        "service",
+        "queue",
+        "run by",
+        "parameters",
+        "as cryolive fields",
+        "outputs",
+        show_lines=True,
+    )
     for step_id, step in filled.steps.items():
         runner = cryolive_service(step.service, table_map, known) or "external"
+        mapping = "-"
+        if runner != "external" and filled.origin == "zocalo":
+            found = translate(
+                step.service, step.parameters, table=names, model=registry[runner].message
+            )
+            unknown += [f"{step_id}.{name}" for name in found.unknown]
+            mapping = _mapping_text(found)
         shown: dict[str, object] = dict(step.parameters)
         if step.job_parameters:
             shown["job_parameters"] = step.job_parameters
@@ -258,6 +294,7 @@ def recipe_show(
             str(_marked(step.queue)) if step.queue else f"topic {step.topic}",
             runner,
             json.dumps(_marked(shown), indent=1),
+            mapping,
             json.dumps(outputs),
         )
     console.print(table, soft_wrap=True)
@@ -271,3 +308,19 @@ def recipe_show(
     references = sorted(r for r in placeholders(loaded)[1] if r not in values)
     if references:
         console.print(f"filled at run time from the environment: {', '.join(references)}")
+    if unknown:
+        console.print(
+            f"unknown parameter names (add them to messaging.parameter_map): {', '.join(unknown)}"
+        )
+        if strict:
+            raise typer.Exit(2)
+
+
+def _mapping_text(found: Translation) -> str:
+    """How a Zocalo step's parameters reach the cryolive service, one line a name."""
+    lines = [f"{name} -> {field}" for name, field in found.renamed.items()]
+    lines += [f"{name}: ignored ({why})" for name, why in found.ignored.items()]
+    lines += [f"{name}: UNKNOWN" for name in found.unknown]
+    if found.needed:
+        lines.append(f"from environment/payload: {', '.join(found.needed)}")
+    return "\n".join(lines) or "-"

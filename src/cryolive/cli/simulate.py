@@ -111,3 +111,55 @@ def simulate_particles(
     star = write_simulated_particles(sim, out)
     n_junk = int((sim.truth.view < 0).sum())
     typer.echo(f"{n} boxes ({n_junk} junk) of {views} views in {star}; truth: {out / 'truth.json'}")
+
+
+def simulate_particles3d(
+    out: Path = typer.Option(..., "--out", help="Folder for particles.star/.mrcs and the truth."),
+    count: int = typer.Option(1500, "--count", help="Particles."),
+    box: int = typer.Option(32, "--box", help="Box side, pixels (even)."),
+    pixel: float = typer.Option(3.0, "--pixel", help="Pixel size, Å."),
+    snr: float = typer.Option(0.1, "--snr", help="Signal variance / noise variance."),
+    map_path: Path | None = typer.Option(
+        None, "--map", help="Map to project (MRC, box x box x box); default: a random phantom."
+    ),
+    max_origin: float = typer.Option(3.0, "--max-origin", help="Origins drawn in ± pixels."),
+    projection: str = typer.Option(
+        "auto", "--projection", help="real, fourier (pad 4, fast) or auto (real when small)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the phantom and of everything drawn."),
+) -> None:
+    """Write particles of a known map for 3D refinement: particles.star + particles.mrcs (no
+    angles), truth.star (true angles and origins) and truth.mrc."""
+    import numpy as np
+
+    from cryolive.engines.recon3d import phantom
+    from cryolive.io.maps import MapFileError, read_map
+    from cryolive.simulate.particles3d import simulate_particles_3d, write_particles_3d_sim
+
+    if projection not in ("auto", "real", "fourier"):
+        raise typer.BadParameter(
+            f"real, fourier or auto, got {projection!r}", param_hint="--projection"
+        )
+    if box < 8 or box % 2:
+        raise typer.BadParameter(f"must be even and at least 8, got {box}", param_hint="--box")
+    rng = np.random.default_rng(seed)
+    if map_path is None:
+        volume = phantom(box, rng)
+    else:
+        try:
+            volume, _voxel = read_map(map_path)
+        except MapFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--map") from exc
+        if volume.shape[0] != box:
+            raise typer.BadParameter(
+                f"{map_path}: box {volume.shape[0]}, not --box {box}", param_hint="--map"
+            )
+    try:
+        stack = simulate_particles_3d(
+            volume, count=count, pixel_size_a=pixel, rng=rng, snr=snr,
+            max_origin_px=max_origin, projection=projection,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    star = write_particles_3d_sim(stack, volume, out)
+    typer.echo(f"{count} particles (box {box}, {pixel} Å/px, SNR {snr}) in {star}; truth in {out}")

@@ -30,6 +30,7 @@ class Broker:
         self._delayed: list[tuple[float, int, str, Message]] = []
         self._seq = itertools.count()
         self._consumers: dict[str, int] = {}
+        self._topics: dict[str, set[str]] = {}  # topic -> queues subscribed to it
 
     def _queue(self, name: str) -> deque[Message]:
         return self._queues.setdefault(name, deque())
@@ -56,6 +57,17 @@ class Broker:
             else:
                 self._queue(name).append(msg)
             self._wake(name)
+
+    def subscribe(self, topic: str, name: str) -> None:
+        with self._lock:
+            self._topics.setdefault(topic, set()).add(name)
+            self._queue(name)
+
+    def broadcast(self, topic: str, msg: Message) -> None:
+        with self._lock:
+            for name in sorted(self._topics.get(topic, ())):
+                self._queue(name).append(Message(msg.body, dict(msg.headers)))
+                self._wake(name)
 
     def get(self, name: str, *, timeout_s: float) -> Message | None:
         deadline = time.monotonic() + timeout_s

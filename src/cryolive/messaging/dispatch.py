@@ -1,4 +1,9 @@
-"""Building envelopes: starting a recipe and sending a result on to the next steps."""
+"""Building envelopes: starting a recipe and sending a result on to the next steps.
+
+A step is reached by its queue, or by its topic (Zocalo's topic-only steps: the message is
+broadcast, and every service subscribed to the topic gets a copy, :func:`subscription_queue`);
+a step with both gets both, as python-workflows sends them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cryolive.messaging.envelope import Envelope, new_message_id, work_key
-from cryolive.messaging.recipe import Recipe, fill
+from cryolive.messaging.recipe import Recipe, Step, fill
 from cryolive.messaging.transport import Transport
 
 
@@ -64,12 +69,28 @@ def envelope_for(
     return Envelope.model_validate(fields)
 
 
+def send_to_step(
+    transport: Transport, step: Step, body: bytes, *, headers: Mapping[str, str] | None = None
+) -> None:
+    """Send a message for ``step``: to its queue, and broadcast on its topic if it has one."""
+    if step.queue:
+        transport.publish(step.queue, body, headers=headers)
+    if step.topic:
+        transport.broadcast(step.topic, body, headers=headers)
+
+
+def subscription_queue(topic: str, service: str) -> str:
+    """The queue through which ``service`` takes the broadcasts of ``topic``: one per service,
+    shared by its workers (each broadcast is handled once per subscribed service)."""
+    return f"{topic}.{service}"
+
+
 def start_recipe(transport: Transport, recipe: Recipe, values: Mapping[str, Any]) -> list[Envelope]:
     """Publish one message per start step of ``recipe``; return what was sent (with keys)."""
     sent = []
     for step_id in recipe.start:
         envelope = envelope_for(recipe, step_id, values)
-        transport.publish(recipe.steps[step_id].queue, envelope.to_bytes())
+        send_to_step(transport, recipe.steps[step_id], envelope.to_bytes())
         sent.append(envelope)
     return sent
 

@@ -85,6 +85,14 @@ class EmbeddedTransport:
     ) -> None:
         self._broker.put(self._name(queue), Message(body, dict(headers or {})), delay_s=delay_s)
 
+    def broadcast(
+        self, topic: str, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._broker.broadcast(self._prefix + topic, Message(body, dict(headers or {})))
+
+    def subscribe(self, topic: str, queue: str) -> None:
+        self._broker.subscribe(self._prefix + topic, self._name(queue))
+
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         name = self._name(queue)
         headers = {REASON_HEADER: reason, ORIGIN_HEADER: name}

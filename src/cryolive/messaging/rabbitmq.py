@@ -93,6 +93,7 @@ class RabbitTransport:
         self._lock = threading.Lock()
         self._connections: set[Any] = set()
         self._declared: set[str] = set()
+        self._exchanges: set[str] = set()  # fanout exchanges of the topics it used
 
     def _dlq(self, name: str) -> str:
         """The dead-letter queue of queue ``name`` (prefixed): ``dlq.<name>`` where the URL
@@ -230,6 +231,37 @@ class RabbitTransport:
             channel.basic_publish(message, exchange="", routing_key=target, mandatory=True)
 
         self._with_publisher(action)
+
+    def broadcast(
+        self, topic: str, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """A fanout exchange named by the topic (as python-workflows' broadcasts use)."""
+        exchange = self._prefix + topic
+
+        def action(channel: Any, declared: set[str]) -> None:
+            if f"exchange:{exchange}" not in declared:
+                self._declare_exchange(channel, exchange)
+                declared.add(f"exchange:{exchange}")
+            message = amqp.Message(body, delivery_mode=2, application_headers=dict(headers or {}))
+            channel.basic_publish(message, exchange=exchange, routing_key="")
+
+        self._with_publisher(action)
+
+    def subscribe(self, topic: str, queue: str) -> None:
+        exchange, name = self._prefix + topic, self._prefix + queue
+
+        def action(channel: Any, declared: set[str]) -> None:
+            self._declare_exchange(channel, exchange)
+            if not self._exists(name):
+                self._declare_queue(channel, name)
+            channel.queue_bind(name, exchange=exchange, routing_key="")
+
+        self._with_publisher(action)
+
+    def _declare_exchange(self, channel: Any, exchange: str) -> None:
+        channel.exchange_declare(exchange, "fanout", durable=True, auto_delete=False)
+        with self._lock:
+            self._exchanges.add(exchange)
 
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         name = self._prefix + queue
@@ -418,6 +450,10 @@ class RabbitTransport:
                 names, self._declared = sorted(self._declared), set()
             for name in names:
                 conn.channel().queue_delete(name)
+            with self._lock:
+                exchanges, self._exchanges = sorted(self._exchanges), set()
+            for exchange in exchanges:
+                conn.channel().exchange_delete(exchange)
         finally:
             self._drop(conn)
 

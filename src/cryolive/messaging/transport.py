@@ -4,7 +4,9 @@ Two implementations: :class:`~cryolive.messaging.embedded.EmbeddedTransport` (in
 server) and :class:`~cryolive.messaging.rabbitmq.RabbitTransport` (RabbitMQ over py-amqp).
 Queue names given here are logical (``"echo"``); a transport may prefix them.
 
-Every queue ``q`` has a dead-letter queue ``q.dlq``. A transport object is safe to share
+Every queue ``q`` has a dead-letter queue ``q.dlq``. A *topic* (Zocalo's ``topic`` steps) is a
+broadcast: a message sent to it reaches every queue subscribed to it (a copy each); with none
+subscribed it is dropped. A transport object is safe to share
 between threads: each thread publishes on its own connection, and :meth:`Transport.consume`
 consumes on a connection of its own, so publishing from a consumer callback never shares the
 consuming connection.
@@ -71,6 +73,15 @@ class Transport(Protocol):
 
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         """Send ``body`` to ``queue``'s dead-letter queue with ``reason`` in a header."""
+
+    def broadcast(
+        self, topic: str, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``body`` to every queue subscribed to ``topic`` (none: it is dropped)."""
+
+    def subscribe(self, topic: str, queue: str) -> None:
+        """Have ``queue`` (declared if new) receive a copy of every later broadcast on
+        ``topic``. Idempotent."""
 
     def consume(
         self,

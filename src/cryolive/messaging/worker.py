@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from cryolive.messaging.dispatch import next_envelope
+from cryolive.messaging.dispatch import next_envelope, send_to_step, subscription_queue
 from cryolive.messaging.envelope import Envelope, MalformedMessage
 from cryolive.messaging.middleware import (
     Invocation,
@@ -42,7 +42,11 @@ class Worker:
     service
         The service whose handler runs.
     queues
-        Queues to consume (default: the service's name). Recipe steps name their queue.
+        Queues to consume (default: the service's name, unless ``topics`` are given). Recipe
+        steps name their queue.
+    topics
+        Topics to take broadcasts of (Zocalo's topic-only steps), each through the service's
+        subscription queue (:func:`~cryolive.messaging.dispatch.subscription_queue`).
     concurrency
         Consumer threads per queue, each with its own connection.
     prefetch
@@ -62,6 +66,7 @@ class Worker:
         service: Service[Any],
         *,
         queues: Sequence[str] = (),
+        topics: Sequence[str] = (),
         concurrency: int = 1,
         prefetch: int = 1,
         middleware: Sequence[Middleware] | None = None,
@@ -74,7 +79,10 @@ class Worker:
             raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
         self.transport = transport
         self.service = service
-        self.queues = tuple(queues) or (service.name,)
+        self.topics = tuple(topics)
+        subscribed = tuple(subscription_queue(t, service.name) for t in self.topics)
+        self.queues = (tuple(queues) or (() if topics else (service.name,))) + subscribed
+        self._subscribed = set(subscribed)
         self.concurrency = concurrency
         self.prefetch = prefetch
         self.metrics_registry = metrics if metrics is not None else CollectorRegistry()
@@ -89,6 +97,8 @@ class Worker:
     def start(self) -> None:
         """Start the consumer threads and return."""
         self._stop.clear()
+        for topic in self.topics:  # before consuming: no broadcast after start() is missed
+            self.transport.subscribe(topic, subscription_queue(topic, self.service.name))
         for queue in self.queues:
             for n in range(self.concurrency):
                 thread = threading.Thread(
@@ -136,6 +146,10 @@ class Worker:
             delivery.ack()
             return
         step = envelope.recipe.steps.get(envelope.step)
+        if queue in self._subscribed and step is not None and step.service != self.service.name:
+            # a broadcast reaches every subscriber: this one is for another service's step
+            delivery.ack()
+            return
         if step is None or step.service != self.service.name:
             reason = f"step: {envelope.step!r} is not a step of service {self.service.name!r}"
             self.transport.dead_letter(queue, delivery.body, reason=reason)
@@ -173,4 +187,4 @@ class Worker:
             for emit in outcome.emits:
                 for target in outputs.get(emit.output, []):
                     message = next_envelope(envelope, target, emit.result)
-                    self.transport.publish(envelope.recipe.steps[target].queue, message.to_bytes())
+                    send_to_step(self.transport, envelope.recipe.steps[target], message.to_bytes())

@@ -25,15 +25,46 @@ workflows-based services can take its steps.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryolive.messaging.dispatch import envelope_for
+from pydantic import BaseModel
+
+from cryolive.messaging._zocalo_params import (
+    PARAMETER_MAP,
+    Translation,
+    parameter_map,
+    step_parameters,
+    translate,
+)
+from cryolive.messaging.dispatch import envelope_for, send_to_step
 from cryolive.messaging.envelope import Envelope, MalformedMessage
 from cryolive.messaging.recipe import Recipe, RecipeError, fill_recipe, recipe_from_zocalo
 from cryolive.messaging.transport import DeadLetter, Delivery, QueueStats, Transport
+
+__all__ = [
+    "HEADER",
+    "PARAMETER_MAP",
+    "SERVICE_MAP",
+    "Translation",
+    "ZocaloMessage",
+    "ZocaloTransport",
+    "cryolive_service",
+    "envelope_from_zocalo",
+    "is_zocalo",
+    "parameter_map",
+    "parse_zocalo",
+    "recipe_to_zocalo",
+    "service_map",
+    "start_zocalo",
+    "step_parameters",
+    "translate",
+]
+
+log = logging.getLogger(__name__)
 
 HEADER = "workflows-recipe"
 _TRUE = {True, "True", "true", "1"}  # 1 == True
@@ -174,11 +205,23 @@ def parse_zocalo(body: bytes) -> ZocaloMessage:
 
 
 def envelope_from_zocalo(
-    message: ZocaloMessage, *, table: Mapping[str, str], known: set[str]
+    message: ZocaloMessage,
+    *,
+    table: Mapping[str, str],
+    known: set[str],
+    parameters: Mapping[str, str] | None = None,
+    models: Mapping[str, type[BaseModel]] | None = None,
 ) -> Envelope:
     """The cryolive envelope for a Zocalo message: its recipe read (services mapped by
-    ``table`` to those in ``known``, ``$name`` references filled from the environment), its
-    environment and payload as the step's values.
+    ``table`` to those in ``known``, the parameters of their steps renamed by the
+    ``parameters`` table to cryolive's fields, ``$name`` references filled from the
+    environment), its environment and payload as the step's values.
+
+    With the cryolive services' message ``models``, a step's run sections are completed from
+    cryolive's defaults and the fields Diamond's step does not give are taken from the
+    environment and the previous step's payload (:func:`step_parameters`). Parameter names
+    the table does not know are logged and passed on as they are: the service's message model
+    refuses them by name (the message is dead-lettered saying so).
 
     Raises
     ------
@@ -191,26 +234,33 @@ def envelope_from_zocalo(
         )
     except RecipeError as exc:
         raise MalformedMessage(f"body.recipe: {exc}") from exc
-    steps = {
-        sid: step.model_copy(update={"service": cryolive_service(step.service, table, known)})
-        if cryolive_service(step.service, table, known)
-        else step
-        for sid, step in recipe.steps.items()
-    }
     payload = message.payload if isinstance(message.payload, dict) else {}
     if message.payload not in (None, [], {}) and not isinstance(message.payload, dict):
         payload = {"payload": message.payload}
+    values = {**message.environment, **payload}
+    names = parameter_map(parameters)
+    steps = {}
+    for sid, step in recipe.steps.items():
+        runner = cryolive_service(step.service, table, known)
+        if runner is None:
+            steps[sid] = step
+            continue
+        model = (models or {}).get(runner)
+        found = translate(step.service, step.parameters, table=names, model=model)
+        if found.unknown and sid == str(message.pointer):
+            log.warning(
+                "step %s (%s -> %s): parameters unknown to messaging.parameter_map: %s",
+                sid,
+                step.service,
+                runner,
+                ", ".join(found.unknown),
+            )
+        fields = step_parameters(found, model, values) if model is not None else found.fields
+        steps[sid] = step.model_copy(update={"service": runner, "parameters": fields})
     # `$name` references: values earlier steps stored in the environment
-    recipe = fill_recipe(
-        recipe.model_copy(update={"steps": steps}), {**message.environment, **payload}, strict=False
-    )
+    recipe = fill_recipe(recipe.model_copy(update={"steps": steps}), values, strict=False)
     try:
-        return envelope_for(
-            recipe,
-            str(message.pointer),
-            {**message.environment, **payload},
-            payload=payload,
-        )
+        return envelope_for(recipe, str(message.pointer), values, payload=payload)
     except ValueError as exc:
         raise MalformedMessage(f"body.recipe-pointer: {exc}") from exc
 
@@ -236,7 +286,8 @@ def start_zocalo(
     sent = []
     for sid in filled.start:
         message = ZocaloMessage(data, numbers[sid], [], env, filled.start_payloads.get(sid, []))
-        _publish(transport, filled.steps[sid].queue, message)
+        step = filled.steps[sid]
+        send_to_step(transport, step, message.body(), headers={HEADER: "True"})
         sent.append(message)
     return sent
 
@@ -261,15 +312,28 @@ class ZocaloTransport:
         Names of the cryolive services (a step whose service is one of them, or maps to one by
         ``table``, is cryolive's).
     table
-        Zocalo service name -> cryolive service name (:func:`service_map`).
+        Zocalo service name -> cryolive service name (over :data:`SERVICE_MAP`).
+    parameters
+        Diamond's parameter name -> cryolive field (over :data:`PARAMETER_MAP`).
+    models
+        cryolive service name -> its message model (sections and missing fields completed,
+        see :func:`envelope_from_zocalo`).
     """
 
     def __init__(
-        self, inner: Transport, *, known: set[str], table: Mapping[str, str] | None = None
+        self,
+        inner: Transport,
+        *,
+        known: set[str],
+        table: Mapping[str, str] | None = None,
+        parameters: Mapping[str, str] | None = None,
+        models: Mapping[str, type[BaseModel]] | None = None,
     ) -> None:
         self.inner = inner
         self.known = set(known)
         self.table = service_map(table)
+        self.parameters = parameter_map(parameters)
+        self.models = dict(models or {})
         self._local = threading.local()
 
     # -- consuming --------------------------------------------------------------------------
@@ -288,7 +352,13 @@ class ZocaloTransport:
                 return
             try:
                 message = parse_zocalo(delivery.body)
-                envelope = envelope_from_zocalo(message, table=self.table, known=self.known)
+                envelope = envelope_from_zocalo(
+                    message,
+                    table=self.table,
+                    known=self.known,
+                    parameters=self.parameters,
+                    models=self.models,
+                )
             except MalformedMessage as exc:
                 self.inner.dead_letter(queue, delivery.body, reason=str(exc))
                 delivery.ack()
@@ -315,6 +385,20 @@ class ZocaloTransport:
         current: tuple[str, ZocaloMessage, bytes] | None = getattr(self._local, "current", None)
         return current
 
+    def _onward(self, body: bytes) -> ZocaloMessage | None:
+        """The Zocalo message to send for ``body``, an output of the Zocalo step in hand; None
+        for anything else."""
+        current = self._in_hand()
+        if current is None:
+            return None
+        try:
+            envelope = Envelope.from_bytes(body)
+        except MalformedMessage:
+            return None
+        if envelope.recipe.origin != "zocalo":
+            return None
+        return current[1].to(int(envelope.step), envelope.payload)
+
     def publish(
         self,
         queue: str,
@@ -323,18 +407,23 @@ class ZocaloTransport:
         headers: Mapping[str, str] | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        current = self._in_hand()
-        if current is not None and not delay_s:
-            try:
-                envelope = Envelope.from_bytes(body)
-            except MalformedMessage:
-                envelope = None
-            if envelope is not None and envelope.recipe.origin == "zocalo":
-                _, message, _ = current
-                onward = message.to(int(envelope.step), envelope.payload)
-                _publish(self.inner, queue, onward)
-                return
+        onward = None if delay_s else self._onward(body)
+        if onward is not None:
+            _publish(self.inner, queue, onward)
+            return
         self.inner.publish(queue, body, headers=headers, delay_s=delay_s)
+
+    def broadcast(
+        self, topic: str, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        onward = self._onward(body)
+        if onward is not None:
+            self.inner.broadcast(topic, onward.body(), headers={HEADER: "True"})
+            return
+        self.inner.broadcast(topic, body, headers=headers)
+
+    def subscribe(self, topic: str, queue: str) -> None:
+        self.inner.subscribe(topic, queue)
 
     def dead_letter(self, queue: str, body: bytes, *, reason: str) -> None:
         current = self._in_hand()

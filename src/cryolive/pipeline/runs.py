@@ -62,8 +62,16 @@ def open_run(
     parameters: RunParameters,
     automatic: bool,
     display_name: str = "",
+    reopen: bool = False,
 ) -> Run:
-    """Register (once) the run's job and program, and mark the program running."""
+    """Register (once) the run's job and program, and mark the program running.
+
+    A run is its data collection, recipe, request key and parameters: opened again with the
+    same parameters it is the same run (its rows reused, also rows another ISPyB client or an
+    earlier run under another key wrote for the same recipe and parameters); with other
+    parameters it is a new one. ``reopen``: the run registered under ``request_key``, whatever
+    its parameters (a restart that has not yet read them; :func:`load_run` reads them back).
+    """
     job_id, program_id = register_processing_job(
         session,
         data_collection_id=data_collection_id,
@@ -76,6 +84,7 @@ def open_run(
         },
         display_name=display_name,
         automatic=automatic,
+        by_parameters=not reopen,
     )
     start_program(session, auto_proc_program_id=program_id, when=dt.datetime.now(dt.UTC))
     return Run(data_collection_id, job_id, program_id, raw_dir, project_dir, parameters)

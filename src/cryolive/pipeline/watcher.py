@@ -544,6 +544,7 @@ class Watcher:
             ),
             automatic=True,
             display_name=f"{self.recipe.name} (automatic)",
+            reopen=not items,
         )
         if items:
             return run

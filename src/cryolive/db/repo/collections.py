@@ -12,6 +12,8 @@ AutoProcProgram's processingStatus is NULL while it runs, 1 on success, 0 on fai
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo import _shared as shared
-from cryolive.db.repo._keys import insert_row, table_of, upsert, upsert_many
+from cryolive.db.repo._keys import insert_row, lookup, table_of, upsert, upsert_many
 
 SINGLE_PARTICLE = 37  # ISPyB ExperimentType
 SEVERITIES = ("ERROR", "WARNING", "INFO")
@@ -175,9 +177,21 @@ def register_processing_job(
     display_name: str = "",
     automatic: bool = True,
     programs: str = "cryolive",
+    by_parameters: bool = False,
 ) -> tuple[int, int]:
-    """The (ProcessingJob, AutoProcProgram) ids of one recipe run, created on first call."""
-    key = (data_collection_id, recipe, request_key)
+    """The (ProcessingJob, AutoProcProgram) ids of one recipe run, created on first call.
+
+    With ``by_parameters`` a job is also its parameters: a request key registered with other
+    parameters gets a new job (the key's parameters' fingerprint added to it), never rewrites
+    the earlier run's; and a job of the same data collection, recipe and parameters that
+    another client wrote (or an earlier run under another key) is reused, with its program.
+    """
+    stored = shared.stored_parameters(parameters)
+    key: tuple[Any, ...] = (data_collection_id, recipe, request_key)
+    adopt_job = None
+    if by_parameters:
+        key = _key_for(session, key, stored)
+        adopt_job = shared.processing_jobs(stored)
     job_id = upsert(
         session,
         table=table_of(ProcessingJob),
@@ -188,6 +202,7 @@ def register_processing_job(
             "displayName": (display_name or recipe)[:80],
             "automatic": int(automatic),
         },
+        adopt=adopt_job,
     )
     upsert_many(
         session,
@@ -195,22 +210,29 @@ def register_processing_job(
         rows=[
             (
                 (*key, name),
-                {
-                    "processingJobId": job_id,
-                    "parameterKey": name[:80],
-                    "parameterValue": str(v)[:1024],
-                },
+                {"processingJobId": job_id, "parameterKey": name, "parameterValue": value},
             )
-            for name, v in sorted(parameters.items())
+            for name, value in sorted(stored.items())
         ],
+        adopt=shared.JOB_PARAMETERS if by_parameters else None,
     )
     program_id = upsert(
         session,
         table=table_of(AutoProcProgram),
         key=key,
         values={"processingJobId": job_id, "processingPrograms": programs[:255]},
+        adopt=shared.PROGRAMS if by_parameters else None,
     )
     return job_id, program_id
+
+
+def _key_for(session: Session, key: tuple[Any, ...], stored: Mapping[str, str]) -> tuple[Any, ...]:
+    """``key``, or when its job was registered with other parameters, the key of these."""
+    known = lookup(session, table=table_of(ProcessingJob), keys=[key])
+    if key not in known or shared.job_parameters_of(session, known[key]) == dict(stored):
+        return key
+    text = json.dumps(sorted(stored.items()), separators=(",", ":"))
+    return (*key[:-1], f"{key[-1]}@{hashlib.sha256(text.encode()).hexdigest()[:16]}")
 
 
 def job_parameters(session: Session, *, processing_job_id: int) -> dict[str, str]:

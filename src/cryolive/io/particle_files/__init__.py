@@ -16,6 +16,11 @@ from cryolive.io.particle_files._star import (
     write_particles_star,
     write_stack,
 )
+from cryolive.io.particle_files._star3d import (
+    ParticleStarTables,
+    read_particles_3d,
+    write_particles_3d,
+)
 from cryolive.io.particle_files._tables import (
     ParticleTables,
     read_particle_tables,
@@ -26,13 +31,16 @@ __all__ = [
     "MicrographParticles",
     "OpticsGroup",
     "ParticleStarError",
+    "ParticleStarTables",
     "ParticleTables",
     "read_coordinates",
     "read_particle_stars",
     "read_particle_tables",
+    "read_particles_3d",
     "read_particles_star",
     "write_coordinates",
     "write_particle_tables",
+    "write_particles_3d",
     "write_particles_star",
     "write_stack",
 ]

@@ -1,0 +1,177 @@
+"""Projection matching: references cut at a few frequencies, scored against many images as
+matrix products (the CTF on the image side), over a global grid or around each particle.
+
+Score of image i at orientation A and shift s (normalised cross-correlation, whitened):
+``Re Σ_k w_k conj(C_i X_i e^{+iφ_s}) P_A / sqrt(Σ_k w_k C_i² |P_A|²)`` with P_A the reference's
+central slice, X_i the image's transform, C_i its CTF and w_k = 1 / (data power of the shell),
+halved on the kx = 0 column (it holds k and -k of the rfft2 half plane).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+from cryolive.engines.recon3d import frequency_grid
+
+
+class SliceCutter:
+    """A volume's padded transform (gridding-corrected), sliced at chosen 2D frequencies only."""
+
+    def __init__(self, volume: NDArray[np.floating], pad: int = 2) -> None:
+        box = int(volume.shape[0])
+        size = pad * box
+        x = (np.arange(box) - box // 2) / size
+        w = np.sinc(x) ** 2
+        corrected = np.asarray(volume, dtype=np.float64) / (
+            w[:, None, None] * w[None, :, None] * w[None, None, :]
+        )
+        padded = np.zeros((size, size, size))
+        lo = size // 2 - box // 2
+        padded[lo : lo + box, lo : lo + box, lo : lo + box] = corrected
+        ft = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(padded)))
+        self.box, self.pad, self.size = box, pad, size
+        self._re = np.ascontiguousarray(ft.real, dtype=np.float32)
+        self._im = np.ascontiguousarray(ft.imag, dtype=np.float32)
+
+    def cut(
+        self, rotations: NDArray[np.floating], kxy: NDArray[np.floating]
+    ) -> NDArray[np.complex64]:
+        """(n, m) slice values at ``kxy`` (m, 2: kx, ky indices) for (n, 3, 3) RELION matrices."""
+        a = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+        k3 = np.stack([kxy[:, 0], kxy[:, 1], np.zeros(len(kxy))])  # (3, m)
+        out = np.empty((a.shape[0], len(kxy)), dtype=np.complex64)
+        chunk = max(1, 4_000_000 // max(1, len(kxy)))
+        for lo in range(0, a.shape[0], chunk):
+            r = np.einsum("nji,jm->nmi", a[lo : lo + chunk], k3)  # Aᵀk as x, y, z
+            coords = (r[..., ::-1] * self.pad + self.size // 2).reshape(-1, 3).T
+            re = ndimage.map_coordinates(
+                self._re, coords, order=1, mode="constant", prefilter=False
+            )
+            im = ndimage.map_coordinates(
+                self._im, coords, order=1, mode="constant", prefilter=False
+            )
+            out[lo : lo + chunk] = (re + 1j * im).reshape(-1, len(kxy))
+        return out
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """One half set's images at the searched frequencies.
+
+    ``cx`` (n, m) CTF-multiplied image transforms, ``c2w`` (n, m) C²·w, ``w`` (m,) weights,
+    ``kxy`` (m, 2) the frequencies, ``box`` the image side.
+    """
+
+    cx: NDArray[np.complex64]
+    c2w: NDArray[np.float32]
+    w: NDArray[np.float32]
+    kxy: NDArray[np.float64]
+    box: int
+
+
+def search_data(
+    transforms: NDArray[np.complex64],
+    ctf: NDArray[np.float32],
+    noise_power: NDArray[np.float64],
+    k_max: int,
+) -> SearchData:
+    """Select shells 1 … ``k_max`` of (n, b, b//2+1) ``transforms`` and ``ctf``."""
+    box = transforms.shape[1]
+    ky, kx = frequency_grid(box)
+    shell = np.rint(np.hypot(kx, ky)).astype(np.int64)
+    mask = (shell >= 1) & (shell <= k_max)
+    w = np.where(kx == 0, 0.5, 1.0)[mask] / noise_power[shell[mask]]
+    c = ctf[:, mask]
+    return SearchData(
+        cx=np.asarray(transforms[:, mask] * c, dtype=np.complex64),
+        c2w=np.asarray(c * c * w, dtype=np.float32),
+        w=np.asarray(w, dtype=np.float32),
+        kxy=np.column_stack([kx[mask], ky[mask]]),
+        box=box,
+    )
+
+
+def _phases(
+    kxy: NDArray[np.float64], shifts_px: NDArray[np.floating], box: int
+) -> NDArray[np.complex64]:
+    """(…, m) factors e^{+2πi(k·s)/b}: multiplying an image moved by ``s`` centres it."""
+    s = np.asarray(shifts_px, dtype=np.float64)
+    phase = 2.0 * np.pi * (s[..., 0, None] * kxy[:, 0] + s[..., 1, None] * kxy[:, 1]) / box
+    return np.asarray(np.exp(1j * phase), dtype=np.complex64)
+
+
+def _as_real(z: NDArray[np.complexfloating]) -> NDArray[np.float32]:
+    return np.concatenate([z.real, z.imag], axis=-1).astype(np.float32)
+
+
+def global_search(
+    data: SearchData,
+    cutter: SliceCutter,
+    rotations: NDArray[np.float64],
+    shifts_px: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Best (rotation index, shift index, score) per image over ``rotations`` x ``shifts_px``."""
+    p = cutter.cut(rotations, data.kxy)  # (O, m)
+    p_real = _as_real(p).T.copy()  # (2m, O)
+    p_pow = (np.abs(p) ** 2).T.astype(np.float32)  # (m, O)
+    ph = _phases(data.kxy, shifts_px, data.box)  # (S, m)
+    n, n_s, n_o = data.cx.shape[0], len(shifts_px), len(rotations)
+    best_r = np.empty(n, dtype=np.int64)
+    best_s = np.empty(n, dtype=np.int64)
+    best = np.empty(n, dtype=np.float32)
+    chunk = max(1, 20_000_000 // (n_s * n_o))
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        y = (data.cx[lo:hi, None, :] * ph[None]) * data.w  # (c, S, m)
+        a = (_as_real(y).reshape(-1, p_real.shape[0]) @ p_real).reshape(hi - lo, n_s, n_o)
+        b = np.sqrt(np.maximum(data.c2w[lo:hi] @ p_pow, 1e-30))  # (c, O)
+        score = a / b[:, None, :]
+        flat = score.reshape(hi - lo, -1).argmax(axis=1)
+        best_s[lo:hi], best_r[lo:hi] = np.divmod(flat, n_o)
+        best[lo:hi] = score.reshape(hi - lo, -1)[np.arange(hi - lo), flat]
+    return best_r, best_s, best
+
+
+def perturbations(step_deg: float) -> NDArray[np.float64]:
+    """(27, 3, 3) small rotations: rotation vectors on {-step, 0, step}³ (identity first)."""
+    g = np.array([0.0, -1.0, 1.0]) * np.radians(step_deg)
+    vecs = np.array([[x, y, z] for x in g for y in g for z in g])
+    return np.asarray(Rotation.from_rotvec(vecs).as_matrix(), dtype=np.float64)
+
+
+def local_search(
+    data: SearchData,
+    cutter: SliceCutter,
+    rotations: NDArray[np.float64],
+    origins_px: NDArray[np.float64],
+    deltas: NDArray[np.float64],
+    offsets_px: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32]]:
+    """Each image's best ``Δ·A_i`` (Δ in ``deltas``) and origin + offset; (A, origins, score)."""
+    n, n_d = len(rotations), len(deltas)
+    new_a = np.empty_like(rotations)
+    new_o = np.empty_like(origins_px)
+    best = np.empty(n, dtype=np.float32)
+    m = data.kxy.shape[0]
+    chunk = max(1, 3_000_000 // (n_d * m))
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        cand = np.einsum("dij,njk->ndik", deltas, rotations[lo:hi])  # (c, D, 3, 3)
+        p = cutter.cut(cand.reshape(-1, 3, 3), data.kxy).reshape(hi - lo, n_d, m)
+        shifts = origins_px[lo:hi, None, :] + offsets_px[None]  # (c, S, 2)
+        y = data.cx[lo:hi, None, :] * _phases(data.kxy, shifts, data.box) * data.w
+        a = np.matmul(_as_real(y), np.swapaxes(_as_real(p), 1, 2))  # (c, S, D)
+        b = np.sqrt(np.maximum(np.einsum("cm,cdm->cd", data.c2w[lo:hi], np.abs(p) ** 2), 1e-30))
+        score = a / b[:, None, :]
+        flat = score.reshape(hi - lo, -1).argmax(axis=1)
+        s_idx, d_idx = np.divmod(flat, n_d)
+        rows = np.arange(hi - lo)
+        new_a[lo:hi] = cand[rows, d_idx]
+        new_o[lo:hi] = shifts[rows, s_idx]
+        best[lo:hi] = score.reshape(hi - lo, -1)[rows, flat]
+    return new_a, new_o, best

@@ -1,0 +1,142 @@
+"""``cryolive simulate-particles3d`` then ``cryolive refine3d``: the files they write, RELION
+reading them (and agreeing on the angle and origin conventions), and clear errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import starfile
+from typer.testing import CliRunner
+
+from cryolive.cli import build_app
+from cryolive.engines.recon3d import fsc
+from cryolive.io.maps import read_map, write_map
+
+BOX, PIXEL = 32, 3.0
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(build_app(), list(args))
+    return result.exit_code, " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim3d")
+    code, output = _run(
+        "simulate-particles3d", "--out", str(out), "--count", "300", "--box", str(BOX),
+        "--pixel", str(PIXEL), "--snr", "0.5", "--projection", "fourier", "--seed", "3",
+    )  # fmt: skip
+    assert code == 0, output
+    return out
+
+
+@pytest.fixture(scope="module")
+def refined(sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("refine3d")
+    code, output = _run(
+        "refine3d", str(sim / "particles.star"), "--ref", str(sim / "truth.mrc"),
+        "--out", str(out), "--iterations", "3", "--lowpass", "25",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "resolution" in output and "FSC 0.143" in output and "global" in output
+    return out
+
+
+def test_simulate_writes_particles_and_truth(sim: Path) -> None:
+    for name in ("particles.star", "particles.mrcs", "truth.star", "truth.mrc"):
+        assert (sim / name).is_file(), name
+    rows = starfile.read(sim / "particles.star", always_dict=True)["particles"]
+    assert len(rows) == 300 and "rlnAngleRot" not in rows
+    assert set(rows["rlnRandomSubset"]) == {1, 2}
+    truth = starfile.read(sim / "truth.star", always_dict=True)["particles"]
+    assert {"rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginXAngst"} <= set(truth)
+
+
+def test_refine3d_writes_maps_and_tables(sim: Path, refined: Path) -> None:
+    truth, _ = read_map(sim / "truth.mrc")
+    for name in ("refined.mrc", "half1.mrc", "half2.mrc"):
+        vol, voxel = read_map(refined / name)
+        assert vol.shape == (BOX,) * 3 and voxel == pytest.approx(PIXEL)
+        assert fsc(vol, truth)[1:5].min() > 0.8, name  # the particles' map, not noise
+    data = starfile.read(refined / "run_data.star", always_dict=True)
+    rows = data["particles"]
+    assert len(rows) == 300 and "optics" in data
+    assert {
+        "rlnAngleRot",
+        "rlnAngleTilt",
+        "rlnAnglePsi",
+        "rlnOriginXAngst",
+        "rlnOriginYAngst",
+    } <= set(rows)
+    given = starfile.read(sim / "particles.star", always_dict=True)["particles"]
+    assert list(rows["rlnRandomSubset"]) == list(given["rlnRandomSubset"])
+    tables = starfile.read(refined / "fsc.star", always_dict=True)
+    curve = tables["fsc"]
+    assert list(curve.columns) == [
+        "rlnSpectralIndex", "rlnResolution", "rlnAngstromResolution", "rlnFourierShellCorrelation",
+    ]  # fmt: skip
+    assert len(curve) == BOX // 2 + 1 and curve["rlnFourierShellCorrelation"].iloc[1] > 0.9
+    assert np.allclose(
+        curve["rlnAngstromResolution"].iloc[1:],
+        BOX * PIXEL / curve["rlnSpectralIndex"].iloc[1:],
+        rtol=1e-3,
+    )
+    assert 2 * PIXEL <= float(tables["general"]["rlnFinalResolution"]) < 40
+
+
+def test_relion_reconstructs_from_what_cryolive_writes(
+    sim: Path, refined: Path, tmp_path: Path, need_service: Callable[[str, str], None]
+) -> None:
+    if shutil.which("relion_reconstruct") is None:
+        need_service("relion", "relion_reconstruct is not on PATH")
+        return
+    truth, _ = read_map(sim / "truth.mrc")
+    for folder, star, ours in (
+        (sim, "truth.star", None),
+        (refined, "run_data.star", "refined.mrc"),
+    ):
+        out = tmp_path / f"{folder.name}.mrc"
+        done = subprocess.run(
+            ["relion_reconstruct", "--i", star, "--o", str(out), "--ctf"],
+            cwd=folder, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        theirs, _ = read_map(out)
+        # RELION reads our angles and origins as we mean them: its map is the truth's
+        assert fsc(theirs, truth)[1:6].min() > 0.8, (star, fsc(theirs, truth)[:8])
+        if ours is not None:
+            mine, _ = read_map(folder / ours)
+            assert fsc(theirs, mine)[1:6].min() > 0.8
+
+
+def test_bad_input_gives_clear_errors(sim: Path, tmp_path: Path) -> None:
+    star, ref = str(sim / "particles.star"), str(sim / "truth.mrc")
+    code, output = _run(
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "a"), "--symmetry", "D2"
+    )
+    assert code == 2 and "only C1" in output
+    code, output = _run(
+        "refine3d", str(tmp_path / "none.star"), "--ref", ref, "--out", str(tmp_path / "b")
+    )
+    assert code == 2 and "none.star" in output
+    small = write_map(tmp_path / "small.mrc", np.ones((16, 16, 16)), pixel_size_a=PIXEL)
+    code, output = _run("refine3d", star, "--ref", str(small), "--out", str(tmp_path / "c"))
+    assert code == 2 and "box 16" in output
+    wrong = write_map(tmp_path / "wrong.mrc", np.ones((BOX,) * 3), pixel_size_a=1.0)
+    code, output = _run("refine3d", star, "--ref", str(wrong), "--out", str(tmp_path / "d"))
+    assert code == 2 and "voxel" in output
+    code, output = _run(
+        "refine3d", star, "--ref", str(tmp_path / "x.mrc"), "--out", str(tmp_path / "e")
+    )
+    assert code == 2 and "no such file" in output
+    code, output = _run("simulate-particles3d", "--out", str(tmp_path / "f"), "--box", "31")
+    assert code == 2 and "even" in output
+    code, output = _run("simulate-particles3d", "--out", str(tmp_path / "g"), "--snr", "-1")
+    assert code == 2 and "snr" in output
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
