@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cryolive.engines.recon3d import (
+    Reconstructor,
     euler_to_matrix,
     frequency_grid,
     particle_ctf,
@@ -201,22 +202,66 @@ def score(
     squared residual at the best orientation (for probabilities between classes).
     """
     keep, w = _point_weights(particles.box, limit_shell)
-    x = particles.transforms[:, keep].astype(np.complex128)
-    c = particles.ctf[:, keep].astype(np.float64)
-    left = np.concatenate([(w * c * x).real, (w * c * x).imag, -0.5 * w * c * c], axis=1)
+    x = particles.transforms[:, keep]
+    c = particles.ctf[:, keep]
+    wcx = (w * c * x).astype(np.complex64)
+    left = np.concatenate([wcx.real, wcx.imag, (-0.5 * w * c * c).astype(np.float32)], axis=1)
     proj = Slicer(model, keep)
     n = x.shape[0]
     best = np.full(n, -np.inf)
     arg = np.zeros(n, dtype=np.int64)
     for lo in range(0, len(rotations), chunk):
         p = proj(rotations[lo : lo + chunk])
-        right = np.concatenate([p.real, p.imag, np.abs(p) ** 2], axis=1).T.astype(np.float64)
+        right = np.concatenate([p.real, p.imag, np.abs(p) ** 2], axis=1).T
         s = left @ right
         j = np.argmax(s, axis=1)
-        sj = s[np.arange(n), j]
+        sj = s[np.arange(n), j].astype(np.float64)
         better = sj > best
         best[better] = sj[better]
         arg[better] = j[better] + lo
     p = proj(rotations[arg])
     resid = np.sum(w * np.abs(x - c * p) ** 2, axis=1) / w.sum()
     return best, arg, resid
+
+
+def assign(
+    parts: Prepared, models: list[NDArray[np.float32]], grid: NDArray[np.float64], limit: float
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Best (score, rotation index, class) of each particle over all models (hard)."""
+    scores, rots = [], []
+    for m in models:
+        s, r, _ = score(parts, m, grid, limit)
+        scores.append(s)
+        rots.append(r)
+    all_s = np.stack(scores)
+    cls = np.argmax(all_s, axis=0).astype(np.int64)
+    cols = np.arange(all_s.shape[1])
+    return all_s[cls, cols], np.stack(rots)[cls, cols], cls
+
+
+def sgd_step(
+    parts: Prepared,
+    models: list[NDArray[np.float32]],
+    grid: NDArray[np.float64],
+    limit: float,
+    *,
+    batch: NDArray[np.int64],
+    step: float,
+    mask: NDArray[np.float32],
+    group: NDArray[np.float64],
+) -> list[NDArray[np.float32]]:
+    """One stochastic step: the ``batch`` particles aligned to every model (hard class and
+    orientation), each class's members reconstructed, and each model moved ``step`` of the way
+    to its reconstruction (low-passed to ``limit``, masked, symmetrised)."""
+    sub = Prepared(parts.transforms[batch], parts.ctf[batch], parts.box, parts.pixel_size_a)
+    _, rot, cls = assign(sub, models, grid, limit)
+    out = list(models)
+    for k in range(len(models)):
+        members = np.flatnonzero(cls == k)
+        if len(members) < 10:
+            continue
+        rec = Reconstructor(sub.box)
+        rec.insert(sub.transforms[members], grid[rot[members]], sub.ctf[members])
+        new = (1.0 - step) * models[k] + step * lowpass(rec.reconstruct(), limit)
+        out[k] = symmetrise(new * mask, group)
+    return out

@@ -11,10 +11,11 @@ from numpy.typing import NDArray
 
 from cryolive.engines._search3d import (
     Prepared,
+    assign,
     lowpass,
     prepare,
     resize_volume,
-    score,
+    sgd_step,
     soft_mask,
     symmetrise,
     symmetry_rotations,
@@ -158,20 +159,13 @@ def initial_model(
         frac = it / max(1, iterations - 1)
         limit = start_shell + (final_shell - start_shell) * frac
         idx = rng.choice(n, size=batch, replace=False)
-        sub = Prepared(parts.transforms[idx], parts.ctf[idx], small, parts.pixel_size_a)
-        best, rot, cls = _assign(sub, models, grid, limit)
-        for k in range(classes):
-            members = np.flatnonzero(cls == k)
-            if len(members) < 10:
-                continue
-            rec = _reconstruct(sub, members, grid[rot[members]])
-            new = (1.0 - step) * models[k] + step * lowpass(rec, limit)
-            models[k] = symmetrise(new * mask_small, group)
+        models = sgd_step(
+            parts, models, grid, limit, batch=idx, step=step, mask=mask_small, group=group
+        )
         if progress is not None:
             progress(it + 1, total)
-    del best
     fine = orientation_grid(final_angle_step_deg)
-    _, rot, cls = _assign(parts, models, fine, final_shell)
+    _, rot, cls = assign(parts, models, fine, final_shell)
     ctf_full = particle_ctf(box, pixel, stack.defocus, **optics)
     mask_full = soft_mask(box, radius)
     maps = np.zeros((classes, box, box, box), dtype=np.float32)
@@ -194,21 +188,6 @@ def initial_model(
         pixel_size_a=pixel,
         symmetry=symmetry.strip().upper(),
     )
-
-
-def _assign(
-    parts: Prepared, models: list[NDArray[np.float32]], grid: NDArray[np.float64], limit: float
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
-    """Best (score, rotation index, class) of each particle over all models."""
-    scores, rots = [], []
-    for m in models:
-        s, r, _ = score(parts, m, grid, limit)
-        scores.append(s)
-        rots.append(r)
-    all_s = np.stack(scores)
-    cls = np.argmax(all_s, axis=0).astype(np.int64)
-    cols = np.arange(all_s.shape[1])
-    return all_s[cls, cols], np.stack(rots)[cls, cols], cls
 
 
 def _check(
