@@ -39,6 +39,7 @@ def build_app() -> typer.Typer:
     from cryolive.cli import (
         admin,
         class2d,
+        class3d,
         ctf,
         db,
         epu,
@@ -71,6 +72,8 @@ def build_app() -> typer.Typer:
     app.command("pick")(picking.pick_command)
     app.command("extract")(picking.extract_command)
     app.command("class2d")(class2d.class2d_command)
+    app.command("initial-model")(class3d.initial_model_command)
+    app.command("class3d")(class3d.class3d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)

@@ -4,7 +4,7 @@ Work happens in a *working box*: the particles' transforms cropped to the freque
 current resolution limit (a Fourier crop is an ideal down-sampling, so the cropped transforms
 are the transforms of binned images, with the same integer frequency indices). Scores of every
 image against every projection are one matrix product: for image X (CTF C, point weights w) and
-projection P, the least-squares score Σ w·Re(X̄·C·P) − ½ Σ w·C²·|P|² is the row [w·C·X, −½w·C²]
+projection P, the least-squares score Σ w·Re(X̄·C·P) - ½ Σ w·C²·|P|² is the row [w·C·X, -½w·C²]
 times the column [P, |P|²] (real and imaginary parts stacked).
 """
 
@@ -72,7 +72,7 @@ def lowpass(volume: NDArray[np.floating], limit_shell: float, width: float = 2.0
     t = np.clip((r - (limit_shell - width / 2)) / width, 0.0, 1.0)
     filt = 0.5 * (1 + np.cos(np.pi * t))
     ft = np.fft.rfftn(np.asarray(volume, dtype=np.float64)) * filt
-    return np.asarray(np.fft.irfftn(ft, s=volume.shape), dtype=np.float32)
+    return np.asarray(np.fft.irfftn(ft, s=volume.shape, axes=(0, 1, 2)), dtype=np.float32)
 
 
 def soft_mask(box: int, radius_px: float, edge_px: float = 3.0) -> Real:
@@ -136,7 +136,7 @@ def prepare(
 
 
 def _point_weights(box: int, limit_shell: float) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """Points scored (shells 1 … limit) and their weight (2 for kx > 0: k and −k)."""
+    """Points scored (shells 1 … limit) and their weight (2 for kx > 0: k and -k)."""
     shells = shell_index(box)
     _, kx = frequency_grid(box)
     keep = (shells >= 1) & (shells <= limit_shell)
@@ -148,7 +148,7 @@ def _point_weights(box: int, limit_shell: float) -> tuple[NDArray[np.bool_], NDA
 class Slicer:
     """Central slices of a map at a few rfft2 points only (those scored), fast for many rotations.
 
-    The same padded (×2), gridding-corrected, trilinear slices as :class:`Projector`, restricted
+    The same padded (x2), gridding-corrected, trilinear slices as :class:`Projector`, restricted
     to ``points`` (a (b, b//2+1) boolean mask of points well inside Nyquist).
     """
 

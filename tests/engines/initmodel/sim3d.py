@@ -8,6 +8,7 @@ their own forward model. The CTF (RELION sign, white particles) and white noise 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,7 +41,7 @@ class Blobs:
 
 
 def blobs(rng: np.random.Generator, *, count: int = 30, radius_px: float = 9.0) -> Blobs:
-    """An asymmetric blob map inside a sphere of ``radius_px``; sigmas 1.2–2.5 px."""
+    """An asymmetric blob map inside a sphere of ``radius_px``; sigmas 1.2-2.5 px."""
     centres = []
     while len(centres) < count:
         p = rng.uniform(-radius_px, radius_px, size=3)
@@ -53,14 +54,12 @@ def project(b: Blobs, rotations: NDArray[np.float64], box: int, shifts_px: NDArr
     """Exact projections (n, box, box) at RELION matrices, moved by (n, 2) x, y pixel shifts."""
     c = np.arange(box) - box // 2
     out = np.zeros((len(rotations), box, box))
-    norm = 2 * np.pi * b.sigmas**2  # ∫ of a 3D Gaussian along z: height · sqrt(2π) σ … in 2D
     for i, a in enumerate(rotations):
         xy = (b.centres @ a.T)[:, :2] + shifts_px[i]
         gx = np.exp(-((c[None, :] - xy[:, 0:1]) ** 2) / (2 * b.sigmas[:, None] ** 2))
         gy = np.exp(-((c[None, :] - xy[:, 1:2]) ** 2) / (2 * b.sigmas[:, None] ** 2))
-        weight = b.heights * np.sqrt(2 * np.pi) * b.sigmas
+        weight = b.heights * np.sqrt(2 * np.pi) * b.sigmas  # ∫ of the 3D Gaussian along z
         out[i] = np.einsum("m,my,mx->yx", weight, gy, gx)
-    del norm
     return out.astype(np.float32)
 
 
@@ -122,7 +121,7 @@ def aligned_correlation(
     hand, a mirror) that best explains the particles' angles, both low-passed to ``limit_shell``.
 
     A model equal to the truth turned by Q (model(r) = truth(Q r)) gives particle matrices
-    E = A·Q; in the mirrored hand (M = diag(1, 1, −1)) E = M·A·M·Q. Q is the rotation nearest
+    E = A·Q; in the mirrored hand (M = diag(1, 1, -1)) E = M·A·M·Q. Q is the rotation nearest
     the mean of the per-particle estimates; the better of the two hands is returned.
     """
     from cryolive.engines._search3d import lowpass
@@ -136,7 +135,48 @@ def aligned_correlation(
         q = _nearest_rotation(np.einsum("nji,njk->ik", a, estimated))
         turned = rotate_volume(model, q)  # W(x) = model(Qᵀ x)
         if mirrored:
-            turned = np.roll(turned[::-1], 1, axis=0)  # z → −z about the centre
+            turned = np.roll(turned[::-1], 1, axis=0)  # z → -z about the centre
         w = lowpass(turned, limit_shell).ravel()
         best = max(best, float(np.corrcoef(w, t)[0, 1]))
     return best
+
+
+def write_star(stack: ParticleStack3D, folder: Path) -> Path:
+    """``folder/particles.star`` (RELION 3.1, one optics group) and ``particles.mrcs``."""
+    import mrcfile
+    import pandas as pd
+    import starfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with mrcfile.new(folder / "particles.mrcs", overwrite=True) as mrc:
+        mrc.set_data(stack.images)
+        mrc.voxel_size = stack.pixel_size_a
+    optics = pd.DataFrame(
+        {
+            "rlnOpticsGroup": [1],
+            "rlnOpticsGroupName": ["opticsGroup1"],
+            "rlnVoltage": [stack.voltage_kv],
+            "rlnSphericalAberration": [stack.cs_mm],
+            "rlnAmplitudeContrast": [stack.amplitude_contrast],
+            "rlnImagePixelSize": [stack.pixel_size_a],
+            "rlnImageSize": [stack.box],
+            "rlnImageDimensionality": [2],
+        }
+    )
+    n = stack.count
+    origins = stack.origins_a if stack.origins_a is not None else np.zeros((n, 2))
+    particles = pd.DataFrame(
+        {
+            "rlnImageName": [f"{i + 1:06d}@particles.mrcs" for i in range(n)],
+            "rlnMicrographName": ["mic.mrc"] * n,
+            "rlnDefocusU": stack.defocus[:, 0],
+            "rlnDefocusV": stack.defocus[:, 1],
+            "rlnDefocusAngle": stack.defocus[:, 2],
+            "rlnOriginXAngst": origins[:, 0],
+            "rlnOriginYAngst": origins[:, 1],
+            "rlnOpticsGroup": np.ones(n, dtype=int),
+        }
+    )
+    path = folder / "particles.star"
+    starfile.write({"optics": optics, "particles": particles}, path, overwrite=True)
+    return path

@@ -85,15 +85,15 @@ def classify3d(
     reference: NDArray[np.floating],
     *,
     classes: int = 4,
-    iterations: int = 8,
+    iterations: int = 4,
     initial_lowpass_a: float = 30.0,
     max_resolution_a: float = 12.0,
     angle_step_deg: float = 10.0,
     mask_diameter_a: float | None = None,
     symmetry: str = "C1",
     anneal: float = 1.0,
-    sgd_steps: int = 20,
-    batch_size: int = 200,
+    sgd_steps: int = 40,
+    batch_size: int = 100,
     step: float = 0.5,
     rng: np.random.Generator,
     progress: Progress | None = None,
@@ -182,9 +182,7 @@ def classify3d(
                 donor = np.flatnonzero(cls == np.argmax(np.bincount(cls, minlength=classes)))
                 weights = np.zeros(n)
                 weights[rng.permutation(donor)[: len(donor) // 2]] = 1.0
-            models[k], shell = _class_model(
-                parts, weights, grid[r_all[k]], limit, mask, group
-            )
+            models[k], shell = _class_model(parts, weights, grid[r_all[k]], limit, mask, group)
             shells.append(shell)
         limit = float(np.clip(max(shells) + 1.0, start_shell, max_shell))
         if progress is not None:

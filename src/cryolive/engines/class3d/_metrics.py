@@ -49,7 +49,7 @@ def _direction_cells(count: int) -> NDArray[np.float64]:
 def angular_efficiency(rotations: NDArray[np.float64], *, cells: int = 40) -> float:
     """How evenly the viewing directions cover the sphere, 0 … 1.
 
-    Each particle's direction (the volume axis seen along the beam, Aᵀ·ẑ, with d and −d the
+    Each particle's direction (the volume axis seen along the beam, Aᵀ·ẑ, with d and -d the
     same view) falls in the nearest of ``cells`` equal-area cells of a hemisphere. The result
     is the fraction of cells holding at least a quarter of the mean count: 1 for uniform views,
     about 1/cells for a single view. As ISPyB's angularEfficiency, higher is better.

@@ -207,7 +207,8 @@ def _check(
         raise ValueError(f"batch_size must be at least 20, got {batch_size}")
     if stack.count < max(20, 10 * classes):
         raise ValueError(
-            f"{stack.count} particles: need at least {max(20, 10 * classes)} for {classes} class(es)"
+            f"{stack.count} particles: need at least {max(20, 10 * classes)} "
+            f"for {classes} class(es)"
         )
     if stack.box < 16:
         raise ValueError(f"box must be at least 16 pixels, got {stack.box}")
