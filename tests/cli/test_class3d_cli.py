@@ -18,11 +18,10 @@ import starfile
 from typer.testing import CliRunner
 
 from cryolive.cli import build_app
-from cryolive.engines._search3d import lowpass
 from cryolive.io.maps import read_map, write_map
 
 BOX, PIXEL_A, N = 32, 4.0, 200
-FAST = ["--angle-step", "20", "--max-resolution", "20"]
+FAST = ["--angle-step", "20", "--max-resolution", "20", "--sgd-steps", "10"]
 
 
 def _sim3d() -> ModuleType:
@@ -53,6 +52,23 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.replace("│", " ").split())
 
 
+@pytest.fixture(scope="module")
+def class3d_out(
+    particles: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """``cryolive class3d`` run once on the particles (2 classes), its folder and output."""
+    star, reference = particles
+    root = tmp_path_factory.mktemp("class3d")
+    ref = write_map(root / "ref.mrc", reference, pixel_size_a=PIXEL_A)
+    out = root / "Class3D"
+    code, output = _run(
+        "class3d", str(star), "--ref", str(ref), "--out", str(out), "--classes", "2",
+        "--iterations", "1", *FAST,
+    )  # fmt: skip
+    assert code == 0, output
+    return out, output
+
+
 def test_initial_model_writes_maps_and_particles(
     particles: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:
@@ -60,7 +76,7 @@ def test_initial_model_writes_maps_and_particles(
     out = tmp_path / "InitialModel"
     code, output = _run(
         "initial-model", str(star), "--out", str(out), "--classes", "2",
-        "--iterations", "3", "--batch", "60", "--resolution", "20",
+        "--iterations", "3", "--batch", "60", "--resolution", "20", "--angle-step", "30",
     )  # fmt: skip
     assert code == 0, output
     for name in ("initial_model.mrc", "initial_model_class001.mrc", "initial_model_class002.mrc"):
@@ -77,17 +93,8 @@ def test_initial_model_writes_maps_and_particles(
     assert model["model_classes"]["rlnClassDistribution"].sum() == pytest.approx(1.0, abs=1e-4)
 
 
-def test_class3d_writes_classes_model_and_particles(
-    particles: tuple[Path, np.ndarray], tmp_path: Path
-) -> None:
-    star, reference = particles
-    ref = write_map(tmp_path / "ref.mrc", reference, pixel_size_a=PIXEL_A)
-    out = tmp_path / "Class3D"
-    code, output = _run(
-        "class3d", str(star), "--ref", str(ref), "--out", str(out), "--classes", "2",
-        "--iterations", "1", *FAST,
-    )  # fmt: skip
-    assert code == 0, output
+def test_class3d_writes_classes_model_and_particles(class3d_out: tuple[Path, str]) -> None:
+    out, output = class3d_out
     assert "best class" in output
     for c in (1, 2):
         with mrcfile.open(out / f"class{c:03d}.mrc") as mrc:
@@ -124,22 +131,13 @@ def test_bad_input_gives_clear_errors(particles: tuple[Path, np.ndarray], tmp_pa
 
 
 def test_relion_reconstructs_our_class_from_our_angles(
-    particles: tuple[Path, np.ndarray],
-    tmp_path: Path,
-    need_service: Callable[[str, str], None],
+    class3d_out: tuple[Path, str], tmp_path: Path, need_service: Callable[[str, str], None]
 ) -> None:
     """RELION reads run_data.star (angles, origins, class) and class001.mrc, and its
     reconstruction of class 1 from our angles is our class map (same Euler convention)."""
     if shutil.which("relion_reconstruct") is None:
         need_service("relion_reconstruct", "not on PATH (Debian: apt-get install relion)")
-    star, reference = particles
-    ref = write_map(tmp_path / "ref.mrc", reference, pixel_size_a=PIXEL_A)
-    out = tmp_path / "Class3D"
-    code, output = _run(
-        "class3d", str(star), "--ref", str(ref), "--out", str(out), "--classes", "2",
-        "--iterations", "1", *FAST,
-    )  # fmt: skip
-    assert code == 0, output
+    out, _ = class3d_out
     rec = tmp_path / "relion_class1.mrc"
     run = subprocess.run(
         ["relion_reconstruct", "--i", "run_data.star", "--o", str(rec), "--ctf", "--class", "1"],
@@ -150,6 +148,7 @@ def test_relion_reconstructs_our_class_from_our_angles(
     ours, _ = read_map(out / "class001.mrc")
     assert voxel == pytest.approx(PIXEL_A, rel=1e-3)
     shell = BOX * PIXEL_A / 20.0
+    lowpass = _sim3d().lowpass
     corr = np.corrcoef(lowpass(theirs, shell).ravel(), lowpass(ours, shell).ravel())[0, 1]
     assert corr > 0.8
     stats = subprocess.run(

@@ -57,6 +57,9 @@ def initial_model_command(
     iterations: int = typer.Option(30, "--iterations", help="Stochastic gradient steps."),
     batch: int = typer.Option(200, "--batch", help="Particles per step."),
     final_resolution: float = typer.Option(15.0, "--resolution", help="Final limit, Å."),
+    angle_step: float = typer.Option(
+        15.0, "--angle-step", help="Orientation grid of the steps, degrees (final: 2/3 of it)."
+    ),
     diameter: float | None = typer.Option(None, "--diameter", help="Mask diameter, Å."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
@@ -74,6 +77,7 @@ def initial_model_command(
             result = initial_model(
                 stack, classes=classes, symmetry=symmetry, iterations=iterations,
                 batch_size=batch, final_resolution_a=final_resolution,
+                angle_step_deg=angle_step, final_angle_step_deg=angle_step * 2 / 3,
                 mask_diameter_a=diameter, rng=np.random.default_rng(seed), progress=progress,
             )  # fmt: skip
     except ValueError as exc:
@@ -103,6 +107,9 @@ def class3d_command(
     angle_step: float = typer.Option(10.0, "--angle-step", help="Orientation grid, degrees."),
     symmetry: str = typer.Option("C1", "--symmetry", help="Point group: C1, Cn or Dn."),
     diameter: float | None = typer.Option(None, "--diameter", help="Mask diameter, Å."),
+    sgd_steps: int = typer.Option(
+        40, "--sgd-steps", help="Stochastic steps (minibatches of 100) before the iterations."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """3D classification from one reference: class001.mrc …, run_data.star (class, angles)
@@ -135,6 +142,7 @@ def class3d_command(
                 stack, reference, classes=classes, iterations=iterations,
                 initial_lowpass_a=lowpass_a, max_resolution_a=max_resolution,
                 angle_step_deg=angle_step, symmetry=symmetry, mask_diameter_a=diameter,
+                sgd_steps=sgd_steps,
                 rng=np.random.default_rng(seed), progress=progress,
             )  # fmt: skip
     except ValueError as exc:

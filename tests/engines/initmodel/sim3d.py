@@ -101,6 +101,14 @@ def simulate(
     return Simulated(stack, rots), labels
 
 
+def lowpass(volume: NDArray[np.floating], shell: float) -> NDArray[np.float64]:
+    """A hard spherical low-pass of a map at ``shell`` (frequency index)."""
+    box = volume.shape[0]
+    k = np.fft.fftfreq(box, d=1.0 / box)
+    r = np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
+    return np.fft.ifftn(np.fft.fftn(volume) * (r <= shell)).real
+
+
 def _nearest_rotation(m: NDArray[np.float64]) -> NDArray[np.float64]:
     u, _, vt = np.linalg.svd(m)
     r = u @ vt
@@ -124,7 +132,6 @@ def aligned_correlation(
     E = A·Q; in the mirrored hand (M = diag(1, 1, -1)) E = M·A·M·Q. Q is the rotation nearest
     the mean of the per-particle estimates; the better of the two hands is returned.
     """
-    from cryolive.engines._search3d import lowpass
     from cryolive.engines.recon3d import rotate_volume
 
     m = np.diag([1.0, 1.0, -1.0])

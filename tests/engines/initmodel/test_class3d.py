@@ -57,6 +57,8 @@ def test_bad_reference_and_settings_are_refused(sim3d: ModuleType) -> None:
         classify3d(sim.stack, np.zeros((32, 32, 32)), classes=2, rng=rng)
     with pytest.raises(ValueError, match="non-finite"):
         classify3d(sim.stack, np.full((16, 16, 16), np.nan), classes=2, rng=rng)
+    with pytest.raises(ValueError, match="sgd_steps must be at least 0"):
+        classify3d(sim.stack, good, classes=2, sgd_steps=-1, rng=rng)
     with pytest.raises(ValueError, match="classes must be at least 1"):
         classify3d(sim.stack, good, classes=0, rng=rng)
     with pytest.raises(ValueError, match="need at least 80"):

@@ -91,7 +91,6 @@ def classify3d(
     angle_step_deg: float = 10.0,
     mask_diameter_a: float | None = None,
     symmetry: str = "C1",
-    anneal: float = 1.0,
     sgd_steps: int = 40,
     batch_size: int = 100,
     step: float = 0.5,
@@ -118,6 +117,10 @@ def classify3d(
         Soft spherical mask of the classes (default 85 % of the box).
     symmetry : str
         ``C1``, ``Cn`` or ``Dn``.
+    sgd_steps, batch_size, step : int, int, float
+        Stochastic steps before the iterations: minibatches of ``batch_size``, hard assignment,
+        each class moved ``step`` of the way to its minibatch reconstruction.
+    rng : numpy.random.Generator
 
     Notes
     -----
@@ -128,7 +131,7 @@ def classify3d(
     with under 1 % of the particles is reseeded from a random half of the largest.
     """
     ref = np.asarray(reference, dtype=np.float32)
-    _check(stack, ref, classes, iterations, initial_lowpass_a, max_resolution_a)
+    _check(stack, ref, classes, iterations, initial_lowpass_a, max_resolution_a, sgd_steps)
     group = symmetry_rotations(symmetry)
     box, pixel = stack.box, stack.pixel_size_a
     max_a = max(max_resolution_a, 2.0 * pixel * box / (box - 6))
@@ -168,9 +171,7 @@ def classify3d(
         s_all = np.stack([t[0] for t in scored])  # (K, n)
         r_all = np.stack([t[1] for t in scored])
         sigma2 = float(np.median(np.stack([t[2] for t in scored]).min(axis=0)))
-        # deterministic annealing: soft early (σ² inflated), the plain likelihood from half-way
-        temperature = anneal ** max(0.0, 1.0 - it / max(1.0, (iterations - 1) / 2))
-        prob = _probabilities(s_all, sigma2 * temperature)
+        prob = _probabilities(s_all, sigma2)
         new = np.argmax(prob, axis=0).astype(np.int64)
         rot = r_all[new, np.arange(n)]
         changes.append(float(np.mean(new != cls)))
@@ -268,11 +269,14 @@ def _check(
     iterations: int,
     initial_lowpass_a: float,
     max_resolution_a: float,
+    sgd_steps: int,
 ) -> None:
     if classes < 1:
         raise ValueError(f"classes must be at least 1, got {classes}")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if sgd_steps < 0:
+        raise ValueError(f"sgd_steps must be at least 0, got {sgd_steps}")
     if reference.ndim != 3 or reference.shape != (stack.box,) * 3:
         raise ValueError(
             f"reference: need a ({stack.box}, {stack.box}, {stack.box}) map like the particles' "

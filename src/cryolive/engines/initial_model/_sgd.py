@@ -174,9 +174,9 @@ def initial_model(
         if len(members) == 0:
             maps[k] = resize_volume(models[k], box)
             continue
-        rec = Reconstructor(box)
-        rec.insert(full[members], fine[rot[members]], ctf_full[members])
-        maps[k] = symmetrise(lowpass(rec.reconstruct(), final_shell) * mask_full, group)
+        everyone = Reconstructor(box)
+        everyone.insert(full[members], fine[rot[members]], ctf_full[members])
+        maps[k] = symmetrise(lowpass(everyone.reconstruct(), final_shell) * mask_full, group)
     if progress is not None:
         progress(total, total)
     return InitialModelResult(
