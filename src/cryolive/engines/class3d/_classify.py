@@ -150,7 +150,7 @@ def classify3d(
     grid = orientation_grid(angle_step_deg)
     n = stack.count
     total = sgd_steps + iterations + 1
-    start = resize_volume(lowpass(ref, start_shell * box / box), small) * mask
+    start = resize_volume(lowpass(ref, start_shell), small) * mask
     _, rot, _ = score(parts, start, grid, start_shell)
     models = []
     for _ in range(classes):
