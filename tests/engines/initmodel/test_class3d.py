@@ -20,7 +20,7 @@ def test_two_maps_are_separated(sim3d: ModuleType) -> None:
     sim, labels = sim3d.simulate([a, b], [PER_MAP, PER_MAP], rng, snr=0.2)
     reference = 0.5 * (a.volume(BOX) + b.volume(BOX))
     result = classify3d(
-        sim.stack, reference, classes=2, iterations=3, angle_step_deg=15.0,
+        sim.stack, reference, classes=2, iterations=2, sgd_steps=25, angle_step_deg=15.0,
         max_resolution_a=15.0, rng=rng,
     )  # fmt: skip
     # labels matched to the truth by the better of the two permutations
