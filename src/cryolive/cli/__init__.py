@@ -40,6 +40,7 @@ def build_app() -> typer.Typer:
         admin,
         bfactor,
         class2d,
+        class3d,
         ctf,
         db,
         epu,
@@ -79,6 +80,8 @@ def build_app() -> typer.Typer:
     app.command("postprocess")(postprocess.postprocess_command)
     app.command("bfactor")(bfactor.bfactor_command)
     app.command("refine3d")(refine3d.refine3d_command)
+    app.command("initial-model")(class3d.initial_model_command)
+    app.command("class3d")(class3d.class3d_command)
     app.command()(pipeline.run)
     app.command()(pipeline.check)
     app.command()(pipeline.reprocess)

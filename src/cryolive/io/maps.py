@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mrcfile
@@ -35,7 +36,11 @@ def read_map(path: Path) -> tuple[NDArray[np.float32], float]:
     if not path.is_file():
         raise MapFileError(f"{path}: no such file")
     try:
-        with mrcfile.open(path, mode="r", permissive=True) as mrc:
+        with warnings.catch_warnings():
+            # permissive reading warns of odd headers; what matters is checked below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mrc = mrcfile.open(path, mode="r", permissive=True)
+        with mrc:
             data = mrc.data
             voxel = float(mrc.voxel_size.x)
             if data is None:
