@@ -7,7 +7,6 @@ corrected is recorded as a failure."""
 from __future__ import annotations
 
 import json
-
 import logging
 import threading
 
