@@ -56,6 +56,7 @@ def run(
         prefix=settings.broker_prefix,
         dead_letter_journal=settings.dead_letter_journal,
         atlas_roots=tuple(settings.atlas_roots),
+        curation=settings.curation,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

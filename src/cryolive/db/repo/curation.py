@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -124,31 +125,41 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def measures(session: Session, *, data_collection_id: int, motion: int | None = None) -> Measures:
+def measures(
+    session: Session,
+    *,
+    data_collection_id: int,
+    motion: int | None = None,
+    movie_paths: Sequence[str] | None = None,
+) -> Measures:
     """The movies of a collection (acquisition order) with the results of one run
-    (``motion``: its motion-correction program; default, the one the series shows)."""
+    (``motion``: its motion-correction program; default, the one the series shows); only
+    those of ``movie_paths`` when given (a 2D batch's)."""
     progs = programs(session, data_collection_id=data_collection_id, motion=motion)
     out = Measures()
-    movies = session.execute(
-        sa.select(Movie.movieId, Movie.movieNumber, Movie.movieFullPath)
-        .where(Movie.dataCollectionId == data_collection_id)
-        .order_by(Movie.movieId)
-    ).all()
-    mcs = {
-        row[0]: row[1:]
-        for row in session.execute(
-            sa.select(
-                MotionCorrection.movieId,
-                MotionCorrection.motionCorrectionId,
-                MotionCorrection.totalMotion,
-                MotionCorrection.comments,
-                MotionCorrection.micrographFullPath,
-            ).where(MotionCorrection.autoProcProgramId == (progs.motion or -1))
-        )
-    }
+    query = sa.select(Movie.movieId, Movie.movieNumber, Movie.movieFullPath).where(
+        Movie.dataCollectionId == data_collection_id
+    )
+    if movie_paths is not None:
+        query = query.where(Movie.movieFullPath.in_(list(movie_paths)))
+    movies = session.execute(query.order_by(Movie.movieId)).all()
+    some = movie_paths is not None
+    query = sa.select(
+        MotionCorrection.movieId,
+        MotionCorrection.motionCorrectionId,
+        MotionCorrection.totalMotion,
+        MotionCorrection.comments,
+        MotionCorrection.micrographFullPath,
+    ).where(MotionCorrection.autoProcProgramId == (progs.motion or -1))
+    if some:
+        query = query.where(MotionCorrection.movieId.in_([m[0] for m in movies]))
+    mcs = {row[0]: row[1:] for row in session.execute(query)}
+    wanted = [row[0] for row in mcs.values()]
 
     def by_mc(key: Any, program: Any, chosen: int | None, *columns: Any) -> dict[Any, Any]:
         query = sa.select(key, *columns).where(program == (chosen or -1))
+        if some:
+            query = query.where(key.in_(wanted))
         return {row[0]: row[1:] for row in session.execute(query)}
 
     ctf = by_mc(
@@ -241,10 +252,14 @@ def evaluate(
     data_collection_id: int,
     defaults: CurationThresholds,
     motion: int | None = None,
+    movie_paths: Sequence[str] | None = None,
 ) -> Curation:
-    """Judge every movie of a collection on its results as recorded now (read only)."""
+    """Judge every movie of a collection (or those of ``movie_paths``) on the results of run
+    ``motion`` (default: the series') as recorded now (read only)."""
     limits, row = thresholds(session, data_collection_id=data_collection_id, defaults=defaults)
-    found = measures(session, data_collection_id=data_collection_id, motion=motion)
+    found = measures(
+        session, data_collection_id=data_collection_id, motion=motion, movie_paths=movie_paths
+    )
     columns = [MEASURES[name][0] for name in MEASURES]
     values = [getattr(found, c) for c in columns]
     decisions = (
