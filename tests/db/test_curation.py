@@ -4,16 +4,19 @@ decision overrides them, and a change of thresholds re-selects without new resul
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import starfile
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cryolive.config import CurationThresholds
 from cryolive.db.models import CurationDecision
-from cryolive.db.repo import curation, results
+from cryolive.db.repo import collections, curation, results
+from cryolive.export.relion import export_run
 from cryolive.records import (
     CtfRecord,
     IceThicknessRecord,
@@ -197,3 +200,31 @@ def test_a_measure_not_yet_recorded_rejects_nothing(db: Session, collection: Any
 def test_bad_thresholds_are_refused_naming_the_field(bounds: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CurationThresholds(**bounds)
+
+
+def test_the_relion_export_of_a_run_leaves_out_rejected_movies(
+    db: Session, collection: Any, tmp_path: Path
+) -> None:
+    c = collection
+    _, program = collections.register_processing_job(
+        db,
+        data_collection_id=c.data_collection_id,
+        recipe="spa-preprocess",
+        request_key="export",
+        parameters={"project_dir": str(tmp_path)},
+    )
+    run = type(c)(c.session_id, c.data_collection_id, program, program, program)
+    _write(db, run)
+    curation.set_thresholds(
+        db,
+        data_collection_id=c.data_collection_id,
+        limits=CurationThresholds(total_motion_max_a=20.0),
+        changed_by="fed",
+        defaults=NONE,
+    )
+    done = export_run(db, program_id=program)
+    assert (done.micrographs, done.rejected) == (3, 1)
+    motion = starfile.read(done.motion_star)["micrographs"]
+    assert list(motion["rlnMicrographName"]) == ["/proc/m_0.mrc", "/proc/m_2.mrc", "/proc/m_3.mrc"]
+    ctf = starfile.read(done.ctf_star)["micrographs"]
+    assert len(ctf) == 3

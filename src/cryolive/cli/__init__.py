@@ -40,6 +40,7 @@ def build_app() -> typer.Typer:
         admin,
         class2d,
         ctf,
+        curate,
         db,
         epu,
         messaging,
@@ -77,6 +78,7 @@ def build_app() -> typer.Typer:
     app.command()(pipeline.stop)
     app.command()(pipeline.demo)
     app.add_typer(pipeline.export_app, name="export")
+    app.command()(curate.curate)
     app.command("web")(web.serve)
     return app
 

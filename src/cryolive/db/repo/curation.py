@@ -80,9 +80,10 @@ class Measures:
     ice_median: list[float | None] = field(default_factory=list)
     particles: list[int | None] = field(default_factory=list)
     manual: list[Manual | None] = field(default_factory=list)
+    motion_program: int | None = None  # the run judged (its motion-correction program)
 
     def columns(self) -> dict[str, list[Any]]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, list)}
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ class Curation:
             "rejected": len(self.accepted) - sum(self.accepted),
             "by_reason": {r: by_reason.get(r, 0) for r in REASONS},
         }
+
+    def rejected_ids(self) -> set[int]:
+        return {m for m, ok in zip(self.measures.movie_id, self.accepted, strict=True) if not ok}
 
     def rejected_paths(self) -> set[str]:
         return {p for p, ok in zip(self.measures.movie_path, self.accepted, strict=True) if not ok}
@@ -136,7 +140,7 @@ def measures(
     (``motion``: its motion-correction program; default, the one the series shows); only
     those of ``movie_paths`` when given (a 2D batch's)."""
     progs = programs(session, data_collection_id=data_collection_id, motion=motion)
-    out = Measures()
+    out = Measures(motion_program=progs.motion)
     query = sa.select(Movie.movieId, Movie.movieNumber, Movie.movieFullPath).where(
         Movie.dataCollectionId == data_collection_id
     )
