@@ -40,7 +40,17 @@ from cryolive.web.auth import (
 from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import ago, duration, url_segment, utc_time
-from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
+from cryolive.web.routes import (
+    auth,
+    classes,
+    collections,
+    curation,
+    grid,
+    jobs,
+    movies,
+    staff,
+    visits,
+)
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
@@ -173,7 +183,8 @@ def create_app(
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     app.include_router(asset_routes.router)
-    for module in (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes):
+    routes = (auth, visits, collections, curation, classes, grid, movies, jobs, staff)
+    for module in (*routes, queue_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")
