@@ -113,7 +113,15 @@ def plotly_js() -> Path:
 
 def page_assets() -> Assets:
     """The scripts and style sheet the pages load, under hashed, long-cached names."""
-    names = ("cryolive.css", "collection.js", "gallery.js", "grid.js", "staff.js", "docs.js")
+    names = (
+        "cryolive.css",
+        "collection.js",
+        "gallery.js",
+        "curation.js",
+        "grid.js",
+        "staff.js",
+        "docs.js",
+    )
     files = {name: _HERE / "static" / name for name in names}
     return Assets(files | {"plotly.min.js": plotly_js()})
 
