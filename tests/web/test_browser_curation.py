@@ -55,7 +55,8 @@ def test_drag_a_threshold_see_the_count_save_and_find_it_after_reload(
     # total motion is 10 + i Å for movie i: drag the (unset, grey) upper bound to the middle
     page.locator("#curation").scroll_into_view_if_needed()
     box = line.evaluate(
-        "p => { const r = p.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; }"
+        "p => { const r = p.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; }"
     )
     plot = page.locator("#cur-total_motion .nsewdrag").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
