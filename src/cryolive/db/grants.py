@@ -41,6 +41,8 @@ PIPELINE_TABLES = (
     "cryolive_work_key",
     "cryolive_work_item",
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
+    "cryolive_curation_thresholds",  # users' curation (the web and `cryolive curate`)
+    "cryolive_curation_decision",
 )
 WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session")
 
