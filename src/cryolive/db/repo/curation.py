@@ -188,14 +188,15 @@ def measures(
         progs.picker,
         ParticlePicker.numberOfParticles,
     )
-    manual = dict(
-        session.execute(
+    manual: dict[int, Manual] = {
+        int(movie): "reject" if value == "reject" else "accept"
+        for movie, value in session.execute(
             sa.select(CurationDecision.movie_id, CurationDecision.manual).where(
                 CurationDecision.data_collection_id == data_collection_id,
                 CurationDecision.manual.is_not(None),
             )
-        ).all()
-    )
+        )
+    }
     for movie_id, number, path in movies:
         mc_id, total, comments, micrograph = mcs.get(movie_id, (None, None, None, None))
         defocus, astig, angle, resolution, fom = ctf.get(mc_id, (None,) * 5)
