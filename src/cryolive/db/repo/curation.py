@@ -290,22 +290,28 @@ def decide(session: Session, *, data_collection_id: int, defaults: CurationThres
     """Judge every movie and store each decision (manual overrides are kept)."""
     curation = evaluate(session, data_collection_id=data_collection_id, defaults=defaults)
     stored = {
-        d.movie_id: d
-        for d in session.scalars(
-            sa.select(CurationDecision).where(
-                CurationDecision.data_collection_id == data_collection_id
-            )
+        int(movie): (bool(accepted), reasons)
+        for movie, accepted, reasons in session.execute(
+            sa.select(
+                CurationDecision.movie_id, CurationDecision.accepted, CurationDecision.reasons
+            ).where(CurationDecision.data_collection_id == data_collection_id)
         )
     }
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    new, changed = [], []
     m = curation.measures
     for movie_id, ok, reasons in zip(m.movie_id, curation.accepted, curation.reasons, strict=True):
-        row = stored.get(movie_id)
-        if row is None:
-            row = CurationDecision(movie_id=movie_id, data_collection_id=data_collection_id)
-            session.add(row)
-        row.accepted = ok
-        row.reasons = json.dumps(reasons)
-    session.flush()
+        row = {"movie_id": movie_id, "accepted": ok, "reasons": json.dumps(reasons)}
+        before = stored.get(movie_id)
+        if before is None:
+            new.append(row | {"data_collection_id": data_collection_id, "decided_at": now})
+        elif before != (ok, row["reasons"]):
+            changed.append(row | {"decided_at": now})
+    # bulk statements (executemany): on 20,000 movies a row at a time through the ORM took 5 s
+    if new:
+        session.execute(sa.insert(CurationDecision), new)
+    if changed:
+        session.execute(sa.update(CurationDecision), changed)
     return curation
 
 
