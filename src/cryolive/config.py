@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -201,6 +201,45 @@ class JobsSettings(BaseModel):
     )
 
 
+class CurationThresholds(BaseModel):
+    """When an exposure counts (``CRYOLIVE_CURATION__…``): each bound that is set rejects the
+    movies whose measure lies outside it; a bound left unset (the default) rejects nothing, nor
+    does a measure not yet computed. Units: motion, astigmatism and resolution in Å, defocus in
+    µm (positive is underfocus), ice thickness relative (the ice measure's median), particles
+    per micrograph a count, the CTF figure of merit its fit's cross-correlation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total_motion_max_a: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    early_motion_max_a: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Drift over the first frames (the motion engine's early motion), Å.",
+    )
+    defocus_min_um: float | None = Field(default=None, allow_inf_nan=False)
+    defocus_max_um: float | None = Field(default=None, allow_inf_nan=False)
+    astigmatism_max_a: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    ctf_resolution_max_a: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    ctf_fom_min: float | None = Field(default=None, allow_inf_nan=False)
+    ice_min: float | None = Field(default=None, allow_inf_nan=False)
+    ice_max: float | None = Field(default=None, allow_inf_nan=False)
+    particles_min: int | None = Field(default=None, ge=0)
+    particles_max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CurationThresholds:
+        for low, high in (
+            ("defocus_min_um", "defocus_max_um"),
+            ("ice_min", "ice_max"),
+            ("particles_min", "particles_max"),
+        ):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{low} ({lo}) must not be above {high} ({hi})")
+        return self
+
+
 class Settings(BaseSettings):
     """Settings of one cryolive deployment."""
 
@@ -243,6 +282,7 @@ class Settings(BaseSettings):
     messaging: MessagingSettings = MessagingSettings()
     jobs: JobsSettings = JobsSettings()
     alerts: AlertsSettings = AlertsSettings()
+    curation: CurationThresholds = CurationThresholds()
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cryolive.check import check_visit
 from cryolive.config import WatcherSettings
+from cryolive.db.repo import curation
 from cryolive.db.repo.classes import gallery
 from cryolive.export.relion import export_run
 from cryolive.pipeline.requests import request_run, stop_run
@@ -76,9 +77,16 @@ def test_two_grids_end_with_one_collection_each_and_one_result_per_movie_per_sta
             report = check_visit(session, visit_dir=visit)
             programs = sorted(session.scalars(sa.select(AutoProcProgram.autoProcProgramId)))
             exported = [export_run(session, program_id=p) for p in programs]
+            # motion correction keeps each movie's early motion for curation (ISPyB has no column)
+            early = [
+                v
+                for dc in session.scalars(sa.select(DataCollection.dataCollectionId))
+                for v in curation.measures(session, data_collection_id=dc).early_motion_a
+            ]
     finally:
         pipeline.stop()
     assert [e.micrographs for e in exported] == [3, 3]
+    assert len(early) == 6 and all(v is not None and 0 <= v < 50 for v in early), early
     star = starfile.read(exported[1].ctf_star)
     assert len(star["micrographs"]) == 3 and float(star["optics"]["rlnVoltage"][0]) == 300.0
     micrographs = star["micrographs"]

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from cryolive.config import CurationThresholds
+from cryolive.db import make_engine, session_factory, upgrade
+from cryolive.db.repo import collections, curation, results, visits
 from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context
-from cryolive.records import ClassificationRecord
-from cryolive.services.class2d import class2d
+from cryolive.records import ClassificationRecord, MotionCorrectionRecord, MovieRecord, MovieRef
+from cryolive.services.class2d import class2d, rejected_in
 from cryolive.services.messages import Class2DMessage, WriteResults
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles
 
@@ -137,3 +140,68 @@ def test_bad_message_is_refused() -> None:
                 "mask_diameter_a": 100.0, "batch_size": 0,
             }
         )  # fmt: skip
+
+
+def test_a_batch_leaves_out_the_movies_curation_rejects_when_it_is_classified(
+    micrographs: list[Path], tmp_path: Path
+) -> None:
+    """Movie 1 moved too much: with a total-motion threshold its particles stay out of the
+    batch's classification; once the threshold is lifted the next classification has them."""
+    url = f"sqlite:///{tmp_path / 'cryolive.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as db:
+        session_id = visits.ensure_visit(db, visit="bi1-1", microscope="m02")
+        _, dc = collections.register_data_collection(
+            db,
+            spec=collections.DataCollectionSpec(
+                session_id=session_id, image_directory="/visit/raw", file_template="*.tiff"
+            ),
+        )
+        _, program = collections.register_processing_job(
+            db, data_collection_id=dc, recipe="spa-preprocess", request_key="auto", parameters={}
+        )
+        refs = [
+            MovieRef(data_collection_id=dc, movie_full_path=f"/visit/raw/mic{i}.tiff")
+            for i in range(3)
+        ]
+        results.write_result_sets(
+            db,
+            movies=[MovieRecord(movie=r, movie_number=i) for i, r in enumerate(refs)],
+            motion_corrections=[
+                MotionCorrectionRecord(movie=r, auto_proc_program_id=program, total_motion_a=m)
+                for r, m in zip(refs, (10.0, 50.0, 12.0), strict=True)
+            ],
+        )
+        curation.set_thresholds(
+            db,
+            data_collection_id=dc,
+            limits=CurationThresholds(total_motion_max_a=20.0),
+            changed_by="test",
+            defaults=CurationThresholds(),
+        )
+    rejected = rejected_in(url, CurationThresholds())
+
+    def send(i: int) -> list[ClassificationRecord]:
+        message = _message(tmp_path, micrographs[i], i).model_copy(
+            update={"data_collection_id": dc, "program_id": program}
+        )
+        return _records(class2d(message, CONTEXT, rejected=rejected))
+
+    assert send(0) == []
+    first = send(1)  # 160 particles picked: classified without movie 1's 80
+    assert [(r.batch_number, r.particles_in_batch) for r in first] == [(1, PER_MICROGRAPH)]
+    assert sum(c.particles for c in first[0].classes) == PER_MICROGRAPH
+    assert first[0].movie.movie_full_path == "/visit/raw/mic0.tiff"  # the latest kept
+    with sessions.begin() as db:
+        curation.set_thresholds(
+            db,
+            data_collection_id=dc,
+            limits=CurationThresholds(),
+            changed_by="test",
+            defaults=CurationThresholds(),
+        )
+    again = [r for r in send(2) if r.particles_in_batch != PER_MICROGRAPH]
+    assert [(r.batch_number, r.particles_in_batch) for r in again] == [(1, 3 * PER_MICROGRAPH)]
+    engine.dispose()

@@ -41,6 +41,9 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/movies/{movie_id}"): MEMBERS_API,
     ("GET", "/api/movies/{movie_id}/files/{kind}"): MEMBERS_API,
     ("GET", "/api/jobs/{auto_proc_program_id}"): MEMBERS_API,
+    ("GET", "/api/collections/{data_collection_id}/curation"): MEMBERS_API,
+    ("PUT", "/api/collections/{data_collection_id}/curation"): MEMBERS_API,
+    ("POST", "/api/movies/{movie_id}/curation"): MEMBERS_API,
     ("POST", "/api/collections/{data_collection_id}/reprocess"): (401, 403, 201, 201),
     ("POST", "/collections/{data_collection_id}/reprocess"): (401, 403, 303, 303),
     ("POST", "/api/jobs/{auto_proc_program_id}/stop"): MEMBERS_API,
@@ -156,6 +159,10 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
     if method == "GET":
         return client.get(url, params={"limit": 1} if url.endswith("/events") else None)
     headers = {"X-CSRF-Token": csrf}
+    if method == "PUT":  # curation thresholds: none, so nothing another test sees changes
+        return client.put(url, json={}, headers=headers)
+    if url.endswith("/curation"):  # a movie's manual decision: cleared
+        return client.post(url, json={"decision": None}, headers=headers)
     if path.startswith("/api/"):
         body = REPROCESS if "reprocess" in url else register_body() if "/visits/" in url else None
         return client.post(url, json=body, headers=headers)

@@ -42,6 +42,7 @@ def build_app() -> typer.Typer:
         class2d,
         class3d,
         ctf,
+        curate,
         db,
         epu,
         messaging,
@@ -88,6 +89,7 @@ def build_app() -> typer.Typer:
     app.command()(pipeline.stop)
     app.command()(pipeline.demo)
     app.add_typer(pipeline.export_app, name="export")
+    app.command()(curate.curate)
     app.command("web")(web.serve)
     app.command("report")(report.report)
     return app

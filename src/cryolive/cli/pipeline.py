@@ -59,6 +59,7 @@ def run(
         alerts=settings.alerts,
         public_url=settings.web.public_url,
         beamlines=settings.web.staff_beamlines,
+        curation=settings.curation,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -232,8 +233,11 @@ def export_relion(
     from cryolive.export.relion import export_run
 
     with transaction(ctx) as session:
-        done = export_run(session, program_id=program)
-    console.print(f"{done.micrographs} micrographs: {done.motion_star}, {done.ctf_star}")
+        done = export_run(session, program_id=program, curation_defaults=settings_of(ctx).curation)
+    console.print(
+        f"{done.micrographs} micrographs ({done.rejected} rejected by curation left out): "
+        f"{done.motion_star}, {done.ctf_star}"
+    )
 
 
 def _classes_line(database_url: str) -> str:

@@ -41,6 +41,8 @@ PIPELINE_TABLES = (
     "cryolive_work_key",
     "cryolive_work_item",
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
+    "cryolive_curation_thresholds",  # users' curation (the web and `cryolive curate`)
+    "cryolive_curation_decision",
     "cryolive_alert",  # the alert evaluator (in the pipeline's process)
     "cryolive_visit_alerts",  # members' e-mail opt-in (web)
     "cryolive_paused_collection",  # pause (web); resume deletes the row

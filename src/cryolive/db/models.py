@@ -146,3 +146,37 @@ class HeldWork(OwnBase):
     queue: Mapped[str] = mapped_column(sa.String(128))
     message: Mapped[str] = mapped_column(sa.Text)
     held_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+
+
+class CurationThresholdsRow(OwnBase):
+    """A data collection's curation thresholds (``cryolive.config.CurationThresholds`` as
+    JSON), and who changed them last and when; a collection without a row uses the
+    facility's defaults."""
+
+    __tablename__ = "cryolive_curation_thresholds"
+
+    data_collection_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    thresholds: Mapped[str] = mapped_column(sa.Text)
+    changed_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now, onupdate=_now)
+
+
+class CurationDecision(OwnBase):
+    """Whether a movie counts: ``accepted``, the ``reasons`` it does not (JSON list of names:
+    the thresholds it fails, or "manual"), and a user's ``manual`` override ("accept" or
+    "reject", None: the thresholds decide). ISPyB has no column for it."""
+
+    __tablename__ = "cryolive_curation_decision"
+    __table_args__ = (
+        sa.Index("ix_cryolive_curation_decision_data_collection_id", "data_collection_id"),
+    )
+
+    movie_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    data_collection_id: Mapped[int] = mapped_column(sa.Integer)
+    accepted: Mapped[bool] = mapped_column(sa.Boolean)
+    reasons: Mapped[str] = mapped_column(sa.Text)
+    manual: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)
+    manual_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    decided_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now, onupdate=_now)

@@ -2,7 +2,9 @@
 
 Into the run's RELION project (``<visit>/processed/<raw>/``): ``MotionCorr/jobNNN/
 corrected_micrographs.star`` and ``CtfFind/jobNNN/micrographs_ctf.star``, each with an optics
-table and one row per micrograph, paths relative to the project as RELION expects.
+table and one row per micrograph, paths relative to the project as RELION expects. Only
+accepted exposures are written (curation: :mod:`cryolive.db.repo.curation`, judged on this
+run's results).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import starfile
 from ispyb.sqlalchemy import CTF, AutoProcProgram, DataCollection, MotionCorrection, Movie
 from sqlalchemy.orm import Session
 
+from cryolive.config import CurationThresholds
+from cryolive.db.repo import curation
 from cryolive.db.repo.collections import job_parameters
 from cryolive.io.layout import job_dir
 from cryolive.params import from_stored
@@ -26,6 +30,7 @@ class Exported:
     motion_star: Path
     ctf_star: Path
     micrographs: int
+    rejected: int = 0
 
 
 def _relative(path: str, project: Path) -> str:
@@ -35,8 +40,12 @@ def _relative(path: str, project: Path) -> str:
         return path
 
 
-def export_run(session: Session, *, program_id: int) -> Exported:
-    """Write the STAR files of run ``program_id`` (an AutoProcProgram) into its project."""
+def export_run(
+    session: Session, *, program_id: int, curation_defaults: CurationThresholds | None = None
+) -> Exported:
+    """Write the STAR files of run ``program_id`` (an AutoProcProgram) into its project,
+    leaving out the movies curation rejects (``curation_defaults``: the facility's
+    thresholds, for a collection without its own)."""
     program = session.get(AutoProcProgram, program_id)
     if program is None:
         raise LookupError(f"program_id: no AutoProcProgram {program_id}")
@@ -71,6 +80,14 @@ def export_run(session: Session, *, program_id: int) -> Exported:
     if not rows:
         raise LookupError(f"program_id: run {program_id} has no motion-corrected micrographs")
     dc = rows[0][2]
+    rejected = curation.evaluate(
+        session,
+        data_collection_id=dc.dataCollectionId,
+        defaults=curation_defaults or CurationThresholds(),
+        motion=program_id,
+    ).rejected_ids()
+    everything = len(rows)
+    rows = [row for row in rows if row[0].movieId not in rejected]
     pixel = float(dc.pixelSizeOnImage or 1.0)
     optics = pd.DataFrame(
         {
@@ -111,4 +128,4 @@ def export_run(session: Session, *, program_id: int) -> Exported:
     for path, table in ((motion_star, motion), (ctf_star, ctfs)):
         path.parent.mkdir(parents=True, exist_ok=True)
         starfile.write({"optics": optics, "micrographs": table}, path, overwrite=True)
-    return Exported(motion_star, ctf_star, len(rows))
+    return Exported(motion_star, ctf_star, len(rows), everything - len(rows))

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.alerts import Evaluator
-from cryolive.config import AlertsSettings, WatcherSettings
+from cryolive.config import AlertsSettings, CurationThresholds, WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.messaging.connect import open_transport
@@ -92,6 +92,7 @@ def start_pipeline(
     alerts: AlertsSettings | None = None,
     public_url: str = "",
     beamlines: Sequence[str] = (),
+    curation: CurationThresholds | None = None,
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -102,6 +103,9 @@ def start_pipeline(
 
     ``services``: the services to run here (default: all the recipe uses; none at a facility
     whose workers run elsewhere).
+
+    ``curation``: the facility's default curation thresholds (the 2D batches leave out the
+    movies they reject; a collection's own thresholds come from the database).
 
     ``dead_letter_journal``: a folder where the embedded broker also keeps its dead letters,
     so ``cryolive dlq`` and the staff area of another process can list them.
@@ -117,7 +121,7 @@ def start_pipeline(
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)
-    registry = pipeline_registry(database_url)
+    registry = pipeline_registry(database_url, curation)
     validate_recipe(loaded, registry)
     journal = {"journal": dead_letter_journal} if broker_url.startswith("memory://") else {}
     transport = open_transport(broker_url, prefix=prefix, **journal)

@@ -6,14 +6,14 @@ cryolive.services:registry`` runs any of them on its own.
 
 from __future__ import annotations
 
-from cryolive.config import get_settings
+from cryolive.config import CurationThresholds, get_settings
 from cryolive.messaging.echo import echo_service
 from cryolive.messaging.service import Registry
 
 # A run's parameters and their defaults: cryolive.params.RunParameters.
 
 
-def pipeline_registry(database_url: str) -> Registry:
+def pipeline_registry(database_url: str, curation: CurationThresholds | None = None) -> Registry:
     from cryolive.services.class2d import class2d_service
     from cryolive.services.ctf import ctf_service
     from cryolive.services.ice import ice_service
@@ -28,7 +28,7 @@ def pipeline_registry(database_url: str) -> Registry:
             ctf_service(),
             ice_service(),
             pick_service(),
-            class2d_service(),
+            class2d_service(database_url, curation or CurationThresholds()),
             writer_service(database_url),
         ]
     )
@@ -36,4 +36,5 @@ def pipeline_registry(database_url: str) -> Registry:
 
 def registry() -> Registry:
     """The registry for the settings of this process (``CRYOLIVE_…``)."""
-    return pipeline_registry(get_settings().database)
+    settings = get_settings()
+    return pipeline_registry(settings.database, settings.curation)

@@ -5,14 +5,24 @@ them becomes the movie's recorded failure (:func:`record_failure`, the services'
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from cryolive.db import make_engine, session_factory
 from cryolive.errors import BadInputError, printable, short_reason
 from cryolive.messaging.service import Emit
 from cryolive.records import FailureRecord, MovieRef
 from cryolive.services.messages import MovieStep, WriteResults
 
 RESULTS = "results"  # the output every service sends its records on, to the writer
+
+
+@cache
+def sessions_for(database_url: str) -> sessionmaker[Session]:
+    """One engine per process and database, made when the first message needs it."""
+    return session_factory(make_engine(database_url))
 
 
 def movie_ref(message: MovieStep) -> MovieRef:

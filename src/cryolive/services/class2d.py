@@ -20,6 +20,11 @@ ClassificationRecord for the writer. Redelivered messages change nothing: a micr
 added once, a planned classification is kept in the state until it has run, and its record is
 sent twice (now, and with the next message), which the writer's upserts absorb, so a crash
 between classifying and sending loses nothing.
+
+Only accepted exposures count (exposure curation, :mod:`cryolive.db.repo.curation`): when a
+batch is classified, the micrographs of movies rejected then (by the collection's thresholds on
+this run's results, or by hand) are left out, so a change of thresholds applies to the next
+classification without reprocessing anything. A batch fills by the particles picked.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,8 @@ from typing import Any
 import mrcfile
 import numpy as np
 
+from cryolive.config import CurationThresholds
+from cryolive.db.repo import curation
 from cryolive.engines.class2d import (
     Class2DResult,
     Class2DSettings,
@@ -50,13 +57,16 @@ from cryolive.io.outputs.class2d import write_class2d_outputs
 from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
-from cryolive.services._common import RESULTS
+from cryolive.services._common import RESULTS, sessions_for
 from cryolive.services.messages import Class2DMessage, WriteResults
 
 WORKING_BOX_PX = 64  # particles are read straight to the engine's working box
 CLAIM_S = 3600.0  # how long a claim from another host holds
 
 log = logging.getLogger(__name__)
+
+# The rejected movies (full paths) among a batch's, for a message of the run.
+Rejected = Callable[[Class2DMessage, Sequence[str]], set[str]]
 
 
 @contextmanager
@@ -88,6 +98,7 @@ def _add(state: dict[str, Any], message: Class2DMessage) -> None:
         batches.append({"number": len(batches) + 1, "stars": [], "particles": 0, "classified": 0})
     batch = batches[-1]
     batch["stars"].append(message.particles_star)
+    batch.setdefault("movies", []).append(message.movie_path)
     batch["particles"] += message.particles
     batch["last_movie"] = message.movie_path
     full = batch["particles"] >= settings.batch_size
@@ -99,6 +110,7 @@ def _add(state: dict[str, Any], message: Class2DMessage) -> None:
                 "batch": batch["number"],
                 "particles": batch["particles"],
                 "stars": list(batch["stars"]),
+                "movies": list(batch["movies"]),
                 "last_movie": batch["last_movie"],
             }
         )
@@ -164,6 +176,27 @@ def _previous_averages(job: Path, batch: int, n_classes: int) -> np.ndarray | No
     return averages if averages.ndim == 3 and averages.shape[0] == n_classes else None
 
 
+def _accepted(
+    item: dict[str, Any], message: Class2DMessage, rejected: Rejected | None
+) -> dict[str, Any] | None:
+    """The planned batch without the micrographs of rejected movies (None: nothing is left)."""
+    movies = item.get("movies")
+    if rejected is None or not movies:  # a state from before curation: every micrograph
+        return item
+    out = rejected(message, movies)
+    if not out:
+        return item
+    kept = [(s, m) for s, m in zip(item["stars"], movies, strict=True) if m not in out]
+    log.info("batch %d: %d rejected micrographs left out", item["batch"], len(movies) - len(kept))
+    if not kept:
+        return None
+    return (
+        item
+        | {"stars": [s for s, _ in kept], "movies": [m for _, m in kept]}
+        | {"last_movie": kept[-1][1]}
+    )
+
+
 def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> ClassificationRecord:
     """Classify one planned batch and write its files; the record for the writer."""
     folder = job / f"batch_{item['batch']:03d}" / f"n{item['particles']:08d}"
@@ -199,7 +232,7 @@ def _record(
         ),
         auto_proc_program_id=message.program_id,
         batch_number=item["batch"],
-        particles_in_batch=item["particles"],
+        particles_in_batch=int(result.assignment.shape[0]),
         classes_in_batch=result.n_classes,
         binned_pixel_size_a=result.pixel_size_a,
         classes=[
@@ -218,7 +251,11 @@ def _record(
     )
 
 
-def class2d(message: Class2DMessage, context: Context) -> list[Emit]:
+def class2d(
+    message: Class2DMessage, context: Context, *, rejected: Rejected | None = None
+) -> list[Emit]:
+    """Add the message's micrograph to its run's batches and classify what is due
+    (``rejected``: which of a batch's movies curation rejects; None: all count)."""
     job = job_dir(message.project_dir, "Class2D", message.program_id)
     with _locked(job) as state:
         again = [ClassificationRecord.model_validate(r) for r in state["emitted"]]
@@ -227,13 +264,43 @@ def class2d(message: Class2DMessage, context: Context) -> list[Emit]:
         todo = [item for item in state["pending"] if _claim(item)]
     records: list[AnyRecord] = list(again)
     for item in todo:
-        record = _classify(job, item, message)
-        records.append(record)
+        kept = _accepted(item, message, rejected)
+        record = None if kept is None else _classify(job, kept, message)
+        if record is not None:
+            records.append(record)
         with _locked(job) as state:
             state["pending"] = [p for p in state["pending"] if _key(p) != _key(item)]
-            state["emitted"].append(record.model_dump(mode="json"))
+            if record is not None:
+                state["emitted"].append(record.model_dump(mode="json"))
     return [Emit(RESULTS, WriteResults(records=records))] if records else []
 
 
-def class2d_service() -> Service[Class2DMessage]:
-    return Service("class2d", Class2DMessage, class2d)
+def rejected_in(database_url: str, defaults: CurationThresholds) -> Rejected:
+    """Curation's rejected movies among a batch's, read from the database (the collection's
+    thresholds, or ``defaults``, judged on the message's run)."""
+
+    def rejected(message: Class2DMessage, movies: Sequence[str]) -> set[str]:
+        with sessions_for(database_url)() as session:
+            return curation.evaluate(
+                session,
+                data_collection_id=message.data_collection_id,
+                defaults=defaults,
+                motion=message.program_id,
+                movie_paths=movies,
+            ).rejected_paths()
+
+    return rejected
+
+
+def class2d_service(
+    database_url: str | None = None, curation_defaults: CurationThresholds | None = None
+) -> Service[Class2DMessage]:
+    """The service; with a database, batches leave out the movies curation rejects."""
+    if database_url is None:
+        return Service("class2d", Class2DMessage, class2d)
+    rejected = rejected_in(database_url, curation_defaults or CurationThresholds())
+
+    def handle(message: Class2DMessage, context: Context) -> list[Emit]:
+        return class2d(message, context, rejected=rejected)
+
+    return Service("class2d", Class2DMessage, handle)

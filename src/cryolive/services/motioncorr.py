@@ -6,6 +6,7 @@ corrected is recorded as a failure."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -89,6 +90,8 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         fft_full_path=str(files.spectrum),
         patches_used_x=motion.patches_x,
         patches_used_y=motion.patches_y,
+        # ISPyB has no column for it; curation reads it back (db.repo.curation)
+        comments=json.dumps({"early_motion_a": round(result.early_motion_a, 4)}),
     )
     output = MotionCorrOutput(
         micrograph_path=str(files.micrograph),

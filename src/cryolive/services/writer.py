@@ -10,25 +10,16 @@ brings it back: an outage delays results, it does not drop them.
 from __future__ import annotations
 
 import time
-from functools import cache
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from cryolive.db import make_engine, session_factory
 from cryolive.db.repo.pipeline import write_records
 from cryolive.messaging.service import Context, Service
+from cryolive.services._common import sessions_for
 from cryolive.services.messages import WriteResults
-
-
-@cache
-def _sessions(database_url: str) -> sessionmaker[Session]:
-    """One engine per process and database, made when the first message arrives."""
-    return session_factory(make_engine(database_url))
 
 
 def writer_service(database_url: str) -> Service[WriteResults]:
     def write(message: WriteResults, context: Context) -> None:
-        with _sessions(database_url).begin() as session:
+        with sessions_for(database_url).begin() as session:
             write_records(session, records=message.records, now=time.time())
 
     return Service(

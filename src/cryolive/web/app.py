@@ -41,7 +41,17 @@ from cryolive.web.broker import broker_view
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import ago, duration, url_segment, utc_time
 from cryolive.web.routes import alerts as alert_routes
-from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
+from cryolive.web.routes import (
+    auth,
+    classes,
+    collections,
+    curation,
+    grid,
+    jobs,
+    movies,
+    staff,
+    visits,
+)
 from cryolive.web.routes import queues as queue_routes
 from cryolive.web.routes import report as report_routes
 from cryolive.web.secret import session_secret
@@ -105,7 +115,15 @@ def plotly_js() -> Path:
 
 def page_assets() -> Assets:
     """The scripts and style sheet the pages load, under hashed, long-cached names."""
-    names = ("cryolive.css", "collection.js", "gallery.js", "grid.js", "staff.js", "docs.js")
+    names = (
+        "cryolive.css",
+        "collection.js",
+        "gallery.js",
+        "curation.js",
+        "grid.js",
+        "staff.js",
+        "docs.js",
+    )
     files = {name: _HERE / "static" / name for name in names}
     return Assets(files | {"plotly.min.js": plotly_js()})
 
@@ -176,7 +194,18 @@ def create_app(
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     app.include_router(asset_routes.router)
-    routers = (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes)
+    routers = (
+        auth,
+        visits,
+        collections,
+        curation,
+        classes,
+        grid,
+        movies,
+        jobs,
+        staff,
+        queue_routes,
+    )
     for module in (*routers, alert_routes, report_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from cryolive.config import CurationThresholds
 from cryolive.db.repo.browse import RunStatus
 from cryolive.web.reprocess import asked_for
 
@@ -446,3 +447,53 @@ class PauseState(_Read):
     data_collection_id: int
     paused: bool
     held: int
+
+
+class CurationCounts(_Read):
+    """How many movies count, and how many fail each reason (a movie may fail several)."""
+
+    movies: int
+    accepted: int
+    rejected: int
+    by_reason: dict[str, int] = Field(
+        description="Per reason (a measure's name, or 'manual'), the movies it rejects."
+    )
+
+
+class CurationMovies(_Read):
+    """The measures curation judges, one column per measure, in acquisition order (None: not
+    yet recorded), with each movie's decision. Defocus in µm, positive is underfocus."""
+
+    movie_id: list[int]
+    movie_number: list[int | None]
+    total_motion_a: list[float | None]
+    early_motion_a: list[float | None]
+    defocus_um: list[float | None]
+    astigmatism_a: list[float | None]
+    resolution_a: list[float | None]
+    ctf_fom: list[float | None]
+    ice_median: list[float | None]
+    particles: list[int | None]
+    manual: list[Literal["accept", "reject"] | None]
+    accepted: list[bool]
+    reasons: list[list[str]]
+
+
+class Curation(_Read):
+    """A data collection's curation: the thresholds in force, the counts and the movies."""
+
+    data_collection_id: int
+    thresholds: CurationThresholds
+    own: bool = Field(description="The collection's own thresholds (false: the facility's).")
+    changed_by: str | None
+    changed_at: dt.datetime | None
+    counts: CurationCounts
+    movies: CurationMovies
+
+
+class ManualDecision(BaseModel):
+    """A user's decision on one movie; null lets the thresholds decide again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "reject"] | None
