@@ -56,6 +56,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/collections/{data_collection_id}/classes"): MEMBERS_API,
     ("GET", "/api/collections/{data_collection_id}/classes/history"): MEMBERS_API,
     ("GET", "/api/classes/{particle_classification_id}/image"): MEMBERS_API,
+    ("POST", "/api/classes/{particle_classification_id}/choice"): MEMBERS_API,
     ("POST", "/api/visits/{visit}/collections"): (401, 403, 201, 201),
     ("POST", "/visits/{visit}/collections"): (401, 403, 303, 303),
     ("GET", "/collections/{data_collection_id}/atlas"): MEMBERS_PAGE,
@@ -148,6 +149,8 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
     headers = {"X-CSRF-Token": csrf}
     if path.startswith("/api/"):
         body = REPROCESS if "reprocess" in url else register_body() if "/visits/" in url else None
+        if url.endswith("/choice"):
+            body = {"selected": None}  # back to the automatic selection: changes nothing
         return client.post(url, json=body, headers=headers)
     form = {"csrf_token": csrf}
     if url == "/login":

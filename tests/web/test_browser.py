@@ -307,6 +307,52 @@ def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
     page.context.close()
 
 
+def test_choosing_a_class_persists(browser: Any, server: str, world: Any) -> None:
+    """A click selects a class the engine left out; the choice survives a reload, is marked
+    as the user's, changes the particles that go on, and "automatic" gives it back."""
+    page = _page(browser, server, "alice")
+    page.goto(f"/collections/{world.data_collection_id}")
+    one = page.locator('#classes li[data-class="1"]')
+    button = page.get_by_role("button", name="Class 1", exact=True)
+    assert button.get_attribute("aria-pressed") == "false"
+    assert page.locator("#selected-particles").inner_text() == "700"
+    try:
+        button.click()
+        page.wait_for_selector('#classes li[data-class="1"].selected.chosen')
+        assert "✓ chosen by you" in one.inner_text()
+        assert page.locator("#selected-particles").inner_text() == "1300"
+        page.reload()
+        assert (
+            page.get_by_role("button", name="Class 1", exact=True).get_attribute("aria-pressed")
+            == "true"
+        )
+        assert "✓ chosen by you" in one.inner_text()
+        assert page.locator("#classes li.selected").count() == 3
+        page.locator("#classes").scroll_into_view_if_needed()
+        _shot(page, "classes-chosen")
+        # a class the engine selected, deselected by a click
+        page.get_by_role("button", name="Class 2", exact=True).click()
+        page.wait_for_selector('#classes li[data-class="2"].deselected.chosen')
+        assert "✗ deselected by you" in page.locator('#classes li[data-class="2"]').inner_text()
+        assert page.locator("#selected-particles").inner_text() == "900"
+        page.get_by_role("button", name="Class 2: automatic selection").click()
+        page.wait_for_selector('#classes li[data-class="2"].selected:not(.chosen)')
+        page.get_by_role("button", name="Class 1: automatic selection").click()
+        page.wait_for_selector('#classes li[data-class="1"].deselected:not(.chosen)')
+        assert page.locator("#selected-particles").inner_text() == "700"
+        page.reload()
+        assert page.locator("#classes li.chosen").count() == 0
+    finally:
+        for class_id in world.class_ids:
+            page.evaluate(
+                "([id, csrf]) => fetch(`/api/classes/${id}/choice`, {method: 'POST', "
+                "headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, "
+                "body: JSON.stringify({selected: null})})",
+                [class_id, page.locator("#collection").get_attribute("data-csrf")],
+            )
+        page.context.close()
+
+
 def test_a_new_classification_appears_live(browser: Any, server: str, world: Any) -> None:
     """raw2 has no 2D classes; one recorded while its page is open appears without a reload
     (the rows are removed afterwards: the world is shared)."""

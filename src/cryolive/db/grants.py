@@ -41,8 +41,10 @@ PIPELINE_TABLES = (
     "cryolive_work_key",
     "cryolive_work_item",
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
+    "cryolive_class_choice",  # users' choices of 2D classes (the web, through the writer)
+    "cryolive_worker_heartbeat",
 )
-WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session")
+WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session", "cryolive_class_choice")
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,35 @@ class WebSession(OwnBase):
     person_id: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
     expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+
+
+class ClassChoice(OwnBase):
+    """A person's choice for one 2D class (ParticleClassification): selected or not, over the
+    2D engine's automatic selection. No row: the automatic selection stands."""
+
+    __tablename__ = "cryolive_class_choice"
+
+    particle_classification_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    selected: Mapped[bool] = mapped_column(sa.Boolean)
+    person_id: Mapped[int] = mapped_column(sa.Integer)
+    chosen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+
+
+class WorkerHeartbeat(OwnBase):
+    """A worker process consuming one queue, as it last reported itself (at most every 30 s).
+
+    ``worker`` is ``host/queue/slot``: a process that starts again on the same host and slot
+    takes the row over and counts a restart (a new pid)."""
+
+    __tablename__ = "cryolive_worker_heartbeat"
+
+    worker: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.String(128))
+    host: Mapped[str] = mapped_column(sa.String(128))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    beat_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    handled: Mapped[int] = mapped_column(sa.Integer, default=0)
+    restarts: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -77,6 +77,10 @@ class Progress(_Read):
     """Per-stage progress, and the time to catch up at the recent rate."""
 
     stages: list[Stage]
+    selected_particles: int = Field(
+        description="Particles in the selected 2D classes (a person's choice, else the "
+        "engine's) of each batch's newest classification: those that go on to 3D."
+    )
     movies_per_hour: float = Field(description="Movies through the pipeline, last 15 minutes.")
     behind: int = Field(description="Movies not yet through CTF.")
     eta_s: float | None = Field(description="Seconds to catch up at that rate; null: none.")
@@ -187,8 +191,11 @@ class ClassAverage(_Read):
     particles: int
     distribution: float | None = Field(description="Fraction of the batch's particles.")
     resolution_a: float | None = Field(description="Estimated resolution, Å.")
-    selected: bool
+    selected: bool = Field(description="As it stands: a person's choice, else the engine's.")
     has_image: bool = Field(description="``/api/classes/{id}/image`` has its average.")
+    auto_selected: bool = Field(description="The 2D engine's selection by its score.")
+    chosen_by: str | None = Field(description="Login of the person who chose; null: automatic.")
+    chosen_at: dt.datetime | None = Field(description="When they chose (UTC).")
 
 
 class ClassBatch(_Read):
@@ -211,8 +218,22 @@ class ClassificationRun(_Read):
     attempt: int = Field(description="1 for the batch's first classification, 2 for its next…")
     particles: int
     classes: int
-    selected: int = Field(description="Classes the engine selected by its score.")
+    selected: int = Field(description="Classes selected (a person's choice, else the engine's).")
+    selected_particles: int = Field(description="Particles in the selected classes.")
     newest: bool = Field(description="The classification the gallery shows for the batch.")
+
+
+class ClassChoiceRequest(BaseModel):
+    """A person's choice for a 2D class; ``null`` gives it back to the automatic selection."""
+
+    model_config = ConfigDict(extra="forbid")
+    selected: bool | None = Field(description="true: selected, false: deselected, null: auto.")
+
+
+class ClassChoiceMade(_Read):
+    particle_classification_id: int
+    selected: bool = Field(description="The class's selection as it now stands.")
+    chosen_by: str | None = Field(description="null: the automatic selection stands.")
 
 
 class LiveUpdate(_Read):

@@ -29,6 +29,8 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
+from cryolive.db.models import ClassChoice
+from cryolive.db.repo import classes as class_repo
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
 
@@ -523,17 +525,27 @@ class Classification:
     attempt: int  # 1 for the batch's first classification, 2 for its next …
     particles: int
     classes: int
-    selected: int  # classes the engine selected
+    selected: int  # classes selected: a person's choice, else the engine's
+    selected_particles: int  # particles in them
     newest: bool  # the one the gallery shows
 
 
 def classification_history(session: Session, *, data_collection_id: int) -> list[Classification]:
     """Every 2D classification of the collection's batches, oldest first: a batch classified
     again (more particles) appears once per classification."""
+    chosen = class_repo.effective_selected()
     selected = (
         sa.select(
             ParticleClassification.particleClassificationGroupId,
-            sa.func.sum(ParticleClassification.selected).label("n"),
+            sa.func.sum(chosen).label("n"),
+            sa.func.sum(
+                sa.case((chosen == 1, ParticleClassification.particlesPerClass), else_=0)
+            ).label("p"),
+        )
+        .outerjoin(
+            ClassChoice,
+            ClassChoice.particle_classification_id
+            == ParticleClassification.particleClassificationId,
         )
         .group_by(ParticleClassification.particleClassificationGroupId)
         .subquery()
@@ -545,6 +557,7 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             ParticleClassificationGroup.numberOfParticlesPerBatch,
             ParticleClassificationGroup.numberOfClassesPerBatch,
             sa.func.coalesce(selected.c.n, 0),
+            sa.func.coalesce(selected.c.p, 0),
         )
         .join(
             ParticlePicker,
@@ -566,11 +579,19 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
     attempts: dict[int, int] = {}
     last: dict[int, int] = {}
     out = []
-    for group, batch, particles, classes, chosen in rows:
+    for group, batch, particles, n_classes, n_chosen, chosen_particles in rows:
         attempts[int(batch or 0)] = attempts.get(int(batch or 0), 0) + 1
         last[int(batch or 0)] = int(group)
         out.append(
-            (int(group), int(batch or 0), attempts[int(batch or 0)], particles, classes, chosen)
+            (
+                int(group),
+                int(batch or 0),
+                attempts[int(batch or 0)],
+                particles,
+                n_classes,
+                n_chosen,
+                chosen_particles,
+            )
         )
     return [
         Classification(
@@ -580,7 +601,8 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             particles=int(p or 0),
             classes=int(c or 0),
             selected=int(n or 0),
+            selected_particles=int(sp or 0),
             newest=last[b] == g,
         )
-        for g, b, a, p, c, n in out
+        for g, b, a, p, c, n, sp in out
     ]

@@ -10,6 +10,7 @@ shows the newest group of each batch.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +25,62 @@ from ispyb.sqlalchemy import (
     ParticleClassification,
     ParticleClassificationGroup,
     ParticlePicker,
+    Person,
     ProcessingJob,
 )
 from sqlalchemy.orm import Session
 
+from cryolive.db.models import ClassChoice
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
 from cryolive.records import ClassValues
 
-__all__ = ["BatchRow", "ClassRow", "ClassValues", "gallery", "picker_of", "write_classification"]
+__all__ = [
+    "BatchRow",
+    "ClassRow",
+    "ClassValues",
+    "automatic_selection",
+    "choose_class",
+    "effective_selected",
+    "gallery",
+    "picker_of",
+    "selected_classes",
+    "selected_particle_count",
+    "write_classification",
+]
+
+
+def effective_selected() -> Any:
+    """The selection of a ParticleClassification row as it stands: a person's choice
+    (``cryolive_class_choice``, outer-joined on the class id) over the 2D engine's ``selected``.
+    Every reader of the selection goes through this expression or :func:`selected_classes`."""
+    return sa.func.coalesce(
+        sa.cast(ClassChoice.selected, sa.Integer), ParticleClassification.selected, 0
+    )
+
+
+def choose_class(
+    session: Session, *, particle_classification_id: int, person_id: int, selected: bool | None
+) -> None:
+    """Record a person's choice for one class (``None``: back to the automatic selection).
+
+    The caller checks that the class exists and that the person may see its visit."""
+    row = session.get(ClassChoice, particle_classification_id)
+    if selected is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        session.add(
+            ClassChoice(
+                particle_classification_id=particle_classification_id,
+                selected=selected,
+                person_id=person_id,
+            )
+        )
+    else:
+        row.selected = selected
+        row.person_id = person_id
+        row.chosen_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def write_classification(
@@ -134,8 +183,12 @@ class ClassRow:
     particles: int
     distribution: float | None
     resolution_a: float | None
-    selected: bool
+    selected: bool  # as it stands: the person's choice if any, else the engine's
     has_image: bool
+    auto_selected: bool = False  # the 2D engine's selection by its score
+    chosen_by_id: int | None = None  # the person who chose (None: automatic)
+    chosen_by: str | None = None  # their login
+    chosen_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -191,10 +244,21 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
                 ParticleClassification.estimatedResolution,
                 ParticleClassification.selected,
                 ParticleClassification.classImageFullPath,
+                ClassChoice.selected,
+                ClassChoice.person_id,
+                Person.login,
+                ClassChoice.chosen_at,
             )
+            .outerjoin(
+                ClassChoice,
+                ClassChoice.particle_classification_id
+                == ParticleClassification.particleClassificationId,
+            )
+            .outerjoin(Person, Person.personId == ClassChoice.person_id)
             .where(ParticleClassification.particleClassificationGroupId.in_(classes))
             .order_by(ParticleClassification.classNumber)
         ):
+            by_person = c[8] is not None
             classes[int(c[0])].append(
                 ClassRow(
                     particle_classification_id=int(c[1]),
@@ -202,8 +266,12 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
                     particles=int(c[3] or 0),
                     distribution=None if c[4] is None else float(c[4]),
                     resolution_a=None if c[5] is None else float(c[5]),
-                    selected=bool(c[6]),
+                    selected=bool(c[8]) if by_person else bool(c[6]),
                     has_image=bool(c[7]),
+                    auto_selected=bool(c[6]),
+                    chosen_by_id=int(c[9]) if by_person else None,
+                    chosen_by=None if not by_person or c[10] is None else str(c[10]),
+                    chosen_at=c[11] if by_person else None,
                 )
             )
     return [
@@ -218,6 +286,34 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
         )
         for r in chosen
     ]
+
+
+def automatic_selection(session: Session, *, particle_classification_id: int) -> bool:
+    """The 2D engine's selection of one class (whatever a person chose)."""
+    value = session.scalar(
+        sa.select(ParticleClassification.selected).where(
+            ParticleClassification.particleClassificationId == particle_classification_id
+        )
+    )
+    return bool(value)
+
+
+def selected_classes(session: Session, *, data_collection_id: int) -> list[ClassRow]:
+    """The classes whose particles go on (to the next steps, 3D), of the newest classification
+    of each batch: a person's choice where one was made, else the 2D engine's selection."""
+    return [
+        c
+        for b in gallery(session, data_collection_id=data_collection_id)
+        for c in b.classes
+        if c.selected
+    ]
+
+
+def selected_particle_count(session: Session, *, data_collection_id: int) -> int:
+    """Particles in :func:`selected_classes`."""
+    return sum(
+        c.particles for c in selected_classes(session, data_collection_id=data_collection_id)
+    )
 
 
 def class_image(

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from cryolive.db.models import WorkItem
-from cryolive.db.repo.classes import gallery
+from cryolive.db.repo.classes import gallery, selected_particle_count
 
 FILE_KINDS = {
     "snapshot": MotionCorrection.micrographSnapshotFullPath,
@@ -359,6 +359,7 @@ def progress(
         ("picked", "Picked (micrographs)", counts["picked"], counts["motion_corrected"]),
         ("in_2d", "Particles in 2D", in_2d, picked_particles),
     ]
+    chosen = selected_particle_count(session, data_collection_id=data_collection_id)
     recent = _recent_done(session, data_collection_id, now)
     behind = max(0, movies - counts["ctf_estimated"])
     rate_per_h = recent * (dt.timedelta(hours=1) / RATE_WINDOW)
@@ -367,6 +368,7 @@ def progress(
             {"stage": key, "label": label, "done": done, "backlog": max(0, before - done)}
             for key, label, done, before in stages
         ],
+        "selected_particles": chosen,
         "movies_per_hour": rate_per_h,
         "eta_s": None if not behind or not recent else behind / rate_per_h * 3600,
         "behind": behind,

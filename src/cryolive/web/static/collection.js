@@ -186,6 +186,7 @@
 
   function summary(values) {
     progress(values.progress);
+    if ($("selected-particles")) $("selected-particles").textContent = values.progress.selected_particles;
     for (const dd of document.querySelectorAll("#summary dd")) {
       const v = values[dd.dataset.key];
       const scale = Number(dd.dataset.scale || 1);
