@@ -48,6 +48,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/staff"): STAFF_PAGE,
     ("GET", "/api/staff/microscopes"): STAFF_API,
     ("GET", "/api/staff/failures"): STAFF_API,
+    ("GET", "/api/staff/rates"): STAFF_API,
+    ("GET", "/api/staff/workers"): STAFF_API,
     ("GET", "/api/staff/queues"): STAFF_API,
     ("POST", "/api/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 200),
     ("POST", "/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 303),

@@ -224,12 +224,40 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.context.close()
 
 
+def _beat(world: Any, *, service: str, host: str, pid: int, ago_s: float) -> None:
+    from cryolive.db.repo import workers
+
+    engine = make_engine(world.url)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with Session(engine) as session, session.begin():
+        workers.record_beat(
+            session,
+            service=service,
+            queues=[service],
+            consumers=1,
+            host=host,
+            pid=pid,
+            started_at=now - dt.timedelta(hours=1),
+            at=now - dt.timedelta(seconds=ago_s),
+            handled=42,
+        )
+    engine.dispose()
+
+
 def test_staff_area(browser: Any, server: str, world: Any) -> None:
     kept, sent_back = world.dead_letter(key="movie-kept"), world.dead_letter(key="movie-retry")
+    _beat(world, service="ctf", host="node-a", pid=4242, ago_s=10)
+    _beat(world, service="pick", host="node-b", pid=4343, ago_s=600)
     page = _page(browser, server, "carol")
     page.get_by_role("link", name="Staff").click()
     assert "no gain reference found" in page.locator("#failures").inner_text()
     assert page.get_by_role("heading", name="m02").is_visible()
+    rate = page.locator('p.rate[data-microscope="m02"]').inner_text()
+    assert "movies/h now" in rate and "last movie" in rate
+    healthy = page.locator('#worker-table tr[data-service="ctf"][data-host="node-a"]')
+    assert "alive" in healthy.inner_text() and "42" in healthy.inner_text()
+    silent = page.locator('#worker-table tr[data-service="pick"][data-host="node-b"]')
+    assert "silent" in silent.inner_text() and "10 min ago" in silent.inner_text()
     assert "ctf: FoilHole_11.tiff: blank" in page.locator("#collection-failures").inner_text()
     row = page.locator("#queue-table tr[data-queue=motioncorr]")
     dead_before = int(row.locator("td").nth(3).inner_text())
@@ -243,6 +271,8 @@ def test_staff_area(browser: Any, server: str, world: Any) -> None:
     page.wait_for_selector("body[data-throughput=drawn]")
     assert page.locator("#throughput-chart .trace.bars").count() >= 1
     assert page.locator("#throughput-microscopes .legendtext", has_text="m02").count() == 1
+    legends = page.locator("#throughput-chart .legendtext").all_text_contents()
+    assert "bi10001-1 raw (m02)" in legends and not any("/" in t for t in legends)
     page.locator("#queues").scroll_into_view_if_needed()
     _shot(page, "staff")
     page.locator("#throughput-chart").scroll_into_view_if_needed()

@@ -44,7 +44,12 @@ PIPELINE_TABLES = (
     "cryolive_class_choice",  # users' choices of 2D classes (the web, through the writer)
     "cryolive_worker_heartbeat",
 )
-WRITER_DELETES = ("cryolive_work_item", "cryolive_web_session", "cryolive_class_choice")
+WRITER_DELETES = (
+    "cryolive_work_item",
+    "cryolive_web_session",
+    "cryolive_class_choice",
+    "cryolive_worker_heartbeat",  # rows of processes silent for a week
+)
 
 
 @dataclass(frozen=True)

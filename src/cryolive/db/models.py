@@ -102,18 +102,20 @@ class ClassChoice(OwnBase):
 
 
 class WorkerHeartbeat(OwnBase):
-    """A worker process consuming one queue, as it last reported itself (at most every 30 s).
+    """A worker process, as it last reported itself (at most every 30 s).
 
-    ``worker`` is ``host/queue/slot``: a process that starts again on the same host and slot
-    takes the row over and counts a restart (a new pid)."""
+    One row per process (``host/service/pid``): a process that starts again is a new row, so
+    the restarts of a host's workers on a queue are the rows before the newest."""
 
     __tablename__ = "cryolive_worker_heartbeat"
+    __table_args__ = (sa.Index("ix_cryolive_worker_heartbeat_beat_at", "beat_at"),)
 
     worker: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    queue: Mapped[str] = mapped_column(sa.String(128))
+    service: Mapped[str] = mapped_column(sa.String(64))
+    queues: Mapped[str] = mapped_column(sa.String(255))  # comma-separated
+    consumers: Mapped[int] = mapped_column(sa.Integer)  # consumer threads per queue
     host: Mapped[str] = mapped_column(sa.String(128))
     pid: Mapped[int] = mapped_column(sa.Integer)
     started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
     beat_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
-    handled: Mapped[int] = mapped_column(sa.Integer, default=0)
-    restarts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    handled: Mapped[int] = mapped_column(sa.Integer)

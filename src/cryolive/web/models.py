@@ -309,8 +309,33 @@ class CollectionThroughput(_Read):
     visit: str
     microscope: str
     directory: str
+    name: str = Field(description="The raw folder relative to the visit's folder (``raw``).")
     hours: list[dt.datetime] = Field(description="Starts of the hour bins, oldest first.")
     movies: list[int] = Field(description="Movies in each bin.")
+
+
+class MicroscopeRate(_Read):
+    """A microscope's movies now."""
+
+    microscope: str
+    recent: int = Field(description="Movies recorded in the last 15 minutes.")
+    movies_per_hour: float = Field(description="That, as movies per hour.")
+    last_movie: dt.datetime | None = Field(description="Its newest movie's time (UTC).")
+
+
+class WorkerHealth(_Read):
+    """The newest worker process of a service on a host, as it last reported itself."""
+
+    service: str
+    queues: list[str]
+    consumers: int = Field(description="Consumer threads per queue.")
+    host: str
+    pid: int
+    started_at: dt.datetime
+    beat_at: dt.datetime = Field(description="Its last heartbeat (UTC); beats every 30 s.")
+    handled: int = Field(description="Messages handled since it started.")
+    alive: bool = Field(description="A heartbeat within the last 90 s.")
+    restarts: int = Field(description="Earlier processes of it on this host, last 24 h.")
 
 
 class Throughput(_Read):

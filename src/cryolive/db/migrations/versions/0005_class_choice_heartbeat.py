@@ -26,17 +26,22 @@ def upgrade() -> None:
     op.create_table(
         "cryolive_worker_heartbeat",
         sa.Column("worker", sa.String(255), nullable=False),
-        sa.Column("queue", sa.String(128), nullable=False),
+        sa.Column("service", sa.String(64), nullable=False),
+        sa.Column("queues", sa.String(255), nullable=False),
+        sa.Column("consumers", sa.Integer(), nullable=False),
         sa.Column("host", sa.String(128), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("beat_at", sa.DateTime(), nullable=False),
         sa.Column("handled", sa.Integer(), nullable=False),
-        sa.Column("restarts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("worker", name="pk_cryolive_worker_heartbeat"),
+    )
+    op.create_index(
+        "ix_cryolive_worker_heartbeat_beat_at", "cryolive_worker_heartbeat", ["beat_at"]
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cryolive_worker_heartbeat_beat_at", table_name="cryolive_worker_heartbeat")
     op.drop_table("cryolive_worker_heartbeat")
     op.drop_table("cryolive_class_choice")
