@@ -157,6 +157,7 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.locator("#chart-defocus_a .point").nth(1).hover(force=True)
     hover = page.locator("#chart-defocus_a .hoverlayer .hovertext").text_content()
     assert "Movie 2" in hover and f"id {world.movie_ids[1]}" in hover, hover
+    assert "FoilHole_1.tiff" in hover and "/data/raw" not in hover, hover  # its file name
     assert "Defocus: 1.60 µm" in hover, hover
     assert page.locator("#hist-defocus_a .ytitle").text_content() == "Movies"
     assert page.locator("#chart-particles-defocus .point").count() == 12

@@ -43,6 +43,7 @@ PIPELINE_TABLES = (
     "cryolive_web_session",  # the web server's logins (it writes through the writer account)
     "cryolive_class_choice",  # users' choices of 2D classes (the web, through the writer)
     "cryolive_worker_heartbeat",
+    "cryolive_classification_time",
 )
 WRITER_DELETES = (
     "cryolive_work_item",

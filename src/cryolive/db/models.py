@@ -101,6 +101,19 @@ class ClassChoice(OwnBase):
     chosen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
 
 
+class ClassificationTime(OwnBase):
+    """When a 2D classification (ParticleClassificationGroup) ran and how long it took, which
+    ISPyB does not record."""
+
+    __tablename__ = "cryolive_classification_time"
+
+    particle_classification_group_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    duration_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+
+
 class WorkerHeartbeat(OwnBase):
     """A worker process, as it last reported itself (at most every 30 s).
 

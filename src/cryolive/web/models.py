@@ -124,6 +124,7 @@ class Series(_Read):
 
     movie_id: list[int]
     movie_number: list[int | None]
+    name: list[str | None] = Field(description="The movie's file name (no folder).")
     created: list[float | None] = Field(description="Seconds since the epoch (UTC).")
     total_motion_a: list[float | None]
     defocus_a: list[float | None] = Field(description="Positive is underfocus.")
@@ -221,6 +222,10 @@ class ClassificationRun(_Read):
     selected: int = Field(description="Classes selected (a person's choice, else the engine's).")
     selected_particles: int = Field(description="Particles in the selected classes.")
     newest: bool = Field(description="The classification the gallery shows for the batch.")
+    started_at: dt.datetime | None = Field(
+        default=None, description="When it ran (UTC); null: not recorded (ISPyB has no column)."
+    )
+    duration_s: float | None = Field(default=None, description="How long the 2D engine ran.")
 
 
 class ClassChoiceRequest(BaseModel):

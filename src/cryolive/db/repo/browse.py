@@ -29,7 +29,7 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
-from cryolive.db.models import ClassChoice
+from cryolive.db.models import ClassChoice, ClassificationTime
 from cryolive.db.repo import classes as class_repo
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
@@ -528,6 +528,8 @@ class Classification:
     selected: int  # classes selected: a person's choice, else the engine's
     selected_particles: int  # particles in them
     newest: bool  # the one the gallery shows
+    started_at: dt.datetime | None = None  # when it ran (naive UTC); None: not recorded
+    duration_s: float | None = None  # how long the 2D engine ran
 
 
 def classification_history(session: Session, *, data_collection_id: int) -> list[Classification]:
@@ -558,6 +560,8 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             ParticleClassificationGroup.numberOfClassesPerBatch,
             sa.func.coalesce(selected.c.n, 0),
             sa.func.coalesce(selected.c.p, 0),
+            ClassificationTime.started_at,
+            ClassificationTime.duration_s,
         )
         .join(
             ParticlePicker,
@@ -570,39 +574,36 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             selected.c.particleClassificationGroupId
             == ParticleClassificationGroup.particleClassificationGroupId,
         )
+        .outerjoin(
+            ClassificationTime,
+            ClassificationTime.particle_classification_group_id
+            == ParticleClassificationGroup.particleClassificationGroupId,
+        )
         .where(
             ProcessingJob.dataCollectionId == data_collection_id,
             ParticleClassificationGroup.type == "2D",
         )
         .order_by(ParticleClassificationGroup.particleClassificationGroupId)
     ).all()
-    attempts: dict[int, int] = {}
-    last: dict[int, int] = {}
-    out = []
-    for group, batch, particles, n_classes, n_chosen, chosen_particles in rows:
-        attempts[int(batch or 0)] = attempts.get(int(batch or 0), 0) + 1
-        last[int(batch or 0)] = int(group)
-        out.append(
-            (
-                int(group),
-                int(batch or 0),
-                attempts[int(batch or 0)],
-                particles,
-                n_classes,
-                n_chosen,
-                chosen_particles,
-            )
-        )
+    per_batch: dict[int, int] = {}  # classifications of each batch so far
+    attempts: dict[int, int] = {}  # of each group
+    last: dict[int, int] = {}  # each batch's newest group
+    for row in rows:
+        batch = int(row[1] or 0)
+        per_batch[batch] = attempts[int(row[0])] = per_batch.get(batch, 0) + 1
+        last[batch] = int(row[0])
     return [
         Classification(
-            group_id=g,
-            batch_number=b,
-            attempt=a,
+            group_id=int(g),
+            batch_number=int(b or 0),
+            attempt=attempts[int(g)],
             particles=int(p or 0),
             classes=int(c or 0),
             selected=int(n or 0),
             selected_particles=int(sp or 0),
-            newest=last[b] == g,
+            newest=last[int(b or 0)] == int(g),
+            started_at=started,
+            duration_s=None if took is None else float(took),
         )
-        for g, b, a, p, c, n, sp in out
+        for g, b, p, c, n, sp, started, took in rows
     ]

@@ -30,7 +30,7 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cryolive.db.models import ClassChoice
+from cryolive.db.models import ClassChoice, ClassificationTime
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
 from cryolive.records import ClassValues
 
@@ -93,11 +93,15 @@ def write_classification(
     classes_in_batch: int,
     binned_pixel_size_a: float,
     classes: Sequence[ClassValues],
+    started_at: dt.datetime | None = None,
+    duration_s: float | None = None,
 ) -> int:
     """Record one 2D classification of a batch; returns its ParticleClassificationGroup id.
 
     Idempotent: the same (program, picker, batch) is written once (a redelivered message
     updates it); a later classification of the batch uses a later picker and adds a group.
+    ``started_at`` (naive UTC) and ``duration_s``, which ISPyB has no column for, go to
+    ``cryolive_classification_time``.
     """
     if batch_number < 1:
         raise ValueError(f"batch_number: must be >= 1, got {batch_number}")
@@ -105,6 +109,8 @@ def write_classification(
         raise ValueError("particles_in_batch must be >= 0 and classes_in_batch >= 1")
     if binned_pixel_size_a <= 0:
         raise ValueError(f"binned_pixel_size_a: must be > 0, got {binned_pixel_size_a}")
+    if duration_s is not None and duration_s < 0:
+        raise ValueError(f"duration_s: must be >= 0, got {duration_s}")
     numbers = [c.class_number for c in classes]
     if len(set(numbers)) != len(numbers) or any(n > classes_in_batch for n in numbers):
         raise ValueError("classes: class numbers must be unique and <= classes_in_batch")
@@ -142,6 +148,14 @@ def write_classification(
             for c in classes
         ],
     )
+    if started_at is not None:
+        session.merge(
+            ClassificationTime(
+                particle_classification_group_id=group_id,
+                started_at=started_at,
+                duration_s=duration_s,
+            )
+        )
     return group_id
 
 

@@ -41,6 +41,7 @@ FILE_KINDS = {
 SERIES_COLUMNS = (
     "movie_id",
     "movie_number",
+    "name",
     "created",
     "total_motion_a",
     "defocus_a",
@@ -215,7 +216,12 @@ def series(
     progs = programs(session, data_collection_id=data_collection_id, motion=motion)
     movies = _rows(
         session,
-        sa.select(Movie.movieId, Movie.movieNumber, _EpochSeconds(Movie.createdTimeStamp))
+        sa.select(
+            Movie.movieId,
+            Movie.movieNumber,
+            _EpochSeconds(Movie.createdTimeStamp),
+            Movie.movieFullPath,
+        )
         .where(Movie.dataCollectionId == data_collection_id, Movie.movieId > after_movie_id)
         .order_by(Movie.movieId),
     )
@@ -267,6 +273,7 @@ def series(
     return {
         "movie_id": movie_ids,
         "movie_number": [row[1] for row in movies],
+        "name": [None if row[3] is None else str(row[3]).rsplit("/", 1)[-1] for row in movies],
         "created": [row[2] for row in movies],
         "total_motion_a": [row[1] for row in mc_of],
         "defocus_a": [row[0] for row in fits],

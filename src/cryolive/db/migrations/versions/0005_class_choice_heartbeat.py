@@ -1,4 +1,5 @@
-"""Users' choices of 2D classes (over the automatic selection), and workers' heartbeats.
+"""Users' choices of 2D classes (over the automatic selection), when each 2D classification
+ran, and workers' heartbeats.
 
 Revision ID: 0005
 Revises: 0003
@@ -24,6 +25,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("particle_classification_id", name="pk_cryolive_class_choice"),
     )
     op.create_table(
+        "cryolive_classification_time",
+        sa.Column(
+            "particle_classification_group_id", sa.Integer(), autoincrement=False, nullable=False
+        ),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("duration_s", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "particle_classification_group_id", name="pk_cryolive_classification_time"
+        ),
+    )
+    op.create_table(
         "cryolive_worker_heartbeat",
         sa.Column("worker", sa.String(255), nullable=False),
         sa.Column("service", sa.String(64), nullable=False),
@@ -44,4 +56,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_cryolive_worker_heartbeat_beat_at", table_name="cryolive_worker_heartbeat")
     op.drop_table("cryolive_worker_heartbeat")
+    op.drop_table("cryolive_classification_time")
     op.drop_table("cryolive_class_choice")
