@@ -20,6 +20,7 @@ def test_newest_classification_of_each_batch(clients: Any, world: Any) -> None:
     )
     assert batch["batch_number"] == 1 and batch["particles"] == 1200  # the second, newest run
     assert batch["binned_pixel_size_a"] == pytest.approx(3.32)
+    assert (batch["started_at"], batch["duration_s"]) == ("2026-11-20T09:40:00", 95.0)
     got = [
         (c["class_number"], c["particles"], c["resolution_a"], c["selected"])
         for c in batch["classes"]

@@ -209,6 +209,8 @@ class ClassBatch(_Read):
     classes_in_batch: int
     binned_pixel_size_a: float | None
     classes: list[ClassAverage]
+    started_at: dt.datetime | None = Field(default=None, description="When it ran (UTC).")
+    duration_s: float | None = Field(default=None, description="How long the 2D engine ran.")
 
 
 class ClassificationRun(_Read):

@@ -216,6 +216,8 @@ class BatchRow:
     classes_in_batch: int
     binned_pixel_size_a: float | None
     classes: list[ClassRow]
+    started_at: dt.datetime | None = None  # when this classification ran (naive UTC)
+    duration_s: float | None = None  # how long the 2D engine took
 
 
 def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
@@ -229,6 +231,13 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
             ParticleClassificationGroup.numberOfParticlesPerBatch,
             ParticleClassificationGroup.numberOfClassesPerBatch,
             ParticleClassificationGroup.binnedPixelSize,
+            ClassificationTime.started_at,
+            ClassificationTime.duration_s,
+        )
+        .outerjoin(
+            ClassificationTime,
+            ClassificationTime.particle_classification_group_id
+            == ParticleClassificationGroup.particleClassificationGroupId,
         )
         .join(
             ParticlePicker,
@@ -297,6 +306,8 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
             classes_in_batch=int(r[4] or 0),
             binned_pixel_size_a=None if r[5] is None else float(r[5]),
             classes=classes[int(r[0])],
+            started_at=r[6],
+            duration_s=None if r[7] is None else float(r[7]),
         )
         for r in chosen
     ]

@@ -77,6 +77,15 @@
     }
     return li;
   }
+  // when the classification ran ("2026-12-06 19:38 UTC", as the server writes it) and how long
+  const ran = (b) => {
+    if (!b.started_at) return "";
+    const at = `${b.started_at.slice(0, 10)} ${b.started_at.slice(11, 16)} UTC`;
+    const s = Math.round(b.duration_s ?? -1);
+    const took = s < 0 ? "" : s < 60 ? `, took ${s} s` : s < 3600 ? `, took ${Math.round(s / 60)} min`
+      : `, took ${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+    return ` · ran ${at}${took}`;
+  };
   function render(batches) {
     const text = JSON.stringify(batches);
     if (text === shown) return;
@@ -85,7 +94,7 @@
     const served = [...box.querySelectorAll("ol.gallery")].map((ol) => ol.dataset.group).join();
     if (first && served === batches.map((b) => b.group_id).join()) return; // as the page has it
     const parts = batches.flatMap((b) => {
-      const pixel = b.binned_pixel_size_a ? ` · ${b.binned_pixel_size_a.toFixed(2)} Å/px` : "";
+      const pixel = (b.binned_pixel_size_a ? ` · ${b.binned_pixel_size_a.toFixed(2)} Å/px` : "") + ran(b);
       const title = el("h3", {}, `Batch ${b.batch_number} `,
         el("small", {}, `${plural(b.particles, "particle", "particles")} · ${plural(b.classes_in_batch, "class", "classes")}${pixel}`));
       const list = el("ol", { className: "gallery" }, ...b.classes.map(card));
