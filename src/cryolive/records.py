@@ -260,6 +260,10 @@ class ClassificationRecord(BaseModel):
     classes_in_batch: int = Field(ge=1)
     binned_pixel_size_a: float = Field(gt=0)
     classes: list[ClassValues] = Field(min_length=1)
+    started_at: dt.datetime | None = Field(
+        default=None, description="When the classification started (naive UTC)."
+    )
+    duration_s: float | None = Field(default=None, ge=0, description="How long it ran.")
 
 
 AnyRecord = Annotated[

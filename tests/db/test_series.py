@@ -39,6 +39,7 @@ def test_series_gives_creation_times_in_epoch_seconds_utc_as_recorded(
     epoch = int(START.replace(tzinfo=dt.UTC).timestamp())
     assert out["created"] == [epoch, epoch + 90, epoch + 180]
     assert out["movie_number"] == [0, 1, 2]
+    assert out["name"] == ["FoilHole_0.tiff", "FoilHole_1.tiff", "FoilHole_2.tiff"]  # no folder
     assert out["defocus_a"] == [None, None, None]
 
 

@@ -254,3 +254,39 @@ def test_reconciler_resends_lost_work_and_nothing_else(
     assert ledger.pending() == set()
     now[0] += 3600
     assert reconciler.run_once() == []
+
+
+def test_a_worker_reports_a_heartbeat_with_what_it_handled(transport: Transport) -> None:
+    from cryolive.messaging import Beat
+
+    beats: list[Beat] = []
+    lock = threading.Lock()
+
+    def heartbeat(beat: Beat) -> None:
+        with lock:
+            beats.append(beat)
+        if len(beats) == 2:
+            raise OSError("database away")  # logged; the worker goes on beating
+
+    last = Worker(
+        transport,
+        Service("echo", EchoMessage, echo),
+        queues=["echo.1"],
+        concurrency=2,
+        heartbeat=heartbeat,
+        heartbeat_s=0.05,
+    )
+    with running(last):
+        wait_for(lambda: len(beats) >= 1)
+        assert beats[0].handled == 0 and beats[0].queues == ("echo.1",)
+        for i in range(3):
+            start_recipe(transport, RECIPE, {"text": f"m{i}"})
+        wait_for(lambda: last.handled == 3)
+        wait_for(lambda: beats[-1].handled == 3 and len(beats) >= 4)
+    first = beats[0]
+    assert (first.service, first.consumers) == ("echo", 2) and first.pid > 0
+    assert all(b.started_at == first.started_at for b in beats)
+    assert beats[-1].at > first.at
+    count = len(beats)
+    time.sleep(0.2)
+    assert len(beats) == count  # a stopped worker beats no more

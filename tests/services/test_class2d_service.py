@@ -3,6 +3,7 @@ it grows, later batches start from earlier classes, and redelivery changes nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def test_batches_are_classified_as_they_grow_and_later_batches_start_from_earlie
     assert _records(class2d(_message(tmp_path, micrographs[-1], 7), CONTEXT)) == []
     record = last[0]
     assert record.classes_in_batch == 3 and len(record.classes) == 3
+    # when it ran and how long, for the history (a resent record keeps its times)
+    assert record.started_at is not None and record.duration_s is not None
+    assert 0 < record.duration_s < 600
+    assert abs(dt.datetime.now(dt.UTC).replace(tzinfo=None) - record.started_at) < dt.timedelta(
+        minutes=10
+    )
     assert sum(c.particles for c in record.classes) == 320
     assert record.movie.movie_full_path == "/visit/raw/mic7.tiff"  # the batch's latest
     for c in record.classes:

@@ -51,6 +51,8 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/staff"): STAFF_PAGE,
     ("GET", "/api/staff/microscopes"): STAFF_API,
     ("GET", "/api/staff/failures"): STAFF_API,
+    ("GET", "/api/staff/rates"): STAFF_API,
+    ("GET", "/api/staff/workers"): STAFF_API,
     ("GET", "/api/staff/queues"): STAFF_API,
     ("POST", "/api/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 200),
     ("POST", "/staff/queues/{queue}/dead/{message_id}/{action}"): (401, 403, 403, 303),
@@ -59,6 +61,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/collections/{data_collection_id}/classes"): MEMBERS_API,
     ("GET", "/api/collections/{data_collection_id}/classes/history"): MEMBERS_API,
     ("GET", "/api/classes/{particle_classification_id}/image"): MEMBERS_API,
+    ("POST", "/api/classes/{particle_classification_id}/choice"): MEMBERS_API,
     ("POST", "/api/visits/{visit}/collections"): (401, 403, 201, 201),
     ("POST", "/visits/{visit}/collections"): (401, 403, 303, 303),
     ("GET", "/collections/{data_collection_id}/atlas"): MEMBERS_PAGE,
@@ -165,6 +168,8 @@ def _request(world: Any, client: Any, csrf: str, method: str, path: str) -> Any:
         return client.post(url, json={"decision": None}, headers=headers)
     if path.startswith("/api/"):
         body = REPROCESS if "reprocess" in url else register_body() if "/visits/" in url else None
+        if url.endswith("/choice"):
+            body = {"selected": None}  # back to the automatic selection: changes nothing
         return client.post(url, json=body, headers=headers)
     form = {"csrf_token": csrf}
     if url == "/login":

@@ -157,6 +157,7 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.locator("#chart-defocus_a .point").nth(1).hover(force=True)
     hover = page.locator("#chart-defocus_a .hoverlayer .hovertext").text_content()
     assert "Movie 2" in hover and f"id {world.movie_ids[1]}" in hover, hover
+    assert "FoilHole_1.tiff" in hover and "/data/raw" not in hover, hover  # its file name
     assert "Defocus: 1.60 µm" in hover, hover
     assert page.locator("#hist-defocus_a .ytitle").text_content() == "Movies"
     assert page.locator("#chart-particles-defocus .point").count() == 12
@@ -224,12 +225,40 @@ def test_member_follows_a_collection(browser: Any, server: str, world: Any) -> N
     page.context.close()
 
 
+def _beat(world: Any, *, service: str, host: str, pid: int, ago_s: float) -> None:
+    from cryolive.db.repo import workers
+
+    engine = make_engine(world.url)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with Session(engine) as session, session.begin():
+        workers.record_beat(
+            session,
+            service=service,
+            queues=[service],
+            consumers=1,
+            host=host,
+            pid=pid,
+            started_at=now - dt.timedelta(hours=1),
+            at=now - dt.timedelta(seconds=ago_s),
+            handled=42,
+        )
+    engine.dispose()
+
+
 def test_staff_area(browser: Any, server: str, world: Any) -> None:
     kept, sent_back = world.dead_letter(key="movie-kept"), world.dead_letter(key="movie-retry")
+    _beat(world, service="ctf", host="node-a", pid=4242, ago_s=10)
+    _beat(world, service="pick", host="node-b", pid=4343, ago_s=600)
     page = _page(browser, server, "carol")
     page.get_by_role("link", name="Staff").click()
     assert "no gain reference found" in page.locator("#failures").inner_text()
     assert page.get_by_role("heading", name="m02").is_visible()
+    rate = page.locator('p.rate[data-microscope="m02"]').inner_text()
+    assert "movies/h now" in rate and "last movie" in rate
+    healthy = page.locator('#worker-table tr[data-service="ctf"][data-host="node-a"]')
+    assert "alive" in healthy.inner_text() and "42" in healthy.inner_text()
+    silent = page.locator('#worker-table tr[data-service="pick"][data-host="node-b"]')
+    assert "silent" in silent.inner_text() and "10 min ago" in silent.inner_text()
     assert "ctf: FoilHole_11.tiff: blank" in page.locator("#collection-failures").inner_text()
     row = page.locator("#queue-table tr[data-queue=motioncorr]")
     dead_before = int(row.locator("td").nth(3).inner_text())
@@ -243,6 +272,8 @@ def test_staff_area(browser: Any, server: str, world: Any) -> None:
     page.wait_for_selector("body[data-throughput=drawn]")
     assert page.locator("#throughput-chart .trace.bars").count() >= 1
     assert page.locator("#throughput-microscopes .legendtext", has_text="m02").count() == 1
+    legends = page.locator("#throughput-chart .legendtext").all_text_contents()
+    assert "bi10001-1 raw (m02)" in legends and not any("/" in t for t in legends)
     page.locator("#queues").scroll_into_view_if_needed()
     _shot(page, "staff")
     page.locator("#throughput-chart").scroll_into_view_if_needed()
@@ -305,6 +336,52 @@ def test_class_gallery_sorts(browser: Any, server: str, world: Any) -> None:
     page.wait_for_selector("body[data-class-sort=particles]")
     assert order("particles") == ["600", "400", "300", "240"]
     page.context.close()
+
+
+def test_choosing_a_class_persists(browser: Any, server: str, world: Any) -> None:
+    """A click selects a class the engine left out; the choice survives a reload, is marked
+    as the user's, changes the particles that go on, and "automatic" gives it back."""
+    page = _page(browser, server, "alice")
+    page.goto(f"/collections/{world.data_collection_id}")
+    one = page.locator('#classes li[data-class="1"]')
+    button = page.get_by_role("button", name="Class 1", exact=True)
+    assert button.get_attribute("aria-pressed") == "false"
+    assert page.locator("#selected-particles").inner_text() == "700"
+    try:
+        button.click()
+        page.wait_for_selector('#classes li[data-class="1"].selected.chosen')
+        assert "✓ chosen by you" in one.inner_text()
+        assert page.locator("#selected-particles").inner_text() == "1300"
+        # the gallery rebuilt by the script keeps when the classification ran
+        assert "ran 2026-11-20 09:40 UTC, took 2 min" in page.locator("#classes h3").inner_text()
+        page.reload()
+        assert (
+            page.get_by_role("button", name="Class 1", exact=True).get_attribute("aria-pressed")
+            == "true"
+        )
+        assert "✓ chosen by you" in one.inner_text()
+        assert page.locator("#classes li.selected").count() == 3
+        # a class the engine selected, deselected by a click
+        page.get_by_role("button", name="Class 2", exact=True).click()
+        page.wait_for_selector('#classes li[data-class="2"].deselected.chosen')
+        assert "✗ deselected by you" in page.locator('#classes li[data-class="2"]').inner_text()
+        assert page.locator("#selected-particles").inner_text() == "900"
+        page.get_by_role("button", name="Class 2: automatic selection").click()
+        page.wait_for_selector('#classes li[data-class="2"].selected:not(.chosen)')
+        page.get_by_role("button", name="Class 1: automatic selection").click()
+        page.wait_for_selector('#classes li[data-class="1"].deselected:not(.chosen)')
+        assert page.locator("#selected-particles").inner_text() == "700"
+        page.reload()
+        assert page.locator("#classes li.chosen").count() == 0
+    finally:
+        for class_id in world.class_ids:
+            page.evaluate(
+                "([id, csrf]) => fetch(`/api/classes/${id}/choice`, {method: 'POST', "
+                "headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, "
+                "body: JSON.stringify({selected: null})})",
+                [class_id, page.locator("#collection").get_attribute("data-csrf")],
+            )
+        page.context.close()
 
 
 def test_a_new_classification_appears_live(browser: Any, server: str, world: Any) -> None:

@@ -276,8 +276,16 @@ def test_the_history_lists_every_classification_of_a_batch(clients: Any, world: 
     assert batch1[-1]["newest"] and not batch1[0]["newest"]
     assert batch1[-1]["particles"] == 1200 and batch1[-1]["selected"] == 2
     assert batch1[0]["particles"] < 1200
+    # when each ran and how long (cryolive's own record: ISPyB has no column for it)
+    assert [(h["started_at"], h["duration_s"]) for h in batch1] == [
+        ("2026-11-20T09:20:00", 42.0),
+        ("2026-11-20T09:40:00", 95.0),
+    ]
+    assert batch1[-1]["selected_particles"] == 700
     page = client.get(f"/collections/{world.data_collection_id}").text
     assert 'id="class-history"' in page and "History of classifications (2)" in page
+    assert "2026-11-20 09:40 UTC" in page and "<td>2 min</td>" in page  # 95 s, in words
+    assert "ran 2026-11-20 09:40 UTC, took 2 min" in page  # the batch shown
     assert (
         client.get(f"/api/collections/{world.outside_collection_id}/classes/history").json() == []
     )

@@ -53,6 +53,11 @@ def worker(
         help="Also take python-workflows recipe messages (a Zocalo broker's) and send their "
         "outputs on in that form; services map by messaging.service_map.",
     ),
+    heartbeats: bool = typer.Option(
+        True,
+        help="Report this worker in the database every 30 s (the staff area's worker health; "
+        "needs the writer account, one small write per beat).",
+    ),
     drop_stopped: bool = typer.Option(
         True,
         help="Drop the queued messages of runs a user stopped (reads the database: the "
@@ -95,6 +100,12 @@ def worker(
         from cryolive.pipeline.runs import StoppedRuns
 
         cancelled = StoppedRuns(session_factory(make_engine(settings.database, writer=False)))
+    heartbeat = None
+    if heartbeats:
+        from cryolive.db import make_engine, session_factory
+        from cryolive.pipeline.runtime import heartbeats as to_database
+
+        heartbeat = to_database(session_factory(make_engine(settings.database)))
     runner = Worker(
         transport,
         chosen,
@@ -103,6 +114,7 @@ def worker(
         concurrency=concurrency,
         prefetch=prefetch,
         cancelled=cancelled,
+        heartbeat=heartbeat,
     )
     if metrics_port is not None:
         start_http_server(metrics_port, registry=runner.metrics_registry)

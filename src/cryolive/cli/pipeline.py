@@ -246,6 +246,8 @@ def _classes_line(database_url: str) -> str:
     from ispyb.sqlalchemy import ParticleClassification, ParticleClassificationGroup
 
     from cryolive.db import make_engine
+    from cryolive.db.models import ClassChoice
+    from cryolive.db.repo.classes import effective_selected
 
     engine = make_engine(database_url)
     try:
@@ -253,8 +255,14 @@ def _classes_line(database_url: str) -> str:
             groups = connection.scalar(
                 sa.select(sa.func.count()).select_from(ParticleClassificationGroup)
             )
-            classes, selected = connection.execute(
-                sa.select(sa.func.count(), sa.func.sum(ParticleClassification.selected))
+            classes, selected = connection.execute(  # a person's choice over the engine's
+                sa.select(sa.func.count(), sa.func.sum(effective_selected()))
+                .select_from(ParticleClassification)
+                .outerjoin(
+                    ClassChoice,
+                    ClassChoice.particle_classification_id
+                    == ParticleClassification.particleClassificationId,
+                )
             ).one()
     finally:
         engine.dispose()

@@ -47,12 +47,17 @@ PIPELINE_TABLES = (
     "cryolive_visit_alerts",  # members' e-mail opt-in (web)
     "cryolive_paused_collection",  # pause (web); resume deletes the row
     "cryolive_held_work",  # the watcher holds a paused collection's work; resume deletes it
+    "cryolive_class_choice",  # users' choices of 2D classes (the web, through the writer)
+    "cryolive_worker_heartbeat",
+    "cryolive_classification_time",
 )
 WRITER_DELETES = (
     "cryolive_work_item",
     "cryolive_web_session",
     "cryolive_paused_collection",
     "cryolive_held_work",
+    "cryolive_class_choice",
+    "cryolive_worker_heartbeat",  # rows of processes silent for a week
 )
 
 

@@ -180,3 +180,50 @@ class CurationDecision(OwnBase):
     manual: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)
     manual_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     decided_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now, onupdate=_now)
+
+
+class ClassChoice(OwnBase):
+    """A person's choice for one 2D class (ParticleClassification): selected or not, over the
+    2D engine's automatic selection. No row: the automatic selection stands."""
+
+    __tablename__ = "cryolive_class_choice"
+
+    particle_classification_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    selected: Mapped[bool] = mapped_column(sa.Boolean)
+    person_id: Mapped[int] = mapped_column(sa.Integer)
+    chosen_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=_now)
+
+
+class ClassificationTime(OwnBase):
+    """When a 2D classification (ParticleClassificationGroup) ran and how long it took, which
+    ISPyB does not record."""
+
+    __tablename__ = "cryolive_classification_time"
+
+    particle_classification_group_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    duration_s: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+
+
+class WorkerHeartbeat(OwnBase):
+    """A worker process, as it last reported itself (at most every 30 s).
+
+    One row per process (``host/service/pid``): a process that starts again is a new row, so
+    the restarts of a host's workers on a queue are the rows before the newest."""
+
+    __tablename__ = "cryolive_worker_heartbeat"
+    __table_args__ = (sa.Index("ix_cryolive_worker_heartbeat_beat_at", "beat_at"),)
+
+    worker: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    service: Mapped[str] = mapped_column(sa.String(64))
+    queues: Mapped[str] = mapped_column(sa.String(255))  # comma-separated
+    consumers: Mapped[int] = mapped_column(sa.Integer)  # consumer threads per queue
+    host: Mapped[str] = mapped_column(sa.String(128))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    beat_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    handled: Mapped[int] = mapped_column(sa.Integer)

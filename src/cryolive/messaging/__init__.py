@@ -7,9 +7,10 @@ from cryolive.messaging.envelope import Envelope, MalformedMessage, work_key
 from cryolive.messaging.recipe import Recipe, RecipeError, Step, load_recipe, validate_recipe
 from cryolive.messaging.service import Context, Emit, PermanentError, Registry, Service
 from cryolive.messaging.transport import BrokerUnavailable, Transport
-from cryolive.messaging.worker import Worker
+from cryolive.messaging.worker import Beat, Worker
 
 __all__ = [
+    "Beat",
     "BrokerUnavailable",
     "Context",
     "Emit",

@@ -8,9 +8,13 @@ the idempotency key lets the redelivery be recognised.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -30,6 +34,22 @@ from cryolive.messaging.service import Service
 from cryolive.messaging.transport import Delivery, Transport
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 30.0  # how often a worker reports itself, at most
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A worker's report of itself, once per :data:`HEARTBEAT_S`: it is alive and consuming."""
+
+    service: str
+    queues: tuple[str, ...]
+    consumers: int  # consumer threads per queue
+    host: str
+    pid: int
+    started_at: dt.datetime  # naive UTC
+    at: dt.datetime  # naive UTC
+    handled: int  # messages handled since it started
 
 
 class Worker:
@@ -58,6 +78,9 @@ class Worker:
     cancelled
         Asked of every message before its handler runs: true when the work it belongs to was
         cancelled (its run stopped). Such a message is acknowledged and dropped.
+    heartbeat
+        Called with a :class:`Beat` when the worker starts and every ``heartbeat_s`` while it
+        runs (the staff area's worker health); an exception it raises is logged, never fatal.
     """
 
     def __init__(
@@ -72,6 +95,8 @@ class Worker:
         middleware: Sequence[Middleware] | None = None,
         metrics: CollectorRegistry | None = None,
         cancelled: Callable[[Envelope], bool] | None = None,
+        heartbeat: Callable[[Beat], None] | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be >= 1, got {concurrency}")
@@ -91,6 +116,11 @@ class Worker:
         self._call = chain(middleware)
         self._cancelled = cancelled
         self.dropped = 0  # messages dropped because their work was cancelled
+        self.handled = 0  # messages handled (any outcome)
+        self._count = threading.Lock()
+        self._heartbeat = heartbeat
+        self._heartbeat_s = heartbeat_s
+        self._started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -99,6 +129,13 @@ class Worker:
         self._stop.clear()
         for topic in self.topics:  # before consuming: no broadcast after start() is missed
             self.transport.subscribe(topic, subscription_queue(topic, self.service.name))
+        self._started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if self._heartbeat is not None:
+            beats = threading.Thread(
+                target=self._beat, name=f"{self.service.name}-heartbeat", daemon=True
+            )
+            beats.start()
+            self._threads.append(beats)
         for queue in self.queues:
             for n in range(self.concurrency):
                 thread = threading.Thread(
@@ -124,10 +161,35 @@ class Worker:
         """Ask the worker to stop; safe to call from a signal handler."""
         self._stop.set()
 
+    def beat(self) -> Beat:
+        """The worker as it stands now."""
+        return Beat(
+            service=self.service.name,
+            queues=self.queues,
+            consumers=self.concurrency,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self._started_at,
+            at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            handled=self.handled,
+        )
+
+    def _beat(self) -> None:
+        assert self._heartbeat is not None
+        while True:
+            try:
+                self._heartbeat(self.beat())
+            except Exception:  # the database is away: the next beat tries again
+                log.warning("worker %s: heartbeat not recorded", self.service.name, exc_info=True)
+            if self._stop.wait(self._heartbeat_s):
+                return
+
     def _consume(self, queue: str) -> None:
         def on_message(delivery: Delivery) -> None:
             try:
                 self.handle(queue, delivery)
+                with self._count:
+                    self.handled += 1
             except OSError:
                 raise  # the broker went away: the transport reconnects, the message returns
             except Exception:

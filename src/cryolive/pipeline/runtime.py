@@ -20,11 +20,12 @@ from cryolive.alerts import Evaluator
 from cryolive.config import AlertsSettings, CurationThresholds, WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
+from cryolive.db.repo.workers import record_beat
 from cryolive.messaging.connect import open_transport
 from cryolive.messaging.recipe import Recipe, load_recipe, recipe_path, validate_recipe
 from cryolive.messaging.reconcile import Reconciler
 from cryolive.messaging.transport import Transport
-from cryolive.messaging.worker import Worker
+from cryolive.messaging.worker import Beat, Worker
 from cryolive.params import build_parameters
 from cryolive.pipeline.grid_scan import GridScanner
 from cryolive.pipeline.pause import release_resumed
@@ -34,6 +35,27 @@ from cryolive.pipeline.watcher import Watcher
 from cryolive.services import pipeline_registry
 
 log = logging.getLogger(__name__)
+
+
+def heartbeats(sessions: sessionmaker[Session]) -> Callable[[Beat], None]:
+    """A worker's ``heartbeat``: each beat recorded in the database (one small write per
+    worker every 30 s), for the staff area's worker health."""
+
+    def record(beat: Beat) -> None:
+        with sessions() as session, session.begin():
+            record_beat(
+                session,
+                service=beat.service,
+                queues=beat.queues,
+                consumers=beat.consumers,
+                host=beat.host,
+                pid=beat.pid,
+                started_at=beat.started_at,
+                at=beat.at,
+                handled=beat.handled,
+            )
+
+    return record
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,7 @@ def start_pipeline(
             queues=queues,
             concurrency=concurrency,
             cancelled=None if name == "writer" else stopped,
+            heartbeat=heartbeats(sessions),
         )
         worker.start()
         workers.append(worker)

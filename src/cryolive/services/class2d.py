@@ -29,6 +29,7 @@ classification without reprocessing anything. A batch fills by the particles pic
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import logging
@@ -210,13 +211,17 @@ def _classify(job: Path, item: dict[str, Any], message: Class2DMessage) -> Class
         iterations=wanted.iterations // 2 if seed is not None else wanted.iterations,
         seed=item["batch"],
     )
+    started, clock = dt.datetime.now(dt.UTC).replace(tzinfo=None), time.monotonic()
     result = classify_2d(particles, settings, initial_averages=seed)
+    took = time.monotonic() - clock
     log.info("batch %d, %d particles: %s", item["batch"], item["particles"], result.selection)
     tables = read_particle_tables([Path(s) for s in item["stars"]], relative_to=folder)
     files = write_class2d_outputs(
         result, folder, particle_rows=tables.particles, optics=tables.optics
     )
-    return _record(result, list(files.class_pngs), item, message)
+    return _record(result, list(files.class_pngs), item, message).model_copy(
+        update={"started_at": started, "duration_s": round(took, 3)}
+    )
 
 
 def _record(

@@ -78,6 +78,10 @@ class Progress(_Read):
     """Per-stage progress, and the time to catch up at the recent rate."""
 
     stages: list[Stage]
+    selected_particles: int = Field(
+        description="Particles in the selected 2D classes (a person's choice, else the "
+        "engine's) of each batch's newest classification: those that go on to 3D."
+    )
     movies_per_hour: float = Field(description="Movies through the pipeline, last 15 minutes.")
     behind: int = Field(description="Movies not yet through CTF.")
     eta_s: float | None = Field(description="Seconds to catch up at that rate; null: none.")
@@ -121,6 +125,7 @@ class Series(_Read):
 
     movie_id: list[int]
     movie_number: list[int | None]
+    name: list[str | None] = Field(description="The movie's file name (no folder).")
     created: list[float | None] = Field(description="Seconds since the epoch (UTC).")
     total_motion_a: list[float | None]
     defocus_a: list[float | None] = Field(description="Positive is underfocus.")
@@ -188,8 +193,11 @@ class ClassAverage(_Read):
     particles: int
     distribution: float | None = Field(description="Fraction of the batch's particles.")
     resolution_a: float | None = Field(description="Estimated resolution, Å.")
-    selected: bool
+    selected: bool = Field(description="As it stands: a person's choice, else the engine's.")
     has_image: bool = Field(description="``/api/classes/{id}/image`` has its average.")
+    auto_selected: bool = Field(description="The 2D engine's selection by its score.")
+    chosen_by: str | None = Field(description="Login of the person who chose; null: automatic.")
+    chosen_at: dt.datetime | None = Field(description="When they chose (UTC).")
 
 
 class ClassBatch(_Read):
@@ -202,6 +210,8 @@ class ClassBatch(_Read):
     classes_in_batch: int
     binned_pixel_size_a: float | None
     classes: list[ClassAverage]
+    started_at: dt.datetime | None = Field(default=None, description="When it ran (UTC).")
+    duration_s: float | None = Field(default=None, description="How long the 2D engine ran.")
 
 
 class ClassificationRun(_Read):
@@ -212,8 +222,26 @@ class ClassificationRun(_Read):
     attempt: int = Field(description="1 for the batch's first classification, 2 for its next…")
     particles: int
     classes: int
-    selected: int = Field(description="Classes the engine selected by its score.")
+    selected: int = Field(description="Classes selected (a person's choice, else the engine's).")
+    selected_particles: int = Field(description="Particles in the selected classes.")
     newest: bool = Field(description="The classification the gallery shows for the batch.")
+    started_at: dt.datetime | None = Field(
+        default=None, description="When it ran (UTC); null: not recorded (ISPyB has no column)."
+    )
+    duration_s: float | None = Field(default=None, description="How long the 2D engine ran.")
+
+
+class ClassChoiceRequest(BaseModel):
+    """A person's choice for a 2D class; ``null`` gives it back to the automatic selection."""
+
+    model_config = ConfigDict(extra="forbid")
+    selected: bool | None = Field(description="true: selected, false: deselected, null: auto.")
+
+
+class ClassChoiceMade(_Read):
+    particle_classification_id: int
+    selected: bool = Field(description="The class's selection as it now stands.")
+    chosen_by: str | None = Field(description="null: the automatic selection stands.")
 
 
 class LiveUpdate(_Read):
@@ -289,8 +317,33 @@ class CollectionThroughput(_Read):
     visit: str
     microscope: str
     directory: str
+    name: str = Field(description="The raw folder relative to the visit's folder (``raw``).")
     hours: list[dt.datetime] = Field(description="Starts of the hour bins, oldest first.")
     movies: list[int] = Field(description="Movies in each bin.")
+
+
+class MicroscopeRate(_Read):
+    """A microscope's movies now."""
+
+    microscope: str
+    recent: int = Field(description="Movies recorded in the last 15 minutes.")
+    movies_per_hour: float = Field(description="That, as movies per hour.")
+    last_movie: dt.datetime | None = Field(description="Its newest movie's time (UTC).")
+
+
+class WorkerHealth(_Read):
+    """The newest worker process of a service on a host, as it last reported itself."""
+
+    service: str
+    queues: list[str]
+    consumers: int = Field(description="Consumer threads per queue.")
+    host: str
+    pid: int
+    started_at: dt.datetime
+    beat_at: dt.datetime = Field(description="Its last heartbeat (UTC); beats every 30 s.")
+    handled: int = Field(description="Messages handled since it started.")
+    alive: bool = Field(description="A heartbeat within the last 90 s.")
+    restarts: int = Field(description="Earlier processes of it on this host, last 24 h.")
 
 
 class Throughput(_Read):

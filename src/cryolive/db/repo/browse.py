@@ -29,6 +29,8 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db import ledger
+from cryolive.db.models import ClassChoice, ClassificationTime
+from cryolive.db.repo import classes as class_repo
 from cryolive.db.repo._keys import lookup, table_of
 from cryolive.db.repo.collections import job_parameters
 
@@ -523,17 +525,29 @@ class Classification:
     attempt: int  # 1 for the batch's first classification, 2 for its next …
     particles: int
     classes: int
-    selected: int  # classes the engine selected
+    selected: int  # classes selected: a person's choice, else the engine's
+    selected_particles: int  # particles in them
     newest: bool  # the one the gallery shows
+    started_at: dt.datetime | None = None  # when it ran (naive UTC); None: not recorded
+    duration_s: float | None = None  # how long the 2D engine ran
 
 
 def classification_history(session: Session, *, data_collection_id: int) -> list[Classification]:
     """Every 2D classification of the collection's batches, oldest first: a batch classified
     again (more particles) appears once per classification."""
+    chosen = class_repo.effective_selected()
     selected = (
         sa.select(
             ParticleClassification.particleClassificationGroupId,
-            sa.func.sum(ParticleClassification.selected).label("n"),
+            sa.func.sum(chosen).label("n"),
+            sa.func.sum(
+                sa.case((chosen == 1, ParticleClassification.particlesPerClass), else_=0)
+            ).label("p"),
+        )
+        .outerjoin(
+            ClassChoice,
+            ClassChoice.particle_classification_id
+            == ParticleClassification.particleClassificationId,
         )
         .group_by(ParticleClassification.particleClassificationGroupId)
         .subquery()
@@ -545,6 +559,9 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             ParticleClassificationGroup.numberOfParticlesPerBatch,
             ParticleClassificationGroup.numberOfClassesPerBatch,
             sa.func.coalesce(selected.c.n, 0),
+            sa.func.coalesce(selected.c.p, 0),
+            ClassificationTime.started_at,
+            ClassificationTime.duration_s,
         )
         .join(
             ParticlePicker,
@@ -557,30 +574,36 @@ def classification_history(session: Session, *, data_collection_id: int) -> list
             selected.c.particleClassificationGroupId
             == ParticleClassificationGroup.particleClassificationGroupId,
         )
+        .outerjoin(
+            ClassificationTime,
+            ClassificationTime.particle_classification_group_id
+            == ParticleClassificationGroup.particleClassificationGroupId,
+        )
         .where(
             ProcessingJob.dataCollectionId == data_collection_id,
             ParticleClassificationGroup.type == "2D",
         )
         .order_by(ParticleClassificationGroup.particleClassificationGroupId)
     ).all()
-    attempts: dict[int, int] = {}
-    last: dict[int, int] = {}
-    out = []
-    for group, batch, particles, classes, chosen in rows:
-        attempts[int(batch or 0)] = attempts.get(int(batch or 0), 0) + 1
-        last[int(batch or 0)] = int(group)
-        out.append(
-            (int(group), int(batch or 0), attempts[int(batch or 0)], particles, classes, chosen)
-        )
+    per_batch: dict[int, int] = {}  # classifications of each batch so far
+    attempts: dict[int, int] = {}  # of each group
+    last: dict[int, int] = {}  # each batch's newest group
+    for row in rows:
+        batch = int(row[1] or 0)
+        per_batch[batch] = attempts[int(row[0])] = per_batch.get(batch, 0) + 1
+        last[batch] = int(row[0])
     return [
         Classification(
-            group_id=g,
-            batch_number=b,
-            attempt=a,
+            group_id=int(g),
+            batch_number=int(b or 0),
+            attempt=attempts[int(g)],
             particles=int(p or 0),
             classes=int(c or 0),
             selected=int(n or 0),
-            newest=last[b] == g,
+            selected_particles=int(sp or 0),
+            newest=last[int(b or 0)] == int(g),
+            started_at=started,
+            duration_s=None if took is None else float(took),
         )
-        for g, b, a, p, c, n in out
+        for g, b, p, c, n, sp, started, took in rows
     ]

@@ -10,6 +10,7 @@ shows the newest group of each batch.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +25,62 @@ from ispyb.sqlalchemy import (
     ParticleClassification,
     ParticleClassificationGroup,
     ParticlePicker,
+    Person,
     ProcessingJob,
 )
 from sqlalchemy.orm import Session
 
+from cryolive.db.models import ClassChoice, ClassificationTime
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
 from cryolive.records import ClassValues
 
-__all__ = ["BatchRow", "ClassRow", "ClassValues", "gallery", "picker_of", "write_classification"]
+__all__ = [
+    "BatchRow",
+    "ClassRow",
+    "ClassValues",
+    "automatic_selection",
+    "choose_class",
+    "effective_selected",
+    "gallery",
+    "picker_of",
+    "selected_classes",
+    "selected_particle_count",
+    "write_classification",
+]
+
+
+def effective_selected() -> Any:
+    """The selection of a ParticleClassification row as it stands: a person's choice
+    (``cryolive_class_choice``, outer-joined on the class id) over the 2D engine's ``selected``.
+    Every reader of the selection goes through this expression or :func:`selected_classes`."""
+    return sa.func.coalesce(
+        sa.cast(ClassChoice.selected, sa.Integer), ParticleClassification.selected, 0
+    )
+
+
+def choose_class(
+    session: Session, *, particle_classification_id: int, person_id: int, selected: bool | None
+) -> None:
+    """Record a person's choice for one class (``None``: back to the automatic selection).
+
+    The caller checks that the class exists and that the person may see its visit."""
+    row = session.get(ClassChoice, particle_classification_id)
+    if selected is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        session.add(
+            ClassChoice(
+                particle_classification_id=particle_classification_id,
+                selected=selected,
+                person_id=person_id,
+            )
+        )
+    else:
+        row.selected = selected
+        row.person_id = person_id
+        row.chosen_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def write_classification(
@@ -44,11 +93,15 @@ def write_classification(
     classes_in_batch: int,
     binned_pixel_size_a: float,
     classes: Sequence[ClassValues],
+    started_at: dt.datetime | None = None,
+    duration_s: float | None = None,
 ) -> int:
     """Record one 2D classification of a batch; returns its ParticleClassificationGroup id.
 
     Idempotent: the same (program, picker, batch) is written once (a redelivered message
     updates it); a later classification of the batch uses a later picker and adds a group.
+    ``started_at`` (naive UTC) and ``duration_s``, which ISPyB has no column for, go to
+    ``cryolive_classification_time``.
     """
     if batch_number < 1:
         raise ValueError(f"batch_number: must be >= 1, got {batch_number}")
@@ -56,6 +109,8 @@ def write_classification(
         raise ValueError("particles_in_batch must be >= 0 and classes_in_batch >= 1")
     if binned_pixel_size_a <= 0:
         raise ValueError(f"binned_pixel_size_a: must be > 0, got {binned_pixel_size_a}")
+    if duration_s is not None and duration_s < 0:
+        raise ValueError(f"duration_s: must be >= 0, got {duration_s}")
     numbers = [c.class_number for c in classes]
     if len(set(numbers)) != len(numbers) or any(n > classes_in_batch for n in numbers):
         raise ValueError("classes: class numbers must be unique and <= classes_in_batch")
@@ -93,6 +148,14 @@ def write_classification(
             for c in classes
         ],
     )
+    if started_at is not None:
+        session.merge(
+            ClassificationTime(
+                particle_classification_group_id=group_id,
+                started_at=started_at,
+                duration_s=duration_s,
+            )
+        )
     return group_id
 
 
@@ -134,8 +197,12 @@ class ClassRow:
     particles: int
     distribution: float | None
     resolution_a: float | None
-    selected: bool
+    selected: bool  # as it stands: the person's choice if any, else the engine's
     has_image: bool
+    auto_selected: bool = False  # the 2D engine's selection by its score
+    chosen_by_id: int | None = None  # the person who chose (None: automatic)
+    chosen_by: str | None = None  # their login
+    chosen_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +216,8 @@ class BatchRow:
     classes_in_batch: int
     binned_pixel_size_a: float | None
     classes: list[ClassRow]
+    started_at: dt.datetime | None = None  # when this classification ran (naive UTC)
+    duration_s: float | None = None  # how long the 2D engine took
 
 
 def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
@@ -162,6 +231,13 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
             ParticleClassificationGroup.numberOfParticlesPerBatch,
             ParticleClassificationGroup.numberOfClassesPerBatch,
             ParticleClassificationGroup.binnedPixelSize,
+            ClassificationTime.started_at,
+            ClassificationTime.duration_s,
+        )
+        .outerjoin(
+            ClassificationTime,
+            ClassificationTime.particle_classification_group_id
+            == ParticleClassificationGroup.particleClassificationGroupId,
         )
         .join(
             ParticlePicker,
@@ -191,10 +267,21 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
                 ParticleClassification.estimatedResolution,
                 ParticleClassification.selected,
                 ParticleClassification.classImageFullPath,
+                ClassChoice.selected,
+                ClassChoice.person_id,
+                Person.login,
+                ClassChoice.chosen_at,
             )
+            .outerjoin(
+                ClassChoice,
+                ClassChoice.particle_classification_id
+                == ParticleClassification.particleClassificationId,
+            )
+            .outerjoin(Person, Person.personId == ClassChoice.person_id)
             .where(ParticleClassification.particleClassificationGroupId.in_(classes))
             .order_by(ParticleClassification.classNumber)
         ):
+            by_person = c[8] is not None
             classes[int(c[0])].append(
                 ClassRow(
                     particle_classification_id=int(c[1]),
@@ -202,8 +289,12 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
                     particles=int(c[3] or 0),
                     distribution=None if c[4] is None else float(c[4]),
                     resolution_a=None if c[5] is None else float(c[5]),
-                    selected=bool(c[6]),
+                    selected=bool(c[8]) if by_person else bool(c[6]),
                     has_image=bool(c[7]),
+                    auto_selected=bool(c[6]),
+                    chosen_by_id=int(c[9]) if by_person else None,
+                    chosen_by=None if not by_person or c[10] is None else str(c[10]),
+                    chosen_at=c[11] if by_person else None,
                 )
             )
     return [
@@ -215,9 +306,39 @@ def gallery(session: Session, *, data_collection_id: int) -> list[BatchRow]:
             classes_in_batch=int(r[4] or 0),
             binned_pixel_size_a=None if r[5] is None else float(r[5]),
             classes=classes[int(r[0])],
+            started_at=r[6],
+            duration_s=None if r[7] is None else float(r[7]),
         )
         for r in chosen
     ]
+
+
+def automatic_selection(session: Session, *, particle_classification_id: int) -> bool:
+    """The 2D engine's selection of one class (whatever a person chose)."""
+    value = session.scalar(
+        sa.select(ParticleClassification.selected).where(
+            ParticleClassification.particleClassificationId == particle_classification_id
+        )
+    )
+    return bool(value)
+
+
+def selected_classes(session: Session, *, data_collection_id: int) -> list[ClassRow]:
+    """The classes whose particles go on (to the next steps, 3D), of the newest classification
+    of each batch: a person's choice where one was made, else the 2D engine's selection."""
+    return [
+        c
+        for b in gallery(session, data_collection_id=data_collection_id)
+        for c in b.classes
+        if c.selected
+    ]
+
+
+def selected_particle_count(session: Session, *, data_collection_id: int) -> int:
+    """Particles in :func:`selected_classes`."""
+    return sum(
+        c.particles for c in selected_classes(session, data_collection_id=data_collection_id)
+    )
 
 
 def class_image(

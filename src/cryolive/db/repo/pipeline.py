@@ -165,6 +165,8 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
             classes_in_batch=c.classes_in_batch,
             binned_pixel_size_a=c.binned_pixel_size_a,
             classes=c.classes,
+            started_at=c.started_at,
+            duration_s=c.duration_s,
         )
     last = [
         (r.movie, r.auto_proc_program_id)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from cryolive.db.models import WorkItem
-from cryolive.db.repo.classes import gallery
+from cryolive.db.repo.classes import gallery, selected_particle_count
 
 FILE_KINDS = {
     "snapshot": MotionCorrection.micrographSnapshotFullPath,
@@ -41,6 +41,7 @@ FILE_KINDS = {
 SERIES_COLUMNS = (
     "movie_id",
     "movie_number",
+    "name",
     "created",
     "total_motion_a",
     "defocus_a",
@@ -215,7 +216,12 @@ def series(
     progs = programs(session, data_collection_id=data_collection_id, motion=motion)
     movies = _rows(
         session,
-        sa.select(Movie.movieId, Movie.movieNumber, _EpochSeconds(Movie.createdTimeStamp))
+        sa.select(
+            Movie.movieId,
+            Movie.movieNumber,
+            _EpochSeconds(Movie.createdTimeStamp),
+            Movie.movieFullPath,
+        )
         .where(Movie.dataCollectionId == data_collection_id, Movie.movieId > after_movie_id)
         .order_by(Movie.movieId),
     )
@@ -267,6 +273,7 @@ def series(
     return {
         "movie_id": movie_ids,
         "movie_number": [row[1] for row in movies],
+        "name": [None if row[3] is None else str(row[3]).rsplit("/", 1)[-1] for row in movies],
         "created": [row[2] for row in movies],
         "total_motion_a": [row[1] for row in mc_of],
         "defocus_a": [row[0] for row in fits],
@@ -359,6 +366,7 @@ def progress(
         ("picked", "Picked (micrographs)", counts["picked"], counts["motion_corrected"]),
         ("in_2d", "Particles in 2D", in_2d, picked_particles),
     ]
+    chosen = selected_particle_count(session, data_collection_id=data_collection_id)
     recent = _recent_done(session, data_collection_id, now)
     behind = max(0, movies - counts["ctf_estimated"])
     rate_per_h = recent * (dt.timedelta(hours=1) / RATE_WINDOW)
@@ -367,6 +375,7 @@ def progress(
             {"stage": key, "label": label, "done": done, "backlog": max(0, before - done)}
             for key, label, done, before in stages
         ],
+        "selected_particles": chosen,
         "movies_per_hour": rate_per_h,
         "eta_s": None if not behind or not recent else behind / rate_per_h * 3600,
         "behind": behind,

@@ -25,7 +25,7 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo.browse import _visit_name, em_sessions
+from cryolive.db.repo.browse import _visit_name, collection_name, em_sessions
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ class Throughput:
     directory: str
     hours: list[dt.datetime]
     movies: list[int]
+
+    @property
+    def name(self) -> str:
+        """The collection as a person calls it: ``raw``, ``raw2`` (not its absolute path)."""
+        return collection_name(self.directory, self.visit)
 
 
 def _collection_names(session: Session, ids: set[int]) -> dict[int, tuple[str, str, str]]:
@@ -180,4 +185,52 @@ def throughput(
     return [
         Throughput(dc_id, *names[dc_id], hours=starts, movies=counts)
         for dc_id, counts in sorted(bins.items())
+    ]
+
+
+RATE_WINDOW = dt.timedelta(minutes=15)  # "now": the rate over the last 15 minutes
+
+
+@dataclass(frozen=True)
+class MicroscopeRate:
+    """A microscope's movies now: recorded in the last 15 minutes, as movies per hour, and the
+    time of its newest movie (by ``Movie.createdTimeStamp``)."""
+
+    microscope: str
+    recent: int
+    movies_per_hour: float
+    last_movie: dt.datetime | None
+
+
+def microscope_rates(
+    session: Session, *, now: dt.datetime, beamlines: Sequence[str] = ()
+) -> list[MicroscopeRate]:
+    """Per microscope with any movie, the rate over the last 15 minutes before ``now`` (naive
+    UTC) and its newest movie, by microscope name."""
+    recent = sa.func.sum(
+        sa.case(
+            (
+                sa.and_(Movie.createdTimeStamp >= now - RATE_WINDOW, Movie.createdTimeStamp <= now),
+                1,
+            ),
+            else_=0,
+        )
+    )
+    rows = session.execute(
+        sa.select(BLSession.beamLineName, recent, sa.func.max(Movie.createdTimeStamp))
+        .join(DataCollection, BLSession.sessionId == DataCollection.SESSIONID)
+        .join(Movie, Movie.dataCollectionId == DataCollection.dataCollectionId)
+        .where(BLSession.sessionId.in_(em_sessions(beamlines)))
+        .group_by(BLSession.beamLineName)
+        .order_by(BLSession.beamLineName)
+    ).all()
+    per_hour = dt.timedelta(hours=1) / RATE_WINDOW
+    return [
+        MicroscopeRate(
+            microscope=str(name or ""),
+            recent=int(n or 0),
+            movies_per_hour=int(n or 0) * per_hour,
+            last_movie=last,
+        )
+        for name, n, last in rows
     ]

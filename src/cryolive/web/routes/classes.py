@@ -11,8 +11,15 @@ from fastapi.responses import FileResponse
 
 from cryolive.db.repo import browse, classes
 from cryolive.web import files
-from cryolive.web.deps import CurrentUser, DbId, DbSession, require_visit
-from cryolive.web.models import ClassBatch, ClassificationRun
+from cryolive.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    DbId,
+    DbSession,
+    WriterSession,
+    require_visit,
+)
+from cryolive.web.models import ClassBatch, ClassChoiceMade, ClassChoiceRequest, ClassificationRun
 from cryolive.web.routes.collections import visible_collection
 
 router = APIRouter()
@@ -37,6 +44,46 @@ def class_history_api(
     visible_collection(db, user, data_collection_id)
     runs = browse.classification_history(db, data_collection_id=data_collection_id)
     return [ClassificationRun.model_validate(r) for r in runs]
+
+
+@router.post(
+    "/api/classes/{particle_classification_id}/choice",
+    tags=["collections"],
+    dependencies=[CsrfChecked],
+)
+def choose_class(
+    particle_classification_id: DbId,
+    choice: ClassChoiceRequest,
+    user: CurrentUser,
+    db: DbSession,
+    writer: WriterSession,
+) -> ClassChoiceMade:
+    """Select (``true``) or deselect (``false``) a 2D class over the engine's automatic
+    selection, or give it back to the automatic selection (``null``). Members of the visit
+    (and staff); the choice decides which particles go on (``selected_particles``)."""
+    found = classes.class_image(db, particle_classification_id=particle_classification_id)
+    if found is None:
+        raise HTTPException(404, f"No 2D class {particle_classification_id}.")
+    require_visit(db, user, found[1])
+    classes.choose_class(
+        writer,
+        particle_classification_id=particle_classification_id,
+        person_id=user.person_id,
+        selected=choice.selected,
+    )
+    writer.flush()
+    if choice.selected is None:
+        auto = classes.automatic_selection(
+            writer, particle_classification_id=particle_classification_id
+        )
+        return ClassChoiceMade(
+            particle_classification_id=particle_classification_id, selected=auto, chosen_by=None
+        )
+    return ClassChoiceMade(
+        particle_classification_id=particle_classification_id,
+        selected=choice.selected,
+        chosen_by=user.login,
+    )
 
 
 @router.get(

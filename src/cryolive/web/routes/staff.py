@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
-from cryolive.db.repo import alerts, browse
+from cryolive.db.repo import alerts, browse, workers
 from cryolive.db.repo import staff as staff_repo
 from cryolive.web.broker import Broker
 from cryolive.web.deps import AppSettings, DbSession, StaffUser, staff_user
@@ -18,9 +18,11 @@ from cryolive.web.models import (
     CollectionFailures,
     CollectionThroughput,
     Failure,
+    MicroscopeRate,
     MicroscopeVisit,
     Queues,
     Throughput,
+    WorkerHealth,
 )
 from cryolive.web.pages import UserPage
 from cryolive.web.routes.queues import queue_table
@@ -80,11 +82,16 @@ def staff_page(
     staff_user(page.user)
     beamlines = settings.web.staff_beamlines
     queues = queue_table(broker, newest=5)
+    now = _now()
     return page.render(
         "staff.html",
         microscopes=browse.microscopes(
-            db, now=_now(), consuming=_consuming(queues), beamlines=beamlines
+            db, now=now, consuming=_consuming(queues), beamlines=beamlines
         ),
+        rates={
+            r.microscope: r for r in staff_repo.microscope_rates(db, now=now, beamlines=beamlines)
+        },
+        workers=workers.worker_health(db, now=now),
         failures=browse.failures(db, limit=limit, beamlines=beamlines),
         queues=queues,
         collection_failures=staff_repo.recent_failures(db, beamlines=beamlines),
@@ -121,6 +128,22 @@ def microscopes_api(
         ]
         for name, rows in found.items()
     }
+
+
+@router.get("/api/staff/rates", tags=["staff"])
+def rates_api(user: StaffUser, db: DbSession, settings: AppSettings) -> list[MicroscopeRate]:
+    """Per microscope: movies recorded in the last 15 minutes (and as movies per hour), and
+    the time of its newest movie."""
+    found = staff_repo.microscope_rates(db, now=_now(), beamlines=settings.web.staff_beamlines)
+    return [MicroscopeRate.model_validate(r) for r in found]
+
+
+@router.get("/api/staff/workers", tags=["staff"])
+def workers_api(user: StaffUser, db: DbSession) -> list[WorkerHealth]:
+    """Worker health from their heartbeats: per service and host, the newest process, its last
+    heartbeat, whether it is alive (a beat in the last 90 s), messages handled and restarts
+    (earlier processes in the last 24 h)."""
+    return [WorkerHealth.model_validate(w) for w in workers.worker_health(db, now=_now())]
 
 
 @router.get("/api/staff/failures", tags=["staff"])

@@ -55,9 +55,11 @@
     if (!window.Plotly || n === 0) return;
     const type = n > 5000 ? "scattergl" : "scatter";
     const x = data.movie_id.map((_, i) => i + 1);
-    // hover: which movie (its number in the session and its id), then the value with its unit
-    const movies = data.movie_id.map((m, i) => [(data.movie_number || [])[i] ?? i + 1, m]);
-    const who = "Movie %{customdata[0]} (id %{customdata[1]})";
+    // hover: which movie (its file name, its number in the session and its id), then the
+    // value with its unit
+    const movies = data.movie_id.map((m, i) => [(data.movie_number || [])[i] ?? i + 1, m,
+      (data.name || [])[i] || "?"]);
+    const who = "%{customdata[2]}<br>Movie %{customdata[0]} (id %{customdata[1]})";
     const has = (key) => (data[key] || []).some((v) => v !== null);
     for (const key of Object.keys(SERIES)) {
       const el = $("chart-" + key);
@@ -186,6 +188,7 @@
 
   function summary(values) {
     progress(values.progress);
+    if ($("selected-particles")) $("selected-particles").textContent = values.progress.selected_particles;
     for (const dd of document.querySelectorAll("#summary dd")) {
       const v = values[dd.dataset.key];
       const scale = Number(dd.dataset.scale || 1);

@@ -10,7 +10,8 @@
     xaxis: { title: { text: "Hour (UTC)" } }, font: { size: 12 }, showlegend: true, legend: { orientation: "h", y: -0.3 } });
   const options = { responsive: true, displaylogo: false };
   const traces = data.collections.map((c) => ({ x: c.hours, y: c.movies, type: "bar",
-    name: `${c.visit} ${c.directory}` }));
+    name: `${c.visit} ${c.name} (${c.microscope || "no microscope"})`,
+    hovertemplate: `${c.visit} ${c.name}<br>%{x|%Y-%m-%d %H:00} UTC<br>%{y} movies<extra></extra>` }));
   Plotly.react("throughput-chart", traces, layout("Per data collection"), options);
   const perScope = new Map();
   for (const c of data.collections) {
@@ -19,7 +20,8 @@
     c.movies.forEach((n, i) => { sum.y[i] += n; });
     perScope.set(name, sum);
   }
-  Plotly.react("throughput-microscopes", [...perScope].map(([name, s]) => ({ ...s, type: "bar", name })),
+  Plotly.react("throughput-microscopes", [...perScope].map(([name, s]) => ({ ...s, type: "bar", name,
+    hovertemplate: `${name}<br>%{x|%Y-%m-%d %H:00} UTC<br>%{y} movies<extra></extra>` })),
     layout("Per microscope"), options);
   document.body.dataset.throughput = "drawn";
 })();
