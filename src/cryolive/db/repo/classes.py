@@ -31,7 +31,15 @@ from sqlalchemy.orm import Session
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
 from cryolive.records import ClassValues
 
-__all__ = ["BatchRow", "ClassRow", "ClassValues", "gallery", "picker_of", "write_classification"]
+__all__ = [
+    "BatchRow",
+    "ClassRow",
+    "ClassValues",
+    "gallery",
+    "picker_of",
+    "selected_particle_count",
+    "write_classification",
+]
 
 
 def write_classification(
@@ -242,3 +250,14 @@ def class_image(
         .where(ParticleClassification.particleClassificationId == particle_classification_id)
     ).first()
     return None if row is None else (row[0], int(row[1]))
+
+
+def selected_particle_count(session: Session, *, data_collection_id: int) -> int:
+    """Particles of the collection's selected 2D classes: the newest classification of each
+    batch counts (a batch classified again replaces its earlier classes), as 3D uses them."""
+    return sum(
+        c.particles
+        for batch in gallery(session, data_collection_id=data_collection_id)
+        for c in batch.classes
+        if c.selected
+    )
