@@ -2,7 +2,7 @@
 (``cryolive.jobs``: local processes or Slurm) when it lands.
 
 For now a step is the ``cryolive`` command run as a child process of the worker
-(``python -m cryolive STEP …``), its output kept in ``STEP.log`` beside its results.
+(``python -m cryolive.cli STEP …``), its output kept in ``STEP.log`` beside its results.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def run_step(step: str, arguments: Sequence[str], *, out_dir: Path, timeout_s: f
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     log = out_dir / f"{step}.log"
-    command = [sys.executable, "-m", "cryolive", step, *arguments, "--out", str(out_dir)]
+    command = [sys.executable, "-m", "cryolive.cli", step, *arguments, "--out", str(out_dir)]
     with open(log, "wb") as sink:
         try:
             done = subprocess.run(
