@@ -42,6 +42,7 @@ from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import ago, duration, url_segment, utc_time
 from cryolive.web.routes import auth, classes, collections, grid, jobs, movies, staff, visits
 from cryolive.web.routes import queues as queue_routes
+from cryolive.web.routes import recon3d as recon3d_routes
 from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
 
@@ -104,6 +105,7 @@ def plotly_js() -> Path:
 def page_assets() -> Assets:
     """The scripts and style sheet the pages load, under hashed, long-cached names."""
     names = ("cryolive.css", "collection.js", "gallery.js", "grid.js", "staff.js", "docs.js")
+    names += ("recon3d.js",)
     files = {name: _HERE / "static" / name for name in names}
     return Assets(files | {"plotly.min.js": plotly_js()})
 
@@ -173,7 +175,8 @@ def create_app(
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     app.include_router(asset_routes.router)
-    for module in (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes):
+    routers = (auth, visits, collections, classes, grid, movies, jobs, staff, queue_routes)
+    for module in (*routers, recon3d_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")

@@ -27,6 +27,7 @@ from ispyb.sqlalchemy import (
     AutoProcProgram,
     BFactorFit,
     CryoemInitialModel,
+    DataCollection,
     ParticleClassification,
     ParticleClassificationGroup,
     ParticlePicker,
@@ -42,9 +43,11 @@ __all__ = [
     "BFactorRow",
     "Class3DRow",
     "Class3DRun",
+    "MapRow",
     "Refinement",
     "Results3D",
     "bfactor_fit",
+    "map_of",
     "results_3d",
     "write_class3d",
     "write_refinement",
@@ -381,3 +384,48 @@ def results_3d(session: Session, *, data_collection_id: int) -> Results3D:
             )
         )
     return Results3D(runs=runs, refinements=refinements)
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """A 3D class's or refinement's recorded map, and the visit it belongs to."""
+
+    path: str | None
+    session_id: int
+    data_collection_id: int
+    refinement: bool
+
+
+def map_of(session: Session, *, particle_classification_id: int) -> MapRow | None:
+    """The map of a class of a "3D" group (a 3D class or a refinement), or None."""
+    row = session.execute(
+        sa.select(
+            ParticleClassification.classImageFullPath,
+            DataCollection.SESSIONID,
+            DataCollection.dataCollectionId,
+        )
+        .join(
+            ParticleClassificationGroup,
+            ParticleClassificationGroup.particleClassificationGroupId
+            == ParticleClassification.particleClassificationGroupId,
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
+        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
+        .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+        .where(
+            ParticleClassification.particleClassificationId == particle_classification_id,
+            ParticleClassificationGroup.type == "3D",
+        )
+    ).first()
+    if row is None:
+        return None
+    fits = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(BFactorFit)
+        .where(BFactorFit.particleClassificationId == particle_classification_id)
+    )
+    return MapRow(row[0], int(row[1]), int(row[2]), refinement=bool(fits))

@@ -216,13 +216,21 @@ def read_class3d_outputs(folder: Path) -> list[ClassOutput]:
     return out
 
 
-def read_angles(path: Path) -> NDArray[np.float64]:
-    """(n, 3) rot, tilt, psi in degrees of a RELION 3.1 data STAR file's particles."""
+def read_angles(path: Path, *, class_number: int | None = None) -> NDArray[np.float64]:
+    """(n, 3) rot, tilt, psi in degrees of a RELION 3.1 data STAR file's particles (those of
+    one rlnClassNumber if given)."""
     particles = _tables(path).get("particles")
     columns = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]
     if particles is None or not all(c in particles for c in columns):
         raise ParticleStarError(path, "lacks data_particles with rlnAngleRot/Tilt/Psi")
-    return particles[columns].to_numpy(dtype=np.float64)
+    if class_number is not None:
+        if "rlnClassNumber" not in particles:
+            raise ParticleStarError(path, "lacks rlnClassNumber")
+        particles = particles[particles["rlnClassNumber"] == class_number]
+    try:
+        return particles[columns].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParticleStarError(path, "an angle column holds something else") from exc
 
 
 @dataclass(frozen=True)
