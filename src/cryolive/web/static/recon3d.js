@@ -116,10 +116,13 @@
       plot.className = "chart tiny";
       card.append(plot, text("figcaption", `#${c.class_number}${c.selected ? " ★ refined" : ""} · ${c.particles} particles · ${fmt(c.resolution_a)} Å · efficiency ${fmt(c.angular_efficiency, 2)}`));
       box.append(card);
-      if (c.has_map) {
+      if (!c.has_map) continue;
+      try { // one class's map that cannot be shown (missing, outside the visit) spoils no other
         const map = await get(`/api/3d/${c.particle_classification_id}/preview`);
         Plotly.react(plot, [{ type: "heatmap", z: slice(map, 0), colorscale: "Greys", reversescale: true, showscale: false }],
           { margin: { l: 2, r: 2, t: 2, b: 2 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } }, { displayModeBar: false, staticPlot: true });
+      } catch (error) {
+        plot.replaceChildren(text("p", "map not available", "empty"));
       }
     }
   }
