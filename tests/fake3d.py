@@ -24,7 +24,7 @@ from cryolive.engines.recon3d import phantom
 from cryolive.io.maps import read_map, write_map
 
 BFACTOR_A2 = 120.0
-N0 = 20.0  # particles at which the planted resolution is infinite (1/d² = 0)
+N0 = 5.0  # particles at which the planted resolution is infinite (1/d² = 0)
 GOOD_RESOLUTION_A = 8.0
 POOR_RESOLUTION_A = 25.0
 
