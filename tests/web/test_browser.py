@@ -497,6 +497,8 @@ def test_the_3d_panel_draws_the_map_and_the_fsc(browser: Any, server: str, world
     page = _page(browser, server, "alice")
     violations = _csp_violations(page)
     page.goto(f"/collections/{world.data_collection_id}")
+    assert page.evaluate("document.getElementById('recon3d').dataset.state") is None  # lazy
+    page.locator("#recon3d").scroll_into_view_if_needed()
     page.wait_for_selector("#recon3d[data-state=drawn]", timeout=30_000)
     assert page.locator("#map3d .gl-container canvas").count() >= 1  # a WebGL scene
     isosurface = "document.getElementById('map3d').data[0]"

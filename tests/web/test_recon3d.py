@@ -4,6 +4,7 @@ rule (inside the visit, members only), and clear answers to bad requests (no 5xx
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,12 @@ def test_map_preview_and_downloads(clients: Any, world: Any) -> None:
     preview = client.get(f"/api/3d/{world.refinement_id}/preview").json()
     volume, _ = read_map(folder / "PostProcess" / "postprocess.mrc")
     assert preview["box"] == 24 and preview["voxel_a"] == pytest.approx(3.6)
-    np.testing.assert_allclose(preview["values"], volume.ravel(), atol=1e-4)
+    values = np.frombuffer(base64.b64decode(preview["values_base64"]), np.uint8)
+    step = (preview["maximum"] - preview["minimum"]) / 255
+    assert preview["minimum"] == pytest.approx(float(volume.min()), abs=1e-5)
+    np.testing.assert_allclose(
+        preview["minimum"] + values * step, volume.ravel(), atol=step / 2 + 1e-6
+    )
     assert preview["sd"] == pytest.approx(float(volume.std()), rel=1e-3)
     for which, path in (
         ("map", folder / "PostProcess" / "postprocess.mrc"),

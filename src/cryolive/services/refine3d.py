@@ -19,7 +19,7 @@ import starfile
 
 from cryolive.io.layout import job_dir
 from cryolive.io.maps import read_map
-from cryolive.io.outputs.recon3d import read_angles, read_fsc
+from cryolive.io.outputs.recon3d import FscCurves, read_angles, read_fsc
 from cryolive.io.particle_files import read_particle_tables
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import BFactorPoint, MovieRef, RefinementRecord
@@ -55,7 +55,7 @@ def _particles(message: Refine3DMessage, folder: Path) -> Path:
     return star
 
 
-def _resolution(curves: Any) -> float:
+def _resolution(curves: FscCurves) -> float:
     """The final resolution of a postprocess.star, or where its best FSC first falls below
     0.143."""
     if curves.final_resolution_a:

@@ -104,8 +104,8 @@ def plotly_js() -> Path:
 
 def page_assets() -> Assets:
     """The scripts and style sheet the pages load, under hashed, long-cached names."""
-    names = ("cryolive.css", "collection.js", "gallery.js", "grid.js", "staff.js", "docs.js")
-    names += ("recon3d.js",)
+    names: tuple[str, ...] = ("cryolive.css", "collection.js", "gallery.js", "grid.js")
+    names += ("staff.js", "docs.js", "recon3d.js")
     files = {name: _HERE / "static" / name for name in names}
     return Assets(files | {"plotly.min.js": plotly_js()})
 

@@ -58,11 +58,16 @@ class Panel3D(_Out):
 
 
 class MapPreview(BaseModel):
+    """A map for the browser: ``box``³ voxels (z, y, x order), each quantised to a byte,
+    value = minimum + byte * (maximum - minimum) / 255, the bytes base64-encoded."""
+
     box: int
     voxel_a: float
     mean: float
     sd: float
-    values: list[float]
+    minimum: float
+    maximum: float
+    values_base64: str
 
 
 class Fsc(_Out):

@@ -38,7 +38,7 @@ from cryolive.io.particle_files import (
     write_stack,
 )
 
-POSE_2D = ("rlnClassNumber", "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst")
+POSE_2D: tuple[str, ...] = ("rlnClassNumber", "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst")
 POSE_2D += ("rlnMaxValueProbDistribution", "rlnOriginX", "rlnOriginY")
 FSC_COLUMNS = {
     "rlnFourierShellCorrelationCorrected": "corrected",
@@ -228,7 +228,7 @@ def read_angles(path: Path, *, class_number: int | None = None) -> NDArray[np.fl
             raise ParticleStarError(path, "lacks rlnClassNumber")
         particles = particles[particles["rlnClassNumber"] == class_number]
     try:
-        return particles[columns].to_numpy(dtype=np.float64)
+        return np.asarray(particles[columns].to_numpy(dtype=np.float64), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ParticleStarError(path, "an angle column holds something else") from exc
 

@@ -9,6 +9,7 @@ the user may see, and the file, resolved, must lie inside that visit's folders.
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -121,19 +122,25 @@ def map_download(
 
 @router.get("/api/3d/{map_id}/preview", tags=["collections"])
 def map_preview_api(map_id: DbId, user: CurrentUser, db: DbSession) -> MapPreview:
-    """The map downscaled to at most 32 voxels a side, for the browser: ``values`` (z, y, x
-    order, flattened), the voxel size in Å, and the map's mean and sd (for a threshold)."""
+    """The map downscaled to at most 32 voxels a side, for the browser: its values as bytes
+    (z, y, x order; see the model), the voxel size in Å, and the map's mean and sd (for a
+    threshold)."""
     path = _file(db, user, map_id, MapFile.map)
     try:
         volume, voxel = map_preview(path, max_box=PREVIEW_BOX)
     except BadInputError as exc:
         raise HTTPException(422, f"The map of {map_id} cannot be read.") from exc
+    low, high = float(volume.min()), float(volume.max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    quantised = np.rint((volume - low) * scale).astype(np.uint8)
     return MapPreview(
         box=int(volume.shape[0]),
         voxel_a=round(float(voxel), 4),
         mean=round(float(volume.mean()), 6),
         sd=round(float(volume.std()), 6),
-        values=[round(float(v), 5) for v in volume.ravel()],
+        minimum=low,
+        maximum=high,
+        values_base64=base64.b64encode(quantised.tobytes()).decode(),
     )
 
 

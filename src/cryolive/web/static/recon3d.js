@@ -61,9 +61,17 @@
     });
   }
 
+  async function preview(mapId) { // bytes back to values: minimum + byte × (maximum − minimum) / 255
+    const map = await get(`/api/3d/${mapId}/preview`);
+    const bytes = Uint8Array.from(atob(map.values_base64), (c) => c.charCodeAt(0));
+    const step = (map.maximum - map.minimum) / 255;
+    map.values = Array.from(bytes, (q) => map.minimum + q * step);
+    return map;
+  }
+
   async function showMap(mapId) {
     body.dataset.map = mapId;
-    drawMap(await get(`/api/3d/${mapId}/preview`));
+    drawMap(await preview(mapId));
   }
 
   function downloads(panel) {
@@ -118,7 +126,7 @@
       box.append(card);
       if (!c.has_map) continue;
       try { // one class's map that cannot be shown (missing, outside the visit) spoils no other
-        const map = await get(`/api/3d/${c.particle_classification_id}/preview`);
+        const map = await preview(c.particle_classification_id);
         Plotly.react(plot, [{ type: "heatmap", z: slice(map, 0), colorscale: "Greys", reversescale: true, showscale: false }],
           { margin: { l: 2, r: 2, t: 2, b: 2 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } }, { displayModeBar: false, staticPlot: true });
       } catch (error) {
@@ -179,8 +187,16 @@
     section.dataset.state = "drawn";
   }
 
-  load().catch((error) => {
+  const start = () => load().catch((error) => {
     status.textContent = `3D results could not be loaded (${error.message}).`;
     section.dataset.state = "failed";
   });
+  // the panel loads when it comes near the screen: a visit to the page's top costs nothing
+  if (!("IntersectionObserver" in window)) { start(); return; }
+  const watch = new IntersectionObserver((seen) => {
+    if (!seen.some((entry) => entry.isIntersecting)) return;
+    watch.disconnect();
+    start();
+  }, { rootMargin: "200px" });
+  watch.observe(section);
 })();
