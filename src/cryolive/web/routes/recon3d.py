@@ -100,7 +100,13 @@ def _file(db: DbSession, user: CurrentUser, pcid: int, which: MapFile) -> Path:
     "/api/3d/{map_id}/file",
     tags=["collections"],
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
 )
 def map_download(
     map_id: DbId,
