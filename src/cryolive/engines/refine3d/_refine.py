@@ -132,13 +132,16 @@ def _ctf(stack: ParticleStack3D) -> NDArray[np.float32]:
     )  # fmt: skip
 
 
-def _maps(rec1: Reconstructor, rec2: Reconstructor) -> HalfMaps:
+def _maps(rec1: Reconstructor, rec2: Reconstructor, *, full: bool = True) -> HalfMaps:
+    """The half maps and their FSC; the full map too when ``full`` (else an empty array)."""
     curve = fsc(rec1.reconstruct(), rec2.reconstruct())
     half1 = rec1.reconstruct(_ssnr(curve, full=False))
     half2 = rec2.reconstruct(_ssnr(curve, full=False))
-    rec1.merge(rec2)
-    full = rec1.reconstruct(_ssnr(curve, full=True))
-    return HalfMaps(half1, half2, full, curve)
+    both = np.zeros((0, 0, 0), dtype=np.float32)
+    if full:  # only the last iteration's is kept: the merge costs a reconstruction
+        rec1.merge(rec2)
+        both = rec1.reconstruct(_ssnr(curve, full=True))
+    return HalfMaps(half1, half2, both, curve)
 
 
 def _noise_power(transforms: NDArray[np.complex64], box: int) -> NDArray[np.float64]:
@@ -279,7 +282,7 @@ def refine3d(
             rec = Reconstructor(box)
             _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx])
             recs.append(rec)
-        maps = _maps(recs[0], recs[1])
+        maps = _maps(recs[0], recs[1], full=False)
         res = resolution_at(maps.fsc, box, pixel, 0.143)
         cut_shell = min(box * pixel / res, nyq - 2.0)
         refs = [lowpass(m * mask, cut_shell) for m in (maps.half1, maps.half2)]
@@ -307,11 +310,13 @@ def refine3d(
                 converged = True
                 break
     assert maps is not None
+    recs[0].merge(recs[1])
+    full_map = recs[0].reconstruct(_ssnr(maps.fsc, full=True))
     angles = matrix_to_euler(rotations)
     return Refine3DResult(
         half1=maps.half1,
         half2=maps.half2,
-        full_map=maps.full,
+        full_map=full_map,
         angles_deg=angles,
         origins_a=origins * pixel,
         subset=subset,
