@@ -256,3 +256,19 @@ def test_the_best_class_is_refined_only_when_good_enough() -> None:
     assert class_to_refine([cls(1, 25.0, 500, 0.9)], rules) is None  # too coarse
     assert class_to_refine([cls(1, 12.0, 500, None)], rules) == 1  # efficiency unknown
     assert class_to_refine(classes, rules.model_copy(update={"enabled": False})) is None
+
+
+def test_a_step_that_refuses_its_input_is_a_recorded_failure_not_a_retry(tmp_path: Path) -> None:
+    from cryolive.errors import BadInputError
+    from cryolive.jobs import LocalRunner
+    from cryolive.services._jobs import run_step
+
+    with pytest.raises(BadInputError, match="refused its input"):
+        run_step(
+            "postprocess",
+            [str(tmp_path / "missing1.mrc"), str(tmp_path / "missing2.mrc")],
+            out_dir=tmp_path / "out",
+            timeout_s=120,
+            runner=LocalRunner(),
+        )
+    assert (tmp_path / "out" / "postprocess.log").is_file()

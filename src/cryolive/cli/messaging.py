@@ -270,7 +270,7 @@ def recipe_show(
     else:
         from cryolive.services import pipeline_registry
 
-        registry = pipeline_registry(settings.database)
+        registry = pipeline_registry(settings.database, settings.curation, settings.jobs)
     known = set(registry)
     table_map = service_map(settings.messaging.service_map)
     names = parameter_map(settings.messaging.parameter_map)

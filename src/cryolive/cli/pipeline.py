@@ -60,6 +60,7 @@ def run(
         public_url=settings.web.public_url,
         beamlines=settings.web.staff_beamlines,
         curation=settings.curation,
+        jobs=settings.jobs,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.alerts import Evaluator
-from cryolive.config import AlertsSettings, CurationThresholds, WatcherSettings
+from cryolive.config import AlertsSettings, CurationThresholds, JobsSettings, WatcherSettings
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.ledger import SqlWorkLedger
 from cryolive.db.repo.workers import record_beat
@@ -115,6 +115,7 @@ def start_pipeline(
     public_url: str = "",
     beamlines: Sequence[str] = (),
     curation: CurationThresholds | None = None,
+    jobs: JobsSettings | None = None,
 ) -> Pipeline:
     """Build the database if needed and start workers, watchers and the reconciler.
 
@@ -143,7 +144,7 @@ def start_pipeline(
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)
-    registry = pipeline_registry(database_url, curation)
+    registry = pipeline_registry(database_url, curation, jobs)
     validate_recipe(loaded, registry)
     journal = {"journal": dead_letter_journal} if broker_url.startswith("memory://") else {}
     transport = open_transport(broker_url, prefix=prefix, **journal)

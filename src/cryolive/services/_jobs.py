@@ -1,49 +1,91 @@
-"""How the 3D services run a heavy step: the one place to swap for a job runner
-(``cryolive.jobs``: local processes or Slurm) when it lands.
+"""How the 3D services run a heavy step: as a job of a :class:`cryolive.jobs.JobRunner` — a
+local process by default (the embedded demo), a Slurm job where ``jobs.runner = "slurm"``.
 
-For now a step is the ``cryolive`` command run as a child process of the worker
-(``python -m cryolive.cli STEP …``), its output kept in ``STEP.log`` beside its results.
+A step is the ``cryolive`` command (``python -m cryolive.cli STEP … --out DIR``); the worker
+submits it, waits for it (polling the runner), cancels it past its time, and keeps its output
+in ``STEP.log`` beside its results.
 """
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryolive.errors import BadInputError, RetryableError
+from cryolive.jobs import FINISHED, JobError, JobRunner, LocalRunner
 
 
 class StepFailedError(RetryableError):
-    """A 3D step's process ended with an error; its log says why."""
+    """A 3D step's job ended with an error; its log says why."""
 
     reason = "3d-step-failed"
 
 
-def run_step(step: str, arguments: Sequence[str], *, out_dir: Path, timeout_s: float) -> None:
-    """Run ``cryolive STEP ARGUMENTS… --out OUT_DIR`` and wait for it.
+def run_step(
+    step: str,
+    arguments: Sequence[str],
+    *,
+    out_dir: Path,
+    timeout_s: float,
+    runner: JobRunner | None = None,
+    poll_s: float = 0.5,
+) -> None:
+    """Run ``cryolive STEP ARGUMENTS… --out OUT_DIR`` as a job and wait for it.
 
     Raises
     ------
     StepFailedError
-        The command failed or ran over ``timeout_s`` (its log is ``OUT_DIR/STEP.log``).
+        The job failed, was cancelled, or ran over ``timeout_s`` (then it is cancelled); its
+        log is ``OUT_DIR/STEP.log``.
     BadInputError
         ``cryolive STEP`` does not exist in this installation.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir / f"{step}.log"
+    jobs = runner if runner is not None else LocalRunner()
     command = [sys.executable, "-m", "cryolive.cli", step, *arguments, "--out", str(out_dir)]
-    with open(log, "wb") as sink:
-        try:
-            done = subprocess.run(
-                command, stdout=sink, stderr=subprocess.STDOUT, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise StepFailedError(
-                f"cryolive {step}: ran over {timeout_s:.0f} s; see {log}"
-            ) from exc
-    if done.returncode == 2 and b"No such command" in log.read_bytes():
+    name = f"cryolive-{step}"
+    try:
+        job_id = jobs.submit(
+            command, name=name, workdir=out_dir, time_limit_s=max(1, int(timeout_s) + 60)
+        )
+    except JobError as exc:
+        raise StepFailedError(f"cryolive {step}: could not be submitted ({exc})") from exc
+    deadline = time.monotonic() + timeout_s
+    state = jobs.status(job_id)
+    while state not in FINISHED:
+        if time.monotonic() > deadline:
+            jobs.cancel(job_id)
+            _keep_log(out_dir, name, job_id, step)
+            raise StepFailedError(f"cryolive {step}: ran over {timeout_s:.0f} s; job cancelled")
+        time.sleep(poll_s)
+        state = jobs.status(job_id)
+    log = _keep_log(out_dir, name, job_id, step)
+    text = log.read_bytes() if log.is_file() else b""
+    if state != "done" and b"No such command" in text:
         raise BadInputError(f"cryolive {step}: not a command of this installation")
-    if done.returncode != 0:
-        raise StepFailedError(f"cryolive {step}: exit status {done.returncode}; see {log}")
+    if state == "failed" and _usage_error(text):
+        # the command refused its input (exit 2): a recorded failure, never a retry loop
+        raise BadInputError(f"cryolive {step} refused its input: {_usage_error(text)}; see {log}")
+    if state != "done":
+        raise StepFailedError(f"cryolive {step}: job {job_id} {state}; see {log}")
+
+
+def _usage_error(text: bytes) -> str:
+    """The message of a usage error (typer's "Usage: …" then an error box), or ""."""
+    lines = text.decode("utf-8", "replace").splitlines()
+    if not any(line.startswith("Usage: ") for line in lines):
+        return ""
+    said = [line.strip(" │╭╮╰╯─") for line in lines if line.startswith("│")]
+    return " ".join(s for s in said if s) or "usage error"
+
+
+def _keep_log(out_dir: Path, name: str, job_id: str, step: str) -> Path:
+    """The job's output (``<name>-<id>.out``) as ``STEP.log`` beside the results."""
+    log = out_dir / f"{step}.log"
+    output = out_dir / f"{name}-{job_id}.out"
+    if output.is_file():
+        shutil.copyfile(output, log)
+    return log

@@ -25,6 +25,7 @@ from typing import Any
 
 from cryolive.io.layout import job_dir
 from cryolive.io.outputs.recon3d import gather_particles, read_class3d_outputs
+from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import (
     AnyRecord,
@@ -40,6 +41,7 @@ from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Class3DMessage, Refine3DMessage, WriteResults
 
 REFINE = "refine3d"  # the output the best class is sent on
+PER_CLASS = 20  # particles per 3D class the engine asks for (cryolive class3d refuses fewer)
 STEP_TIMEOUT_S = 12 * 3600.0
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,9 @@ def _add(state: dict[str, Any], message: Class3DMessage) -> None:
         )
 
 
-def _run(job: Path, run: dict[str, Any], message: Class3DMessage) -> Class3DRecord:
+def _run(
+    job: Path, run: dict[str, Any], message: Class3DMessage, runner: JobRunner | None
+) -> Class3DRecord:
     """Gather the particles, make the initial model, classify; the run's record."""
     folder = job / f"run_{run['number']:03d}"
     settings = message.class3d
@@ -93,8 +97,10 @@ def _run(job: Path, run: dict[str, Any], message: Class3DMessage) -> Class3DReco
         box.window_px,
         box.pixel_size_a,
     )
+    # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
+    classes = max(1, min(settings.classes, particles // PER_CLASS))
     initial = folder / "InitialModel"
-    run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S)
+    run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner)
     classified = folder / "Class3D"
     run_step(
         "class3d",
@@ -103,10 +109,11 @@ def _run(job: Path, run: dict[str, Any], message: Class3DMessage) -> Class3DReco
             "--ref",
             str(initial / "initial_model.mrc"),
             "--classes",
-            str(settings.classes),
+            str(classes),
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
     )
     classes = read_class3d_outputs(classified)
     values = [
@@ -157,7 +164,11 @@ def _refine_message(
     )
 
 
-def class3d(message: Class3DMessage, context: Context) -> list[Emit]:
+def class3d(
+    message: Class3DMessage, context: Context, *, runner: JobRunner | None = None
+) -> list[Emit]:
+    """Gather the batch's selected particles; run the initial model and 3D classes that are due
+    (as jobs of ``runner``: local processes when None)."""
     job = job_dir(message.project_dir, "Class3D", message.program_id)
     with locked_state(job, _new) as state:
         again = [Class3DRecord.model_validate(r) for r in state["emitted"]]
@@ -167,7 +178,7 @@ def class3d(message: Class3DMessage, context: Context) -> list[Emit]:
     records: list[AnyRecord] = list(again)
     refine: list[Refine3DMessage] = []
     for run in todo:
-        record = _run(job, run, message)
+        record = _run(job, run, message, runner)
         records.append(record)
         follow = _refine_message(record, message, job)
         if follow is not None:
@@ -183,5 +194,10 @@ def class3d(message: Class3DMessage, context: Context) -> list[Emit]:
     return emits
 
 
-def class3d_service() -> Service[Class3DMessage]:
-    return Service("class3d", Class3DMessage, class3d)
+def class3d_service(runner: JobRunner | None = None) -> Service[Class3DMessage]:
+    """The service; its steps run as jobs of ``runner`` (local processes when None)."""
+
+    def handle(message: Class3DMessage, context: Context) -> list[Emit]:
+        return class3d(message, context, runner=runner)
+
+    return Service("class3d", Class3DMessage, handle)

@@ -21,6 +21,7 @@ from cryolive.io.layout import job_dir
 from cryolive.io.maps import read_map
 from cryolive.io.outputs.recon3d import FscCurves, read_angles, read_fsc
 from cryolive.io.particle_files import read_particle_tables
+from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import BFactorPoint, MovieRef, RefinementRecord
 from cryolive.services._common import RESULTS
@@ -70,7 +71,9 @@ def _resolution(curves: FscCurves) -> float:
     raise StepFailedError("postprocess.star: no final resolution and no FSC curve")
 
 
-def _refine(job: Path, message: Refine3DMessage) -> tuple[int, float, Path, float | None]:
+def _refine(
+    job: Path, message: Refine3DMessage, runner: JobRunner | None
+) -> tuple[int, float, Path, float | None]:
     folder = job / f"run_{message.run_number:03d}_class{message.class_number:03d}"
     folder.mkdir(parents=True, exist_ok=True)
     star = _particles(message, folder)
@@ -80,12 +83,14 @@ def _refine(job: Path, message: Refine3DMessage) -> tuple[int, float, Path, floa
         [str(star), "--ref", message.class_map],
         out_dir=refine,
         timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
     )
     run_step(
         "postprocess",
         [str(refine / "half1.mrc"), str(refine / "half2.mrc")],
         out_dir=post,
         timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
     )
     resolution = _resolution(read_fsc(post / "postprocess.star"))
     angles = read_angles(refine / "run_data.star")
@@ -99,7 +104,9 @@ def _refine(job: Path, message: Refine3DMessage) -> tuple[int, float, Path, floa
     return len(angles), resolution, post / "postprocess.mrc", angular_efficiency(angles)
 
 
-def refine3d(message: Refine3DMessage, context: Context) -> list[Emit]:
+def refine3d(
+    message: Refine3DMessage, context: Context, *, runner: JobRunner | None = None
+) -> list[Emit]:
     job = job_dir(message.project_dir, "Refine3D", message.program_id)
     key = f"{message.run_number}/{message.class_number}"
     with locked_state(job, _new) as state:
@@ -108,7 +115,7 @@ def refine3d(message: Refine3DMessage, context: Context) -> list[Emit]:
     if done is None and not mine:
         return []  # another worker is refining it
     if done is None:
-        particles, resolution, path, efficiency = _refine(job, message)
+        particles, resolution, path, efficiency = _refine(job, message, runner)
         with locked_state(job, _new) as state:
             state["points"][str(particles)] = resolution
             done = state["done"][key] = {
@@ -144,5 +151,10 @@ def _pixel(path: Path) -> float:
     return read_map(path)[1] or 1.0
 
 
-def refine3d_service() -> Service[Refine3DMessage]:
-    return Service("refine3d", Refine3DMessage, refine3d)
+def refine3d_service(runner: JobRunner | None = None) -> Service[Refine3DMessage]:
+    """The service; refinement and post-processing run as jobs of ``runner`` (local when None)."""
+
+    def handle(message: Refine3DMessage, context: Context) -> list[Emit]:
+        return refine3d(message, context, runner=runner)
+
+    return Service("refine3d", Refine3DMessage, handle)
