@@ -98,7 +98,7 @@ def _run(
         box.pixel_size_a,
     )
     # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
-    classes = max(1, min(settings.classes, particles // PER_CLASS))
+    n_classes = max(1, min(settings.classes, particles // PER_CLASS))
     initial = folder / "InitialModel"
     run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner)
     classified = folder / "Class3D"
@@ -109,7 +109,7 @@ def _run(
             "--ref",
             str(initial / "initial_model.mrc"),
             "--classes",
-            str(classes),
+            str(n_classes),
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
