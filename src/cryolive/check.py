@@ -12,6 +12,12 @@ exactly once, with its own nominal defocus and dose, on the right foil hole and 
 (Movie.foilHoleId → FoilHole.foilHoleLabel → GridSquare.gridSquareLabel → Atlas → the raw
 folder's DataCollectionGroup), one DataCollection per raw folder and optics setting, and no
 file that is not a movie (EPU's integrated image, a link to another visit's movie) registered.
+
+When the simulator wrote the map its particles came from (``truth/map.mrc`` in the visit) and
+a refinement of the visit exists, it reports the FSC of each refined map against the truth
+(:func:`check_maps`): the truth is resampled to the refined map's voxel and box, aligned to it
+(rotation search on either hand, then translation by cross-correlation) and compared; the
+resolution where that FSC falls below 0.5 is the figure.
 """
 
 from __future__ import annotations
@@ -34,8 +40,22 @@ from ispyb.sqlalchemy import (
     Movie,
 )
 from ispyb.sqlalchemy import RelativeIceThickness as Ice
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 from scipy.stats import spearmanr
 from sqlalchemy.orm import Session
+
+from cryolive.db.repo import recon3d
+from cryolive.engines.recon3d import (
+    fsc,
+    orientation_grid,
+    resolution_at,
+    rotate_volume,
+)
+from cryolive.io.maps import read_map
+from cryolive.io.outputs.recon3d import refinement_files
+
+TRUTH_MAP = Path("truth") / "map.mrc"  # in a simulated visit: the map its particles came from
 
 # The kinds of planted fault a movie cannot be processed through (others, such as a few
 # saturated pixels, the pipeline is expected to correct and carry on).
@@ -81,6 +101,17 @@ class RegistrationReport:
         } | {"registration_ok": self.ok}
 
 
+@dataclass(frozen=True)
+class MapCheck:
+    """A refined map against the simulator's truth: resolutions (Å) where their FSC falls
+    below 0.5 and 0.143, and the resolution the refinement reported."""
+
+    map_path: str
+    fsc_05_a: float
+    fsc_0143_a: float
+    reported_resolution_a: float | None
+
+
 @dataclass
 class CheckReport:
     movies: int = 0
@@ -94,6 +125,7 @@ class CheckReport:
     drift_rmse_px: list[float] = field(default_factory=list)
     ice_spearman: float | None = None
     registration: RegistrationReport | None = None
+    maps: list[MapCheck] = field(default_factory=list)
 
     @property
     def faults_match(self) -> bool:
@@ -116,6 +148,8 @@ class CheckReport:
             "median_defocus_error_pct": median(self.defocus_error_pct),
             "median_drift_rmse_px": median(self.drift_rmse_px),
             "ice_spearman": self.ice_spearman,
+            "refined_maps_checked": len(self.maps),
+            "map_fsc_0.5_vs_truth_a": min((m.fsc_05_a for m in self.maps), default=None),
         } | ({} if self.registration is None else self.registration.summary())
 
 
@@ -205,7 +239,144 @@ def check_visit(session: Session, *, visit_dir: Path) -> CheckReport:
         rho = spearmanr([p[0] for p in ice_pairs], [p[1] for p in ice_pairs]).statistic
         report.ice_spearman = float(rho)
     report.registration = check_registration(session, visit_dir=visit_dir)
+    report.maps = check_maps(session, visit_dir=visit_dir)
     return report
+
+
+def _resample(
+    volume: NDArray[np.floating], voxel_a: float, box: int, target_a: float
+) -> NDArray[np.float64]:
+    """``volume`` at ``target_a`` per voxel (Fourier cropping or padding), centred in ``box``."""
+    n = volume.shape[0]
+    m = max(2, round(n * voxel_a / target_a / 2) * 2)
+    spectrum = np.fft.fftshift(np.fft.fftn(np.asarray(volume, np.float64)))
+    out = np.zeros((m, m, m), complex)
+    k = min(n, m)
+    a, b = n // 2 - k // 2, m // 2 - k // 2
+    out[b : b + k, b : b + k, b : b + k] = spectrum[a : a + k, a : a + k, a : a + k]
+    resized = np.fft.ifftn(np.fft.ifftshift(out)).real * (m / n) ** 3
+    placed = np.zeros((box, box, box))
+    k = min(m, box)
+    a, b = m // 2 - k // 2, box // 2 - k // 2
+    placed[b : b + k, b : b + k, b : b + k] = resized[a : a + k, a : a + k, a : a + k]
+    return placed
+
+
+def _shifted_onto(
+    reference: NDArray[np.float64], moving: NDArray[np.float64]
+) -> tuple[float, NDArray[np.float64]]:
+    """``moving`` moved (whole voxels, circularly) to its best cross-correlation with
+    ``reference``; (that correlation, the moved map)."""
+    cc = np.fft.irfftn(
+        np.fft.rfftn(reference) * np.conj(np.fft.rfftn(moving)), s=reference.shape, axes=(0, 1, 2)
+    )
+    shift = np.unravel_index(int(np.argmax(cc)), cc.shape)
+    moved = np.roll(moving, shift, axis=(0, 1, 2))
+    a, b = reference - reference.mean(), moved - moved.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-30)), moved
+
+
+def _low_pass(volume: NDArray[np.float64], shells: float) -> NDArray[np.float64]:
+    n = volume.shape[0]
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    r2 = k[:, None, None] ** 2 + k[None, :, None] ** 2 + np.arange(n // 2 + 1)[None, None, :] ** 2
+    return np.fft.irfftn(
+        np.fft.rfftn(volume) * np.exp(-r2 / (2 * shells**2)), s=volume.shape, axes=(0, 1, 2)
+    )
+
+
+def _mirrored(volume: NDArray[np.floating]) -> NDArray[np.float64]:
+    """``volume`` mirrored in z about the centre voxel ``box // 2`` (the centre rotations
+    turn about), so that a mirror then a rotation needs no sub-voxel shift."""
+    flipped = np.asarray(volume, np.float64)[::-1]
+    return np.roll(flipped, 1 - volume.shape[0] % 2, axis=0)
+
+
+def align_to(
+    reference: NDArray[np.floating], moving: NDArray[np.floating], *, step_deg: float = 30.0
+) -> NDArray[np.float64]:
+    """``moving`` rotated (either hand) and shifted onto ``reference`` (same box): a search
+    over :func:`orientation_grid` on low-passed maps at box 16, then three finer searches
+    (7.5°, 2.5°, 0.8° steps) around the best at the full box."""
+    ref = np.asarray(reference, np.float64)
+    n = ref.shape[0]
+    small = min(n, 16)
+    low_ref = _low_pass(_resample(ref, 1.0, small, n / small), small / 6)
+    best: tuple[float, NDArray[np.float64], bool] = (-2.0, np.eye(3), False)
+    for mirrored in (False, True):
+        volume = _mirrored(moving) if mirrored else np.asarray(moving, np.float64)
+        low = _low_pass(_resample(volume, 1.0, small, n / small), small / 6)
+        for rotation in orientation_grid(step_deg):
+            score, _ = _shifted_onto(low_ref, rotate_volume(low, rotation).astype(np.float64))
+            if score > best[0]:
+                best = (score, rotation, mirrored)
+    _, rotation, mirrored = best
+    volume = _mirrored(moving) if mirrored else np.asarray(moving, np.float64)
+    aligned = volume
+    for fine in (7.5, 2.5, 0.8):
+        offsets = np.radians(np.arange(-2, 3) * fine)
+        steps = Rotation.from_rotvec([(a, b, c) for a in offsets for b in offsets for c in offsets])
+        scored = [
+            (
+                *_shifted_onto(ref, rotate_volume(volume, rotation @ r).astype(np.float64)),
+                rotation @ r,
+            )
+            for r in steps.as_matrix()
+        ]
+        _, aligned, rotation = max(scored, key=lambda item: item[0])
+    return aligned
+
+
+def map_fsc_vs_truth(
+    refined: NDArray[np.floating],
+    refined_voxel_a: float,
+    truth: NDArray[np.floating],
+    truth_voxel_a: float,
+) -> NDArray[np.float64]:
+    """FSC of a refined map against the truth map resampled onto its grid and aligned to it."""
+    box = refined.shape[0]
+    placed = _resample(truth, truth_voxel_a, box, refined_voxel_a)
+    aligned = align_to(refined, placed)
+    return np.asarray(fsc(np.asarray(refined, np.float64), aligned), np.float64)
+
+
+def check_maps(session: Session, *, visit_dir: Path) -> list[MapCheck]:
+    """Each refinement of the visit's data collections against ``truth/map.mrc`` (none when
+    the simulator wrote no truth map)."""
+    truth_path = visit_dir / TRUTH_MAP
+    if not truth_path.is_file():
+        return []
+    truth, truth_voxel = read_map(truth_path)
+    inside = str(visit_dir.resolve()) + "/"
+    collections = session.scalars(
+        sa.select(DataCollection.dataCollectionId).where(
+            DataCollection.imageDirectory.like(f"{inside}%")
+        )
+    ).all()
+    checks = []
+    for dc in collections:
+        for refinement in recon3d.results_3d(session, data_collection_id=int(dc)).refinements:
+            found = recon3d.map_of(
+                session, particle_classification_id=refinement.particle_classification_id
+            )
+            if found is None or not found.path:
+                continue
+            files = refinement_files(Path(found.path))
+            path = files.refined_map if files.refined_map.is_file() else files.postprocess_map
+            if not path.is_file():
+                continue
+            refined, voxel = read_map(path)
+            curve = map_fsc_vs_truth(refined, voxel, truth, truth_voxel)
+            box = refined.shape[0]
+            checks.append(
+                MapCheck(
+                    map_path=str(path),
+                    fsc_05_a=resolution_at(curve, box, voxel, 0.5),
+                    fsc_0143_a=resolution_at(curve, box, voxel, 0.143),
+                    reported_resolution_a=refinement.resolution_a,
+                )
+            )
+    return checks
 
 
 _RELATIVE = 1e-3  # the database stores FLOAT (single precision)

@@ -39,10 +39,12 @@ __all__ = [
     "RUN_KEYS",
     "Acquisition",
     "Class2DParameters",
+    "Class3DParameters",
     "CtfParameters",
     "ExtractParameters",
     "MotionParameters",
     "PickingParameters",
+    "Refine3DParameters",
     "RunParameters",
     "build_parameters",
     "check_overrides",
@@ -143,6 +145,39 @@ class Class2DParameters(_Section):
     iterations: int = Field(default=20, ge=2)
 
 
+class Class3DParameters(_Section):
+    """Live 3D: an initial model and a 3D classification of the particles of the selected 2D
+    classes, first at ``first_particles`` and again each time their count grows by ``growth``.
+
+    Particles are windowed to ``box_factor`` times the particle diameter and downscaled so
+    that the pixel is at most ``max_pixel_a`` (docs/pipeline.md, "3D").
+    """
+
+    first_particles: int = Field(
+        default=50_000, ge=10, description="Selected 2D particles before the first 3D run"
+    )
+    growth: float = Field(
+        default=2.0, gt=1.0, description="3D runs again each time the selected count grows so"
+    )
+    classes: int = Field(default=4, ge=1, le=50, description="3D classes")
+    symmetry: str = Field(default="C1", pattern=r"^(C[1-9][0-9]?|D[2-9][0-9]?|T|O|I[1-4]?)$")
+    box_factor: float = Field(default=1.2, ge=1.0, le=3.0, description="Box / particle diameter")
+    max_pixel_a: float = Field(default=3.75, gt=0, description="Largest pixel for 3D, Å")
+
+
+class Refine3DParameters(_Section):
+    """Refinement of the best 3D class (then its postprocessing) when it is good enough."""
+
+    enabled: bool = True
+    max_class_resolution_a: float = Field(
+        default=20.0, gt=0, description="The best 3D class must reach this resolution, Å"
+    )
+    min_angular_efficiency: float = Field(
+        default=0.3, ge=0, le=1, description="... and views this evenly spread (0-1)"
+    )
+    min_class_particles: int = Field(default=100, ge=10, description="... with this many particles")
+
+
 class RunParameters(_Section):
     """Every parameter of one processing run, in typed sections."""
 
@@ -152,6 +187,8 @@ class RunParameters(_Section):
     picking: PickingParameters = Field(default_factory=PickingParameters)
     extract: ExtractParameters = Field(default_factory=ExtractParameters)
     class2d: Class2DParameters = Field(default_factory=Class2DParameters)
+    class3d: Class3DParameters = Field(default_factory=Class3DParameters)
+    refine3d: Refine3DParameters = Field(default_factory=Refine3DParameters)
 
     def values(self) -> dict[str, Any]:
         """The sections as JSON values, as messages carry them (``{"ctf": {...}, ...}``)."""
@@ -204,6 +241,16 @@ FLAT: dict[str, tuple[str, str]] = {
     "class2d_particles_per_class": ("class2d", "particles_per_class"),
     "class2d_growth": ("class2d", "growth"),
     "class2d_iterations": ("class2d", "iterations"),
+    "class3d_first_particles": ("class3d", "first_particles"),
+    "class3d_growth": ("class3d", "growth"),
+    "class3d_classes": ("class3d", "classes"),
+    "symmetry": ("class3d", "symmetry"),
+    "class3d_box_factor": ("class3d", "box_factor"),
+    "class3d_max_pixel_a": ("class3d", "max_pixel_a"),
+    "refine3d_enabled": ("refine3d", "enabled"),
+    "refine3d_max_class_resolution_a": ("refine3d", "max_class_resolution_a"),
+    "refine3d_min_angular_efficiency": ("refine3d", "min_angular_efficiency"),
+    "refine3d_min_class_particles": ("refine3d", "min_class_particles"),
 }
 _CANONICAL: dict[str, tuple[str, str]] = {}
 for _flat, _field in FLAT.items():

@@ -266,6 +266,84 @@ class ClassificationRecord(BaseModel):
     duration_s: float | None = Field(default=None, ge=0, description="How long it ran.")
 
 
+class InitialModelValues(BaseModel):
+    """The initial model a 3D classification started from (a CryoemInitialModel row)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    particles: int = Field(ge=0)
+    resolution_a: float | None = Field(default=None, gt=0)
+
+
+class Class3DValues(BaseModel):
+    """One 3D class (a ParticleClassification row of a "3D" group). Accuracies as RELION's
+    rlnAccuracyRotations (degrees) and rlnAccuracyTranslationsAngst (Å); completeness 0-1;
+    angular efficiency 0-1 (1 - 2 sd / mean of the particles per view direction)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    class_number: int = Field(ge=1)
+    map_full_path: str = Field(max_length=255, description="MRC map of the class")
+    particles: int = Field(ge=0)
+    distribution: float = Field(ge=0, le=1)
+    resolution_a: float | None = Field(default=None, gt=0)
+    completeness: float | None = Field(default=None, ge=0, le=1)
+    rotation_accuracy_deg: float | None = Field(default=None, ge=0)
+    translation_accuracy_a: float | None = Field(default=None, ge=0)
+    angular_efficiency: float | None = Field(default=None, ge=0, le=1)
+    selected: bool = False
+
+
+class Class3DRecord(BaseModel):
+    """One live 3D run (initial model + 3D classification of the selected 2D particles): a
+    "3D" ParticleClassificationGroup (``batch_number`` is the run's number), its classes, and
+    the CryoemInitialModel linked to each class. Its parent is the ParticlePicker row of the
+    latest micrograph whose particles it holds (``movie``, picked by ``auto_proc_program_id``),
+    as for 2D."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["classes3d"] = "classes3d"
+    movie: MovieRef
+    auto_proc_program_id: int
+    run_number: int = Field(ge=1)
+    particles: int = Field(ge=0)
+    symmetry: str = Field(max_length=20)
+    binned_pixel_size_a: float = Field(gt=0)
+    initial_model: InitialModelValues
+    classes: list[Class3DValues] = Field(min_length=1)
+
+
+class BFactorPoint(BaseModel):
+    """One point of the Rosenthal-Henderson plot: a refinement of ``particles`` particles."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    particles: int = Field(ge=1)
+    resolution_a: float = Field(gt=0)
+
+
+class RefinementRecord(BaseModel):
+    """A refinement of the best 3D class and its postprocessing, recorded as Diamond does: a
+    "3D" ParticleClassificationGroup with one class (the sharpened map, its resolution from
+    the masked gold-standard FSC at 0.143, ``selected``), and BFactorFit rows (the
+    resolutions of the refinements so far against their particle counts). The B-factor fit of
+    ln N against 1/d² goes on the class (``bFactorFitLinear`` = B/2)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["refinement"] = "refinement"
+    movie: MovieRef
+    auto_proc_program_id: int
+    run_number: int = Field(ge=1, description="The 3D run whose best class was refined")
+    class_number: int = Field(ge=1, description="That class")
+    particles: int = Field(ge=1)
+    symmetry: str = Field(max_length=20)
+    pixel_size_a: float = Field(gt=0)
+    map_full_path: str = Field(max_length=255, description="The postprocessed map (MRC)")
+    resolution_a: float = Field(gt=0)
+    completeness: float | None = Field(default=None, ge=0, le=1)
+    rotation_accuracy_deg: float | None = Field(default=None, ge=0)
+    translation_accuracy_a: float | None = Field(default=None, ge=0)
+    angular_efficiency: float | None = Field(default=None, ge=0, le=1)
+    bfactor_points: list[BFactorPoint] = Field(min_length=1)
+
+
 AnyRecord = Annotated[
     MovieRecord
     | MotionCorrectionRecord
@@ -273,6 +351,8 @@ AnyRecord = Annotated[
     | IceThicknessRecord
     | ParticlePickerRecord
     | FailureRecord
-    | ClassificationRecord,
+    | ClassificationRecord
+    | Class3DRecord
+    | RefinementRecord,
     Field(discriminator="kind"),
 ]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import starfile
 
 from cryolive.config import CurationThresholds
 from cryolive.db import make_engine, session_factory, upgrade
@@ -16,7 +17,7 @@ from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context
 from cryolive.records import ClassificationRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.services.class2d import class2d, rejected_in
-from cryolive.services.messages import Class2DMessage, WriteResults
+from cryolive.services.messages import Class2DMessage, Class3DTrigger, WriteResults
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles
 
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="class2d", attempt=0, delivery_count=0)
@@ -68,6 +69,8 @@ def _message(project: Path, star: Path, i: int, **settings: object) -> Class2DMe
 def _records(emits: list) -> list[ClassificationRecord]:  # type: ignore[type-arg]
     out = []
     for emit in emits:
+        if emit.output == "class3d":  # the selected particles, for live 3D
+            continue
         assert isinstance(emit.result, WriteResults)
         out += [r for r in emit.result.records if isinstance(r, ClassificationRecord)]
     return out
@@ -129,6 +132,22 @@ def test_a_classification_claimed_by_a_dead_worker_runs_with_the_next_message(
     redelivered = class2d(_message(tmp_path, micrographs[1], 1), CONTEXT)
     assert [(r.batch_number, r.particles_in_batch) for r in _records(redelivered)] == [(1, 160)]
     assert json.loads(state_path.read_text())["pending"] == []
+
+
+def test_each_classification_sends_its_selected_particles_on_to_3d(
+    micrographs: list[Path], tmp_path: Path
+) -> None:
+    emits = []
+    for i in range(2):  # 160 particles: batch 1's first classification
+        emits += class2d(_message(tmp_path, micrographs[i], i), CONTEXT)
+    (trigger,) = [e.result for e in emits if e.output == "class3d"]
+    (record,) = _records(emits)
+    assert isinstance(trigger, Class3DTrigger)
+    assert (trigger.batch_number, trigger.particles_in_batch) == (1, 160)
+    assert trigger.movie_path == "/visit/raw/mic1.tiff"
+    selected = sum(c.particles for c in record.classes if c.selected)
+    rows = starfile.read(trigger.selected_star, always_dict=True)["particles"]
+    assert trigger.selected_particles == selected == len(rows) > 0
 
 
 def test_few_particles_use_fewer_classes(micrographs: list[Path], tmp_path: Path) -> None:

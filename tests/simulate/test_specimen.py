@@ -144,3 +144,20 @@ def test_eer_with_too_few_detector_frames_is_refused(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="eer_frames_per_fraction"):
         simulate_visit(config, tmp_path)
+
+
+def test_the_truth_map_holds_the_specimen_where_its_atoms_are(tmp_path: Path) -> None:
+    from cryolive.io.maps import read_map
+    from cryolive.simulate import write_truth_map
+
+    specimen = procedural_specimen(seed=4)
+    volume, voxel = read_map(write_truth_map(tmp_path / "truth" / "map.mrc", specimen))
+    assert voxel == pytest.approx(2.0)
+    # every atom's phase is in the map (smoothing spreads it, keeps it)
+    assert volume.sum() * voxel**3 == pytest.approx(specimen.phase_rad_a2.sum(), rel=1e-3)
+    # its centre of mass is the atoms' (the specimen is centred), in the box's centre
+    grid = np.indices(volume.shape).reshape(3, -1)
+    centre = (grid * volume.ravel()).sum(axis=1) / volume.sum()
+    np.testing.assert_allclose(centre, volume.shape[0] // 2, atol=0.5)
+    # and it is the specimen's shape: x extent from atoms matches the map's
+    assert volume.shape[0] * voxel >= 2 * specimen.radius_a

@@ -23,26 +23,36 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+import starfile
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from ispyb.sqlalchemy import Movie, ParticlePicker
+from ispyb.sqlalchemy import MotionCorrection, Movie, ParticleClassification, ParticlePicker
 from sqlalchemy.orm import Session
 
 from cryolive.config import Settings, WebSettings
 from cryolive.db import make_engine, upgrade
-from cryolive.db.repo import classes, collections, grid, results, visits
+from cryolive.db.repo import classes, collections, grid, recon3d, results, visits
 from cryolive.db.repo.pipeline import write_failures
+from cryolive.engines.recon3d import phantom
+from cryolive.io.maps import write_map
 from cryolive.messaging import open_transport
 from cryolive.messaging.envelope import Envelope
 from cryolive.records import (
+    BFactorPoint,
+    Class3DRecord,
+    Class3DValues,
     CtfRecord,
     FailureRecord,
     IceThicknessRecord,
+    InitialModelValues,
     MotionCorrectionRecord,
     MovieRecord,
     MovieRef,
+    RefinementRecord,
 )
 from cryolive.web import create_app
 
@@ -96,6 +106,9 @@ class World:
     broker_url: str = ""
     grid_square_id: int = 0  # square 7 of raw's atlas (holes 71, 72: movies 0-7)
     foil_hole_id: int = 0  # hole 71 (movies 0-3)
+    refinement_id: int = 0  # raw's refined map (ParticleClassification id), with its files
+    class3d_id: int = 0  # class 1 of raw's 3D run (selected, refined)
+    outside_map_id: int = 0  # class 2 of that run: its map is recorded outside the visit
 
     @property
     def processed(self) -> Path:
@@ -288,6 +301,7 @@ def _fill(session: Session, root: Path) -> World:
             started_at=START + dt.timedelta(minutes=20 + 20 * batch_try),
             duration_s=42.0 + 53 * batch_try,
         )
+    map_ids = _recon3d(session, out, picker=int(last_picker), program=class2d)
     write_failures(
         session,
         records=[
@@ -371,7 +385,127 @@ def _fill(session: Session, root: Path) -> World:
         foreign_movie_id=0,
         grid_square_id=holes[7],
         foil_hole_id=holes[71],
+        **map_ids,
     )
+
+
+def _recon3d(session: Session, out: Path, *, picker: int, program: int) -> dict[str, int]:
+    """raw's 3D results, written directly (not by the engines): a 3D run of 700 particles with
+    two classes (class 2's map recorded outside the visit) and the refinement of class 1 with
+    its files: maps (box 24), mask, half maps, run_data.star, postprocess.star with FSC
+    curves, and B-factor points of 350 and 700 particles."""
+    rng = np.random.default_rng(5)
+    run = out / "Class3D" / "job017" / "run_001" / "Class3D"
+    refine = out / "Refine3D" / "job018" / "run_001_class001"
+    truth = phantom(24, rng)
+    write_map(run / "class001.mrc", truth, pixel_size_a=3.6)
+    angles = np.column_stack([rng.uniform(-180, 180, 700), rng.uniform(0, 180, 700), np.zeros(700)])
+    rows = pd.DataFrame(
+        {
+            "rlnImageName": [f"{i + 1:06d}@particles.mrcs" for i in range(700)],
+            "rlnAngleRot": angles[:, 0],
+            "rlnAngleTilt": angles[:, 1],
+            "rlnAnglePsi": angles[:, 2],
+            "rlnClassNumber": [1] * 400 + [2] * 300,
+        }
+    )
+    starfile.write({"particles": rows}, run / "run_data.star", overwrite=True)
+    for name in ("refined", "half1", "half2"):
+        write_map(refine / "Refine" / f"{name}.mrc", truth, pixel_size_a=3.6)
+    starfile.write(
+        {"particles": rows.drop(columns="rlnClassNumber")[:400]},
+        refine / "Refine" / "run_data.star",
+        overwrite=True,
+    )
+    write_map(refine / "PostProcess" / "postprocess.mrc", truth, pixel_size_a=3.6)
+    write_map(refine / "PostProcess" / "mask.mrc", (truth > 0).astype(np.float32), pixel_size_a=3.6)
+    s = np.arange(13) / (24 * 3.6)
+    starfile.write(
+        {
+            "general": pd.DataFrame(
+                {"rlnFinalResolution": [9.5], "rlnBfactorUsedForSharpening": [-80.0]}
+            ),
+            "fsc": pd.DataFrame(
+                {
+                    "rlnSpectralIndex": np.arange(13),
+                    "rlnResolution": s,
+                    "rlnFourierShellCorrelationCorrected": np.clip(1.2 - s * 12, 0, 1),
+                    "rlnFourierShellCorrelationMaskedMaps": np.clip(1.25 - s * 12, 0, 1),
+                    "rlnFourierShellCorrelationUnmaskedMaps": np.clip(1.1 - s * 12, 0, 1),
+                }
+            ),
+        },
+        refine / "PostProcess" / "postprocess.star",
+        overwrite=True,
+    )
+    found = session.execute(
+        sa.select(Movie.dataCollectionId, Movie.movieFullPath)
+        .join(MotionCorrection, MotionCorrection.movieId == Movie.movieId)
+        .join(
+            ParticlePicker,
+            ParticlePicker.firstMotionCorrectionId == MotionCorrection.motionCorrectionId,
+        )
+        .where(ParticlePicker.particlePickerId == picker)
+    ).one()
+    ref = MovieRef(data_collection_id=int(found[0]), movie_full_path=str(found[1]))
+    group = recon3d.write_class3d(
+        session,
+        record=Class3DRecord(
+            movie=ref,
+            auto_proc_program_id=program,
+            run_number=1,
+            particles=700,
+            symmetry="C1",
+            binned_pixel_size_a=3.6,
+            initial_model=InitialModelValues(particles=700, resolution_a=25.0),
+            classes=[
+                Class3DValues(
+                    class_number=1,
+                    map_full_path=str(run / "class001.mrc"),
+                    particles=400,
+                    distribution=400 / 700,
+                    resolution_a=11.0,
+                    angular_efficiency=0.8,
+                    selected=True,
+                ),
+                Class3DValues(
+                    class_number=2,
+                    map_full_path=f"{out}/../../../secret.mrc",
+                    particles=300,
+                    distribution=300 / 700,
+                    resolution_a=24.0,
+                    angular_efficiency=0.1,
+                ),
+            ],
+        ),
+        particle_picker_id=picker,
+    )
+    refinement = recon3d.write_refinement(
+        session,
+        record=RefinementRecord(
+            movie=ref,
+            auto_proc_program_id=program,
+            run_number=1,
+            class_number=1,
+            particles=400,
+            symmetry="C1",
+            pixel_size_a=3.6,
+            map_full_path=str(refine / "PostProcess" / "postprocess.mrc"),
+            resolution_a=9.5,
+            angular_efficiency=0.8,
+            bfactor_points=[
+                BFactorPoint(particles=200, resolution_a=12.0),
+                BFactorPoint(particles=400, resolution_a=9.5),
+            ],
+        ),
+        particle_picker_id=picker,
+    )
+    class_ids = session.scalars(
+        sa.select(ParticleClassification.particleClassificationId)
+        .where(ParticleClassification.particleClassificationGroupId == group)
+        .order_by(ParticleClassification.classNumber)
+    ).all()
+    return {"refinement_id": refinement, "class3d_id": class_ids[0], "outside_map_id": class_ids[1]}
 
 
 def _grid(session: Session, root: Path, dc_id: int) -> dict[int, int]:

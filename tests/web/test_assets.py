@@ -26,7 +26,14 @@ def test_the_collection_page_loads_hashed_assets(clients: Any, world: Any) -> No
     html = client.get(f"/collections/{world.data_collection_id}").text
     urls = _assets_of(html)
     names = {re.sub(r"\.[0-9a-f]{12}\.", ".", u.removeprefix("/assets/")) for u in urls}
-    assert names == {"cryolive.css", "plotly.min.js", "collection.js", "gallery.js", "curation.js"}
+    assert names == {
+        "cryolive.css",
+        "plotly.min.js",
+        "collection.js",
+        "gallery.js",
+        "curation.js",
+        "recon3d.js",
+    }
     assert "/vendor/plotly.min.js" not in html and "/static/" not in html
     for url in urls:
         name = url.removeprefix("/assets/")

@@ -565,3 +565,37 @@ def test_atlas_and_grid_square_views(browser: Any, server: str, world: Any) -> N
     page.wait_for_selector(f"body[data-movie='{world.movie_ids[2]}']")
     assert violations == []
     page.context.close()
+
+
+def test_the_3d_panel_draws_the_map_and_the_fsc(browser: Any, server: str, world: Any) -> None:
+    """The 3D panel: the refined map as a WebGL isosurface whose threshold slider redraws it,
+    three central sections, the FSC curves with the 0.143 line, the angular distribution, the
+    B-factor plot, the 3D classes and the downloads, under the Content-Security-Policy."""
+    page = _page(browser, server, "alice")
+    violations = _csp_violations(page)
+    page.goto(f"/collections/{world.data_collection_id}")
+    assert page.evaluate("document.getElementById('recon3d').dataset.state") is None  # lazy
+    page.locator("#recon3d").scroll_into_view_if_needed()
+    page.wait_for_selector("#recon3d[data-state=drawn]", timeout=30_000)
+    assert page.locator("#map3d .gl-container canvas").count() >= 1  # a WebGL scene
+    isosurface = "document.getElementById('map3d').data[0]"
+    assert page.evaluate(f"{isosurface}.type") == "isosurface"
+    assert page.evaluate(f"{isosurface}.value.length") == 24**3
+    before = page.evaluate(f"{isosurface}.isomin")
+    page.locator("#map-threshold").fill("3.5")
+    _wait_until(page, f"{isosurface}.isomin > {before}")
+    assert page.locator("#recon3d [id^=map-slice-] .heatmaplayer").count() == 3
+    assert page.locator("#chart-fsc .scatterlayer .trace").count() == 4  # 3 curves and 0.143
+    assert "9.50 Å" in page.locator("#chart-fsc .gtitle").text_content()
+    assert page.locator("#chart-angles .heatmaplayer").count() == 1
+    assert page.locator("#chart-bfactor .scatterlayer .trace").count() == 2  # points and fit
+    assert page.locator("#classes3d .class3d-card").count() == 2
+    assert page.locator("#classes3d .class3d-card.selected").count() == 1
+    # class 2's map is recorded outside the visit: refused, and said so on its card only
+    assert page.locator("#classes3d .class3d-card .heatmaplayer").count() == 1
+    assert "map not available" in page.locator("#classes3d .class3d-card").nth(1).inner_text()
+    links = page.locator("#downloads3d a")
+    assert links.count() == 7  # the refinement's 5 files, the run's 2 classes
+    assert page.locator("#history3d tbody tr").count() == 2
+    _shot(page, "recon3d")
+    assert violations == []

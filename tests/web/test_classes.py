@@ -62,9 +62,9 @@ def test_write_classification_is_idempotent_and_checks_its_input(world: Any) -> 
     engine = make_engine(world.url)
     with Session(engine) as session:
         group = session.scalars(
-            sa.select(ParticleClassificationGroup).order_by(
-                ParticleClassificationGroup.particleClassificationGroupId.desc()
-            )
+            sa.select(ParticleClassificationGroup)
+            .where(ParticleClassificationGroup.type == "2D")  # the world has 3D groups too
+            .order_by(ParticleClassificationGroup.particleClassificationGroupId.desc())
         ).first()
         assert group is not None
         args = {

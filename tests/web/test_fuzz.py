@@ -141,6 +141,8 @@ def _ids(world: Any) -> list[int]:
         world.failed_program_id,
         *world.class_ids[:1],
         world.outside_class_id,
+        world.refinement_id,
+        world.outside_map_id,
     ]
 
 

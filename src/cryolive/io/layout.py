@@ -17,6 +17,8 @@ STAGES = {
     "AutoPick": 4,
     "Extract": 5,
     "Class2D": 6,
+    "Class3D": 7,  # initial model and 3D classification of each live 3D run
+    "Refine3D": 8,  # refinement and postprocessing of a run's best class
 }
 
 

@@ -15,10 +15,12 @@ from cryolive.messaging.service import Registry
 
 def pipeline_registry(database_url: str, curation: CurationThresholds | None = None) -> Registry:
     from cryolive.services.class2d import class2d_service
+    from cryolive.services.class3d import class3d_service
     from cryolive.services.ctf import ctf_service
     from cryolive.services.ice import ice_service
     from cryolive.services.motioncorr import motioncorr_service
     from cryolive.services.pick import pick_service
+    from cryolive.services.refine3d import refine3d_service
     from cryolive.services.writer import writer_service
 
     return Registry(
@@ -29,6 +31,8 @@ def pipeline_registry(database_url: str, curation: CurationThresholds | None = N
             ice_service(),
             pick_service(),
             class2d_service(database_url, curation or CurationThresholds()),
+            class3d_service(),
+            refine3d_service(),
             writer_service(database_url),
         ]
     )

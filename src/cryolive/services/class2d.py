@@ -59,10 +59,11 @@ from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.services._common import RESULTS, sessions_for
-from cryolive.services.messages import Class2DMessage, WriteResults
+from cryolive.services.messages import Class2DMessage, Class3DTrigger, WriteResults
 
 WORKING_BOX_PX = 64  # particles are read straight to the engine's working box
 CLAIM_S = 3600.0  # how long a claim from another host holds
+CLASS3D = "class3d"  # the output each classification's selected particles go out on
 
 log = logging.getLogger(__name__)
 
@@ -268,16 +269,30 @@ def class2d(
         _add(state, message)
         todo = [item for item in state["pending"] if _claim(item)]
     records: list[AnyRecord] = list(again)
+    emits = []
     for item in todo:
         kept = _accepted(item, message, rejected)
         record = None if kept is None else _classify(job, kept, message)
-        if record is not None:
+        if record is not None and kept is not None:
             records.append(record)
+            emits.append(Emit(CLASS3D, _selected(job, kept, record)))
         with _locked(job) as state:
             state["pending"] = [p for p in state["pending"] if _key(p) != _key(item)]
             if record is not None:
                 state["emitted"].append(record.model_dump(mode="json"))
-    return [Emit(RESULTS, WriteResults(records=records))] if records else []
+    return [*emits, Emit(RESULTS, WriteResults(records=records))] if records else []
+
+
+def _selected(job: Path, item: dict[str, Any], record: ClassificationRecord) -> Class3DTrigger:
+    """Where a classification's selected particles are, for live 3D (``class3d`` output)."""
+    folder = job / f"batch_{item['batch']:03d}" / f"n{item['particles']:08d}"
+    return Class3DTrigger(
+        movie_path=item["last_movie"],
+        batch_number=item["batch"],
+        particles_in_batch=item["particles"],
+        selected_star=str(folder / "run_selected_data.star"),
+        selected_particles=sum(c.particles for c in record.classes if c.selected),
+    )
 
 
 def rejected_in(database_url: str, defaults: CurationThresholds) -> Rejected:

@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cryolive.params import (
     Class2DParameters,
+    Class3DParameters,
     CtfParameters,
     ExtractParameters,
     MotionParameters,
     PickingParameters,
+    Refine3DParameters,
 )
 from cryolive.records import AnyRecord
 
@@ -92,6 +94,47 @@ class Class2DMessage(MovieStep):
     particles: int = Field(ge=0)
     mask_diameter_a: float = Field(gt=0, description="Circular mask: the largest diameter + 10%")
     class2d: Class2DParameters
+
+
+class Class3DTrigger(_Message):
+    """Sent by 2D classification after each classification of a batch: where its selected
+    particles are, and how many."""
+
+    movie_path: str = Field(description="The latest micrograph of the batch")
+    batch_number: int = Field(ge=1)
+    particles_in_batch: int = Field(ge=0)
+    selected_star: str = Field(description="particles.star of the selected classes' particles")
+    selected_particles: int = Field(ge=0)
+
+
+class _RunStep(_Message):
+    data_collection_id: int
+    program_id: int = Field(description="AutoProcProgram of the processing run")
+    project_dir: str = Field(description="RELION project folder of the raw folder")
+    movie_path: str = Field(description="The latest micrograph whose particles are used")
+
+
+class Class3DMessage(_RunStep):
+    """One 2D classification's selected particles, for the run's live 3D."""
+
+    batch_number: int = Field(ge=1)
+    particles_in_batch: int = Field(ge=0)
+    selected_star: str
+    selected_particles: int = Field(ge=0)
+    particle_diameter_a: float = Field(gt=0, description="The largest particle diameter")
+    class3d: Class3DParameters
+    refine3d: Refine3DParameters
+
+
+class Refine3DMessage(_RunStep):
+    """The best class of a 3D run, to refine and postprocess."""
+
+    run_number: int = Field(ge=1)
+    class_number: int = Field(ge=1)
+    class_map: str = Field(description="The class's map (MRC), the refinement's reference")
+    class3d_data_star: str = Field(description="run_data.star of the 3D classification")
+    particles: int = Field(ge=1, description="Particles of the class")
+    symmetry: str
 
 
 class IceMessage(MovieStep):

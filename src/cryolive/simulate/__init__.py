@@ -24,7 +24,7 @@ from cryolive.simulate._specimen import (
     specimen_from_model,
 )
 from cryolive.simulate._truth import VisitTruth
-from cryolive.simulate._visit import simulate_visit
+from cryolive.simulate._visit import simulate_visit, write_truth_map
 
 __all__ = [
     "DETECTORS",
@@ -51,4 +51,5 @@ __all__ = [
     "specimen_from_map",
     "specimen_from_model",
     "write_simulated_particles",
+    "write_truth_map",
 ]

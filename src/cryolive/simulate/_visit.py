@@ -10,7 +10,9 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+from scipy import ndimage
 
+from cryolive.io.maps import write_map
 from cryolive.simulate._config import MovieFormat, VisitConfig
 from cryolive.simulate._epu_paths import EpuGrid, movie_suffix, raw_folder_name, serialem_paths
 from cryolive.simulate._grid import plan_grid
@@ -318,7 +320,24 @@ def simulate_visit(
         faults=faults,
     )
     truth.write(out / "truth.json")
+    write_truth_map(out / "truth" / "map.mrc", specimens[int(np.argmax(abundances))])
     return truth
+
+
+TRUTH_MAP_VOXEL_A = 2.0
+
+
+def write_truth_map(path: Path, specimen: Specimen, *, voxel_a: float = TRUTH_MAP_VOXEL_A) -> Path:
+    """The map the most abundant specimen's particles are projections of, for the daily check:
+    its atoms' phases (rad·Å²) binned onto a grid of ``voxel_a`` and smoothed by a Gaussian of
+    one voxel, in a box of 2.4 times its radius. Its orientation and hand are the specimen's
+    coordinates'; the check aligns a refined map to it (either hand)."""
+    box = 2 * int(np.ceil(1.2 * specimen.radius_a / voxel_a)) + 4
+    edges = (np.arange(box + 1) - box / 2 - 0.5) * voxel_a  # the origin: voxel box // 2
+    zyx = specimen.coords_a[:, ::-1]  # x, y, z columns → z, y, x axes
+    volume, _ = np.histogramdd(zyx, bins=(edges, edges, edges), weights=specimen.phase_rad_a2)
+    smooth = ndimage.gaussian_filter(volume, 1.0) / voxel_a**3
+    return write_map(path, smooth.astype(np.float32), pixel_size_a=voxel_a)
 
 
 class _Later:
@@ -448,4 +467,10 @@ def _draw_fault(config: VisitConfig, rng: np.random.Generator, fmt: MovieFormat)
     return None
 
 
-__all__ = ["ExposurePlan", "load_specimens", "raw_folder_name", "simulate_visit"]
+__all__ = [
+    "ExposurePlan",
+    "load_specimens",
+    "raw_folder_name",
+    "simulate_visit",
+    "write_truth_map",
+]

@@ -53,6 +53,7 @@ from cryolive.web.routes import (
     visits,
 )
 from cryolive.web.routes import queues as queue_routes
+from cryolive.web.routes import recon3d as recon3d_routes
 from cryolive.web.routes import report as report_routes
 from cryolive.web.secret import session_secret
 from cryolive.web.series_cache import SeriesCache
@@ -123,6 +124,7 @@ def page_assets() -> Assets:
         "grid.js",
         "staff.js",
         "docs.js",
+        "recon3d.js",
     )
     files = {name: _HERE / "static" / name for name in names}
     return Assets(files | {"plotly.min.js": plotly_js()})
@@ -206,7 +208,7 @@ def create_app(
         staff,
         queue_routes,
     )
-    for module in (*routers, alert_routes, report_routes):
+    for module in (*routers, alert_routes, report_routes, recon3d_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_ui_files()), name="swagger-ui")

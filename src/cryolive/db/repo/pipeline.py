@@ -18,10 +18,12 @@ from cryolive.db import ledger
 from cryolive.db.repo import collections
 from cryolive.db.repo._keys import KeyParts, lookup, table_of, upsert_many
 from cryolive.db.repo.classes import picker_of, write_classification
+from cryolive.db.repo.recon3d import write_class3d, write_refinement
 from cryolive.db.repo.results import motion_correction_ids, write_result_sets
 from cryolive.errors import printable
 from cryolive.records import (
     AnyRecord,
+    Class3DRecord,
     ClassificationRecord,
     CtfRecord,
     FailureRecord,
@@ -30,7 +32,11 @@ from cryolive.records import (
     MovieRecord,
     MovieRef,
     ParticlePickerRecord,
+    RefinementRecord,
 )
+
+# Records of a whole run's particles, not of one movie: no movie's work waits on them.
+_RUN_RECORDS = (ClassificationRecord, Class3DRecord, RefinementRecord)
 
 MESSAGE = table_of(AutoProcProgramMessage)
 # A movie's work is done when each branch of the recipe has ended: ice thickness (a result or
@@ -129,7 +135,7 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
     """
     programs = {p for p in map(_program, records) if p is not None}
     ended = collections.ended_programs(session, program_ids=sorted(programs))
-    late = [r for r in records if _program(r) in ended and not isinstance(r, ClassificationRecord)]
+    late = [r for r in records if _program(r) in ended and not isinstance(r, _RUN_RECORDS)]
     records = [r for r in records if _program(r) not in ended]
     ledger.complete(
         session,
@@ -168,6 +174,17 @@ def write_records(session: Session, *, records: Sequence[AnyRecord], now: float)
             started_at=c.started_at,
             duration_s=c.duration_s,
         )
+    for r3 in [*of(Class3DRecord), *of(RefinementRecord)]:
+        picker = picker_of(
+            session,
+            data_collection_id=r3.movie.data_collection_id,
+            movie_full_path=r3.movie.movie_full_path,
+            program_id=r3.auto_proc_program_id,
+        )
+        if isinstance(r3, Class3DRecord):
+            write_class3d(session, record=r3, particle_picker_id=picker)
+        else:
+            write_refinement(session, record=r3, particle_picker_id=picker)
     last = [
         (r.movie, r.auto_proc_program_id)
         for r in records
