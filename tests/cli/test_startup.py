@@ -2,7 +2,7 @@
 
 Structural guards (not timings): which modules a ``cryolive`` call imports, in a fresh
 interpreter, so that a heavy import crept back into the listing or into a light command fails
-here rather than in the benchmark (docs/performance.md, "Start-up").
+here rather than in the benchmark (docs/architecture.md, "Command-line start-up").
 """
 
 from __future__ import annotations

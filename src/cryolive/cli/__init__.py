@@ -3,7 +3,7 @@
 Each domain keeps its commands in its own module here and lists them, one line each, in
 :data:`COMMANDS`. A module is imported only when one of its commands runs (or shows its own
 ``--help``): ``cryolive --help`` and ``cryolive ctf …`` do not pay for numpy, SQLAlchemy,
-FastAPI or the settings they do not use (docs/performance.md, "Start-up").
+FastAPI or the settings they do not use (docs/architecture.md, "Command-line start-up").
 
 Settings are built when a command first asks for them (:func:`settings_of`), from ``--config``
 and the environment, once per invocation.

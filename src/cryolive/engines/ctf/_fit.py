@@ -218,7 +218,7 @@ def _nelder_mead(
     and every value within ``fatol`` of its value, or after ``maxfev`` evaluations.
 
     Written here rather than taken from scipy.optimize, whose import alone cost a one-micrograph
-    ``cryolive ctf`` call more than this whole polish (docs/performance.md)."""
+    ``cryolive ctf`` call more than this whole polish (docs/architecture.md)."""
     points = np.array(simplex, dtype=np.float64)
     values = np.array([f(p) for p in points])
     evaluations = len(points)
