@@ -139,10 +139,11 @@ def settings_of(ctx: typer.Context) -> Settings:
         return root.obj
     config = root.obj if isinstance(root.obj, Path) else None
     try:
-        root.obj = load_settings(config)
+        settings = load_settings(config)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--config") from exc
-    return root.obj
+    root.obj = settings
+    return settings
 
 
 def _callback(
