@@ -7,7 +7,6 @@ from typing import cast
 
 import numpy as np
 
-from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
 from cryolive.engines.motion import (
     Flip,
     GainOrientation,
@@ -80,6 +79,9 @@ def process_movie(
         "bfactor_a2": bfactor_a2, "local_bfactor_a2": local_bfactor_a2, "voltage_kv": voltage_kv,
     }  # fmt: skip
     if engine == "relion":
+        # imported here: the adapter pulls starfile and pandas, which cryolive's engine needs not
+        from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
+
         found = run_relion_motioncorr(
             movie, out_dir / "relion" / stem, pixel_size_a=pixel_size_a,
             dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,

@@ -77,16 +77,19 @@ def motioncorr(
     A movie that cannot be read or corrected is reported and skipped; the exit code is 1 if
     any failed.
     """
-    from cryolive.adapters.relion_motioncorr import RelionMotionError
-    from cryolive.cli import settings_of
     from cryolive.cli._motioncorr import orient_gain, parse_orientation, process_movie
     from cryolive.engines.motion import GainTransform
     from cryolive.io import GainReadError, MovieReadError
     from cryolive.io.gain import read_gain
 
-    settings_of(ctx)
+    # (no setting is used here: building them would only cost start-up time)
     if engine not in ("cryolive", "relion"):
         raise typer.BadParameter(f"cryolive or relion, got {engine!r}", param_hint="--engine")
+    failures: tuple[type[Exception], ...] = (MovieReadError, ValueError)
+    if engine == "relion":  # RELION's adapter (starfile, pandas) only when it runs
+        from cryolive.adapters.relion_motioncorr import RelionMotionError
+
+        failures = (*failures, RelionMotionError)
     console = Console(stderr=True)
     grid = _patches(patches)
     gain_matched = None
@@ -124,7 +127,7 @@ def motioncorr(
                 eer_group=eer_grouping, eer_upsampling=eer_upsampling, workers=threads,
                 engine=engine,
             )  # fmt: skip
-        except (MovieReadError, ValueError, RelionMotionError) as exc:
+        except failures as exc:
             failed += 1
             console.print(f"[red]FAILED[/red] {movie}: {exc}")
             continue

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 from numpy.typing import NDArray
 
 from cryolive.engines.ctf._background import fit_linear
@@ -198,15 +198,74 @@ def _polish(objective: _Objective, start: NDArray[np.float64], scale: float) -> 
 
     x0 = start[free] / steps[free]
     simplex = np.vstack([x0] + [x0 + np.eye(x0.size)[i] for i in range(x0.size)])
-    found = scipy.optimize.minimize(
-        on_free,
-        x0,
-        method="Nelder-Mead",
-        options={"initial_simplex": simplex, "xatol": 0.005, "fatol": 1e-6, "maxfev": 2000},
-    )
+    found = _nelder_mead(on_free, simplex, xatol=0.005, fatol=1e-6, maxfev=2000)
     out = base.copy()
-    out[free] = np.asarray(found.x) * steps[free]
+    out[free] = found * steps[free]
     return out
+
+
+def _nelder_mead(
+    f: Callable[[NDArray[np.float64]], float],
+    simplex: NDArray[np.float64],
+    *,
+    xatol: float,
+    fatol: float,
+    maxfev: int,
+) -> NDArray[np.float64]:
+    """The lowest point of ``f`` found by the Nelder-Mead downhill simplex from ``simplex``
+    (n + 1 rows of n), with the usual coefficients (reflection 1, expansion 2, contraction
+    and shrink 1/2). Stops when every vertex is within ``xatol`` of the best (each coordinate)
+    and every value within ``fatol`` of its value, or after ``maxfev`` evaluations.
+
+    Written here rather than taken from scipy.optimize, whose import alone cost a one-micrograph
+    ``cryolive ctf`` call more than this whole polish (docs/architecture.md)."""
+    points = np.array(simplex, dtype=np.float64)
+    values = np.array([f(p) for p in points])
+    evaluations = len(points)
+
+    def trial(x: NDArray[np.float64]) -> float:
+        nonlocal evaluations
+        evaluations += 1
+        return f(x)
+
+    while evaluations < maxfev:
+        order = np.argsort(values, kind="stable")
+        points, values = points[order], values[order]
+        if (
+            np.max(np.abs(points[1:] - points[0])) <= xatol
+            and np.max(np.abs(values[1:] - values[0])) <= fatol
+        ):
+            break
+        centroid = points[:-1].mean(axis=0)
+        worst = points[-1]
+        reflected = 2.0 * centroid - worst
+        f_reflected = trial(reflected)
+        if f_reflected < values[0]:
+            expanded = 3.0 * centroid - 2.0 * worst
+            f_expanded = trial(expanded)
+            if f_expanded < f_reflected:
+                points[-1], values[-1] = expanded, f_expanded
+            else:
+                points[-1], values[-1] = reflected, f_reflected
+            continue
+        if f_reflected < values[-2]:
+            points[-1], values[-1] = reflected, f_reflected
+            continue
+        if f_reflected < values[-1]:  # contract on the reflected side
+            contracted = 1.5 * centroid - 0.5 * worst
+            f_contracted = trial(contracted)
+            accept = f_contracted <= f_reflected
+        else:  # contract on the worst vertex's side
+            contracted = 0.5 * centroid + 0.5 * worst
+            f_contracted = trial(contracted)
+            accept = f_contracted < values[-1]
+        if accept:
+            points[-1], values[-1] = contracted, f_contracted
+            continue
+        points[1:] = points[0] + 0.5 * (points[1:] - points[0])  # shrink towards the best
+        for i in range(1, len(points)):
+            values[i] = trial(points[i])
+    return np.asarray(points[int(np.argmin(values))])
 
 
 def refine_2d(

@@ -1,0 +1,3 @@
+from cryolive.cli import main
+
+main()
