@@ -3,10 +3,8 @@ initial model and a 3D classification, the best class is refined and postprocess
 writer records the 3D rows, and the web panel's data is there.
 
 Run twice: with stand-ins for the 3D commands (tests/fake3d.py: the file contracts, so the
-wiring — recipe, messages, services, writer — is tested now) and with the real commands,
-which is skipped while ``cryolive initial-model``/``class3d``/``refine3d``/``postprocess``
-are not on this branch (the engines are built in parallel; remove nothing when they land:
-the skip lifts itself).
+wiring — recipe, messages, services, writer — is tested quickly and exactly) and with the real
+``cryolive initial-model``/``class3d``/``refine3d``/``postprocess`` run as local jobs.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.services import class3d as class3d_service
 from cryolive.services import refine3d as refine3d_service
 
-COMMANDS = ("initial-model", "class3d", "refine3d", "postprocess")
 SMALL = {
     "class2d_min_particles": 20,
     "class2d_particles_per_class": 10,
@@ -51,14 +48,6 @@ def _fake3d() -> object:
     return module
 
 
-def _missing_commands() -> list[str]:
-    from cryolive.cli import build_app
-
-    commands = build_app().registered_commands
-    names = {c.name or getattr(c.callback, "__name__", "").replace("_", "-") for c in commands}
-    return [c for c in COMMANDS if c not in names]
-
-
 def _wait_for_3d(sessions: Callable[[], object], timeout_s: float) -> tuple[int, recon3d.Results3D]:
     deadline = time.time() + timeout_s
     while True:
@@ -80,13 +69,7 @@ def test_a_simulated_session_goes_through_2d_into_3d(
     two_grid_visit: Path,
     visit_copy: Callable[[Path], Path],
 ) -> None:
-    if commands == "engines":
-        missing = _missing_commands()
-        if missing:
-            pytest.skip(
-                f"the 3D commands are not on this branch yet: cryolive {', '.join(missing)}"
-            )
-    else:
+    if commands == "stand-ins":
         fake = _fake3d()
         monkeypatch.setattr(class3d_service, "run_step", fake.run_step)  # type: ignore[attr-defined]
         monkeypatch.setattr(refine3d_service, "run_step", fake.run_step)  # type: ignore[attr-defined]
