@@ -94,8 +94,8 @@ def test_a_simulated_session_goes_through_2d_into_3d(
     run = found.runs[0]
     assert run.run_number == 1 and 10 <= run.particles <= selected
     assert run.initial_model_particles == run.particles
-    # the real class3d takes 20 particles per class: a small run gets fewer classes
-    wanted = 2 if commands == "stand-ins" else max(1, min(2, run.particles // 20))
+    # class3d takes 20 particles per class: a small run asks for fewer classes
+    wanted = max(1, min(2, run.particles // 20))
     assert len(run.classes) == wanted and sum(c.selected for c in run.classes) == 1
     refinement = found.refinements[0]
     assert refinement.resolution_a is not None and refinement.points

@@ -89,14 +89,6 @@ def test_bad_input_is_refused(halves: Any) -> None:
         postprocess(np.full(h1.shape, np.nan), h2, px)
 
 
-def test_too_low_resolution_for_a_guinier_fit(halfmaps: ModuleType) -> None:
-    h = halfmaps.make_halves(100.0, 60.0)
-    with pytest.raises(PostprocessError, match="Guinier"):
-        postprocess(h.half1, h.half2, h.pixel_size_a)
-    # with a B-factor given it goes through
-    assert postprocess(h.half1, h.half2, h.pixel_size_a, bfactor=100.0).resolution_a > 10.0
-
-
 def test_soft_edge_distances() -> None:
     """One voxel grown by 2 and a 4-voxel cosine edge: 1 up to 2, ½ at 4, 0 from 6 on."""
     binary = np.zeros((24, 24, 24), bool)
@@ -110,3 +102,17 @@ def test_soft_edge_distances() -> None:
     assert mask[12, 12 + 4, 12] == pytest.approx(0.5)  # the same in every direction
     with pytest.raises(ValueError, match="edge_px"):
         soft_edge(binary, -1.0)
+
+
+def test_a_map_too_coarse_for_a_guinier_fit_is_not_sharpened_rather_than_refused(
+    halfmaps: ModuleType,
+) -> None:
+    """An early live refinement (worse than 10 Å) leaves no range for the fit: the map comes
+    back unsharpened (B = 0, not fitted) instead of an error that would stop the pipeline."""
+    h = halfmaps.make_halves(3000.0, 3.0)
+    result = postprocess(h.half1, h.half2, h.pixel_size_a)
+    assert result.resolution_a > 8.0
+    assert not result.bfactor_fitted and result.guinier is None and result.bfactor_a2 == 0.0
+    assert np.isfinite(result.sharpened).all()
+    # with a B-factor given, that one is used
+    assert postprocess(h.half1, h.half2, h.pixel_size_a, bfactor=100.0).bfactor_a2 == 100.0

@@ -16,6 +16,8 @@ Volume = NDArray[np.float32]
 Curve = NDArray[np.float64]
 
 GUINIER_LOW_A = 10.0  # the Guinier fit starts at 10 Å (Rosenthal & Henderson 2003)
+# the fit needs 1/d² from 10 Å to the resolution to span this ratio in d (a few shells)
+GUINIER_MIN_RATIO = 1.25
 RANDOMISE_BELOW_FSC = 0.8  # phases are randomised beyond where the unmasked FSC falls below this
 GOLD_STANDARD = 0.143
 
@@ -253,11 +255,15 @@ def postprocess(
     resolution = resolution_at(corrected, box, pixel_size_a, GOLD_STANDARD)
 
     guinier: GuinierPlot | None = None
-    if bfactor is None:
-        guinier = _guinier(fm1, fm2, shells, pixel_size_a, resolution)
-        b = -4.0 * guinier.slope
-    else:
-        b = float(bfactor)
+    b = 0.0 if bfactor is None else float(bfactor)
+    if bfactor is None and resolution < GUINIER_LOW_A / GUINIER_MIN_RATIO:
+        try:
+            guinier = _guinier(fm1, fm2, shells, pixel_size_a, resolution)
+            b = -4.0 * guinier.slope
+        except PostprocessError:
+            guinier = None  # too few shells in the fit's range
+    # else, at a resolution too low for a Guinier fit (an early live refinement): no
+    # sharpening (B = 0, bfactor_fitted False), as a user would rather have the map than an error
     c = np.clip(corrected, 0.0, 0.999)
     weights = np.sqrt(2.0 * c / (1.0 + c))
     weights[0] = 1.0
@@ -270,5 +276,5 @@ def postprocess(
         guinier=guinier,
         resolution_a=resolution,
         bfactor_a2=b,
-        bfactor_fitted=bfactor is None,
+        bfactor_fitted=guinier is not None,
     )
