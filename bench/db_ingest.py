@@ -5,7 +5,8 @@ uses it) with the ceiling: a plain SQLAlchemy Core ``executemany`` of the same r
 primary keys assigned by the client so no id has to come back. Each is measured in the same
 run, on a fresh database per backend.
 
-    .venv/bin/python bench/db_ingest.py [--sets 4000] [--batch 500] [--mariadb URL] [--backend mariadb]
+    .venv/bin/python bench/db_ingest.py [--sets 4000] [--batch 500] [--mariadb URL]
+        [--backend mariadb]
 """
 
 from __future__ import annotations

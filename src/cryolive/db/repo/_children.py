@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from cryolive.db.repo._keys import (
     _chunks,
     _insert_returning,
-    _update_many,
     _transaction_notes,
+    _update_many,
     new_in_transaction,
     note_new_rows,
 )
