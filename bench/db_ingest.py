@@ -6,6 +6,7 @@ primary keys assigned by the client so no id has to come back. Each is measured 
 run, on a fresh database per backend.
 
     .venv/bin/python bench/db_ingest.py [--sets 4000] [--batch 500] [--mariadb URL]
+        [--backend mariadb]
 """
 
 from __future__ import annotations
@@ -131,10 +132,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     parser.add_argument("--mariadb", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument(
+        "--backend", choices=("sqlite", "mariadb"), action="append", help="default: both"
+    )
     args = parser.parse_args()
     print(f"{args.sets} result sets (Movie + MotionCorrection + CTF), batches of {args.batch}")
     print(f"{'backend':8} {'write path':44} {'sets/s':>8} {'of ceiling':>10}")
-    for kind in ("sqlite", "mariadb"):
+    for kind in args.backend or ("sqlite", "mariadb"):
         with database(kind, args.mariadb) as url:
             engine = make_engine(url)
             upgrade(engine)

@@ -296,3 +296,33 @@ def test_two_processes_writing_the_same_results_leave_one_row_each(
             == 30
         )
     engine.dispose()
+
+
+def test_new_rows_get_their_own_ids_across_chunks(db: Session, collection: Any) -> None:
+    # 600 movies: more than one multi-row INSERT (chunks of 500) whose ids come as a block.
+    records = _records(collection, 600)["movies"]
+    ids = results.write_movies(db, records=records)  # type: ignore[arg-type]
+    rows = db.execute(sa.select(Movie.movieId, Movie.movieFullPath).where(Movie.movieId.in_(ids)))
+    paths = {row_id: path for row_id, path in rows}
+    assert len(set(ids)) == 600
+    assert [paths[i] for i in ids] == [r.movie.movie_full_path for r in records]  # type: ignore[attr-defined]
+
+
+def test_children_written_twice_in_the_transaction_that_made_their_parents(
+    db: Session, collection: Any
+) -> None:
+    # The motion corrections are new in this transaction, so the first CTF write skips the
+    # look-up; the second must not (it would add a second fit per motion correction).
+    sets = _records(collection, 3)
+    results.write_result_sets(
+        db, movies=sets["movies"], motion_corrections=sets["motion_corrections"]
+    )  # type: ignore[arg-type]
+    results.write_result_sets(db, ctfs=sets["ctfs"])  # type: ignore[arg-type]
+    again = _records(collection, 3, defocus=20_000.0)
+    results.write_result_sets(db, ctfs=again["ctfs"])  # type: ignore[arg-type]
+    defoci = db.scalars(
+        sa.select(CTF.estimatedDefocus)
+        .join(MotionCorrection, MotionCorrection.motionCorrectionId == CTF.motionCorrectionId)
+        .where(MotionCorrection.dataCollectionId == collection.data_collection_id)
+    ).all()
+    assert sorted(defoci) == [20_000.0, 20_001.0, 20_002.0]

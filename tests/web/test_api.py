@@ -38,6 +38,25 @@ def test_series_holds_the_recorded_results(clients: Any, world: Any) -> None:
     assert later["movie_id"] == world.movie_ids[10:]
 
 
+def test_series_zoom_gives_exact_values_and_points_thins_to_the_extremes(
+    clients: Any, world: Any
+) -> None:
+    client, _ = clients["member"]
+    url = f"/api/collections/{world.data_collection_id}/series"
+    ids = world.movie_ids
+    zoom = client.get(url, params={"from": ids[3], "to": ids[6]}).json()
+    assert zoom["movie_id"] == ids[3:7]
+    assert zoom["defocus_a"] == [15_000.0 + 1_000 * i for i in range(3, 7)]
+    assert zoom["particles"] == [103, 104, 105, 106]
+    # Every measure rises with the movie, so one bucket's extremes are the first and last movie.
+    thin = client.get(url, params={"points": 4}).json()
+    assert thin["movie_id"] == [ids[0], ids[-1]] and thin["downsampled_from"] == 12
+    assert thin["resolution_a"] == [3.0, 3.0 + 0.25 * 11]
+    assert client.get(url, params={"points": 50}).json()["movie_id"] == ids  # nothing to thin
+    for bad in ({"from": ids[6], "to": ids[3]}, {"points": 1}, {"from": -1}):
+        assert client.get(url, params=bad).status_code == 422
+
+
 def test_collection_summary(clients: Any, world: Any) -> None:
     summary = clients["member"][0].get(f"/api/collections/{world.data_collection_id}").json()
     assert summary["movies"] == 12 and summary["pixel_size_a"] == pytest.approx(0.83)

@@ -134,6 +134,11 @@ class Series(_Read):
     ice_median: list[float | None] = Field(description="Relative ice thickness (median).")
     particles: list[int | None]
     programs: Programs
+    downsampled_from: int | None = Field(
+        None,
+        description="With ``points``: the number of movies before thinning (absent or null: "
+        "every movie is there).",
+    )
 
 
 class MovieResult(_Read):

@@ -6,7 +6,8 @@ our own is needed: a writer locks the parent rows (``SELECT … FOR UPDATE``; SQ
 serialised by ``BEGIN IMMEDIATE`` already), then finds the children that exist by those two
 columns, updates them, and inserts the rest. Two writers of the same child queue on the parent's
 lock, and the second finds what the first wrote. Rows another ISPyB client wrote the same way are
-recognised too.
+recognised too. Children of parents that the same transaction has just inserted, and given no
+children yet, skip the lock and the look-up: nobody else can see those parents.
 """
 
 from __future__ import annotations
@@ -17,9 +18,31 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cryolive.db.repo._keys import _chunks, _insert_returning, _update_many
+from cryolive.db.repo._keys import (
+    _chunks,
+    _insert_returning,
+    _transaction_notes,
+    _update_many,
+    new_in_transaction,
+    note_new_rows,
+)
 
 ChildKey = tuple[int, int]  # (parent id, program id)
+
+
+def note_children(
+    session: Session, *, table: sa.Table, parent_column: str, ids: Sequence[int]
+) -> None:
+    """Remember that this transaction wrote children in ``table`` of parents ``ids``."""
+    _transaction_notes(session).setdefault(f"{table.name}.{parent_column}", set()).update(ids)
+
+
+def had_children(
+    session: Session, *, table: sa.Table, parent_column: str, ids: Sequence[int]
+) -> bool:
+    """Whether this transaction has written children in ``table`` of any of parents ``ids``."""
+    noted = _transaction_notes(session).get(f"{table.name}.{parent_column}", set())
+    return not noted.isdisjoint(ids)
 
 
 def lock_parents(session: Session, *, parent: sa.Table, ids: Sequence[int]) -> None:
@@ -71,18 +94,26 @@ def upsert_children(
     latest: dict[ChildKey, Mapping[str, Any]] = {}
     for key, values in rows:
         latest[key] = {**values, parent_column: key[0], program_column: key[1]}
-    lock_parents(session, parent=parent, ids=[parent_id for parent_id, _ in latest])
-    ids = find_children(
-        session,
-        table=table,
-        parent_column=parent_column,
-        program_column=program_column,
-        keys=list(latest),
-    )
+    parent_ids = [parent_id for parent_id, _ in latest]
+    ids: dict[ChildKey, int] = {}
+    fresh = new_in_transaction(session, table=parent, ids=parent_ids)
+    if fresh:  # unless this transaction has already given some of them children here
+        fresh = not had_children(session, table=table, parent_column=parent_column, ids=parent_ids)
+    if not fresh:
+        lock_parents(session, parent=parent, ids=parent_ids)
+        ids = find_children(
+            session,
+            table=table,
+            parent_column=parent_column,
+            program_column=program_column,
+            keys=list(latest),
+        )
     new_keys = [key for key in latest if key not in ids]
     if new_keys:
         inserted = _insert_returning(session, table=table, rows=[latest[k] for k in new_keys])
         ids.update(zip(new_keys, inserted, strict=True))
+        note_new_rows(session, table=table, ids=inserted)
+    note_children(session, table=table, parent_column=parent_column, ids=parent_ids)
     old_keys = [key for key in latest if key not in set(new_keys)]
     if old_keys:
         _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])

@@ -16,7 +16,10 @@ transaction.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import hashlib
+import weakref
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -31,6 +34,7 @@ from cryolive.db.repo._shared import Adopt
 
 KeyParts = tuple[Hashable, ...]
 _CHUNK = 500
+_NEW_ROWS = "cryolive_new_rows"  # session.info: (transaction, ids by table) it inserted
 
 
 def table_of(model: type[Any]) -> sa.Table:
@@ -173,6 +177,7 @@ def _upsert_once(
     if new_keys:
         inserted = _insert_returning(session, table=table, rows=[latest[k] for k in new_keys])
         ids.update(zip(new_keys, inserted, strict=True))
+        note_new_rows(session, table=table, ids=inserted)
         _record_keys(session, [(hash_of[k], table.name, ids[k]) for k in new_keys])
 
     new = set(new_keys)
@@ -180,6 +185,32 @@ def _upsert_once(
     if old_keys:
         _update_many(session, table=table, rows=[(ids[k], latest[k]) for k in old_keys])
     return [ids[key] for key, _ in rows]
+
+
+def _transaction_notes(session: Session) -> dict[str, set[int]]:
+    """Row ids noted during the session's current transaction, by name (a new transaction
+    starts with none)."""
+    transaction = session.get_transaction()
+    found = session.info.get(_NEW_ROWS)
+    if found is None or found[0] is not transaction:
+        found = session.info[_NEW_ROWS] = (transaction, {})
+    notes: dict[str, set[int]] = found[1]
+    return notes
+
+
+def note_new_rows(session: Session, *, table: sa.Table, ids: Iterable[int]) -> None:
+    """Remember that this transaction inserted rows ``ids`` of ``table`` (see
+    :func:`new_in_transaction`)."""
+    _transaction_notes(session).setdefault(table.name, set()).update(ids)
+
+
+def new_in_transaction(session: Session, *, table: sa.Table, ids: Iterable[int]) -> bool:
+    """Whether the current transaction inserted every row ``ids`` of ``table`` itself.
+
+    Such a row has no children but those this transaction gave it (no other transaction can
+    see it) and is locked already (an inserted row is).
+    """
+    return set(ids) <= _transaction_notes(session).get(table.name, set())
 
 
 def _record_keys(session: Session, rows: Sequence[tuple[bytes, str, int]]) -> None:
@@ -202,7 +233,9 @@ def _insert_returning(
 ) -> list[int]:
     """Insert ``rows``; their new primary keys, in the order of ``rows``.
 
-    MariaDB returns the ids of a multi-row insert (``RETURNING``, in parameter order). SQLite
+    On MariaDB the rows go as one multi-row ``INSERT`` per chunk and its ids follow the first
+    (:func:`_insert_block`), or, where InnoDB does not promise consecutive ids, come back
+    through ``RETURNING`` (in parameter order), about twice as slow. SQLite
     cannot promise that order, so there the ids are chosen here, after the largest one: safe
     because a SQLite writer holds the database's write lock for its whole transaction
     (``BEGIN IMMEDIATE``), and much faster than one ``INSERT`` per row.
@@ -216,14 +249,73 @@ def _insert_returning(
         for positions in _group_by_columns(params).values():
             session.execute(sa.insert(table), [params[i] for i in positions])
         return ids
+    step = _consecutive_step(session)
     statement = sa.insert(table).returning(pk, sort_by_parameter_order=True)
     ids = [0] * len(rows)
     for positions in _group_by_columns(rows).values():
+        plain = step and pk.name not in rows[positions[0]] and _plain_values(rows, positions)
         for chunk in _chunks(positions):
+            if plain:
+                first = _insert_block(session, table=table, rows=[rows[i] for i in chunk])
+                for offset, position in enumerate(chunk):
+                    ids[position] = first + offset * step
+                continue
             new_ids = session.scalars(statement, [dict(rows[i]) for i in chunk]).all()
             for position, row_id in zip(chunk, new_ids, strict=True):
                 ids[position] = int(row_id)
     return ids
+
+
+_PLAIN = (type(None), bool, int, float, str, bytes, dt.datetime, dt.date, decimal.Decimal)
+_STEPS: weakref.WeakKeyDictionary[sa.Engine, int] = weakref.WeakKeyDictionary()
+
+
+def _consecutive_step(session: Session) -> int:
+    """The step between the ids of one multi-row ``INSERT`` on MariaDB, or 0 if they may not
+    be consecutive.
+
+    InnoDB gives the rows of a multi-row ``INSERT … VALUES`` consecutive ids (every
+    ``auto_increment_increment``-th) unless ``innodb_autoinc_lock_mode`` is 2 ("interleaved");
+    the first is the statement's ``LAST_INSERT_ID()``. Read once per engine.
+    """
+    connection = session.connection()
+    if (connection.dialect.name, connection.dialect.driver) != ("mysql", "pymysql"):
+        return 0
+    engine = connection.engine
+    step = _STEPS.get(engine)
+    if step is None:
+        mode, increment = connection.exec_driver_sql(
+            "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment"
+        ).one()
+        step = _STEPS[engine] = 0 if int(mode) == 2 else int(increment)
+    return step
+
+
+def _plain_values(rows: Sequence[Mapping[str, Any]], positions: Sequence[int]) -> bool:
+    """Whether every value is one the driver writes as SQLAlchemy would (no type processing
+    lost by sending it straight through the driver)."""
+    return all(isinstance(v, _PLAIN) for i in positions for v in rows[i].values())
+
+
+def _insert_block(session: Session, *, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` (the same columns each) as one multi-row ``INSERT`` straight through
+    the driver; the first new id (the next ones follow it: see :func:`_consecutive_step`).
+
+    One statement, no ``RETURNING``: the ids come as a block, as fast as a plain
+    ``executemany`` of rows with ids assigned by the client.
+    """
+    columns = list(rows[0])
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        values = ", ".join(cursor.mogrify(one, tuple(row.values())) for row in rows)
+        names = ", ".join(f"`{name}`" for name in columns)
+        cursor.execute(f"INSERT INTO `{table.name}` ({names}) VALUES {values}")
+        if cursor.rowcount != len(rows) or not cursor.lastrowid:
+            raise RuntimeError(f"{table.name}: the insert did not add {len(rows)} rows")
+        return int(cursor.lastrowid)
+    finally:
+        cursor.close()
 
 
 def _update_many(

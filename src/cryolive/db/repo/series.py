@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from cryolive.db.models import WorkItem
+from cryolive.db.repo._downsample import extremes_kept, take
 from cryolive.db.repo.classes import gallery, selected_particle_count
 
 FILE_KINDS = {
@@ -50,6 +51,17 @@ SERIES_COLUMNS = (
     "ice_median",
     "particles",
 )
+
+
+_NO_END = 2**63 - 1  # above every id
+MEASURES = (
+    "total_motion_a",
+    "defocus_a",
+    "astigmatism_a",
+    "resolution_a",
+    "ice_median",
+    "particles",
+)  # the columns a chart plots, whose extremes a thinned series keeps
 
 
 @dataclass(frozen=True)
@@ -202,9 +214,15 @@ def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
 
 
 def series(
-    session: Session, *, data_collection_id: int, after_movie_id: int = 0, motion: int | None = None
+    session: Session,
+    *,
+    data_collection_id: int,
+    after_movie_id: int = 0,
+    until_movie_id: int | None = None,
+    motion: int | None = None,
 ) -> dict[str, Any]:
-    """Every movie after ``after_movie_id`` in acquisition order, as columns (``SERIES_COLUMNS``).
+    """Every movie after ``after_movie_id`` (up to ``until_movie_id`` included, when given) in
+    acquisition order, as columns (``SERIES_COLUMNS``).
 
     ``created`` is in seconds since the epoch (UTC as recorded). Each table is read on its own
     (movie by collection, results by program, all through indexes) and joined here by
@@ -222,7 +240,11 @@ def series(
             _EpochSeconds(Movie.createdTimeStamp),
             Movie.movieFullPath,
         )
-        .where(Movie.dataCollectionId == data_collection_id, Movie.movieId > after_movie_id)
+        .where(
+            Movie.dataCollectionId == data_collection_id,
+            Movie.movieId > after_movie_id,
+            Movie.movieId <= (until_movie_id if until_movie_id is not None else _NO_END),
+        )
         .order_by(Movie.movieId),
     )
     motion_rows = _rows(
@@ -234,14 +256,20 @@ def series(
         ).where(
             MotionCorrection.autoProcProgramId == (progs.motion or -1),
             MotionCorrection.movieId > after_movie_id,
+            MotionCorrection.movieId <= (until_movie_id if until_movie_id is not None else _NO_END),
         ),
     )
     wanted = [row[1] for row in motion_rows]
-    few = len(wanted) < 500  # a live update: ask for these fits only
+    few = len(wanted) < 500  # a live update or a narrow zoom: ask for these fits only
+    whole = after_movie_id == 0 and until_movie_id is None
 
     def results(*columns: Any, key: Any, program: Any, chosen: int | None) -> dict[Any, Any]:
         query = sa.select(key, *columns).where(program == (chosen or -1))
-        rows = _rows(session, query.where(key.in_(wanted)) if few else query)
+        if few:
+            query = query.where(key.in_(wanted))
+        elif not whole:  # a stretch of the collection: the fits of its motion corrections' ids
+            query = query.where(key.between(min(wanted), max(wanted)))
+        rows = _rows(session, query)
         return {row[0]: row[1:] for row in rows}
 
     ctf = results(
@@ -282,6 +310,7 @@ def series(
         "ice_median": [ice.get(m, none1)[0] for m in mc_ids],
         "particles": [picks.get(m, none1)[0] for m in mc_ids],
         "programs": progs.__dict__,
+        "downsampled_from": None,  # every movie (see :func:`thinned`)
     }
 
 
@@ -507,3 +536,13 @@ def movie_session(session: Session, *, movie_id: int) -> tuple[int, int] | None:
         .where(Movie.movieId == movie_id)
     ).first()
     return None if row is None else (int(row[0]), int(row[1]))
+
+
+def thinned(columns: dict[str, Any], *, points: int) -> dict[str, Any]:
+    """A :func:`series` with at most about ``points`` movies: per bucket of consecutive movies,
+    those holding the smallest and largest value of each of :data:`MEASURES` (so every
+    outlier stays on the chart). ``downsampled_from``: the number of movies before thinning,
+    or None when all are there."""
+    positions = extremes_kept(columns, measures=MEASURES, points=points)
+    n = len(columns["movie_id"])
+    return take(columns, positions) | {"downsampled_from": n if len(positions) < n else None}

@@ -103,6 +103,9 @@ def collection_api(
     return DataCollectionDetail.model_validate(asdict(found) | {"summary": summary})
 
 
+MAX_POINTS = 100_000  # a thinned series: more would not be thinning
+
+
 @router.get(
     "/api/collections/{data_collection_id}/series",
     tags=["collections"],
@@ -115,26 +118,48 @@ def series_api(
     db: DbSession,
     after_movie_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     motion_program: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    from_movie_id: Annotated[
+        int | None, Query(alias="from", ge=0, le=MAX_ID, description="First movie id shown.")
+    ] = None,
+    to_movie_id: Annotated[
+        int | None, Query(alias="to", ge=0, le=MAX_ID, description="Last movie id shown.")
+    ] = None,
+    points: Annotated[
+        int | None,
+        Query(
+            ge=2,
+            le=MAX_POINTS,
+            description="Thin the series to about this many movies, keeping each bucket's "
+            "extremes (a chart's view); without it, every movie.",
+        ),
+    ] = None,
 ) -> Response:
     """Per-movie results as columns (movie_id, total_motion_a, defocus_a, resolution_a, …),
-    in acquisition order; only movies after ``after_movie_id`` when given. The whole series
-    is served from a per-process cache while no new movie or result has landed."""
+    in acquisition order; only movies after ``after_movie_id`` when given, only movies
+    ``from``…``to`` (ids, both included; exact values: a chart's zoom) when given. The whole
+    series (thinned or not) is served from a per-process cache while no new movie or result
+    has landed."""
     visible_collection(db, user, data_collection_id)
+    if from_movie_id is not None and to_movie_id is not None and to_movie_id < from_movie_id:
+        raise HTTPException(422, "to: must not be before from.")
+    after = max(after_movie_id, from_movie_id - 1) if from_movie_id else after_movie_id
     cache: SeriesCache = request.app.state.series_cache
-    key, version = (data_collection_id, motion_program), None
-    if after_movie_id == 0:  # the whole series (a page opening): shared by every viewer
+    key, version = (data_collection_id, motion_program, points), None
+    if after == 0 and to_movie_id is None:  # the whole series: shared by every viewer
         version = series.version(db, data_collection_id=data_collection_id, motion=motion_program)
         body = cache.get(key, version)
         if body is not None:
             return Response(body, media_type="application/json")
-    body = _encode(
-        series.series(
-            db,
-            data_collection_id=data_collection_id,
-            after_movie_id=after_movie_id,
-            motion=motion_program,
-        )
+    columns = series.series(
+        db,
+        data_collection_id=data_collection_id,
+        after_movie_id=after,
+        until_movie_id=to_movie_id,
+        motion=motion_program,
     )
+    if points is not None:
+        columns = series.thinned(columns, points=points)
+    body = _encode(columns)
     if version is not None:
         cache.put(key, version, body)
     return Response(body, media_type="application/json")
