@@ -53,6 +53,10 @@ SPLIT_LOWPASS_A = 40.0  # resolution of the images a class is split by
 OVERSIZED_SHARE = 1.6  # a class over 1.6x its share is split first
 SEEDED_HEAD_START = 0.5  # how far along the schedules a run from given classes starts
 RESEED_SHARE = 0.5  # a class under half its share of particles is given half of the largest
+# Outlier particles (see _outliers): a fit under this fraction of its class's median fit ...
+NOISE_FIT = 0.35
+# ... or whitened energy this many robust standard deviations under the median.
+ENERGY_OUTLIER_SD = 3.0
 
 
 def classify_2d(
@@ -116,6 +120,7 @@ def classify_2d(
     log: list[str] = []
     result: Averages | None = None
     state: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+    fit: tuple[NDArray[np.float64], NDArray[np.float64]]
     for it in range(total):
         full = it >= total - settings.full_iterations
         subset = (
@@ -207,6 +212,8 @@ def classify_2d(
                     coarse_box,
                 )
         state = (best, prob[np.arange(len(subset)), best], angle, shift)
+        if last:
+            fit = (score, energy)
         log.append(
             f"iteration {it + 1}/{total}: {len(subset)} particles, sigma² {sigma2:.3g}, "
             f"temperature {temperature:.2f}, median top probability "
@@ -223,34 +230,60 @@ def classify_2d(
     best, moved = _fill_empty(best, k, prep.images, psi, offset, mask, pixel, coarse_box)
     if moved:
         log.append(f"after the last iteration: {moved} particles moved into empty classes")
+
     # Each class drawn from exactly its own particles (weight 1 each), never the soft share
     # of particles that chose another class; a floor on the filter keeps a class whose
     # half-sets disagree from being drawn as a flat image.
-    final = average_classes(
-        prep.images,
-        prep.ctf2_rings,
-        n_classes=k,
-        particle=rows,
-        klass=best,
-        weight=np.ones(n),
-        angle_deg=psi,
-        shift_px=offset,
-        pixel_size_a=pixel,
-        angle_bins=4 * len(angles),
-        order=3,
-        lowpass_floor_a=INITIAL_LOWPASS_A,
-    )
-    averages = (final.averages * mask).astype(np.float32)
-    counts = np.bincount(best, minlength=k).astype(np.int64)
-    resolution = np.where(counts >= 2, final.resolution_a, np.inf)
-    score_, selected = score_classes(
-        averages,
-        pixel_size_a=pixel,
-        particle_diameter_a=settings.particle_diameter_a,
-        resolution_a=resolution,
-        particles=counts,
-        min_particles=settings.min_class_particles,
-    )
+    def draw(
+        assignment: NDArray[np.int64],
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float64]]:
+        drawn = average_classes(
+            prep.images,
+            prep.ctf2_rings,
+            n_classes=k,
+            particle=rows,
+            klass=assignment,
+            weight=np.ones(n),
+            angle_deg=psi,
+            shift_px=offset,
+            pixel_size_a=pixel,
+            angle_bins=4 * len(angles),
+            order=3,
+            lowpass_floor_a=INITIAL_LOWPASS_A,
+        )
+        images = (drawn.averages * mask).astype(np.float32)
+        counts = np.bincount(assignment, minlength=k).astype(np.int64)
+        return images, counts, np.where(counts >= 2, drawn.resolution_a, np.inf)
+
+    def judge(
+        images: NDArray[np.float32], counts: NDArray[np.int64], res: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        return score_classes(
+            images,
+            pixel_size_a=pixel,
+            particle_diameter_a=settings.particle_diameter_a,
+            resolution_a=res,
+            particles=counts,
+            min_particles=settings.min_class_particles,
+        )
+
+    averages, counts, resolution = draw(best)
+    score_, selected = judge(averages, counts, resolution)
+    outlier = _outliers(fit[0], fit[1], state[0])
+    misplaced = outlier & selected[best]
+    if misplaced.any() and not selected.all():
+        # Poor fits in a selected class go to the unselected class they fit best.
+        rejected = np.flatnonzero(~selected)
+        best = best.copy()
+        best[misplaced] = rejected[np.argmax(fit[0][np.ix_(misplaced, rejected)], axis=1)]
+        averages, counts, resolution = draw(best)
+        score_, selected = judge(averages, counts, resolution)
+        log.append(
+            f"{int(misplaced.sum())} particles that fit their class poorly (noise-like or "
+            "with a power spectrum unlike the particles') moved to unselected classes"
+        )
+    elif misplaced.any():
+        log.append(f"{int(misplaced.sum())} poorly fitting particles kept: no unselected class")
     selection = selection_report(
         score_, selected, counts, min_particles=settings.min_class_particles
     )
@@ -479,3 +512,34 @@ def _first_component(centred: NDArray[np.float64], iterations: int = 30) -> NDAr
         axis = centred.T @ (centred @ axis)
         axis = axis / max(float(np.linalg.norm(axis)), 1e-300)
     return np.asarray(centred @ axis, dtype=np.float64)
+
+
+def _outliers(
+    score: NDArray[np.float64], energy: NDArray[np.float64], best: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Particles that are unlike the others: junk that a class of particles took in.
+
+    ``score`` (n, k) is each particle's best correlation with each (unit-norm) class in the
+    last search, ``energy`` (n,) its squared norm, both whitened by the particles' mean
+    power spectrum; ``best`` (n,) the class each chose. Two tests, either enough:
+
+    - its fit (correlation over its own norm, at its class) is under NOISE_FIT of the median
+      fit of the particles that chose the same class: nothing of the class is in the box
+      (an empty box, a carbon edge matched to noise);
+    - its whitened energy is ENERGY_OUTLIER_SD robust standard deviations under the median:
+      boxes are normalised to unit variance, so one whose variance is held by large, smooth
+      density (ice, carbon edges, aggregates) keeps little power at the frequencies where the
+      particles' signal lies.
+    """
+    n, k = score.shape
+    fit = score[np.arange(n), best] / np.sqrt(np.maximum(energy, 1e-30))
+    typical = np.zeros(k)
+    for c in range(k):
+        chosen = fit[best == c]
+        if len(chosen):
+            typical[c] = float(np.median(chosen))
+    poor = fit < NOISE_FIT * typical[best]
+    centre = float(np.median(energy))
+    spread = 1.4826 * float(np.median(np.abs(energy - centre)))
+    faint = energy < centre - ENERGY_OUTLIER_SD * spread
+    return np.asarray(poor | faint, dtype=np.bool_)
