@@ -184,7 +184,7 @@ def main() -> None:
             pipeline.stop()
             for s, worker in zip(services(), workers, strict=False):
                 worker.terminate()
-                usage = os.wait4(worker.pid, 0)[1]
+                usage = os.wait4(worker.pid, 0)[2]
                 stages.append((s, float("nan"), float("nan"), usage.ru_utime + usage.ru_stime))
             with engine.connect() as connection:
                 rows = {
