@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -58,9 +59,14 @@ def stage(
     )
     simulate_visit(config, staging)
     pairs = []
-    for movie in sorted(staging.rglob("Data/*_fractions.*")):
-        xml = movie.with_name(movie.name.split("_fractions")[0] + ".xml")
-        pairs.append((movie.relative_to(staging), xml.relative_to(staging)))
+    for movie in sorted(staging.rglob("Data/*")):
+        # K3 ``_fractions.tiff``; Falcon ``_Fractions.mrc`` (or ``.tiff``) and ``_EER.eer``
+        stem = re.split(r"_(?:fractions|Fractions|EER)\.", movie.name)
+        if len(stem) == 2:
+            xml = movie.with_name(stem[0] + ".xml")
+            pairs.append((movie.relative_to(staging), xml.relative_to(staging)))
+    if not pairs:
+        raise SystemExit(f"no movies found under {staging}")
     return pairs
 
 
