@@ -4,9 +4,9 @@ N micrographs (a weak-phase object through a known CTF, ``tests/engines/ctf_trut
 written once; for each process count P the bench starts P ``cryolive worker --service ctf``
 processes (own queue prefix, no database: heartbeats and stopped-run checks off), waits until
 all P consume, publishes the N CTF messages of the spa-preprocess recipe and times until the
-N results are on the writer's queue. The workers' CPU (user + system, ``os.wait4``) is read
-when they end. Process counts alternate ``--rounds`` times (the machine is shared); the median
-rate of each is kept and the ratio given.
+N results are on the writer's queue. The workers' CPU (user + system, ``os.wait4``, their
+start-up included) is read when they end. Process counts alternate ``--rounds`` times (the
+machine is shared); the median rate of each is kept and the ratio given.
 
     .venv/bin/python bench/workers.py [--micrographs 16] [--size 4096] [--processes 1 2]
 """
