@@ -7,12 +7,19 @@ run, on a fresh database per backend.
 
     .venv/bin/python bench/db_ingest.py [--sets 4000] [--batch 500] [--mariadb URL]
         [--backend mariadb]
+
+``--rate R [R ...]`` (the facility model, docs/deployment.md): instead, cryolive's write path on
+MariaDB paced at R result sets per second, one set per transaction (as the writer sees a live
+session: messages one by one) for ``--seconds``: sets/s achieved, transaction latency
+(p50/p95) and the CPU seconds ``mariadbd`` spent per 1,000 sets (``/proc``, when readable).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -126,6 +133,57 @@ def timed(run: Callable[[], None], n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def paced(url: str, rates: list[float], seconds: float) -> None:
+    sys.path.insert(0, os.path.dirname(__file__))
+    from messaging import _proc_cpu  # the same /proc reader as the broker's
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        sid = visits.ensure_visit(session, visit="bi1-1")
+        _, dc = collections.register_data_collection(
+            session, spec=collections.DataCollectionSpec(session_id=sid, image_directory="/raw")
+        )
+        ids = [
+            collections.register_processing_job(
+                session, data_collection_id=dc, recipe=r, request_key="b", parameters={}
+            )[1]
+            for r in ("mc", "ctf")
+        ]
+    print(f"# load average {os.getloadavg()[0]:.1f}; MariaDB, one set per transaction")
+    print(
+        "| offered sets/s | achieved sets/s | p50 transaction ms | p95 transaction ms "
+        "| mariadbd CPU s / 1k sets | mariadbd share of a core |"
+    )
+    print("|---|---|---|---|---|---|")
+    for rate in rates:
+        n = max(1, int(rate * seconds))
+        sets = records(dc, *ids, n, f"p{rate}")
+        took: list[float] = []
+        server = _proc_cpu("mariadbd")
+        begin = time.perf_counter()
+        for i in range(n):
+            time.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+            t = time.perf_counter()
+            with Session(engine) as session, session.begin():
+                results.write_result_sets(
+                    session,
+                    **{k: v[i : i + 1] for k, v in sets.items()},  # type: ignore[arg-type]
+                )
+            took.append(time.perf_counter() - t)
+        elapsed = time.perf_counter() - begin
+        after = _proc_cpu("mariadbd")
+        cpu = (after - server) / (n / 1000) if server is not None and after is not None else 0.0
+        took.sort()
+        print(
+            f"| {rate:g} | {n / elapsed:.1f} | {1000 * took[len(took) // 2]:.1f} "
+            f"| {1000 * took[int(len(took) * 0.95)]:.1f} | {cpu:.2f} "
+            f"| {cpu * n / 1000 / elapsed:.1%} |",
+            flush=True,
+        )
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", type=int, default=4000)
@@ -135,7 +193,13 @@ def main() -> None:
     parser.add_argument(
         "--backend", choices=("sqlite", "mariadb"), action="append", help="default: both"
     )
+    parser.add_argument("--rate", type=float, nargs="+", help="paced sets/s (MariaDB)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of a paced run")
     args = parser.parse_args()
+    if args.rate:
+        with database("mariadb", args.mariadb) as url:
+            paced(url, args.rate, args.seconds)
+        return
     print(f"{args.sets} result sets (Movie + MotionCorrection + CTF), batches of {args.batch}")
     print(f"{'backend':8} {'write path':44} {'sets/s':>8} {'of ceiling':>10}")
     for kind in args.backend or ("sqlite", "mariadb"):

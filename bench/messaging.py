@@ -18,6 +18,12 @@ warm-up message; bare and cryolive runs alternate ``--rounds`` times and the med
 also gives the range of the per-round ratios.
 
 Usage: ``python bench/messaging.py [--amqp URL] [-n N] [--prefetch 1 50]``
+
+``--rate R [R ...]`` (the facility model, docs/deployment.md): instead, cryolive on RabbitMQ
+paced at R messages per second (a recipe start every 3/R s: three messages each) for
+``--seconds``: messages/s delivered, latency from the start to the third step (p50/p95), and
+the CPU seconds per 1,000 messages of this process (publisher + three workers) and of the
+broker (``beam.smp``'s ``/proc`` counters, when readable: the broker's share at that rate).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
+import resource
 import statistics
 import threading
 import time
@@ -45,8 +53,9 @@ from cryolive.messaging import (
 )
 from cryolive.messaging._amqp import connect, connection_params
 from cryolive.messaging.echo import EchoMessage, EchoResult, echo
+from cryolive.messaging.recipe import recipe_path
 
-RECIPE = Path(__file__).parents[1] / "recipes" / "echo-3step.json"
+RECIPE = recipe_path("echo-3step")
 
 
 def _bare_rabbit(url: str, n: int, prefetch: int) -> float:
@@ -234,6 +243,71 @@ def _cryolive(transport: Transport, n: int, prefetch: int) -> float:
     return n / elapsed
 
 
+def _proc_cpu(name: str) -> float | None:
+    """CPU seconds (user + system) of the first process whose command is ``name``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != name:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / tick
+    return None
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _paced(transport: Transport, rate: float, seconds: float) -> dict[str, float]:
+    """cryolive through the 3-step recipe at ``rate`` messages/s (a start every 3/rate s)."""
+    recipe = load_recipe(RECIPE)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def last(message: EchoMessage, context: Context) -> EchoResult:
+        with lock:
+            latencies.append(time.time() - float(message.text))
+        return echo(message, context)
+
+    workers = [
+        Worker(transport, Service("echo", EchoMessage, echo), queues=[q], prefetch=50)
+        for q in ("echo.1", "echo.2")
+    ] + [Worker(transport, Service("echo", EchoMessage, last), queues=["echo.3"], prefetch=50)]
+    for w in workers:
+        w.start()
+    starts = int(rate * seconds / 3)
+    broker, own = _proc_cpu("beam.smp"), _self_cpu()
+    begin = time.perf_counter()
+    for i in range(starts):
+        time.sleep(max(0.0, begin + i * 3 / rate - time.perf_counter()))
+        start_recipe(transport, recipe, {"text": repr(time.time())})
+    deadline = time.monotonic() + 120
+    while len(latencies) < starts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - begin
+    broker_after, own_after = _proc_cpu("beam.smp"), _self_cpu()
+    for w in workers:
+        w.stop()
+    transport.delete_declared()
+    transport.close()
+    thousands = 3 * starts / 1000
+    lat = sorted(latencies)
+    return {
+        "offered": rate,
+        "delivered": 3 * len(lat) / elapsed,
+        "p50": lat[len(lat) // 2] if lat else float("nan"),
+        "p95": lat[int(len(lat) * 0.95)] if lat else float("nan"),
+        "own_cpu": (own_after - own) / thousands,
+        "broker_cpu": (broker_after - broker) / thousands
+        if broker is not None and broker_after is not None
+        else float("nan"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672//")
@@ -242,10 +316,32 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs; median kept")
     parser.add_argument("--no-rabbitmq", action="store_true")
+    parser.add_argument("--rate", type=float, nargs="+", help="paced messages/s (RabbitMQ)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of a paced run")
     args = parser.parse_args()
 
     def fresh(url: str) -> Transport:
         return open_transport(url, prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+
+    if args.rate:
+        print(
+            f"# load average {os.getloadavg()[0]:.1f}; cryolive on RabbitMQ, 3-step recipe, "
+            f"prefetch 50, {args.seconds:g} s a rate"
+        )
+        print(
+            "| offered msg/s | delivered msg/s | p50 latency s | p95 latency s "
+            "| cryolive CPU s / 1k msg | broker CPU s / 1k msg | broker share of a core |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for rate in args.rate:
+            r = _paced(fresh(args.amqp), rate, args.seconds)
+            print(
+                f"| {r['offered']:.0f} | {r['delivered']:.1f} | {r['p50']:.3f} | {r['p95']:.3f} "
+                f"| {r['own_cpu']:.2f} | {r['broker_cpu']:.2f} "
+                f"| {r['broker_cpu'] * r['delivered'] / 1000:.1%} |",
+                flush=True,
+            )
+        return
 
     embedded_url = f"memory://bench-{uuid.uuid4().hex[:6]}"
     cases: list[tuple[str, int, int, Callable[[], float], Callable[[], float]]] = [

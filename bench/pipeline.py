@@ -9,12 +9,21 @@ read by polling the database every 0.2 s.
 
 ``--facility`` runs each service as its own ``cryolive worker`` process on MariaDB and
 RabbitMQ (as at a facility); the default is the embedded deployment (SQLite, in-process broker).
+
+After the run a second table gives each stage's own cost per movie: messages handled, handler
+wall seconds and CPU seconds. Embedded: the CPU of the handler's thread from the workers'
+metrics (``cryolive_handler_cpu_seconds_total``; FFT worker threads an engine starts are in
+"process", not in a stage); facility: each worker process's whole CPU (``os.wait4``). The
+stage's own throughput is ``3600 / wall s per movie`` at concurrency 1; "cores bound" is
+``3600 x cores / process CPU per movie``, what the cores allow were every stage overlapped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,9 +59,14 @@ def stage(
     )
     simulate_visit(config, staging)
     pairs = []
-    for movie in sorted(staging.rglob("Data/*_fractions.*")):
-        xml = movie.with_name(movie.name.split("_fractions")[0] + ".xml")
-        pairs.append((movie.relative_to(staging), xml.relative_to(staging)))
+    for movie in sorted(staging.rglob("Data/*")):
+        # K3 ``_fractions.tiff``; Falcon ``_Fractions.mrc`` (or ``.tiff``) and ``_EER.eer``
+        stem = re.split(r"_(?:fractions|Fractions|EER)\.", movie.name)
+        if len(stem) == 2:
+            xml = movie.with_name(stem[0] + ".xml")
+            pairs.append((movie.relative_to(staging), xml.relative_to(staging)))
+    if not pairs:
+        raise SystemExit(f"no movies found under {staging}")
     return pairs
 
 
@@ -140,6 +154,7 @@ def main() -> None:
             target=land, args=(folder / "staging", visit, pairs, args.rate, landed)
         )
         start = time.time()
+        cpu_start = resource.getrusage(resource.RUSAGE_SELF)
         feeder.start()
         seen: dict[str, float] = {}
         try:
@@ -156,10 +171,34 @@ def main() -> None:
                 time.sleep(0.2)
         finally:
             feeder.join()
+            cpu_end = resource.getrusage(resource.RUSAGE_SELF)
+            stages = [
+                (
+                    w.service.name,
+                    *(
+                        w.metrics_registry.get_sample_value(metric, {"service": w.service.name})
+                        or 0.0
+                        for metric in (
+                            "cryolive_handler_seconds_count",
+                            "cryolive_handler_seconds_sum",
+                            "cryolive_handler_cpu_seconds_total",
+                        )
+                    ),
+                )
+                for w in pipeline.workers
+            ]
             pipeline.stop()
-            for worker in workers:
+            for s, worker in zip(services(), workers, strict=False):
                 worker.terminate()
-                worker.wait(60)
+                usage = os.wait4(worker.pid, 0)[2]
+                stages.append((s, float("nan"), float("nan"), usage.ru_utime + usage.ru_stime))
+            with engine.connect() as connection:
+                rows = {
+                    t: connection.execute(
+                        sa.select(sa.func.count()).select_from(sa.table(t))
+                    ).scalar_one()
+                    for t in sa.inspect(engine).get_table_names()
+                }
             engine.dispose()
             if args.facility:
                 with admin.begin() as connection:
@@ -180,6 +219,26 @@ def main() -> None:
             f"{3600 * len(seen) / span:12.0f} {np.percentile(latencies, 50):14.1f} "
             f"{np.percentile(latencies, 95):14.1f}"
         )
+        n = len(seen)
+        process = (cpu_end.ru_utime + cpu_end.ru_stime) - (cpu_start.ru_utime + cpu_start.ru_stime)
+        if args.facility:
+            process += sum(cpu for *_, cpu in stages)
+        print(
+            f"{'stage':>12} {'messages':>9} {'wall s/movie':>13} {'CPU s/movie':>12} "
+            f"{'own movies/h':>13}"
+        )
+        for name, count, wall, cpu in sorted(stages, key=lambda r: -r[3]):
+            own = 3600 * n / wall if wall == wall and wall > 0 else float("nan")
+            print(f"{name:>12} {count:9.0f} {wall / n:13.2f} {cpu / n:12.2f} {own:13.0f}")
+        cores = os.cpu_count() or 1
+        print(
+            f"{'process':>12} {'':>9} {'':>13} {process / n:12.2f} "
+            f"{'cores bound ' + format(3600 * cores * n / process, '.0f'):>13}"
+        )
+        print(f"load average {os.getloadavg()[0]:.1f}, {cores} cores")
+        # the facility model's database side: rows a movie leaves behind (whole run, all tables)
+        print("rows per movie: " + ", ".join(f"{t} {c / n:.2f}" for t, c in rows.items() if c))
+        print(f"rows per movie, all tables: {sum(rows.values()) / n:.1f}")
 
 
 if __name__ == "__main__":

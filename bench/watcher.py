@@ -1,7 +1,7 @@
 """The watcher on a large EPU visit: time per scan, CPU share at the default poll, and how many
 polls a movie waits between its completion and its registration.
 
-    .venv/bin/python bench/watcher.py [--movies 5000,50000] [--poll 5] [--profile]
+    .venv/bin/python bench/watcher.py [--movies 5000,20000,50000] [--poll 5] [--profile]
 
 Each case builds one raw folder as EPU leaves it (no rendering: tiny movie files, a real-shaped
 acquisition ``.xml`` and ``.jpg`` beside each, the grid squares' and foil holes' ``.xml`` and
@@ -12,6 +12,8 @@ clock advancing one poll per scan, on SQLite and the embedded broker:
 - backlog scan (every movie now complete: read, registered, published);
 - steady scan (nothing new), the median of five: wall and CPU seconds, and the CPU share of
   one core at the poll interval (CPU per scan / poll);
+- the floor: an ``os.scandir`` walk of the same tree (entries listed, nothing read), median
+  of five interleaved with the steady scans; "x floor" = steady scan wall / floor wall;
 - latency: ten new movies land (movie, then its ``.xml``) between two scans; the number of
   scans until they are registered, and from it the mean wait in seconds (a movie completes
   on average half a poll before the next scan).
@@ -113,6 +115,25 @@ class VisitBuilder:
         return made
 
 
+def scandir_floor(root: Path) -> int:
+    """The floor a scan is held against: one ``os.scandir`` walk of the tree, entries counted,
+    nothing else (no stat beyond what ``DirEntry.is_dir`` gets from the listing)."""
+    count, stack = 0, [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                count += 1
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return count
+
+
+def _floor(root: Path) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    scandir_floor(root)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def _timed(watcher: Watcher, now: float) -> tuple[float, float, int]:
     wall, cpu = time.perf_counter(), time.process_time()
     report = watcher.scan_once(now)
@@ -141,10 +162,11 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
         backlog = _timed(watcher, now)
         if backlog[2] != n:
             raise SystemExit(f"backlog scan registered {backlog[2]} of {n} movies")
-        steady = []
-        for _ in range(5):
+        steady, floor = [], []
+        for _ in range(5):  # interleaved with the floor: the same load for both
             now += poll
             steady.append(_timed(watcher, now))
+            floor.append(_floor(visit / "raw"))
         profile_text = ""
         if profile:
             profiler = cProfile.Profile()
@@ -168,6 +190,8 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
         steady_cpu = statistics.median(s[1] for s in steady)
         scans = max(waits)
         return {
+            "floor_wall": statistics.median(f[0] for f in floor),
+            "floor_cpu": statistics.median(f[1] for f in floor),
             "movies": n,
             "files": sum(1 for _ in (visit / "raw").rglob("*")),
             "build_s": build_s,
@@ -184,7 +208,7 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--movies", default="5000,50000")
+    parser.add_argument("--movies", default="5000,20000,50000")
     parser.add_argument("--poll", type=float, default=5.0, help="cryolive run's default: 5 s")
     parser.add_argument("--profile", action="store_true", help="cProfile of one steady scan")
     args = parser.parse_args()
@@ -199,10 +223,10 @@ def main() -> None:
     )
     print(
         "| movies | files | first scan wall / CPU (s) | backlog scan wall / CPU (s) "
-        "| steady scan wall / CPU (s) | CPU share at the poll | scans to registration "
-        "| mean wait (s) | build (s) |"
+        "| steady scan wall / CPU (s) | scandir floor wall / CPU (s) | x floor "
+        "| CPU share at the poll | scans to registration | mean wait (s) | build (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     profiles = []
     for n in (int(v) for v in args.movies.split(",")):
         r = run(n, args.poll, args.profile)
@@ -211,7 +235,10 @@ def main() -> None:
         print(
             f"| {n:,} | {r['files']:,} | {first[0]:.2f} / {first[1]:.2f} "
             f"| {backlog[0]:.1f} / {backlog[1]:.1f} "
-            f"| {r['steady_wall']:.2f} / {r['steady_cpu']:.2f} | {100 * r['share']:.1f} % "  # type: ignore[operator]
+            f"| {r['steady_wall']:.2f} / {r['steady_cpu']:.2f} "
+            f"| {r['floor_wall']:.2f} / {r['floor_cpu']:.2f} "
+            f"| {r['steady_wall'] / r['floor_wall']:.2f} "  # type: ignore[operator]
+            f"| {100 * r['share']:.1f} % "  # type: ignore[operator]
             f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['build_s']:.0f} |",
             flush=True,
         )

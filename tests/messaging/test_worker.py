@@ -290,3 +290,44 @@ def test_a_worker_reports_a_heartbeat_with_what_it_handled(transport: Transport)
     count = len(beats)
     time.sleep(0.2)
     assert len(beats) == count  # a stopped worker beats no more
+
+
+def test_handler_cpu_seconds_count_the_handlers_thread_only(transport: Transport) -> None:
+    """A stage's CPU-seconds: a busy handler's CPU is counted; a sleeping handler's wait is
+    not, even while another thread of the same process burns CPU (stages share a process in
+    the embedded deployment, so process CPU would blame one stage for another's work)."""
+    stop = threading.Event()
+
+    def burn(seconds: float) -> None:
+        start = time.thread_time()
+        while time.thread_time() - start < seconds and not stop.is_set():
+            sum(range(1000))
+
+    def busy(message: EchoMessage, context: Context) -> EchoResult:
+        burn(0.3)
+        return echo(message, context)
+
+    def idle(message: EchoMessage, context: Context) -> EchoResult:
+        time.sleep(0.3)
+        return echo(message, context)
+
+    hot = Worker(transport, Service("echo", EchoMessage, busy), queues=["echo.1"])
+    cold = Worker(transport, Service("echo", EchoMessage, idle), queues=["echo.2"])
+    neighbour = threading.Thread(target=burn, args=(30.0,), daemon=True)
+    neighbour.start()
+    try:
+        with running(hot, cold):
+            start_recipe(transport, RECIPE, {"text": "x"})
+            wait_for(lambda: hot.handled == 1 and cold.handled == 1)
+    finally:
+        stop.set()
+        neighbour.join()
+
+    def sample(worker: Worker, name: str) -> float:
+        value = worker.metrics_registry.get_sample_value(name, {"service": "echo"})
+        assert value is not None, name
+        return value
+
+    assert sample(hot, "cryolive_handler_cpu_seconds_total") >= 0.3
+    assert sample(cold, "cryolive_handler_cpu_seconds_total") < 0.1
+    assert sample(cold, "cryolive_handler_seconds_sum") >= 0.3

@@ -124,7 +124,14 @@ def _failure_records(invocation: Invocation, exc: BaseException) -> tuple[Emit, 
 
 
 class Metrics:
-    """Prometheus counters of outcomes and a histogram of handler seconds, per service."""
+    """Prometheus counters of outcomes and a histogram of handler seconds, per service.
+
+    ``cryolive_handler_cpu_seconds_total`` adds the CPU time of the thread that ran each
+    handler (``time.thread_time``: user + system of that thread only, so stages sharing one
+    process are told apart); worker threads an engine starts itself (scipy FFT ``workers``)
+    are not in it. Divided by ``cryolive_messages_total`` it is a stage's CPU-seconds per
+    message (``bench/pipeline.py`` prints it per movie).
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.messages = Counter(
@@ -139,14 +146,23 @@ class Metrics:
             ["service"],
             registry=registry,
         )
+        self.cpu_seconds = Counter(
+            "cryolive_handler_cpu_seconds",
+            "CPU seconds of the handler's thread (middleware included), by service.",
+            ["service"],
+            registry=registry,
+        )
         # labels() looks its child up under a lock each time: keep the children at hand.
         self._seconds: dict[str, Histogram] = {}
         self._counts: dict[tuple[str, str], Counter] = {}
+        self._cpu: dict[str, Counter] = {}
 
     def __call__(self, invocation: Invocation, call_next: Next) -> Outcome:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         outcome = call_next(invocation)
         name = invocation.service.name
+        cpu = self._cpu.get(name) or self._cpu.setdefault(name, self.cpu_seconds.labels(name))
+        cpu.inc(time.thread_time() - cpu_start)
         seconds = self._seconds.get(name) or self._seconds.setdefault(
             name, self.seconds.labels(name)
         )
