@@ -50,11 +50,12 @@ def test_the_report_has_its_pages_and_pictures(clients: Any, world: Any, tmp_pat
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(response.content)
     pages = _pages(pdf, tmp_path)
-    # title; raw: series, histograms, atlas, classes; raw2 (one movie, no atlas or classes):
-    # series, histograms; the jobs
-    assert len(pages) == 8
+    # title; raw: series, histograms, atlas, classes, 3D; raw2 (one movie, no atlas, classes
+    # or 3D): series, histograms; the jobs
+    assert len(pages) == 9
     assert all(_inked(p) > 0.01 for p in pages)  # no blank page
-    title, series, histograms, atlas, classes, _, _, jobs = pages
+    title, series, histograms, atlas, classes, recon3d, _, _, jobs = pages
+    assert _inked(recon3d) > 0.02  # the 3D runs' and refinements' lines and the B-factor plot
     assert _coloured(series) > 0.002 and _coloured(title) < 0.001  # points and bounds in colour
     assert _inked(histograms) > 0.1  # the bars
     assert _coloured(atlas) > 0.02 and _inked(atlas) > 0.3  # the atlas, its coloured squares
@@ -74,13 +75,11 @@ def test_the_report_is_for_members_only(clients: Any, world: Any) -> None:
 
 
 def test_report_command_writes_the_pdf_and_refuses_bad_input(world: Any, tmp_path: Path) -> None:
-    if not world.url.startswith("sqlite"):  # the web test above reads MariaDB the same way
-        pytest.skip("the command's own behaviour does not depend on the backend")
     env = {"CRYOLIVE_DATABASE_URL": world.url}
     out = tmp_path / "report.pdf"
     done = CliRunner().invoke(build_app(), ["report", world.visit, "--out", str(out)], env=env)
     assert done.exit_code == 0, done.output
-    assert "8 pages" in " ".join(done.output.split()) and out.read_bytes().startswith(b"%PDF")
+    assert "9 pages" in " ".join(done.output.split()) and out.read_bytes().startswith(b"%PDF")
     unknown = CliRunner().invoke(build_app(), ["report", "zz1-1", "--out", str(out)], env=env)
     assert unknown.exit_code != 0 and "no visit" in unknown.output
     text = CliRunner().invoke(

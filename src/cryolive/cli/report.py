@@ -34,5 +34,6 @@ def report(
             out=out,
             bounds=settings.alerts.bounds,
             atlas_roots=settings.atlas_roots,
+            curation_defaults=settings.curation,
         )
     console.print(f"{out}: {pages} pages")

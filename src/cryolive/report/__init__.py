@@ -4,7 +4,8 @@
 matplotlib into one PDF (``PdfPages``): a title page with each data collection's optics and
 counts, the measures over time and their distributions (with the alert bounds as dashed
 lines), the atlas with its squares coloured by CTF resolution, the best 2D classes, and the
-processing jobs with their failures.
+3D results (classes, refinements, the B-factor plot) when there are any, and the processing
+jobs with their failures. Curation thresholds are drawn as solid green lines.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
+from cryolive.config import CurationThresholds
 from cryolive.report._data import VisitReport, gather
 
 
@@ -27,11 +29,14 @@ def write_report(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     atlas_roots: Sequence[Path] = (),
     now: dt.datetime | None = None,
+    curation_defaults: CurationThresholds | None = None,
 ) -> int:
     """Write the report of ``visit`` as a PDF to ``out``; return its number of pages.
 
     ``bounds``: measure -> (low, high), drawn on the charts (the alert bounds, settings
-    ``alerts.bounds``). Images are read only from the visit's folders and ``atlas_roots``.
+    ``alerts.bounds``); each collection's curation thresholds (its own, else
+    ``curation_defaults``) are drawn as solid lines and its accepted count given. Images are
+    read only from the visit's folders and ``atlas_roots``.
 
     Raises
     ------
@@ -46,12 +51,18 @@ def write_report(
     from cryolive.report import _figures as figures
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    report = gather(session, visit=visit, atlas_roots=atlas_roots, now=now)
+    report = gather(
+        session, visit=visit, atlas_roots=atlas_roots, now=now, curation_defaults=curation_defaults
+    )
     pages = [figures.title_page(report)]
     for c in report.collections:
         if c.summary["movies"]:
             pages += [figures.series_page(c, bounds or {}), figures.histogram_page(c, bounds or {})]
-        pages += [p for p in (figures.atlas_page(c), figures.classes_page(c)) if p is not None]
+        pages += [
+            p
+            for p in (figures.atlas_page(c), figures.classes_page(c), figures.recon3d_page(c))
+            if p is not None
+        ]
     pages.append(figures.jobs_page(report))
     metadata = {"Title": f"cryolive session report {visit}", "Creator": "cryolive"}
     with PdfPages(out, metadata=metadata) as pdf:

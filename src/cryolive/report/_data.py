@@ -14,8 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from cryolive.config import CurationThresholds
 from cryolive.db import ledger
-from cryolive.db.repo import browse, classes, grid_view, series, visits
+from cryolive.db.repo import browse, classes, curation, grid_view, recon3d, series, visits
 from cryolive.io.paths import inside
 
 MAX_CLASSES = 24
@@ -50,6 +51,10 @@ class CollectionReport:
     atlas_image: NDArray[Any] | None
     classes: list[ClassImage] = field(default_factory=list)
     jobs: list[JobLine] = field(default_factory=list)
+    # curation: the thresholds in force per measure (low, high; None: unset) and the counts
+    curation: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    accepted: tuple[int, int] | None = None  # (accepted, movies judged)
+    results3d: recon3d.Results3D | None = None
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,33 @@ def _classes(
     return out
 
 
+def _curation(
+    session: Session, data_collection_id: int, defaults: CurationThresholds
+) -> dict[str, Any]:
+    """The collection's curation thresholds per report measure, and how many movies count."""
+    judged = curation.evaluate(session, data_collection_id=data_collection_id, defaults=defaults)
+    t = judged.thresholds
+    limits: dict[str, tuple[float | None, float | None]] = {
+        "defocus_um": (t.defocus_min_um, t.defocus_max_um),
+        "total_motion_a": (None, t.total_motion_max_a),
+        "resolution_a": (None, t.ctf_resolution_max_a),
+        "ice_median": (t.ice_min, t.ice_max),
+        "particles": (
+            None if t.particles_min is None else float(t.particles_min),
+            None if t.particles_max is None else float(t.particles_max),
+        ),
+    }
+    set_limits = {k: v for k, v in limits.items() if v != (None, None)}
+    return {"curation": set_limits, "accepted": (sum(judged.accepted), len(judged.accepted))}
+
+
 def gather(
-    session: Session, *, visit: str, atlas_roots: Sequence[Path] = (), now: dt.datetime
+    session: Session,
+    *,
+    visit: str,
+    atlas_roots: Sequence[Path] = (),
+    now: dt.datetime,
+    curation_defaults: CurationThresholds | None = None,
 ) -> VisitReport:
     """Everything the report of ``visit`` shows.
 
@@ -130,6 +160,7 @@ def gather(
     LookupError
         When there is no such visit.
     """
+    curation_defaults = curation_defaults or CurationThresholds()
     session_id = visits.find_visit(session, visit=visit)
     found = None if session_id is None else browse.visit(session, session_id=session_id)
     if session_id is None or found is None:
@@ -161,6 +192,8 @@ def gather(
                 atlas_image=None if atlas is None else _image(atlas.image, folders),
                 classes=_classes(session, dc, folders),
                 jobs=jobs,
+                **_curation(session, dc, curation_defaults),
+                results3d=recon3d.results_3d(session, data_collection_id=dc),
             )
         )
     return VisitReport(found, reports, now)

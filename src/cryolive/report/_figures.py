@@ -25,6 +25,7 @@ MEASURES = (
     ("particles", "Particles per micrograph", 1.0, "particles"),
 )
 Bounds = Mapping[str, tuple[float, float]]
+CurationLimits = Mapping[str, tuple[float | None, float | None]]
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -105,12 +106,16 @@ def _values(c: CollectionReport, column: str, factor: float) -> tuple[np.ndarray
     return times, np.array([v * factor for _, v in pairs], dtype=float)
 
 
-def _bound_lines(ax: Any, bounds: Bounds, key: str, *, vertical: bool) -> None:
-    if key not in bounds:
-        return
-    for value in bounds[key]:
-        line = ax.axvline if vertical else ax.axhline
+def _bound_lines(
+    ax: Any, bounds: Bounds, key: str, *, vertical: bool, curation: CurationLimits | None = None
+) -> None:
+    """Alert bounds dashed red; the collection's curation thresholds solid green."""
+    line = ax.axvline if vertical else ax.axhline
+    for value in bounds.get(key, ()):
         line(value, color="tab:red", linestyle="--", linewidth=1)
+    for limit in (curation or {}).get(key, ()):
+        if limit is not None:
+            line(limit, color="tab:green", linestyle="-", linewidth=1.2)
 
 
 def series_page(c: CollectionReport, bounds: Bounds) -> Figure:
@@ -123,7 +128,7 @@ def series_page(c: CollectionReport, bounds: Bounds) -> Figure:
         times, values = _values(c, column, factor)
         ax.plot(times, values, ".", markersize=3, color="tab:blue")
         ax.set_ylabel(label, fontsize=8)
-        _bound_lines(ax, bounds, key, vertical=False)
+        _bound_lines(ax, bounds, key, vertical=False, curation=c.curation)
         if not len(values):
             ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", va="center")
     axes[-1].set_xlabel("Minutes since the first movie")
@@ -132,7 +137,10 @@ def series_page(c: CollectionReport, bounds: Bounds) -> Figure:
 
 def histogram_page(c: CollectionReport, bounds: Bounds) -> Figure:
     fig = Figure(figsize=PAGE)
-    fig.suptitle(f"{c.row.name}: distributions", fontsize=14)
+    counted = ""
+    if c.accepted is not None and c.accepted[1]:
+        counted = f" (curation: {c.accepted[0]} of {c.accepted[1]} movies accepted)"
+    fig.suptitle(f"{c.row.name}: distributions{counted}", fontsize=14)
     axes = fig.subplots(2, 3).ravel()
     fig.subplots_adjust(left=0.07, right=0.97, top=0.91, bottom=0.08, wspace=0.3, hspace=0.3)
     for ax, (column, label, factor, key) in zip(axes, MEASURES, strict=False):
@@ -141,7 +149,7 @@ def histogram_page(c: CollectionReport, bounds: Bounds) -> Figure:
             ax.hist(values, bins=min(40, max(5, len(values) // 3)), color="tab:blue")
         else:
             ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", va="center")
-        _bound_lines(ax, bounds, key, vertical=True)
+        _bound_lines(ax, bounds, key, vertical=True, curation=c.curation)
         ax.set_xlabel(label)
         ax.set_ylabel("Movies")
     axes[-1].axis("off")
@@ -241,4 +249,48 @@ def jobs_page(report: VisitReport) -> Figure:
     table.auto_set_column_width(list(range(len(header))))
     if len(cells) > 40:
         ax.text(0, 0, f"… and {len(cells) - 40} more jobs", fontsize=8)
+    return fig
+
+
+def recon3d_page(c: CollectionReport) -> Figure | None:
+    """The 3D results: each run's classes and each refinement, with the B-factor plot."""
+    found = c.results3d
+    if found is None or not (found.runs or found.refinements):
+        return None
+    fig = Figure(figsize=PAGE)
+    fig.suptitle(f"{c.row.name}: 3D", fontsize=14)
+    text_ax, plot_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    fig.subplots_adjust(left=0.04, right=0.96, top=0.9, bottom=0.1, wspace=0.25)
+    lines = []
+    for run in found.runs:
+        lines.append(f"3D run {run.run_number}: {run.particles:,} particles")
+        for k in run.classes:
+            mark = " (refined next)" if k.selected else ""
+            lines.append(
+                f"    class {k.class_number}: {k.particles:,} particles, "
+                f"{_number(k.resolution_a, '{:.1f}')} Å{mark}"
+            )
+    for r in found.refinements:
+        lines.append(
+            f"Refinement of run {r.run_number}: {r.particles:,} particles, "
+            f"{_number(r.resolution_a, '{:.2f}')} Å (FSC 0.143), "
+            f"B {_number(r.bfactor_a2, '{:.0f}')} Å²"
+        )
+    text_ax.axis("off")
+    text_ax.text(0, 1, "\n".join(lines[:40]), va="top", family="monospace", fontsize=9)
+    points = [p for r in found.refinements for p in r.points]
+    if len(points) >= 2:
+        n = np.array([p.particles for p in points], dtype=float)
+        inv_d2 = np.array([1.0 / p.resolution_a**2 for p in points])
+        plot_ax.plot(np.log(n), inv_d2, "o", color="tab:blue")
+        slope, intercept = np.polyfit(np.log(n), inv_d2, 1)
+        xs = np.linspace(np.log(n).min(), np.log(n).max(), 20)
+        plot_ax.plot(xs, slope * xs + intercept, "-", color="tab:orange")
+        if slope > 0:
+            plot_ax.set_title(f"B-factor plot: B = 2 / slope = {2 / slope:.0f} Å²")
+        plot_ax.set_xlabel("ln(particles)")
+        plot_ax.set_ylabel("1 / resolution² (Å⁻²)")
+    else:
+        plot_ax.axis("off")
+        plot_ax.text(0.5, 0.5, "no B-factor plot yet", ha="center", va="center")
     return fig

@@ -60,6 +60,7 @@ def report_pdf(
             out=out,
             bounds=settings.alerts.bounds,
             atlas_roots=settings.atlas_roots,
+            curation_defaults=settings.curation,
         )
         pdf = out.getvalue()
         cache.put(visit, pdf)
