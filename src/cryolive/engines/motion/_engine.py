@@ -244,6 +244,7 @@ def correct_motion(
         field = _local_field(spectra, found.shifts, patches, align_pixel=align_pixel,
                              scale=scale, shape=(ny, nx), bfactor_a2=local_bfactor_a2,
                              group=patch_group, workers=workers)  # fmt: skip
+    del spectra  # the sums work on the full-size frames: free the alignment spectra first
     plain, weighted = shift_and_sum(
         frames, global_px, pixel_size_a=pixel_size_a,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,
