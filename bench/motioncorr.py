@@ -9,12 +9,19 @@ measure. Each process's peak memory is its
 maximum resident set (``getrusage``); drift RMSE is against the simulator's planted whole-frame
 drift, after removing each trajectory's mean offset. RELION is installed with apt if missing.
 
-    .venv/bin/python bench/motioncorr.py [--movies 2] [--visit DIR] [--skip-relion]
+With ``--independent`` the movies come instead from the tests' independent generator
+(tests/engines/motion/independent_movies.py, as bench/motion_accuracy.py: not
+``cryolive.simulate``), written as LZW TIFF like EPU's, no gain; ``--cache`` reuses the
+frames motion_accuracy.py keeps.
+
+    .venv/bin/python bench/motioncorr.py [--movies 2] [--visit DIR] [--skip-relion] [--rounds 3]
+    .venv/bin/python bench/motioncorr.py --independent [--cache /tmp/m4k] [--visit DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -26,12 +33,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
 from cryolive.engines.motion import GainTransform
 from cryolive.io.gain import read_gain
 from cryolive.simulate import MovieConfig, VisitConfig, VisitTruth, simulate_visit
 
 SHAPE = (4096, 4096)
+_GENERATOR = Path(__file__).parents[1] / "tests" / "engines" / "motion" / "independent_movies.py"
 
 
 def _simulate(visit: Path, movies: int) -> VisitTruth:
@@ -51,6 +60,32 @@ def _simulate(visit: Path, movies: int) -> VisitTruth:
     return simulate_visit(config, visit)
 
 
+def _independent(visit: Path, movies: int, cache: Path | None) -> list[np.ndarray]:
+    """Movies of the independent generator as ``movie{i}.tiff`` in ``visit``; planted drifts."""
+    spec = importlib.util.spec_from_file_location("independent_movies", _GENERATOR)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gen
+    spec.loader.exec_module(gen)
+    visit.mkdir(parents=True, exist_ok=True)
+    drifts = []
+    for seed in range(movies):
+        tiff, drift_path = visit / f"movie{seed}.tiff", visit / f"drift{seed}.npy"
+        if not (tiff.exists() and drift_path.exists()):
+            name = f"{SHAPE[0]}_40_{seed}.npy"  # bench/motion_accuracy.py's cache names
+            if cache is not None and (cache / f"frames_{name}").exists():
+                frames, drift = np.load(cache / f"frames_{name}"), np.load(cache / f"drift_{name}")
+            else:
+                print(f"generating independent movie {seed} …", flush=True)
+                movie = gen.independent_movie(seed, shape=SHAPE, n_frames=40, dose_per_px=1.0)
+                frames, drift = movie.frames, movie.drift_px
+            tifffile.imwrite(tiff, frames, compression="lzw")
+            np.save(drift_path, drift)
+        drifts.append(np.load(drift_path))
+    (visit / "independent.json").write_text(json.dumps({"movies": movies}))
+    return drifts
+
+
 def _gain(visit: Path, truth: VisitTruth) -> np.ndarray:
     grid = truth.grids[0]
     assert grid.gain.path is not None
@@ -61,9 +96,13 @@ def _gain(visit: Path, truth: VisitTruth) -> np.ndarray:
 
 def _child(tool: str, visit: Path, index: int, out: Path) -> None:
     """One movie with one tool, in this (child) process; writes shifts and timings as JSON."""
-    truth = VisitTruth.read(visit / "truth.json")
-    movie = visit / truth.grids[0].movies[index].movie
-    gain = _gain(visit, truth)
+    gain: np.ndarray | None = None
+    if (visit / "independent.json").exists():
+        movie = visit / f"movie{index}.tiff"
+    else:
+        truth = VisitTruth.read(visit / "truth.json")
+        movie = visit / truth.grids[0].movies[index].movie
+        gain = _gain(visit, truth)
     from cryolive.adapters.relion_motioncorr import run_relion_motioncorr
     from cryolive.engines.motion import correct_motion
     from cryolive.io.movies import read_movie
@@ -97,7 +136,7 @@ def _rmse(found: np.ndarray, planted: np.ndarray) -> float:
 
 
 def _run_tool(
-    tool: str, visit: Path, truth: VisitTruth, movies: int, scratch: Path
+    tool: str, visit: Path, planted: list[np.ndarray], movies: int, scratch: Path
 ) -> dict[str, float]:
     """``movies`` movies, two processes at a time; seconds per movie of wall time."""
     wall = 0.0
@@ -134,9 +173,7 @@ def _run_tool(
         wall += time.perf_counter() - start
         for i in batch:
             data = json.loads((scratch / f"{tool}-{i}.json").read_text())
-            movie = truth.grids[0].movies[i]
-            planted = np.stack([movie.drift_y_px, movie.drift_x_px], axis=1)
-            rmse = _rmse(np.array(data["shifts"]), planted)
+            rmse = _rmse(np.array(data["shifts"]), planted[i])
             results.append(
                 (data["seconds"], data["peak_kb"] / 1e6, rmse, cpu_s[i], data["work_cpu_s"])
             )
@@ -159,7 +196,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-relion", action="store_true")
     parser.add_argument(
-        "--rounds", type=int, default=1, help="rounds, the tools' order alternating (ABBA …)"
+        "--independent", action="store_true", help="movies of the tests' independent generator"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="motion_accuracy.py's cache")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds, order alternating (ABBA …); medians"
     )
     parser.add_argument("--child", choices=["cryolive", "relion"])
     parser.add_argument("--index", type=int, default=0)
@@ -168,7 +209,12 @@ def main() -> None:
     if args.child:
         _child(args.child, args.visit, args.index, args.out)
         return
-    truth = _simulate(args.visit, args.movies)
+    if args.independent:
+        planted = _independent(args.visit, args.movies, args.cache)
+    else:
+        truth = _simulate(args.visit, args.movies)
+        planted = [np.stack([m.drift_y_px, m.drift_x_px], axis=1)
+                   for m in truth.grids[0].movies[: args.movies]]  # fmt: skip
     tools = ["cryolive"]
     if not args.skip_relion:
         if shutil.which("relion_run_motioncorr") is None:
@@ -180,11 +226,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for round_ in range(args.rounds):
             for tool in tools if round_ % 2 == 0 else tools[::-1]:
-                row = _run_tool(tool, args.visit, truth, args.movies, Path(scratch))
+                row = _run_tool(tool, args.visit, planted, args.movies, Path(scratch))
                 runs[tool].append(row)
                 print(tool, row, f"load: {os.getloadavg()}", flush=True)
     rows = {
-        tool: {key: float(np.mean([r[key] for r in found])) for key in found[0]}
+        tool: {key: float(np.median([r[key] for r in found])) for key in found[0]}
         | {"peak_gb": max(r["peak_gb"] for r in found)}
         for tool, found in runs.items()
     }
@@ -199,9 +245,13 @@ def main() -> None:
               f"{row['process_s_per_movie']:.1f} | "
               f"{row['peak_gb']:.2f} | {row['rmse_px']:.3f} |")  # fmt: skip
     if "relion" in rows:
-        wall = rows["relion"]["wall_s_per_movie"] / rows["cryolive"]["wall_s_per_movie"]
-        cpu = rows["relion"]["cpu_s_per_movie"] / rows["cryolive"]["cpu_s_per_movie"]
-        work = rows["relion"]["work_cpu_s_per_movie"] / rows["cryolive"]["work_cpu_s_per_movie"]
+
+        def ratio(key: str) -> float:  # median over rounds of RELION / cryolive in each round
+            pairs = zip(runs["relion"], runs["cryolive"], strict=True)
+            return float(np.median([theirs[key] / ours[key] for theirs, ours in pairs]))
+
+        wall, cpu = ratio("wall_s_per_movie"), ratio("cpu_s_per_movie")
+        work = ratio("work_cpu_s_per_movie")
         print(
             f"\nthroughput cryolive / RELION: {wall:.1f}x by wall time, {cpu:.1f}x by CPU time "
             f"of the whole processes, {work:.1f}x by CPU time of the work (read + correct; "

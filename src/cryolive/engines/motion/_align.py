@@ -13,6 +13,7 @@ from cryolive.engines.motion._fourier import Complex, Float, crop_spectrum, phas
 _COARSE_PX = 128
 _CHOOSE_SMOOTHING_ITERATIONS = 3
 _MIN_FRAMES_TO_SMOOTH = 8  # fewer: generalised cross-validation has too little to go on
+_CHUNK = 4  # frames per block in the alignment loop (bounds its temporaries)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,42 @@ def _window_cc(spectra: Complex | Float, shape: tuple[int, int], half: int) -> N
     along_x = (flat @ ex.real) + 1j * (flat @ ex.imag) if real else flat @ ex
     along_x = along_x.reshape(n, rows, -1)
     return np.asarray(np.einsum("wy,nyv->nwv", ey, along_x).real, dtype=np.float64)
+
+
+def _placed_sum(spectra: Complex, shifts: NDArray[np.float64], shape: tuple[int, int]) -> Complex:
+    """Sum of the frames moved by ``shifts``, a chunk of frames at a time, (y, x') complex64."""
+    total = np.zeros(spectra.shape[1:], dtype=np.complex64)
+    for start in range(0, spectra.shape[0], _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        total += _aligned(spectra[chunk], shifts[chunk], shape).sum(axis=0)
+    return total
+
+
+def _cross_window(
+    spectra: Complex,
+    shifts: NDArray[np.float64],
+    own: NDArray[np.float64],
+    weight: Float,
+    shape: tuple[int, int],
+    half: int,
+) -> NDArray[np.float64]:
+    """Correlation windows (n, 2 half + 1, 2 half + 1) of each frame placed at ``own``
+    against the sum of the others placed at ``shifts``, filtered by ``weight``.
+
+    Done a few frames at a time: the full-stack temporaries (placed frames, the others'
+    sums, their products) would each be as large as ``spectra`` itself.
+    """
+    total = _placed_sum(spectra, shifts, shape)
+    windows = []
+    for start in range(0, spectra.shape[0], _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        placed = _aligned(spectra[chunk], shifts[chunk], shape)
+        cross = total[None] - placed
+        np.conj(cross, out=cross)
+        cross *= weight
+        cross *= placed if own is shifts else _aligned(spectra[chunk], own[chunk], shape)
+        windows.append(_window_cc(cross, shape, half))
+    return np.concatenate(windows, axis=0)
 
 
 def _peaks(cc: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -197,12 +234,9 @@ def align_stack(
     measured = shifts.copy()
     residual, iterations, lam = np.inf, 0, None
     while iterations < max_iterations and residual > tolerance_px:
-        placed = _aligned(spectra, shifts, shape)
-        others = placed.sum(axis=0)[None] - placed
-        np.conj(others, out=others)
-        others *= weight
-        others *= placed if not smooth else _aligned(spectra, measured, shape)
-        measured = measured + _peaks(_window_cc(others, shape, half))
+        measured = measured + _peaks(
+            _cross_window(spectra, shifts, measured if smooth else shifts, weight, shape, half)
+        )
         measured -= measured.mean(axis=0)
         found = measured
         if smooth:

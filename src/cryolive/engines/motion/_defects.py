@@ -34,6 +34,9 @@ class DefectMap:
     n_dead: int
 
 
+_SUM_BLOCK_PX = 1 << 16  # pixels per block in the per-pixel passes over frames
+
+
 def find_defects(total: Float, *, n_frames: int, sigma: float = 8.0) -> DefectMap:
     """Hot and dead pixels of a detector from the gain-corrected sum of a movie's frames.
 
@@ -89,10 +92,12 @@ def corrected_frame(
     ``raw``: (y, x); ``out``: (y, x) float32 to write into (may be a view), else a new array.
     """
     frame = np.empty(raw.shape, dtype=np.float32) if out is None else out
-    if gain is None:
-        frame[...] = raw
-    else:
-        np.multiply(raw, gain, out=frame, dtype=np.float32)
+    rows = max(1, _SUM_BLOCK_PX // max(raw.shape[1], 1))
+    for start in range(0, raw.shape[0], rows):  # blocks of rows: the cast stays in cache
+        block = frame[start : start + rows]
+        block[...] = raw[start : start + rows]
+        if gain is not None:
+            block *= gain[start : start + rows]
     if defects is not None and defects.pixels.size:
         ys, xs = np.divmod(defects.pixels, raw.shape[1])
         sy, sx = np.divmod(defects.sources, raw.shape[1])
@@ -107,7 +112,11 @@ def resolve_defects(
     if defects is not True:
         return defects or None
     kind = np.float64 if frames.dtype.kind == "f" else np.uint32
-    total = frames.sum(axis=0, dtype=kind).astype(np.float32)
+    total = np.empty(frames.shape[1:], dtype=np.float32)
+    rows = max(1, _SUM_BLOCK_PX // max(frames.shape[2], 1))
+    for start in range(0, frames.shape[1], rows):  # a block of rows at a time: stays in cache
+        block = slice(start, start + rows)
+        total[block] = frames[:, block].sum(axis=0, dtype=kind)
     if gain is not None:
         total *= gain
     return find_defects(total, n_frames=frames.shape[0])

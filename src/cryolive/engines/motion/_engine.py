@@ -15,7 +15,7 @@ from cryolive.engines.motion._field import PatchField, fit_field
 from cryolive.engines.motion._fourier import (
     Complex,
     bin2,
-    crop_spectrum,
+    cropped_rfft2,
     even_fast_len,
     radial_frequency,
 )
@@ -226,8 +226,7 @@ def correct_motion(
         for t in range(n):
             corrected_frame(frames[t], gain=gain32, defects=defect_map, out=buffer)
             frame = bin2(buffer) if binned else buffer
-            spectrum = sfft.rfft2(frame, workers=workers)
-            spectra[t] = crop_spectrum(spectrum, frame.shape, (ay, ax))
+            spectra[t] = cropped_rfft2(frame, (ay, ax), workers=workers)
     k = radial_frequency((ay, ax), align_pixel)
     weight = np.exp(-bfactor_a2 * k * k / 2.0).astype(np.float32)
     found = align_stack(spectra, (ay, ax), weight=weight, search_px=max_shift_a / align_pixel,
@@ -244,6 +243,7 @@ def correct_motion(
         field = _local_field(spectra, found.shifts, patches, align_pixel=align_pixel,
                              scale=scale, shape=(ny, nx), bfactor_a2=local_bfactor_a2,
                              group=patch_group, workers=workers)  # fmt: skip
+    del spectra  # the sums work on the full-size frames: free the alignment spectra first
     plain, weighted = shift_and_sum(
         frames, global_px, pixel_size_a=pixel_size_a,
         dose_per_frame_e_per_a2=dose_per_frame_e_per_a2, voltage_kv=voltage_kv,

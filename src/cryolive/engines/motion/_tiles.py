@@ -119,24 +119,27 @@ def _accumulate(
     size, core, margin = layout.size, layout.core, layout.margin
     ty, tx = layout.counts
     pad = max(margin, size - core - margin) + int(np.abs(whole).max(initial=0)) + 1
-    plain = np.zeros((ty * tx, size, size // 2 + 1), dtype=np.complex64)
+    count = ty * tx
+    plain = np.zeros((count, size, size // 2 + 1), dtype=np.complex64)
     weighted = np.zeros_like(plain)
-    tiles = np.empty((ty * tx, size, size), dtype=np.float32)
     padded = np.empty((ny + 2 * pad, nx + 2 * pad), dtype=np.float32)
     for t in range(n_frames):
         frame_into(t, padded[pad : pad + ny, pad : pad + nx])
         _mirror_edges(padded, pad)
-        for k in range(ty * tx):
+        ry, rx = phase_ramps(fraction[t], (size, size))
+        # One tile at a time, transformed straight from the padded frame (no copy): its
+        # spectrum stays in cache through the phase ramps, the dose filter and both
+        # accumulations, where a whole frame's tile spectra would go to memory and back for
+        # each of those passes.
+        for k in range(count):
             y0 = pad + (k // tx) * core - margin + int(whole[t, k, 0])
             x0 = pad + (k % tx) * core - margin + int(whole[t, k, 1])
-            tiles[k] = padded[y0 : y0 + size, x0 : x0 + size]
-        spectra = sfft.rfft2(tiles, workers=workers)
-        ry, rx = phase_ramps(fraction[t], (size, size))
-        spectra *= ry
-        spectra *= rx
-        plain += spectra
-        spectra *= q[t]
-        weighted += spectra
+            spectrum = sfft.rfft2(padded[y0 : y0 + size, x0 : x0 + size], workers=workers)
+            spectrum *= ry[k]
+            spectrum *= rx[k]
+            plain[k] += spectrum
+            spectrum *= q[t]
+            weighted[k] += spectrum
     weighted *= norm
     return plain, weighted
 
@@ -146,12 +149,12 @@ def _stitch(spectra: Complex, layout: TileLayout, workers: int) -> Float:
     ny, nx = layout.shape
     size, core, margin = layout.size, layout.core, layout.margin
     tx = layout.counts[1]
-    real = sfft.irfft2(spectra, s=(size, size), workers=workers)
     image = np.empty((ny, nx), dtype=np.float32)
-    for k in range(real.shape[0]):
+    for k in range(spectra.shape[0]):  # tile by tile: no full stack of real tiles in memory
+        real = sfft.irfft2(spectra[k], s=(size, size), workers=workers)
         y0, x0 = (k // tx) * core, (k % tx) * core
         h, w = min(core, ny - y0), min(core, nx - x0)
-        image[y0 : y0 + h, x0 : x0 + w] = real[k, margin : margin + h, margin : margin + w]
+        image[y0 : y0 + h, x0 : x0 + w] = real[margin : margin + h, margin : margin + w]
     return image
 
 
