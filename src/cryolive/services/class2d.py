@@ -30,14 +30,10 @@ classification without reprocessing anything. A batch fills by the particles pic
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import json
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +55,7 @@ from cryolive.io.particle_files import read_particle_tables, read_particles_star
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import AnyRecord, ClassificationRecord, ClassValues, MovieRef
 from cryolive.services._common import RESULTS, sessions_for
+from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Class2DMessage, Class3DTrigger, WriteResults
 
 WORKING_BOX_PX = 64  # particles are read straight to the engine's working box
@@ -71,22 +68,13 @@ log = logging.getLogger(__name__)
 Rejected = Callable[[Class2DMessage, Sequence[str]], set[str]]
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[dict[str, Any]]:
+def _new() -> dict[str, Any]:
+    return {"batches": [], "seen": [], "pending": [], "emitted": []}
+
+
+def _locked(folder: Path) -> AbstractContextManager[dict[str, Any]]:
     """The batch state of a run's Class2D job, read and written under an exclusive lock."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = folder / "batches.json"
-        state: dict[str, Any] = (
-            json.loads(path.read_text())
-            if path.exists()
-            else {"batches": [], "seen": [], "pending": [], "emitted": []}
-        )
-        yield state
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, path)
+    return locked_state(folder, _new, "batches.json")
 
 
 def _add(state: dict[str, Any], message: Class2DMessage) -> None:
@@ -123,28 +111,9 @@ def _key(item: dict[str, Any]) -> tuple[int, int]:
 
 
 def _claim(item: dict[str, Any]) -> bool:
-    """Take a planned classification unless another live process has taken it.
-
-    A claim by a process of this host that has died (a crashed worker) is taken over at once;
-    one from another host is trusted for ``CLAIM_S``.
-    """
-    host, pid, when = item.get("claimed_by") or ("", 0, 0.0)
-    here, me = socket.gethostname(), os.getpid()
-    if host == here and pid != me and _alive(int(pid)):
-        return False
-    if host and host != here and time.time() - float(when) < CLAIM_S:
-        return False
-    item["claimed_by"] = [here, me, time.time()]
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    """Take a planned classification unless another live process has taken it (a dead
+    process's claim on this host at once; another host's after ``CLAIM_S``)."""
+    return claim(item, CLAIM_S)
     return True
 
 
