@@ -17,7 +17,8 @@ from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.messaging.transport import Delivery, Transport
 from cryolive.web import create_app
 
-QUEUES = ("motioncorr", "ctf", "pick", "ice", "class2d", "writer")  # the recipe's step order
+# the recipe's step order
+QUEUES = ("motioncorr", "ctf", "pick", "ice", "class2d", "class3d", "refine3d", "writer")
 
 
 def _queue(table: dict[str, Any], name: str) -> dict[str, Any]:

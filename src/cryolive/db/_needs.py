@@ -10,6 +10,8 @@ from __future__ import annotations
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "Atlas": ("atlasId", "atlasImage", "cassetteSlot", "dataCollectionGroupId", "pixelSize"),
+    "BFactorFit": ("numberOfParticles", "particleClassificationId", "resolution"),
+    "CryoemInitialModel": ("cryoemInitialModelId", "numberOfParticles", "resolution"),
     "GridSquare": (
         "angle", "atlasId", "gridSquareId", "gridSquareImage", "gridSquareLabel", "height",
         "pixelLocationX", "pixelLocationY", "pixelSize", "stageLocationX", "stageLocationY",
@@ -64,14 +66,15 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "positionX", "positionY",
     ),
     "ParticleClassification": (
-        "classDistribution", "classImageFullPath", "classNumber", "estimatedResolution",
+        "angularEfficiency", "bFactorFitLinear", "classDistribution", "classImageFullPath",
+        "classNumber", "estimatedResolution", "overallFourierCompleteness",
         "particleClassificationGroupId", "particleClassificationId", "particlesPerClass",
         "selected",
     ),
     "ParticleClassificationGroup": (
         "batchNumber", "binnedPixelSize", "numberOfClassesPerBatch",
         "numberOfParticlesPerBatch", "particleClassificationGroupId", "particlePickerId",
-        "programId", "type",
+        "programId", "symmetry", "type",
     ),
     "ParticlePicker": (
         "firstMotionCorrectionId", "numberOfParticles", "particleDiameter", "particlePickerId",

@@ -123,7 +123,7 @@ def series_page(c: CollectionReport, bounds: Bounds) -> Figure:
     fig = Figure(figsize=PAGE)
     fig.suptitle(f"{c.row.name}: measures over time", fontsize=14)
     axes = fig.subplots(len(MEASURES), 1, sharex=True)
-    fig.subplots_adjust(left=0.08, right=0.97, top=0.93, bottom=0.07, hspace=0.12)
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.93, bottom=0.075, hspace=0.12)
     for ax, (column, label, factor, key) in zip(axes, MEASURES, strict=True):
         times, values = _values(c, column, factor)
         ax.plot(times, values, ".", markersize=3, color="tab:blue")
@@ -142,7 +142,7 @@ def histogram_page(c: CollectionReport, bounds: Bounds) -> Figure:
         counted = f" (curation: {c.accepted[0]} of {c.accepted[1]} movies accepted)"
     fig.suptitle(f"{c.row.name}: distributions{counted}", fontsize=14)
     axes = fig.subplots(2, 3).ravel()
-    fig.subplots_adjust(left=0.07, right=0.97, top=0.91, bottom=0.08, wspace=0.3, hspace=0.3)
+    fig.subplots_adjust(left=0.075, right=0.97, top=0.91, bottom=0.08, wspace=0.3, hspace=0.3)
     for ax, (column, label, factor, key) in zip(axes, MEASURES, strict=False):
         _, values = _values(c, column, factor)
         if len(values):
