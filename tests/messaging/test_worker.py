@@ -52,7 +52,10 @@ def recording(sink: Any) -> Callable[[EchoMessage, Context], EchoResult]:
 
 @pytest.mark.parametrize("prefetch", [1, 10])
 def test_three_step_recipe_delivers_every_message_once(
-    transport: Transport, prefetch: int, keyed_results: Callable[[], Any]
+    transport: Transport,
+    prefetch: int,
+    keyed_results: Callable[[], Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = keyed_results()
     relay = Worker(
@@ -73,12 +76,17 @@ def test_three_step_recipe_delivers_every_message_once(
     values = [sink.get(k) for k in sink.stored_keys()]
     assert sorted(v["text"] for v in values if v) == sorted(f"movie-{i}" for i in range(30))
     assert {v["hops"] for v in values if v} == {3}
-    assert sink.duplicates == 0
+    # Delivery is at least once: a batch the broker refuses (RabbitMQ nacks a publish to a
+    # quorum queue whose leader is still being elected, as when two threads declare it at the
+    # same moment) is redone, and the writer's keys absorb the repeat. Without a refusal, no
+    # message is handled twice.
+    refused = any("reconnecting after MessageNacked" in r.getMessage() for r in caplog.records)
+    assert sink.duplicates == 0 or (refused and sink.duplicates <= 2 * prefetch)
     assert len({e.key for e in sent}) == 30
     done = relay.metrics_registry.get_sample_value(
         "cryolive_messages_total", {"service": "echo", "outcome": "done"}
     )
-    assert done == 60
+    assert done == 60 if not refused else done >= 60
 
 
 def test_failure_is_retried_with_backoff_then_succeeds(
