@@ -4,30 +4,23 @@ cryolive recipe, and a cryolive service takes a step of a Zocalo recipe started 
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+# The test environment has it (Makefile: the zocalo-test extra): missing is an error, never a skip
+import pika
 import pytest
+import workflows.recipe as workflows_recipe
+import workflows.transport.pika_transport as pika_transport
 
 from cryolive.messaging import Service, Worker
 from cryolive.messaging.echo import EchoMessage, echo
 from cryolive.messaging.rabbitmq import RabbitTransport
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.zocalo import ZocaloTransport, parse_zocalo, start_zocalo
-
-try:  # the test environment has it (Makefile: the zocalo-test extra)
-    import pika
-    import workflows.recipe as workflows_recipe
-    import workflows.transport.pika_transport as pika_transport
-except ImportError as exc:
-    if os.environ.get("CI"):
-        raise  # in CI a missing python-workflows is a failure, never a skip
-    pytest.skip(f"python-workflows not installed: {exc}", allow_module_level=True)
-
 from tests.messaging.test_zocalo import running, take
 
 

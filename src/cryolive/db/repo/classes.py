@@ -341,13 +341,11 @@ def selected_particle_count(session: Session, *, data_collection_id: int) -> int
     )
 
 
-def class_image(
-    session: Session, *, particle_classification_id: int
-) -> tuple[str | None, int] | None:
-    """(recorded image path, session id of its visit) of a class, or None if no such class."""
-    row = session.execute(
-        sa.select(ParticleClassification.classImageFullPath, DataCollection.SESSIONID)
-        .join(
+def to_collection(query: Any) -> Any:
+    """``query`` over ParticleClassification joined through its group, picker, program and job
+    to its DataCollection (2D and 3D classes alike)."""
+    return (
+        query.join(
             ParticleClassificationGroup,
             ParticleClassificationGroup.particleClassificationGroupId
             == ParticleClassification.particleClassificationGroupId,
@@ -359,6 +357,17 @@ def class_image(
         .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
         .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
         .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
+    )
+
+
+def class_image(
+    session: Session, *, particle_classification_id: int
+) -> tuple[str | None, int] | None:
+    """(recorded image path, session id of its visit) of a class, or None if no such class."""
+    row = session.execute(
+        to_collection(
+            sa.select(ParticleClassification.classImageFullPath, DataCollection.SESSIONID)
+        )
         .join(BLSession, BLSession.sessionId == DataCollection.SESSIONID)
         .where(ParticleClassification.particleClassificationId == particle_classification_id)
     ).first()

@@ -37,6 +37,7 @@ from ispyb.sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo._keys import table_of, upsert, upsert_many
+from cryolive.db.repo.classes import to_collection
 from cryolive.records import BFactorPoint, Class3DRecord, RefinementRecord
 
 __all__ = [
@@ -399,24 +400,13 @@ class MapRow:
 def map_of(session: Session, *, particle_classification_id: int) -> MapRow | None:
     """The map of a class of a "3D" group (a 3D class or a refinement), or None."""
     row = session.execute(
-        sa.select(
-            ParticleClassification.classImageFullPath,
-            DataCollection.SESSIONID,
-            DataCollection.dataCollectionId,
-        )
-        .join(
-            ParticleClassificationGroup,
-            ParticleClassificationGroup.particleClassificationGroupId
-            == ParticleClassification.particleClassificationGroupId,
-        )
-        .join(
-            ParticlePicker,
-            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
-        )
-        .join(AutoProcProgram, AutoProcProgram.autoProcProgramId == ParticlePicker.programId)
-        .join(ProcessingJob, ProcessingJob.processingJobId == AutoProcProgram.processingJobId)
-        .join(DataCollection, DataCollection.dataCollectionId == ProcessingJob.dataCollectionId)
-        .where(
+        to_collection(
+            sa.select(
+                ParticleClassification.classImageFullPath,
+                DataCollection.SESSIONID,
+                DataCollection.dataCollectionId,
+            )
+        ).where(
             ParticleClassification.particleClassificationId == particle_classification_id,
             ParticleClassificationGroup.type == "3D",
         )
