@@ -1,7 +1,7 @@
 """A live refinement with ``refine3d_engine = relion`` goes through the RELION adapters:
 ``cryolive refine3d --engine relion`` (relion_refine_mpi) and ``cryolive postprocess
 --engine relion`` run as jobs, and the record is made from what they wrote, as from
-cryolive's engines. Real RELION 3.1.3 on 120 simulated particles (box 24, 4 Å), one
+cryolive's engines. Real RELION 3.1.3 on 80 simulated particles (box 24, 4 Å), one
 iteration; skips locally without RELION, fails in CI."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_a_refinement_with_the_relion_engine_runs_relion_and_is_recorded(
     sim = tmp_path / "sim"
     made = CliRunner().invoke(
         build_app(),
-        ["simulate-particles3d", "--out", str(sim), "--count", "120", "--box", "24",
+        ["simulate-particles3d", "--out", str(sim), "--count", "80", "--box", "24",
          "--pixel", "4", "--snr", "0.5", "--max-origin", "1", "--seed", "3"],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
@@ -51,7 +51,7 @@ def test_a_refinement_with_the_relion_engine_runs_relion_and_is_recorded(
         data_collection_id=1, program_id=7, project_dir=str(project),
         movie_path="/visit/raw/mic1.tiff", run_number=1, class_number=1,
         class_map=str(sim / "truth.mrc"), class3d_data_star=str(sim / "run_data.star"),
-        particles=120, symmetry="C1", refine3d=run.refine3d,
+        particles=80, symmetry="C1", refine3d=run.refine3d,
     )  # fmt: skip
     (emit,) = refine3d(message, CONTEXT)
     assert isinstance(emit.result, WriteResults)
@@ -63,11 +63,11 @@ def test_a_refinement_with_the_relion_engine_runs_relion_and_is_recorded(
     assert "relion_refine_mpi" in (folder / "Refine" / "relion_refine.log").read_text()
     assert (folder / "PostProcess" / "relion" / "postprocess.star").is_file()
     # the record, from the files the service reads
-    assert record.particles == 120
+    assert record.particles == 80
     assert Path(record.map_full_path) == folder / "PostProcess" / "postprocess.mrc"
     assert record.pixel_size_a == pytest.approx(4.0, rel=1e-3)
     assert math.isfinite(record.resolution_a) and 8.0 <= record.resolution_a < 40.0
-    assert [p.particles for p in record.bfactor_points] == [120]
+    assert [p.particles for p in record.bfactor_points] == [80]
     refined, _ = read_map(folder / "Refine" / "refined.mrc")
     truth, _ = read_map(sim / "truth.mrc")
     assert float(np.corrcoef(refined.ravel(), truth.ravel())[0, 1]) > 0.7
