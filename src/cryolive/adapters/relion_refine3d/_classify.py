@@ -5,7 +5,7 @@ classification (``relion_refine --ref … --K``), their last iteration turned in
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +182,8 @@ def run_relion_initial_model(
         model = starfile.read(result.model, always_dict=True)
         model["model_classes"]["rlnReferenceImage"] = [main.name]
         starfile.write(model, result.model, overwrite=True)
-        return RelionClasses(**{**result.__dict__, "maps": (main,), "main": main})
-    return RelionClasses(**{**result.__dict__, "main": main})
+        return replace(result, maps=(main,), main=main)
+    return replace(result, main=main)
 
 
 def run_relion_class3d(
