@@ -114,3 +114,61 @@ def test_a_missing_ctf_column_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="lacks rlnDefocusV"):
         read_input(star)
+
+
+def test_a_converged_auto_refine_becomes_refine3d_files(tmp_path: Path) -> None:
+    """RELION's final files (names and blocks as a converged RELION 3.1.3 auto-refine writes
+    them) → refined.mrc, half1.mrc, half2.mrc, run_data.star and fsc.star."""
+    from cryolive.adapters.relion_refine3d._refine import _convert
+    from cryolive.io.maps import read_map, write_map
+
+    star = _input(tmp_path / "run")
+    given = read_input(star)
+    work = tmp_path / "Refine" / "relion"
+    work.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    maps = {name: rng.normal(size=(24, 24, 24)).astype(np.float32) for name in ("f", "h1", "h2")}
+    write_map(work / "run_class001.mrc", maps["f"], pixel_size_a=4.0)
+    write_map(work / "run_half1_class001_unfil.mrc", maps["h1"], pixel_size_a=4.0)
+    write_map(work / "run_half2_class001_unfil.mrc", maps["h2"], pixel_size_a=4.0)
+    relion = given.tables.particles.iloc[::-1].reset_index(drop=True)
+    for name in (*ANGLES, *ORIGINS):
+        relion[name] = 1.5
+    relion["rlnRandomSubset"] = [1, 2, 1, 2]
+    starfile.write({"optics": OPTICS, "particles": relion}, work / "run_data.star", overwrite=True)
+    shells = np.arange(13)
+    curve = pd.DataFrame(
+        {
+            "rlnSpectralIndex": shells,
+            "rlnResolution": shells / 96.0,
+            "rlnAngstromResolution": np.where(shells > 0, 96.0 / np.maximum(shells, 1), 999.0),
+            "rlnSsnrMap": 1.0,
+            "rlnGoldStandardFsc": np.linspace(1.0, 0.0, 13),
+        }
+    )
+    starfile.write(
+        {"model_general": {"rlnCurrentResolution": 13.714286}, "model_class_1": curve},
+        work / "run_model.star",
+        overwrite=True,
+    )
+    out = tmp_path / "Refine"
+    data, fsc, resolution = _convert(work / "run", 12, True, given, out)
+    assert resolution == pytest.approx(13.714286)
+    gold = curve["rlnGoldStandardFsc"]  # STAR keeps 6 decimals
+    np.testing.assert_allclose(fsc["rlnFourierShellCorrelation"], gold, atol=1e-5)
+    np.testing.assert_allclose(fsc["rlnResolution"], curve["rlnResolution"], atol=1e-5)
+    for name, key in (("refined", "f"), ("half1", "h1"), ("half2", "h2")):
+        volume, voxel = read_map(out / f"{name}.mrc")
+        np.testing.assert_array_equal(volume, maps[key])
+        assert voxel == pytest.approx(4.0)
+    written = starfile.read(data, always_dict=True)["particles"]
+    assert written["rlnRandomSubset"].tolist() == [2, 1, 2, 1]  # back in the input's order
+    np.testing.assert_allclose(written["rlnOriginXAngst"], 1.5)
+    # stopped by --auto_iter_max instead: the last iteration's half maps and their average
+    write_map(work / "run_it002_half1_class001.mrc", maps["h1"], pixel_size_a=4.0)
+    write_map(work / "run_it002_half2_class001.mrc", maps["h2"], pixel_size_a=4.0)
+    (work / "run_data.star").rename(work / "run_it002_data.star")
+    (work / "run_model.star").rename(work / "run_it002_half1_model.star")
+    _convert(work / "run", 2, False, given, out)
+    refined, _ = read_map(out / "refined.mrc")
+    np.testing.assert_allclose(refined, (maps["h1"] + maps["h2"]) / 2, atol=1e-6)
