@@ -102,7 +102,7 @@ def test_auto_refine_writes_refine3d_files_near_the_truth(sim: Path, tmp_path: P
     assert fsc.curves["half_maps"][1] > 0.9
 
 
-def test_initial_model_and_class3d_write_what_the_service_reads(sim: Path, tmp_path: Path) -> None:
+def test_initial_model_writes_what_the_service_reads(sim: Path, tmp_path: Path) -> None:
     initial = run_relion_initial_model(
         sim / "particles.star", tmp_path / "InitialModel",
         iterations=3, batch_size=100, healpix_order=1, max_shift_px=1.0,
@@ -115,6 +115,9 @@ def test_initial_model_and_class3d_write_what_the_service_reads(sim: Path, tmp_p
     assert starfile.read(initial.model, always_dict=True)["model_classes"][
         "rlnReferenceImage"
     ].tolist() == ["initial_model.mrc"]
+
+
+def test_class3d_writes_what_the_service_reads(sim: Path, tmp_path: Path) -> None:
     # two classes from the truth: both maps in the truth's frame, every particle in one
     folder = tmp_path / "Class3D"
     classes = run_relion_class3d(
