@@ -163,6 +163,10 @@ class Class3DParameters(_Section):
     symmetry: str = Field(default="C1", pattern=r"^(C[1-9][0-9]?|D[2-9][0-9]?|T|O|I[1-4]?)$")
     box_factor: float = Field(default=1.2, ge=1.0, le=3.0, description="Box / particle diameter")
     max_pixel_a: float = Field(default=3.75, gt=0, description="Largest pixel for 3D, Å")
+    engine: Literal["cryolive", "relion"] = Field(
+        default="cryolive",
+        description="Initial model and 3D classes by cryolive, or by RELION 3.1 (relion_refine)",
+    )
 
 
 class Refine3DParameters(_Section):
@@ -176,6 +180,14 @@ class Refine3DParameters(_Section):
         default=0.3, ge=0, le=1, description="... and views this evenly spread (0-1)"
     )
     min_class_particles: int = Field(default=100, ge=10, description="... with this many particles")
+    engine: Literal["cryolive", "relion"] = Field(
+        default="cryolive",
+        description="Refinement and postprocess by cryolive, or by RELION 3.1 (auto-refine, "
+        "relion_mask_create, relion_postprocess)",
+    )
+    max_iterations: int = Field(
+        default=15, ge=1, le=999, description="Most refinement iterations (RELION: --auto_iter_max)"
+    )
 
 
 class RunParameters(_Section):
@@ -247,10 +259,13 @@ FLAT: dict[str, tuple[str, str]] = {
     "symmetry": ("class3d", "symmetry"),
     "class3d_box_factor": ("class3d", "box_factor"),
     "class3d_max_pixel_a": ("class3d", "max_pixel_a"),
+    "class3d_engine": ("class3d", "engine"),
     "refine3d_enabled": ("refine3d", "enabled"),
     "refine3d_max_class_resolution_a": ("refine3d", "max_class_resolution_a"),
     "refine3d_min_angular_efficiency": ("refine3d", "min_angular_efficiency"),
     "refine3d_min_class_particles": ("refine3d", "min_class_particles"),
+    "refine3d_engine": ("refine3d", "engine"),
+    "refine3d_max_iterations": ("refine3d", "max_iterations"),
 }
 _CANONICAL: dict[str, tuple[str, str]] = {}
 for _flat, _field in FLAT.items():

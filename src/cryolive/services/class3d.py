@@ -169,8 +169,15 @@ def _run(
     )
     # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
+    engine = ["--engine", settings.engine]
     initial = folder / "InitialModel"
-    run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner)
+    run_step(
+        "initial-model",
+        [str(star), *engine],
+        out_dir=initial,
+        timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
+    )
     classified = folder / "Class3D"
     run_step(
         "class3d",
@@ -180,6 +187,7 @@ def _run(
             str(initial / "initial_model.mrc"),
             "--classes",
             str(n_classes),
+            *engine,
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
@@ -231,6 +239,7 @@ def _refine_message(
         class3d_data_star=str(job / f"run_{record.run_number:03d}" / "Class3D" / "run_data.star"),
         particles=max(1, chosen.particles),
         symmetry=record.symmetry,
+        refine3d=message.refine3d,
     )
 
 
