@@ -27,9 +27,15 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from cryolive.engines.picking import Picks, PickScore, bad_area_mask, pick_log, score_picks
-from cryolive.engines.picking._peaks import FALLBACK_THRESHOLD, noise_threshold
+from cryolive.engines.picking._peaks import (
+    expected_noise_maxima,
+    fdr_threshold,
+    local_maxima,
+    roughness,
+)
 
 MATCH_PX = 15.0
 
@@ -83,15 +89,43 @@ def test_ice_texture_is_not_taken_for_contamination(weak: ModuleType) -> None:
     assert bad.mean() <= 0.05  # measured 0.00 (about 0.8 of it flagged before)
 
 
-def test_noise_threshold_follows_the_noise_not_the_particles() -> None:
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (field / field.std()).astype(np.float32)
+
+
+def test_noise_maxima_above_a_height_are_as_the_formula_expects() -> None:
     rng = np.random.default_rng(0)
-    noise = rng.normal(1.8, 0.7, 800)
-    # many particles: one noise maximum expected above, Φ⁻¹(1 - 1/800) = 3.02 SDs of noise
-    dense = noise_threshold(np.concatenate([noise, rng.normal(6.0, 0.8, 400)]))
-    assert dense == pytest.approx(1.8 + 3.02 * 0.7, abs=0.25)
-    # hardly any peak above: a quarter of one allowed, Φ⁻¹(1 - 0.25/800) = 3.42 SDs
-    alone = noise_threshold(noise)
-    assert alone == pytest.approx(1.8 + 3.42 * 0.7, abs=0.25)
-    assert noise_threshold(rng.normal(1.8, 0.3, 800)) == 3.0  # quiet noise: the floor
-    assert noise_threshold(rng.normal(15.0, 3.0, 300)) == 5.0  # no noise left: the old 5 SD
-    assert noise_threshold(noise[:10]) == FALLBACK_THRESHOLD
+    counts, expected = np.zeros(3), np.zeros(3)
+    for _ in range(4):
+        z = _smooth_noise(rng, (512, 512), 2.0)
+        usable = np.ones(z.shape, dtype=bool)
+        lam = roughness(z, usable)
+        # a Gaussian smoothed by s = 2 px: Λ = 1 / (2 s²) per axis, √det Λ = 0.125
+        assert lam == pytest.approx(0.125, rel=0.1)
+        heights = z[local_maxima(z, min_distance_px=3.0, border_px=0)]
+        for i, u in enumerate((2.5, 3.0, 3.5)):
+            counts[i] += np.count_nonzero(heights > u)
+            expected[i] += expected_noise_maxima(np.array(u), area_px=z.size, roughness_px=lam)
+    # measured 4 x 512²: 306 / 103 / 25 seen, 304 / 99 / 27 expected
+    np.testing.assert_allclose(counts, expected, rtol=0.2)
+
+
+def test_fdr_threshold_follows_the_noise_and_the_particles() -> None:
+    rng = np.random.default_rng(1)
+    z = _smooth_noise(rng, (512, 512), 2.0)
+    usable = np.ones(z.shape, dtype=bool)
+    lam, area = roughness(z, usable), float(z.size)
+    noise = z[local_maxima(z, min_distance_px=3.0, border_px=0)]
+    alone = fdr_threshold(noise, area_px=area, roughness_px=lam)
+    # no particles: half a noise maximum expected above it
+    assert expected_noise_maxima(np.array(alone), area_px=area, roughness_px=lam) <= 0.5
+    assert np.count_nonzero(noise > alone) <= 2
+    # 300 particles above the noise: 2 % of ~300 picks may be noise, so the bar falls
+    dense = fdr_threshold(
+        np.concatenate([noise, rng.normal(4.5, 0.8, 300)]), area_px=area, roughness_px=lam
+    )
+    assert dense < alone - 0.3
+    assert expected_noise_maxima(np.array(dense), area_px=area, roughness_px=lam) <= 0.02 * 300
+    # a rougher score map (four times the maxima per area) is held to a higher bar
+    assert fdr_threshold(noise, area_px=area, roughness_px=4 * lam) > alone + 0.2
