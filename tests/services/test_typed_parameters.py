@@ -41,6 +41,13 @@ def _run() -> RunParameters:
             "ctf_max_resolution_a": 4.0,
             "ctf_min_defocus_a": 5000.0,
             "ctf_max_defocus_a": 30000.0,
+            "ctf_defocus_step_a": 250.0,
+            "fit_phase_shift": True,
+            "ctf_min_phase_shift_deg": 20.0,
+            "ctf_max_phase_shift_deg": 120.0,
+            "ctf_phase_shift_step_deg": 5.0,
+            "ctf_known_astigmatism_a": 600.0,
+            "ctf_known_astigmatism_angle_deg": 35.0,
             "particle_diameter_min_a": 90.0,
             "particle_diameter_max_a": 140.0,
             "pick_threshold": 3.5,
@@ -105,6 +112,21 @@ def test_ctf_uses_the_runs_ctf_section(tmp_path: Path, monkeypatch: pytest.Monke
     assert (optics.cs_mm, optics.amplitude_contrast, optics.voltage_kv) == (0.01, 0.1, 200.0)
     assert (search.min_res_a, search.max_res_a) == (25.0, 4.0)
     assert (search.min_defocus_a, search.max_defocus_a) == (5000.0, 30000.0)
+    assert search.defocus_step_a == 250.0
+    assert search.fit_phase_shift is True
+    assert (search.min_phase_shift_deg, search.max_phase_shift_deg) == (20.0, 120.0)
+    assert search.phase_shift_step_deg == 5.0
+    assert (search.known_astigmatism_a, search.known_astigmatism_angle_deg) == (600.0, 35.0)
+
+
+def test_ctf_parameters_out_of_order_are_refused() -> None:
+    with pytest.raises(BadInputError, match="min_phase_shift_deg"):
+        build_parameters(
+            collection={},
+            request={"ctf_min_phase_shift_deg": 90.0, "ctf_max_phase_shift_deg": 30.0},
+        )
+    with pytest.raises(BadInputError, match="defocus_step_a"):
+        build_parameters(collection={}, request={"ctf_defocus_step_a": 0.0})
 
 
 def test_picking_uses_the_runs_picking_and_extract_sections(
