@@ -3,6 +3,7 @@ from RunParameters: a value set on the run is the value the engine receives."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,14 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from cryolive.errors import BadInputError
 from cryolive.messaging.recipe import fill, load_recipe
 from cryolive.messaging.service import Context
 from cryolive.params import RunParameters, build_parameters
 from cryolive.pipeline.runtime import recipe_path, start_pipeline
+from cryolive.records import MotionCorrectionRecord
 from cryolive.services import ctf, motioncorr, pick
-from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage
+from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage, WriteResults
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="s", attempt=0, delivery_count=0)
@@ -94,6 +97,26 @@ def test_motion_correction_uses_the_runs_motion_section(
         motioncorr.correct(message, CONTEXT)
     assert seen["frames"] == 12 and seen["patches"] == (7, 3) and seen["bfactor_a2"] == 90.0
     assert seen["voltage_kv"] == 200.0 and seen["pixel_size_a"] == 0.83
+
+
+def test_the_patches_recorded_are_those_used_not_those_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 7 x 3 asked of a small, weak movie (0.25 e/px per frame over a 256² blob pattern):
+    # too little signal per patch, so the engine aligns whole frames only
+    rng = np.random.default_rng(0)
+    pattern = 1.0 + 0.3 * ndimage.gaussian_filter(rng.standard_normal((256, 256)), 3.0)
+    frames = rng.poisson(0.25 * np.clip(pattern, 0, None), (12, 256, 256)).astype(np.float32)
+    monkeypatch.setattr(motioncorr, "read_movie", lambda path, **kwargs: frames)
+    message = MotionCorrMessage.model_validate(_message("motioncorr", tmp_path))
+    emits = motioncorr.correct(message, CONTEXT)
+    written = emits[0].result
+    assert isinstance(written, WriteResults)
+    record = written.records[0]
+    assert isinstance(record, MotionCorrectionRecord)
+    assert (message.motion.patches_x, message.motion.patches_y) == (7, 3)
+    assert (record.patches_used_x, record.patches_used_y) == (1, 1)  # whole frame: one patch
+    assert "whole-frame only" in json.loads(record.comments)["patch_note"]
 
 
 def test_ctf_uses_the_runs_ctf_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
