@@ -76,10 +76,9 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
     base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
     files = write_motion_outputs(result, base.parent, base.name)
     n = result.n_frames
+    # whole-frame only is one patch; why fewer were used is motion.json's patch_note (too
+    # long for ISPyB's 255-character comments)
     used = result.patches_used or (1, 1)
-    comments: dict[str, object] = {"early_motion_a": round(result.early_motion_a, 4)}
-    if result.patch_note is not None:
-        comments["patch_note"] = result.patch_note
     record = MotionCorrectionRecord(
         movie=movie_ref(message),
         auto_proc_program_id=message.program_id,
@@ -96,8 +95,8 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         # to whole-frame only (one patch), where a patch holds too little signal
         patches_used_x=used[0],
         patches_used_y=used[1],
-        # ISPyB has no column for these; curation reads early motion back (db.repo.curation)
-        comments=json.dumps(comments),
+        # ISPyB has no column for it; curation reads it back (db.repo.curation)
+        comments=json.dumps({"early_motion_a": round(result.early_motion_a, 4)}),
     )
     output = MotionCorrOutput(
         micrograph_path=str(files.micrograph),
