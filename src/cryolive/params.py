@@ -87,7 +87,19 @@ class CtfParameters(_Section):
     max_resolution_a: float = Field(default=5.0, gt=0)
     min_defocus_a: float = Field(default=3000.0, gt=0)
     max_defocus_a: float = Field(default=50000.0, gt=0)
+    defocus_step_a: float = Field(default=100.0, gt=0, description="Step of the defocus search")
     fit_phase_shift: bool = False
+    min_phase_shift_deg: float = Field(default=0.0, description="Phase-shift search from, degrees")
+    max_phase_shift_deg: float = Field(default=180.0, description="... to, degrees")
+    phase_shift_step_deg: float = Field(default=10.0, gt=0, description="... in steps, degrees")
+    known_astigmatism_a: float | None = Field(
+        default=None,
+        ge=0,
+        description="A known astigmatism (U - V, Å) held fixed; None: fitted (CTFFIND's option)",
+    )
+    known_astigmatism_angle_deg: float = Field(
+        default=0.0, description="Its U axis, degrees from +x towards +y"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CtfParameters:
@@ -98,6 +110,8 @@ class CtfParameters(_Section):
             )
         if self.min_defocus_a > self.max_defocus_a:
             raise ValueError("min_defocus_a must not exceed max_defocus_a")
+        if self.min_phase_shift_deg > self.max_phase_shift_deg:
+            raise ValueError("min_phase_shift_deg must not exceed max_phase_shift_deg")
         return self
 
 
@@ -239,7 +253,13 @@ FLAT: dict[str, tuple[str, str]] = {
     "ctf_max_resolution_a": ("ctf", "max_resolution_a"),
     "ctf_min_defocus_a": ("ctf", "min_defocus_a"),
     "ctf_max_defocus_a": ("ctf", "max_defocus_a"),
+    "ctf_defocus_step_a": ("ctf", "defocus_step_a"),
     "fit_phase_shift": ("ctf", "fit_phase_shift"),
+    "ctf_min_phase_shift_deg": ("ctf", "min_phase_shift_deg"),
+    "ctf_max_phase_shift_deg": ("ctf", "max_phase_shift_deg"),
+    "ctf_phase_shift_step_deg": ("ctf", "phase_shift_step_deg"),
+    "ctf_known_astigmatism_a": ("ctf", "known_astigmatism_a"),
+    "ctf_known_astigmatism_angle_deg": ("ctf", "known_astigmatism_angle_deg"),
     "particle_diameter_min_a": ("picking", "diameter_min_a"),
     "particle_diameter_max_a": ("picking", "diameter_max_a"),
     "pick_threshold": ("picking", "threshold"),
