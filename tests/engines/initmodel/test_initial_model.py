@@ -71,7 +71,7 @@ def test_symmetry_is_imposed_on_the_model(sim3d: ModuleType) -> None:
         ({"symmetry": "O"}, "symmetry must be Cn or Dn"),
         ({"iterations": 0}, "iterations must be at least 1"),
         ({"step": 1.5}, "step must lie in"),
-        ({"offset_range_px": 5.0}, "offset_range_px must lie in"),
+        ({"offset_range_px": -1.0}, "offset_range_px must be at least 0"),
         ({"classes": 5}, "need at least 50"),
     ],
 )

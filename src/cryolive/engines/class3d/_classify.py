@@ -133,9 +133,10 @@ def classify3d(
         Stochastic steps before the iterations: minibatches of ``batch_size``, hard assignment,
         each class moved ``step`` of the way to its minibatch reconstruction.
     offset_range_px : float
-        Translation search: each particle's origin is refined up to this far (pixels) from its
-        given origin (0: origins kept as given), on a grid of offsets one working-box pixel
-        apart (±2) after each orientation search, and ±½ pixel in the last iteration.
+        Translation search: each particle's origin is refined up to this far (pixels; at most
+        a quarter of the box) from its given origin (0: origins kept as given), jointly with
+        the orientations on offsets one working-box pixel apart (±2 against the reference,
+        then ±1 about the current origin), and on a ±½-pixel grid in the last iteration.
     rng : numpy.random.Generator
 
     Notes
@@ -148,10 +149,8 @@ def classify3d(
     """
     ref = np.asarray(reference, dtype=np.float32)
     _check(stack, ref, classes, iterations, initial_lowpass_a, max_resolution_a, sgd_steps)
-    if not 0 <= offset_range_px <= stack.box / 4:
-        raise ValueError(
-            f"offset_range_px must lie in [0, box/4 = {stack.box / 4:g}], got {offset_range_px}"
-        )
+    if not offset_range_px >= 0:
+        raise ValueError(f"offset_range_px must be at least 0, got {offset_range_px}")
     group = symmetry_rotations(symmetry)
     box, pixel = stack.box, stack.pixel_size_a
     max_a = max(max_resolution_a, 2.0 * pixel * box / (box - 6))
@@ -170,7 +169,7 @@ def classify3d(
     grid = orientation_grid(angle_step_deg)
     n = stack.count
     total = sgd_steps + iterations + 1
-    reach = offset_range_px * pixel
+    reach = min(offset_range_px, box / 4) * pixel
     wide = local = fine_offsets = None
     if offset_range_px > 0:
         wide = Translations(offset_grid(parts.pixel_size_a, 2), reach, joint=True)

@@ -138,7 +138,7 @@ def initial_model(
         SGD step: the model moves this fraction of the way to each minibatch's reconstruction.
     offset_range_px : float
         Translation search: each particle's origin is refined up to this far (pixels) from its
-        given origin (0: origins kept as given).
+        given origin, at most a quarter of the box (0: origins kept as given).
     rng : numpy.random.Generator
 
     Notes
@@ -181,7 +181,7 @@ def initial_model(
     grid = orientation_grid(angle_step_deg)
     local = fine_offsets = None
     if offset_range_px > 0:
-        reach = offset_range_px * pixel
+        reach = min(offset_range_px, box / 4) * pixel
         local = Translations(offset_grid(parts.pixel_size_a, 1), reach, joint=True)
         fine_offsets = Translations(offset_grid(0.5 * pixel, 1), reach)
     origins = np.zeros((n, 2))
@@ -259,7 +259,5 @@ def _check(
         raise ValueError("start_resolution_a and final_resolution_a must be positive")
     if not 0 < step <= 1:
         raise ValueError(f"step must lie in (0, 1], got {step}")
-    if not 0 <= offset_range_px <= stack.box / 4:
-        raise ValueError(
-            f"offset_range_px must lie in [0, box/4 = {stack.box / 4:g}], got {offset_range_px}"
-        )
+    if not offset_range_px >= 0:
+        raise ValueError(f"offset_range_px must be at least 0, got {offset_range_px}")
