@@ -132,6 +132,8 @@ def test_3d_runs_at_the_first_count_and_each_doubling_and_refines_the_best_class
         (3, 25.0, False),
     ]
     assert record.classes[0].particles == 160 and record.binned_pixel_size_a == pytest.approx(3.6)
+    # the initial model's own estimate, from its run_model.star, for the CryoemInitialModel row
+    assert record.initial_model.resolution_a == fake3d.INITIAL_MODEL_RESOLUTION_A
     assert all(Path(c.map_full_path).is_file() for c in record.classes)
 
     # refinement and postprocess of each run's best class: B-factor points accumulate

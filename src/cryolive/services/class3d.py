@@ -37,7 +37,11 @@ import starfile
 from cryolive.db.repo.classes import ClassSelection, run_selections
 from cryolive.errors import BadInputError
 from cryolive.io.layout import job_dir
-from cryolive.io.outputs.recon3d import gather_particles, read_class3d_outputs
+from cryolive.io.outputs.recon3d import (
+    gather_particles,
+    read_class3d_outputs,
+    read_initial_model_resolution,
+)
 from cryolive.io.particle_files import read_particle_tables
 from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
@@ -217,7 +221,9 @@ def _run(
         particles=particles,
         symmetry=settings.symmetry,
         binned_pixel_size_a=box.pixel_size_a,
-        initial_model=InitialModelValues(particles=particles),
+        initial_model=InitialModelValues(
+            particles=particles, resolution_a=read_initial_model_resolution(initial)
+        ),
         classes=values,
     )
 
