@@ -82,9 +82,16 @@ def _fsc_table(resolution_a: float, box: int, pixel: float) -> pd.DataFrame:
 
 
 def run_step(
-    step: str, arguments: Sequence[str], *, out_dir: Path, timeout_s: float, runner: object = None
+    step: str,
+    arguments: Sequence[str],
+    *,
+    out_dir: Path,
+    timeout_s: float,
+    runner: object = None,
+    stopped: object = None,
 ) -> None:
-    """What ``cryolive STEP ARGUMENTS --out OUT_DIR`` writes, by contract (``runner`` unused)."""
+    """What ``cryolive STEP ARGUMENTS --out OUT_DIR`` writes, by contract (``runner`` and
+    ``stopped`` unused)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(len(str(out_dir)))
     args = list(arguments)

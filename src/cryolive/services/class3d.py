@@ -53,7 +53,7 @@ from cryolive.records import (
     MovieRef,
 )
 from cryolive.services._common import RESULTS, sessions_for
-from cryolive.services._jobs import run_step
+from cryolive.services._jobs import StepCancelledError, run_step, run_stopped
 from cryolive.services._rules3d import angular_efficiency, class_to_refine, run_due
 from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Class3DMessage, Refine3DMessage, WriteResults
@@ -151,7 +151,11 @@ def _add(state: dict[str, Any], message: Class3DMessage, selections: Selections,
 
 
 def _run(
-    job: Path, run: dict[str, Any], message: Class3DMessage, runner: JobRunner | None
+    job: Path,
+    run: dict[str, Any],
+    message: Class3DMessage,
+    runner: JobRunner | None,
+    stopped: Callable[[], bool] | None = None,
 ) -> Class3DRecord:
     """Gather the particles, make the initial model, classify; the run's record."""
     folder = job / f"run_{run['number']:03d}"
@@ -181,6 +185,7 @@ def _run(
         out_dir=initial,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     classified = folder / "Class3D"
     run_step(
@@ -196,6 +201,7 @@ def _run(
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     classes = read_class3d_outputs(classified)
     values = [
@@ -255,10 +261,13 @@ def class3d(
     *,
     runner: JobRunner | None = None,
     chosen: Chosen | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[Emit]:
     """Gather the batch's selected particles; run the initial model and 3D classes that are due
     (as jobs of ``runner``: local processes when None). ``chosen``: the selections of the
-    run's 2D classifications as they stand (None: the engine's selections)."""
+    run's 2D classifications as they stand (None: the engine's selections). ``stopped``: asked
+    while a step's job runs; when the run was stopped the job is cancelled and the rest of the
+    work dropped."""
     job = job_dir(message.project_dir, "Class3D", message.program_id)
     selections = {} if chosen is None else chosen(message)
     with locked_state(job, _new) as state:
@@ -269,7 +278,11 @@ def class3d(
     records: list[AnyRecord] = list(again)
     refine: list[Refine3DMessage] = []
     for run in todo:
-        record = _run(job, run, message, runner)
+        try:
+            record = _run(job, run, message, runner, stopped)
+        except StepCancelledError as exc:
+            log.info("3D run %d dropped: %s", run["number"], exc)
+            break
         records.append(record)
         follow = _refine_message(record, message, job)
         if follow is not None:
@@ -303,6 +316,7 @@ def class3d_service(
     chosen = None if database_url is None else chosen_in(database_url)
 
     def handle(message: Class3DMessage, context: Context) -> list[Emit]:
-        return class3d(message, context, runner=runner, chosen=chosen)
+        stopped = run_stopped(database_url, message.program_id)
+        return class3d(message, context, runner=runner, chosen=chosen, stopped=stopped)
 
     return Service("class3d", Class3DMessage, handle)

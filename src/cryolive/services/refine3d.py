@@ -12,6 +12,7 @@ resolution) so far, the points of the Rosenthal-Henderson plot (BFactorFit rows)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import BFactorPoint, MovieRef, RefinementRecord
 from cryolive.services._common import RESULTS
-from cryolive.services._jobs import StepFailedError, run_step
+from cryolive.services._jobs import StepCancelledError, StepFailedError, run_step, run_stopped
 from cryolive.services._rules3d import angular_efficiency
 from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Refine3DMessage, WriteResults
@@ -72,7 +73,10 @@ def _resolution(curves: FscCurves) -> float:
 
 
 def _refine(
-    job: Path, message: Refine3DMessage, runner: JobRunner | None
+    job: Path,
+    message: Refine3DMessage,
+    runner: JobRunner | None,
+    stopped: Callable[[], bool] | None = None,
 ) -> tuple[int, float, Path, float | None]:
     folder = job / f"run_{message.run_number:03d}_class{message.class_number:03d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,6 +97,7 @@ def _refine(
         out_dir=refine,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     run_step(
         "postprocess",
@@ -100,6 +105,7 @@ def _refine(
         out_dir=post,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     resolution = _resolution(read_fsc(post / "postprocess.star"))
     angles = read_angles(refine / "run_data.star")
@@ -114,8 +120,14 @@ def _refine(
 
 
 def refine3d(
-    message: Refine3DMessage, context: Context, *, runner: JobRunner | None = None
+    message: Refine3DMessage,
+    context: Context,
+    *,
+    runner: JobRunner | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[Emit]:
+    """Refine and post-process one class (as jobs of ``runner``), unless another worker is at
+    it; ``stopped``: asked while a job runs — a stopped run's job is cancelled, nothing sent."""
     job = job_dir(message.project_dir, "Refine3D", message.program_id)
     key = f"{message.run_number}/{message.class_number}"
     with locked_state(job, _new) as state:
@@ -124,7 +136,11 @@ def refine3d(
     if done is None and not mine:
         return []  # another worker is refining it
     if done is None:
-        particles, resolution, path, efficiency = _refine(job, message, runner)
+        try:
+            particles, resolution, path, efficiency = _refine(job, message, runner, stopped)
+        except StepCancelledError as exc:
+            log.info("refinement %s dropped: %s", key, exc)
+            return []
         with locked_state(job, _new) as state:
             state["points"][str(particles)] = resolution
             done = state["done"][key] = {
@@ -160,10 +176,14 @@ def _pixel(path: Path) -> float:
     return read_map(path)[1] or 1.0
 
 
-def refine3d_service(runner: JobRunner | None = None) -> Service[Refine3DMessage]:
-    """The service; refinement and post-processing run as jobs of ``runner`` (local when None)."""
+def refine3d_service(
+    runner: JobRunner | None = None, database_url: str | None = None
+) -> Service[Refine3DMessage]:
+    """The service; refinement and post-processing run as jobs of ``runner`` (local when None);
+    with a database, a user's Stop cancels the job of a run that is refining."""
 
     def handle(message: Refine3DMessage, context: Context) -> list[Emit]:
-        return refine3d(message, context, runner=runner)
+        stopped = run_stopped(database_url, message.program_id)
+        return refine3d(message, context, runner=runner, stopped=stopped)
 
     return Service("refine3d", Refine3DMessage, handle)
