@@ -39,7 +39,7 @@ def pipeline_registry(
             ice_service(),
             pick_service(),
             class2d_service(database_url, curation or CurationThresholds()),
-            class3d_service(runner),
+            class3d_service(runner, database_url),
             refine3d_service(runner),
             writer_service(database_url),
         ]

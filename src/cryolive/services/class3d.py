@@ -13,18 +13,32 @@ runner's place), reads the classes back and sends a :class:`Class3DRecord` to th
 best class goes on to refinement (``refine3d`` output) when it is good enough
 (:func:`class_to_refine`).
 
+People's choices count (:func:`cryolive.db.repo.classes.run_selections`): with a database,
+each message re-reads the selection of every batch's classification as it stands (a person's
+choice of a class over the 2D engine's), so a class deselected after its batch was sent on is
+left out of the next run, and a class the engine rejected but a person selected is put in. A
+batch whose selection differs from the engine's is gathered from its classification's
+``run_data.star`` (every particle, with its class), filtered to the chosen classes.
+
 Redelivered messages change nothing: a planned run stays in the state until it has run, and
 its record is sent again with the next message (the writer's upserts absorb it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import starfile
+
+from cryolive.db.repo.classes import ClassSelection, run_selections
+from cryolive.errors import BadInputError
 from cryolive.io.layout import job_dir
 from cryolive.io.outputs.recon3d import gather_particles, read_class3d_outputs
+from cryolive.io.particle_files import read_particle_tables
 from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import (
@@ -34,7 +48,7 @@ from cryolive.records import (
     InitialModelValues,
     MovieRef,
 )
-from cryolive.services._common import RESULTS
+from cryolive.services._common import RESULTS, sessions_for
 from cryolive.services._jobs import run_step
 from cryolive.services._rules3d import angular_efficiency, class_to_refine, run_due
 from cryolive.services._state import claim, locked_state
@@ -46,13 +60,64 @@ STEP_TIMEOUT_S = 12 * 3600.0
 
 log = logging.getLogger(__name__)
 
+# The selections of a run's 2D classifications as they stand, keyed (batch, latest movie).
+Selections = Mapping[tuple[int, str], ClassSelection]
+Chosen = Callable[[Class3DMessage], Selections]
+
 
 def _new() -> dict[str, Any]:
     return {"batches": {}, "runs": [], "emitted": []}
 
 
-def _add(state: dict[str, Any], message: Class3DMessage) -> None:
-    """Keep the newest selection of the message's batch; plan a 3D run if one is due."""
+def _follow(batch: int, entry: dict[str, Any], selections: Selections) -> None:
+    """Set the batch's ``classes`` (class numbers chosen, None: the engine's selection stands)
+    and ``chosen`` (their particles) from the selection of its classification as it stands."""
+    found = selections.get((batch, str(entry.get("movie"))))
+    if found is None or not found.by_person:
+        entry["classes"], entry["chosen"] = None, None
+    else:
+        entry["classes"], entry["chosen"] = sorted(found.selected), found.selected_particles
+
+
+def _count(entry: dict[str, Any]) -> int:
+    """The particles of a batch that go on: a person's choice over the engine's."""
+    return int(entry["selected"] if entry.get("classes") is None else entry["chosen"])
+
+
+def _data_star(selected_star: str) -> Path:
+    """The classification's STAR of every particle beside its selected particles' STAR
+    (:func:`cryolive.io.outputs.class2d.write_class2d_outputs`: ``{stem}_data.star``)."""
+    path = Path(selected_star)
+    suffix = "_selected_data.star"
+    if not path.name.endswith(suffix):
+        raise BadInputError(f"selected_star: expected a name ending in {suffix}, got {path.name}")
+    return path.with_name(path.name[: -len(suffix)] + "_data.star")
+
+
+def _chosen_star(job: Path, batch: int, entry: dict[str, Any]) -> str:
+    """The STAR of the batch's particles that go on: the engine's selected particles, or those
+    of the classes a person's choices select, filtered from the classification's data STAR
+    into ``job/chosen/`` (written once per classification and set of classes)."""
+    classes = entry.get("classes")
+    if classes is None:
+        return str(entry["star"])
+    tag = hashlib.sha1(f"{entry['star']}|{classes}".encode()).hexdigest()[:12]
+    out = job / "chosen" / f"batch_{batch:03d}_{tag}.star"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tables = read_particle_tables([_data_star(entry["star"])], relative_to=out.parent)
+        rows = tables.particles
+        kept = rows[rows["rlnClassNumber"].astype(int).isin(classes)].reset_index(drop=True)
+        partial = out.with_suffix(".part")
+        starfile.write({"optics": tables.optics, "particles": kept}, partial, overwrite=True)
+        partial.replace(out)
+        log.info("batch %d: classes %s as chosen, %d particles", batch, classes, len(kept))
+    return str(out)
+
+
+def _add(state: dict[str, Any], message: Class3DMessage, selections: Selections, job: Path) -> None:
+    """Keep the newest selection of the message's batch, follow people's choices on every
+    batch; plan a 3D run if one is due."""
     batches = state["batches"]
     key = str(message.batch_number)
     known = batches.get(key)
@@ -61,15 +126,20 @@ def _add(state: dict[str, Any], message: Class3DMessage) -> None:
             "particles_in_batch": message.particles_in_batch,
             "selected": message.selected_particles,
             "star": message.selected_star,
+            "movie": message.movie_path,
         }
-    selected = sum(int(b["selected"]) for b in batches.values())
+    for number, entry in batches.items():
+        _follow(int(number), entry, selections)
+    selected = sum(_count(b) for b in batches.values())
     runs = state["runs"]
     if run_due(selected, [int(r["particles"]) for r in runs], message.class3d):
         runs.append(
             {
                 "number": len(runs) + 1,
                 "particles": selected,
-                "stars": [b["star"] for _, b in sorted(batches.items()) if b["selected"]],
+                "stars": [
+                    _chosen_star(job, int(n), b) for n, b in sorted(batches.items()) if _count(b)
+                ],
                 "movie": message.movie_path,
                 "done": False,
             }
@@ -99,8 +169,15 @@ def _run(
     )
     # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
+    engine = ["--engine", settings.engine]
     initial = folder / "InitialModel"
-    run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner)
+    run_step(
+        "initial-model",
+        [str(star), *engine],
+        out_dir=initial,
+        timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
+    )
     classified = folder / "Class3D"
     run_step(
         "class3d",
@@ -110,6 +187,7 @@ def _run(
             str(initial / "initial_model.mrc"),
             "--classes",
             str(n_classes),
+            *engine,
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
@@ -161,19 +239,26 @@ def _refine_message(
         class3d_data_star=str(job / f"run_{record.run_number:03d}" / "Class3D" / "run_data.star"),
         particles=max(1, chosen.particles),
         symmetry=record.symmetry,
+        refine3d=message.refine3d,
     )
 
 
 def class3d(
-    message: Class3DMessage, context: Context, *, runner: JobRunner | None = None
+    message: Class3DMessage,
+    context: Context,
+    *,
+    runner: JobRunner | None = None,
+    chosen: Chosen | None = None,
 ) -> list[Emit]:
     """Gather the batch's selected particles; run the initial model and 3D classes that are due
-    (as jobs of ``runner``: local processes when None)."""
+    (as jobs of ``runner``: local processes when None). ``chosen``: the selections of the
+    run's 2D classifications as they stand (None: the engine's selections)."""
     job = job_dir(message.project_dir, "Class3D", message.program_id)
+    selections = {} if chosen is None else chosen(message)
     with locked_state(job, _new) as state:
         again = [Class3DRecord.model_validate(r) for r in state["emitted"]]
         state["emitted"] = []
-        _add(state, message)
+        _add(state, message, selections, job)
         todo = [dict(r) for r in state["runs"] if not r["done"] and claim(r)]
     records: list[AnyRecord] = list(again)
     refine: list[Refine3DMessage] = []
@@ -194,10 +279,24 @@ def class3d(
     return emits
 
 
-def class3d_service(runner: JobRunner | None = None) -> Service[Class3DMessage]:
-    """The service; its steps run as jobs of ``runner`` (local processes when None)."""
+def chosen_in(database_url: str) -> Chosen:
+    """The selections of a message's run's 2D classifications, read from the database."""
+
+    def chosen(message: Class3DMessage) -> Selections:
+        with sessions_for(database_url)() as session:
+            return run_selections(session, program_id=message.program_id)
+
+    return chosen
+
+
+def class3d_service(
+    runner: JobRunner | None = None, database_url: str | None = None
+) -> Service[Class3DMessage]:
+    """The service; its steps run as jobs of ``runner`` (local processes when None); with a
+    database, people's choices of 2D classes decide which particles go on."""
+    chosen = None if database_url is None else chosen_in(database_url)
 
     def handle(message: Class3DMessage, context: Context) -> list[Emit]:
-        return class3d(message, context, runner=runner)
+        return class3d(message, context, runner=runner, chosen=chosen)
 
     return Service("class3d", Class3DMessage, handle)

@@ -37,12 +37,14 @@ from cryolive.records import ClassValues
 __all__ = [
     "BatchRow",
     "ClassRow",
+    "ClassSelection",
     "ClassValues",
     "automatic_selection",
     "choose_class",
     "effective_selected",
     "gallery",
     "picker_of",
+    "run_selections",
     "selected_classes",
     "selected_particle_count",
     "write_classification",
@@ -339,6 +341,75 @@ def selected_particle_count(session: Session, *, data_collection_id: int) -> int
     return sum(
         c.particles for c in selected_classes(session, data_collection_id=data_collection_id)
     )
+
+
+@dataclass(frozen=True)
+class ClassSelection:
+    """The selection of one 2D classification of a batch, as it stands."""
+
+    selected: frozenset[int]  # class numbers whose particles go on (a person's choice first)
+    automatic: frozenset[int]  # class numbers the 2D engine selected
+    selected_particles: int  # particles in ``selected``
+
+    @property
+    def by_person(self) -> bool:
+        """Whether a person's choices make it differ from the engine's."""
+        return self.selected != self.automatic
+
+
+def run_selections(session: Session, *, program_id: int) -> dict[tuple[int, str], ClassSelection]:
+    """Every 2D classification of a run (AutoProcProgram ``program_id``), keyed by (batch
+    number, full path of the batch's latest movie: its ParticlePicker's), with its selection
+    through :func:`effective_selected`. The key is what a classification's
+    ``Class3DTrigger`` carries, so live 3D finds the classification whose particles it
+    gathers and follows the choices made on it since."""
+    rows = session.execute(
+        sa.select(
+            ParticleClassificationGroup.batchNumber,
+            Movie.movieFullPath,
+            ParticleClassification.classNumber,
+            ParticleClassification.particlesPerClass,
+            ParticleClassification.selected,
+            effective_selected(),
+        )
+        .join(
+            ParticleClassificationGroup,
+            ParticleClassificationGroup.particleClassificationGroupId
+            == ParticleClassification.particleClassificationGroupId,
+        )
+        .join(
+            ParticlePicker,
+            ParticlePicker.particlePickerId == ParticleClassificationGroup.particlePickerId,
+        )
+        .join(
+            MotionCorrection,
+            MotionCorrection.motionCorrectionId == ParticlePicker.firstMotionCorrectionId,
+        )
+        .join(Movie, Movie.movieId == MotionCorrection.movieId)
+        .outerjoin(
+            ClassChoice,
+            ClassChoice.particle_classification_id
+            == ParticleClassification.particleClassificationId,
+        )
+        .where(
+            ParticleClassificationGroup.programId == program_id,
+            ParticleClassificationGroup.type == "2D",
+        )
+    ).all()
+    found: dict[tuple[int, str], tuple[set[int], set[int], list[int]]] = {}
+    for batch, movie, number, particles, automatic, selected in rows:
+        chosen, auto, count = found.setdefault((int(batch or 0), str(movie)), (set(), set(), [0]))
+        if selected:
+            chosen.add(int(number))
+            count[0] += int(particles or 0)
+        if automatic:
+            auto.add(int(number))
+    return {
+        key: ClassSelection(
+            selected=frozenset(chosen), automatic=frozenset(auto), selected_particles=count[0]
+        )
+        for key, (chosen, auto, count) in found.items()
+    }
 
 
 def to_collection(query: Any) -> Any:
