@@ -243,24 +243,12 @@ class ExposureRenderer:
                 image = sfft.irfft2(spectrum, s=self.padded, workers=-1, overwrite_x=True)
                 local = self.plan.local_px[t]
                 if np.any(local):
-                    # the tile rows in two halves, one per thread, clipped at 0 there too
-                    frame = np.empty((ny, nx), dtype=np.float32)
-                    halves = np.array_split(np.arange(local.shape[0]), 2)
-
-                    def warp(
-                        rows: np.ndarray,
-                        image: np.ndarray = image,
-                        local: np.ndarray = local,
-                        frame: np.ndarray = frame,
-                    ) -> None:
-                        _warp_tiles(image, local, tile=self.plan.tile_px, margin=m,
-                                    out=frame, tile_rows=rows)  # fmt: skip
-
-                    list(pool.map(warp, halves))
-                    yield frame
+                    frame = _warp_tiles(
+                        image, local, tile=self.plan.tile_px, margin=m, shape=(ny, nx)
+                    )
                 else:
                     frame = image[m : m + ny, m : m + nx]
-                    yield np.maximum(frame, 0.0)
+                yield np.maximum(frame, 0.0, out=frame if frame.base is None else None)
 
 
 def _fast_size(n: int) -> int:
@@ -277,18 +265,12 @@ def _fast_size(n: int) -> int:
 
 
 def _warp_tiles(
-    image: np.ndarray,
-    shifts: np.ndarray,
-    *,
-    tile: int,
-    margin: int,
-    out: np.ndarray,
-    tile_rows: np.ndarray,
-) -> None:
-    """Move each tile's content by its own sub-pixel (dy, dx) (bilinear), cropped into ``out``
-    (y, x) float32 and clipped at 0, for the tiles of rows ``tile_rows``."""
-    ny, nx = out.shape
-    for iy in tile_rows:
+    image: np.ndarray, shifts: np.ndarray, *, tile: int, margin: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """Move each tile's content by its own sub-pixel (dy, dx) (bilinear), then crop."""
+    ny, nx = shape
+    out = np.empty(shape, dtype=np.float32)
+    for iy in range(shifts.shape[0]):
         for ix in range(shifts.shape[1]):
             dy, dx = shifts[iy, ix]
             y0, y1 = iy * tile, min((iy + 1) * tile, ny)
@@ -301,5 +283,5 @@ def _warp_tiles(
             b = image[ya : ya + h, xa - 1 : xa - 1 + w]
             c = image[ya - 1 : ya - 1 + h, xa : xa + w]
             d = image[ya - 1 : ya - 1 + h, xa - 1 : xa - 1 + w]
-            block = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * d)
-            np.maximum(block, 0.0, out=out[y0:y1, x0:x1])
+            out[y0:y1, x0:x1] = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * d)
+    return out
