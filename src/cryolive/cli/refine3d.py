@@ -15,7 +15,7 @@ def refine3d_command(
     particles: Path = typer.Argument(..., help="RELION 3.1 particles.star (with CTF)."),
     ref: Path = typer.Option(..., "--ref", help="Reference map (MRC), same box and pixel."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    symmetry: str = typer.Option("C1", "--symmetry", help="Point group (only C1)."),
+    symmetry: str = typer.Option("C1", "--symmetry", help="Point group: C1, Cn or Dn."),
     iterations: int = typer.Option(15, "--iterations", help="Most iterations."),
     lowpass: float = typer.Option(30.0, "--lowpass", help="Initial low-pass of the reference, Å."),
     max_shift: float = typer.Option(3.0, "--max-shift", help="Translations searched, ± pixels."),
@@ -24,17 +24,17 @@ def refine3d_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the half split when the file has none."),
 ) -> None:
-    """Refine angles and origins (C1), writing refined.mrc, half1.mrc, half2.mrc, run_data.star
-    and fsc.star (RELION 3.1)."""
-    from cryolive.engines.refine3d import refine3d
+    """Refine angles and origins (point group C1, Cn or Dn), writing refined.mrc, half1.mrc,
+    half2.mrc, run_data.star and fsc.star (RELION 3.1)."""
+    from cryolive.engines.refine3d import refine3d, symmetry_rotations
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.refine3d import write_refine3d_outputs
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
 
-    if symmetry.upper() != "C1":
-        raise typer.BadParameter(
-            f"only C1 is implemented, got {symmetry!r}", param_hint="--symmetry"
-        )
+    try:
+        symmetry_rotations(symmetry)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--symmetry") from exc
     if iterations < 1:
         raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
     try:
