@@ -165,6 +165,34 @@ def test_a_smaller_older_selection_of_a_batch_does_not_replace_a_newer_one(
     assert state["batches"]["1"]["selected"] == PER_BATCH
 
 
+def test_the_refinement_runs_in_the_classification_s_point_group(
+    selections: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: dict[str, list[str]] = {}
+
+    def recorded(step: str, arguments: list[str], **kwargs: Any) -> None:
+        steps[step] = list(arguments)
+        fake3d.run_step(step, arguments, **kwargs)
+
+    monkeypatch.setattr(class3d_module, "run_step", recorded)
+    refine: list[Refine3DMessage] = []
+    for batch, star in enumerate(selections[:2], start=1):
+        message = _message(tmp_path, star, batch)
+        d2 = message.class3d.model_copy(update={"symmetry": "D2"})
+        refine += _split(
+            class3d_module.class3d(message.model_copy(update={"class3d": d2}), CONTEXT)
+        )[1]
+    assert [m.symmetry for m in refine] == ["D2"]
+    for step in ("initial-model", "class3d"):  # the maps refine3d starts from share the axes
+        args = steps[step]
+        assert args[args.index("--symmetry") + 1] == "D2", step
+    monkeypatch.setattr(refine3d_module, "run_step", recorded)
+    (emit,) = refine3d_module.refine3d(refine[0], CONTEXT)
+    args = steps["refine3d"]
+    assert args[args.index("--symmetry") + 1] == "D2"  # `cryolive refine3d` is told the group
+    assert emit.result.records[0].symmetry == "D2"
+
+
 def test_a_poor_best_class_is_not_refined(
     selections: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -170,7 +170,11 @@ def _run(
     # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
     initial = folder / "InitialModel"
-    run_step("initial-model", [str(star)], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner)
+    # the point group goes to every step, so that the maps share its axes (refine3d's too)
+    sym = ["--symmetry", settings.symmetry]
+    run_step(
+        "initial-model", [str(star), *sym], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner
+    )
     classified = folder / "Class3D"
     run_step(
         "class3d",
@@ -180,6 +184,7 @@ def _run(
             str(initial / "initial_model.mrc"),
             "--classes",
             str(n_classes),
+            *sym,
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,

@@ -80,7 +80,7 @@ def _refine(
     refine, post = folder / "Refine", folder / "PostProcess"
     run_step(
         "refine3d",
-        [str(star), "--ref", message.class_map],
+        [str(star), "--ref", message.class_map, "--symmetry", message.symmetry],
         out_dir=refine,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
