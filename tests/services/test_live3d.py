@@ -242,6 +242,26 @@ def test_box_is_1_2_diameters_and_the_pixel_at_most_3_75_a() -> None:
         )
 
 
+def test_angular_efficiency_of_a_symmetric_refinement_counts_every_equivalent_view() -> None:
+    # even views written in C4's asymmetric unit (rot in ±45°) cover a quarter of the sectors
+    rng = np.random.default_rng(4)
+    n = 5000
+    folded = np.column_stack(
+        [
+            rng.uniform(-45, 45, n),
+            np.degrees(np.arccos(rng.uniform(-1, 1, n))),
+            rng.uniform(-180, 180, n),
+        ]
+    )
+    alone = angular_efficiency(folded)
+    expanded = refine3d_module.symmetry_expanded(folded, "C4")
+    assert expanded.shape == (4 * n, 3)
+    assert alone is not None and alone < 0.2
+    whole = angular_efficiency(expanded)
+    assert whole is not None and whole > 0.9
+    np.testing.assert_array_equal(refine3d_module.symmetry_expanded(folded, "C1"), folded)
+
+
 def test_angular_efficiency_of_even_and_preferred_views() -> None:
     rng = np.random.default_rng(3)
     n = 5000
