@@ -5,7 +5,8 @@ beside RELION 3.1 on the same micrographs and movies, in one run.
   ``relion_run_motioncorr --use_own`` (through cryolive's adapter), 5 x 5 patches asked of both;
 - picking: precision / recall / F1 (a pick counts within 15 Å, one to one) of cryolive's LoG
   at default settings and ``relion_autopick --LoG`` (``--shrink 0.5 --lowpass 10``) at each
-  ``--LoG_adjust_threshold`` given, diameters 25-35 Å, 1 Å/px;
+  ``--LoG_adjust_threshold`` given, 1 Å/px: 30 Å particles picked over 25-35 Å and 50 Å
+  particles over 40-60 Å;
 - CTF: defocus U / V error (Å) and astigmatism angle error (°) of cryolive's ``estimate_ctf``
   against the values given to cryojax (mapped to cryolive's conventions). CTFFIND is not
   installed here: no peer column.
@@ -38,6 +39,8 @@ from cryolive.engines.picking import PickScore, pick_log, score_picks
 
 _DATA = Path(__file__).resolve().parents[1] / "tests/engines/independent/cryojax_data.py"
 PICKING = [(2, 12000.0), (3, 18000.0), (5, 15000.0), (6, 10000.0)]  # seed, defocus Å
+# a second particle size: 50 Å, 80 per micrograph, picked over 40-60 Å, matched within 25 Å
+PICKING_50 = [(21, 12000.0), (22, 18000.0), (23, 15000.0), (24, 10000.0)]
 CTF = [  # seed, defocus Å, astigmatism Å, cryojax angle °
     (1, 15000.0, 800.0, 30.0),
     (11, 8000.0, 400.0, 100.0),
@@ -95,12 +98,15 @@ def motion(cj: ModuleType, args: argparse.Namespace, tmp: Path) -> None:
           (f"; RELION mean {np.mean(theirs):.3f} px" if theirs else ""))  # fmt: skip
 
 
-def _relion_picks(folder: Path, paths: list[Path], adjust: float) -> list[np.ndarray]:
+def _relion_picks(
+    folder: Path, paths: list[Path], adjust: float, diameters: tuple[float, float]
+) -> list[np.ndarray]:
     odir = folder / "AutoPick"
     shutil.rmtree(odir, ignore_errors=True)
     command = [
         "relion_autopick", "--i", "mics/*.mrc", "--odir", "AutoPick/", "--pickname", "autopick",
-        "--LoG", "--LoG_diam_min", "25", "--LoG_diam_max", "35", "--shrink", "0.5",
+        "--LoG", "--LoG_diam_min", f"{diameters[0]:g}", "--LoG_diam_max", f"{diameters[1]:g}",
+        "--shrink", "0.5",
         "--lowpass", "10", "--angpix", "1", "--LoG_adjust_threshold", str(adjust),
     ]  # fmt: skip
     subprocess.run(command, cwd=folder, check=True, capture_output=True)
@@ -114,30 +120,42 @@ def _relion_picks(folder: Path, paths: list[Path], adjust: float) -> list[np.nda
     return out
 
 
-def picking(cj: ModuleType, args: argparse.Namespace, tmp: Path) -> None:
-    (tmp / "mics").mkdir()
+def picking(cj: ModuleType, args: argparse.Namespace, tmp: Path, size_a: float) -> None:
+    small = size_a == 30.0
+    conditions = PICKING if small else PICKING_50
+    diameters, match = ((25.0, 35.0), 15.0) if small else ((40.0, 60.0), 25.0)
+    folder = tmp / f"picking{size_a:g}"
+    (folder / "mics").mkdir(parents=True)
     paths, truths, rows = [], [], {"cryolive pick_log, default": []}
-    for seed, defocus in PICKING:
-        m = cj.micrograph(np.random.default_rng(seed), defocus_a=defocus)
-        path = tmp / "mics" / f"cj_{seed:02d}.mrc"
+    thresholds = []
+    for seed, defocus in conditions:
+        kwargs = {} if small else {"n_particles": 80, "particle_diameter_a": size_a}
+        m = cj.micrograph(np.random.default_rng(seed), defocus_a=defocus, **kwargs)
+        path = folder / "mics" / f"cj_{seed:02d}.mrc"
         with mrcfile.new(path) as mrc:
             mrc.set_data(m.image)
             mrc.voxel_size = 1.0
         paths.append(path)
         truths.append(m.centres_yx[:, ::-1].copy())
-        picks = pick_log(m.image, pixel_size_a=1.0, diameter_min_a=25.0, diameter_max_a=35.0)
+        picks = pick_log(m.image, pixel_size_a=1.0, diameter_min_a=diameters[0],
+                         diameter_max_a=diameters[1])  # fmt: skip
+        thresholds.append(picks.threshold)
         xy = np.stack([picks.x_px, picks.y_px], axis=1)
-        rows["cryolive pick_log, default"].append(score_picks(xy, truths[-1], max_distance_px=15))
+        ours = score_picks(xy, truths[-1], max_distance_px=match)
+        rows["cryolive pick_log, default"].append(ours)
     if not args.skip_relion and shutil.which("relion_autopick"):
         for adjust in args.adjust:
-            found = _relion_picks(tmp, paths, adjust)
+            found = _relion_picks(folder, paths, adjust, diameters)
             rows[f"relion_autopick --LoG, adjust {adjust:g}"] = [
-                score_picks(xy, t, max_distance_px=15) for xy, t in zip(found, truths, strict=True)
+                score_picks(xy, t, max_distance_px=match)
+                for xy, t in zip(found, truths, strict=True)
             ]
-    print("\n## picking, 1024² at 1 Å/px, 25-35 Å, 30 e/px")
-    print("| picker | " + " | ".join(f"{d / 1e4:.1f} µm P/R/F1" for _, d in PICKING) +
+    print(f"\n## picking, 1024² at 1 Å/px, {size_a:g} Å particles picked over "
+          f"{diameters[0]:g}-{diameters[1]:g} Å, 30 e/px; cryolive thresholds "
+          + ", ".join(f"{t:.2f}" for t in thresholds))  # fmt: skip
+    print("| picker | " + " | ".join(f"{d / 1e4:.1f} µm P/R/F1" for _, d in conditions) +
           " | all: precision | recall | F1 |")  # fmt: skip
-    print("|---|" + "---|" * (len(PICKING) + 3))
+    print("|---|" + "---|" * (len(conditions) + 3))
     for name, scores in rows.items():
         t = _total(scores)
         cells = " | ".join(f"{s.precision:.2f}/{s.recall:.2f}/{s.f1:.2f}" for s in scores)
@@ -182,7 +200,8 @@ def main() -> None:
         if args.only in (None, "ctf"):
             ctf(cj)
         if args.only in (None, "picking"):
-            picking(cj, args, Path(tmp))
+            picking(cj, args, Path(tmp), 30.0)
+            picking(cj, args, Path(tmp), 50.0)
         if args.only in (None, "motion"):
             motion(cj, args, Path(tmp))
 

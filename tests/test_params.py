@@ -204,3 +204,20 @@ def test_a_default_is_written_once(what: str) -> None:
     assert not list(SRC.rglob("services/__init__.py")) or "DEFAULT_PARAMETERS" not in (
         SRC / "services" / "__init__.py"
     ).read_text(encoding="utf-8")
+
+
+def test_the_3d_engines_are_chosen_by_flat_names() -> None:
+    from cryolive.params import build_parameters
+
+    run = build_parameters(
+        recipe={"class3d_engine": "relion", "refine3d_engine": "relion"},
+        request={"refine3d_max_iterations": 4},
+    )
+    assert (run.class3d.engine, run.refine3d.engine, run.refine3d.max_iterations) == (
+        "relion",
+        "relion",
+        4,
+    )
+    assert run.flat()["refine3d_engine"] == "relion"
+    with pytest.raises(BadInputError, match="class3d_engine"):
+        build_parameters(recipe={"class3d_engine": "cryoSPARC"})

@@ -87,7 +87,19 @@ class CtfParameters(_Section):
     max_resolution_a: float = Field(default=5.0, gt=0)
     min_defocus_a: float = Field(default=3000.0, gt=0)
     max_defocus_a: float = Field(default=50000.0, gt=0)
+    defocus_step_a: float = Field(default=100.0, gt=0, description="Step of the defocus search")
     fit_phase_shift: bool = False
+    min_phase_shift_deg: float = Field(default=0.0, description="Phase-shift search from, degrees")
+    max_phase_shift_deg: float = Field(default=180.0, description="... to, degrees")
+    phase_shift_step_deg: float = Field(default=10.0, gt=0, description="... in steps, degrees")
+    known_astigmatism_a: float | None = Field(
+        default=None,
+        ge=0,
+        description="A known astigmatism (U - V, Å) held fixed; None: fitted (CTFFIND's option)",
+    )
+    known_astigmatism_angle_deg: float = Field(
+        default=0.0, description="Its U axis, degrees from +x towards +y"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CtfParameters:
@@ -98,6 +110,8 @@ class CtfParameters(_Section):
             )
         if self.min_defocus_a > self.max_defocus_a:
             raise ValueError("min_defocus_a must not exceed max_defocus_a")
+        if self.min_phase_shift_deg > self.max_phase_shift_deg:
+            raise ValueError("min_phase_shift_deg must not exceed max_phase_shift_deg")
         return self
 
 
@@ -163,6 +177,10 @@ class Class3DParameters(_Section):
     symmetry: str = Field(default="C1", pattern=r"^(C[1-9][0-9]?|D[2-9][0-9]?|T|O|I[1-4]?)$")
     box_factor: float = Field(default=1.2, ge=1.0, le=3.0, description="Box / particle diameter")
     max_pixel_a: float = Field(default=3.75, gt=0, description="Largest pixel for 3D, Å")
+    engine: Literal["cryolive", "relion"] = Field(
+        default="cryolive",
+        description="Initial model and 3D classes by cryolive, or by RELION 3.1 (relion_refine)",
+    )
 
 
 class Refine3DParameters(_Section):
@@ -176,6 +194,14 @@ class Refine3DParameters(_Section):
         default=0.3, ge=0, le=1, description="... and views this evenly spread (0-1)"
     )
     min_class_particles: int = Field(default=100, ge=10, description="... with this many particles")
+    engine: Literal["cryolive", "relion"] = Field(
+        default="cryolive",
+        description="Refinement and postprocess by cryolive, or by RELION 3.1 (auto-refine, "
+        "relion_mask_create, relion_postprocess)",
+    )
+    max_iterations: int = Field(
+        default=15, ge=1, le=999, description="Most refinement iterations (RELION: --auto_iter_max)"
+    )
 
 
 class RunParameters(_Section):
@@ -227,7 +253,13 @@ FLAT: dict[str, tuple[str, str]] = {
     "ctf_max_resolution_a": ("ctf", "max_resolution_a"),
     "ctf_min_defocus_a": ("ctf", "min_defocus_a"),
     "ctf_max_defocus_a": ("ctf", "max_defocus_a"),
+    "ctf_defocus_step_a": ("ctf", "defocus_step_a"),
     "fit_phase_shift": ("ctf", "fit_phase_shift"),
+    "ctf_min_phase_shift_deg": ("ctf", "min_phase_shift_deg"),
+    "ctf_max_phase_shift_deg": ("ctf", "max_phase_shift_deg"),
+    "ctf_phase_shift_step_deg": ("ctf", "phase_shift_step_deg"),
+    "ctf_known_astigmatism_a": ("ctf", "known_astigmatism_a"),
+    "ctf_known_astigmatism_angle_deg": ("ctf", "known_astigmatism_angle_deg"),
     "particle_diameter_min_a": ("picking", "diameter_min_a"),
     "particle_diameter_max_a": ("picking", "diameter_max_a"),
     "pick_threshold": ("picking", "threshold"),
@@ -247,10 +279,13 @@ FLAT: dict[str, tuple[str, str]] = {
     "symmetry": ("class3d", "symmetry"),
     "class3d_box_factor": ("class3d", "box_factor"),
     "class3d_max_pixel_a": ("class3d", "max_pixel_a"),
+    "class3d_engine": ("class3d", "engine"),
     "refine3d_enabled": ("refine3d", "enabled"),
     "refine3d_max_class_resolution_a": ("refine3d", "max_class_resolution_a"),
     "refine3d_min_angular_efficiency": ("refine3d", "min_angular_efficiency"),
     "refine3d_min_class_particles": ("refine3d", "min_class_particles"),
+    "refine3d_engine": ("refine3d", "engine"),
+    "refine3d_max_iterations": ("refine3d", "max_iterations"),
 }
 _CANONICAL: dict[str, tuple[str, str]] = {}
 for _flat, _field in FLAT.items():

@@ -157,3 +157,15 @@ def test_bad_input_gives_clear_errors(sim: Path, tmp_path: Path) -> None:
     code, output = _run("simulate-particles3d", "--out", str(tmp_path / "g"), "--snr", "-1")
     assert code == 2 and "snr" in output
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+
+
+@pytest.mark.parametrize("command", ["refine3d", "initial-model", "class3d", "postprocess"])
+def test_an_unknown_engine_is_a_usage_error(command: str, tmp_path: Path) -> None:
+    args = {
+        "refine3d": ["p.star", "--ref", "m.mrc"],
+        "initial-model": ["p.star"],
+        "class3d": ["p.star", "--ref", "m.mrc"],
+        "postprocess": ["h1.mrc", "h2.mrc"],
+    }[command]
+    code, output = _run(command, *args, "--out", str(tmp_path), "--engine", "cryosparc")
+    assert code == 2 and "cryolive or relion" in output

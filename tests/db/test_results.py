@@ -50,6 +50,8 @@ def _records(c: Any, n: int, *, defocus: float = 15_000.0) -> dict[str, list[obj
                 image_number=i + 1,
                 total_motion_a=12.5 + i,
                 micrograph_full_path=f"/processed/MotionCorr/{i}.mrc",
+                patches_used_x=3,
+                patches_used_y=2,
             )
         )
         common = {
@@ -137,6 +139,7 @@ def test_chain_reads_back_through_the_ispyb_models(
         assert movie.movieNumber == 2
         assert mc.imageNumber == 2
         assert mc.totalMotion == pytest.approx(13.5)
+        assert (mc.patchesUsedX, mc.patchesUsedY) == (3, 2)
         assert mc.dataCollectionId == dc.dataCollectionId
         assert ctf.estimatedDefocus == pytest.approx(15_001.0)
         assert ctf.astigmatismAngle == pytest.approx(30.0)

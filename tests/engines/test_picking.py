@@ -60,9 +60,9 @@ def test_log_rejects_carbon_and_contamination(picking_truth: ModuleType) -> None
     blind = pick_log(planted.micrograph, reject_bad_areas=False, **kwargs)
     score, blind_score = _score(picks, planted.positions_px), _score(blind, planted.positions_px)
     assert score.precision >= 0.95  # measured 1.00
-    assert score.recall >= 0.75  # measured 0.83: particles beside an edge are lost
+    assert score.recall >= 0.75  # measured 0.92 (0.83 before the FDR threshold): edges lose some
     assert picks.rejected_bad_area > 0
-    assert blind_score.precision < 0.8  # measured 0.46: edges and blobs score high
+    assert blind_score.precision < 0.8  # measured 0.42: edges and blobs score high
     # the rejected area covers the planted bad area
     by, bx = picks.bad_area.shape
     scale = planted.micrograph.shape[0] / by

@@ -176,7 +176,7 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
                 session,
                 data_collection_id=dc,
                 recipe="spa-preprocess",
-                parameters={"patches_x": 3, "patches_y": 3},
+                parameters={"patches_x": 3, "patches_y": 3, "ctf_defocus_step_a": 250.0},
                 requested_by="alice",
             )
             _, stopped = request_run(
@@ -207,7 +207,12 @@ def test_reprocess_runs_again_with_new_parameters_and_stop_ends_a_run(
             redone = session.scalars(
                 sa.select(MotionCorrection).where(MotionCorrection.autoProcProgramId == wanted)
             ).all()
-            assert len(redone) == 3 and {m.patchesUsedX for m in redone} == {3}
+            # the rows record the patch grid used: at most the 3 x 3 asked (these small movies
+            # hold too little signal per patch, so whole frames: one patch)
+            assert len(redone) == 3 and {m.patchesUsedX for m in redone} <= {1, 2, 3}
+            refitted = session.scalars(sa.select(CTF).where(CTF.autoProcProgramId == wanted)).all()
+            assert len(refitted) == 3
+            assert {float(c.defocusStepSize) for c in refitted} == {250.0}  # the run's value
             halted = session.get(AutoProcProgram, stopped)
             assert halted.processingStatus == 0
             assert halted.processingMessage == "stopped by bob"

@@ -132,6 +132,8 @@ def test_3d_runs_at_the_first_count_and_each_doubling_and_refines_the_best_class
         (3, 25.0, False),
     ]
     assert record.classes[0].particles == 160 and record.binned_pixel_size_a == pytest.approx(3.6)
+    # the initial model's own estimate, from its run_model.star, for the CryoemInitialModel row
+    assert record.initial_model.resolution_a == fake3d.INITIAL_MODEL_RESOLUTION_A
     assert all(Path(c.map_full_path).is_file() for c in record.classes)
 
     # refinement and postprocess of each run's best class: B-factor points accumulate
@@ -320,3 +322,37 @@ def test_a_step_that_refuses_its_input_is_a_recorded_failure_not_a_retry(tmp_pat
             runner=LocalRunner(),
         )
     assert (tmp_path / "out" / "postprocess.log").is_file()
+
+
+def test_the_engine_parameters_choose_the_engine_of_each_3d_step(
+    selections: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``class3d.engine`` goes to initial-model and class3d, ``refine3d.engine`` and
+    ``refine3d.max_iterations`` with the best class to refine3d and postprocess."""
+    steps: list[tuple[str, list[str]]] = []
+
+    def recording(step: str, arguments: list[str], **kwargs: Any) -> None:
+        steps.append((step, list(arguments)))
+        fake3d.run_step(step, arguments, **kwargs)
+
+    monkeypatch.setattr(class3d_module, "run_step", recording)
+    monkeypatch.setattr(refine3d_module, "run_step", recording)
+    follow: list[Refine3DMessage] = []
+    for batch, star in enumerate(selections[:2], start=1):
+        message = _message(tmp_path, star, batch, engine="relion", max_iterations=3)
+        message = message.model_copy(
+            update={"class3d": message.class3d.model_copy(update={"engine": "relion"})}
+        )
+        follow += _split(class3d_module.class3d(message, CONTEXT))[1]
+    assert [s for s, _ in steps] == ["initial-model", "class3d"]
+    assert all(a[a.index("--engine") + 1] == "relion" for _, a in steps)
+    (refine,) = follow
+    assert (refine.refine3d.engine, refine.refine3d.max_iterations) == ("relion", 3)
+    refine3d_module.refine3d(refine, CONTEXT)
+    assert [s for s, _ in steps[2:]] == ["refine3d", "postprocess"]
+    assert all(a[a.index("--engine") + 1] == "relion" for _, a in steps[2:])
+    assert steps[2][1][steps[2][1].index("--iterations") + 1] == "3"
+    # the defaults: cryolive's engines
+    assert Class3DParameters().engine == Refine3DParameters().engine == "cryolive"
+    with pytest.raises(ValueError, match="relion"):
+        Refine3DParameters.model_validate({"engine": "relion3"})

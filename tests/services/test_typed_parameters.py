@@ -10,14 +10,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from cryolive.errors import BadInputError
 from cryolive.messaging.recipe import fill, load_recipe
 from cryolive.messaging.service import Context
 from cryolive.params import RunParameters, build_parameters
 from cryolive.pipeline.runtime import recipe_path, start_pipeline
+from cryolive.records import MotionCorrectionRecord
 from cryolive.services import ctf, motioncorr, pick
-from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage
+from cryolive.services.messages import CtfMessage, MotionCorrMessage, PickMessage, WriteResults
 
 RECIPE = load_recipe(recipe_path("spa-preprocess"))
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="s", attempt=0, delivery_count=0)
@@ -41,6 +43,13 @@ def _run() -> RunParameters:
             "ctf_max_resolution_a": 4.0,
             "ctf_min_defocus_a": 5000.0,
             "ctf_max_defocus_a": 30000.0,
+            "ctf_defocus_step_a": 250.0,
+            "fit_phase_shift": True,
+            "ctf_min_phase_shift_deg": 20.0,
+            "ctf_max_phase_shift_deg": 120.0,
+            "ctf_phase_shift_step_deg": 5.0,
+            "ctf_known_astigmatism_a": 600.0,
+            "ctf_known_astigmatism_angle_deg": 35.0,
             "particle_diameter_min_a": 90.0,
             "particle_diameter_max_a": 140.0,
             "pick_threshold": 3.5,
@@ -89,6 +98,26 @@ def test_motion_correction_uses_the_runs_motion_section(
     assert seen["voltage_kv"] == 200.0 and seen["pixel_size_a"] == 0.83
 
 
+def test_the_patches_recorded_are_those_used_not_those_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 7 x 3 asked of a small, weak movie (0.25 e/px per frame over a 256² blob pattern):
+    # too little signal per patch, so the engine aligns whole frames only
+    rng = np.random.default_rng(0)
+    pattern = 1.0 + 0.3 * ndimage.gaussian_filter(rng.standard_normal((256, 256)), 3.0)
+    frames = rng.poisson(0.25 * np.clip(pattern, 0, None), (12, 256, 256)).astype(np.float32)
+    monkeypatch.setattr(motioncorr, "read_movie", lambda path, **kwargs: frames)
+    message = MotionCorrMessage.model_validate(_message("motioncorr", tmp_path))
+    emits = motioncorr.correct(message, CONTEXT)
+    written = emits[0].result
+    assert isinstance(written, WriteResults)
+    record = written.records[0]
+    assert isinstance(record, MotionCorrectionRecord)
+    assert (message.motion.patches_x, message.motion.patches_y) == (7, 3)
+    assert (record.patches_used_x, record.patches_used_y) == (1, 1)  # whole frame: one patch
+    assert record.comments is not None and len(record.comments) <= 255  # ISPyB's column
+
+
 def test_ctf_uses_the_runs_ctf_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
@@ -105,6 +134,21 @@ def test_ctf_uses_the_runs_ctf_section(tmp_path: Path, monkeypatch: pytest.Monke
     assert (optics.cs_mm, optics.amplitude_contrast, optics.voltage_kv) == (0.01, 0.1, 200.0)
     assert (search.min_res_a, search.max_res_a) == (25.0, 4.0)
     assert (search.min_defocus_a, search.max_defocus_a) == (5000.0, 30000.0)
+    assert search.defocus_step_a == 250.0
+    assert search.fit_phase_shift is True
+    assert (search.min_phase_shift_deg, search.max_phase_shift_deg) == (20.0, 120.0)
+    assert search.phase_shift_step_deg == 5.0
+    assert (search.known_astigmatism_a, search.known_astigmatism_angle_deg) == (600.0, 35.0)
+
+
+def test_ctf_parameters_out_of_order_are_refused() -> None:
+    with pytest.raises(BadInputError, match="min_phase_shift_deg"):
+        build_parameters(
+            collection={},
+            request={"ctf_min_phase_shift_deg": 90.0, "ctf_max_phase_shift_deg": 30.0},
+        )
+    with pytest.raises(BadInputError, match="defocus_step_a"):
+        build_parameters(collection={}, request={"ctf_defocus_step_a": 0.0})
 
 
 def test_picking_uses_the_runs_picking_and_extract_sections(

@@ -29,12 +29,19 @@ def test_the_collection_page_loads_hashed_assets(clients: Any, world: Any) -> No
     assert names == {
         "cryolive.css",
         "plotly.min.js",
+        "charts.js",
         "collection.js",
         "gallery.js",
         "curation.js",
         "recon3d.js",
     }
     assert "/vendor/plotly.min.js" not in html and "/static/" not in html
+    # deferred scripts run in order: charts.js first, plotly last, so that the page's scripts
+    # ask for their data while plotly is still on its way
+    scripts = [
+        re.sub(r"\.[0-9a-f]{12}\.", ".", u) for u in re.findall(r'<script src="([^"]+)"', html)
+    ]
+    assert scripts[0] == "/assets/charts.js" and scripts[-1] == "/assets/plotly.min.js", scripts
     for url in urls:
         name = url.removeprefix("/assets/")
         digest = name.split(".")[-2]

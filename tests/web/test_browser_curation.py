@@ -78,6 +78,7 @@ def test_drag_a_threshold_see_the_count_save_and_find_it_after_reload(
     page.wait_for_selector("#curation-status:has-text('Saved')")
     page.reload()
     page.wait_for_selector("body[data-curation=loaded]")
+    line.wait_for(state="attached")  # drawn when near the screen or idle (charts.js)
     assert float(page.locator("#bound-total_motion_max_a").input_value()) == bound
     assert page.locator("#bound-ctf_resolution_max_a").input_value() == "3.3"
     assert _accepted(page) == 2

@@ -15,7 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from cryolive.cli._relion3d import ENGINE_HELP, THREADS_HELP, check_engine, relion_errors
+
 if TYPE_CHECKING:
+    from cryolive.adapters.relion_refine3d import RelionClasses
     from cryolive.engines.recon3d import ParticleStack3D
     from cryolive.io.particle_files import ParticleStarTables
 
@@ -36,13 +39,30 @@ def _progress(console: Console, what: str) -> Iterator[Callable[[int, int], None
         yield update
 
 
-def _read(star: Path, out: Path) -> tuple[ParticleStack3D, ParticleStarTables]:
-    from cryolive.io.particle_files import ParticleStarError, read_particles_3d
-
+def _make(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise typer.BadParameter(f"cannot create {out}: {exc}", param_hint="--out") from exc
+
+
+def _relion_summary(result: RelionClasses, title: str, start: float) -> None:
+    table = Table(title=title)
+    for name in ("class", "particles", "distribution", "resolution Å", "map"):
+        table.add_column(name, justify="right")
+    for c, path in enumerate(result.maps):
+        table.add_row(
+            str(c + 1), str(result.particles[c]), f"{result.distribution[c]:.3f}",
+            f"{result.resolution_a[c]:.1f}", path.name,
+        )  # fmt: skip
+    Console().print(table)
+    Console(stderr=True).print(f"{result.main} ({time.perf_counter() - start:.1f} s)")
+
+
+def _read(star: Path, out: Path) -> tuple[ParticleStack3D, ParticleStarTables]:
+    from cryolive.io.particle_files import ParticleStarError, read_particles_3d
+
+    _make(out)
     try:
         return read_particles_3d(star)
     except ParticleStarError as exc:
@@ -62,13 +82,30 @@ def initial_model_command(
     ),
     diameter: float | None = typer.Option(None, "--diameter", help="Mask diameter, Å."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
+    threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
 ) -> None:
     """De novo initial model(s) without a reference: initial_model.mrc (the largest class),
-    initial_model_class001.mrc … for K > 1, run_data.star (angles, class) and run_model.star."""
+    initial_model_class001.mrc … for K > 1, run_data.star (angles, class) and run_model.star.
+    With --engine relion: RELION's SGD (relion_refine --denovo_3dref --sgd)."""
     from cryolive.engines.initial_model import initial_model
     from cryolive.io.outputs.class3d import write_initial_model_outputs
 
+    check_engine(engine, threads)
     console = Console(stderr=True)
+    if engine == "relion":
+        from cryolive.adapters.relion_refine3d import run_relion_initial_model
+
+        _make(out)
+        start = time.perf_counter()
+        with relion_errors(console, "relion_refine --denovo_3dref"):
+            relion = run_relion_initial_model(
+                star, out, classes=classes, symmetry=symmetry, iterations=iterations,
+                batch_size=batch, final_resolution_a=final_resolution,
+                mask_diameter_a=diameter, seed=seed, threads=threads,
+            )  # fmt: skip
+        _relion_summary(relion, "initial model (relion_refine)", start)
+        return
     stack, tables = _read(star, out)
     console.print(f"{stack.count} particles, box {stack.box} at {stack.pixel_size_a:.3g} Å")
     start = time.perf_counter()
@@ -87,11 +124,14 @@ def initial_model_command(
     except OSError as exc:
         console.print(f"[red]cannot write the outputs[/red]: {exc}")
         raise typer.Exit(1) from exc
-    table = Table(title=f"initial model ({result.symmetry}, {result.resolution_a:.1f} Å)")
-    for name in ("class", "particles", "map"):
+    best = float(result.resolution_a[result.best_class])
+    table = Table(title=f"initial model ({result.symmetry}, {best:.1f} Å)")
+    for name in ("class", "particles", "resolution Å", "map"):
         table.add_column(name, justify="right")
     for c, path in enumerate(files.maps):
-        table.add_row(str(c + 1), str(int(result.class_sizes[c])), path.name)
+        table.add_row(
+            str(c + 1), str(int(result.class_sizes[c])), f"{result.resolution_a[c]:.1f}", path.name
+        )
     Console().print(table)
     console.print(f"{files.main} ({time.perf_counter() - start:.1f} s)")
 
@@ -111,14 +151,36 @@ def class3d_command(
         40, "--sgd-steps", help="Stochastic steps (minibatches of 100) before the iterations."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
+    threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
+    relion_iterations: int = typer.Option(
+        25, "--relion-iterations", help="RELION's EM iterations (relion engine only)."
+    ),
 ) -> None:
     """3D classification from one reference: class001.mrc …, run_data.star (class, angles)
-    and model.star (distribution, resolution, angular efficiency, score per class)."""
+    and model.star (distribution, resolution, angular efficiency, score per class).
+    With --engine relion: relion_refine --K (model.star is RELION's, without the score)."""
     from cryolive.engines.class3d import classify3d
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.class3d import write_class3d_outputs
 
+    check_engine(engine, threads)
     console = Console(stderr=True)
+    if engine == "relion":
+        from cryolive.adapters.relion_refine3d import run_relion_class3d
+
+        _make(out)
+        start = time.perf_counter()
+        with relion_errors(console, "relion_refine --K"):
+            relion = run_relion_class3d(
+                star, ref, out, classes=classes, iterations=relion_iterations,
+                initial_lowpass_a=lowpass_a, symmetry=symmetry, mask_diameter_a=diameter,
+                seed=seed, threads=threads,
+            )  # fmt: skip
+        _relion_summary(
+            relion, f"3D classes (relion_refine, {relion.iterations} iterations)", start
+        )
+        return
     try:
         reference, voxel = read_map(ref)
     except MapFileError as exc:

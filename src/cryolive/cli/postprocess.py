@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cryolive.cli._relion3d import ENGINE_HELP, check_engine, relion_errors
+
 
 def postprocess_command(
     half1: Path = typer.Argument(..., help="First half map (MRC)."),
@@ -25,13 +27,33 @@ def postprocess_command(
     pixel_size: float | None = typer.Option(
         None, "--pixel-size", help="Voxel size, Å (default: the half maps' header)."
     ),
+    engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Mask, corrected FSC, resolution at 0.143, B-factor and sharpened map: postprocess.mrc,
-    postprocess_masked.mrc, mask.mrc, postprocess.star and postprocess_fsc.png in --out."""
+    postprocess_masked.mrc, mask.mrc, postprocess.star and postprocess_fsc.png in --out.
+    With --engine relion: relion_mask_create and relion_postprocess (no PNG)."""
     from cryolive.engines.postprocess import PostprocessError, postprocess
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.postprocess import write_postprocess_outputs
 
+    check_engine(engine, 1)
+    if engine == "relion":
+        from cryolive.adapters.relion_refine3d import run_relion_postprocess
+
+        if pixel_size is not None and pixel_size <= 0:
+            raise typer.BadParameter(
+                f"must be positive, got {pixel_size}", param_hint="--pixel-size"
+            )
+        with relion_errors(Console(stderr=True), "relion_postprocess"):
+            relion = run_relion_postprocess(
+                half1, half2, out, pixel_size_a=pixel_size, mask=mask, bfactor=bfactor
+            )
+        how = "given" if bfactor is not None else "fitted"
+        typer.echo(
+            f"resolution {relion.resolution_a:.2f} Å (FSC 0.143, corrected, RELION); "
+            f"B-factor {relion.bfactor_a2:.1f} Å² ({how}); {out}"
+        )
+        return
     try:
         h1, voxel1 = read_map(half1)
     except MapFileError as exc:

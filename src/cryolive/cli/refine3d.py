@@ -10,12 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from cryolive.cli._relion3d import ENGINE_HELP, THREADS_HELP, check_engine, relion_errors
+
 
 def refine3d_command(
     particles: Path = typer.Argument(..., help="RELION 3.1 particles.star (with CTF)."),
     ref: Path = typer.Option(..., "--ref", help="Reference map (MRC), same box and pixel."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    symmetry: str = typer.Option("C1", "--symmetry", help="Point group: C1, Cn or Dn."),
+    symmetry: str = typer.Option(
+        "C1", "--symmetry", help="Point group (cryolive: C1, Cn or Dn; relion: any RELION takes)."
+    ),
     iterations: int = typer.Option(15, "--iterations", help="Most iterations."),
     lowpass: float = typer.Option(30.0, "--lowpass", help="Initial low-pass of the reference, Å."),
     max_shift: float = typer.Option(3.0, "--max-shift", help="Translations searched, ± pixels."),
@@ -23,14 +27,23 @@ def refine3d_command(
         None, "--diameter", help="Mask diameter, Å (default 90 % of the box)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the half split when the file has none."),
+    engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
+    threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
 ) -> None:
     """Refine angles and origins (point group C1, Cn or Dn), writing refined.mrc, half1.mrc,
-    half2.mrc, run_data.star and fsc.star (RELION 3.1)."""
+    half2.mrc, run_data.star and fsc.star (RELION 3.1). With --engine relion: RELION's
+    auto-refine (relion_refine_mpi, 3 MPI ranks; --iterations is its --auto_iter_max)."""
     from cryolive.engines.refine3d import refine3d, symmetry_rotations
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.refine3d import write_refine3d_outputs
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
 
+    check_engine(engine, threads)
+    if engine == "relion":
+        _relion(
+            particles, ref, out, symmetry, iterations, lowpass, max_shift, diameter, seed, threads
+        )
+        return
     try:
         symmetry_rotations(symmetry)
     except ValueError as exc:
@@ -95,6 +108,34 @@ def refine3d_command(
     state = "converged" if result.converged else "stopped at --iterations"
     typer.echo(
         f"resolution {result.resolution_a:.2f} Å (FSC 0.143, gold standard) after "
+        f"{result.iterations} iterations ({state}) in {time.perf_counter() - start:.1f} s; "
+        f"outputs in {out}"
+    )
+
+
+def _relion(
+    particles: Path, ref: Path, out: Path, symmetry: str, iterations: int, lowpass: float,
+    max_shift: float, diameter: float | None, seed: int, threads: int,
+) -> None:  # fmt: skip
+    from cryolive.adapters.relion_refine3d import run_relion_refine3d
+
+    if iterations < 1:
+        raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot create {out}: {exc}", param_hint="--out") from exc
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    with relion_errors(console, "relion_refine_mpi --auto_refine"):
+        result = run_relion_refine3d(
+            particles, ref, out, initial_lowpass_a=lowpass, max_shift_px=max_shift,
+            mask_diameter_a=diameter, max_iterations=iterations, symmetry=symmetry, seed=seed,
+            threads=threads,
+        )  # fmt: skip
+    state = "converged" if result.converged else "stopped at --iterations"
+    typer.echo(
+        f"resolution {result.resolution_a:.2f} Å (FSC 0.143, gold standard, RELION) after "
         f"{result.iterations} iterations ({state}) in {time.perf_counter() - start:.1f} s; "
         f"outputs in {out}"
     )

@@ -37,7 +37,11 @@ import starfile
 from cryolive.db.repo.classes import ClassSelection, run_selections
 from cryolive.errors import BadInputError
 from cryolive.io.layout import job_dir
-from cryolive.io.outputs.recon3d import gather_particles, read_class3d_outputs
+from cryolive.io.outputs.recon3d import (
+    gather_particles,
+    read_class3d_outputs,
+    read_initial_model_resolution,
+)
 from cryolive.io.particle_files import read_particle_tables
 from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
@@ -169,11 +173,16 @@ def _run(
     )
     # the 3D classification needs PER_CLASS particles per class: fewer classes, not a failure
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
+    engine = ["--engine", settings.engine]
     initial = folder / "InitialModel"
     # the point group goes to every step, so that the maps share its axes (refine3d's too)
     sym = ["--symmetry", settings.symmetry]
     run_step(
-        "initial-model", [str(star), *sym], out_dir=initial, timeout_s=STEP_TIMEOUT_S, runner=runner
+        "initial-model",
+        [str(star), *sym, *engine],
+        out_dir=initial,
+        timeout_s=STEP_TIMEOUT_S,
+        runner=runner,
     )
     classified = folder / "Class3D"
     run_step(
@@ -185,6 +194,7 @@ def _run(
             "--classes",
             str(n_classes),
             *sym,
+            *engine,
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
@@ -214,7 +224,9 @@ def _run(
         particles=particles,
         symmetry=settings.symmetry,
         binned_pixel_size_a=box.pixel_size_a,
-        initial_model=InitialModelValues(particles=particles),
+        initial_model=InitialModelValues(
+            particles=particles, resolution_a=read_initial_model_resolution(initial)
+        ),
         classes=values,
     )
 
@@ -236,6 +248,7 @@ def _refine_message(
         class3d_data_star=str(job / f"run_{record.run_number:03d}" / "Class3D" / "run_data.star"),
         particles=max(1, chosen.particles),
         symmetry=record.symmetry,
+        refine3d=message.refine3d,
     )
 
 

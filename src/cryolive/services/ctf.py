@@ -40,7 +40,13 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
         max_res_a=ctf.max_resolution_a,
         min_defocus_a=ctf.min_defocus_a,
         max_defocus_a=ctf.max_defocus_a,
+        defocus_step_a=ctf.defocus_step_a,
         fit_phase_shift=ctf.fit_phase_shift,
+        min_phase_shift_deg=ctf.min_phase_shift_deg,
+        max_phase_shift_deg=ctf.max_phase_shift_deg,
+        phase_shift_step_deg=ctf.phase_shift_step_deg,
+        known_astigmatism_a=ctf.known_astigmatism_a,
+        known_astigmatism_angle_deg=ctf.known_astigmatism_angle_deg,
     )
     try:
         fit = estimate_ctf(image, optics=optics, search=search)
@@ -74,6 +80,7 @@ def estimate(message: CtfMessage, context: Context) -> list[Emit]:
         max_resolution_a=r.max_res_a,
         min_defocus_a=ctf.min_defocus_a,
         max_defocus_a=ctf.max_defocus_a,
+        defocus_step_a=ctf.defocus_step_a,
         astigmatism_a=r.astigmatism_a,
         astigmatism_angle_deg=r.astigmatism_angle_deg,
         estimated_resolution_a=r.fit_resolution_a,

@@ -135,6 +135,9 @@ class Refine3DMessage(_RunStep):
     class3d_data_star: str = Field(description="run_data.star of the 3D classification")
     particles: int = Field(ge=1, description="Particles of the class")
     symmetry: str
+    refine3d: Refine3DParameters = Field(
+        default_factory=Refine3DParameters, description="The run's refinement parameters"
+    )
 
 
 class IceMessage(MovieStep):

@@ -76,6 +76,9 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
     base = output_base(message.project_dir, "MotionCorr", message.program_id, message.movie_stem)
     files = write_motion_outputs(result, base.parent, base.name)
     n = result.n_frames
+    # whole-frame only is one patch; why fewer were used is motion.json's patch_note (too
+    # long for ISPyB's 255-character comments)
+    used = result.patches_used or (1, 1)
     record = MotionCorrectionRecord(
         movie=movie_ref(message),
         auto_proc_program_id=message.program_id,
@@ -88,8 +91,10 @@ def correct(message: MotionCorrMessage, context: Context) -> list[Emit]:
         micrograph_full_path=str(files.micrograph),
         micrograph_snapshot_full_path=str(files.snapshot),
         fft_full_path=str(files.spectrum),
-        patches_used_x=motion.patches_x,
-        patches_used_y=motion.patches_y,
+        # the grid the engine used, not the one asked for: it falls back to fewer patches, or
+        # to whole-frame only (one patch), where a patch holds too little signal
+        patches_used_x=used[0],
+        patches_used_y=used[1],
         # ISPyB has no column for it; curation reads it back (db.repo.curation)
         comments=json.dumps({"early_motion_a": round(result.early_motion_a, 4)}),
     )

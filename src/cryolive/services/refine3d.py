@@ -82,16 +82,27 @@ def _refine(
     folder.mkdir(parents=True, exist_ok=True)
     star = _particles(message, folder)
     refine, post = folder / "Refine", folder / "PostProcess"
+    settings = message.refine3d
+    engine = ["--engine", settings.engine]
     run_step(
         "refine3d",
-        [str(star), "--ref", message.class_map, "--symmetry", message.symmetry],
+        [
+            str(star),
+            "--ref",
+            message.class_map,
+            "--symmetry",
+            message.symmetry,
+            "--iterations",
+            str(settings.max_iterations),
+            *engine,
+        ],
         out_dir=refine,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
     )
     run_step(
         "postprocess",
-        [str(refine / "half1.mrc"), str(refine / "half2.mrc")],
+        [str(refine / "half1.mrc"), str(refine / "half2.mrc"), *engine],
         out_dir=post,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,

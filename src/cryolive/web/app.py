@@ -118,6 +118,7 @@ def page_assets() -> Assets:
     """The scripts and style sheet the pages load, under hashed, long-cached names."""
     names = (
         "cryolive.css",
+        "charts.js",
         "collection.js",
         "gallery.js",
         "curation.js",

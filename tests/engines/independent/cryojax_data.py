@@ -128,10 +128,20 @@ def intensity(
     peak_phase: float = 0.12,
     amorphous_phase: float = 0.0,
     ice_contrast: float = 0.04,
+    particle_diameter_a: float = 30.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The noiseless image (y, x) (mean about 1) and the particles' centres (n, 2) (y, x) px."""
-    atoms = protein_atoms(rng)
-    centres = _positions(rng, shape, n_particles, gap_px=40.0 / pixel_size_a)
+    """The noiseless image (y, x) (mean about 1) and the particles' centres (n, 2) (y, x) px.
+
+    ``particle_diameter_a`` (at most ~55 Å: the projection box is 64 px) sets the model's size,
+    its atom count (300 at 30 Å, as the volume) and the smallest gap between centres (+10 Å).
+    """
+    if particle_diameter_a == 30.0:
+        atoms = protein_atoms(rng)  # the default draws stay as they were
+    else:
+        n_atoms = round(300 * (particle_diameter_a / 30.0) ** 3)
+        atoms = protein_atoms(rng, n_atoms=n_atoms, diameter_a=particle_diameter_a)
+    gap_a = particle_diameter_a + 10.0
+    centres = _positions(rng, shape, n_particles, gap_px=gap_a / pixel_size_a)
     angles = np.column_stack([rng.uniform(-180, 180, len(centres)),
                               np.degrees(np.arccos(rng.uniform(-1, 1, len(centres)))),
                               rng.uniform(-180, 180, len(centres))])  # fmt: skip
@@ -164,12 +174,14 @@ def micrograph(
     cryojax_angle_deg: float = 0.0,
     dose_per_px: float = 30.0,
     amorphous_phase: float = 0.0,
+    particle_diameter_a: float = 30.0,
 ) -> CryojaxMicrograph:
     """A summed micrograph: Poisson counts at ``dose_per_px`` e/px in all."""
     image, centres = intensity(rng, shape=shape, pixel_size_a=pixel_size_a,
                                n_particles=n_particles, defocus_a=defocus_a,
                                astigmatism_a=astigmatism_a, cryojax_angle_deg=cryojax_angle_deg,
-                               amorphous_phase=amorphous_phase)  # fmt: skip
+                               amorphous_phase=amorphous_phase,
+                               particle_diameter_a=particle_diameter_a)  # fmt: skip
     counts = rng.poisson(dose_per_px * image).astype(np.float32)
     return CryojaxMicrograph(
         image=counts,

@@ -9,17 +9,17 @@ from numpy.typing import NDArray
 
 from cryolive.engines.picking._peaks import (
     background_z,
+    fdr_threshold,
     find_peaks,
     local_maxima,
-    noise_threshold,
+    roughness,
 )
-from cryolive.engines.picking._reject import bad_area_mask
 from cryolive.engines.picking._result import Picks
 
 
 def collect_picks(
     score: NDArray[np.float32],
-    small: NDArray[np.float32],
+    bad: NDArray[np.bool_],
     *,
     diameters_a: NDArray[np.float32],
     scale: tuple[float, float],
@@ -29,26 +29,27 @@ def collect_picks(
     diameter_max_a: float,
     min_distance_a: float,
     threshold: float | None,
-    reject_bad_areas: bool,
     method: Literal["log", "template"],
 ) -> Picks:
-    """Picks from ``score`` (y, x) computed on ``small``, the micrograph at the working size.
+    """Picks from ``score`` (y, x) computed on the micrograph at the working size, outside
+    ``bad`` (carbon, contamination, broken ice; see ``bad_area_mask``).
 
     ``diameters_a`` (y, x) gives the diameter each pixel's score stands for; ``scale`` is
     (micrograph pixels per working pixel) along y and x. ``threshold`` None: set from this
-    micrograph's own local maxima in clear ice (:func:`noise_threshold`).
+    micrograph's own local maxima in clear ice (:func:`fdr_threshold`).
     """
-    if reject_bad_areas:
-        bad = bad_area_mask(small, pixel_size_a=working_pixel_size_a, diameter_a=diameter_max_a)
-    else:
-        bad = np.zeros(small.shape, dtype=bool)
     z = background_z(score, ~bad)
     radius_px = 0.5 * diameter_min_a / working_pixel_size_a
     border_px = int(np.ceil(0.5 * radius_px))
     min_distance_px = min_distance_a / working_pixel_size_a
     if threshold is None:
         maxima = local_maxima(z, min_distance_px=min_distance_px, border_px=border_px) & ~bad
-        threshold = noise_threshold(z[maxima])
+        inner = np.zeros(z.shape, dtype=bool)
+        inner[border_px : z.shape[0] - border_px, border_px : z.shape[1] - border_px] = True
+        usable = inner & ~bad
+        threshold = fdr_threshold(
+            z[maxima], area_px=float(np.count_nonzero(usable)), roughness_px=roughness(z, usable)
+        )
     py, px = find_peaks(
         z, min_distance_px=min_distance_px, threshold=threshold, border_px=border_px
     )

@@ -6,13 +6,8 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import fft as sfft
 from scipy import ndimage, special
-
-EXPECTED_FALSE_PEAKS = 1.0  # noise maxima expected above the automatic threshold, at most
-FALSE_SHARE = 0.02  # ... and at most this share of the peaks above it (but never under 0.25)
-THRESHOLD_RANGE = (3.0, 5.0)  # the automatic threshold stays within these SDs
-MIN_MAXIMA = 200  # fewer local maxima: too few to measure the noise's tail (1 in n)
-FALLBACK_THRESHOLD = 5.0
 
 
 def background_z(score: NDArray[np.float32], usable: NDArray[np.bool_]) -> NDArray[np.float32]:
@@ -53,56 +48,73 @@ def local_maxima(
     return np.asarray(candidate, dtype=bool)
 
 
-def noise_threshold(
-    heights: NDArray[np.floating], *, expected_false: float = EXPECTED_FALSE_PEAKS
-) -> float:
-    """A peak threshold from one micrograph's own local maxima (``heights``, z units).
+FALSE_SHARE_FDR = 0.02  # expected noise maxima among the picks above the automatic threshold
+MIN_FALSE = 0.5  # ... but never fewer than this many expected (a micrograph without particles)
+THRESHOLD_LIMITS = (2.5, 6.0)  # the automatic threshold stays within these SDs
+_CHI2_1_MEDIAN = 0.454936  # median of a chi-squared variable with one degree of freedom
 
-    Most local maxima of a score map are noise; particles add an upper tail. The noise
-    maxima's centre is the median and their spread the lower half's median absolute
-    deviation (particles do not reach below the centre), iterated with the maxima above
-    centre + 3 spreads set aside, so that even a micrograph whose maxima are 40 % particles
-    gives the noise's figures. The threshold is where a Gaussian of that centre and spread
-    leaves ``expected_false`` of the noise maxima above it: centre + spread ·
-    Φ⁻¹(1 - expected_false / n_noise). It rises with the number of maxima (a larger
-    micrograph has more noise peaks to exclude) and with their spread, and falls where the
-    noise is quiet, so weak particles that a fixed 5 SD would miss are kept. Where few peaks
-    stand above it, the false peaks allowed fall to ``FALSE_SHARE`` of them (at least 0.25),
-    so that a sparse micrograph keeps its precision. The result is held within
-    ``THRESHOLD_RANGE`` (3-5 SD): never stricter than the fixed 5 SD of before, which a
-    micrograph whose maxima are mostly strong particles (no noise maxima left to measure)
-    falls back to. Fewer than ``MIN_MAXIMA`` maxima give ``FALLBACK_THRESHOLD``.
+
+def roughness(z: NDArray[np.float32], usable: NDArray[np.bool_]) -> float:
+    """√det Λ of ``z``'s noise, Λ the covariance of its gradient (px⁻²), robustly estimated.
+
+    A unit-variance Gaussian field's gradient components are Gaussian with variances Λxx,
+    Λyy; their squares' medians are Λ x 0.4549 (chi-squared, one degree of freedom), so the
+    few pixels on particles' steep flanks do not inflate it.
     """
-    h = np.asarray(heights, dtype=np.float64)
-    h = h[np.isfinite(h)]
-    if h.size < MIN_MAXIMA:
-        return FALLBACK_THRESHOLD
-    keep = np.ones(h.size, dtype=bool)
-    centre, spread = float(np.median(h)), 1.0
-    for _ in range(20):
-        centre = float(np.median(h[keep]))
-        below = h[keep & (h < centre)]
-        spread = 1.4826 * float(np.median(centre - below)) if below.size else 0.0
-        if not spread > 0:
-            return FALLBACK_THRESHOLD
-        update = h < centre + 3.0 * spread
-        if np.array_equal(update, keep):
-            break
-        keep = update
-    n_noise = int(keep.sum())
-    tail = spread
-    threshold = centre + tail * _upper_quantile(expected_false / n_noise)
-    # a micrograph with few particles: fewer false peaks allowed, so precision holds
-    above = int(np.count_nonzero(h > threshold))
-    allowed = min(expected_false, max(0.25, FALSE_SHARE * above))
-    threshold = centre + tail * _upper_quantile(allowed / n_noise)
-    low, high = THRESHOLD_RANGE
-    return float(min(max(threshold, low), high))
+    # spectral derivatives: finite differences would lose ~15 % of a smooth map's slope
+    spectrum = sfft.rfft2(z.astype(np.float32) - np.float32(np.median(z)), workers=-1)
+    ky = (2j * np.pi * np.fft.fftfreq(z.shape[0])).astype(np.complex64)[:, None]
+    kx = (2j * np.pi * np.fft.rfftfreq(z.shape[1])).astype(np.complex64)[None, :]
+    gy = sfft.irfft2(spectrum * ky, s=z.shape, workers=-1)
+    gx = sfft.irfft2(spectrum * kx, s=z.shape, workers=-1)
+    keep = usable if usable.any() else np.ones(z.shape, dtype=bool)
+    step = max(1, int(np.count_nonzero(keep)) // 200_000)
+    lyy = float(np.median(gy[keep][::step] ** 2)) / _CHI2_1_MEDIAN
+    lxx = float(np.median(gx[keep][::step] ** 2)) / _CHI2_1_MEDIAN
+    return math.sqrt(max(lyy * lxx, 0.0))
 
 
-def _upper_quantile(tail: float) -> float:
-    """z with P(Z > z) = ``tail`` for a standard normal Z."""
-    return math.sqrt(2.0) * float(special.erfcinv(2.0 * min(max(tail, 1e-12), 0.5)))
+def expected_noise_maxima(
+    u: NDArray[np.float64], *, area_px: float, roughness_px: float
+) -> NDArray[np.float64]:
+    """Expected number of a Gaussian noise field's local maxima above ``u`` (z units).
+
+    The Euler characteristic of the excursion set above a high ``u`` counts its maxima
+    (Adler; Worsley et al. 1996, the Gaussian kinematic formula): in 2D its expectation is
+    area x √det Λ / (2π)^{3/2} x u exp(-u²/2) + P(Z > u).
+    """
+    u = np.asarray(u, dtype=np.float64)
+    density = roughness_px / (2.0 * np.pi) ** 1.5 * u * np.exp(-0.5 * u * u)
+    return np.asarray(area_px * density + 0.5 * special.erfc(u / math.sqrt(2.0)))
+
+
+def fdr_threshold(
+    heights: NDArray[np.floating],
+    *,
+    area_px: float,
+    roughness_px: float,
+    false_share: float = FALSE_SHARE_FDR,
+    min_false: float = MIN_FALSE,
+) -> float:
+    """The lowest height at which the noise maxima expected above it (see
+    :func:`expected_noise_maxima`) are at most ``false_share`` of the maxima seen above it
+    (``heights``, this micrograph's local maxima in z units), and at least ``min_false``.
+
+    Noise alone would give as many maxima above ``u`` as the formula expects; particles add
+    to the maxima seen, so where many stand above the noise the threshold falls (weak
+    particles kept), and where few do it rises until at most ``min_false`` noise maxima are
+    expected (a micrograph without particles gives about none). The expected share of
+    false picks is held at ``false_share`` whatever the noise's texture: the roughness of
+    the score map, measured on this micrograph, sets how many noise maxima an area holds.
+    Held within ``THRESHOLD_LIMITS``.
+    """
+    h = np.sort(np.asarray(heights, dtype=np.float64)[np.isfinite(heights)])
+    low, high = THRESHOLD_LIMITS
+    grid = np.arange(low, high + 1e-9, 0.02)
+    expected = expected_noise_maxima(grid, area_px=area_px, roughness_px=roughness_px)
+    seen = h.size - np.searchsorted(h, grid, side="right")
+    ok = expected <= np.maximum(false_share * seen, min_false)
+    return float(grid[np.argmax(ok)]) if ok.any() else high
 
 
 def find_peaks(

@@ -12,6 +12,7 @@ from scipy import ndimage
 from cryolive.engines.picking._checks import check_inputs, default_working_pixel_a
 from cryolive.engines.picking._collect import collect_picks
 from cryolive.engines.picking._prepare import to_working_size
+from cryolive.engines.picking._reject import bad_area_mask
 from cryolive.engines.picking._result import MicrographCtf, Picks
 from cryolive.engines.picking._templates import prepared_templates
 
@@ -110,9 +111,13 @@ def pick_templates(
     )
     flat = small - ndimage.gaussian_filter(small, 2.0 * radius_px, mode="reflect")
     score = _best_ncc(flat, kernels, mask)
+    if reject_bad_areas:
+        bad = bad_area_mask(small, pixel_size_a=pw_eff, diameter_a=diameter_a)
+    else:
+        bad = np.zeros(small.shape, dtype=bool)
     return collect_picks(
         score,
-        small,
+        bad,
         diameters_a=np.full(small.shape, diameter_a, dtype=np.float32),
         scale=(scale_y, scale_x),
         pixel_size_a=pixel_size_a,
@@ -121,7 +126,6 @@ def pick_templates(
         diameter_max_a=diameter_a,
         min_distance_a=min_distance_a if min_distance_a is not None else 0.75 * diameter_a,
         threshold=threshold,
-        reject_bad_areas=reject_bad_areas,
         method="template",
     )
 

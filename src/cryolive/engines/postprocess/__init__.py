@@ -7,7 +7,7 @@ from cryolive.engines.postprocess._bfactor_plot import (
     bfactor_series,
     doubling_counts,
 )
-from cryolive.engines.postprocess._mask import auto_mask, soft_edge
+from cryolive.engines.postprocess._mask import auto_mask, soft_edge, solvent_threshold
 from cryolive.engines.postprocess._postprocess import (
     FscCurves,
     GuinierPlot,
@@ -30,4 +30,5 @@ __all__ = [
     "postprocess",
     "randomise_phases",
     "soft_edge",
+    "solvent_threshold",
 ]

@@ -53,6 +53,25 @@ def soft_edge(
     return np.asarray(mask, dtype=np.float32)
 
 
+def solvent_threshold(
+    average: NDArray[np.floating],
+    pixel_size_a: float,
+    *,
+    lowpass_a: float = 15.0,
+    sigmas: float = 4.0,
+) -> tuple[NDArray[np.float64], float]:
+    """``average`` low-passed to ``lowpass_a`` Å, and the density above which it is particle
+    rather than solvent (:func:`auto_mask`'s rule; also the threshold given to
+    ``relion_mask_create`` by the RELION adapter)."""
+    if lowpass_a < 2 * pixel_size_a:
+        raise ValueError(f"lowpass_a: {lowpass_a} Å is finer than Nyquist ({2 * pixel_size_a} Å)")
+    smooth = lowpass(average, pixel_size_a, lowpass_a)
+    level = float(np.median(smooth))
+    width = 1.4826 * float(np.median(np.abs(smooth - level)))
+    top = float(smooth.max())
+    return smooth, max(level + sigmas * width, level + 0.1 * (top - level))
+
+
 def auto_mask(
     average: NDArray[np.floating],
     pixel_size_a: float,
@@ -70,13 +89,7 @@ def auto_mask(
     the particle; the largest connected piece is kept, grown by ``extend_px`` voxels (all
     within that distance), and given a raised-cosine edge ``edge_px`` voxels wide.
     """
-    if lowpass_a < 2 * pixel_size_a:
-        raise ValueError(f"lowpass_a: {lowpass_a} Å is finer than Nyquist ({2 * pixel_size_a} Å)")
-    smooth = lowpass(average, pixel_size_a, lowpass_a)
-    level = float(np.median(smooth))
-    width = 1.4826 * float(np.median(np.abs(smooth - level)))
-    top = float(smooth.max())
-    threshold = max(level + sigmas * width, level + 0.1 * (top - level))
+    smooth, threshold = solvent_threshold(average, pixel_size_a, lowpass_a=lowpass_a, sigmas=sigmas)
     binary = smooth > threshold
     if not binary.any():
         raise ValueError("average: nothing stands above the solvent; the map looks empty")

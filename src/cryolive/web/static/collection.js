@@ -5,6 +5,7 @@
   const root = document.getElementById("collection");
   if (!root) return;
   const id = root.dataset.id, csrf = root.dataset.csrf;
+  const charts = window.cryoliveCharts; // charts.js: when Plotly is there, which chart when
   // What each column is, in the unit shown everywhere on the page (defocus in µm, as in the
   // summary above the charts): scale turns the stored value into it.
   const SERIES = {
@@ -66,36 +67,47 @@
       if (!el) continue;
       if (!has(key)) { el.closest("figure").hidden = true; continue; }
       el.closest("figure").hidden = false;
-      Plotly.react(el, [{ x, y: scaled(key), customdata: movies, type, mode: "markers",
-        marker: { size: 4, color: "#0b4f9c" }, name: SERIES[key].title,
-        hovertemplate: `${who}<br>${SERIES[key].title}: ${value(key, "y")}<extra></extra>` }],
-        layout(`${SERIES[key].title} per movie`, "Movie (in acquisition order)", label(key)), CONFIG);
-      bind(el, (point) => point.pointIndex);
+      const y = scaled(key);
+      charts.schedule(el, () => {
+        Plotly.react(el, [{ x, y, customdata: movies, type, mode: "markers",
+          marker: { size: 4, color: "#0b4f9c" }, name: SERIES[key].title,
+          hovertemplate: `${who}<br>${SERIES[key].title}: ${value(key, "y")}<extra></extra>` }],
+          layout(`${SERIES[key].title} per movie`, "Movie (in acquisition order)", label(key)), CONFIG);
+        bind(el, (point) => point.pointIndex);
+      });
     }
     for (const key of HISTOGRAMS) {
       const el = $("hist-" + key);
       if (!el) continue;
       if (!has(key)) { el.closest("figure").hidden = true; continue; }
       el.closest("figure").hidden = false;
-      Plotly.react(el, [{ x: scaled(key).filter((v) => v !== null), type: "histogram", marker: { color: "#0a6b2d" },
+      const values = scaled(key).filter((v) => v !== null);
+      charts.schedule(el, () => Plotly.react(el, [{ x: values, type: "histogram", marker: { color: "#0a6b2d" },
         hovertemplate: `${SERIES[key].title} %{x}${SERIES[key].unit ? " " + SERIES[key].unit : ""}: %{y} movies<extra></extra>` }],
-        layout(key === "particles" ? "Particles per micrograph" : SERIES[key].title, label(key), "Movies"), CONFIG);
+        layout(key === "particles" ? "Particles per micrograph" : SERIES[key].title, label(key), "Movies"), CONFIG));
     }
     const versus = $("chart-particles-defocus");
     if (versus) {
       const drawn = has("particles") && has("defocus_a");
       versus.closest("figure").hidden = !drawn;
       if (drawn) {
-        Plotly.react(versus, [{ x: scaled("defocus_a"), y: data.particles, customdata: movies, type, mode: "markers",
-          marker: { size: 4, color: "#7a3e9d" },
-          hovertemplate: `${who}<br>Defocus: ${value("defocus_a", "x")}<br>Particles: %{y}<extra></extra>` }],
-          layout("Particles against defocus", label("defocus_a"), "Particles per micrograph"), CONFIG);
-        bind(versus, (point) => point.pointIndex);
+        const defocus = scaled("defocus_a"), particles = data.particles;
+        charts.schedule(versus, () => {
+          Plotly.react(versus, [{ x: defocus, y: particles, customdata: movies, type, mode: "markers",
+            marker: { size: 4, color: "#7a3e9d" },
+            hovertemplate: `${who}<br>Defocus: ${value("defocus_a", "x")}<br>Particles: %{y}<extra></extra>` }],
+            layout("Particles against defocus", label("defocus_a"), "Particles per micrograph"), CONFIG);
+          bind(versus, (point) => point.pointIndex);
+        });
       }
     }
     $("movie-count").textContent = n;
     $("movie-index").max = n;
+    // usable: the charts on the screen and one screen below it are drawn (charts.js); the
+    // others follow as they come near or the browser is idle
+    charts.flush();
     document.body.dataset.charts = "drawn";
+    charts.settled().then(() => { document.body.dataset.allCharts = "drawn"; });
   }
 
   function bind(el, index) {
@@ -106,10 +118,13 @@
   }
 
   async function load(after) {
+    // asked for at once, while plotly.min.js may still be on its way
     const response = await fetch(`/api/collections/${seg(id)}/series?after_movie_id=${seg(after)}`);
     if (!response.ok) return;
+    const part = await response.json();
+    await charts.ready;
     const fresh = data.movie_id.length === 0;
-    merge(await response.json());
+    merge(part);
     draw();
     if (fresh && data.movie_id.length) {
       const wanted = Number((location.hash.match(/^#movie=(\d+)$/) || [])[1]); // from a foil hole's list

@@ -9,6 +9,7 @@
   const panel = document.getElementById("curation");
   if (!root || !panel) return;
   const id = root.dataset.id, csrf = root.dataset.csrf;
+  const charts = window.cryoliveCharts; // charts.js: when Plotly is there, which chart when
   const $ = (sel) => document.getElementById(sel);
   const seg = (value) => encodeURIComponent(String(value));
   const MEASURES = [
@@ -113,8 +114,12 @@
       const value = limits[input.dataset.bound];
       if (document.activeElement !== input) input.value = value === null || value === undefined ? "" : String(value);
     }
-    if (!window.Plotly || v.length === 0) return;
+    if (v.length === 0) return;
     const el = $("cur-" + m.name);
+    charts.schedule(el, () => plot(m, el, values(m))); // drawn when near the screen
+  }
+
+  function plot(m, el, v) {
     const range = span(m);
     redrawing = true;
     Plotly.react(el, [{ x: v, type: "histogram", marker: { color: "#0a6b2d" },
@@ -162,7 +167,10 @@
   async function load() {
     fetched = Date.now();
     const response = await fetch(`/api/collections/${seg(id)}/curation`);
-    if (response.ok) accept(await response.json(), dirty);
+    if (!response.ok) return;
+    const answer = await response.json();
+    await charts.ready;
+    accept(answer, dirty);
   }
 
   const problems = async (response) => {

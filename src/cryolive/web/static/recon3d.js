@@ -187,7 +187,7 @@
     section.dataset.state = "drawn";
   }
 
-  const start = () => load().catch((error) => {
+  const start = () => window.cryoliveCharts.ready.then(load).catch((error) => {
     status.textContent = `3D results could not be loaded (${error.message}).`;
     section.dataset.state = "failed";
   });
