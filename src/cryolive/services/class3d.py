@@ -179,9 +179,11 @@ def _run(
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
     engine = ["--engine", settings.engine]
     initial = folder / "InitialModel"
+    # the point group goes to every step, so that the maps share its axes (refine3d's too)
+    sym = ["--symmetry", settings.symmetry]
     run_step(
         "initial-model",
-        [str(star), *engine],
+        [str(star), *sym, *engine],
         out_dir=initial,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
@@ -196,6 +198,7 @@ def _run(
             str(initial / "initial_model.mrc"),
             "--classes",
             str(n_classes),
+            *sym,
             *engine,
         ],
         out_dir=classified,

@@ -16,8 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import starfile
+from numpy.typing import NDArray
 
+from cryolive.engines.recon3d import euler_to_matrix, matrix_to_euler
+from cryolive.engines.refine3d import symmetry_rotations
 from cryolive.io.layout import job_dir
 from cryolive.io.maps import read_map
 from cryolive.io.outputs.recon3d import FscCurves, read_angles, read_fsc
@@ -90,6 +94,8 @@ def _refine(
             str(star),
             "--ref",
             message.class_map,
+            "--symmetry",
+            message.symmetry,
             "--iterations",
             str(settings.max_iterations),
             *engine,
@@ -116,7 +122,21 @@ def _refine(
         len(angles),
         resolution,
     )
-    return len(angles), resolution, post / "postprocess.mrc", angular_efficiency(angles)
+    views = symmetry_expanded(angles, message.symmetry)
+    return len(angles), resolution, post / "postprocess.mrc", angular_efficiency(views)
+
+
+def symmetry_expanded(angles_deg: NDArray[np.floating], symmetry: str) -> NDArray[np.float64]:
+    """Every particle's |G| equivalent orientations (rot, tilt, psi): a symmetric refinement
+    writes its angles in the asymmetric unit, whose views alone would read as a poor spread."""
+    try:
+        group = symmetry_rotations(symmetry)
+    except ValueError:
+        group = np.eye(3)[None]
+    if len(group) == 1:
+        return np.asarray(angles_deg, dtype=np.float64)
+    a = euler_to_matrix(np.asarray(angles_deg, dtype=np.float64).reshape(-1, 3))
+    return matrix_to_euler(np.einsum("nij,gjk->ngik", a, group).reshape(-1, 3, 3))
 
 
 def refine3d(
