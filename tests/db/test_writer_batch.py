@@ -158,15 +158,18 @@ def test_waiting_messages_are_written_in_one_transaction(
     dc, mc, ctf = setup_collection(db_url)
     for i in range(MOVIES):
         publish(transport, result_set(dc, mc, ctf, i))
+    # a later message updates movie 0's CTF: in one batch, the last values win as one by one
+    update = result_set(dc, mc, ctf, 0)[2].model_copy(update={"estimated_defocus_a": 21_000.0})
+    publish(transport, [update])
     worker = Worker(transport, writer_service(db_url), prefetch=10)
     assert worker.batching
     worker.start()
     try:
-        wait_for(lambda: worker.handled == MOVIES)
+        wait_for(lambda: worker.handled == MOVIES + 1)
     finally:
         worker.stop()
-    assert written(db_url, dc) == expected(range(MOVIES))
-    assert len(commits) == 1  # one commit for the five messages
+    assert written(db_url, dc) == expected(range(MOVIES)) | {"/raw/FoilHole_0.tiff": 21_000.0}
+    assert len(commits) == 1  # one commit for the six messages
     assert transport.depth("writer") == 0 and list_dead(transport, "writer") == []
 
 

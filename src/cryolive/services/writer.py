@@ -3,7 +3,8 @@
 Each message is a batch of typed records; they are written as idempotent upserts in one
 transaction, so a redelivered or repeated message changes nothing. A worker with
 ``prefetch > 1`` hands the writer the messages already waiting (up to the prefetch) at once:
-they are written in one transaction, one commit for all, and acknowledged after it; should
+their records are written together in one transaction, one commit for all, and each message
+is acknowledged after it; should
 that transaction fail, each message is written again in a transaction of its own, so that a
 message with bad records fails alone. When the database is down, the write fails, the message
 is retried later with a growing delay (up to a minute between tries, for about half an hour),
@@ -30,10 +31,11 @@ def writer_service(database_url: str) -> Service[WriteResults]:
             write_records(session, records=message.records, now=time.time())
 
     def write_many(items: Sequence[tuple[WriteResults, Context]]) -> None:
-        now = time.time()
+        # All the records as one batch (bulk statements, one commit): a key that comes twice
+        # keeps its last values, as when the messages are written one after another.
+        records = [record for message, _ in items for record in message.records]
         with sessions_for(database_url).begin() as session:
-            for message, _ in items:  # in order: a later message may update an earlier one
-                write_records(session, records=message.records, now=now)
+            write_records(session, records=records, now=time.time())
 
     return Service(
         "writer",
