@@ -16,6 +16,7 @@ from cryolive.messaging.dlq import list_dead
 from cryolive.messaging.echo import EchoMessage, EchoResult
 from cryolive.messaging.recipe import recipe_path
 from cryolive.messaging.transport import BatchConsumer
+from cryolive.messaging.zocalo import ZocaloTransport
 
 # The last step of the echo recipe: no outputs, so what a handler does is all that happens.
 RECIPE = load_recipe(recipe_path("echo-3step"))
@@ -89,6 +90,9 @@ def test_both_transports_consume_in_batches(transport: Transport) -> None:
     worker = Worker(transport, Recorder().service(), queues=[QUEUE], prefetch=10)
     assert worker.batching
     assert not Worker(transport, Recorder().service(), queues=[QUEUE], prefetch=1).batching
+    # the Zocalo wrapper tracks the message in hand: its workers take one at a time
+    zocalo = ZocaloTransport(transport, known={"echo"})
+    assert not Worker(zocalo, Recorder().service(), queues=[QUEUE], prefetch=10).batching
 
 
 def test_waiting_messages_are_handled_in_one_batch_and_acknowledged(
