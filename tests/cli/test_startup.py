@@ -80,7 +80,7 @@ def test_each_listed_line_is_the_start_of_its_commands_own_help(lazy: object) ->
 def test_a_ctf_and_a_motioncorr_call_import_no_scipy_package(tmp_path: Path) -> None:
     """``import scipy.fft`` or ``scipy.ndimage`` alone cost more CPU than the work of a
     one-micrograph ``cryolive ctf`` call (docs/architecture.md): the engines take scipy's
-    compiled pocketfft on its own (cryolive.engines._fft) and nothing else of scipy."""
+    compiled pocketfft on its own (cryolive.engines.fft) and nothing else of scipy."""
     rng = np.random.default_rng(0)
     micrograph, movie = tmp_path / "m.mrc", tmp_path / "movie.mrc"
     with mrcfile.new(micrograph) as mrc:

@@ -1,4 +1,4 @@
-"""cryolive.engines._fft: scipy's pocketfft loaded without ``import scipy.fft``.
+"""cryolive.engines.fft: scipy's pocketfft loaded without ``import scipy.fft``.
 
 The engines' transforms must stay what they were with ``scipy.fft`` (bit for bit: the same
 calls into the same compiled library), and loading them must not import the package whose
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from cryolive.engines import _fft
+from cryolive.engines import fft as _fft
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -64,7 +64,7 @@ def test_bad_arguments_are_refused() -> None:
 
 _PROBE = """
 import json, sys
-from cryolive.engines import _fft
+from cryolive.engines import fft as _fft
 import numpy as np
 _fft.rfft2(np.ones((8, 8), dtype=np.float32))
 before = sorted(m for m in sys.modules if m.startswith("scipy"))

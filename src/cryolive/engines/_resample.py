@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 
 
 def fourier_resize(image: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.float32]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft
+from cryolive.engines import fft as _fft
 
 
 def tile_power_spectra(image: NDArray[np.floating], box_px: int) -> NDArray[np.float32]:
     """Mean power spectra of the even and of the odd non-overlapping ``box_px`` tiles.
 
-    The FFTs run on one thread, through :mod:`cryolive.engines._fft` (scipy's pocketfft
+    The FFTs run on one thread, through :mod:`cryolive.engines.fft` (scipy's pocketfft
     without ``scipy.fft``'s import cost).
 
     Parameters

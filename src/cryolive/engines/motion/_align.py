@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._fourier import Complex, Float, crop_spectrum, phase_ramps
 
 _COARSE_PX = 128

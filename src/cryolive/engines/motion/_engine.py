@@ -7,7 +7,7 @@ import os
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._align import _aligned, align_stack
 from cryolive.engines.motion._checks import check_inputs
 from cryolive.engines.motion._defects import DefectMap, corrected_frame, resolve_defects

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._align import align_stack
 from cryolive.engines.motion._fourier import Float, even_fast_len, radial_frequency
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._dose import exposure_filters
 from cryolive.engines.motion._fourier import (
     Complex,

@@ -11,7 +11,7 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines import _fft as pfft
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion import MotionResult
 from cryolive.io.png import png_bytes, to_uint8
 
