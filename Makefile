@@ -23,13 +23,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(CHART_BUNDLE): $(BUNDLE_SHA)
-	@command -v npm >/dev/null || { echo "npm (node) is needed to fetch $(PLOTLY_CARTESIAN)"; exit 1; }
-	rm -rf $(VENV)/share/cryolive/.npm && mkdir -p $(VENV)/share/cryolive/.npm
-	cd $(VENV)/share/cryolive/.npm && npm pack --silent $(PLOTLY_CARTESIAN) >/dev/null \
-	  && tar -xzmf *.tgz package/plotly-cartesian.min.js
-	cd $(VENV)/share/cryolive/.npm/package && sha256sum --check --strict $(abspath $(BUNDLE_SHA))
-	mv $(VENV)/share/cryolive/.npm/package/plotly-cartesian.min.js $@
-	rm -rf $(VENV)/share/cryolive/.npm
+	@# without npm cryolive serves the full plotly.min.js (slower pages); the tests fail in CI
+	@if ! command -v npm >/dev/null; then echo "no npm: $(PLOTLY_CARTESIAN) not fetched"; exit 0; fi; \
+	set -ex; tmp=$(VENV)/share/cryolive/.npm; rm -rf $$tmp; mkdir -p $$tmp; \
+	(cd $$tmp && npm pack --silent $(PLOTLY_CARTESIAN) >/dev/null && tar -xzmf *.tgz package/plotly-cartesian.min.js); \
+	(cd $$tmp/package && sha256sum --check --strict $(abspath $(BUNDLE_SHA))); \
+	mv $$tmp/package/plotly-cartesian.min.js $@; rm -rf $$tmp
 
 chart-bundle: $(CHART_BUNDLE)
 
