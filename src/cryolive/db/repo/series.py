@@ -24,12 +24,12 @@ from ispyb.sqlalchemy import (
     ProcessingJob,
     RelativeIceThickness,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from cryolive.db.models import WorkItem
+from cryolive.db.repo import _series_rows
 from cryolive.db.repo._downsample import extremes_kept, take
+from cryolive.db.repo._sql import EpochSeconds, raw_rows
 from cryolive.db.repo.classes import gallery, selected_particle_count
 
 FILE_KINDS = {
@@ -85,15 +85,16 @@ def _job_programs(session: Session, data_collection_id: int) -> list[int]:
     ]
 
 
-def _most_results(session: Session, column: Any, candidates: list[int]) -> int | None:
-    """The candidate program with the most rows in ``column``'s table (each count uses the
-    program's index: a program belongs to one data collection, so no join is needed)."""
+def _most_results(session: Session, column: Any, candidates: list[int]) -> tuple[int | None, int]:
+    """The candidate program with the most rows in ``column``'s table, and its count (each
+    count uses the program's index: a program belongs to one data collection, so no join is
+    needed)."""
     best, most = None, 0
     for program in candidates:
         n = session.scalar(sa.select(sa.func.count()).where(column == program)) or 0
         if n > most:
             best, most = program, int(n)
-    return best
+    return best, most
 
 
 def _on_motion(
@@ -115,27 +116,43 @@ def _on_motion(
     ]
 
 
-def programs(session: Session, *, data_collection_id: int, motion: int | None = None) -> Programs:
-    """One run shown per collection: the motion-correction program with the most results (or
-    the one asked for), and for CTF, ice and picks the programs that worked on *its* motion
-    corrections, so no chart mixes a reprocess's values with the automatic run's."""
+def _chosen(
+    session: Session, data_collection_id: int, motion: int | None
+) -> tuple[Programs, tuple[int, int, int, int]]:
+    """:func:`programs`, and how many rows each chosen program has in ISPyB (motion
+    corrections, CTF fits, ice measurements, micrographs picked)."""
     candidates = _job_programs(session, data_collection_id)
     if motion is None:
-        motion = _most_results(session, MotionCorrection.autoProcProgramId, candidates)
+        motion, n_motion = _most_results(session, MotionCorrection.autoProcProgramId, candidates)
+    else:
+        n_motion = int(
+            session.scalar(
+                sa.select(sa.func.count()).where(MotionCorrection.autoProcProgramId == motion)
+            )
+            or 0
+        )
     if motion is None:
-        return Programs(None, None, None, None)
+        return Programs(None, None, None, None), (0, 0, 0, 0)
 
-    def chosen(program: Any, parent: Any) -> int | None:
+    def chosen(program: Any, parent: Any) -> tuple[int | None, int]:
         return _most_results(
             session, program, _on_motion(session, program, parent, candidates, motion)
         )
 
-    return Programs(
-        motion=motion,
-        ctf=chosen(CTF.autoProcProgramId, CTF.motionCorrectionId),
-        ice=chosen(RelativeIceThickness.autoProcProgramId, RelativeIceThickness.motionCorrectionId),
-        picker=chosen(ParticlePicker.programId, ParticlePicker.firstMotionCorrectionId),
+    ctf = chosen(CTF.autoProcProgramId, CTF.motionCorrectionId)
+    ice = chosen(RelativeIceThickness.autoProcProgramId, RelativeIceThickness.motionCorrectionId)
+    picker = chosen(ParticlePicker.programId, ParticlePicker.firstMotionCorrectionId)
+    return (
+        Programs(motion=motion, ctf=ctf[0], ice=ice[0], picker=picker[0]),
+        (n_motion, ctf[1], ice[1], picker[1]),
     )
+
+
+def programs(session: Session, *, data_collection_id: int, motion: int | None = None) -> Programs:
+    """One run shown per collection: the motion-correction program with the most results (or
+    the one asked for), and for CTF, ice and picks the programs that worked on *its* motion
+    corrections, so no chart mixes a reprocess's values with the automatic run's."""
+    return _chosen(session, data_collection_id, motion)[0]
 
 
 def _joined(progs: Programs) -> Any:
@@ -174,45 +191,6 @@ def _joined(progs: Programs) -> Any:
     )
 
 
-class _EpochSeconds(FunctionElement[int]):
-    """Seconds since 1970-01-01 of a naive DATETIME read as UTC, computed by the database:
-    50,000 datetimes parsed in Python cost more than the rest of the series put together."""
-
-    type = sa.Integer()
-    inherit_cache = True
-
-
-@compiles(_EpochSeconds)
-def _epoch_default(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})"
-
-
-@compiles(_EpochSeconds, "sqlite")
-def _epoch_sqlite(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
-    """The rows of a Core query as the driver's own tuples (its C ``fetchall``), without
-    SQLAlchemy's per-row result objects: every column read here is a number the driver
-    already converts, so no type processing is skipped."""
-    connection = session.connection()
-    compiled = query.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.construct_params()
-    bound: Any = params
-    if compiled.positional:
-        bound = tuple(params[name] for name in compiled.positiontup or ())
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), bound)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
 def series(
     session: Session,
     *,
@@ -220,6 +198,7 @@ def series(
     after_movie_id: int = 0,
     until_movie_id: int | None = None,
     motion: int | None = None,
+    summary: bool = True,
 ) -> dict[str, Any]:
     """Every movie after ``after_movie_id`` (up to ``until_movie_id`` included, when given) in
     acquisition order, as columns (``SERIES_COLUMNS``).
@@ -230,14 +209,25 @@ def series(
     Only numbers are read (the creation time is converted by the database), and the columns
     are built by comprehensions, not row by row. The results' columns are ISPyB FLOATs, which
     both drivers return as ``float``.
+
+    The whole series is read from the writer's summary (one table, see
+    :mod:`cryolive.db.repo._series_rows`) when it holds exactly as many movies and results of
+    the chosen programs as ISPyB does; otherwise (rows another ISPyB client wrote, several
+    programs' fits of one micrograph) from ISPyB's tables as above. ``summary=False``: from
+    ISPyB's tables in any case (the reference the summary is tested against).
     """
-    progs = programs(session, data_collection_id=data_collection_id, motion=motion)
-    movies = _rows(
+    whole = after_movie_id == 0 and until_movie_id is None
+    progs, in_ispyb = _chosen(session, data_collection_id, motion)
+    if whole and summary:
+        found = _from_summary(session, data_collection_id, progs, in_ispyb)
+        if found is not None:
+            return found
+    movies = raw_rows(
         session,
         sa.select(
             Movie.movieId,
             Movie.movieNumber,
-            _EpochSeconds(Movie.createdTimeStamp),
+            EpochSeconds(Movie.createdTimeStamp),
             Movie.movieFullPath,
         )
         .where(
@@ -247,7 +237,7 @@ def series(
         )
         .order_by(Movie.movieId),
     )
-    motion_rows = _rows(
+    motion_rows = raw_rows(
         session,
         sa.select(
             MotionCorrection.movieId,
@@ -261,7 +251,6 @@ def series(
     )
     wanted = [row[1] for row in motion_rows]
     few = len(wanted) < 500  # a live update or a narrow zoom: ask for these fits only
-    whole = after_movie_id == 0 and until_movie_id is None
 
     def results(*columns: Any, key: Any, program: Any, chosen: int | None) -> dict[Any, Any]:
         query = sa.select(key, *columns).where(program == (chosen or -1))
@@ -269,7 +258,7 @@ def series(
             query = query.where(key.in_(wanted))
         elif not whole:  # a stretch of the collection: the fits of its motion corrections' ids
             query = query.where(key.between(min(wanted), max(wanted)))
-        rows = _rows(session, query)
+        rows = raw_rows(session, query)
         return {row[0]: row[1:] for row in rows}
 
     ctf = results(
@@ -311,6 +300,53 @@ def series(
         "particles": [picks.get(m, none1)[0] for m in mc_ids],
         "programs": progs.__dict__,
         "downsampled_from": None,  # every movie (see :func:`thinned`)
+    }
+
+
+def _from_summary(
+    session: Session, data_collection_id: int, progs: Programs, in_ispyb: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """The whole :func:`series` from the summary, or None when its counts differ from
+    ISPyB's (``in_ispyb``: the chosen programs' row counts, from :func:`_chosen`)."""
+    movies_in_ispyb = session.scalar(
+        sa.select(sa.func.count()).where(Movie.dataCollectionId == data_collection_id)
+    )
+    picked = (progs.ctf, progs.ice, progs.picker)
+    kept = _series_rows.counts(
+        session, data_collection_id=data_collection_id, motion=progs.motion, programs=picked
+    )
+    if kept != (int(movies_in_ispyb or 0), *in_ispyb):
+        return None
+    movies, rows = _series_rows.read(
+        session, data_collection_id=data_collection_id, motion=progs.motion
+    )
+    ctf, ice, picker = (-1 if p is None else p for p in picked)
+    none3 = (None, None, None)
+    by_movie = {
+        r[0]: (
+            r[2],
+            r[4:7] if r[3] == ctf else none3,
+            r[8] if r[7] == ice else None,
+            r[10] if r[9] == picker else None,
+        )
+        for r in rows
+    }
+    empty = (None, none3, None, None)
+    values = [by_movie.get(row[0], empty) for row in movies]
+    fits = [v[1] for v in values]
+    return {
+        "movie_id": [row[0] for row in movies],
+        "movie_number": [row[1] for row in movies],
+        "name": [row[3] for row in movies],
+        "created": [row[2] for row in movies],
+        "total_motion_a": [v[0] for v in values],
+        "defocus_a": [f[0] for f in fits],
+        "astigmatism_a": [f[1] for f in fits],
+        "resolution_a": [f[2] for f in fits],
+        "ice_median": [v[2] for v in values],
+        "particles": [v[3] for v in values],
+        "programs": progs.__dict__,
+        "downsampled_from": None,
     }
 
 

@@ -1,0 +1,311 @@
+"""The per-collection series summary (``cryolive_series_row``): kept by the writer, read for
+charts.
+
+Keeping it: after the writer upserts movies or results it calls :func:`refresh` with the ids it
+touched, in the same transaction; the database copies the rows' chart values from the ISPyB
+tables into the summary (``INSERT … SELECT`` with an upsert on the summary's key), so a re-run,
+a redelivered message or a late metadata update rewrites the same row, never adds one.
+
+Reading it: :func:`read` gives a collection's movies and one motion-correction program's rows.
+On MariaDB a row of 50,000 read through pymysql costs far more than the database's own work
+(the driver decodes each field in Python), so the rows are packed by the server, a block of
+movies per row (``GROUP_CONCAT``), and split here by ``str.split``; SQLite's driver is C, so
+its rows are read as they are. Whether the summary agrees with ISPyB (rows another ISPyB client
+wrote, a database not yet backfilled) is the caller's check (:func:`counts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from cryolive.db.models import SeriesRow
+from cryolive.db.repo._keys import table_of
+from cryolive.db.repo._sql import EpochSeconds, raw_rows
+
+ROWS = table_of(SeriesRow)
+MOVIE_ROWS = 0  # motion_program_id of the rows that hold the movie itself
+_CHUNK = 500
+_KEY = ("data_collection_id", "motion_program_id", "movie_id")
+_FIELD, _RECORD = "\x1f", "\x1e"  # unit and record separators: in no number, nor a path
+_BLOCK = 512  # movie ids per packed row: ~100 bytes each, far below group_concat_max_len
+
+
+def _upsert(
+    session: Session | sa.Connection, select: sa.Select[Any], columns: Sequence[str]
+) -> None:
+    """``INSERT INTO cryolive_series_row (columns) select``, updating rows already there."""
+    bind = session if isinstance(session, sa.Connection) else session.get_bind()
+    dialect = bind.dialect.name
+    values = [c for c in columns if c not in _KEY]
+    statement: sa.Executable
+    if dialect == "mysql":
+        insert_mysql = mysql.insert(ROWS).from_select(columns, select)
+        statement = insert_mysql.on_duplicate_key_update(
+            {c: insert_mysql.inserted[c] for c in values}
+        )
+    elif dialect == "sqlite":
+        insert_sqlite = sqlite.insert(ROWS).from_select(columns, select)
+        statement = insert_sqlite.on_conflict_do_update(
+            index_elements=list(_KEY), set_={c: insert_sqlite.excluded[c] for c in values}
+        )
+    else:  # pragma: no cover - cryolive runs on SQLite and MariaDB only
+        raise NotImplementedError(f"series summary: no upsert for {dialect}")
+    session.execute(statement)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def movie_select() -> sa.Select[Any]:
+    """The movie rows of the summary, from Movie (add a ``where``)."""
+    return sa.select(
+        Movie.dataCollectionId,
+        sa.literal(MOVIE_ROWS),
+        Movie.movieId,
+        Movie.movieNumber,
+        EpochSeconds(Movie.createdTimeStamp),
+        Movie.movieFullPath,
+    ).where(Movie.dataCollectionId.is_not(None))
+
+
+MOVIE_COLUMNS = (*_KEY, "movie_number", "created_s", "path")
+
+
+def result_select() -> sa.Select[Any]:
+    """The result rows of the summary: a motion correction and what was computed from it (add
+    a ``where``). A motion correction with fits of several CTF (ice, picking) programs gives
+    several rows and the summary keeps one; the reader's counts then disagree with ISPyB's
+    and it reads ISPyB instead."""
+    return (
+        sa.select(
+            Movie.dataCollectionId,
+            MotionCorrection.autoProcProgramId,
+            MotionCorrection.movieId,
+            MotionCorrection.motionCorrectionId,
+            MotionCorrection.totalMotion,
+            CTF.autoProcProgramId,
+            CTF.estimatedDefocus,
+            CTF.astigmatism,
+            CTF.estimatedResolution,
+            RelativeIceThickness.autoProcProgramId,
+            RelativeIceThickness.median,
+            ParticlePicker.programId,
+            ParticlePicker.numberOfParticles,
+        )
+        .select_from(MotionCorrection)
+        .join(Movie, Movie.movieId == MotionCorrection.movieId)
+        .outerjoin(CTF, CTF.motionCorrectionId == MotionCorrection.motionCorrectionId)
+        .outerjoin(
+            RelativeIceThickness,
+            RelativeIceThickness.motionCorrectionId == MotionCorrection.motionCorrectionId,
+        )
+        .outerjoin(
+            ParticlePicker,
+            ParticlePicker.firstMotionCorrectionId == MotionCorrection.motionCorrectionId,
+        )
+        .where(
+            Movie.dataCollectionId.is_not(None),
+            MotionCorrection.autoProcProgramId.is_not(None),
+            MotionCorrection.movieId.is_not(None),
+        )
+    )
+
+
+RESULT_COLUMNS = (
+    *_KEY,
+    "motion_correction_id",
+    "total_motion",
+    "ctf_program_id",
+    "defocus",
+    "astigmatism",
+    "resolution",
+    "ice_program_id",
+    "ice_median",
+    "picker_program_id",
+    "particles",
+)
+
+
+def refresh(
+    session: Session,
+    *,
+    movie_ids: Iterable[int] = (),
+    motion_correction_ids: Iterable[int] = (),
+) -> None:
+    """Copy into the summary the movies ``movie_ids`` and the motion corrections
+    ``motion_correction_ids`` with their results, as ISPyB holds them now. Never commits."""
+    for chunk in _chunks(movie_ids):
+        _upsert(session, movie_select().where(Movie.movieId.in_(chunk)), MOVIE_COLUMNS)
+    for chunk in _chunks(motion_correction_ids):
+        _upsert(
+            session,
+            result_select().where(MotionCorrection.motionCorrectionId.in_(chunk)),
+            RESULT_COLUMNS,
+        )
+
+
+_COPIED = {  # the ISPyB columns the summary's statements read
+    "Movie": ("movieId", "dataCollectionId", "movieNumber", "createdTimeStamp", "movieFullPath"),
+    "MotionCorrection": ("motionCorrectionId", "movieId", "autoProcProgramId", "totalMotion"),
+    "CTF": (
+        "motionCorrectionId", "autoProcProgramId", "estimatedDefocus", "astigmatism",
+        "estimatedResolution",
+    ),
+    "RelativeIceThickness": ("motionCorrectionId", "autoProcProgramId", "median"),
+    "ParticlePicker": ("firstMotionCorrectionId", "programId", "numberOfParticles"),
+}  # fmt: skip
+
+
+def backfill(connection: sa.Connection) -> None:
+    """Fill the summary from every movie and motion correction in ISPyB (the migration).
+
+    Nothing is copied where an ISPyB table lacks a column the summary copies (a facility's own
+    table): the series then reads ISPyB's tables, as its counts will differ."""
+    inspector = sa.inspect(connection)
+    present = set(inspector.get_table_names())
+    for table, needed in _COPIED.items():
+        if table not in present:
+            return
+        if not set(needed) <= {c["name"] for c in inspector.get_columns(table)}:
+            return
+    _upsert(connection, movie_select(), MOVIE_COLUMNS)
+    _upsert(connection, result_select(), RESULT_COLUMNS)
+
+
+def counts(
+    session: Session, *, data_collection_id: int, motion: int | None, programs: Sequence[int | None]
+) -> tuple[int, int, int, int, int]:
+    """The summary's movies of a collection, and its rows of motion program ``motion`` (whose
+    CTF, ice and picking ``programs`` are those given): five counts, to compare with ISPyB's."""
+    ctf, ice, picker = (-1 if p is None else p for p in programs)
+
+    def has(column: Any, program: int) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((column == program, 1), else_=0)), 0)
+
+    found = {
+        int(row[0]): row[1:]
+        for row in session.execute(
+            sa.select(
+                ROWS.c.motion_program_id,
+                sa.func.count(),
+                has(ROWS.c.ctf_program_id, ctf),
+                has(ROWS.c.ice_program_id, ice),
+                has(ROWS.c.picker_program_id, picker),
+            )
+            .where(
+                ROWS.c.data_collection_id == data_collection_id,
+                ROWS.c.motion_program_id.in_([MOVIE_ROWS, -1 if motion is None else motion]),
+            )
+            .group_by(ROWS.c.motion_program_id)
+        )
+    }
+    movies = found.get(MOVIE_ROWS, (0,))[0]
+    rows = found.get(-1 if motion is None else motion, (0, 0, 0, 0))
+    return (int(movies), int(rows[0]), int(rows[1]), int(rows[2]), int(rows[3]))
+
+
+def _packed(
+    session: Session, columns: Sequence[Any], where: Any, converters: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """The rows ``columns`` of ``where`` in movie order, packed by the server in blocks of
+    :data:`_BLOCK` movie ids and unpacked here (``converters``: per column, text to value;
+    NULL comes as the empty string and is read as None)."""
+    block = ROWS.c.movie_id.op("DIV")(_BLOCK)
+    query = (
+        sa.select(sa.func.count(), _GroupConcat(*(sa.func.coalesce(c, "") for c in columns)))
+        .where(where)
+        .group_by(block)
+        .order_by(block)
+    )
+    out: list[tuple[Any, ...]] = []
+    width = len(columns)
+    for n, blob in session.execute(query):
+        fields = [r.split(_FIELD) for r in blob.split(_RECORD)] if blob else []
+        if len(fields) != n or any(len(f) != width for f in fields):
+            raise Unpackable(f"a summary block of {n} rows did not unpack")
+        out.extend(
+            tuple(None if v == "" else conv(v) for v, conv in zip(f, converters, strict=True))
+            for f in fields
+        )
+    return out
+
+
+class Unpackable(RuntimeError):
+    """A packed block that does not split back into its rows (a separator inside a path, or
+    ``group_concat_max_len`` reached): the rows are read one by one instead."""
+
+
+class _GroupConcat(FunctionElement[str]):
+    """``GROUP_CONCAT(CONCAT_WS(US, a, b, …) ORDER BY movie_id SEPARATOR RS)`` (MariaDB)."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(_GroupConcat)
+def _group_concat_mysql(element: _GroupConcat, compiler: Any, **kw: Any) -> str:
+    fields = ", ".join(compiler.process(c, **kw) for c in element.clauses)
+    return f"GROUP_CONCAT(CONCAT_WS('{_FIELD}', {fields}) ORDER BY movie_id SEPARATOR '{_RECORD}')"
+
+
+def read(
+    session: Session, *, data_collection_id: int, motion: int | None, packed: bool | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A collection's movies ``(movie_id, movie_number, created_s, name)`` and motion program
+    ``motion``'s rows ``(movie_id, motion_correction_id, total_motion, ctf_program_id, defocus,
+    astigmatism, resolution, ice_program_id, ice_median, picker_program_id, particles)``, each
+    in movie order. ``name``: the file name, without its folder. ``packed``: whether the
+    server packs the rows (MariaDB only); None: packed on MariaDB, and read again row by row
+    when a block does not unpack (True: raise :class:`Unpackable` then)."""
+    movies_where = sa.and_(
+        ROWS.c.data_collection_id == data_collection_id,
+        ROWS.c.motion_program_id == MOVIE_ROWS,
+    )
+    results_where = sa.and_(
+        ROWS.c.data_collection_id == data_collection_id,
+        ROWS.c.motion_program_id == (-1 if motion is None else motion),
+    )
+    movie_columns = [ROWS.c.movie_id, ROWS.c.movie_number, ROWS.c.created_s, ROWS.c.path]
+    result_columns = [ROWS.c[name] for name in RESULT_COLUMNS[2:]]
+    strict = packed is True
+    if packed is None:
+        packed = session.get_bind().dialect.name == "mysql"
+    if packed:
+        try:
+            movies = _packed(
+                session,
+                [*movie_columns[:3], sa.func.substring_index(ROWS.c.path, "/", -1)],
+                movies_where,
+                (int, int, int, str),
+            )
+            results = _packed(
+                session,
+                result_columns,
+                results_where,
+                (int, int, float, int, float, float, float, int, float, int, int),
+            )
+            return movies, results
+        except Unpackable:
+            if strict:
+                raise
+    movies = [
+        (m, n, c, None if p is None else str(p).rsplit("/", 1)[-1])
+        for m, n, c, p in raw_rows(
+            session, sa.select(*movie_columns).where(movies_where).order_by(ROWS.c.movie_id)
+        )
+    ]
+    results = raw_rows(
+        session, sa.select(*result_columns).where(results_where).order_by(ROWS.c.movie_id)
+    )
+    return movies, results
