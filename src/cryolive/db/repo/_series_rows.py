@@ -17,8 +17,10 @@ wrote, a database not yet backfilled) is the caller's check (:func:`counts`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
 from sqlalchemy.dialects import mysql, sqlite
@@ -34,7 +36,7 @@ ROWS = table_of(SeriesRow)
 MOVIE_ROWS = 0  # motion_program_id of the rows that hold the movie itself
 _CHUNK = 500
 _KEY = ("data_collection_id", "motion_program_id", "movie_id")
-_FIELD, _RECORD = "\x1f", "\x1e"  # unit and record separators: in no number, nor a path
+_RECORD = "\x1e"  # the record separator: in no path
 _BLOCK = 512  # movie ids per packed row: ~100 bytes each, far below group_concat_max_len
 
 
@@ -215,30 +217,51 @@ def counts(
     return (int(movies), int(rows[0]), int(rows[1]), int(rows[2]), int(rows[3]))
 
 
+@dataclass(frozen=True)
+class Read:
+    """A collection's summary as arrays, in movie order (NaN: no value).
+
+    ``movies``: (n, 3) float64, columns movie id, movie number, acquisition time (epoch s);
+    ``names``: the n movies' file names (without folder); ``results``: (k, 11) float64, the
+    motion program's rows, columns :data:`READ_COLUMNS` (ids are exact in float64)."""
+
+    movies: np.ndarray
+    names: list[str | None]
+    results: np.ndarray
+
+
+READ_COLUMNS = ("movie_id", *RESULT_COLUMNS[3:])
+
+
+def _numbers(blobs: list[str], rows: int, width: int) -> np.ndarray:
+    """Comma-separated numbers (``nan``: NULL) to a (rows, width) float64 array, parsed in C."""
+    text = ",".join(b for b in blobs if b)
+    values = np.fromstring(text, sep=",") if text else np.zeros(0)
+    if values.size != rows * width:
+        raise Unpackable(f"{values.size} numbers for {rows} rows of {width}")
+    return values.reshape(rows, width)
+
+
 def _packed(
-    session: Session, columns: Sequence[Any], where: Any, converters: Sequence[Any]
-) -> list[tuple[Any, ...]]:
-    """The rows ``columns`` of ``where`` in movie order, packed by the server in blocks of
-    :data:`_BLOCK` movie ids and unpacked here (``converters``: per column, text to value;
-    NULL comes as the empty string and is read as None)."""
+    session: Session, columns: Sequence[Any], where: Any, names: Any = None
+) -> tuple[np.ndarray, list[str | None]]:
+    """The numbers ``columns`` of the rows ``where`` in movie order, packed by the server in
+    blocks of :data:`_BLOCK` movie ids (``nan`` for NULL) and parsed here by numpy, and the
+    text ``names`` of the same rows (None: no text column)."""
     block = ROWS.c.movie_id.op("DIV")(_BLOCK)
-    query = (
-        sa.select(sa.func.count(), _GroupConcat(*(sa.func.coalesce(c, "") for c in columns)))
-        .where(where)
-        .group_by(block)
-        .order_by(block)
-    )
-    out: list[tuple[Any, ...]] = []
-    width = len(columns)
-    for n, blob in session.execute(query):
-        fields = [r.split(_FIELD) for r in blob.split(_RECORD)] if blob else []
-        if len(fields) != n or any(len(f) != width for f in fields):
-            raise Unpackable(f"a summary block of {n} rows did not unpack")
-        out.extend(
-            tuple(None if v == "" else conv(v) for v, conv in zip(f, converters, strict=True))
-            for f in fields
-        )
-    return out
+    packed = [_GroupConcat(*(sa.func.coalesce(c, "nan") for c in columns), separator=",")]
+    if names is not None:
+        packed.append(_GroupConcat(sa.func.coalesce(names, ""), separator=_RECORD))
+    query = sa.select(sa.func.count(), *packed).where(where).group_by(block).order_by(block)
+    found = session.execute(query).all()
+    rows = sum(int(r[0]) for r in found)
+    numbers = _numbers([r[1] for r in found], rows, len(columns))
+    text: list[str | None] = []
+    if names is not None:
+        text = [v or None for v in _RECORD.join(r[2] for r in found if r[0]).split(_RECORD)]
+        if len(text) != rows:
+            raise Unpackable(f"{len(text)} names for {rows} rows")
+    return numbers, text
 
 
 class Unpackable(RuntimeError):
@@ -247,27 +270,30 @@ class Unpackable(RuntimeError):
 
 
 class _GroupConcat(FunctionElement[str]):
-    """``GROUP_CONCAT(CONCAT_WS(US, a, b, …) ORDER BY movie_id SEPARATOR RS)`` (MariaDB)."""
+    """``GROUP_CONCAT(CONCAT_WS(separator, a, b, …) ORDER BY movie_id SEPARATOR separator)``
+    (MariaDB): the rows' values, in movie order, as one string."""
 
     type = sa.String()
     inherit_cache = True
+
+    def __init__(self, *clauses: Any, separator: str) -> None:
+        self.separator = separator
+        super().__init__(*clauses)
 
 
 @compiles(_GroupConcat)
 def _group_concat_mysql(element: _GroupConcat, compiler: Any, **kw: Any) -> str:
     fields = ", ".join(compiler.process(c, **kw) for c in element.clauses)
-    return f"GROUP_CONCAT(CONCAT_WS('{_FIELD}', {fields}) ORDER BY movie_id SEPARATOR '{_RECORD}')"
+    sep = element.separator
+    return f"GROUP_CONCAT(CONCAT_WS('{sep}', {fields}) ORDER BY movie_id SEPARATOR '{sep}')"
 
 
 def read(
     session: Session, *, data_collection_id: int, motion: int | None, packed: bool | None = None
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """A collection's movies ``(movie_id, movie_number, created_s, name)`` and motion program
-    ``motion``'s rows ``(movie_id, motion_correction_id, total_motion, ctf_program_id, defocus,
-    astigmatism, resolution, ice_program_id, ice_median, picker_program_id, particles)``, each
-    in movie order. ``name``: the file name, without its folder. ``packed``: whether the
-    server packs the rows (MariaDB only); None: packed on MariaDB, and read again row by row
-    when a block does not unpack (True: raise :class:`Unpackable` then)."""
+) -> Read:
+    """A collection's movies and motion program ``motion``'s rows (:class:`Read`).
+    ``packed``: whether the server packs the rows (MariaDB only); None: packed on MariaDB, and
+    read again row by row when a block does not unpack (True: raise :class:`Unpackable`)."""
     movies_where = sa.and_(
         ROWS.c.data_collection_id == data_collection_id,
         ROWS.c.motion_program_id == MOVIE_ROWS,
@@ -276,36 +302,29 @@ def read(
         ROWS.c.data_collection_id == data_collection_id,
         ROWS.c.motion_program_id == (-1 if motion is None else motion),
     )
-    movie_columns = [ROWS.c.movie_id, ROWS.c.movie_number, ROWS.c.created_s, ROWS.c.path]
-    result_columns = [ROWS.c[name] for name in RESULT_COLUMNS[2:]]
+    movie_columns = [ROWS.c.movie_id, ROWS.c.movie_number, ROWS.c.created_s]
+    result_columns = [ROWS.c[name] for name in READ_COLUMNS]
     strict = packed is True
     if packed is None:
         packed = session.get_bind().dialect.name == "mysql"
     if packed:
         try:
-            movies = _packed(
-                session,
-                [*movie_columns[:3], sa.func.substring_index(ROWS.c.path, "/", -1)],
-                movies_where,
-                (int, int, int, str),
-            )
-            results = _packed(
-                session,
-                result_columns,
-                results_where,
-                (int, int, float, int, float, float, float, int, float, int, int),
-            )
-            return movies, results
+            name = sa.func.substring_index(ROWS.c.path, "/", -1)
+            movies, names = _packed(session, movie_columns, movies_where, names=name)
+            results, _ = _packed(session, result_columns, results_where)
+            return Read(movies, names, results)
         except Unpackable:
             if strict:
                 raise
-    movies = [
-        (m, n, c, None if p is None else str(p).rsplit("/", 1)[-1])
-        for m, n, c, p in raw_rows(
-            session, sa.select(*movie_columns).where(movies_where).order_by(ROWS.c.movie_id)
-        )
-    ]
-    results = raw_rows(
+    rows = raw_rows(
+        session,
+        sa.select(*movie_columns, ROWS.c.path).where(movies_where).order_by(ROWS.c.movie_id),
+    )
+    found = raw_rows(
         session, sa.select(*result_columns).where(results_where).order_by(ROWS.c.movie_id)
     )
-    return movies, results
+    return Read(
+        movies=np.array([r[:3] for r in rows], dtype=np.float64).reshape(-1, 3),
+        names=[None if r[3] is None else str(r[3]).rsplit("/", 1)[-1] for r in rows],
+        results=np.array(found, dtype=np.float64).reshape(-1, len(READ_COLUMNS)),
+    )

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from ispyb.sqlalchemy import (
     CTF,
@@ -317,37 +318,52 @@ def _from_summary(
     )
     if kept != (int(movies_in_ispyb or 0), *in_ispyb):
         return None
-    movies, rows = _series_rows.read(
-        session, data_collection_id=data_collection_id, motion=progs.motion
+    found = _series_rows.read(session, data_collection_id=data_collection_id, motion=progs.motion)
+    movie_ids = found.movies[:, 0]
+    n = len(movie_ids)
+    rows = found.results
+    at = np.searchsorted(movie_ids, rows[:, 0])  # each row's movie (both in movie order)
+    known = at < n
+    known[known] = movie_ids[at[known]] == rows[known, 0]
+    rows, at = rows[known], at[known]
+
+    def column(values: np.ndarray, *, where: Any = None, integer: bool = False) -> list[Any]:
+        out = np.full(n, np.nan)
+        if where is None:
+            out[at] = values
+        else:
+            out[at[where]] = values[where]
+        return _listed(out, integer=integer)
+
+    ctf, ice, picker = (
+        rows[:, i] == (-1 if p is None else p) for i, p in zip((3, 7, 9), picked, strict=True)
     )
-    ctf, ice, picker = (-1 if p is None else p for p in picked)
-    none3 = (None, None, None)
-    by_movie = {
-        r[0]: (
-            r[2],
-            r[4:7] if r[3] == ctf else none3,
-            r[8] if r[7] == ice else None,
-            r[10] if r[9] == picker else None,
-        )
-        for r in rows
-    }
-    empty = (None, none3, None, None)
-    values = [by_movie.get(row[0], empty) for row in movies]
-    fits = [v[1] for v in values]
     return {
-        "movie_id": [row[0] for row in movies],
-        "movie_number": [row[1] for row in movies],
-        "name": [row[3] for row in movies],
-        "created": [row[2] for row in movies],
-        "total_motion_a": [v[0] for v in values],
-        "defocus_a": [f[0] for f in fits],
-        "astigmatism_a": [f[1] for f in fits],
-        "resolution_a": [f[2] for f in fits],
-        "ice_median": [v[2] for v in values],
-        "particles": [v[3] for v in values],
+        "movie_id": _listed(movie_ids, integer=True),
+        "movie_number": _listed(found.movies[:, 1], integer=True),
+        "name": found.names,
+        "created": _listed(found.movies[:, 2], integer=True),
+        "total_motion_a": column(rows[:, 2]),
+        "defocus_a": column(rows[:, 4], where=ctf),
+        "astigmatism_a": column(rows[:, 5], where=ctf),
+        "resolution_a": column(rows[:, 6], where=ctf),
+        "ice_median": column(rows[:, 8], where=ice),
+        "particles": column(rows[:, 10], where=picker, integer=True),
         "programs": progs.__dict__,
         "downsampled_from": None,
     }
+
+
+def _listed(values: np.ndarray, *, integer: bool = False) -> list[Any]:
+    """A float64 column as a list of Python floats (ints if ``integer``), None for NaN."""
+    missing = np.isnan(values)
+    if integer:
+        out: list[Any] = np.where(missing, 0, values).astype(np.int64).tolist()
+    else:
+        out = values.tolist()
+    for i in np.flatnonzero(missing).tolist():
+        out[i] = None
+    return out
 
 
 def version(
