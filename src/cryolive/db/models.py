@@ -243,9 +243,6 @@ class SeriesRow(OwnBase):
     """
 
     __tablename__ = "cryolive_series_row"
-    __table_args__ = (
-        sa.Index("ix_cryolive_series_row_motion_correction_id", "motion_correction_id"),
-    )
 
     data_collection_id: Mapped[int] = mapped_column(
         sa.Integer, primary_key=True, autoincrement=False

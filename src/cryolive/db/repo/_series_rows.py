@@ -16,6 +16,7 @@ wrote, a database not yet backfilled) is the caller's check (:func:`counts`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,27 +41,33 @@ _RECORD = "\x1e"  # the record separator: in no path
 _BLOCK = 512  # movie ids per packed row: ~100 bytes each, far below group_concat_max_len
 
 
-def _upsert(
-    session: Session | sa.Connection, select: sa.Select[Any], columns: Sequence[str]
-) -> None:
+def _upsert_of(dialect: str, select: sa.Select[Any], columns: Sequence[str]) -> sa.Executable:
     """``INSERT INTO cryolive_series_row (columns) select``, updating rows already there."""
-    bind = session if isinstance(session, sa.Connection) else session.get_bind()
-    dialect = bind.dialect.name
     values = [c for c in columns if c not in _KEY]
-    statement: sa.Executable
     if dialect == "mysql":
         insert_mysql = mysql.insert(ROWS).from_select(columns, select)
-        statement = insert_mysql.on_duplicate_key_update(
-            {c: insert_mysql.inserted[c] for c in values}
-        )
-    elif dialect == "sqlite":
+        return insert_mysql.on_duplicate_key_update({c: insert_mysql.inserted[c] for c in values})
+    if dialect == "sqlite":
         insert_sqlite = sqlite.insert(ROWS).from_select(columns, select)
-        statement = insert_sqlite.on_conflict_do_update(
+        return insert_sqlite.on_conflict_do_update(
             index_elements=list(_KEY), set_={c: insert_sqlite.excluded[c] for c in values}
         )
-    else:  # pragma: no cover - cryolive runs on SQLite and MariaDB only
-        raise NotImplementedError(f"series summary: no upsert for {dialect}")
-    session.execute(statement)
+    raise NotImplementedError(f"series summary: no upsert for {dialect}")  # pragma: no cover
+
+
+@functools.cache
+def _refresh_statements(dialect: str) -> tuple[sa.Executable, sa.Executable]:
+    """The writer's two upserts, of movies and of motion corrections by id (``:ids``), built
+    once: building and compiling them each time cost more than running them."""
+    ids: Any = sa.bindparam("ids", expanding=True)
+    return (
+        _upsert_of(dialect, movie_select().where(Movie.movieId.in_(ids)), MOVIE_COLUMNS),
+        _upsert_of(
+            dialect,
+            result_select().where(MotionCorrection.motionCorrectionId.in_(ids)),
+            RESULT_COLUMNS,
+        ),
+    )
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -147,14 +154,11 @@ def refresh(
 ) -> None:
     """Copy into the summary the movies ``movie_ids`` and the motion corrections
     ``motion_correction_ids`` with their results, as ISPyB holds them now. Never commits."""
+    movies, motion = _refresh_statements(session.get_bind().dialect.name)
     for chunk in _chunks(movie_ids):
-        _upsert(session, movie_select().where(Movie.movieId.in_(chunk)), MOVIE_COLUMNS)
+        session.execute(movies, {"ids": chunk})
     for chunk in _chunks(motion_correction_ids):
-        _upsert(
-            session,
-            result_select().where(MotionCorrection.motionCorrectionId.in_(chunk)),
-            RESULT_COLUMNS,
-        )
+        session.execute(motion, {"ids": chunk})
 
 
 _COPIED = {  # the ISPyB columns the summary's statements read
@@ -181,8 +185,9 @@ def backfill(connection: sa.Connection) -> None:
             return
         if not set(needed) <= {c["name"] for c in inspector.get_columns(table)}:
             return
-    _upsert(connection, movie_select(), MOVIE_COLUMNS)
-    _upsert(connection, result_select(), RESULT_COLUMNS)
+    dialect = connection.dialect.name
+    connection.execute(_upsert_of(dialect, movie_select(), MOVIE_COLUMNS))
+    connection.execute(_upsert_of(dialect, result_select(), RESULT_COLUMNS))
 
 
 def counts(

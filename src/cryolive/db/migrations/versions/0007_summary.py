@@ -42,11 +42,6 @@ def upgrade() -> None:
             name="pk_cryolive_series_row",
         ),
     )
-    op.create_index(
-        "ix_cryolive_series_row_motion_correction_id",
-        "cryolive_series_row",
-        ["motion_correction_id"],
-    )
     # The backfill copies with the writer's own statements, so both fill the table alike.
     from cryolive.db.repo._series_rows import backfill
 
@@ -54,5 +49,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_cryolive_series_row_motion_correction_id", table_name="cryolive_series_row")
     op.drop_table("cryolive_series_row")
