@@ -366,6 +366,11 @@ def _listed(values: np.ndarray, *, integer: bool = False) -> list[Any]:
     return out
 
 
+def backfill_summary(connection: sa.Connection) -> None:
+    """Fill the series summary from every movie and result ISPyB holds (migration 0007)."""
+    _series_rows.backfill(connection)
+
+
 def version(
     session: Session, *, data_collection_id: int, motion: int | None = None
 ) -> tuple[int | None, ...]:

@@ -43,9 +43,9 @@ def upgrade() -> None:
         ),
     )
     # The backfill copies with the writer's own statements, so both fill the table alike.
-    from cryolive.db.repo._series_rows import backfill
+    from cryolive.db.repo.series import backfill_summary
 
-    backfill(op.get_bind())
+    backfill_summary(op.get_bind())
 
 
 def downgrade() -> None:
