@@ -35,6 +35,7 @@ def collect_picks(
     threshold: float | None,
     method: Literal["log", "template"],
     null: Callable[[float, int], tuple[NDArray[np.float32], float]] | None = None,
+    rings: bool = False,
 ) -> Picks:
     """Picks from ``score`` (y, x) computed on the micrograph at the working size, outside
     ``bad`` (carbon, contamination, broken ice; see ``bad_area_mask``).
@@ -45,7 +46,8 @@ def collect_picks(
     minimum distance and the border (working pixels), the local maxima of the same score on
     pure noise (z units) and the area (px) they came from; that count, rather than the
     Gaussian formula, says how many noise maxima an area holds (with ``NULL_FALSE_SHARE``).
-    Peaks in a much stronger pick's CTF fringes are dropped (:func:`drop_rings`).
+    ``rings``: drop peaks in a much stronger pick's CTF fringes (:func:`drop_rings`; the
+    LoG's blob filter answers to a fringe's arc; template matching was not measured with it).
     """
     z = background_z(score, ~bad)
     radius_px = 0.5 * diameter_min_a / working_pixel_size_a
@@ -71,8 +73,9 @@ def collect_picks(
     py, px = find_peaks(
         z, min_distance_px=min_distance_px, threshold=threshold, border_px=border_px
     )
-    keep = drop_rings(py, px, z[py, px], reach_px=1.5 * diameter_max_a / working_pixel_size_a)
-    py, px = py[keep], px[keep]
+    if rings:
+        keep = drop_rings(py, px, z[py, px], reach_px=1.5 * diameter_max_a / working_pixel_size_a)
+        py, px = py[keep], px[keep]
     on_bad = bad[py, px]
     py, px = py[~on_bad], px[~on_bad]
     sy, sx = scale

@@ -141,6 +141,7 @@ def pick_log(
             threshold=threshold,
             method="log",
             null=None if threshold is not None else partial(_null_maxima, *key),
+            rings=True,
         )
         if best is None or len(picks.x_px) > len(best.x_px) + max(MIN_GAIN, GAIN * len(best.x_px)):
             best = picks
