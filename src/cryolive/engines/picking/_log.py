@@ -48,12 +48,14 @@ def pick_log(
     [``diameter_min_a``, ``diameter_max_a``] / 2. The score is the largest response over
     scales, in standard deviations of its background; peaks above the threshold at least
     ``min_distance_a`` apart, outside carbon, contamination and broken ice, are the picks.
-    By default the threshold is set from this micrograph's own score map: the height above
-    which the noise maxima expected (from the map's measured roughness, by the Gaussian
-    kinematic formula) are at most 2 % of the peaks seen (see ``fdr_threshold``), so weak
-    particles are kept where many stand above the noise and a micrograph with few is held
-    to a higher bar. With the automatic threshold, three filter widths w (``WIDTHS``) are
-    tried and the one passing the most peaks at that same expected false share is kept (a
+    The micrograph is whitened first (each frequency divided by its ring's RMS amplitude), so
+    low-frequency ice texture does not score as particles. By default the threshold is set
+    from this micrograph's own score map: the height above which the noise maxima expected
+    (counted on the same filters' score of white noise, ``_null_maxima``) are at most 5 % of
+    the peaks seen and at least one, so weak particles are kept where many stand above the
+    noise and a micrograph with few is held to a higher bar; peaks in a much stronger pick's
+    CTF fringes are dropped. With the automatic threshold, three filter widths w (``WIDTHS``)
+    are tried and the one passing the most peaks at that same expected false share is kept (a
     narrow filter matches a particle's projection, a wide one stays inside the CTF's first
     ring on a small particle at low defocus); a narrower one is taken only where it passes at
     least 5 % more peaks. A given ``threshold`` uses w = 1/√2.
