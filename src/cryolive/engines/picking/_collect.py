@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cryolive.engines.picking._peaks import (
+    NULL_FALSE_SHARE,
+    NULL_MIN_FALSE,
     background_z,
+    drop_rings,
     fdr_threshold,
     find_peaks,
     local_maxima,
@@ -30,13 +34,20 @@ def collect_picks(
     min_distance_a: float,
     threshold: float | None,
     method: Literal["log", "template"],
+    null: Callable[[float, int], tuple[NDArray[np.float32], float]] | None = None,
+    rings: bool = False,
 ) -> Picks:
     """Picks from ``score`` (y, x) computed on the micrograph at the working size, outside
     ``bad`` (carbon, contamination, broken ice; see ``bad_area_mask``).
 
     ``diameters_a`` (y, x) gives the diameter each pixel's score stands for; ``scale`` is
     (micrograph pixels per working pixel) along y and x. ``threshold`` None: set from this
-    micrograph's own local maxima in clear ice (:func:`fdr_threshold`).
+    micrograph's own local maxima in clear ice (:func:`fdr_threshold`). ``null``: given the
+    minimum distance and the border (working pixels), the local maxima of the same score on
+    pure noise (z units) and the area (px) they came from; that count, rather than the
+    Gaussian formula, says how many noise maxima an area holds (with ``NULL_FALSE_SHARE``).
+    ``rings``: drop peaks in a much stronger pick's CTF fringes (:func:`drop_rings`; the
+    LoG's blob filter answers to a fringe's arc; template matching was not measured with it).
     """
     z = background_z(score, ~bad)
     radius_px = 0.5 * diameter_min_a / working_pixel_size_a
@@ -47,12 +58,24 @@ def collect_picks(
         inner = np.zeros(z.shape, dtype=bool)
         inner[border_px : z.shape[0] - border_px, border_px : z.shape[1] - border_px] = True
         usable = inner & ~bad
-        threshold = fdr_threshold(
-            z[maxima], area_px=float(np.count_nonzero(usable)), roughness_px=roughness(z, usable)
-        )
+        area = float(np.count_nonzero(usable))
+        if null is None:
+            threshold = fdr_threshold(z[maxima], area_px=area, roughness_px=roughness(z, usable))
+        else:
+            threshold = fdr_threshold(
+                z[maxima],
+                area_px=area,
+                roughness_px=0.0,
+                false_share=NULL_FALSE_SHARE,
+                min_false=NULL_MIN_FALSE,
+                null=null(min_distance_px, border_px),
+            )
     py, px = find_peaks(
         z, min_distance_px=min_distance_px, threshold=threshold, border_px=border_px
     )
+    if rings:
+        keep = drop_rings(py, px, z[py, px], reach_px=1.5 * diameter_max_a / working_pixel_size_a)
+        py, px = py[keep], px[keep]
     on_bad = bad[py, px]
     py, px = py[~on_bad], px[~on_bad]
     sy, sx = scale

@@ -1,13 +1,22 @@
-"""Bring a micrograph to the working pixel size and a flat, unit-noise background."""
+"""Bring a micrograph to the working pixel size, and whiten its spectrum."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
+from scipy import fft as sfft
 
 from cryolive.engines._resample import fourier_resize
 
-__all__ = ["fourier_resize", "frequencies_sq", "to_working_size", "working_shape"]
+__all__ = [
+    "fourier_resize",
+    "frequencies_sq",
+    "to_working_size",
+    "whitened_spectrum",
+    "working_shape",
+]
 
 
 def working_shape(
@@ -51,3 +60,27 @@ def to_working_size(
     shape = working_shape(image.shape, pixel_size_a=size, working_pixel_size_a=working_pixel_size_a)
     small = fourier_resize(image, shape)
     return small, (binning * image.shape[0] / shape[0], binning * image.shape[1] / shape[1])
+
+
+def whitened_spectrum(image: NDArray[np.float32]) -> NDArray[np.complex64]:
+    """rfft2 of ``image`` (y, x) divided by the square root of its radially averaged power.
+
+    The noise of a micrograph is not white: the ice's low-frequency texture (thickness,
+    transmission) and the CTF's rings add power at their own frequencies. Dividing each
+    frequency by its ring's RMS amplitude flattens that power, so a filter tuned to a
+    particle's size answers to a blob of that size rather than to a patch of thicker ice,
+    and its noise is the same on any micrograph. Weak particles add little power of their
+    own, so they are hardly dimmed; the mean (k = 0) is removed.
+    """
+    spectrum = sfft.rfft2(image - np.float32(image.mean()), workers=-1)
+    ny, nx = image.shape
+    ky = np.fft.fftfreq(ny)[:, None]
+    kx = np.fft.rfftfreq(nx)[None, :]
+    ring = np.rint(np.sqrt(ky * ky + kx * kx) * max(ny, nx)).astype(np.intp)
+    power = np.abs(spectrum) ** 2
+    total = np.bincount(ring.ravel(), weights=power.ravel())
+    count = np.bincount(ring.ravel())
+    rms = np.sqrt(total / np.maximum(count, 1))
+    factor = np.where(rms > 0, math.sqrt(ny * nx) / np.maximum(rms, 1e-30), 0.0)
+    factor[0] = 0.0
+    return np.asarray(spectrum * factor[ring].astype(np.float32), dtype=np.complex64)
