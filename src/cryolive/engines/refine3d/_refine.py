@@ -51,7 +51,12 @@ class Iteration:
 
 @dataclass(frozen=True)
 class HalfMaps:
-    """Two half maps, their full-set map and the FSC between the halves (shells 0 … b//2)."""
+    """Two half maps, their full-set map and the FSC between the halves (shells 0 … b//2).
+
+    From :func:`reconstruct_halves` and in :class:`Refine3DResult` the maps are unfiltered (no
+    Wiener term from the FSC, no low-pass: RELION's ``_unfil`` maps), as post-processing wants
+    them; only the references the refinement iterates with are filtered, internally.
+    """
 
     half1: NDArray[np.float32]
     half2: NDArray[np.float32]
@@ -63,11 +68,13 @@ class HalfMaps:
 class Refine3DResult:
     """What :func:`refine3d` found.
 
-    ``angles_deg`` (n, 3) rot, tilt, psi; ``origins_a`` (n, 2) x, y in Å (the image is the
-    projection moved by its origin); ``subset`` (n,) 1 or 2; ``fsc`` per shell 0 … b//2 between
-    the unmasked half maps; ``resolution_a`` where it falls below 0.143. With a point group other
-    than C1 the angles are those of the asymmetric unit (:func:`fold_to_asymmetric_unit`) and
-    the maps are symmetrised.
+    ``half1``, ``half2`` and ``full_map`` are the final reconstructions, unfiltered, to Nyquist
+    (RELION's ``run_half{1,2}_class001_unfil.mrc``): post-processing estimates its own FSC
+    weighting and mask. ``angles_deg`` (n, 3) rot, tilt, psi; ``origins_a`` (n, 2) x, y in Å
+    (the image is the projection moved by its origin); ``subset`` (n,) 1 or 2; ``fsc`` per
+    shell 0 … b//2 between the unmasked half maps; ``resolution_a`` where it falls below
+    0.143. With a point group other than C1 the angles are those of the asymmetric unit
+    (:func:`fold_to_asymmetric_unit`) and the maps are symmetrised.
     """
 
     half1: NDArray[np.float32]
@@ -88,9 +95,9 @@ class Refine3DResult:
         return len(self.history)
 
 
-def _ssnr(curve: NDArray[np.float64], *, full: bool) -> NDArray[np.float64]:
+def _ssnr(curve: NDArray[np.float64]) -> NDArray[np.float64]:
     c = np.clip(curve, 0.0, 0.999)
-    return (2.0 if full else 1.0) * c / (1.0 - c)
+    return c / (1.0 - c)
 
 
 def _insert(
@@ -167,9 +174,10 @@ def reconstruct_halves(
     *,
     symmetry: str = "C1",
 ) -> HalfMaps:
-    """Half maps (Wiener-filtered with their own FSC) and the full map of ``stack``'s particles
-    at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``, split by ``subset`` (1, 2),
-    each symmetrised under ``symmetry`` (every image inserted at its equivalent orientations).
+    """Half maps and the full map (unfiltered, as :func:`refine3d` returns them) of
+    ``stack``'s particles at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``,
+    split by ``subset`` (1, 2), each symmetrised under ``symmetry`` (every image inserted at its
+    equivalent orientations).
 
     With the true angles and origins this is the best reconstruction those images allow.
     """
@@ -185,7 +193,7 @@ def reconstruct_halves(
         sel = sub == half
         _insert(rec, ft[sel], ctf[sel], rots[sel], org[sel], group)
         recs.append(rec)
-    return _maps(recs[0], recs[1])
+    return _unfiltered(recs[0], recs[1])
 
 
 def _ctf(stack: ParticleStack3D) -> NDArray[np.float32]:
@@ -195,16 +203,23 @@ def _ctf(stack: ParticleStack3D) -> NDArray[np.float32]:
     )  # fmt: skip
 
 
-def _maps(rec1: Reconstructor, rec2: Reconstructor, *, full: bool = True) -> HalfMaps:
-    """The half maps and their FSC; the full map too when ``full`` (else an empty array)."""
+def _maps(rec1: Reconstructor, rec2: Reconstructor) -> HalfMaps:
+    """The filtered half maps the refinement iterates with (each Wiener-filtered by
+    SSNR = FSC/(1-FSC) of the unfiltered halves) and that FSC; no full map (an empty array)."""
     curve = fsc(rec1.reconstruct(), rec2.reconstruct())
-    half1 = rec1.reconstruct(_ssnr(curve, full=False))
-    half2 = rec2.reconstruct(_ssnr(curve, full=False))
-    both = np.zeros((0, 0, 0), dtype=np.float32)
-    if full:  # only the last iteration's is kept: the merge costs a reconstruction
-        rec1.merge(rec2)
-        both = rec1.reconstruct(_ssnr(curve, full=True))
-    return HalfMaps(half1, half2, both, curve)
+    half1 = rec1.reconstruct(_ssnr(curve))
+    half2 = rec2.reconstruct(_ssnr(curve))
+    return HalfMaps(half1, half2, np.zeros((0, 0, 0), dtype=np.float32), curve)
+
+
+def _unfiltered(rec1: Reconstructor, rec2: Reconstructor) -> HalfMaps:
+    """The final maps for post-processing: both halves and their merge reconstructed without
+    a Wiener term (only the small constant that keeps empty voxels at 0) and without low-pass,
+    all shells to Nyquist; the FSC is that of those halves. Merges ``rec2`` into ``rec1``."""
+    half1, half2 = rec1.reconstruct(), rec2.reconstruct()
+    curve = fsc(half1, half2)
+    rec1.merge(rec2)
+    return HalfMaps(half1, half2, rec1.reconstruct(), curve)
 
 
 def _noise_power(transforms: NDArray[np.complex64], box: int) -> NDArray[np.float64]:
@@ -300,8 +315,9 @@ def refine3d(
     Notes
     -----
     Each half set is refined against its own reference only (gold standard): the half maps'
-    FSC gives the resolution (0.143), the Wiener term of each reconstruction (SSNR = FSC/(1-FSC)
-    for a half, twice that for the full map), and the low-pass of the next references.
+    FSC gives the resolution (0.143), the Wiener term of each half's next reference
+    (SSNR = FSC/(1-FSC)) and its low-pass. The maps returned are the last iteration's
+    reconstructions unfiltered (every image, all shells to Nyquist), for post-processing.
     References: Scheres & Chen (2012) Nat. Methods 9:853, doi:10.1038/nmeth.2115; Scheres (2012)
     J. Struct. Biol. 180:519, doi:10.1016/j.jsb.2012.09.006.
     """
@@ -348,7 +364,7 @@ def refine3d(
             rec = Reconstructor(box)
             _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
             recs.append(rec)
-        maps = _maps(recs[0], recs[1], full=False)
+        maps = _maps(recs[0], recs[1])
         res = resolution_at(maps.fsc, box, pixel, 0.143)
         cut_shell = min(box * pixel / res, nyq - 2.0)
         refs = [lowpass(m * mask, cut_shell) for m in (maps.half1, maps.half2)]
@@ -376,13 +392,12 @@ def refine3d(
                 converged = True
                 break
     assert maps is not None
-    recs[0].merge(recs[1])
-    full_map = recs[0].reconstruct(_ssnr(maps.fsc, full=True))
+    final = _unfiltered(recs[0], recs[1])  # the last iteration's sums: every image, to Nyquist
     angles = matrix_to_euler(fold_to_asymmetric_unit(rotations, symmetry))
     return Refine3DResult(
-        half1=maps.half1,
-        half2=maps.half2,
-        full_map=full_map,
+        half1=final.half1,
+        half2=final.half2,
+        full_map=final.full,
         angles_deg=angles,
         origins_a=origins * pixel,
         subset=subset,
