@@ -139,6 +139,8 @@ def test_bad_input_is_refused(truth: np.ndarray, stack: ParticleStack3D) -> None
         refine3d(stack, np.zeros_like(truth))
     with pytest.raises(ValueError, match="max_iterations"):
         refine3d(stack, truth, max_iterations=0)
+    with pytest.raises(ValueError, match="poses must be at least 1"):
+        refine3d(stack, truth, poses=0)
 
 
 def test_filters() -> None:

@@ -107,12 +107,14 @@ def _insert(
     rotations: NDArray[np.float64],
     origins_px: NDArray[np.float64],
     group: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
 ) -> None:
     """Insert each image at every orientation equivalent under ``group``: A·R for R in it (the
-    image of a map with V(Rᵀx) = V(x) at A·R is its image at A), which symmetrises the map."""
+    image of a map with V(Rᵀx) = V(x) at A·R is its image at A), which symmetrises the map.
+    ``weights`` (n,) scale whole images (a pose's posterior)."""
     centred = transforms * np.conj(shift_phases(rec.box, origins_px))
     for r in group:
-        rec.insert(centred, rotations @ r, ctf)
+        rec.insert(centred, rotations @ r, ctf, weights)
 
 
 def _wrap(angle_deg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -276,6 +278,7 @@ def refine3d(
     mask_diameter_a: float | None = None,
     max_iterations: int = 15,
     seed: int = 0,
+    poses: int = 1,
     progress: Progress | None = None,
 ) -> Refine3DResult:
     """Gold-standard refinement of ``stack`` (angles and origins unknown) from ``reference``.
@@ -305,6 +308,10 @@ def refine3d(
         Upper bound on iterations.
     seed : int
         Seed for the random half split (when the stack has none).
+    poses : int
+        In local searches, insert each image at its ``poses`` best poses weighted by their
+        posterior (:func:`~cryolive.engines.refine3d._search.pose_weights`), a step toward
+        RELION's marginalisation; 1 (default) inserts the best pose only.
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -322,6 +329,8 @@ def refine3d(
     J. Struct. Biol. 180:519, doi:10.1016/j.jsb.2012.09.006.
     """
     _check(stack, reference, symmetry, max_iterations)
+    if poses < 1:
+        raise ValueError(f"poses must be at least 1, got {poses}")
     group = symmetry_rotations(symmetry)
     rng = np.random.default_rng(seed)
     box, pixel = stack.box, stack.pixel_size_a
@@ -355,14 +364,26 @@ def refine3d(
                 shifts = _shift_grid(max_shift_px, max_shift_px / 2.0)
                 r_idx, s_idx, _ = global_search(data, cutter, grid, shifts)
                 rotations[idx], origins[idx] = grid[r_idx], shifts[s_idx]
+                found = None
             else:
                 offsets = _shift_grid(shift_step, shift_step)
-                rotations[idx], origins[idx], _ = local_search(
-                    data, cutter, rotations[idx], origins[idx], perturbations(step), offsets
-                )
-            origins[idx] = np.clip(origins[idx], -2 * max_shift_px, 2 * max_shift_px)
+                rotations[idx], origins[idx], _, found = local_search(
+                    data, cutter, rotations[idx], origins[idx], perturbations(step), offsets,
+                    top=poses,
+                )  # fmt: skip
+            limit = 2 * max_shift_px
+            origins[idx] = np.clip(origins[idx], -limit, limit)
             rec = Reconstructor(box)
-            _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
+            if found is None or poses <= 1:
+                _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
+            else:
+                k = found.weights.shape[1]
+                _insert(
+                    rec, np.repeat(ft[idx], k, axis=0), np.repeat(ctf[idx], k, axis=0),
+                    found.rotations.reshape(-1, 3, 3),
+                    np.clip(found.origins_px.reshape(-1, 2), -limit, limit), group,
+                    found.weights.reshape(-1),
+                )  # fmt: skip
             recs.append(rec)
         maps = _maps(recs[0], recs[1])
         res = resolution_at(maps.fsc, box, pixel, 0.143)
