@@ -120,7 +120,8 @@ def test_refine3d_accepts_a_point_group(sim: Path, tmp_path: Path) -> None:
     out = tmp_path / "c4"
     code, output = _run(
         "refine3d", str(sim / "particles.star"), "--ref", str(sim / "truth.mrc"),
-        "--out", str(out), "--symmetry", "C4", "--iterations", "1", "--lowpass", "25",
+        "--out", str(out), "--symmetry", "C4", "--iterations", "2", "--lowpass", "25",
+        "--poses", "3",  # the local iteration inserts 3 posterior-weighted poses an image
     )  # fmt: skip
     assert code == 0, output
     rows = starfile.read(out / "run_data.star", always_dict=True)["particles"]
@@ -152,6 +153,10 @@ def test_bad_input_gives_clear_errors(sim: Path, tmp_path: Path) -> None:
         "refine3d", star, "--ref", str(tmp_path / "x.mrc"), "--out", str(tmp_path / "e")
     )
     assert code == 2 and "no such file" in output
+    code, output = _run(
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "p"), "--poses", "0"
+    )
+    assert code == 2 and "--poses" in output
     code, output = _run("simulate-particles3d", "--out", str(tmp_path / "f"), "--box", "31")
     assert code == 2 and "even" in output
     code, output = _run("simulate-particles3d", "--out", str(tmp_path / "g"), "--snr", "-1")

@@ -27,6 +27,9 @@ def refine3d_command(
         None, "--diameter", help="Mask diameter, Å (default 90 % of the box)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the half split when the file has none."),
+    poses: int = typer.Option(
+        1, "--poses", help="Insert each image at its N best local poses, posterior-weighted."
+    ),
     engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
 ) -> None:
@@ -50,6 +53,8 @@ def refine3d_command(
         raise typer.BadParameter(str(exc), param_hint="--symmetry") from exc
     if iterations < 1:
         raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
+    if poses < 1:
+        raise typer.BadParameter(f"must be at least 1, got {poses}", param_hint="--poses")
     try:
         stack, tables = read_particles_3d(particles)
     except ParticleStarError as exc:
@@ -84,7 +89,8 @@ def refine3d_command(
             result = refine3d(
                 stack, reference, symmetry=symmetry, initial_lowpass_a=lowpass,
                 max_shift_px=max_shift, mask_diameter_a=diameter, max_iterations=iterations,
-                seed=seed, progress=lambda done, total: bar.update(task, completed=done),
+                seed=seed, poses=poses,
+                progress=lambda done, total: bar.update(task, completed=done),
             )  # fmt: skip
         except ValueError as exc:
             console.print(f"[red]refinement failed[/red]: {exc}")

@@ -16,17 +16,31 @@ from cryolive.engines.refine3d._refine import (
     reconstruct_halves,
     refine3d,
 )
+from cryolive.engines.refine3d._search import (
+    Poses,
+    SliceCutter,
+    local_search,
+    perturbations,
+    pose_weights,
+    search_data,
+)
 
 __all__ = [
     "HalfMaps",
     "Iteration",
+    "Poses",
     "Refine3DResult",
+    "SliceCutter",
     "asymmetric_unit_grid",
     "fold_to_asymmetric_unit",
     "in_asymmetric_unit",
+    "local_search",
     "lowpass",
+    "perturbations",
+    "pose_weights",
     "reconstruct_halves",
     "refine3d",
+    "search_data",
     "soft_sphere",
     "symmetry_rotations",
 ]

@@ -51,7 +51,12 @@ class Iteration:
 
 @dataclass(frozen=True)
 class HalfMaps:
-    """Two half maps, their full-set map and the FSC between the halves (shells 0 … b//2)."""
+    """Two half maps, their full-set map and the FSC between the halves (shells 0 … b//2).
+
+    From :func:`reconstruct_halves` and in :class:`Refine3DResult` the maps are unfiltered (no
+    Wiener term from the FSC, no low-pass: RELION's ``_unfil`` maps), as post-processing wants
+    them; only the references the refinement iterates with are filtered, internally.
+    """
 
     half1: NDArray[np.float32]
     half2: NDArray[np.float32]
@@ -63,11 +68,13 @@ class HalfMaps:
 class Refine3DResult:
     """What :func:`refine3d` found.
 
-    ``angles_deg`` (n, 3) rot, tilt, psi; ``origins_a`` (n, 2) x, y in Å (the image is the
-    projection moved by its origin); ``subset`` (n,) 1 or 2; ``fsc`` per shell 0 … b//2 between
-    the unmasked half maps; ``resolution_a`` where it falls below 0.143. With a point group other
-    than C1 the angles are those of the asymmetric unit (:func:`fold_to_asymmetric_unit`) and
-    the maps are symmetrised.
+    ``half1``, ``half2`` and ``full_map`` are the final reconstructions, unfiltered, to Nyquist
+    (RELION's ``run_half{1,2}_class001_unfil.mrc``): post-processing estimates its own FSC
+    weighting and mask. ``angles_deg`` (n, 3) rot, tilt, psi; ``origins_a`` (n, 2) x, y in Å
+    (the image is the projection moved by its origin); ``subset`` (n,) 1 or 2; ``fsc`` per
+    shell 0 … b//2 between the unmasked half maps; ``resolution_a`` where it falls below
+    0.143. With a point group other than C1 the angles are those of the asymmetric unit
+    (:func:`fold_to_asymmetric_unit`) and the maps are symmetrised.
     """
 
     half1: NDArray[np.float32]
@@ -88,9 +95,9 @@ class Refine3DResult:
         return len(self.history)
 
 
-def _ssnr(curve: NDArray[np.float64], *, full: bool) -> NDArray[np.float64]:
+def _ssnr(curve: NDArray[np.float64]) -> NDArray[np.float64]:
     c = np.clip(curve, 0.0, 0.999)
-    return (2.0 if full else 1.0) * c / (1.0 - c)
+    return c / (1.0 - c)
 
 
 def _insert(
@@ -100,12 +107,14 @@ def _insert(
     rotations: NDArray[np.float64],
     origins_px: NDArray[np.float64],
     group: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
 ) -> None:
     """Insert each image at every orientation equivalent under ``group``: A·R for R in it (the
-    image of a map with V(Rᵀx) = V(x) at A·R is its image at A), which symmetrises the map."""
+    image of a map with V(Rᵀx) = V(x) at A·R is its image at A), which symmetrises the map.
+    ``weights`` (n,) scale whole images (a pose's posterior)."""
     centred = transforms * np.conj(shift_phases(rec.box, origins_px))
     for r in group:
-        rec.insert(centred, rotations @ r, ctf)
+        rec.insert(centred, rotations @ r, ctf, weights)
 
 
 def _wrap(angle_deg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -167,9 +176,10 @@ def reconstruct_halves(
     *,
     symmetry: str = "C1",
 ) -> HalfMaps:
-    """Half maps (Wiener-filtered with their own FSC) and the full map of ``stack``'s particles
-    at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``, split by ``subset`` (1, 2),
-    each symmetrised under ``symmetry`` (every image inserted at its equivalent orientations).
+    """Half maps and the full map (unfiltered, as :func:`refine3d` returns them) of
+    ``stack``'s particles at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``,
+    split by ``subset`` (1, 2), each symmetrised under ``symmetry`` (every image inserted at its
+    equivalent orientations).
 
     With the true angles and origins this is the best reconstruction those images allow.
     """
@@ -185,7 +195,7 @@ def reconstruct_halves(
         sel = sub == half
         _insert(rec, ft[sel], ctf[sel], rots[sel], org[sel], group)
         recs.append(rec)
-    return _maps(recs[0], recs[1])
+    return _unfiltered(recs[0], recs[1])
 
 
 def _ctf(stack: ParticleStack3D) -> NDArray[np.float32]:
@@ -195,16 +205,23 @@ def _ctf(stack: ParticleStack3D) -> NDArray[np.float32]:
     )  # fmt: skip
 
 
-def _maps(rec1: Reconstructor, rec2: Reconstructor, *, full: bool = True) -> HalfMaps:
-    """The half maps and their FSC; the full map too when ``full`` (else an empty array)."""
+def _maps(rec1: Reconstructor, rec2: Reconstructor) -> HalfMaps:
+    """The filtered half maps the refinement iterates with (each Wiener-filtered by
+    SSNR = FSC/(1-FSC) of the unfiltered halves) and that FSC; no full map (an empty array)."""
     curve = fsc(rec1.reconstruct(), rec2.reconstruct())
-    half1 = rec1.reconstruct(_ssnr(curve, full=False))
-    half2 = rec2.reconstruct(_ssnr(curve, full=False))
-    both = np.zeros((0, 0, 0), dtype=np.float32)
-    if full:  # only the last iteration's is kept: the merge costs a reconstruction
-        rec1.merge(rec2)
-        both = rec1.reconstruct(_ssnr(curve, full=True))
-    return HalfMaps(half1, half2, both, curve)
+    half1 = rec1.reconstruct(_ssnr(curve))
+    half2 = rec2.reconstruct(_ssnr(curve))
+    return HalfMaps(half1, half2, np.zeros((0, 0, 0), dtype=np.float32), curve)
+
+
+def _unfiltered(rec1: Reconstructor, rec2: Reconstructor) -> HalfMaps:
+    """The final maps for post-processing: both halves and their merge reconstructed without
+    a Wiener term (only the small constant that keeps empty voxels at 0) and without low-pass,
+    all shells to Nyquist; the FSC is that of those halves. Merges ``rec2`` into ``rec1``."""
+    half1, half2 = rec1.reconstruct(), rec2.reconstruct()
+    curve = fsc(half1, half2)
+    rec1.merge(rec2)
+    return HalfMaps(half1, half2, rec1.reconstruct(), curve)
 
 
 def _noise_power(transforms: NDArray[np.complex64], box: int) -> NDArray[np.float64]:
@@ -261,6 +278,7 @@ def refine3d(
     mask_diameter_a: float | None = None,
     max_iterations: int = 15,
     seed: int = 0,
+    poses: int = 1,
     progress: Progress | None = None,
 ) -> Refine3DResult:
     """Gold-standard refinement of ``stack`` (angles and origins unknown) from ``reference``.
@@ -290,6 +308,10 @@ def refine3d(
         Upper bound on iterations.
     seed : int
         Seed for the random half split (when the stack has none).
+    poses : int
+        In local searches, insert each image at its ``poses`` best poses weighted by their
+        posterior (:func:`~cryolive.engines.refine3d._search.pose_weights`), a step toward
+        RELION's marginalisation; 1 (default) inserts the best pose only.
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -300,12 +322,15 @@ def refine3d(
     Notes
     -----
     Each half set is refined against its own reference only (gold standard): the half maps'
-    FSC gives the resolution (0.143), the Wiener term of each reconstruction (SSNR = FSC/(1-FSC)
-    for a half, twice that for the full map), and the low-pass of the next references.
+    FSC gives the resolution (0.143), the Wiener term of each half's next reference
+    (SSNR = FSC/(1-FSC)) and its low-pass. The maps returned are the last iteration's
+    reconstructions unfiltered (every image, all shells to Nyquist), for post-processing.
     References: Scheres & Chen (2012) Nat. Methods 9:853, doi:10.1038/nmeth.2115; Scheres (2012)
     J. Struct. Biol. 180:519, doi:10.1016/j.jsb.2012.09.006.
     """
     _check(stack, reference, symmetry, max_iterations)
+    if poses < 1:
+        raise ValueError(f"poses must be at least 1, got {poses}")
     group = symmetry_rotations(symmetry)
     rng = np.random.default_rng(seed)
     box, pixel = stack.box, stack.pixel_size_a
@@ -339,16 +364,28 @@ def refine3d(
                 shifts = _shift_grid(max_shift_px, max_shift_px / 2.0)
                 r_idx, s_idx, _ = global_search(data, cutter, grid, shifts)
                 rotations[idx], origins[idx] = grid[r_idx], shifts[s_idx]
+                found = None
             else:
                 offsets = _shift_grid(shift_step, shift_step)
-                rotations[idx], origins[idx], _ = local_search(
-                    data, cutter, rotations[idx], origins[idx], perturbations(step), offsets
-                )
-            origins[idx] = np.clip(origins[idx], -2 * max_shift_px, 2 * max_shift_px)
+                rotations[idx], origins[idx], _, found = local_search(
+                    data, cutter, rotations[idx], origins[idx], perturbations(step), offsets,
+                    top=poses,
+                )  # fmt: skip
+            limit = 2 * max_shift_px
+            origins[idx] = np.clip(origins[idx], -limit, limit)
             rec = Reconstructor(box)
-            _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
+            if found is None or poses <= 1:
+                _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
+            else:
+                k = found.weights.shape[1]
+                _insert(
+                    rec, np.repeat(ft[idx], k, axis=0), np.repeat(ctf[idx], k, axis=0),
+                    found.rotations.reshape(-1, 3, 3),
+                    np.clip(found.origins_px.reshape(-1, 2), -limit, limit), group,
+                    found.weights.reshape(-1),
+                )  # fmt: skip
             recs.append(rec)
-        maps = _maps(recs[0], recs[1], full=False)
+        maps = _maps(recs[0], recs[1])
         res = resolution_at(maps.fsc, box, pixel, 0.143)
         cut_shell = min(box * pixel / res, nyq - 2.0)
         refs = [lowpass(m * mask, cut_shell) for m in (maps.half1, maps.half2)]
@@ -376,13 +413,12 @@ def refine3d(
                 converged = True
                 break
     assert maps is not None
-    recs[0].merge(recs[1])
-    full_map = recs[0].reconstruct(_ssnr(maps.fsc, full=True))
+    final = _unfiltered(recs[0], recs[1])  # the last iteration's sums: every image, to Nyquist
     angles = matrix_to_euler(fold_to_asymmetric_unit(rotations, symmetry))
     return Refine3DResult(
-        half1=maps.half1,
-        half2=maps.half2,
-        full_map=full_map,
+        half1=final.half1,
+        half2=final.half2,
+        full_map=final.full,
         angles_deg=angles,
         origins_a=origins * pixel,
         subset=subset,

@@ -9,7 +9,7 @@ halved on the kx = 0 column (it holds k and -k of the rfft2 half plane).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,7 +64,9 @@ class SearchData:
     """One half set's images at the searched frequencies.
 
     ``cx`` (n, m) CTF-multiplied image transforms, ``c2w`` (n, m) C²·w, ``w`` (m,) weights,
-    ``kxy`` (m, 2) the frequencies, ``box`` the image side.
+    ``kxy`` (m, 2) the frequencies, ``box`` the image side; ``x2w`` (n,) Σ w·|X|² and
+    ``n_eff`` what it would be for pure noise of the data's power (Σ w · that power), which
+    scale the scores into log-likelihoods (:func:`pose_weights`).
     """
 
     cx: NDArray[np.complex64]
@@ -72,6 +74,8 @@ class SearchData:
     w: NDArray[np.float32]
     kxy: NDArray[np.float64]
     box: int
+    x2w: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    n_eff: float = 1.0
 
 
 def search_data(
@@ -87,13 +91,31 @@ def search_data(
     mask = (shell >= 1) & (shell <= k_max)
     w = np.where(kx == 0, 0.5, 1.0)[mask] / noise_power[shell[mask]]
     c = ctf[:, mask]
+    x = transforms[:, mask]
     return SearchData(
-        cx=np.asarray(transforms[:, mask] * c, dtype=np.complex64),
+        cx=np.asarray(x * c, dtype=np.complex64),
         c2w=np.asarray(c * c * w, dtype=np.float32),
         w=np.asarray(w, dtype=np.float32),
         kxy=np.column_stack([kx[mask], ky[mask]]),
         box=box,
+        x2w=(np.abs(x) ** 2 * w).sum(axis=1, dtype=np.float64),
+        n_eff=float((w * noise_power[shell[mask]]).sum()),
     )
+
+
+def pose_weights(
+    scores: NDArray[np.floating], x2w: NDArray[np.floating], n_eff: float
+) -> NDArray[np.float64]:
+    """Posterior weights (rows sum to 1) of each image's (n, K) candidate poses from their
+    scores. With Gaussian noise whitened by w the best scale's log-likelihood is score²/λ
+    (up to a constant), λ the noise level relative to w: estimated per image from the residual
+    at its best pose, (Σ w|X|² - best²) / n_eff."""
+    sc = np.asarray(scores, dtype=np.float64)
+    best = sc.max(axis=1, keepdims=True)
+    lam = np.clip((np.asarray(x2w, dtype=np.float64)[:, None] - best**2) / n_eff, 0.05, None)
+    logp = (np.maximum(sc, 0.0) ** 2 - np.maximum(best, 0.0) ** 2) / lam
+    p = np.exp(logp)
+    return np.asarray(p / p.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
 def _phases(
@@ -137,6 +159,16 @@ def global_search(
     return best_r, best_s, best
 
 
+@dataclass(frozen=True)
+class Poses:
+    """Each image's K candidate poses: (n, K, 3, 3) rotations, (n, K, 2) origins (px) and
+    (n, K) posterior weights (rows sum to 1)."""
+
+    rotations: NDArray[np.float64]
+    origins_px: NDArray[np.float64]
+    weights: NDArray[np.float64]
+
+
 def perturbations(step_deg: float) -> NDArray[np.float64]:
     """(27, 3, 3) small rotations: rotation vectors on {-step, 0, step}³ (identity first)."""
     g = np.array([0.0, -1.0, 1.0]) * np.radians(step_deg)
@@ -151,12 +183,18 @@ def local_search(
     origins_px: NDArray[np.float64],
     deltas: NDArray[np.float64],
     offsets_px: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32]]:
-    """Each image's best ``Δ·A_i`` (Δ in ``deltas``) and origin + offset; (A, origins, score)."""
+    top: int = 1,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32], Poses]:
+    """Each image's best ``Δ·A_i`` (Δ in ``deltas``) and origin + offset; (A, origins, score,
+    the ``top`` best poses with their posterior weights, best first)."""
     n, n_d = len(rotations), len(deltas)
     new_a = np.empty_like(rotations)
     new_o = np.empty_like(origins_px)
     best = np.empty(n, dtype=np.float32)
+    k = max(1, min(top, n_d * len(offsets_px)))
+    top_a = np.empty((n, k, 3, 3))
+    top_o = np.empty((n, k, 2))
+    top_s = np.empty((n, k))
     m = data.kxy.shape[0]
     chunk = max(1, 3_000_000 // (n_d * m))
     for lo in range(0, n, chunk):
@@ -174,4 +212,11 @@ def local_search(
         new_a[lo:hi] = cand[rows, d_idx]
         new_o[lo:hi] = shifts[rows, s_idx]
         best[lo:hi] = score.reshape(hi - lo, -1)[rows, flat]
-    return new_a, new_o, best
+        flat_all = score.reshape(hi - lo, -1)
+        order = np.argsort(-flat_all, axis=1)[:, :k]
+        ts, td = np.divmod(order, n_d)
+        top_a[lo:hi] = cand[rows[:, None], td]
+        top_o[lo:hi] = shifts[rows[:, None], ts]
+        top_s[lo:hi] = np.take_along_axis(flat_all, order, axis=1)
+    weights = pose_weights(top_s, data.x2w, data.n_eff) if k > 1 else np.ones((n, 1))
+    return new_a, new_o, best, Poses(top_a, top_o, weights)
