@@ -19,6 +19,8 @@ import pandas as pd
 import starfile
 from numpy.typing import NDArray
 
+from cryolive.adapters._relion_star import check_particle_tables
+
 OPTICS_COLUMNS = (
     "rlnOpticsGroup",
     "rlnImagePixelSize",
@@ -83,23 +85,12 @@ def read_input(star_path: Path) -> InputParticles:
     if "particles" not in blocks or not isinstance(blocks["particles"], pd.DataFrame):
         raise ValueError(f"star_path: {star_path} has no data_particles loop")
     optics, particles = blocks["optics"], blocks["particles"]
-    for table, columns, name in (
-        (optics, OPTICS_COLUMNS, "data_optics"),
-        (particles, PARTICLE_COLUMNS, "data_particles"),
-    ):
-        missing = [column for column in columns if column not in table.columns]
-        if missing:
-            raise ValueError(f"star_path: {name} of {star_path} lacks {', '.join(missing)}")
-    if len(particles) == 0:
-        raise ValueError(f"star_path: {star_path} holds no particles")
-    sizes = optics["rlnImagePixelSize"].to_numpy(float)
-    boxes = optics["rlnImageSize"].to_numpy(int)
-    if np.ptp(sizes) > 1e-6 or np.ptp(boxes) > 0:
-        raise ValueError(f"star_path: optics groups of {star_path} differ in pixel size or box")
+    pixel, box = check_particle_tables(
+        star_path, optics, particles,
+        optics_columns=OPTICS_COLUMNS, particle_columns=PARTICLE_COLUMNS,
+    )  # fmt: skip
     names = [str(name) for name in particles["rlnImageName"]]
-    if len(set(names)) != len(names):
-        raise ValueError(f"star_path: {star_path} names some image twice (rlnImageName)")
-    return InputParticles(image_names=names, pixel_size_a=float(sizes[0]), box_px=int(boxes[0]))
+    return InputParticles(image_names=names, pixel_size_a=pixel, box_px=box)
 
 
 def iteration_files(root: Path, iteration: int) -> dict[str, Path]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import starfile
 
+from cryolive.adapters._relion_star import check_particle_tables
 from cryolive.io.particle_files import ParticleStarTables, write_particles_3d
 
 OPTICS_COLUMNS: tuple[str, ...] = ("rlnImagePixelSize", "rlnImageSize", "rlnVoltage")
@@ -55,26 +56,14 @@ def read_input(star_path: Path) -> InputStar:
         raise ValueError(
             f"star_path: {star_path} needs data_optics and data_particles loops (RELION 3.1)"
         )
-    for table, columns, name in (
-        (optics, OPTICS_COLUMNS, "data_optics"),
-        (particles, PARTICLE_COLUMNS, "data_particles"),
-    ):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise ValueError(f"star_path: {name} of {star_path} lacks {', '.join(missing)}")
-    if len(particles) == 0:
-        raise ValueError(f"star_path: {star_path} holds no particles")
-    sizes = optics["rlnImagePixelSize"].to_numpy(float)
-    boxes = optics["rlnImageSize"].to_numpy(int)
-    if np.ptp(sizes) > 1e-6 or np.ptp(boxes) > 0:
-        raise ValueError(f"star_path: optics groups of {star_path} differ in pixel size or box")
-    names = particles["rlnImageName"].astype(str)
-    if names.duplicated().any():
-        raise ValueError(f"star_path: {star_path} names some image twice (rlnImageName)")
+    pixel, box = check_particle_tables(
+        star_path, optics, particles,
+        optics_columns=OPTICS_COLUMNS, particle_columns=PARTICLE_COLUMNS,
+    )  # fmt: skip
     return InputStar(
         tables=ParticleStarTables(star_path, optics, particles),
-        pixel_size_a=float(sizes[0]),
-        box_px=int(boxes[0]),
+        pixel_size_a=pixel,
+        box_px=box,
     )
 
 
