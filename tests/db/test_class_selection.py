@@ -11,31 +11,11 @@ from sqlalchemy.orm import Session
 from cryolive.db.repo import classes
 from cryolive.db.repo.pipeline import write_records
 from cryolive.records import (
-    AnyRecord,
     ClassificationRecord,
     ClassValues,
-    MotionCorrectionRecord,
-    MovieRecord,
     MovieRef,
-    ParticlePickerRecord,
 )
-
-
-def _picked(c: Any, refs: list[MovieRef]) -> list[AnyRecord]:
-    program = c.motion_program_id
-    out: list[AnyRecord] = []
-    for i, ref in enumerate(refs):
-        out += [
-            MovieRecord(movie=ref, movie_number=i + 1),
-            MotionCorrectionRecord(movie=ref, auto_proc_program_id=program),
-            ParticlePickerRecord(
-                movie=ref,
-                motion_correction_program_id=program,
-                auto_proc_program_id=program,
-                number_of_particles=100,
-            ),
-        ]
-    return out
+from tests.runs import picked
 
 
 def _classified(
@@ -74,7 +54,7 @@ def test_a_persons_choice_overrides_the_engine_per_classification(
     write_records(
         db,
         records=[
-            *_picked(collection, refs),
+            *picked(collection.motion_program_id, refs),
             _classified(program, refs[0], 1, [100, 60, 40], {1, 2}),
             _classified(program, refs[1], 1, [300, 90, 10], {1}),  # batch 1 again, later
             _classified(program, refs[2], 2, [70, 30], {1}),

@@ -28,12 +28,10 @@ from cryolive.records import (
     ClassificationRecord,
     ClassValues,
     InitialModelValues,
-    MotionCorrectionRecord,
-    MovieRecord,
     MovieRef,
-    ParticlePickerRecord,
     RefinementRecord,
 )
+from tests.runs import picked
 
 
 def _picked(c: Any, n: int = 2) -> tuple[int, list[MovieRef]]:
@@ -96,7 +94,7 @@ def test_3d_runs_and_refinements_are_written_once_and_read_back(
     db: Session, collection: Any
 ) -> None:
     program, refs = _picked(collection)
-    write_records(db, records=_picked_records(collection, refs), now=0.0)
+    write_records(db, records=picked(collection.motion_program_id, refs), now=0.0)
     runs = [_class3d(program, refs[0], 1, 1000), _class3d(program, refs[1], 2, 2000)]
     refined = _refinement(program, refs[1], [(1000, 9.0), (2000, 7.5)])
     before = {t: _count(db, t) for t in (ParticleClassificationGroup, BFactorFit)}
@@ -141,23 +139,6 @@ def test_3d_runs_and_refinements_are_written_once_and_read_back(
     assert row is not None and row.classImageFullPath == refined.map_full_path and row.selected == 1
 
 
-def _picked_records(c: Any, refs: list[MovieRef]) -> list[Any]:
-    program = c.motion_program_id
-    out: list[Any] = []
-    for i, ref in enumerate(refs):
-        out += [
-            MovieRecord(movie=ref, movie_number=i + 1),
-            MotionCorrectionRecord(movie=ref, auto_proc_program_id=program),
-            ParticlePickerRecord(
-                movie=ref,
-                motion_correction_program_id=program,
-                auto_proc_program_id=program,
-                number_of_particles=100,
-            ),
-        ]
-    return out
-
-
 def test_a_3d_record_waits_for_its_picks(db: Session, collection: Any) -> None:
     ref = MovieRef(
         data_collection_id=collection.data_collection_id, movie_full_path="/raw/none.tiff"
@@ -184,7 +165,7 @@ def test_selected_particles_count_the_newest_classification_of_each_batch(
     db: Session, collection: Any
 ) -> None:
     program, refs = _picked(collection)
-    write_records(db, records=_picked_records(collection, refs), now=0.0)
+    write_records(db, records=picked(collection.motion_program_id, refs), now=0.0)
 
     def classified(
         ref: MovieRef, batch: int, selected: list[int], others: int

@@ -11,14 +11,14 @@ import pytest
 import starfile
 
 from cryolive.config import CurationThresholds
-from cryolive.db import make_engine, session_factory, upgrade
-from cryolive.db.repo import collections, curation, results, visits
+from cryolive.db.repo import curation, results
 from cryolive.io.layout import job_dir
 from cryolive.messaging.service import Context
 from cryolive.records import ClassificationRecord, MotionCorrectionRecord, MovieRecord, MovieRef
 from cryolive.services.class2d import class2d, rejected_in
 from cryolive.services.messages import Class2DMessage, Class3DTrigger, WriteResults
 from cryolive.simulate import procedural_specimen, simulate_particles, write_simulated_particles
+from tests.runs import sqlite_run
 
 CONTEXT = Context(key="k", recipe="spa-preprocess", step="class2d", attempt=0, delivery_count=0)
 PER_MICROGRAPH = 80
@@ -173,21 +173,8 @@ def test_a_batch_leaves_out_the_movies_curation_rejects_when_it_is_classified(
 ) -> None:
     """Movie 1 moved too much: with a total-motion threshold its particles stay out of the
     batch's classification; once the threshold is lifted the next classification has them."""
-    url = f"sqlite:///{tmp_path / 'cryolive.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = session_factory(engine)
+    url, sessions, dc, program = sqlite_run(tmp_path)
     with sessions.begin() as db:
-        session_id = visits.ensure_visit(db, visit="bi1-1", microscope="m02")
-        _, dc = collections.register_data_collection(
-            db,
-            spec=collections.DataCollectionSpec(
-                session_id=session_id, image_directory="/visit/raw", file_template="*.tiff"
-            ),
-        )
-        _, program = collections.register_processing_job(
-            db, data_collection_id=dc, recipe="spa-preprocess", request_key="auto", parameters={}
-        )
         refs = [
             MovieRef(data_collection_id=dc, movie_full_path=f"/visit/raw/mic{i}.tiff")
             for i in range(3)
@@ -230,4 +217,4 @@ def test_a_batch_leaves_out_the_movies_curation_rejects_when_it_is_classified(
         )
     again = [r for r in send(2) if r.particles_in_batch != PER_MICROGRAPH]
     assert [(r.batch_number, r.particles_in_batch) for r in again] == [(1, 3 * PER_MICROGRAPH)]
-    engine.dispose()
+    sessions.kw["bind"].dispose()

@@ -14,23 +14,19 @@ import sqlalchemy as sa
 import starfile
 from ispyb.sqlalchemy import ParticleClassification, ParticleClassificationGroup
 
-from cryolive.db import make_engine, session_factory, upgrade
-from cryolive.db.repo import classes, collections, visits
+from cryolive.db.repo import classes
 from cryolive.db.repo.pipeline import write_records
 from cryolive.engines.class2d import fourier_crop
 from cryolive.io.layout import job_dir
 from cryolive.io.particle_files import read_particles_3d
 from cryolive.records import (
-    AnyRecord,
     ClassificationRecord,
     ClassValues,
-    MotionCorrectionRecord,
-    MovieRecord,
     MovieRef,
-    ParticlePickerRecord,
 )
 from cryolive.services import class3d as class3d_module
 from cryolive.services.messages import Class3DMessage
+from tests.runs import picked, sqlite_run
 from tests.services.test_live3d import CONTEXT, PER_BATCH, _split, fake3d, selections
 
 __all__ = ["selections"]  # the fixture: five batches of 80 simulated particles (box 32, 3 Å)
@@ -105,40 +101,15 @@ def test_the_next_3d_run_gathers_the_classes_chosen_since_the_last(
     selections: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(class3d_module, "run_step", fake3d.run_step)
-    url = f"sqlite:///{tmp_path / 'cryolive.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    refs = []
+    url, sessions, dc, program = sqlite_run(tmp_path)
+    refs = [
+        MovieRef(data_collection_id=dc, movie_full_path=f"/visit/raw/mic{b}.tiff")
+        for b in (1, 2, 3)
+    ]
+    picked_ = picked(program, refs, particles=PER_BATCH)
     with sessions.begin() as db:
-        session_id = visits.ensure_visit(db, visit="bi1-1", microscope="m02")
-        _, dc = collections.register_data_collection(
-            db,
-            spec=collections.DataCollectionSpec(
-                session_id=session_id, image_directory="/visit/raw", file_template="*.tiff"
-            ),
-        )
-        _, program = collections.register_processing_job(
-            db, data_collection_id=dc, recipe="spa-preprocess", request_key="auto", parameters={}
-        )
-        refs = [
-            MovieRef(data_collection_id=dc, movie_full_path=f"/visit/raw/mic{b}.tiff")
-            for b in (1, 2, 3)
-        ]
-        picked: list[AnyRecord] = []
-        for i, ref in enumerate(refs):
-            picked += [
-                MovieRecord(movie=ref, movie_number=i + 1),
-                MotionCorrectionRecord(movie=ref, auto_proc_program_id=program),
-                ParticlePickerRecord(
-                    movie=ref,
-                    motion_correction_program_id=program,
-                    auto_proc_program_id=program,
-                    number_of_particles=PER_BATCH,
-                ),
-            ]
         # batches 1 and 2 are recorded; batch 3's record has not reached the database yet
-        write_records(db, records=[*picked, _record(refs[0], program, 1)], now=0.0)
+        write_records(db, records=[*picked_, _record(refs[0], program, 1)], now=0.0)
         write_records(db, records=[_record(refs[1], program, 2)], now=0.0)
     stars = [_classified(s) for s in selections[:3]]
     chosen = class3d_module.chosen_in(url)
@@ -200,7 +171,7 @@ def test_the_next_3d_run_gathers_the_classes_chosen_since_the_last(
     )
     assert second.images.shape == (160, 20, 20)
     np.testing.assert_allclose(second.images, expected, atol=1e-4)
-    engine.dispose()
+    sessions.kw["bind"].dispose()
 
 
 def test_without_a_database_or_a_choice_the_engines_selection_goes_on(tmp_path: Path) -> None:

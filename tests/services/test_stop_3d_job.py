@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from cryolive.db import make_engine, session_factory, upgrade
-from cryolive.db.repo import collections, visits
+from cryolive.db.repo import collections
 from cryolive.jobs import LocalRunner
 from cryolive.services import class3d as class3d_module
 from cryolive.services import refine3d as refine3d_module
 from cryolive.services._jobs import StepCancelledError, run_step, run_stopped
+from tests.runs import sqlite_run
 from tests.services.test_live3d import CONTEXT, _message, _split, fake3d, selections
 
 __all__ = ["selections"]  # the module fixture, shared
@@ -64,21 +64,7 @@ def test_a_running_run_lets_its_job_finish(tmp_path: Path) -> None:
 
 
 def test_run_stopped_follows_the_run_in_the_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cryolive.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    with sessions.begin() as db:
-        session_id = visits.ensure_visit(db, visit="bi1-1", microscope="m02")
-        _, dc = collections.register_data_collection(
-            db,
-            spec=collections.DataCollectionSpec(
-                session_id=session_id, image_directory="/visit/raw", file_template="*.tiff"
-            ),
-        )
-        _, program = collections.register_processing_job(
-            db, data_collection_id=dc, recipe="spa-preprocess", request_key="auto", parameters={}
-        )
+    url, sessions, _, program = sqlite_run(tmp_path)
     assert run_stopped(None, program) is None  # no database: nothing to ask
     stopped = run_stopped(url, program)
     assert stopped is not None and stopped() is False
