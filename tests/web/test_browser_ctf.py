@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from cryolive.db import make_engine
 from cryolive.db.repo import collections, results
 from cryolive.records import MovieRecord, MovieRef
+from tests.web.conftest import ctf_files
 from tests.web.test_browser import _page, _wait_until, browser, chromium, server
+from tests.web.test_ctf_profile import motion_only
 
 __all__ = ["browser", "chromium", "server"]  # fixtures shared with test_browser
 pytestmark = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
@@ -61,4 +63,27 @@ def test_a_movie_not_processed_yet_says_so_instead_of_an_empty_chart(
     assert page.locator("#ctf-profile").is_hidden()
     assert page.locator("#ctf-profile .main-svg").count() == 0  # no axes drawn
     assert "Not processed yet" in page.locator("#ctf-profile-state").inner_text()
+    page.context.close()
+
+
+def test_a_fit_not_trusted_is_drawn_as_such(browser: Any, server: str, world: Any) -> None:
+    project = world.root / world.visit / "processed" / "raw"
+    stem = f"FoilHole_{uuid.uuid4().hex[:6]}_fractions"
+    program, (movie,) = motion_only(world, [f"{project}/MotionCorr/{{job}}/{stem}.mrc"])
+    reason = "no Thon rings beyond 12 Å"
+    ctf_dir = project / "CtfFind" / f"job{program * 10 + 2:03d}"
+    ctf_files(ctf_dir, stem, defocus_a=30_000.0, resolution_a=12.0, reason=reason)
+    page = _page(browser, server, "alice")
+    page.goto(f"/collections/{world.data_collection_id}")
+    dc = page.evaluate(f"fetch('/api/movies/{movie}').then(r => r.json())")["data_collection_id"]
+    page.goto(f"/collections/{dc}")
+    page.locator("#ctf-profile-figure").scroll_into_view_if_needed()
+    _wait_until(page, f"{FIGURE} === 'not-trusted'")
+    chart = page.locator("#ctf-profile")
+    assert f"NOT TRUSTED (best guess, not used) — {reason}" in (
+        chart.locator(".gtitle").text_content() or ""
+    )
+    label = chart.locator(".annotation-text").text_content()
+    assert label == "fit resolution 12.00 Å (not trusted)"
+    assert "Best guess (not trusted)" in chart.locator(".legend").text_content()
     page.context.close()

@@ -113,7 +113,7 @@ def test_a_broken_file_is_a_clear_422(
     assert client.get(f"/api/movies/{world.movie_ids[6]}/ctf").status_code == 200  # put back
 
 
-def _motion_only(world: Any, micrographs: list[str]) -> tuple[int, list[int]]:
+def motion_only(world: Any, micrographs: list[str]) -> tuple[int, list[int]]:
     """Movies of a new collection of the world's visit, motion corrected into ``micrographs``
     (``{job}``: the run's MotionCorr job) with no CTF recorded, as after a fit that was not
     trusted: (the run's program id, the movies' ids)."""
@@ -139,7 +139,10 @@ def _motion_only(world: Any, micrographs: list[str]) -> tuple[int, list[int]]:
             movies=[MovieRecord(movie=r, movie_number=i + 1) for i, r in enumerate(refs)],
             motion_corrections=[
                 MotionCorrectionRecord(
-                    movie=r, auto_proc_program_id=program, micrograph_full_path=m.format(job=job)
+                    movie=r,
+                    auto_proc_program_id=program,
+                    total_motion_a=5.0,
+                    micrograph_full_path=m.format(job=job),
                 )
                 for r, m in zip(refs, micrographs, strict=True)
             ],
@@ -157,7 +160,7 @@ def test_a_fit_not_trusted_is_found_beside_the_micrograph_and_said_so(
 ) -> None:
     project = world.root / world.visit / "processed" / "raw"
     stem = f"GridSquare_1/Data/FoilHole_{uuid.uuid4().hex[:6]}_fractions"
-    program, (inside, outside) = _motion_only(
+    program, (inside, outside) = motion_only(
         world,
         [
             f"{project}/MotionCorr/{{job}}/{stem}.mrc",

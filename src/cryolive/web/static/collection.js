@@ -169,7 +169,7 @@
   // resolution in Å), the local correlation on the right axis, the fit resolution a dashed
   // line. A fit that failed its checks is drawn as such: red frame, its model dashed, titled
   // NOT TRUSTED with the reason. A movie not processed yet says so instead of empty axes.
-  const RINGS_A = [50, 30, 20, 15, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2, 1.5];
+  const RINGS_A = [50, 30, 20, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2, 1.5];
   async function ctfProfile(movie, m) {
     const el = $("ctf-profile"), state = $("ctf-profile-state"), fig = $("ctf-profile-figure");
     fig.dataset.state = "loading";
@@ -195,7 +195,8 @@
     const look = layout(trusted ? "CTF profile" : `CTF profile: NOT TRUSTED (best guess, not used)${p.reason ? " — " + p.reason : ""}`,
       "Spatial frequency (1/Å); ticks as resolution", "Amplitude − background (a.u.)");
     Object.assign(look.xaxis, { tickvals: ticks.map((a) => 1 / a), ticktext: ticks.map((a) => `${a} Å`) });
-    look.yaxis2 = { title: { text: "Local correlation (−1 to 1)" }, overlaying: "y", side: "right", range: [-1.05, 1.05], showgrid: false, zeroline: false };
+    look.yaxis2 = { title: { text: "Local correlation (−1 to 1)" }, overlaying: "y", side: "right", range: [-1.05, 1.05],
+      tickvals: [-1, -0.5, 0, 0.5, 1], showgrid: false, zeroline: false };
     look.margin.r = 64;
     look.legend = { orientation: "h", y: -0.28 };
     look.title.font.color = trusted ? "#111" : "#a40e0e";
