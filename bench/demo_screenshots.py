@@ -197,6 +197,7 @@ def main() -> None:
             shot(page, "ctf-profile")
             # curation: its histograms with their thresholds, the section alone
             page.set_viewport_size({"width": 1440, "height": 1400})
+            page.mouse.move(1, 1)  # no chart hovered: no plotly tool bar in the picture
             page.locator("#curation").scroll_into_view_if_needed()
             _settle(page, "document.querySelectorAll('#curation-charts .main-svg').length > 2")
             page.wait_for_timeout(500)
