@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# plotly.js's partial (cartesian) bundle, the same version as the `plotly` package's full one:
+# the chart pages load it (cryolive.web.bundle). Fetched by npm (which checks the registry's
+# integrity hash), checked against the digest pinned in the repository, never committed.
+PLOTLY_CARTESIAN := plotly.js-cartesian-dist-min@4.1.1
+BUNDLE_SHA := src/cryolive/web/plotly-cartesian.sha256
+CHART_BUNDLE := $(VENV)/share/cryolive/plotly-cartesian.min.js
 
-.PHONY: demo test test-fast screenshots lint typecheck pytest clean tools
+.PHONY: demo test test-fast screenshots lint typecheck pytest clean tools chart-bundle
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +22,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,topaz,zocalo-test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(CHART_BUNDLE): $(BUNDLE_SHA)
+	@# without npm cryolive serves the full plotly.min.js (slower pages); the tests fail in CI
+	@if ! command -v npm >/dev/null; then echo "no npm: $(PLOTLY_CARTESIAN) not fetched"; exit 0; fi; \
+	set -ex; tmp=$(VENV)/share/cryolive/.npm; rm -rf $$tmp; mkdir -p $$tmp; \
+	(cd $$tmp && npm pack --silent $(PLOTLY_CARTESIAN) >/dev/null && tar -xzmf *.tgz package/plotly-cartesian.min.js); \
+	(cd $$tmp/package && sha256sum --check --strict $(abspath $(BUNDLE_SHA))); \
+	mv $$tmp/package/plotly-cartesian.min.js $@; rm -rf $$tmp
+
+chart-bundle: $(CHART_BUNDLE)
+
+demo: $(STAMP) $(CHART_BUNDLE)
 	$(BIN)/cryolive demo
 
 lint: $(STAMP)
@@ -43,7 +59,7 @@ tools:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
-pytest: $(STAMP) tools
+pytest: $(STAMP) $(CHART_BUNDLE) tools
 	$(BIN)/pytest -W error $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -51,7 +67,7 @@ test: lint typecheck pytest
 # The inner loop: unit tests and the SQLite/embedded integration, no servers, browser,
 # RELION or minute-long runs (the markers are applied in tests/conftest.py).
 FAST := not slow and not mariadb and not rabbitmq and not browser and not relion and not slurm
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(CHART_BUNDLE)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/pytest -W error -q -m "$(FAST)" $(PYTEST_ARGS)
@@ -61,7 +77,7 @@ test-fast: $(STAMP)
 # without serving (live 3D from 60 selected particles, so that it reaches the 3D panel), then
 # bench/demo_screenshots.py serves its database and takes every page (docs/web.md).
 SCREENSHOTS_DEMO ?= $(or $(TMPDIR),/tmp)/cryolive-screenshots-demo
-screenshots: $(STAMP) tools
+screenshots: $(STAMP) $(CHART_BUNDLE) tools
 	rm -rf $(SCREENSHOTS_DEMO)
 	$(BIN)/cryolive demo --out $(SCREENSHOTS_DEMO) --no-serve --class3d-particles 60
 	$(BIN)/python bench/demo_screenshots.py --demo $(SCREENSHOTS_DEMO) --out docs/screenshots

@@ -198,7 +198,7 @@ def stage_session(
     config = VisitConfig(
         detector="1k",
         shape_px=(512, 512),
-        movie=MovieConfig(n_frames=8),
+        movie=MovieConfig.preset("easy", n_frames=8),  # the plumbing under faults, not accuracy
         movies_per_grid=movies,
         format=fmt,  # type: ignore[arg-type]
         seed=seed,

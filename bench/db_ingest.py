@@ -8,16 +8,19 @@ run, on a fresh database per backend.
     .venv/bin/python bench/db_ingest.py [--sets 4000] [--batch 500] [--mariadb URL]
         [--backend mariadb]
 
-``--rate R [R ...]`` (the facility model, docs/deployment.md): instead, cryolive's write path on
-MariaDB paced at R result sets per second, one set per transaction (as the writer sees a live
-session: messages one by one) for ``--seconds``: sets/s achieved, transaction latency
-(p50/p95) and the CPU seconds ``mariadbd`` spent per 1,000 sets (``/proc``, when readable).
+``--rate R [R ...]`` (the facility model, docs/deployment.md): instead, the writer service on
+MariaDB (a Worker on the embedded broker), sent one result set per message paced at R per
+second for ``--seconds``, at each ``--prefetch`` (default 1, one transaction per message as
+before, and 50, the messages already waiting in one transaction): sets/s achieved, sets per
+COMMIT, latency from publish to done (p50/p95) and the CPU seconds ``mariadbd`` spent per
+1,000 sets (``/proc``, when readable).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import sys
 import tempfile
@@ -33,7 +36,12 @@ from sqlalchemy.orm import Session
 
 from cryolive.db import make_engine, upgrade
 from cryolive.db.repo import collections, results, visits
+from cryolive.messaging import Recipe, Worker
+from cryolive.messaging.dispatch import envelope_for
+from cryolive.messaging.embedded import EmbeddedTransport
 from cryolive.records import CtfRecord, MotionCorrectionRecord, MovieRecord, MovieRef
+from cryolive.services._common import sessions_for
+from cryolive.services.writer import BATCH, writer_service
 
 
 @contextmanager
@@ -133,7 +141,22 @@ def timed(run: Callable[[], None], n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def paced(url: str, rates: list[float], seconds: float) -> None:
+class _Done(logging.Handler):
+    """When each message was done: the worker's one log record per message (after the
+    commit, for a batch), by work key."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.at: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "outcome", "") == "done":
+            self.at[str(record.key)] = time.perf_counter()  # type: ignore[attr-defined]
+
+
+def paced(url: str, rates: list[float], seconds: float, prefetches: list[int]) -> None:
+    """The writer service itself (embedded broker, one result set per message), paced, at
+    each prefetch: 1 is one transaction per message, more lets it take what is waiting."""
     sys.path.insert(0, os.path.dirname(__file__))
     from messaging import _proc_cpu  # the same /proc reader as the broker's
 
@@ -150,37 +173,76 @@ def paced(url: str, rates: list[float], seconds: float) -> None:
             )[1]
             for r in ("mc", "ctf")
         ]
-    print(f"# load average {os.getloadavg()[0]:.1f}; MariaDB, one set per transaction")
-    print(
-        "| offered sets/s | achieved sets/s | p50 transaction ms | p95 transaction ms "
-        "| mariadbd CPU s / 1k sets | mariadbd share of a core |"
+    recipe = Recipe.model_validate(
+        {
+            "name": "writer-only",
+            "start": ["writer"],
+            "steps": {
+                "writer": {
+                    "service": "writer",
+                    "queue": "writer",
+                    "parameters": {"records": "{records}"},
+                }
+            },
+        }
     )
-    print("|---|---|---|---|---|---|")
+    commits = [0]
+
+    def counted(connection: sa.Connection) -> None:
+        commits[0] += 1
+
+    sa.event.listen(sessions_for(url).kw["bind"], "commit", counted)
+    done = _Done()
+    worker_log = logging.getLogger("cryolive.messaging.worker")
+    worker_log.addHandler(done)
+    worker_log.setLevel(logging.INFO)
+    worker_log.propagate = False
+    print(
+        f"# load average {os.getloadavg()[0]:.1f}; MariaDB; the writer service, "
+        "one result set per message"
+    )
+    print(
+        "| offered sets/s | writer prefetch | achieved sets/s | sets per commit "
+        "| p50 latency ms | p95 latency ms | mariadbd CPU s / 1k sets |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for rate in rates:
-        n = max(1, int(rate * seconds))
-        sets = records(dc, *ids, n, f"p{rate}")
-        took: list[float] = []
-        server = _proc_cpu("mariadbd")
-        begin = time.perf_counter()
-        for i in range(n):
-            time.sleep(max(0.0, begin + i / rate - time.perf_counter()))
-            t = time.perf_counter()
-            with Session(engine) as session, session.begin():
-                results.write_result_sets(
-                    session,
-                    **{k: v[i : i + 1] for k, v in sets.items()},  # type: ignore[arg-type]
-                )
-            took.append(time.perf_counter() - t)
-        elapsed = time.perf_counter() - begin
-        after = _proc_cpu("mariadbd")
-        cpu = (after - server) / (n / 1000) if server is not None and after is not None else 0.0
-        took.sort()
-        print(
-            f"| {rate:g} | {n / elapsed:.1f} | {1000 * took[len(took) // 2]:.1f} "
-            f"| {1000 * took[int(len(took) * 0.95)]:.1f} | {cpu:.2f} "
-            f"| {cpu * n / 1000 / elapsed:.1%} |",
-            flush=True,
-        )
+        for prefetch in prefetches:
+            n = max(1, int(rate * seconds))
+            sets = records(dc, *ids, n, f"p{rate}-{prefetch}")
+            bodies = []
+            for i in range(n):
+                chosen = [sets[k][i] for k in ("movies", "motion_corrections", "ctfs")]
+                values = {"records": [r.model_dump(mode="json") for r in chosen]}  # type: ignore[attr-defined]
+                bodies.append(envelope_for(recipe, "writer", values))
+            transport = EmbeddedTransport(f"memory://bench-{uuid.uuid4().hex[:8]}")
+            worker = Worker(transport, writer_service(url), prefetch=prefetch)
+            worker.start()
+            done.at.clear()
+            commits[0] = 0
+            published: dict[str, float] = {}
+            server = _proc_cpu("mariadbd")
+            begin = time.perf_counter()
+            for i, envelope in enumerate(bodies):
+                time.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+                published[envelope.key] = time.perf_counter()
+                transport.publish("writer", envelope.to_bytes())
+            deadline = time.monotonic() + 10 * seconds
+            while len(done.at) < n and time.monotonic() < deadline:
+                time.sleep(0.01)
+            worker.stop()
+            after = _proc_cpu("mariadbd")
+            elapsed = max(done.at.values()) - begin
+            took = sorted(done.at[k] - published[k] for k in done.at)
+            cpu = (after - server) / (n / 1000) if server is not None and after is not None else 0.0
+            print(
+                f"| {rate:g} | {prefetch} | {len(done.at) / elapsed:.1f} "
+                f"| {len(done.at) / max(1, commits[0]):.1f} "
+                f"| {1000 * took[len(took) // 2]:.1f} | {1000 * took[int(len(took) * 0.95)]:.1f} "
+                f"| {cpu:.2f} |",
+                flush=True,
+            )
+    worker_log.removeHandler(done)
     engine.dispose()
 
 
@@ -195,10 +257,17 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, nargs="+", help="paced sets/s (MariaDB)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of a paced run")
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        nargs="+",
+        default=[1, BATCH],
+        help="writer prefetches compared in a paced run (1: one transaction per message)",
+    )
     args = parser.parse_args()
     if args.rate:
         with database("mariadb", args.mariadb) as url:
-            paced(url, args.rate, args.seconds)
+            paced(url, args.rate, args.seconds, args.prefetch)
         return
     print(f"{args.sets} result sets (Movie + MotionCorrection + CTF), batches of {args.batch}")
     print(f"{'backend':8} {'write path':44} {'sets/s':>8} {'of ceiling':>10}")

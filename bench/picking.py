@@ -16,6 +16,10 @@ small particle instead: 500 residues (~55 kDa) in an ellipsoid of largest semi-a
 (diameters 33-60 Å), picked over 40-60 Å and matched within 30 px.
 
     .venv/bin/python bench/picking.py [--n 8] [--size 4096] [--cache DIR] [--topaz] [--small]
+                                      [--preset realistic|easy]
+
+The micrographs follow the simulator's realistic default (issue 23: particles at their contrast
+against the ice, 3 % ice texture) unless ``--preset easy`` (the simulator before it).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def _truth_module():  # type: ignore[no-untyped-def]
 
 
 def _make(
-    folder: Path, n: int, size: int, particle: dict[str, float]
+    folder: Path, n: int, size: int, particle: dict[str, float | str]
 ) -> list[tuple[Path, np.ndarray, str]]:
     """Write (or reuse) n micrographs and their truth; return (path, truth xy, label)."""
     truth_module = _truth_module()
@@ -172,14 +176,16 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cryolive-bench-picking"))
     parser.add_argument("--topaz", action="store_true", help="also Topaz's resnet16")
     parser.add_argument("--small", action="store_true", help="a ~55 kDa particle")
+    parser.add_argument("--preset", default="realistic", help="the simulator's: or easy")
     args = parser.parse_args()
     if args.small:
-        particle: dict[str, float] = dict(SMALL)
+        particle: dict[str, float | str] = dict(SMALL)
         dmin, dmax, match = SMALL_DIAMETER_MIN_A, SMALL_DIAMETER_MAX_A, SMALL_MATCH_A
-        folder = args.cache / f"small{args.size}"
+        folder = args.cache / f"small{args.size}_{args.preset}"
     else:
         particle, dmin, dmax, match = {}, DIAMETER_MIN_A, DIAMETER_MAX_A, MATCH_A
-        folder = args.cache / str(args.size)
+        folder = args.cache / f"{args.size}_{args.preset}"
+    particle["preset"] = args.preset
     data = _make(folder, args.n, args.size, particle)
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores")
     os.sched_setaffinity(0, {0})  # one core, as relion_autopick without MPI

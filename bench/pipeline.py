@@ -55,7 +55,10 @@ def stage(
     """Simulate the movies; return (movie, metadata) pairs relative to the staging visit."""
     staging = folder / "staging"
     config = VisitConfig(
-        detector=detector, movie=MovieConfig(n_frames=frames), movies_per_grid=movies, format=fmt
+        detector=detector,
+        movie=MovieConfig.preset("easy", n_frames=frames),
+        movies_per_grid=movies,
+        format=fmt,
     )
     simulate_visit(config, staging)
     pairs = []

@@ -4,8 +4,12 @@ micrograph, one ``cryolive motioncorr`` call on one 1024² x 24 movie against th
 
 Wall and CPU seconds (user + system of the process and what it waited for) and peak memory
 (maximum resident set) per call, the median of ``--repeats``; the machine's load beside them.
+With RELION, ``relion_run_motioncorr``'s own process is measured too (through a shim on PATH
+that runs it under /usr/bin/time): the peer of a small ``cryolive motioncorr`` job.
+``--before SRC`` runs every cryolive call a second time from another checkout's ``src``
+(e.g. main's), interleaved in the same loop: before and after under the same load.
 
-    .venv/bin/python bench/startup.py [--repeats 3] [--work DIR] [--skip-relion]
+    .venv/bin/python bench/startup.py [--repeats 3] [--work DIR] [--skip-relion] [--before SRC]
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,7 +57,15 @@ def _movie(visit: Path) -> tuple[Path, Path]:
     return visit / grid.movies[0].movie, visit / grid.gain.path
 
 
-def _call(args: list[str], work: Path) -> tuple[float, float, float]:
+Figures = tuple[float, float, float]  # wall s, CPU s, peak MB
+
+
+def _read_time(report: Path) -> Figures:
+    wall, user, system, peak_kb = report.read_text().split()[-4:]
+    return float(wall), float(user) + float(system), float(peak_kb) / 1024
+
+
+def _call(args: list[str], work: Path, env: dict[str, str]) -> Figures:
     """Wall s, CPU s and peak MB of one ``cryolive ARGS`` in a fresh interpreter.
 
     Measured by /usr/bin/time (a small process): a child forked from this one would inherit
@@ -62,12 +75,26 @@ def _call(args: list[str], work: Path) -> tuple[float, float, float]:
         ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(report),
          sys.executable, "-m", "cryolive", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**env, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"cryolive {' '.join(args)} failed: {done.stderr}")
-    wall, user, system, peak_kb = report.read_text().split()[-4:]
-    return float(wall), float(user) + float(system), float(peak_kb) / 1024
+    return _read_time(report)
+
+
+def _relion_shim(work: Path) -> tuple[Path, Path] | None:
+    """A folder holding a ``relion_run_motioncorr`` that runs the real one under
+    /usr/bin/time (into the returned report file); None without RELION."""
+    real = shutil.which("relion_run_motioncorr")
+    if real is None:
+        return None
+    folder = work / "shim"
+    folder.mkdir(exist_ok=True)
+    report = work / "relion-time.txt"
+    shim = folder / "relion_run_motioncorr"
+    shim.write_text(f'#!/bin/sh\nexec /usr/bin/time -f "%e %U %S %M" -o {report} {real} "$@"\n')
+    shim.chmod(0o755)
+    return folder, report
 
 
 def main() -> None:
@@ -75,6 +102,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cl-startup")
     parser.add_argument("--skip-relion", action="store_true")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout's src: its calls interleaved with these"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     micrograph = args.work / "micrograph.mrc"
@@ -90,15 +120,27 @@ def main() -> None:
         "cryolive ctf (4096², 1 micrograph)": ["ctf", str(micrograph), "--out", "OUT"],
         "cryolive motioncorr (1024² x 24)": [*motion, "--out", "OUT"],
     }
-    if not args.skip_relion:
+    shim = None if args.skip_relion else _relion_shim(args.work)
+    if shim is not None:
         relion = [*motion, "--engine", "relion", "--out", "OUT"]
         calls["cryolive motioncorr --engine relion"] = relion
-    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in calls}
+    trees = {"": str(ROOT / "src")}
+    if args.before is not None:
+        trees[" (before)"] = str(args.before.resolve())
+    peer = "relion_run_motioncorr --use_own alone (its own process)"
+    figures: dict[str, list[Figures]] = {}
     print(f"load before: {os.getloadavg()[0]:.1f}", flush=True)
     for repeat in range(args.repeats):
         for i, (name, call) in enumerate(calls.items()):
-            out = str(args.work / f"out-{repeat}-{i}")
-            figures[name].append(_call([out if a == "OUT" else a for a in call], args.work))
+            for label, src in trees.items():
+                env = {**os.environ, "PYTHONPATH": src}
+                if shim is not None:
+                    env["PATH"] = f"{shim[0]}{os.pathsep}{env.get('PATH', '')}"
+                out = str(args.work / f"out-{repeat}-{i}{label.strip(' ()')}")
+                call_args = [out if a == "OUT" else a for a in call]
+                figures.setdefault(name + label, []).append(_call(call_args, args.work, env))
+                if shim is not None and "--engine" in call:
+                    figures.setdefault(peer + label, []).append(_read_time(shim[1]))
     print(f"load after: {os.getloadavg()[0]:.1f}\n")
     print("| call | wall s | CPU s | peak MB |")
     print("|---|---|---|---|")

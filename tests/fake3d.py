@@ -3,6 +3,7 @@
 layer driving them (services, writer, web) is tested without the engines.
 
 Planted truths the tests check against:
+- initial-model: its map, and run_model.star with the estimate INITIAL_MODEL_RESOLUTION_A.
 - class3d: class 1 holds half the particles, views spread evenly, resolution 8 Å; the other
   classes share the rest, all seen from one view, resolution 25 Å.
 - postprocess: the final resolution follows the Rosenthal-Henderson law for ``BFACTOR_A2``:
@@ -24,6 +25,7 @@ from cryolive.engines.recon3d import phantom
 from cryolive.io.maps import read_map, write_map
 
 BFACTOR_A2 = 120.0
+INITIAL_MODEL_RESOLUTION_A = 21.5  # the initial model's estimate in its run_model.star
 N0 = 5.0  # particles at which the planted resolution is infinite (1/d² = 0)
 GOOD_RESOLUTION_A = 8.0
 POOR_RESOLUTION_A = 25.0
@@ -80,9 +82,16 @@ def _fsc_table(resolution_a: float, box: int, pixel: float) -> pd.DataFrame:
 
 
 def run_step(
-    step: str, arguments: Sequence[str], *, out_dir: Path, timeout_s: float, runner: object = None
+    step: str,
+    arguments: Sequence[str],
+    *,
+    out_dir: Path,
+    timeout_s: float,
+    runner: object = None,
+    stopped: object = None,
 ) -> None:
-    """What ``cryolive STEP ARGUMENTS --out OUT_DIR`` writes, by contract (``runner`` unused)."""
+    """What ``cryolive STEP ARGUMENTS --out OUT_DIR`` writes, by contract (``runner`` and
+    ``stopped`` unused)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(len(str(out_dir)))
     args = list(arguments)
@@ -117,6 +126,16 @@ def run_step(
     volume = phantom(box, rng)
     if step == "initial-model":
         write_map(out_dir / "initial_model.mrc", volume, pixel_size_a=pixel)
+        model = {
+            "model_classes": pd.DataFrame(
+                {
+                    "rlnReferenceImage": ["initial_model.mrc"],
+                    "rlnClassDistribution": [1.0],
+                    "rlnEstimatedResolution": [INITIAL_MODEL_RESOLUTION_A],
+                }
+            )
+        }
+        starfile.write(model, out_dir / "run_model.star", overwrite=True)
         starfile.write(
             {"optics": optics, "particles": particles}, out_dir / "run_data.star", overwrite=True
         )

@@ -79,6 +79,13 @@ class WebSettings(BaseModel):
         default="http://127.0.0.1:8000",
         description="The address users reach the web at: alerts link to its pages.",
     )
+    chart_bundle: Path | None = Field(
+        default=None,
+        description="plotly.js's partial (cartesian) bundle, plotly-cartesian.min.js of npm's "
+        "plotly.js-cartesian-dist-min at the pinned version; default: "
+        "<sys.prefix>/share/cryolive/, where `make` puts it. Absent or not the pinned file: the "
+        "pages load the full plotly.min.js (a warning is logged).",
+    )
     visit_folder: str = Field(
         default="/dls/{microscope}/data/{year}/{visit}",
         description="A visit's folder, from {visit}, {microscope} and {year} (of its start): "

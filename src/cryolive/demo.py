@@ -148,7 +148,8 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
         n_grids=plan.grids,
         movies_per_grid=plan.movies_per_grid,
         detector=plan.detector,
-        movie=MovieConfig(n_frames=plan.frames),
+        # the easy preset: the demo shows the pipeline at work, the engine tests measure it
+        movie=MovieConfig.preset("easy", n_frames=plan.frames),
         rate_per_hour=plan.rate_per_hour,
     )
     total = plan.grids * plan.movies_per_grid

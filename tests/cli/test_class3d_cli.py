@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cryolive.cli import build_app
 from cryolive.io.maps import read_map, write_map
+from cryolive.io.outputs.recon3d import read_initial_model_resolution
 
 BOX, PIXEL_A, N = 32, 4.0, 200
 FAST = ["--angle-step", "20", "--max-resolution", "20", "--sgd-steps", "10"]
@@ -90,7 +91,15 @@ def test_initial_model_writes_maps_and_particles(
     # the stack is found from the new folder
     assert (out / data["rlnImageName"][0].split("@")[1]).resolve().is_file()
     model = starfile.read(out / "run_model.star", always_dict=True)
-    assert model["model_classes"]["rlnClassDistribution"].sum() == pytest.approx(1.0, abs=1e-4)
+    classes = model["model_classes"]
+    assert classes["rlnClassDistribution"].sum() == pytest.approx(1.0, abs=1e-4)
+    # each class's own half-set estimate, between Nyquist and the box; the service reads the
+    # main (largest) class's for the CryoemInitialModel row
+    estimates = classes["rlnEstimatedResolution"].to_numpy()
+    assert np.all((estimates > 2 * PIXEL_A) & (estimates <= BOX * PIXEL_A))
+    main = int(np.argmax(classes["rlnClassDistribution"].to_numpy()))
+    assert read_initial_model_resolution(out) == pytest.approx(estimates[main])
+    assert read_initial_model_resolution(tmp_path) is None  # no run_model.star there
 
 
 def test_class3d_writes_classes_model_and_particles(class3d_out: tuple[Path, str]) -> None:

@@ -22,7 +22,10 @@ from cryolive.io.particle_files import read_coordinates
 
 @pytest.fixture(scope="module")
 def planted_file(picking_truth: ModuleType, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    planted = picking_truth.planted_micrograph(np.random.default_rng(11), density=0.2)
+    # the easy preset: these test the command's files, not the picker's accuracy
+    planted = picking_truth.planted_micrograph(
+        np.random.default_rng(11), density=0.2, preset="easy"
+    )
     path = tmp_path_factory.mktemp("mics") / "FoilHole_1_Data_2.mrc"
     with mrcfile.new(path) as mrc:
         mrc.set_data(planted.micrograph)

@@ -14,7 +14,8 @@ import starfile
 from typer.testing import CliRunner
 
 from cryolive.cli import build_app
-from cryolive.engines.recon3d import fsc
+from cryolive.engines.recon3d import fsc, rotate_volume
+from cryolive.engines.refine3d import symmetry_rotations
 from cryolive.io.maps import read_map, write_map
 
 BOX, PIXEL = 32, 3.0
@@ -115,12 +116,28 @@ def test_relion_reconstructs_from_what_cryolive_writes(
             assert fsc(theirs, mine)[1:6].min() > 0.8
 
 
+def test_refine3d_accepts_a_point_group(sim: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c4"
+    code, output = _run(
+        "refine3d", str(sim / "particles.star"), "--ref", str(sim / "truth.mrc"),
+        "--out", str(out), "--symmetry", "C4", "--iterations", "1", "--lowpass", "25",
+    )  # fmt: skip
+    assert code == 0, output
+    rows = starfile.read(out / "run_data.star", always_dict=True)["particles"]
+    # RELION's asymmetric unit of C4: rot in [-45°, 45°)
+    assert len(rows) == 300 and rows["rlnAngleRot"].between(-45.0 - 1e-3, 45.0).all()
+    vol, _ = read_map(out / "refined.mrc")  # symmetrised: a quarter turn about z leaves it
+    turned = rotate_volume(vol, np.rint(symmetry_rotations("C4")[1]))  # voxels onto voxels
+    inner = (slice(1, None),) * 3  # the turn about voxel 16 takes row 0 out of the box
+    assert np.abs(turned - vol)[inner].max() < 1e-5 * np.abs(vol).max()
+
+
 def test_bad_input_gives_clear_errors(sim: Path, tmp_path: Path) -> None:
     star, ref = str(sim / "particles.star"), str(sim / "truth.mrc")
     code, output = _run(
-        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "a"), "--symmetry", "D2"
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "a"), "--symmetry", "Q2"
     )
-    assert code == 2 and "only C1" in output
+    assert code == 2 and "--symmetry" in output and "Cn or Dn" in output
     code, output = _run(
         "refine3d", str(tmp_path / "none.star"), "--ref", ref, "--out", str(tmp_path / "b")
     )

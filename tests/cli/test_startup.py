@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mrcfile
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -73,6 +75,31 @@ def test_each_listed_line_is_the_start_of_its_commands_own_help(lazy: object) ->
     assert command.name == lazy.name
     own = " ".join((command.help or "").split("\n\n")[0].split())
     assert own.startswith(lazy.help), (lazy.help, own)
+
+
+def test_a_ctf_and_a_motioncorr_call_import_no_scipy_package(tmp_path: Path) -> None:
+    """``import scipy.fft`` or ``scipy.ndimage`` alone cost more CPU than the work of a
+    one-micrograph ``cryolive ctf`` call (docs/architecture.md): the engines take scipy's
+    compiled pocketfft on its own (cryolive.engines.fft) and nothing else of scipy."""
+    rng = np.random.default_rng(0)
+    micrograph, movie = tmp_path / "m.mrc", tmp_path / "movie.mrc"
+    with mrcfile.new(micrograph) as mrc:
+        mrc.set_data(rng.normal(100.0, 10.0, (1024, 1024)).astype(np.float32))
+        mrc.voxel_size = 2.0
+    with mrcfile.new(movie) as mrc:
+        mrc.set_data(rng.poisson(2.0, (4, 256, 256)).astype(np.float32))
+    calls = (
+        ["ctf", str(micrograph), "--out", str(tmp_path / "ctf")],
+        ["motioncorr", str(movie), "--pixel-size", "1", "--dose-per-frame", "1",
+         "--threads", "1", "--out", str(tmp_path / "mc")],
+    )  # fmt: skip
+    engines = ("cryolive.engines.ctf", "cryolive.engines.motion")
+    for call, engine in zip(calls, engines, strict=True):
+        _, modules = _modules_after(*call)
+        assert engine in modules  # the command ran its engine
+        assert (tmp_path / call[-1]).is_dir() and any((tmp_path / call[-1]).iterdir())
+        scipy = sorted(m for m in modules if m.startswith("scipy"))
+        assert scipy == ["scipy", "scipy.fft._pocketfft.pypocketfft"], (call[0], scipy)
 
 
 def test_an_unknown_command_is_refused_with_the_close_names() -> None:

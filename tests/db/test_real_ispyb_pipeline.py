@@ -84,7 +84,12 @@ def test_a_visit_is_processed_into_a_facility_ispyb_and_read_on_the_web(
     root = tmp_path / "data"
     visit_dir = root / visit_name
     simulate_visit(
-        VisitConfig(detector="1k", movie=MovieConfig(n_frames=8), n_grids=1, movies_per_grid=3),
+        VisitConfig(
+            detector="1k",
+            movie=MovieConfig.preset("easy", n_frames=8),
+            n_grids=1,
+            movies_per_grid=3,
+        ),
         visit_dir,
     )
     engine = make_engine(real_ispyb_upgraded_url)

@@ -93,15 +93,19 @@ def planted_micrograph(
     empty_fraction: float = 0.0,
     n_residues: int = 1500,
     radius_a: float = RADIUS_A,
+    preset: str = "realistic",
+    **movie: object,
 ) -> Planted:
     """A motion-corrected micrograph (Poisson counts, float32) of the procedural particle.
 
     ``empty_fraction`` leaves that fraction of the width (on the left) without particles.
     ``n_residues`` and ``radius_a`` make another particle (default: 165 kDa, 45 Å; about
-    110 Da per residue, e.g. 500 and 30 Å for a 55 kDa one).
+    110 Da per residue, e.g. 500 and 30 Å for a 55 kDa one). ``preset`` names the simulator's
+    movie preset (``realistic``, the default, or ``easy``); ``movie`` overrides its fields.
     """
     spec = specimen(1, n_residues, radius_a)
-    config = MovieConfig(
+    config = MovieConfig.preset(
+        preset,
         n_frames=1,
         dose_e_per_a2=dose_e_per_a2,
         defocus_range_a=(defocus_a, defocus_a),
@@ -109,6 +113,7 @@ def planted_micrograph(
         particle_density=density,
         drift_total_px=0.0,
         local_motion_px=0.0,
+        **movie,
     )
     plan = plan_exposure(
         config, [spec], np.ones(1), shape_px=shape, pixel_size_a=pixel_size_a, rng=rng

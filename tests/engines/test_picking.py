@@ -1,8 +1,14 @@
-"""Picking against the simulator's truth: a pick counts within half a diameter (issue 7)."""
+"""Picking against the simulator's truth: a pick counts within half a diameter (issue 7).
+
+Accuracy is measured on the simulator's realistic default (issue 23); where the picker misses
+the goal there, a strict xfail states the measured figure and a passing test holds what it
+does reach. Tests of the mechanics (bad areas, empty ice, overlays) use the ``easy`` preset.
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,33 +33,69 @@ def _score(picks: Picks, truth_yx: np.ndarray) -> PickScore:
     return score_picks(xy, truth_yx[:, ::-1], max_distance_px=MATCH_PX)
 
 
-@pytest.mark.parametrize(
-    ("defocus_a", "ice_a", "density"),
-    [(8000.0, 250.0, 0.1), (15000.0, 700.0, 0.3), (25000.0, 450.0, 0.4), (10000.0, 700.0, 0.2)],
-)
-def test_log_recovers_planted_particles(
-    picking_truth: ModuleType, defocus_a: float, ice_a: float, density: float
-) -> None:
+CASES = [(8000.0, 250.0, 0.1), (15000.0, 700.0, 0.3), (25000.0, 450.0, 0.4), (10000.0, 700.0, 0.2)]
+
+
+def _log_score(
+    picking_truth: ModuleType, case: tuple[float, float, float], **movie: object
+) -> PickScore:
+    defocus_a, ice_a, density = case
     planted = picking_truth.planted_micrograph(
         np.random.default_rng(int(defocus_a + ice_a)),
         defocus_a=defocus_a,
         ice_a=ice_a,
         density=density,
+        **movie,
     )
     picks = pick_log(
         planted.micrograph, pixel_size_a=PIXEL_A, diameter_min_a=60.0, diameter_max_a=100.0
     )
-    score = _score(picks, planted.positions_px)
-    # measured 1.00 / 1.00 on these four (1024², 40 e/Å²)
-    assert score.precision >= 0.95
-    assert score.recall >= 0.95
     assert picks.x_px.dtype == np.float32
     assert 60.0 <= picks.diameter_a <= 100.0
+    return _score(picks, planted.positions_px)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 23, goal missed: on the simulator's realistic default (particle SNR ~0.05, "
+    "3 % ice texture) the LoG picker at its default (FDR) threshold reaches F1 0.36, 0.33, "
+    "0.86, 0.31 on these four (recall 0.19-0.75); see BENCHMARKS.md. Remove when it passes.",
+)
+@pytest.mark.parametrize("case", CASES)
+def test_log_meets_the_picking_goal_on_the_realistic_default(
+    picking_truth: ModuleType, case: tuple[float, float, float]
+) -> None:
+    score = _log_score(picking_truth, case)
+    assert score.precision >= 0.95  # the goal of issue 23
+    assert score.f1 >= 0.90
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_log_recovers_realistic_particles_on_ice_without_texture(
+    picking_truth: ModuleType, case: tuple[float, float, float]
+) -> None:
+    """What the picker does reach on the realistic default: with the particles' realistic
+    contrast (against the ice) but no ice texture, measured P 0.89, 0.94, 1.00, 0.89, R 1.00,
+    F1 0.94-1.00 (before the FDR threshold: P 1.00, F1 0.97-1.00): recall is there, the
+    precision goal (0.95) is missed on three of four, and the texture is what defeats recall."""
+    score = _log_score(picking_truth, case, ice_texture=0.0)
+    assert score.precision >= 0.85  # issue 23's goal is 0.95: missed (BENCHMARKS.md)
+    assert score.f1 >= 0.90
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_log_recovers_planted_particles_on_easy_data(
+    picking_truth: ModuleType, case: tuple[float, float, float]
+) -> None:
+    score = _log_score(picking_truth, case, preset="easy")
+    # measured 1.00 / 1.00 on these four (1024², 40 e/Å², the easy preset)
+    assert score.precision >= 0.95
+    assert score.recall >= 0.95
 
 
 def test_log_rejects_carbon_and_contamination(picking_truth: ModuleType) -> None:
     planted = picking_truth.planted_micrograph(
-        np.random.default_rng(3), carbon=True, contamination=2, density=0.3
+        np.random.default_rng(3), carbon=True, contamination=2, density=0.3, preset="easy"
     )
     kwargs = {"pixel_size_a": PIXEL_A, "diameter_min_a": 60.0, "diameter_max_a": 100.0}
     picks = pick_log(planted.micrograph, **kwargs)
@@ -73,7 +115,9 @@ def test_log_rejects_carbon_and_contamination(picking_truth: ModuleType) -> None
 
 
 def test_log_picks_nothing_in_empty_ice(picking_truth: ModuleType) -> None:
-    planted = picking_truth.planted_micrograph(np.random.default_rng(4), empty_fraction=0.5)
+    planted = picking_truth.planted_micrograph(
+        np.random.default_rng(4), empty_fraction=0.5, preset="easy"
+    )
     picks = pick_log(
         planted.micrograph, pixel_size_a=PIXEL_A, diameter_min_a=60.0, diameter_max_a=100.0
     )
@@ -82,15 +126,37 @@ def test_log_picks_nothing_in_empty_ice(picking_truth: ModuleType) -> None:
     assert _score(picks, planted.positions_px).f1 >= 0.95
 
 
-def test_template_matching_through_the_ctf(picking_truth: ModuleType) -> None:
+def _templates_and_micrograph(picking_truth: ModuleType, preset: str) -> tuple[Any, Any, Any]:
     rng = np.random.default_rng(5)
     templates = picking_truth.projections(6, rng, pixel_size_a=2.0, box_px=64)
-    planted = picking_truth.planted_micrograph(rng, defocus_a=20000.0, density=0.3)
+    planted = picking_truth.planted_micrograph(rng, defocus_a=20000.0, density=0.3, preset=preset)
     ctf = MicrographCtf(
         defocus_u_a=planted.defocus_u_a,
         defocus_v_a=planted.defocus_v_a,
         astigmatism_angle_deg=planted.astigmatism_angle_deg,
     )
+    return templates, planted, ctf
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 23, goal missed: on the realistic default template matching through the CTF "
+    "finds 13 of 49 (P 1.00, R 0.27); see BENCHMARKS.md. Remove this mark when it passes.",
+)
+def test_template_matching_meets_the_goal_on_the_realistic_default(
+    picking_truth: ModuleType,
+) -> None:
+    templates, planted, ctf = _templates_and_micrograph(picking_truth, "realistic")
+    kwargs = {"pixel_size_a": PIXEL_A, "template_pixel_size_a": 2.0, "diameter_a": 90.0}
+    score = _score(pick_templates(planted.micrograph, templates, ctf=ctf, **kwargs),
+                   planted.positions_px)  # fmt: skip
+    assert score.precision >= 0.95
+    assert score.f1 >= 0.90
+
+
+def test_template_matching_through_the_ctf(picking_truth: ModuleType) -> None:
+    """On the easy preset (the picker's mechanics; the realistic figure is the test above)."""
+    templates, planted, ctf = _templates_and_micrograph(picking_truth, "easy")
     kwargs = {"pixel_size_a": PIXEL_A, "template_pixel_size_a": 2.0, "diameter_a": 90.0}
     picks = pick_templates(planted.micrograph, templates, ctf=ctf, **kwargs)
     score = _score(picks, planted.positions_px)
@@ -112,7 +178,7 @@ def test_score_picks_counts_each_particle_once() -> None:
 
 
 def test_overlay_marks_every_pick(picking_truth: ModuleType) -> None:
-    planted = picking_truth.planted_micrograph(np.random.default_rng(6), density=0.1)
+    planted = picking_truth.planted_micrograph(np.random.default_rng(6), density=0.1, preset="easy")
     picks = pick_log(
         planted.micrograph, pixel_size_a=PIXEL_A, diameter_min_a=60.0, diameter_max_a=100.0
     )
@@ -129,7 +195,7 @@ def test_overlay_marks_every_pick(picking_truth: ModuleType) -> None:
 
 
 def test_overlay_circles_stay_visible_when_the_page_shrinks_them(picking_truth: ModuleType) -> None:
-    planted = picking_truth.planted_micrograph(np.random.default_rng(6), density=0.1)
+    planted = picking_truth.planted_micrograph(np.random.default_rng(6), density=0.1, preset="easy")
     picks = pick_log(
         planted.micrograph, pixel_size_a=PIXEL_A, diameter_min_a=60.0, diameter_max_a=100.0
     )

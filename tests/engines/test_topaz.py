@@ -40,11 +40,19 @@ def topaz(need_service: Callable[[str, str], None]) -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+_MISSED_ON_REALISTIC = pytest.mark.xfail(
+    strict=True,
+    reason="issue 23, goal missed: on the simulator's realistic default Topaz's pretrained "
+    "resnet16 finds 12 of 60 (P 0.80, R 0.20); see BENCHMARKS.md. Remove when it passes.",
+)
+
+
 @pytest.mark.parametrize(
-    ("seed", "defocus_a", "ice_a", "density", "least_f1"),
+    ("seed", "defocus_a", "ice_a", "density", "least_f1", "preset"),
     [
-        (22, 25000.0, 450.0, 0.40, 0.95),  # measured P 1.000, R 1.000, F1 1.000
-        (24, 12000.0, 700.0, 0.35, 0.85),  # measured P 0.826, R 1.000, F1 0.905
+        (22, 25000.0, 450.0, 0.40, 0.95, "easy"),  # measured P 1.000, R 1.000, F1 1.000
+        (24, 12000.0, 700.0, 0.35, 0.85, "easy"),  # measured P 0.826, R 1.000, F1 0.905
+        pytest.param(22, 25000.0, 450.0, 0.40, 0.90, "realistic", marks=_MISSED_ON_REALISTIC),
     ],
 )
 def test_topaz_recovers_planted_particles(
@@ -55,10 +63,12 @@ def test_topaz_recovers_planted_particles(
     ice_a: float,
     density: float,
     least_f1: float,
+    preset: str,
 ) -> None:
     planted = picking_truth.planted_micrograph(
-        np.random.default_rng(seed), defocus_a=defocus_a, ice_a=ice_a, density=density
-    )  # 1024² at 1 Å/px, 40 e/Å²
+        np.random.default_rng(seed), defocus_a=defocus_a, ice_a=ice_a, density=density,
+        preset=preset,
+    )  # 1024² at 1 Å/px, 40 e/Å²  # fmt: skip
     picks = pick_topaz(planted.micrograph, pixel_size_a=1.0, diameter_a=80.0)
     truth = planted.positions_px[:, ::-1]
     score = score_picks(np.stack([picks.x_px, picks.y_px], 1), truth, max_distance_px=MATCH_PX)
@@ -72,7 +82,7 @@ def test_topaz_recovers_planted_particles(
 def test_pick_service_and_cli_run_topaz(
     topaz: None, picking_truth: ModuleType, tmp_path: Path
 ) -> None:
-    small = picking_truth.planted_micrograph(np.random.default_rng(5), density=0.25)
+    small = picking_truth.planted_micrograph(np.random.default_rng(5), density=0.25, preset="easy")
     path = tmp_path / "mic.mrc"
     with mrcfile.new(path) as mrc:
         mrc.set_data(small.micrograph)

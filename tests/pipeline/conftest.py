@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from cryolive.db.ledger import open_items
 from cryolive.simulate import FaultRates, MovieConfig, VisitConfig, simulate_visit
 
-# Small but real: 1k movies of 8 frames (CTF needs more than the 256² test detector gives).
-SMALL_MOVIES = MovieConfig(n_frames=8)
+# Small but real: 1k movies of 8 frames (CTF needs more than the 256² test detector gives),
+# of the easy preset: these tests need some particles, not a fair measure of the engines.
+SMALL_MOVIES = MovieConfig.preset("easy", n_frames=8)
 
 
 def simulated(root: Path, name: str, **config: object) -> Path:

@@ -25,7 +25,7 @@ from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 def eer_visit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One 1k EER movie: 8 e/Å² in 160 EER frames (0.05 each), written once per module."""
     visit = tmp_path_factory.mktemp("sim") / "eer"
-    movie = MovieConfig(n_frames=8, eer_frames_per_fraction=20, dose_e_per_a2=8.0)
+    movie = MovieConfig.preset("easy", n_frames=8, eer_frames_per_fraction=20, dose_e_per_a2=8.0)
     simulate_visit(VisitConfig(detector="1k", format="eer", movie=movie, movies_per_grid=1), visit)
     return visit
 

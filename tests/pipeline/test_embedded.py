@@ -234,7 +234,10 @@ def test_a_serialem_visit_is_read_from_its_mdoc_files(
     visit = tmp_path / "serialem"
     simulate_visit(
         VisitConfig(
-            detector="1k", layout="serialem", movie=MovieConfig(n_frames=8), movies_per_grid=2
+            detector="1k",
+            layout="serialem",
+            movie=MovieConfig.preset("easy", n_frames=8),
+            movies_per_grid=2,
         ),
         visit,
     )

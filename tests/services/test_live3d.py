@@ -132,6 +132,8 @@ def test_3d_runs_at_the_first_count_and_each_doubling_and_refines_the_best_class
         (3, 25.0, False),
     ]
     assert record.classes[0].particles == 160 and record.binned_pixel_size_a == pytest.approx(3.6)
+    # the initial model's own estimate, from its run_model.star, for the CryoemInitialModel row
+    assert record.initial_model.resolution_a == fake3d.INITIAL_MODEL_RESOLUTION_A
     assert all(Path(c.map_full_path).is_file() for c in record.classes)
 
     # refinement and postprocess of each run's best class: B-factor points accumulate
@@ -163,6 +165,34 @@ def test_a_smaller_older_selection_of_a_batch_does_not_replace_a_newer_one(
     assert records == []  # 80 selected, not 200: no run
     state = json.loads((job_dir(tmp_path, "Class3D", 7) / "state.json").read_text())
     assert state["batches"]["1"]["selected"] == PER_BATCH
+
+
+def test_the_refinement_runs_in_the_classification_s_point_group(
+    selections: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: dict[str, list[str]] = {}
+
+    def recorded(step: str, arguments: list[str], **kwargs: Any) -> None:
+        steps[step] = list(arguments)
+        fake3d.run_step(step, arguments, **kwargs)
+
+    monkeypatch.setattr(class3d_module, "run_step", recorded)
+    refine: list[Refine3DMessage] = []
+    for batch, star in enumerate(selections[:2], start=1):
+        message = _message(tmp_path, star, batch)
+        d2 = message.class3d.model_copy(update={"symmetry": "D2"})
+        refine += _split(
+            class3d_module.class3d(message.model_copy(update={"class3d": d2}), CONTEXT)
+        )[1]
+    assert [m.symmetry for m in refine] == ["D2"]
+    for step in ("initial-model", "class3d"):  # the maps refine3d starts from share the axes
+        args = steps[step]
+        assert args[args.index("--symmetry") + 1] == "D2", step
+    monkeypatch.setattr(refine3d_module, "run_step", recorded)
+    (emit,) = refine3d_module.refine3d(refine[0], CONTEXT)
+    args = steps["refine3d"]
+    assert args[args.index("--symmetry") + 1] == "D2"  # `cryolive refine3d` is told the group
+    assert emit.result.records[0].symmetry == "D2"
 
 
 def test_a_poor_best_class_is_not_refined(
@@ -212,6 +242,26 @@ def test_box_is_1_2_diameters_and_the_pixel_at_most_3_75_a() -> None:
         box_for_3d(
             diameter_a=0, pixel_size_a=1.0, extracted_box_px=64, box_factor=1.2, max_pixel_a=3.75
         )
+
+
+def test_angular_efficiency_of_a_symmetric_refinement_counts_every_equivalent_view() -> None:
+    # even views written in C4's asymmetric unit (rot in ±45°) cover a quarter of the sectors
+    rng = np.random.default_rng(4)
+    n = 5000
+    folded = np.column_stack(
+        [
+            rng.uniform(-45, 45, n),
+            np.degrees(np.arccos(rng.uniform(-1, 1, n))),
+            rng.uniform(-180, 180, n),
+        ]
+    )
+    alone = angular_efficiency(folded)
+    expanded = refine3d_module.symmetry_expanded(folded, "C4")
+    assert expanded.shape == (4 * n, 3)
+    assert alone is not None and alone < 0.2
+    whole = angular_efficiency(expanded)
+    assert whole is not None and whole > 0.9
+    np.testing.assert_array_equal(refine3d_module.symmetry_expanded(folded, "C1"), folded)
 
 
 def test_angular_efficiency_of_even_and_preferred_views() -> None:

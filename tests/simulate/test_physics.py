@@ -121,6 +121,7 @@ def test_counted_electrons_match_the_dose_within_poisson_error(tmp_path: Path) -
         movie=MovieConfig(
             n_frames=8, dose_e_per_a2=20.0, particle_density=0.0, gain_spread=0.0,
             hot_pixel_fraction=0.0, dead_pixel_fraction=0.0, inelastic_mean_free_path_a=1e12,
+            ice_texture=0.0,
         ),
         seed=7,
     )  # fmt: skip

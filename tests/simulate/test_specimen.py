@@ -135,6 +135,21 @@ def test_cli_writes_a_visit_and_refuses_bad_faults(tmp_path: Path) -> None:
     bad = runner.invoke(build_app(), ["simulate", "--fault", "melted=0.1", str(tmp_path / "w")])
     assert bad.exit_code == 2 and "melted" in bad.output
     assert not (tmp_path / "w").exists()
+    assert MovieConfig.model_validate(truth.config["movie"]) == MovieConfig(n_frames=3)
+
+
+def test_cli_writes_the_easy_preset_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["simulate", "--movies", "1", "--frames", "2", "--preset", "easy"]
+    result = runner.invoke(build_app(), [*args, str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    truth = VisitTruth.read(tmp_path / "v" / "truth.json")
+    assert MovieConfig.model_validate(truth.config["movie"]) == MovieConfig.preset(
+        "easy", n_frames=2
+    )
+    bad = runner.invoke(build_app(), ["simulate", "--preset", "hard", str(tmp_path / "w")])
+    assert bad.exit_code == 2 and "preset" in bad.output and "easy" in bad.output
+    assert not (tmp_path / "w").exists()
 
 
 def test_eer_with_too_few_detector_frames_is_refused(tmp_path: Path) -> None:

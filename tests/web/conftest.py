@@ -55,6 +55,7 @@ from cryolive.records import (
     RefinementRecord,
 )
 from cryolive.web import create_app
+from cryolive.web.bundle import PARTIAL, partial_bundle
 
 ROLES = ("anonymous", "outsider", "member", "staff")
 LOGINS = {"outsider": "bob", "member": "alice", "staff": "carol"}
@@ -631,6 +632,17 @@ def world(
         broker_url=f"memory://web-{uuid.uuid4().hex[:8]}",
     )
     cleanup()
+
+
+@pytest.fixture(scope="session")
+def chart_bundle(need_service: Callable[[str, str], None]) -> Path:
+    """plotly.js's partial bundle where ``make`` installs it (<sys.prefix>/share/cryolive/),
+    with the pinned digest: skip locally when absent, fail in CI."""
+    path = partial_bundle(None)
+    if path is None:
+        need_service(PARTIAL, "not installed or not the pinned file (`make chart-bundle`)")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from cryolive.web.app import plotly_js
+from cryolive.messaging import open_transport
+from cryolive.web import create_app
 from cryolive.web.assets import IMMUTABLE, Assets
+from cryolive.web.bundle import partial_bundle, pinned_sha256, plotly_js
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "cryolive" / "web" / "static"
 
@@ -21,14 +25,19 @@ def _assets_of(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
 
 
-def test_the_collection_page_loads_hashed_assets(clients: Any, world: Any) -> None:
+def _plain(url: str) -> str:
+    return re.sub(r"\.[0-9a-f]{12}\.", ".", url.removeprefix("/assets/"))
+
+
+def test_the_collection_page_loads_hashed_assets(
+    clients: Any, world: Any, chart_bundle: Path
+) -> None:
     client, _ = clients["member"]
     html = client.get(f"/collections/{world.data_collection_id}").text
     urls = _assets_of(html)
-    names = {re.sub(r"\.[0-9a-f]{12}\.", ".", u.removeprefix("/assets/")) for u in urls}
-    assert names == {
+    assert {_plain(u) for u in urls} == {
         "cryolive.css",
-        "plotly.min.js",
+        "plotly-cartesian.min.js",  # the partial bundle, not the full plotly.min.js
         "charts.js",
         "collection.js",
         "gallery.js",
@@ -38,15 +47,16 @@ def test_the_collection_page_loads_hashed_assets(clients: Any, world: Any) -> No
     assert "/vendor/plotly.min.js" not in html and "/static/" not in html
     # deferred scripts run in order: charts.js first, plotly last, so that the page's scripts
     # ask for their data while plotly is still on its way
-    scripts = [
-        re.sub(r"\.[0-9a-f]{12}\.", ".", u) for u in re.findall(r'<script src="([^"]+)"', html)
-    ]
-    assert scripts[0] == "/assets/charts.js" and scripts[-1] == "/assets/plotly.min.js", scripts
-    for url in urls:
+    scripts = [_plain(u) for u in re.findall(r'<script src="([^"]+)"', html)]
+    assert scripts[0] == "charts.js" and scripts[-1] == "plotly-cartesian.min.js", scripts
+    # the full bundle is only named, for the 3D panel to fetch when it is drawn
+    full = re.search(r'data-full="(/assets/plotly\.min\.[0-9a-f]{12}\.js)"', html)
+    assert full and full.group(1) == client.app.state.assets.url("plotly.min.js")
+    paths = {"plotly-cartesian.min.js": chart_bundle, "plotly.min.js": plotly_js()}
+    for url in [*urls, full.group(1)]:
         name = url.removeprefix("/assets/")
         digest = name.split(".")[-2]
-        plain = re.sub(r"\.[0-9a-f]{12}\.", ".", name)
-        path = plotly_js() if plain == "plotly.min.js" else STATIC / plain
+        path = paths.get(_plain(url), STATIC / _plain(url))
         assert digest == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         response = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
         assert response.status_code == 200
@@ -57,14 +67,74 @@ def test_the_collection_page_loads_hashed_assets(clients: Any, world: Any) -> No
         assert int(response.headers["content-length"]) < 0.45 * path.stat().st_size
 
 
+def test_the_staff_page_loads_the_partial_bundle(clients: Any, chart_bundle: Path) -> None:
+    client, _ = clients["staff"]
+    names = [_plain(u) for u in _assets_of(client.get("/staff").text)]
+    assert "plotly-cartesian.min.js" in names and "plotly.min.js" not in names
+
+
+def test_the_partial_bundle_is_the_pinned_one_of_the_full_ones_version(
+    chart_bundle: Path,
+) -> None:
+    assert hashlib.sha256(chart_bundle.read_bytes()).hexdigest() == pinned_sha256()
+    version = re.compile(rb"\* plotly\.js (?:\(cartesian - minified\) )?(v\d+\.\d+\.\d+)")
+    partial = version.search(chart_bundle.read_bytes()[:300])
+    full = version.search(plotly_js().read_bytes()[:300])
+    assert partial and full and partial.group(1) == full.group(1)
+    # a third of the full bundle's size: what the browser reads and evaluates
+    assert chart_bundle.stat().st_size < plotly_js().stat().st_size / 3
+    # what ``make`` fetches is pinned next to the digest it checks
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"plotly.js-cartesian-dist-min@{partial.group(1).decode()[1:]}" in makefile
+
+
+def _page_scripts(world: Any, **web: object) -> list[str]:
+    app = create_app(world.settings(**web), transport=open_transport(world.broker_url))
+    with TestClient(app, follow_redirects=False) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token
+        form = {"login": "alice", "password": "password-alice", "csrf_token": token.group(1)}
+        assert client.post("/login", data=form).status_code == 303
+        html = client.get(f"/collections/{world.data_collection_id}").text
+    return [_plain(u) for u in re.findall(r'<script src="([^"]+)"', html)]
+
+
+def test_without_the_partial_bundle_the_pages_load_the_full_one(
+    world: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    absent = tmp_path / "plotly-cartesian.min.js"
+    with caplog.at_level(logging.WARNING, logger="cryolive.web.bundle"):
+        for _ in range(2):  # warned once per process, not per app
+            assert _page_scripts(world, chart_bundle=absent)[-1] == "plotly.min.js"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cryolive.web.bundle"]
+    assert len(warnings) == 1 and str(absent) in warnings[0], warnings
+
+
+def test_a_bundle_that_is_not_the_pinned_one_is_not_served(
+    world: Any, tmp_path: Path, chart_bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    altered = tmp_path / "plotly-cartesian.min.js"
+    altered.write_bytes(chart_bundle.read_bytes().replace(b"v4.", b"v9.", 1))
+    with caplog.at_level(logging.WARNING, logger="cryolive.web.bundle"):
+        assert partial_bundle(altered) is None
+        assert _page_scripts(world, chart_bundle=altered)[-1] == "plotly.min.js"
+    assert any("is not the pinned" in r.getMessage() for r in caplog.records)
+    # a copy of the pinned file elsewhere, named by the setting, is served
+    copy = tmp_path / "copy.js"
+    copy.write_bytes(chart_bundle.read_bytes())
+    assert _page_scripts(world, chart_bundle=copy)[-1] == "plotly-cartesian.min.js"
+
+
 def test_plotly_travels_compressed_below_a_third(clients: Any, world: Any) -> None:
     client, _ = clients["member"]
     html = client.get(f"/collections/{world.data_collection_id}").text
     url = next(u for u in _assets_of(html) if "plotly" in u)
+    path = {"plotly.min.js": plotly_js()}.get(_plain(url)) or partial_bundle(None)
+    assert path is not None
     with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
         raw = b"".join(response.iter_raw())
-    assert len(raw) < plotly_js().stat().st_size / 3
-    assert gzip.decompress(raw) == plotly_js().read_bytes()
+    assert len(raw) < path.stat().st_size / 3
+    assert gzip.decompress(raw) == path.read_bytes()
 
 
 def test_without_gzip_the_plain_file_comes(clients: Any) -> None:

@@ -26,6 +26,7 @@ from cryolive.db import make_engine
 from cryolive.db.repo import collections
 from cryolive.messaging import open_transport
 from cryolive.web import create_app
+from cryolive.web.bundle import partial_bundle
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -592,10 +593,25 @@ def test_the_3d_panel_draws_the_map_and_the_fsc(browser: Any, server: str, world
     B-factor plot, the 3D classes and the downloads, under the Content-Security-Policy."""
     page = _page(browser, server, "alice")
     violations = _csp_violations(page)
+    bundles: list[str] = []  # the plotly.js bundles the page fetches, in order
+    page.on(
+        "request",
+        lambda r: bundles.append(r.url.split("/")[-1].split(".")[0]) if "plotly" in r.url else None,
+    )
     page.goto(f"/collections/{world.data_collection_id}")
+    page.wait_for_selector("body[data-charts=drawn]")
     assert page.evaluate("document.getElementById('recon3d').dataset.state") is None  # lazy
+    # the page's charts come from the partial bundle where it is installed (in CI it must be:
+    # test_assets.py); the full one, for the isosurface, only once the panel is drawn
+    page_bundle = "plotly-cartesian" if partial_bundle(None) else "plotly"
+    assert bundles == [page_bundle]
     page.locator("#recon3d").scroll_into_view_if_needed()
     page.wait_for_selector("#recon3d[data-state=drawn]", timeout=30_000)
+    assert bundles == [page_bundle, "plotly"] if page_bundle != "plotly" else [page_bundle]
+    # the page's charts are still drawn by the page's bundle, the 3D panel by the full one
+    assert page.evaluate("!!window.Plotly.PlotSchema.get().traces.isosurface") == (
+        page_bundle == "plotly"
+    )
     assert page.locator("#map3d .gl-container canvas").count() >= 1  # a WebGL scene
     isosurface = "document.getElementById('map3d').data[0]"
     assert page.evaluate(f"{isosurface}.type") == "isosurface"

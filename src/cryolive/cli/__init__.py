@@ -58,7 +58,11 @@ COMMANDS: tuple[Lazy, ...] = (
     Lazy("class2d", "class2d:class2d_command", "Classify particles in 2D"),
     Lazy("postprocess", "postprocess:postprocess_command", "Mask, corrected FSC, resolution"),
     Lazy("bfactor", "bfactor:bfactor_command", "Refine nested random subsets"),
-    Lazy("refine3d", "refine3d:refine3d_command", "Refine angles and origins (C1)"),
+    Lazy(
+        "refine3d",
+        "refine3d:refine3d_command",
+        "Refine angles and origins (point group C1, Cn or Dn)",
+    ),
     Lazy("initial-model", "class3d:initial_model_command", "De novo initial model(s)"),
     Lazy("class3d", "class3d:class3d_command", "3D classification from one reference"),
     Lazy("run", "pipeline:run", "Process a visit live"),

@@ -31,9 +31,17 @@ def parse_orientation(text: str) -> GainTransform:
 
 
 def orient_gain(
-    movies: list[Path], stored: np.ndarray, *, eer_group: int | None, eer_upsampling: int
+    movies: list[Path],
+    stored: np.ndarray,
+    *,
+    eer_group: int | None,
+    eer_upsampling: int,
+    keep: dict[Path, np.ndarray] | None = None,
 ) -> GainOrientation | None:
-    """The gain orientation found from the raw sums of up to the first 3 readable movies."""
+    """The gain orientation found from the raw sums of up to the first 3 readable movies.
+
+    ``keep``: where to leave the frames of the first movie, when it is readable, so that its
+    correction need not read (and decode) it again."""
     total = None
     used = 0
     for movie in movies:
@@ -41,6 +49,8 @@ def orient_gain(
             frames = read_movie(movie, eer_group=eer_group, eer_upsampling=eer_upsampling)
         except (MovieReadError, ValueError):
             continue
+        if keep is not None and movie == movies[0]:
+            keep[movie] = frames
         summed = frames.sum(axis=0, dtype=np.float64)
         if total is not None and summed.shape != total.shape:
             continue
@@ -68,8 +78,12 @@ def process_movie(
     eer_upsampling: int,
     workers: int | None,
     engine: str = "cryolive",
+    frames: np.ndarray | None = None,
 ) -> MotionFiles:
     """Read, correct and write one movie with ``engine`` (``cryolive`` or ``relion``).
+
+    ``frames``: the movie as read already (by :func:`orient_gain`); read again when it has
+    not ``expected_frames`` frames, so that the read's own error says so.
 
     Raises MovieReadError, UnusableMovieError or RelionMotionError.
     """
@@ -93,9 +107,11 @@ def process_movie(
             pre_exposure_e_per_a2=pre_exposure_e_per_a2,
         )  # fmt: skip
         return write_motion_outputs(result, out_dir, stem, extra=settings)
-    frames = read_movie(
-        movie, expected_frames=expected_frames, eer_group=eer_group, eer_upsampling=eer_upsampling
-    )
+    if frames is None or expected_frames not in (None, frames.shape[0]):
+        frames = read_movie(
+            movie, expected_frames=expected_frames, eer_group=eer_group,
+            eer_upsampling=eer_upsampling,
+        )  # fmt: skip
     result = correct_motion(
         frames, pixel_size_a=pixel_size_a, dose_per_frame_e_per_a2=dose_per_frame_e_per_a2,
         voltage_kv=voltage_kv, pre_exposure_e_per_a2=pre_exposure_e_per_a2, gain=gain,

@@ -124,11 +124,14 @@ def initial_model_command(
     except OSError as exc:
         console.print(f"[red]cannot write the outputs[/red]: {exc}")
         raise typer.Exit(1) from exc
-    table = Table(title=f"initial model ({result.symmetry}, {result.resolution_a:.1f} Å)")
-    for name in ("class", "particles", "map"):
+    best = float(result.resolution_a[result.best_class])
+    table = Table(title=f"initial model ({result.symmetry}, {best:.1f} Å)")
+    for name in ("class", "particles", "resolution Å", "map"):
         table.add_column(name, justify="right")
     for c, path in enumerate(files.maps):
-        table.add_row(str(c + 1), str(int(result.class_sizes[c])), path.name)
+        table.add_row(
+            str(c + 1), str(int(result.class_sizes[c])), f"{result.resolution_a[c]:.1f}", path.name
+        )
     Console().print(table)
     console.print(f"{files.main} ({time.perf_counter() - start:.1f} s)")
 

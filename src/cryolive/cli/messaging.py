@@ -40,7 +40,13 @@ def worker(
         help="Also take the broadcasts of this topic (Zocalo's topic-only steps), through the "
         "queue '<topic>.<service>' (repeatable).",
     ),
-    prefetch: int = typer.Option(1, "--prefetch", min=1, help="Unacknowledged per consumer."),
+    prefetch: int = typer.Option(
+        1,
+        "--prefetch",
+        min=1,
+        help="Unacknowledged per consumer; with a batch handler (the writer), also the most "
+        "messages done together (one transaction).",
+    ),
     registry_spec: str | None = typer.Option(
         None, "--registry", help="'module:function' returning the service registry."
     ),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from cryolive.params import Acquisition, MotionParameters
 
@@ -93,6 +97,7 @@ def motioncorr(
     console = Console(stderr=True)
     grid = _patches(patches)
     gain_matched = None
+    read_already: dict[Path, np.ndarray] = {}  # the first movie, read to orient the gain
     if gain is not None:
         try:
             stored = read_gain(gain)
@@ -101,8 +106,9 @@ def motioncorr(
             raise typer.Exit(2) from exc
         if gain_orientation == "auto":
             found = orient_gain(
-                movies, stored, eer_group=eer_grouping, eer_upsampling=eer_upsampling
-            )
+                movies, stored, eer_group=eer_grouping, eer_upsampling=eer_upsampling,
+                keep=read_already if engine == "cryolive" else None,
+            )  # fmt: skip
             if found is None:
                 console.print("[red]no readable movie to find the gain orientation from[/red]")
                 raise typer.Exit(2)
@@ -125,7 +131,7 @@ def motioncorr(
                 bfactor_a2=bfactor if bfactor is not None else _DEFAULT_BFACTOR[engine],
                 local_bfactor_a2=local_bfactor, expected_frames=frames,
                 eer_group=eer_grouping, eer_upsampling=eer_upsampling, workers=threads,
-                engine=engine,
+                engine=engine, frames=read_already.pop(movie, None),
             )  # fmt: skip
         except failures as exc:
             failed += 1

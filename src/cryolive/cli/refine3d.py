@@ -18,7 +18,7 @@ def refine3d_command(
     ref: Path = typer.Option(..., "--ref", help="Reference map (MRC), same box and pixel."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     symmetry: str = typer.Option(
-        "C1", "--symmetry", help="Point group (cryolive: only C1; relion: any RELION takes)."
+        "C1", "--symmetry", help="Point group (cryolive: C1, Cn or Dn; relion: any RELION takes)."
     ),
     iterations: int = typer.Option(15, "--iterations", help="Most iterations."),
     lowpass: float = typer.Option(30.0, "--lowpass", help="Initial low-pass of the reference, Å."),
@@ -30,10 +30,10 @@ def refine3d_command(
     engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
 ) -> None:
-    """Refine angles and origins (C1), writing refined.mrc, half1.mrc, half2.mrc, run_data.star
-    and fsc.star (RELION 3.1). With --engine relion: RELION's auto-refine (relion_refine_mpi,
-    3 MPI ranks; --iterations is its --auto_iter_max)."""
-    from cryolive.engines.refine3d import refine3d
+    """Refine angles and origins (point group C1, Cn or Dn), writing refined.mrc, half1.mrc,
+    half2.mrc, run_data.star and fsc.star (RELION 3.1). With --engine relion: RELION's
+    auto-refine (relion_refine_mpi, 3 MPI ranks; --iterations is its --auto_iter_max)."""
+    from cryolive.engines.refine3d import refine3d, symmetry_rotations
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.refine3d import write_refine3d_outputs
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
@@ -44,10 +44,10 @@ def refine3d_command(
             particles, ref, out, symmetry, iterations, lowpass, max_shift, diameter, seed, threads
         )
         return
-    if symmetry.upper() != "C1":
-        raise typer.BadParameter(
-            f"only C1 is implemented, got {symmetry!r}", param_hint="--symmetry"
-        )
+    try:
+        symmetry_rotations(symmetry)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--symmetry") from exc
     if iterations < 1:
         raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
     try:

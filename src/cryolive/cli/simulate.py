@@ -26,6 +26,11 @@ def simulate(
     dose: float = typer.Option(40.0, help="Total dose per movie, e/Å²."),
     seed: int = typer.Option(0, help="Random seed of the visit."),
     noiseless: bool = typer.Option(False, help="Expected counts as float32, no Poisson noise."),
+    preset: str = typer.Option(
+        "realistic",
+        help="Movie physics: realistic (as hard as real data) or easy (strong particles, "
+        "slow drift without creep, no ice texture: for demonstrations and plumbing tests).",
+    ),
     fault: list[str] = typer.Option(
         [],
         help="KIND=RATE, e.g. truncated=0.1, late_metadata=0.2, optics_change=1 (repeatable); "
@@ -50,7 +55,9 @@ def simulate(
             format=format,  # type: ignore[arg-type]
             detector=detector,
             layout=layout,  # type: ignore[arg-type]
-            movie=MovieConfig(n_frames=frames, dose_e_per_a2=dose, noiseless=noiseless),
+            movie=MovieConfig.preset(
+                preset, n_frames=frames, dose_e_per_a2=dose, noiseless=noiseless
+            ),
             faults=FaultRates(**rates),
             seed=seed,
         )

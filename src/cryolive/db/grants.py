@@ -50,6 +50,7 @@ PIPELINE_TABLES = (
     "cryolive_class_choice",  # users' choices of 2D classes (the web, through the writer)
     "cryolive_worker_heartbeat",
     "cryolive_classification_time",
+    "cryolive_series_row",  # the series summary, kept with the results it copies
 )
 WRITER_DELETES = (
     "cryolive_work_item",

@@ -227,3 +227,40 @@ class WorkerHeartbeat(OwnBase):
     started_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
     beat_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
     handled: Mapped[int] = mapped_column(sa.Integer)
+
+
+class SeriesRow(OwnBase):
+    """A compact copy of what a collection's per-movie charts show, kept by the writer in the
+    same transaction as the ISPyB rows it copies (``db.repo._series_rows``).
+
+    ``motion_program_id`` 0: the movie itself (number, acquisition time in epoch seconds, path);
+    any other: that program's motion correction of the movie with the CTF fit, ice measurement
+    and particle count computed from it (each with its program). The primary key puts a
+    collection's rows of one program side by side, so a whole series is one range read instead
+    of a join of Movie, MotionCorrection, CTF, RelativeIceThickness and ParticlePicker. The
+    values are copied by the database from the ISPyB rows (``FLOAT`` to ``FLOAT``), so they read
+    back exactly as those do.
+    """
+
+    __tablename__ = "cryolive_series_row"
+
+    data_collection_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    motion_program_id: Mapped[int] = mapped_column(
+        sa.Integer, primary_key=True, autoincrement=False
+    )
+    movie_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    movie_number: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    created_s: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    path: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    motion_correction_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    total_motion: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    ctf_program_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    defocus: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    astigmatism: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    resolution: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    ice_program_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    ice_median: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    picker_program_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    particles: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)

@@ -6,6 +6,12 @@ are the transforms of binned images, with the same integer frequency indices). S
 image against every projection are one matrix product: for image X (CTF C, point weights w) and
 projection P, the least-squares score Σ w·Re(X̄·C·P) - ½ Σ w·C²·|P|² is the row [w·C·X, -½w·C²]
 times the column [P, |P|²] (real and imaginary parts stacked).
+
+Translations: each particle carries an origin (Å, x and y, the particle's centre relative to the
+box centre, as ``rlnOriginXAngst``); an image is scored after moving it back by its origin plus a
+trial offset (the phase factor e^{+2πi k·s / L}, L the box side in Å, the same at every working
+box). :func:`refine_origins` searches a grid of offsets with each particle's orientation fixed;
+:func:`score` searches orientations at each particle's current origin.
 """
 
 from __future__ import annotations
@@ -19,9 +25,12 @@ from cryolive.engines.recon3d import (
     Reconstructor,
     euler_to_matrix,
     frequency_grid,
+    fsc,
     particle_ctf,
+    resolution_at,
     rotate_volume,
     shell_index,
+    shift_phases,
 )
 
 Complex = NDArray[np.complex64]
@@ -135,6 +144,33 @@ def prepare(
     return Prepared(crop_transforms(transforms, small), ctf, small, pixel)
 
 
+def offset_grid(step_a: float, radius: int) -> NDArray[np.float64]:
+    """(S, 2) x, y offsets (Å) ``step_a`` apart within about ``radius`` steps of (0, 0) (a 3 x 3
+    square for radius 1, 21 points for 2); (0, 0) first so that a tie keeps the current origin."""
+    if not step_a > 0 or radius < 0:
+        raise ValueError(f"offset grid: need step_a > 0 and radius ≥ 0, got {step_a}, {radius}")
+    r = np.arange(-radius, radius + 1)
+    g = np.array([(x, y) for x in r for y in r if x * x + y * y <= radius * radius + radius])
+    g = g[np.argsort(np.hypot(g[:, 0], g[:, 1]), kind="stable")]
+    return np.asarray(g * step_a, dtype=np.float64)
+
+
+def centring_phases(parts: Prepared, origins_a: NDArray[np.float64]) -> Complex:
+    """(n, s, s//2+1) factors that move each working-box image back by its origin (Å)."""
+    return np.conj(shift_phases(parts.box, np.asarray(origins_a) / parts.pixel_size_a))
+
+
+def centred(
+    parts: Prepared, idx: NDArray[np.int64], origins_a: NDArray[np.float64] | None
+) -> Complex:
+    """The ``idx`` particles' working-box transforms moved back by their origins (Å)."""
+    if origins_a is None:
+        return parts.transforms[idx]
+    return np.asarray(
+        parts.transforms[idx] * centring_phases(parts, origins_a[idx]), dtype=np.complex64
+    )
+
+
 def _point_weights(box: int, limit_shell: float) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """Points scored (shells 1 … limit) and their weight (2 for kx > 0: k and -k)."""
     shells = shell_index(box)
@@ -193,50 +229,191 @@ def score(
     rotations: NDArray[np.float64],
     limit_shell: float,
     *,
+    origins_a: NDArray[np.float64] | None = None,
     chunk: int = 4096,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
     """Best orientation of each particle against a working-box ``model``.
 
     Returns (best score (n,), index of the best rotation (n,), noise power per point (n,)):
     the score is the least-squares one above (larger is better), the noise power the mean
-    squared residual at the best orientation (for probabilities between classes).
+    squared residual at the best orientation (for probabilities between classes). Images are
+    moved back by ``origins_a`` (n, 2) Å first when given.
     """
-    keep, w = _point_weights(particles.box, limit_shell)
-    x = particles.transforms[:, keep]
-    c = particles.ctf[:, keep]
-    wcx = (w * c * x).astype(np.complex64)
-    left = np.concatenate([wcx.real, wcx.imag, (-0.5 * w * c * c).astype(np.float32)], axis=1)
-    proj = Slicer(model, keep)
-    n = x.shape[0]
-    best = np.full(n, -np.inf)
-    arg = np.zeros(n, dtype=np.int64)
-    for lo in range(0, len(rotations), chunk):
-        p = proj(rotations[lo : lo + chunk])
-        right = np.concatenate([p.real, p.imag, np.abs(p) ** 2], axis=1).T
-        s = left @ right
-        j = np.argmax(s, axis=1)
-        sj = s[np.arange(n), j].astype(np.float64)
-        better = sj > best
-        best[better] = sj[better]
-        arg[better] = j[better] + lo
-    p = proj(rotations[arg])
-    resid = np.sum(w * np.abs(x - c * p) ** 2, axis=1) / w.sum()
+    n = particles.transforms.shape[0]
+    origins = np.zeros((n, 2)) if origins_a is None else origins_a
+    best, arg, resid, _ = search(
+        particles, model, rotations, limit_shell, origins_a=origins, offsets_a=np.zeros((1, 2)),
+        max_origin_a=np.inf, chunk=chunk,
+    )  # fmt: skip
     return best, arg, resid
 
 
+def search(
+    particles: Prepared,
+    model: NDArray[np.floating],
+    rotations: NDArray[np.float64],
+    limit_shell: float,
+    *,
+    origins_a: NDArray[np.float64],
+    offsets_a: NDArray[np.float64],
+    max_origin_a: float,
+    chunk: int = 4096,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Best orientation and origin of each particle, searched jointly: every rotation x every
+    offset of ``offsets_a`` (S, 2) Å about the particle's origin (origins farther than
+    ``max_origin_a`` from the box centre are not tried). Returns (best score, rotation index,
+    noise power per point, origins Å), the scores those of :func:`score`."""
+    keep, w = _point_weights(particles.box, limit_shell)
+    n, n_s = particles.transforms.shape[0], len(offsets_a)
+    trial = origins_a[:, None, :] + offsets_a[None]  # (n, S, 2)
+    allowed = np.hypot(trial[..., 0], trial[..., 1]) <= max_origin_a
+    allowed[:, 0] |= ~allowed.any(axis=1)  # a particle already too far keeps its origin
+    flat_trial = trial.reshape(-1, 2)
+    each = np.repeat(np.arange(n), n_s)
+    x = (particles.transforms[each] * centring_phases(particles, flat_trial))[:, keep]  # (n·S, m)
+    c = np.repeat(particles.ctf[:, keep], n_s, axis=0)
+    wcx = (w * c * x).astype(np.complex64)
+    left = np.concatenate([wcx.real, wcx.imag, (-0.5 * w * c * c).astype(np.float32)], axis=1)
+    proj = Slicer(model, keep)
+    rows = n * n_s
+    best = np.full(rows, -np.inf)
+    arg = np.zeros(rows, dtype=np.int64)
+    step = int(max(16, min(chunk, 30_000_000 // max(1, rows))))
+    for lo in range(0, len(rotations), step):
+        p = proj(rotations[lo : lo + step])
+        right = np.concatenate([p.real, p.imag, np.abs(p) ** 2], axis=1).T
+        sc = left @ right
+        j = np.argmax(sc, axis=1)
+        sj = sc[np.arange(rows), j].astype(np.float64)
+        better = (sj > best) & allowed.reshape(-1)
+        best[better] = sj[better]
+        arg[better] = j[better] + lo
+    per = best.reshape(n, n_s)
+    pick = np.argmax(per, axis=1)
+    row = np.arange(n) * n_s + pick
+    best_n, arg_n = best[row], arg[row]
+    p = proj(rotations[arg_n])
+    resid = np.sum(w * np.abs(x[row] - c[row] * p) ** 2, axis=1) / w.sum()
+    return best_n, arg_n, resid, flat_trial[row]
+
+
+def refine_origins(
+    particles: Prepared,
+    model: NDArray[np.floating],
+    rotations: NDArray[np.float64],
+    limit_shell: float,
+    *,
+    origins_a: NDArray[np.float64],
+    offsets_a: NDArray[np.float64],
+    max_origin_a: float,
+) -> NDArray[np.float64]:
+    """Each particle's origin (Å) moved by the best of ``offsets_a`` (S, 2) at its orientation.
+
+    ``rotations`` (n, 3, 3) is each particle's orientation. Scores are the least-squares ones of
+    :func:`score` (the projection's power term does not depend on the shift, so the best shift
+    is the one of largest Σ w·Re(X̄·C·P)); origins stay within ``max_origin_a`` of the box centre.
+    """
+    keep, w = _point_weights(particles.box, limit_shell)
+    ky, kx = frequency_grid(particles.box)
+    length_a = particles.box * particles.pixel_size_a
+    k = np.stack([kx[keep], ky[keep]], axis=1) / length_a  # (m, 2) cycles per Å
+    n = particles.transforms.shape[0]
+    out = np.array(origins_a, dtype=np.float64, copy=True)
+    proj = Slicer(model, keep)
+    chunk = max(1, 2_000_000 // max(1, len(offsets_a) * int(keep.sum())))
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        p = proj(rotations[lo:hi])  # (c, m)
+        x = particles.transforms[lo:hi][:, keep]
+        cxp = np.conj(x) * particles.ctf[lo:hi][:, keep] * p * w  # (c, m)
+        trial = out[lo:hi, None, :] + offsets_a[None]  # (c, S, 2)
+        phase = np.exp(-2j * np.pi * np.einsum("csd,md->csm", trial, k))  # conj of centring
+        s = np.einsum("cm,csm->cs", cxp, phase).real
+        far = np.hypot(trial[..., 0], trial[..., 1]) > max_origin_a
+        s[far] = -np.inf
+        best = np.argmax(s, axis=1)
+        ok = np.isfinite(s[np.arange(hi - lo), best])
+        out[lo:hi][ok] = trial[np.arange(hi - lo), best][ok]
+    return out
+
+
 def assign(
-    parts: Prepared, models: list[NDArray[np.float32]], grid: NDArray[np.float64], limit: float
+    parts: Prepared,
+    models: list[NDArray[np.float32]],
+    grid: NDArray[np.float64],
+    limit: float,
+    origins_a: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
-    """Best (score, rotation index, class) of each particle over all models (hard)."""
+    """Best (score, rotation index, class) of each particle over all models (hard), each image
+    moved back by its origin (Å) when ``origins_a`` is given."""
     scores, rots = [], []
     for m in models:
-        s, r, _ = score(parts, m, grid, limit)
+        s, r, _ = score(parts, m, grid, limit, origins_a=origins_a)
         scores.append(s)
         rots.append(r)
     all_s = np.stack(scores)
     cls = np.argmax(all_s, axis=0).astype(np.int64)
     cols = np.arange(all_s.shape[1])
     return all_s[cls, cols], np.stack(rots)[cls, cols], cls
+
+
+@dataclass(frozen=True)
+class Translations:
+    """How :func:`align` searches origins: ``offsets_a`` (S, 2) Å tried about each particle's
+    current origin, which stays within ``max_origin_a`` of the box centre; with ``joint``
+    together with the orientations (S times the work), else at the best orientation found at
+    the current origin."""
+
+    offsets_a: NDArray[np.float64]
+    max_origin_a: float
+    joint: bool = False
+
+
+def align(
+    parts: Prepared,
+    models: list[NDArray[np.float32]],
+    grid: NDArray[np.float64],
+    limit: float,
+    origins_a: NDArray[np.float64],
+    translations: Translations | None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Hard class, orientation and origin of each particle: orientations searched on ``grid`` at
+    the current origins, then the origins on ``translations``' offsets at those orientations
+    (skipped when None), or both together when ``translations.joint``. Returns (rotation
+    index, class, origins Å)."""
+    if translations is not None and translations.joint:
+        t = translations
+        found = []
+        for m in models:
+            found.append(
+                search(
+                    parts,
+                    m,
+                    grid,
+                    limit,
+                    origins_a=origins_a,
+                    offsets_a=t.offsets_a,
+                    max_origin_a=t.max_origin_a,
+                )
+            )
+        cls = np.argmax(np.stack([f[0] for f in found]), axis=0).astype(np.int64)
+        cols = np.arange(len(cls))
+        rot = np.stack([f[1] for f in found])[cls, cols]
+        return rot, cls, np.stack([f[3] for f in found])[cls, cols]
+    _, rot, cls = assign(parts, models, grid, limit, origins_a)
+    if translations is None:
+        return rot, cls, origins_a
+    new = np.array(origins_a, dtype=np.float64, copy=True)
+    for k, m in enumerate(models):
+        sel = np.flatnonzero(cls == k)
+        if len(sel) == 0:
+            continue
+        sub = Prepared(parts.transforms[sel], parts.ctf[sel], parts.box, parts.pixel_size_a)
+        new[sel] = refine_origins(
+            sub, m, grid[rot[sel]], limit, origins_a=origins_a[sel],
+            offsets_a=translations.offsets_a, max_origin_a=translations.max_origin_a,
+        )  # fmt: skip
+    return rot, cls, new
 
 
 def sgd_step(
@@ -249,19 +426,53 @@ def sgd_step(
     step: float,
     mask: NDArray[np.float32],
     group: NDArray[np.float64],
-) -> list[NDArray[np.float32]]:
-    """One stochastic step: the ``batch`` particles aligned to every model (hard class and
-    orientation), each class's members reconstructed, and each model moved ``step`` of the way
-    to its reconstruction (low-passed to ``limit``, masked, symmetrised)."""
+    origins_a: NDArray[np.float64],
+    translations: Translations | None = None,
+) -> tuple[list[NDArray[np.float32]], NDArray[np.float64]]:
+    """One stochastic step: the ``batch`` particles aligned to every model (hard class,
+    orientation and, with ``translations``, origin), each class's members reconstructed, and
+    each model moved ``step`` of the way to its reconstruction (low-passed to ``limit``,
+    masked, symmetrised). Returns the models and every particle's origins (Å; the batch's
+    updated)."""
     sub = Prepared(parts.transforms[batch], parts.ctf[batch], parts.box, parts.pixel_size_a)
-    _, rot, cls = assign(sub, models, grid, limit)
+    rot, cls, moved = align(sub, models, grid, limit, origins_a[batch], translations)
+    origins = np.array(origins_a, dtype=np.float64, copy=True)
+    origins[batch] = moved
     out = list(models)
     for k in range(len(models)):
         members = np.flatnonzero(cls == k)
         if len(members) < 10:
             continue
         rec = Reconstructor(sub.box)
-        rec.insert(sub.transforms[members], grid[rot[members]], sub.ctf[members])
+        rec.insert(centred(sub, members, moved), grid[rot[members]], sub.ctf[members])
         new = (1.0 - step) * models[k] + step * lowpass(rec.reconstruct(), limit)
         out[k] = symmetrise(new * mask, group)
-    return out
+    return out, origins
+
+
+def half_set_resolution_a(
+    transforms: NDArray[np.complex64],
+    rotations: NDArray[np.float64],
+    ctf: NDArray[np.float32],
+    halves: NDArray[np.int64],
+    pixel_size_a: float,
+) -> tuple[float, NDArray[np.float32]]:
+    """FSC 0.143 resolution (Å) of the two half-set reconstructions, and the merged map.
+
+    ``halves`` (n,) is 1 or 2 per particle. A half with fewer than 2 particles gives the box
+    size (no resolution).
+    """
+    box = transforms.shape[-2]
+    recs = []
+    for h in (1, 2):
+        sel = halves == h
+        rec = Reconstructor(box)
+        if sel.any():
+            rec.insert(transforms[sel], rotations[sel], ctf[sel])
+        recs.append(rec)
+    if min(int((halves == 1).sum()), int((halves == 2).sum())) < 2:
+        recs[0].merge(recs[1])
+        return float(box * pixel_size_a), recs[0].reconstruct()
+    curve = fsc(recs[0].reconstruct(), recs[1].reconstruct())
+    recs[0].merge(recs[1])
+    return resolution_at(curve, box, pixel_size_a, 0.143), recs[0].reconstruct()

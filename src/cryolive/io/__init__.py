@@ -5,8 +5,23 @@ picking's and extraction's STAR files, coordinates and stacks (``particle_files/
 raises a typed error whose message says what is wrong with which file, so the pipeline can
 record a failed step a person can act on."""
 
+from typing import TYPE_CHECKING, Any
+
 from cryolive.io._errors import GainReadError, MetadataReadError, MovieReadError, ReadError
-from cryolive.io._metadata import AcquisitionMetadata
+
+if TYPE_CHECKING:
+    from cryolive.io._metadata import AcquisitionMetadata
+
+
+def __getattr__(name: str) -> Any:
+    # AcquisitionMetadata (a pydantic model) is built on first use: a command that reads a
+    # micrograph (``cryolive ctf``) does not pay for it.
+    if name == "AcquisitionMetadata":
+        from cryolive.io._metadata import AcquisitionMetadata
+
+        return AcquisitionMetadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AcquisitionMetadata",

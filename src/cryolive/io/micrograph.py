@@ -35,7 +35,8 @@ def read_micrograph(path: Path) -> tuple[NDArray[np.float32], float | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with mrcfile.open(path, permissive=True, mode="r") as mrc:
+            # mapped, not read: the float32 copy below is then the only one in memory
+            with mrcfile.mmap(path, permissive=True, mode="r") as mrc:
                 data = mrc.data
                 if data is None:
                     raise MicrographReadError(f"{path}: not an MRC file (no readable header)")

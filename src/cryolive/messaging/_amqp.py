@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -141,3 +141,37 @@ def deliver(
             # If the connection is gone, the broker requeues the message by itself.
             with contextlib.suppress(*RECOVERABLE):
                 requeue()
+
+
+def deliver_batch(
+    channel: Any,
+    messages: Sequence[Any],
+    on_batch: Callable[[Sequence[Delivery]], None],
+) -> None:
+    """Hand py-amqp messages to ``on_batch`` together; each is acknowledged when its delivery
+    is (publishes are confirmed one by one on this path), and those left unsettled are
+    requeued."""
+    settled = [False] * len(messages)
+    deliveries = []
+    for i, msg in enumerate(messages):
+        headers = dict(msg.properties.get("application_headers") or {})
+        tag = msg.delivery_tag
+
+        def ack(i: int = i, tag: int = tag) -> None:
+            settled[i] = True
+            channel.basic_ack(tag)
+
+        def requeue(i: int = i, tag: int = tag) -> None:
+            if not settled[i]:
+                settled[i] = True
+                channel.basic_reject(tag, requeue=True)
+
+        count = int(headers.get("x-delivery-count", 0))
+        deliveries.append(Delivery(bytes(msg.body), headers, count, ack, requeue))
+    try:
+        on_batch(deliveries)
+    finally:
+        for delivery in deliveries:
+            # If the connection is gone, the broker requeues the messages by itself.
+            with contextlib.suppress(*RECOVERABLE):
+                delivery.requeue()

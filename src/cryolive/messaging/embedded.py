@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cryolive.messaging._memory import Message, broker_for
@@ -171,6 +171,57 @@ class EmbeddedTransport:
                 on_message(delivery)
             finally:
                 requeue()  # a no-op when the callback settled the message
+
+    def consume_batch(
+        self,
+        queue: str,
+        on_batch: Callable[[Sequence[Delivery]], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
+        name = self._name(queue)
+        self._broker.attach(name, 1)
+        try:
+            while not stop.is_set():
+                first = self._broker.get(name, timeout_s=0.2)
+                if first is None:
+                    continue
+                batch = [first]
+                while len(batch) < prefetch:  # what is waiting now; never wait for more
+                    more = self._broker.get(name, timeout_s=0.0)
+                    if more is None:
+                        break
+                    batch.append(more)
+                self._deliver_batch(name, batch, on_batch)
+        finally:
+            self._broker.attach(name, -1)
+
+    def _deliver_batch(
+        self, name: str, batch: list[Message], on_batch: Callable[[Sequence[Delivery]], None]
+    ) -> None:
+        settled = [False] * len(batch)
+        deliveries = []
+        for i, msg in enumerate(batch):
+
+            def ack(i: int = i) -> None:
+                settled[i] = True
+
+            def requeue(i: int = i, msg: Message = msg) -> None:
+                if not settled[i]:
+                    settled[i] = True
+                    self._broker.requeue(name, msg, delivery_limit=self._delivery_limit)
+
+            deliveries.append(
+                Delivery(msg.body, dict(msg.headers), msg.delivery_count, ack, requeue)
+            )
+        try:
+            on_batch(deliveries)
+        finally:
+            for delivery in reversed(deliveries):  # back to the head of the queue, in order
+                delivery.requeue()  # a no-op for those the callback settled
 
     def depth(self, queue: str) -> int:
         return self._broker.depth(self._name(queue))

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ValidationError
 from cryolive.errors import BadInputError, InternalError
 from cryolive.messaging.envelope import Envelope
 from cryolive.messaging.recipe import Step, fill
-from cryolive.messaging.service import Context, Emit, PermanentError, Service
+from cryolive.messaging.service import (
+    Context,
+    Emit,
+    HandlerResult,
+    PermanentError,
+    Service,
+)
 
 log = logging.getLogger("cryolive.messaging.worker")
 
@@ -52,6 +58,13 @@ Middleware = Callable[[Invocation, Next], Outcome]
 
 def run_handler(invocation: Invocation) -> Outcome:
     """Validate the step's filled parameters against the service's model and run it."""
+    message, context = prepare(invocation)
+    return outcome_of(invocation.service.handler(message, context))
+
+
+def prepare(invocation: Invocation) -> tuple[BaseModel, Context]:
+    """The typed message and the context a handler gets; :class:`PermanentError` when the
+    step's filled parameters do not fit the service's model."""
     env, service = invocation.envelope, invocation.service
     try:
         message = service.message.model_validate(fill(invocation.step.parameters, env.parameters))
@@ -67,7 +80,11 @@ def run_handler(invocation: Invocation) -> Outcome:
         delivery_count=invocation.delivery_count,
         payload=env.payload,
     )
-    result = service.handler(message, context)
+    return message, context
+
+
+def outcome_of(result: HandlerResult) -> Outcome:
+    """The outcome of a handler that returned ``result``."""
     if result is None:
         return Outcome("done")
     if isinstance(result, BaseModel):

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +35,7 @@ from cryolive.messaging._amqp import (
     connection_params,
     dead_reason,
     deliver,
+    deliver_batch,
 )
 from cryolive.messaging.transport import (
     ORIGIN_HEADER,
@@ -47,6 +48,8 @@ from cryolive.messaging.transport import (
 )
 
 log = logging.getLogger(__name__)
+
+GATHER_S = 0.02  # consume_batch: a batch closes when nothing more arrives for this long
 
 
 class RabbitTransport:
@@ -330,6 +333,56 @@ class RabbitTransport:
                     self._drop(conn)
         finally:
             self._local.batching = False
+            self._drop(getattr(self._local, "conn", None))
+            self._local.conn = None
+
+    def consume_batch(
+        self,
+        queue: str,
+        on_batch: Callable[[Sequence[Delivery]], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        """The broker pushes up to ``prefetch`` unacknowledged messages; those that arrive
+        back to back (gaps under :data:`GATHER_S`) make one batch. Publishes on this path wait
+        for their confirm each, so a delivery is acknowledged as soon as it is settled."""
+        if prefetch < 1:
+            raise ValueError(f"prefetch: must be >= 1, got {prefetch}")
+        name = self._prefix + queue
+        delay = 0.05
+        try:
+            while not stop.is_set():
+                conn = None
+                try:
+                    conn = self._open(confirm=False)
+                    channel = self._existing_or_declared(conn, name)
+                    channel.basic_qos(0, prefetch, False)
+                    arrived: list[Any] = []
+                    channel.basic_consume(name, callback=arrived.append)
+                    delay = 0.05
+                    while not stop.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            conn.drain_events(timeout=0.25)
+                        while arrived and len(arrived) < prefetch:
+                            try:
+                                conn.drain_events(timeout=GATHER_S)
+                            except TimeoutError:
+                                break
+                        if arrived and not stop.is_set():
+                            batch = arrived[:]
+                            arrived.clear()
+                            deliver_batch(channel, batch, on_batch)
+                    return  # closing the connection returns unhandled prefetched messages
+                except RECOVERABLE as exc:
+                    log.warning("consumer of %s reconnecting after %r", name, exc)
+                    self._drop(getattr(self._local, "conn", None))
+                    self._local.conn = None
+                    stop.wait(delay)
+                    delay = min(delay * 2, 2.0)
+                finally:
+                    self._drop(conn)
+        finally:
             self._drop(getattr(self._local, "conn", None))
             self._local.conn = None
 

@@ -55,6 +55,8 @@ class Emit:
 
 
 HandlerResult = BaseModel | Sequence[Emit] | None
+# ``batch_handler([(message, context), ...])``: one result per message, or None (no results).
+BatchHandler = Callable[[Sequence[tuple[Any, Context]]], Sequence[HandlerResult] | None]
 # ``on_failure(parameters, stage, error)``: the records that say why a message's work failed.
 FailureHook = Callable[[Mapping[str, Any], str, BaseException], Sequence[Emit]]
 
@@ -79,6 +81,14 @@ class Service(Generic[M]):
     on_failure
         Given the step's filled parameters, the service name and the error, the results that
         record the failure (sent like a handler's); ``None``: failures are only dead-lettered.
+    batch_handler
+        Optional: ``batch_handler([(message, context), ...])`` does the work of several
+        messages at once (the writer: one transaction for all) and returns one result per
+        message, or ``None`` when none has results. A worker with ``prefetch > 1`` hands it
+        the messages already waiting; should it raise, each message is run again on its own
+        through ``handler``, so that a bad one fails alone (see :class:`~cryolive.messaging.
+        worker.Worker`). It must be all-or-nothing (one transaction), since its messages are
+        redone.
     """
 
     name: str
@@ -88,6 +98,7 @@ class Service(Generic[M]):
     retry_base_s: float = 1.0
     retry_max_s: float = 300.0
     on_failure: FailureHook | None = None
+    batch_handler: BatchHandler | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

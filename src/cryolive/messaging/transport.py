@@ -15,9 +15,9 @@ consuming connection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 REASON_HEADER = "x-cryolive-reason"
 ORIGIN_HEADER = "x-cryolive-origin"
@@ -126,6 +126,25 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Close every connection this transport opened."""
+
+
+@runtime_checkable
+class BatchConsumer(Protocol):
+    """A transport that can also hand a consumer several messages at once (both of
+    cryolive's brokers; a wrapper such as the Zocalo transport need not)."""
+
+    def consume_batch(
+        self,
+        queue: str,
+        on_batch: Callable[[Sequence[Delivery]], None],
+        *,
+        prefetch: int,
+        stop: threading.Event,
+    ) -> None:
+        """As :meth:`Transport.consume`, but ``on_batch`` gets every message already waiting,
+        up to ``prefetch`` (at least one; it never waits for a batch to fill). Each delivery is
+        settled on its own; those ``on_batch`` leaves unsettled (it raised, say) are requeued,
+        and a consumer that dies leaves them all to be redelivered."""
 
 
 def dlq_name(queue: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from cryolive.errors import InternalError
 from cryolive.messaging.dispatch import next_envelope, send_to_step, subscription_queue
 from cryolive.messaging.envelope import Envelope, MalformedMessage
 from cryolive.messaging.middleware import (
@@ -27,11 +28,13 @@ from cryolive.messaging.middleware import (
     Middleware,
     Outcome,
     chain,
+    outcome_of,
+    prepare,
     retries,
     structured_log,
 )
-from cryolive.messaging.service import Service
-from cryolive.messaging.transport import Delivery, Transport
+from cryolive.messaging.service import PermanentError, Service
+from cryolive.messaging.transport import BatchConsumer, Delivery, Transport
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,12 @@ class Worker:
     concurrency
         Consumer threads per queue, each with its own connection.
     prefetch
-        Messages the broker may hand each consumer ahead of its acknowledgements.
+        Messages the broker may hand each consumer ahead of its acknowledgements. For a
+        service with a ``batch_handler`` (the writer), also the most messages handled together:
+        those already waiting, up to ``prefetch``, go to the batch handler in one call (one
+        transaction), and each is acknowledged after it; if it raises, each is run again on
+        its own, so a bad message is retried or dead-lettered alone. (A transport without
+        ``consume_batch``, such as the Zocalo wrapper, takes them one at a time.)
     middleware
         Outermost first; default: structured logs, metrics, retries.
     metrics
@@ -113,7 +121,14 @@ class Worker:
         self.metrics_registry = metrics if metrics is not None else CollectorRegistry()
         if middleware is None:
             middleware = [structured_log, Metrics(self.metrics_registry), retries]
+        self._middleware = tuple(middleware)
         self._call = chain(middleware)
+        # several messages per call of the service's batch handler, where it has one
+        self.batching = (
+            service.batch_handler is not None
+            and prefetch > 1
+            and isinstance(transport, BatchConsumer)
+        )
         self._cancelled = cancelled
         self.dropped = 0  # messages dropped because their work was cancelled
         self.handled = 0  # messages handled (any outcome)
@@ -185,6 +200,22 @@ class Worker:
                 return
 
     def _consume(self, queue: str) -> None:
+        if self.batching:
+            assert isinstance(self.transport, BatchConsumer)
+
+            def on_batch(deliveries: Sequence[Delivery]) -> None:
+                try:
+                    self.handle_batch(queue, deliveries)
+                    with self._count:
+                        self.handled += len(deliveries)
+                except OSError:
+                    raise  # the broker went away: the transport reconnects, the messages return
+                except Exception:  # a bug outside the handler: as on_message below
+                    log.exception("worker %s failed on a batch from %s", self.service.name, queue)
+
+            self.transport.consume_batch(queue, on_batch, prefetch=self.prefetch, stop=self._stop)
+            return
+
         def on_message(delivery: Delivery) -> None:
             try:
                 self.handle(queue, delivery)
@@ -201,36 +232,100 @@ class Worker:
 
     def handle(self, queue: str, delivery: Delivery) -> None:
         """Handle one delivery from ``queue`` and settle it."""
+        admitted = self._admit(queue, delivery)
+        if admitted is not None:
+            self._settle(queue, delivery, admitted, self._call(admitted))
+
+    def handle_batch(self, queue: str, deliveries: Sequence[Delivery]) -> None:
+        """Handle deliveries from ``queue`` together through the service's batch handler, and
+        settle each once the batch's work is done; should the batch handler raise, run each
+        message on its own, as :meth:`handle` does, so that a bad one fails alone."""
+        admitted = []
+        for delivery in deliveries:
+            invocation = self._admit(queue, delivery)
+            if invocation is not None:
+                admitted.append((delivery, invocation))
+        outcomes = self._run_batch([invocation for _, invocation in admitted])
+        for (delivery, invocation), outcome in zip(admitted, outcomes, strict=True):
+            if outcome is None:  # the batch failed, or this message does not fit its model
+                outcome = self._call(invocation)
+            else:  # through the middleware (logs, metrics) with its outcome known
+                outcome = chain(self._middleware, _known(outcome))(invocation)
+            self._settle(queue, delivery, invocation, outcome)
+
+    def _run_batch(self, invocations: list[Invocation]) -> list[Outcome | None]:
+        """The outcomes of the batch handler, one per invocation; None for each that must be
+        run on its own."""
+        batch_handler = self.service.batch_handler
+        outcomes: list[Outcome | None] = [None] * len(invocations)
+        if batch_handler is None or len(invocations) < 2:
+            return outcomes
+        items, where = [], []
+        for i, invocation in enumerate(invocations):
+            try:
+                items.append(prepare(invocation))
+                where.append(i)
+            except PermanentError:
+                continue  # dead-lettered by the single path's middleware
+        if not items:
+            return outcomes
+        try:
+            results = batch_handler(items)
+            if results is not None and len(results) != len(items):
+                raise InternalError(
+                    f"batch handler of {self.service.name!r}: {len(results)} results "
+                    f"for {len(items)} messages"
+                )
+        except Exception:
+            log.warning(
+                "worker %s: a batch of %d failed; running each on its own",
+                self.service.name,
+                len(items),
+                exc_info=True,
+            )
+            return outcomes
+        for n, i in enumerate(where):
+            outcomes[i] = outcome_of(None if results is None else results[n])
+        return outcomes
+
+    def _admit(self, queue: str, delivery: Delivery) -> Invocation | None:
+        """The invocation of a delivery the handler should see; None (the delivery settled)
+        for one that is malformed, not this service's, or of cancelled work."""
         try:
             envelope = Envelope.from_bytes(delivery.body)
         except MalformedMessage as exc:
             self.transport.dead_letter(queue, delivery.body, reason=str(exc))
             delivery.ack()
-            return
+            return None
         step = envelope.recipe.steps.get(envelope.step)
         if queue in self._subscribed and step is not None and step.service != self.service.name:
             # a broadcast reaches every subscriber: this one is for another service's step
             delivery.ack()
-            return
+            return None
         if step is None or step.service != self.service.name:
             reason = f"step: {envelope.step!r} is not a step of service {self.service.name!r}"
             self.transport.dead_letter(queue, delivery.body, reason=reason)
             delivery.ack()
-            return
+            return None
         missing = {t for ts in step.outputs.values() for t in ts} - envelope.recipe.steps.keys()
         if missing:
             reason = f"recipe: step {envelope.step!r} sends to undefined steps {sorted(missing)}"
             self.transport.dead_letter(queue, delivery.body, reason=reason)
             delivery.ack()
-            return
+            return None
         if self._cancelled is not None and self._cancelled(envelope):
             log.info("dropped %s from %s: its work was cancelled", envelope.key, queue)
             self.dropped += 1
             delivery.ack()
-            return
-        outcome = self._call(Invocation(self.service, envelope, step, delivery.delivery_count))
+            return None
+        return Invocation(self.service, envelope, step, delivery.delivery_count)
+
+    def _settle(
+        self, queue: str, delivery: Delivery, invocation: Invocation, outcome: Outcome
+    ) -> None:
+        """Send ``outcome`` on, then acknowledge the delivery."""
         try:
-            self._send(queue, envelope, outcome, delivery.body)
+            self._send(queue, invocation.envelope, outcome, delivery.body)
         except OSError:
             raise
         except Exception as exc:  # e.g. a result that cannot be serialised
@@ -250,3 +345,12 @@ class Worker:
                 for target in outputs.get(emit.output, []):
                     message = next_envelope(envelope, target, emit.result)
                     send_to_step(self.transport, envelope.recipe.steps[target], message.to_bytes())
+
+
+def _known(outcome: Outcome) -> Callable[[Invocation], Outcome]:
+    """An innermost call that returns ``outcome`` (of work already done in a batch)."""
+
+    def call(invocation: Invocation) -> Outcome:
+        return outcome
+
+    return call

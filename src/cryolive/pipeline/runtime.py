@@ -33,6 +33,7 @@ from cryolive.pipeline.requests import start_requested
 from cryolive.pipeline.runs import StoppedRuns
 from cryolive.pipeline.watcher import Watcher
 from cryolive.services import pipeline_registry
+from cryolive.services.writer import BATCH as WRITER_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ def start_pipeline(
             registry[name],
             queues=queues,
             concurrency=concurrency,
+            # a service with a batch handler (the writer) takes what is waiting, one commit
+            prefetch=WRITER_BATCH if registry[name].batch_handler is not None else 1,
             cancelled=None if name == "writer" else stopped,
             heartbeat=heartbeats(sessions),
         )

@@ -40,7 +40,7 @@ def pipeline_registry(
             pick_service(),
             class2d_service(database_url, curation or CurationThresholds()),
             class3d_service(runner, database_url),
-            refine3d_service(runner),
+            refine3d_service(runner, database_url),
             writer_service(database_url),
         ]
     )

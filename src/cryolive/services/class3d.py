@@ -37,7 +37,11 @@ import starfile
 from cryolive.db.repo.classes import ClassSelection, run_selections
 from cryolive.errors import BadInputError
 from cryolive.io.layout import job_dir
-from cryolive.io.outputs.recon3d import gather_particles, read_class3d_outputs
+from cryolive.io.outputs.recon3d import (
+    gather_particles,
+    read_class3d_outputs,
+    read_initial_model_resolution,
+)
 from cryolive.io.particle_files import read_particle_tables
 from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
@@ -49,7 +53,7 @@ from cryolive.records import (
     MovieRef,
 )
 from cryolive.services._common import RESULTS, sessions_for
-from cryolive.services._jobs import run_step
+from cryolive.services._jobs import StepCancelledError, run_step, run_stopped
 from cryolive.services._rules3d import angular_efficiency, class_to_refine, run_due
 from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Class3DMessage, Refine3DMessage, WriteResults
@@ -147,7 +151,11 @@ def _add(state: dict[str, Any], message: Class3DMessage, selections: Selections,
 
 
 def _run(
-    job: Path, run: dict[str, Any], message: Class3DMessage, runner: JobRunner | None
+    job: Path,
+    run: dict[str, Any],
+    message: Class3DMessage,
+    runner: JobRunner | None,
+    stopped: Callable[[], bool] | None = None,
 ) -> Class3DRecord:
     """Gather the particles, make the initial model, classify; the run's record."""
     folder = job / f"run_{run['number']:03d}"
@@ -171,12 +179,15 @@ def _run(
     n_classes = max(1, min(settings.classes, particles // PER_CLASS))
     engine = ["--engine", settings.engine]
     initial = folder / "InitialModel"
+    # the point group goes to every step, so that the maps share its axes (refine3d's too)
+    sym = ["--symmetry", settings.symmetry]
     run_step(
         "initial-model",
-        [str(star), *engine],
+        [str(star), *sym, *engine],
         out_dir=initial,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     classified = folder / "Class3D"
     run_step(
@@ -187,11 +198,13 @@ def _run(
             str(initial / "initial_model.mrc"),
             "--classes",
             str(n_classes),
+            *sym,
             *engine,
         ],
         out_dir=classified,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     classes = read_class3d_outputs(classified)
     values = [
@@ -217,7 +230,9 @@ def _run(
         particles=particles,
         symmetry=settings.symmetry,
         binned_pixel_size_a=box.pixel_size_a,
-        initial_model=InitialModelValues(particles=particles),
+        initial_model=InitialModelValues(
+            particles=particles, resolution_a=read_initial_model_resolution(initial)
+        ),
         classes=values,
     )
 
@@ -249,10 +264,13 @@ def class3d(
     *,
     runner: JobRunner | None = None,
     chosen: Chosen | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[Emit]:
     """Gather the batch's selected particles; run the initial model and 3D classes that are due
     (as jobs of ``runner``: local processes when None). ``chosen``: the selections of the
-    run's 2D classifications as they stand (None: the engine's selections)."""
+    run's 2D classifications as they stand (None: the engine's selections). ``stopped``: asked
+    while a step's job runs; when the run was stopped the job is cancelled and the rest of the
+    work dropped."""
     job = job_dir(message.project_dir, "Class3D", message.program_id)
     selections = {} if chosen is None else chosen(message)
     with locked_state(job, _new) as state:
@@ -263,7 +281,11 @@ def class3d(
     records: list[AnyRecord] = list(again)
     refine: list[Refine3DMessage] = []
     for run in todo:
-        record = _run(job, run, message, runner)
+        try:
+            record = _run(job, run, message, runner, stopped)
+        except StepCancelledError as exc:
+            log.info("3D run %d dropped: %s", run["number"], exc)
+            break
         records.append(record)
         follow = _refine_message(record, message, job)
         if follow is not None:
@@ -297,6 +319,7 @@ def class3d_service(
     chosen = None if database_url is None else chosen_in(database_url)
 
     def handle(message: Class3DMessage, context: Context) -> list[Emit]:
-        return class3d(message, context, runner=runner, chosen=chosen)
+        stopped = run_stopped(database_url, message.program_id)
+        return class3d(message, context, runner=runner, chosen=chosen, stopped=stopped)
 
     return Service("class3d", Class3DMessage, handle)

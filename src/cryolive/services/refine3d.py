@@ -12,11 +12,16 @@ resolution) so far, the points of the Rosenthal-Henderson plot (BFactorFit rows)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import starfile
+from numpy.typing import NDArray
 
+from cryolive.engines.recon3d import euler_to_matrix, matrix_to_euler
+from cryolive.engines.refine3d import symmetry_rotations
 from cryolive.io.layout import job_dir
 from cryolive.io.maps import read_map
 from cryolive.io.outputs.recon3d import FscCurves, read_angles, read_fsc
@@ -25,7 +30,7 @@ from cryolive.jobs import JobRunner
 from cryolive.messaging.service import Context, Emit, Service
 from cryolive.records import BFactorPoint, MovieRef, RefinementRecord
 from cryolive.services._common import RESULTS
-from cryolive.services._jobs import StepFailedError, run_step
+from cryolive.services._jobs import StepCancelledError, StepFailedError, run_step, run_stopped
 from cryolive.services._rules3d import angular_efficiency
 from cryolive.services._state import claim, locked_state
 from cryolive.services.messages import Refine3DMessage, WriteResults
@@ -72,7 +77,10 @@ def _resolution(curves: FscCurves) -> float:
 
 
 def _refine(
-    job: Path, message: Refine3DMessage, runner: JobRunner | None
+    job: Path,
+    message: Refine3DMessage,
+    runner: JobRunner | None,
+    stopped: Callable[[], bool] | None = None,
 ) -> tuple[int, float, Path, float | None]:
     folder = job / f"run_{message.run_number:03d}_class{message.class_number:03d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +94,8 @@ def _refine(
             str(star),
             "--ref",
             message.class_map,
+            "--symmetry",
+            message.symmetry,
             "--iterations",
             str(settings.max_iterations),
             *engine,
@@ -93,6 +103,7 @@ def _refine(
         out_dir=refine,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     run_step(
         "postprocess",
@@ -100,6 +111,7 @@ def _refine(
         out_dir=post,
         timeout_s=STEP_TIMEOUT_S,
         runner=runner,
+        stopped=stopped,
     )
     resolution = _resolution(read_fsc(post / "postprocess.star"))
     angles = read_angles(refine / "run_data.star")
@@ -110,12 +122,32 @@ def _refine(
         len(angles),
         resolution,
     )
-    return len(angles), resolution, post / "postprocess.mrc", angular_efficiency(angles)
+    views = symmetry_expanded(angles, message.symmetry)
+    return len(angles), resolution, post / "postprocess.mrc", angular_efficiency(views)
+
+
+def symmetry_expanded(angles_deg: NDArray[np.floating], symmetry: str) -> NDArray[np.float64]:
+    """Every particle's |G| equivalent orientations (rot, tilt, psi): a symmetric refinement
+    writes its angles in the asymmetric unit, whose views alone would read as a poor spread."""
+    try:
+        group = symmetry_rotations(symmetry)
+    except ValueError:
+        group = np.eye(3)[None]
+    if len(group) == 1:
+        return np.asarray(angles_deg, dtype=np.float64)
+    a = euler_to_matrix(np.asarray(angles_deg, dtype=np.float64).reshape(-1, 3))
+    return matrix_to_euler(np.einsum("nij,gjk->ngik", a, group).reshape(-1, 3, 3))
 
 
 def refine3d(
-    message: Refine3DMessage, context: Context, *, runner: JobRunner | None = None
+    message: Refine3DMessage,
+    context: Context,
+    *,
+    runner: JobRunner | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[Emit]:
+    """Refine and post-process one class (as jobs of ``runner``), unless another worker is at
+    it; ``stopped``: asked while a job runs — a stopped run's job is cancelled, nothing sent."""
     job = job_dir(message.project_dir, "Refine3D", message.program_id)
     key = f"{message.run_number}/{message.class_number}"
     with locked_state(job, _new) as state:
@@ -124,7 +156,11 @@ def refine3d(
     if done is None and not mine:
         return []  # another worker is refining it
     if done is None:
-        particles, resolution, path, efficiency = _refine(job, message, runner)
+        try:
+            particles, resolution, path, efficiency = _refine(job, message, runner, stopped)
+        except StepCancelledError as exc:
+            log.info("refinement %s dropped: %s", key, exc)
+            return []
         with locked_state(job, _new) as state:
             state["points"][str(particles)] = resolution
             done = state["done"][key] = {
@@ -160,10 +196,14 @@ def _pixel(path: Path) -> float:
     return read_map(path)[1] or 1.0
 
 
-def refine3d_service(runner: JobRunner | None = None) -> Service[Refine3DMessage]:
-    """The service; refinement and post-processing run as jobs of ``runner`` (local when None)."""
+def refine3d_service(
+    runner: JobRunner | None = None, database_url: str | None = None
+) -> Service[Refine3DMessage]:
+    """The service; refinement and post-processing run as jobs of ``runner`` (local when None);
+    with a database, a user's Stop cancels the job of a run that is refining."""
 
     def handle(message: Refine3DMessage, context: Context) -> list[Emit]:
-        return refine3d(message, context, runner=runner)
+        stopped = run_stopped(database_url, message.program_id)
+        return refine3d(message, context, runner=runner, stopped=stopped)
 
     return Service("refine3d", Refine3DMessage, handle)

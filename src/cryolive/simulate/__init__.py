@@ -6,6 +6,7 @@ the layout a microscope writes, at a chosen rate, and ``truth.json`` with everyt
 
 from cryolive.simulate._config import (
     DETECTORS,
+    MOVIE_PRESETS,
     Detector,
     FaultRates,
     MovieConfig,
@@ -28,6 +29,7 @@ from cryolive.simulate._visit import simulate_visit, write_truth_map
 
 __all__ = [
     "DETECTORS",
+    "MOVIE_PRESETS",
     "Detector",
     "ExposurePlan",
     "ExposureRenderer",

@@ -100,7 +100,11 @@ class SpecimenSpec(BaseModel):
 
 
 class MovieConfig(BaseModel):
-    """The physics of every movie: optics, ice, particles, motion, dose, detector effects."""
+    """The physics of every movie: optics, ice, particles, motion, dose, detector effects.
+
+    The defaults are the ``realistic`` preset, as hard as real data (issue 23; sources in
+    docs/simulate.md); ``MovieConfig.preset("easy", ...)`` is the simulator before it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -118,9 +122,28 @@ class MovieConfig(BaseModel):
     ice_gradient: float = Field(default=0.3, ge=0, lt=1, description="relative change across")
     inelastic_mean_free_path_a: float = Field(default=3500.0, gt=0)
     ice_phase_noise_rad: float = Field(default=0.15, ge=0, description="per Å² pixel at 300 Å")
+    ice_texture: float = Field(
+        default=0.03,
+        ge=0,
+        lt=0.5,
+        description="relative sd of a low-frequency (~200 Å) texture of the ice's transmission",
+    )
     particle_density: float = Field(default=0.25, ge=0, le=0.6, description="area fraction")
+    particle_contrast: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="the protein's phase left against the ice it displaces (1: in vacuum)",
+    )
     preferred_view_kappa: float = Field(default=0.0, ge=0)
     drift_total_px: float = Field(default=4.0, ge=0, description="mean whole-frame path")
+    drift_settle_frames: float | None = Field(
+        default=3.0, gt=0, description="time constant of the initial settle; None: n_frames / 4"
+    )
+    drift_creep_fraction: float = Field(
+        default=0.35, ge=0, le=1, description="share of the path that is slow linear creep"
+    )
+    drift_jitter_px: float = Field(default=0.05, ge=0, description="random-walk step per frame")
     local_motion_px: float = Field(default=0.4, ge=0, description="peak local deviation")
     radiation_damage: bool = True
     noiseless: bool = Field(default=False, description="float32 expected counts, no Poisson")
@@ -128,6 +151,18 @@ class MovieConfig(BaseModel):
     dead_pixel_fraction: float = Field(default=2e-5, ge=0, lt=0.01)
     gain_spread: float = Field(default=0.05, ge=0, lt=0.5, description="std of pixel gain")
     eer_frames_per_fraction: int = Field(default=20, ge=1)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> MovieConfig:
+        """A named preset (``MOVIE_PRESETS``) with ``overrides`` on top.
+
+        ``realistic`` is the default (as hard as real data); ``easy`` is the simulator before
+        issue 23 (particles at their full phase in vacuum, a slow drift with no creep, no ice
+        texture), for tests that need *some* particles rather than a fair measure.
+        """
+        if name not in MOVIE_PRESETS:
+            raise ValueError(f"preset: unknown {name!r}; known: {sorted(MOVIE_PRESETS)}")
+        return cls.model_validate({**MOVIE_PRESETS[name], **overrides})
 
     @model_validator(mode="after")
     def _ranges(self) -> MovieConfig:
@@ -138,6 +173,17 @@ class MovieConfig(BaseModel):
         if not 0 < lo <= hi:
             raise ValueError(f"ice_thickness_range_a: need 0 < low <= high, got {(lo, hi)}")
         return self
+
+
+MOVIE_PRESETS: dict[str, dict[str, object]] = {
+    "realistic": {},
+    "easy": {
+        "particle_contrast": 1.0,
+        "ice_texture": 0.0,
+        "drift_settle_frames": None,
+        "drift_creep_fraction": 0.0,
+    },
+}
 
 
 class FaultRates(BaseModel):

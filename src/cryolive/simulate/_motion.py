@@ -15,22 +15,50 @@ def _profile(n_frames: int, tau_frames: float) -> np.ndarray:
 
 
 def drift_trajectory(
-    n_frames: int, rng: np.random.Generator, *, total_px: float, jitter_px: float = 0.05
+    n_frames: int,
+    rng: np.random.Generator,
+    *,
+    total_px: float,
+    jitter_px: float = 0.05,
+    settle_frames: float | None = None,
+    creep_fraction: float = 0.0,
 ) -> np.ndarray:
     """Whole-frame drift of each frame relative to frame 0, (n, 2) float64 columns (dy, dx) px.
 
-    The path starts fast and slows down (as beam-induced motion does) along a random
-    direction; its length is ``total_px`` x U(0.5, 1.5), plus a random walk of ``jitter_px``
-    per frame. Frame 0 has zero drift.
+    The path's length is ``total_px`` x U(0.5, 1.5). Of it, ``1 - creep_fraction`` is an
+    exponential settle ``1 - exp(-t / settle_frames)`` (fast at first, as beam-induced motion
+    is; ``None``: ``n_frames / 4``, normalised to end at the last frame) along a random
+    direction, and ``creep_fraction`` a slow linear creep at up to 60° from it (so the path
+    bends). On top, a random walk of ``jitter_px`` per frame. Frame 0 has zero drift.
+
+    Notes
+    -----
+    Beam-induced motion is fastest over the first few e/Å² and then slows to a steady stage
+    drift (Brilot et al. 2012, doi:10.1016/j.jsb.2012.02.003; Li et al. 2013,
+    doi:10.1038/nmeth.2472); ``settle_frames`` of 3 at 1 e/Å² per frame settles over ~3 e/Å².
     """
     if n_frames < 1:
         raise ValueError(f"n_frames: must be at least 1, got {n_frames}")
     if total_px < 0:
         raise ValueError(f"total_px: must be non-negative, got {total_px}")
+    if settle_frames is not None and settle_frames <= 0:
+        raise ValueError(f"settle_frames: must be positive, got {settle_frames}")
+    if not 0 <= creep_fraction <= 1:
+        raise ValueError(f"creep_fraction: must be in [0, 1], got {creep_fraction}")
     angle = rng.uniform(0, 2 * np.pi)
     length = total_px * rng.uniform(0.5, 1.5)
-    path = _profile(n_frames, tau_frames=max(n_frames / 4.0, 1.0))[:, None] * length
-    drift = path * np.array([np.sin(angle), np.cos(angle)])
+    if settle_frames is None and creep_fraction == 0:
+        # the model before issue 23 (the ``easy`` preset), with the same random draws
+        path = _profile(n_frames, tau_frames=max(n_frames / 4.0, 1.0))[:, None] * length
+        drift = path * np.array([np.sin(angle), np.cos(angle)])
+    else:
+        t = np.arange(n_frames, dtype=np.float64)
+        tau = settle_frames if settle_frames is not None else max(n_frames / 4.0, 1.0)
+        settle = (1.0 - np.exp(-t / tau)) * (1.0 - creep_fraction) * length
+        creep = t / max(n_frames - 1, 1) * creep_fraction * length
+        bend = angle + rng.uniform(-np.pi / 3, np.pi / 3)
+        drift = settle[:, None] * np.array([np.sin(angle), np.cos(angle)])
+        drift += creep[:, None] * np.array([np.sin(bend), np.cos(bend)])
     steps = rng.normal(0.0, jitter_px, size=(n_frames, 2))
     steps[0] = 0.0
     return np.asarray(drift + np.cumsum(steps, axis=0), dtype=np.float64)

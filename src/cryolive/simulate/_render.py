@@ -104,7 +104,14 @@ def plan_exposure(
             len(positions), rng, preferred_view_kappa=config.preferred_view_kappa
         ),
         species=species,
-        drift_px=drift_trajectory(config.n_frames, rng, total_px=config.drift_total_px),
+        drift_px=drift_trajectory(
+            config.n_frames,
+            rng,
+            total_px=config.drift_total_px,
+            jitter_px=config.drift_jitter_px,
+            settle_frames=config.drift_settle_frames,
+            creep_fraction=config.drift_creep_fraction,
+        ),
         tile_px=tile,
         tile_centres=(cy, cx),
         local_px=local,
@@ -165,7 +172,8 @@ class ExposureRenderer:
             centres = plan.positions_px[chosen] + self.margin
             ys = (xyz[..., 1] / p + centres[:, None, 0]).ravel()
             xs = (xyz[..., 0] / p + centres[:, None, 1]).ravel()
-            w = np.broadcast_to(specimen.phase_rad_a2 / p**2, xyz.shape[:2]).ravel()
+            contrast = config.particle_contrast / p**2  # against the ice it displaces
+            w = np.broadcast_to(specimen.phase_rad_a2 * contrast, xyz.shape[:2]).ravel()
             _splat(phase, ys, xs, w)
         yy = np.arange(py, dtype=np.float32)[:, None] - self.margin
         xx = np.arange(px, dtype=np.float32)[None, :] - self.margin
@@ -189,6 +197,8 @@ class ExposureRenderer:
         k2 = kx * kx + ky * ky
         atom_blur = np.exp(-2 * np.pi**2 * 0.7**2 * k2).astype(np.float32)
         att = np.exp(-thickness / np.float32(config.inelastic_mean_free_path_a))
+        if config.ice_texture > 0:
+            att *= _ice_texture(self.padded, p, config.ice_texture, rng)
         c_ice = sfft.irfft2(sfft.rfft2(ice_noise, workers=-1) * ctf, s=self.padded, workers=-1)
         c_part = sfft.irfft2(
             sfft.rfft2(phase, workers=-1) * ctf * atom_blur, s=self.padded, workers=-1
@@ -249,6 +259,21 @@ class ExposureRenderer:
                 else:
                     frame = image[m : m + ny, m : m + nx]
                 yield np.maximum(frame, 0.0, out=frame if frame.base is None else None)
+
+
+def _ice_texture(
+    shape: tuple[int, int], pixel_size_a: float, sd: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(y, x) float32 factor 1 + texture: white noise with its power kept below ~1/200 Å⁻¹
+    (a Gaussian filter exp(-(200 Å k)² / 2)), scaled to a relative sd of ``sd``, clipped to
+    stay positive."""
+    ky, kx = rfft_frequencies(shape, pixel_size_a)
+    lowpass = np.exp(-0.5 * 200.0**2 * (kx * kx + ky * ky)).astype(np.float32)
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    field: np.ndarray = sfft.irfft2(sfft.rfft2(noise, workers=-1) * lowpass, s=shape, workers=-1)
+    field -= field.mean()  # a texture, not a change of the mean transmission
+    field *= np.float32(sd / max(float(field.std()), 1e-12))
+    return np.asarray(np.clip(1.0 + field, 0.1, None), dtype=np.float32)
 
 
 def _fast_size(n: int) -> int:

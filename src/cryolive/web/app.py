@@ -29,6 +29,7 @@ from cryolive.config import Settings
 from cryolive.db import make_engine, session_factory
 from cryolive.messaging.transport import Transport
 from cryolive.web import assets as asset_routes
+from cryolive.web import bundle
 from cryolive.web.assets import Assets
 from cryolive.web.auth import (
     Authenticator,
@@ -38,6 +39,7 @@ from cryolive.web.auth import (
     TrustedProxies,
 )
 from cryolive.web.broker import broker_view
+from cryolive.web.bundle import plotly_js
 from cryolive.web.deps import NotLoggedIn
 from cryolive.web.pages import ago, duration, url_segment, utc_time
 from cryolive.web.routes import alerts as alert_routes
@@ -109,13 +111,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def plotly_js() -> Path:
-    """plotly.min.js as the installed ``plotly`` package ships it."""
-    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
-
-
-def page_assets() -> Assets:
-    """The scripts and style sheet the pages load, under hashed, long-cached names."""
+def page_assets(chart_bundle: Path | None = None) -> Assets:
+    """The scripts and style sheet the pages load, under hashed, long-cached names: with the
+    partial chart bundle when ``chart_bundle`` (or :func:`bundle.default_location`) holds the
+    pinned one (:func:`bundle.partial_bundle`)."""
     names = (
         "cryolive.css",
         "charts.js",
@@ -127,8 +126,16 @@ def page_assets() -> Assets:
         "docs.js",
         "recon3d.js",
     )
-    files = {name: _HERE / "static" / name for name in names}
-    return Assets(files | {"plotly.min.js": plotly_js()})
+    files = {name: _HERE / "static" / name for name in names} | {bundle.FULL: plotly_js()}
+    partial = bundle.partial_bundle(chart_bundle)
+    if partial is not None:
+        files[bundle.PARTIAL] = partial
+    return Assets(files)
+
+
+def chart_bundle_name(assets: Assets) -> str:
+    """The Plotly bundle the chart pages load: the partial one when it is an asset."""
+    return bundle.PARTIAL if assets.has(bundle.PARTIAL) else bundle.FULL
 
 
 def swagger_ui_files() -> Path:
@@ -192,8 +199,9 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.state.templates.env.filters["segment"] = url_segment
     app.state.templates.env.filters.update(utc=utc_time, ago=ago, duration=duration)
-    app.state.assets = page_assets()
+    app.state.assets = page_assets(settings.web.chart_bundle)
     app.state.templates.env.globals["asset"] = app.state.assets.url
+    app.state.templates.env.globals["chart_bundle"] = chart_bundle_name(app.state.assets)
     app.state.broker = broker_view(settings, transport=transport, queues=queues)
 
     app.include_router(asset_routes.router)

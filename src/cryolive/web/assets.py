@@ -64,6 +64,9 @@ class Assets:
         for asset in self._by_name.values():
             asset.body(compressed=True)
 
+    def has(self, name: str) -> bool:
+        return name in self._by_name
+
     def url(self, name: str) -> str:
         """The hashed URL of ``name``; a KeyError for a file that is not an asset."""
         asset = self._by_name[name]

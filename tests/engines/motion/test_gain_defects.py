@@ -65,3 +65,17 @@ def test_planted_hot_and_dead_pixels_are_found_and_replaced(rng: np.random.Gener
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(5)
+
+
+@pytest.mark.parametrize("shape", [(64, 48), (9, 9), (5, 7)])
+def test_the_high_pass_box_mean_is_scipys_uniform_filter(shape: tuple[int, int]) -> None:
+    """The gain-orientation high pass's box mean (written with running sums so that a
+    ``cryolive motioncorr`` call does not import scipy) against scipy.ndimage's, mirrored
+    edges included, also where the box is wider than the image."""
+    from scipy import ndimage
+
+    from cryolive.engines.motion._gain import _box_mean
+
+    image = np.random.default_rng(2).standard_normal(shape).astype(np.float32) * 100 + 3
+    expected = ndimage.uniform_filter(image.astype(np.float64), size=9, mode="reflect")
+    np.testing.assert_allclose(_box_mean(image, 9), expected, rtol=0, atol=1e-9)

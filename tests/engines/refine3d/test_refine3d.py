@@ -78,8 +78,8 @@ def test_half_sets_never_see_each_other(truth: np.ndarray, stack: ParticleStack3
 
 
 def test_bad_input_is_refused(truth: np.ndarray, stack: ParticleStack3D) -> None:
-    with pytest.raises(ValueError, match="only C1"):
-        refine3d(stack, truth, symmetry="D7")
+    with pytest.raises(ValueError, match="symmetry must be Cn or Dn"):
+        refine3d(stack, truth, symmetry="C0")
     with pytest.raises(ValueError, match="reference: shape"):
         refine3d(stack, truth[:16, :16, :16])
     with pytest.raises(ValueError, match="not all zero"):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from ispyb.sqlalchemy import CTF, MotionCorrection, Movie, ParticlePicker, RelativeIceThickness
 from sqlalchemy.orm import Session
 
+from cryolive.db.repo import _series_rows
 from cryolive.db.repo import _shared as shared
 from cryolive.db.repo._children import find_children, upsert_children
 from cryolive.db.repo._keys import require, table_of, upsert_many
@@ -35,17 +36,25 @@ PICKER = table_of(ParticlePicker)
 MotionCorrectionKey = tuple[int, str, int]  # data collection, movie path, program
 
 
-def write_movies(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
-    return upsert_many(
+def write_movies(
+    session: Session, *, records: Sequence[MovieRecord], summary: bool = True
+) -> list[int]:
+    """``summary``: copy the movies into the series summary too (False: the caller will)."""
+    ids = upsert_many(
         session, table=MOVIE, rows=[(r.key, r.values()) for r in records], adopt=shared.MOVIES
     )
+    if summary:
+        _series_rows.refresh(session, movie_ids=ids)
+    return ids
 
 
 def update_movie_metadata(session: Session, *, records: Sequence[MovieRecord]) -> list[int]:
     """Write movies' acquisition metadata (metadata that came after the movie was registered),
     leaving what else the rows hold (their foil hole) as it is."""
     rows = [(r.key, {k: v for k, v in r.values().items() if k != "foilHoleId"}) for r in records]
-    return upsert_many(session, table=MOVIE, rows=rows)
+    ids = upsert_many(session, table=MOVIE, rows=rows)
+    _series_rows.refresh(session, movie_ids=ids)
+    return ids
 
 
 def write_motion_corrections(
@@ -53,8 +62,10 @@ def write_motion_corrections(
     *,
     records: Sequence[MotionCorrectionRecord],
     movie_ids: Mapping[Any, int] | None = None,
+    summary: bool = True,
 ) -> list[int]:
-    """``movie_ids``: ids of movies the caller has just written, by key (saves a look-up)."""
+    """``movie_ids``: ids of movies the caller has just written, by key (saves a look-up);
+    ``summary``: copy the rows into the series summary too (False: the caller will)."""
     movie_ids = require(session, table=MOVIE, keys=[r.movie.key for r in records], known=movie_ids)
     rows = [
         (
@@ -63,7 +74,7 @@ def write_motion_corrections(
         )
         for r in records
     ]
-    return upsert_children(
+    ids = upsert_children(
         session,
         table=MOTION_CORRECTION,
         parent=MOVIE,
@@ -71,6 +82,9 @@ def write_motion_corrections(
         program_column="autoProcProgramId",
         rows=rows,
     )
+    if summary:
+        _series_rows.refresh(session, motion_correction_ids=ids)
+    return ids
 
 
 def motion_correction_ids(
@@ -99,6 +113,7 @@ def _write_on_motion_correction(
     known: Mapping[Any, int] | None,
     parent_column: str = "motionCorrectionId",
     program_column: str = "autoProcProgramId",
+    summary: bool,
 ) -> list[int]:
     known = known or {}
     unknown = [r.motion_correction_key for r in records if r.motion_correction_key not in known]
@@ -106,7 +121,7 @@ def _write_on_motion_correction(
     rows = [
         ((mc_ids[r.motion_correction_key], r.auto_proc_program_id), r.values()) for r in records
     ]
-    return upsert_children(
+    ids = upsert_children(
         session,
         table=table,
         parent=MOTION_CORRECTION,
@@ -114,6 +129,9 @@ def _write_on_motion_correction(
         program_column=program_column,
         rows=rows,
     )
+    if summary:
+        _series_rows.refresh(session, motion_correction_ids=[key[0] for key, _ in rows])
+    return ids
 
 
 def write_particle_pickers(
@@ -121,6 +139,7 @@ def write_particle_pickers(
     *,
     records: Sequence[ParticlePickerRecord],
     motion_correction_ids: Mapping[Any, int] | None = None,
+    summary: bool = True,
 ) -> list[int]:
     """ParticlePicker rows, one per micrograph and program (ISPyB's firstMotionCorrectionId)."""
     return _write_on_motion_correction(
@@ -130,6 +149,7 @@ def write_particle_pickers(
         known=motion_correction_ids,
         parent_column="firstMotionCorrectionId",
         program_column="programId",
+        summary=summary,
     )
 
 
@@ -138,9 +158,10 @@ def write_ctfs(
     *,
     records: Sequence[CtfRecord],
     motion_correction_ids: Mapping[Any, int] | None = None,
+    summary: bool = True,
 ) -> list[int]:
     return _write_on_motion_correction(
-        session, table=CTF_TABLE, records=records, known=motion_correction_ids
+        session, table=CTF_TABLE, records=records, known=motion_correction_ids, summary=summary
     )
 
 
@@ -149,9 +170,10 @@ def write_ice_thickness(
     *,
     records: Sequence[IceThicknessRecord],
     motion_correction_ids: Mapping[Any, int] | None = None,
+    summary: bool = True,
 ) -> list[int]:
     return _write_on_motion_correction(
-        session, table=ICE, records=records, known=motion_correction_ids
+        session, table=ICE, records=records, known=motion_correction_ids, summary=summary
     )
 
 
@@ -164,17 +186,20 @@ def write_result_sets(
     ice: Sequence[IceThicknessRecord] = (),
     picks: Sequence[ParticlePickerRecord] = (),
 ) -> None:
-    """Write a batch of results of several kinds, parents first (children reuse their ids)."""
-    movie_ids = dict(
-        zip([r.key for r in movies], write_movies(session, records=movies), strict=True)
+    """Write a batch of results of several kinds, parents first (children reuse their ids),
+    then copy what changed into the series summary (two statements for the whole batch)."""
+    written = write_movies(session, records=movies, summary=False)
+    movie_ids = dict(zip([r.key for r in movies], written, strict=True))
+    mc_written = write_motion_corrections(
+        session, records=motion_corrections, movie_ids=movie_ids, summary=False
     )
-    mc_ids = dict(
-        zip(
-            [r.key for r in motion_corrections],
-            write_motion_corrections(session, records=motion_corrections, movie_ids=movie_ids),
-            strict=True,
-        )
-    )
-    write_ctfs(session, records=ctfs, motion_correction_ids=mc_ids)
-    write_ice_thickness(session, records=ice, motion_correction_ids=mc_ids)
-    write_particle_pickers(session, records=picks, motion_correction_ids=mc_ids)
+    mc_ids = dict(zip([r.key for r in motion_corrections], mc_written, strict=True))
+    on_motion = [r.motion_correction_key for r in (*ctfs, *ice, *picks)]
+    unknown = list(dict.fromkeys(key for key in on_motion if key not in mc_ids))
+    if unknown:  # looked up once here, not once per kind of result
+        mc_ids |= motion_correction_ids(session, keys=unknown)
+    write_ctfs(session, records=ctfs, motion_correction_ids=mc_ids, summary=False)
+    write_ice_thickness(session, records=ice, motion_correction_ids=mc_ids, summary=False)
+    write_particle_pickers(session, records=picks, motion_correction_ids=mc_ids, summary=False)
+    touched = {*mc_written, *(mc_ids[key] for key in on_motion)}
+    _series_rows.refresh(session, movie_ids=written, motion_correction_ids=touched)

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from ispyb.sqlalchemy import (
     CTF,
@@ -24,12 +25,12 @@ from ispyb.sqlalchemy import (
     ProcessingJob,
     RelativeIceThickness,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from cryolive.db.models import WorkItem
+from cryolive.db.repo import _series_rows
 from cryolive.db.repo._downsample import extremes_kept, take
+from cryolive.db.repo._sql import EpochSeconds, raw_rows
 from cryolive.db.repo.classes import gallery, selected_particle_count
 
 FILE_KINDS = {
@@ -85,15 +86,16 @@ def _job_programs(session: Session, data_collection_id: int) -> list[int]:
     ]
 
 
-def _most_results(session: Session, column: Any, candidates: list[int]) -> int | None:
-    """The candidate program with the most rows in ``column``'s table (each count uses the
-    program's index: a program belongs to one data collection, so no join is needed)."""
+def _most_results(session: Session, column: Any, candidates: list[int]) -> tuple[int | None, int]:
+    """The candidate program with the most rows in ``column``'s table, and its count (each
+    count uses the program's index: a program belongs to one data collection, so no join is
+    needed)."""
     best, most = None, 0
     for program in candidates:
         n = session.scalar(sa.select(sa.func.count()).where(column == program)) or 0
         if n > most:
             best, most = program, int(n)
-    return best
+    return best, most
 
 
 def _on_motion(
@@ -115,27 +117,43 @@ def _on_motion(
     ]
 
 
-def programs(session: Session, *, data_collection_id: int, motion: int | None = None) -> Programs:
-    """One run shown per collection: the motion-correction program with the most results (or
-    the one asked for), and for CTF, ice and picks the programs that worked on *its* motion
-    corrections, so no chart mixes a reprocess's values with the automatic run's."""
+def _chosen(
+    session: Session, data_collection_id: int, motion: int | None
+) -> tuple[Programs, tuple[int, int, int, int]]:
+    """:func:`programs`, and how many rows each chosen program has in ISPyB (motion
+    corrections, CTF fits, ice measurements, micrographs picked)."""
     candidates = _job_programs(session, data_collection_id)
     if motion is None:
-        motion = _most_results(session, MotionCorrection.autoProcProgramId, candidates)
+        motion, n_motion = _most_results(session, MotionCorrection.autoProcProgramId, candidates)
+    else:
+        n_motion = int(
+            session.scalar(
+                sa.select(sa.func.count()).where(MotionCorrection.autoProcProgramId == motion)
+            )
+            or 0
+        )
     if motion is None:
-        return Programs(None, None, None, None)
+        return Programs(None, None, None, None), (0, 0, 0, 0)
 
-    def chosen(program: Any, parent: Any) -> int | None:
+    def chosen(program: Any, parent: Any) -> tuple[int | None, int]:
         return _most_results(
             session, program, _on_motion(session, program, parent, candidates, motion)
         )
 
-    return Programs(
-        motion=motion,
-        ctf=chosen(CTF.autoProcProgramId, CTF.motionCorrectionId),
-        ice=chosen(RelativeIceThickness.autoProcProgramId, RelativeIceThickness.motionCorrectionId),
-        picker=chosen(ParticlePicker.programId, ParticlePicker.firstMotionCorrectionId),
+    ctf = chosen(CTF.autoProcProgramId, CTF.motionCorrectionId)
+    ice = chosen(RelativeIceThickness.autoProcProgramId, RelativeIceThickness.motionCorrectionId)
+    picker = chosen(ParticlePicker.programId, ParticlePicker.firstMotionCorrectionId)
+    return (
+        Programs(motion=motion, ctf=ctf[0], ice=ice[0], picker=picker[0]),
+        (n_motion, ctf[1], ice[1], picker[1]),
     )
+
+
+def programs(session: Session, *, data_collection_id: int, motion: int | None = None) -> Programs:
+    """One run shown per collection: the motion-correction program with the most results (or
+    the one asked for), and for CTF, ice and picks the programs that worked on *its* motion
+    corrections, so no chart mixes a reprocess's values with the automatic run's."""
+    return _chosen(session, data_collection_id, motion)[0]
 
 
 def _joined(progs: Programs) -> Any:
@@ -174,45 +192,6 @@ def _joined(progs: Programs) -> Any:
     )
 
 
-class _EpochSeconds(FunctionElement[int]):
-    """Seconds since 1970-01-01 of a naive DATETIME read as UTC, computed by the database:
-    50,000 datetimes parsed in Python cost more than the rest of the series put together."""
-
-    type = sa.Integer()
-    inherit_cache = True
-
-
-@compiles(_EpochSeconds)
-def _epoch_default(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})"
-
-
-@compiles(_EpochSeconds, "sqlite")
-def _epoch_sqlite(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-def _rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
-    """The rows of a Core query as the driver's own tuples (its C ``fetchall``), without
-    SQLAlchemy's per-row result objects: every column read here is a number the driver
-    already converts, so no type processing is skipped."""
-    connection = session.connection()
-    compiled = query.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.construct_params()
-    bound: Any = params
-    if compiled.positional:
-        bound = tuple(params[name] for name in compiled.positiontup or ())
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), bound)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
 def series(
     session: Session,
     *,
@@ -220,6 +199,7 @@ def series(
     after_movie_id: int = 0,
     until_movie_id: int | None = None,
     motion: int | None = None,
+    summary: bool = True,
 ) -> dict[str, Any]:
     """Every movie after ``after_movie_id`` (up to ``until_movie_id`` included, when given) in
     acquisition order, as columns (``SERIES_COLUMNS``).
@@ -230,14 +210,25 @@ def series(
     Only numbers are read (the creation time is converted by the database), and the columns
     are built by comprehensions, not row by row. The results' columns are ISPyB FLOATs, which
     both drivers return as ``float``.
+
+    The whole series is read from the writer's summary (one table, see
+    :mod:`cryolive.db.repo._series_rows`) when it holds exactly as many movies and results of
+    the chosen programs as ISPyB does; otherwise (rows another ISPyB client wrote, several
+    programs' fits of one micrograph) from ISPyB's tables as above. ``summary=False``: from
+    ISPyB's tables in any case (the reference the summary is tested against).
     """
-    progs = programs(session, data_collection_id=data_collection_id, motion=motion)
-    movies = _rows(
+    whole = after_movie_id == 0 and until_movie_id is None
+    progs, in_ispyb = _chosen(session, data_collection_id, motion)
+    if whole and summary:
+        found = _from_summary(session, data_collection_id, progs, in_ispyb)
+        if found is not None:
+            return found
+    movies = raw_rows(
         session,
         sa.select(
             Movie.movieId,
             Movie.movieNumber,
-            _EpochSeconds(Movie.createdTimeStamp),
+            EpochSeconds(Movie.createdTimeStamp),
             Movie.movieFullPath,
         )
         .where(
@@ -247,7 +238,7 @@ def series(
         )
         .order_by(Movie.movieId),
     )
-    motion_rows = _rows(
+    motion_rows = raw_rows(
         session,
         sa.select(
             MotionCorrection.movieId,
@@ -261,7 +252,6 @@ def series(
     )
     wanted = [row[1] for row in motion_rows]
     few = len(wanted) < 500  # a live update or a narrow zoom: ask for these fits only
-    whole = after_movie_id == 0 and until_movie_id is None
 
     def results(*columns: Any, key: Any, program: Any, chosen: int | None) -> dict[Any, Any]:
         query = sa.select(key, *columns).where(program == (chosen or -1))
@@ -269,7 +259,7 @@ def series(
             query = query.where(key.in_(wanted))
         elif not whole:  # a stretch of the collection: the fits of its motion corrections' ids
             query = query.where(key.between(min(wanted), max(wanted)))
-        rows = _rows(session, query)
+        rows = raw_rows(session, query)
         return {row[0]: row[1:] for row in rows}
 
     ctf = results(
@@ -312,6 +302,73 @@ def series(
         "programs": progs.__dict__,
         "downsampled_from": None,  # every movie (see :func:`thinned`)
     }
+
+
+def _from_summary(
+    session: Session, data_collection_id: int, progs: Programs, in_ispyb: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """The whole :func:`series` from the summary, or None when its counts differ from
+    ISPyB's (``in_ispyb``: the chosen programs' row counts, from :func:`_chosen`)."""
+    movies_in_ispyb = session.scalar(
+        sa.select(sa.func.count()).where(Movie.dataCollectionId == data_collection_id)
+    )
+    picked = (progs.ctf, progs.ice, progs.picker)
+    kept = _series_rows.counts(
+        session, data_collection_id=data_collection_id, motion=progs.motion, programs=picked
+    )
+    if kept != (int(movies_in_ispyb or 0), *in_ispyb):
+        return None
+    found = _series_rows.read(session, data_collection_id=data_collection_id, motion=progs.motion)
+    movie_ids = found.movies[:, 0]
+    n = len(movie_ids)
+    rows = found.results
+    at = np.searchsorted(movie_ids, rows[:, 0])  # each row's movie (both in movie order)
+    known = at < n
+    known[known] = movie_ids[at[known]] == rows[known, 0]
+    rows, at = rows[known], at[known]
+
+    def column(values: np.ndarray, *, where: Any = None, integer: bool = False) -> list[Any]:
+        out = np.full(n, np.nan)
+        if where is None:
+            out[at] = values
+        else:
+            out[at[where]] = values[where]
+        return _listed(out, integer=integer)
+
+    ctf, ice, picker = (
+        rows[:, i] == (-1 if p is None else p) for i, p in zip((3, 7, 9), picked, strict=True)
+    )
+    return {
+        "movie_id": _listed(movie_ids, integer=True),
+        "movie_number": _listed(found.movies[:, 1], integer=True),
+        "name": found.names,
+        "created": _listed(found.movies[:, 2], integer=True),
+        "total_motion_a": column(rows[:, 2]),
+        "defocus_a": column(rows[:, 4], where=ctf),
+        "astigmatism_a": column(rows[:, 5], where=ctf),
+        "resolution_a": column(rows[:, 6], where=ctf),
+        "ice_median": column(rows[:, 8], where=ice),
+        "particles": column(rows[:, 10], where=picker, integer=True),
+        "programs": progs.__dict__,
+        "downsampled_from": None,
+    }
+
+
+def _listed(values: np.ndarray, *, integer: bool = False) -> list[Any]:
+    """A float64 column as a list of Python floats (ints if ``integer``), None for NaN."""
+    missing = np.isnan(values)
+    if integer:
+        out: list[Any] = np.where(missing, 0, values).astype(np.int64).tolist()
+    else:
+        out = values.tolist()
+    for i in np.flatnonzero(missing).tolist():
+        out[i] = None
+    return out
+
+
+def backfill_summary(connection: sa.Connection) -> None:
+    """Fill the series summary from every movie and result ISPyB holds (migration 0007)."""
+    _series_rows.backfill(connection)
 
 
 def version(

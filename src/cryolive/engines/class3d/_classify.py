@@ -12,10 +12,15 @@ from numpy.typing import NDArray
 
 from cryolive.engines._search3d import (
     Prepared,
+    Translations,
+    align,
+    centred,
     lowpass,
+    offset_grid,
     prepare,
+    refine_origins,
     resize_volume,
-    score,
+    search,
     sgd_step,
     soft_mask,
     symmetrise,
@@ -31,6 +36,7 @@ from cryolive.engines.recon3d import (
     matrix_to_euler,
     orientation_grid,
     particle_ctf,
+    shift_phases,
 )
 
 Progress = Callable[[int, int], None]
@@ -53,6 +59,9 @@ class Class3DResult:
         FSC 0.143 between the class's two half-set reconstructions (Å; the box size when empty).
     angular_efficiency : (K,) float64
         Coverage of viewing directions, 0 … 1 (see :func:`angular_efficiency`).
+    origins_a : (n, 2) float64
+        Each particle's origin (x, y Å, as rlnOriginXAngst/YAngst): its given origin plus the
+        offset the translation search found.
     """
 
     maps: NDArray[np.float32]
@@ -61,6 +70,7 @@ class Class3DResult:
     class_sizes: NDArray[np.int64]
     resolution_a: NDArray[np.float64]
     angular_efficiency: NDArray[np.float64]
+    origins_a: NDArray[np.float64]
     pixel_size_a: float
     changes: tuple[float, ...]  # fraction of particles changing class, per iteration
 
@@ -94,6 +104,7 @@ def classify3d(
     sgd_steps: int = 40,
     batch_size: int = 100,
     step: float = 0.5,
+    offset_range_px: float = 4.0,
     rng: np.random.Generator,
     progress: Progress | None = None,
 ) -> Class3DResult:
@@ -102,7 +113,8 @@ def classify3d(
     Parameters
     ----------
     stack : ParticleStack3D
-        White particles with their CTF; origins, when given, are applied (not refined).
+        White particles with their CTF; origins, when given, are where the translation
+        search starts.
     reference : (b, b, b) float
         A map of the particles' box and pixel (e.g. the initial model), in register with them.
     classes, iterations : int
@@ -120,6 +132,11 @@ def classify3d(
     sgd_steps, batch_size, step : int, int, float
         Stochastic steps before the iterations: minibatches of ``batch_size``, hard assignment,
         each class moved ``step`` of the way to its minibatch reconstruction.
+    offset_range_px : float
+        Translation search: each particle's origin is refined up to this far (pixels; at most
+        a quarter of the box) from its given origin (0: origins kept as given), jointly with
+        the orientations on offsets one working-box pixel apart (±2 against the reference,
+        then ±1 about the current origin), and on a ±½-pixel grid in the last iteration.
     rng : numpy.random.Generator
 
     Notes
@@ -132,6 +149,8 @@ def classify3d(
     """
     ref = np.asarray(reference, dtype=np.float32)
     _check(stack, ref, classes, iterations, initial_lowpass_a, max_resolution_a, sgd_steps)
+    if not offset_range_px >= 0:
+        raise ValueError(f"offset_range_px must be at least 0, got {offset_range_px}")
     group = symmetry_rotations(symmetry)
     box, pixel = stack.box, stack.pixel_size_a
     max_a = max(max_resolution_a, 2.0 * pixel * box / (box - 6))
@@ -150,32 +169,54 @@ def classify3d(
     grid = orientation_grid(angle_step_deg)
     n = stack.count
     total = sgd_steps + iterations + 1
+    reach = min(offset_range_px, box / 4) * pixel
+    wide = local = fine_offsets = None
+    if offset_range_px > 0:
+        wide = Translations(offset_grid(parts.pixel_size_a, 2), reach, joint=True)
+        local = Translations(offset_grid(parts.pixel_size_a, 1), reach, joint=True)
+        fine_offsets = Translations(offset_grid(0.5 * pixel, 1), reach)
+    offsets = local.offsets_a if local is not None else np.zeros((1, 2))
+    origins = np.zeros((n, 2))
     start = resize_volume(lowpass(ref, start_shell), small) * mask
-    _, rot, _ = score(parts, start, grid, start_shell)
+    rot, _, origins = align(parts, [start], grid, start_shell, origins, wide)
     models = []
     for _ in range(classes):
         half = rng.permutation(n)[: n // 2]
-        models.append(_model(parts, half, grid[rot[half]], start_shell, mask, group))
+        models.append(_model(parts, half, grid[rot[half]], start_shell, mask, group, origins))
     batch = min(batch_size, n)
     for it in range(sgd_steps):
         limit = start_shell + (max_shell - start_shell) * it / max(1, sgd_steps - 1)
         idx = rng.choice(n, size=batch, replace=False)
-        models = sgd_step(parts, models, grid, limit, batch=idx, step=step, mask=mask, group=group)
+        models, origins = sgd_step(
+            parts, models, grid, limit, batch=idx, step=step, mask=mask, group=group,
+            origins_a=origins, translations=local,
+        )  # fmt: skip
         if progress is not None:
             progress(it + 1, total)
     cls = np.full(n, -1, dtype=np.int64)
     limit = start_shell
     changes = []
     for it in range(iterations):
-        scored = [score(parts, m, grid, limit) for m in models]
+        scored = [
+            search(parts, m, grid, limit, origins_a=origins, offsets_a=offsets, max_origin_a=reach)
+            for m in models
+        ]
         s_all = np.stack([t[0] for t in scored])  # (K, n)
         r_all = np.stack([t[1] for t in scored])
         sigma2 = float(np.median(np.stack([t[2] for t in scored]).min(axis=0)))
         prob = _probabilities(s_all, sigma2)
         new = np.argmax(prob, axis=0).astype(np.int64)
         rot = r_all[new, np.arange(n)]
+        origins = np.stack([t[3] for t in scored])[new, np.arange(n)]
         changes.append(float(np.mean(new != cls)))
         cls = new
+        if it == iterations - 1 and fine_offsets is not None:
+            for k in range(classes):
+                sel = np.flatnonzero(cls == k)
+                sub = Prepared(parts.transforms[sel], parts.ctf[sel], parts.box, parts.pixel_size_a)
+                origins[sel] = _origins(
+                    sub, models[k], grid[rot[sel]], limit, origins[sel], fine_offsets
+                )
         shells = []
         for k in range(classes):
             weights = prob[k]
@@ -183,12 +224,15 @@ def classify3d(
                 donor = np.flatnonzero(cls == np.argmax(np.bincount(cls, minlength=classes)))
                 weights = np.zeros(n)
                 weights[rng.permutation(donor)[: len(donor) // 2]] = 1.0
-            models[k], shell = _class_model(parts, weights, grid[r_all[k]], limit, mask, group)
+            models[k], shell = _class_model(
+                parts, weights, grid[r_all[k]], limit, mask, group, origins
+            )
             shells.append(shell)
         limit = float(np.clip(max(shells) + 1.0, start_shell, max_shell))
         if progress is not None:
             progress(sgd_steps + it + 1, total)
     ctf_full = particle_ctf(box, pixel, stack.defocus, **optics)
+    full = np.asarray(full * np.conj(shift_phases(box, origins / pixel)), dtype=np.complex64)
     halves = stack.subset if stack.subset is not None else 1 + (rng.permutation(n) % 2)
     mask_full = soft_mask(box, radius)
     maps = np.zeros((classes, box, box, box), dtype=np.float32)
@@ -213,9 +257,29 @@ def classify3d(
         class_sizes=np.bincount(cls, minlength=classes).astype(np.int64),
         resolution_a=res,
         angular_efficiency=eff,
+        origins_a=np.asarray(
+            (stack.origins_a if stack.origins_a is not None else 0.0) + origins, dtype=np.float64
+        ),
         pixel_size_a=pixel,
         changes=tuple(changes),
     )
+
+
+def _origins(
+    parts: Prepared,
+    model: NDArray[np.float32],
+    rotations: NDArray[np.float64],
+    limit: float,
+    origins_a: NDArray[np.float64],
+    search: Translations | None,
+) -> NDArray[np.float64]:
+    """The particles' origins refined at their orientations against ``model`` (kept if None)."""
+    if search is None:
+        return origins_a
+    return refine_origins(
+        parts, model, rotations, limit, origins_a=origins_a, offsets_a=search.offsets_a,
+        max_origin_a=search.max_origin_a,
+    )  # fmt: skip
 
 
 def _model(
@@ -225,9 +289,10 @@ def _model(
     limit: float,
     mask: NDArray[np.float32],
     group: NDArray[np.float64],
+    origins_a: NDArray[np.float64],
 ) -> NDArray[np.float32]:
     rec = Reconstructor(parts.box)
-    rec.insert(parts.transforms[idx], rotations, parts.ctf[idx])
+    rec.insert(centred(parts, idx, origins_a), rotations, parts.ctf[idx])
     return symmetrise(lowpass(rec.reconstruct(), limit) * mask, group)
 
 
@@ -245,6 +310,7 @@ def _class_model(
     limit: float,
     mask: NDArray[np.float32],
     group: NDArray[np.float64],
+    origins_a: NDArray[np.float64],
 ) -> tuple[NDArray[np.float32], float]:
     """The class's map from every particle weighted by its probability (at its best orientation
     in the class), low-passed one shell past its FSC 0.5 between halves, and that shell."""
@@ -253,7 +319,9 @@ def _class_model(
     for h in (0, 1):
         sel = idx[h::2]
         if len(sel):
-            recs[h].insert(parts.transforms[sel], rotations[sel], parts.ctf[sel], weights[sel])
+            recs[h].insert(
+                centred(parts, sel, origins_a), rotations[sel], parts.ctf[sel], weights[sel]
+            )
     curve = fsc(recs[0].reconstruct(), recs[1].reconstruct())
     below = np.flatnonzero(curve[1:] < 0.5)
     shell = float(below[0]) if below.size else float(len(curve) - 1)

@@ -6,35 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines.recon3d import Reconstructor, fsc, resolution_at
+from cryolive.engines._search3d import half_set_resolution_a
 
-
-def half_set_resolution_a(
-    transforms: NDArray[np.complex64],
-    rotations: NDArray[np.float64],
-    ctf: NDArray[np.float32],
-    halves: NDArray[np.int64],
-    pixel_size_a: float,
-) -> tuple[float, NDArray[np.float32]]:
-    """FSC 0.143 resolution (Å) of the two half-set reconstructions, and the merged map.
-
-    ``halves`` (n,) is 1 or 2 per particle. A half with fewer than 2 particles gives the box
-    size (no resolution).
-    """
-    box = transforms.shape[-2]
-    recs = []
-    for h in (1, 2):
-        sel = halves == h
-        rec = Reconstructor(box)
-        if sel.any():
-            rec.insert(transforms[sel], rotations[sel], ctf[sel])
-        recs.append(rec)
-    if min(int((halves == 1).sum()), int((halves == 2).sum())) < 2:
-        recs[0].merge(recs[1])
-        return float(box * pixel_size_a), recs[0].reconstruct()
-    curve = fsc(recs[0].reconstruct(), recs[1].reconstruct())
-    recs[0].merge(recs[1])
-    return resolution_at(curve, box, pixel_size_a, 0.143), recs[0].reconstruct()
+__all__ = ["angular_efficiency", "half_set_resolution_a"]
 
 
 def _direction_cells(count: int) -> NDArray[np.float64]:

@@ -11,8 +11,11 @@ from numpy.typing import NDArray
 
 from cryolive.engines._search3d import (
     Prepared,
-    assign,
+    Translations,
+    align,
+    half_set_resolution_a,
     lowpass,
+    offset_grid,
     prepare,
     resize_volume,
     sgd_step,
@@ -48,17 +51,32 @@ class InitialModelResult:
     classes : (n,) int64
         Each particle's class, 0-based.
     class_sizes : (K,) int64
-    resolution_a : float
-        The final resolution limit of the search (Å).
+    resolution_a : (K,) float64
+        Each class's estimated resolution (Å): FSC 0.143 between the reconstructions of its
+        particles' two half sets at their final orientations and origins (the box size when a
+        half is empty).
+    search_limit_a : float
+        The final resolution limit of the search (Å); the maps are low-passed to the coarser
+        of it and their estimate.
+    origins_a : (n, 2) float64
+        Each particle's origin (x, y Å, as rlnOriginXAngst/YAngst): its given origin plus the
+        offset the translation search found.
     """
 
     maps: NDArray[np.float32]
     angles_deg: NDArray[np.float64]
     classes: NDArray[np.int64]
     class_sizes: NDArray[np.int64]
-    resolution_a: float
+    resolution_a: NDArray[np.float64]
+    search_limit_a: float
+    origins_a: NDArray[np.float64]
     pixel_size_a: float
     symmetry: str
+
+    @property
+    def best_class(self) -> int:
+        """The largest class (the one ``initial_model.mrc`` holds)."""
+        return int(np.argmax(self.class_sizes))
 
     @property
     def class_fractions(self) -> NDArray[np.float64]:
@@ -94,6 +112,7 @@ def initial_model(
     final_angle_step_deg: float = 10.0,
     mask_diameter_a: float | None = None,
     step: float = 0.5,
+    offset_range_px: float = 4.0,
     rng: np.random.Generator,
     progress: Progress | None = None,
 ) -> InitialModelResult:
@@ -117,6 +136,9 @@ def initial_model(
         Soft spherical mask applied to the models (default 85 % of the box).
     step : float
         SGD step: the model moves this fraction of the way to each minibatch's reconstruction.
+    offset_range_px : float
+        Translation search: each particle's origin is refined up to this far (pixels) from its
+        given origin, at most a quarter of the box (0: origins kept as given).
     rng : numpy.random.Generator
 
     Notes
@@ -129,7 +151,10 @@ def initial_model(
     on the finer grid and each class reconstructed at full box from all its particles.
     The hand of a de novo map is undetermined (a mirrored map explains projections equally).
     """
-    _check(stack, classes, iterations, batch_size, start_resolution_a, final_resolution_a, step)
+    _check(
+        stack, classes, iterations, batch_size, start_resolution_a, final_resolution_a, step,
+        offset_range_px,
+    )  # fmt: skip
     group = symmetry_rotations(symmetry)
     box, pixel = stack.box, stack.pixel_size_a
     nyquist_a = 2.0 * pixel
@@ -154,37 +179,54 @@ def initial_model(
         rec = _reconstruct(parts, idx, random_rotations(batch, rng))
         models.append(symmetrise(lowpass(rec, start_shell) * mask_small, group))
     grid = orientation_grid(angle_step_deg)
+    local = fine_offsets = None
+    if offset_range_px > 0:
+        reach = min(offset_range_px, box / 4) * pixel
+        local = Translations(offset_grid(parts.pixel_size_a, 1), reach, joint=True)
+        fine_offsets = Translations(offset_grid(0.5 * pixel, 1), reach)
+    origins = np.zeros((n, 2))
     total = iterations + 1
     for it in range(iterations):
         frac = it / max(1, iterations - 1)
         limit = start_shell + (final_shell - start_shell) * frac
         idx = rng.choice(n, size=batch, replace=False)
-        models = sgd_step(
-            parts, models, grid, limit, batch=idx, step=step, mask=mask_small, group=group
-        )
+        models, origins = sgd_step(
+            parts, models, grid, limit, batch=idx, step=step, mask=mask_small, group=group,
+            origins_a=origins, translations=local,
+        )  # fmt: skip
         if progress is not None:
             progress(it + 1, total)
     fine = orientation_grid(final_angle_step_deg)
-    _, rot, cls = assign(parts, models, fine, final_shell)
+    if local is not None:
+        _, _, origins = align(parts, models, grid, final_shell, origins, local)
+    rot, cls, origins = align(parts, models, fine, final_shell, origins, fine_offsets)
     ctf_full = particle_ctf(box, pixel, stack.defocus, **optics)
+    full = np.asarray(full * np.conj(shift_phases(box, origins / pixel)), dtype=np.complex64)
+    halves = stack.subset if stack.subset is not None else 1 + (rng.permutation(n) % 2)
     mask_full = soft_mask(box, radius)
     maps = np.zeros((classes, box, box, box), dtype=np.float32)
+    res = np.full(classes, float(box * pixel))
     for k in range(classes):
         members = np.flatnonzero(cls == k)
         if len(members) == 0:
             maps[k] = resize_volume(models[k], box)
             continue
-        everyone = Reconstructor(box)
-        everyone.insert(full[members], fine[rot[members]], ctf_full[members])
-        maps[k] = symmetrise(lowpass(everyone.reconstruct(), final_shell) * mask_full, group)
+        res[k], merged = half_set_resolution_a(
+            full[members], fine[rot[members]], ctf_full[members], halves[members], pixel
+        )
+        shell = min(final_shell, box * pixel / res[k])
+        maps[k] = symmetrise(lowpass(merged, shell) * mask_full, group)
     if progress is not None:
         progress(total, total)
+    given = stack.origins_a if stack.origins_a is not None else np.zeros((n, 2))
     return InitialModelResult(
         maps=maps,
         angles_deg=matrix_to_euler(fine[rot]),
         classes=cls,
         class_sizes=np.bincount(cls, minlength=classes).astype(np.int64),
-        resolution_a=float(final_a),
+        resolution_a=res,
+        search_limit_a=float(final_a),
+        origins_a=np.asarray(given + origins, dtype=np.float64),
         pixel_size_a=pixel,
         symmetry=symmetry.strip().upper(),
     )
@@ -198,6 +240,7 @@ def _check(
     start_a: float,
     final_a: float,
     step: float,
+    offset_range_px: float,
 ) -> None:
     if classes < 1:
         raise ValueError(f"classes must be at least 1, got {classes}")
@@ -216,3 +259,5 @@ def _check(
         raise ValueError("start_resolution_a and final_resolution_a must be positive")
     if not 0 < step <= 1:
         raise ValueError(f"step must lie in (0, 1], got {step}")
+    if not offset_range_px >= 0:
+        raise ValueError(f"offset_range_px must be at least 0, got {offset_range_px}")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
 
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._fourier import Complex, Float, crop_spectrum, phase_ramps
 
 _COARSE_PX = 128
@@ -138,7 +138,7 @@ def _coarse_peaks(
 ) -> NDArray[np.float64]:
     """Integer peak (px) of each frame's correlation within +-``search_px``, (n, 2)."""
     cy, cx = shape
-    cc = sfft.irfft2(cross, s=(cy, cx), workers=workers)
+    cc = pfft.irfft2(cross, s=(cy, cx), workers=workers)
     y = np.fft.fftfreq(cy, 1.0 / cy)[:, None]
     x = np.fft.fftfreq(cx, 1.0 / cx)[None, :]
     cc = np.where((np.abs(y) <= search_px) & (np.abs(x) <= search_px), cc, -np.inf)

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
 
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._align import _aligned, align_stack
 from cryolive.engines.motion._checks import check_inputs
 from cryolive.engines.motion._defects import DefectMap, corrected_frame, resolve_defects
@@ -289,7 +289,7 @@ def _local_field(
     groups = np.empty((len(starts), ay, ax), dtype=np.float32)
     for g, (start, end) in enumerate(zip(starts, ends, strict=True)):
         summed = _aligned(spectra[start:end], shifts[start:end], (ay, ax)).sum(axis=0)
-        groups[g] = sfft.irfft2(summed, s=(ay, ax), workers=workers)
+        groups[g] = pfft.irfft2(summed, s=(ay, ax), workers=workers)
     measured, cy, cx = measure_patches(groups, (patches[1], patches[0]),
                                        pixel_size_a=align_pixel, bfactor_a2=bfactor_a2,
                                        search_px=3.0, workers=workers)  # fmt: skip

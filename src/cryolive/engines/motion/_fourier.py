@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
+
+from cryolive.engines import fft as pfft
 
 Complex = NDArray[np.complex64]
 Float = NDArray[np.float32]
@@ -52,8 +53,8 @@ def cropped_rfft2(frame: Float, out: tuple[int, int], *, workers: int = 1) -> Co
     transform along y (about half of them when ``out`` is half the frame): 4096² frames
     binned to 2048² and cropped to 1024² take about 60 % of the time of a full rfft2.
     """
-    columns = sfft.rfft(frame, axis=-1, workers=workers)[..., : out[1] // 2 + 1]
-    spectrum = sfft.fft(columns, axis=-2, workers=workers, overwrite_x=True)
+    columns = pfft.rfft(frame, axis=-1, workers=workers)[..., : out[1] // 2 + 1]
+    spectrum = pfft.fft(columns, axis=-2, workers=workers, overwrite_x=True)
     return crop_spectrum(spectrum.astype(np.complex64, copy=False), frame.shape[-2:], out)
 
 
@@ -91,7 +92,7 @@ def bin2(frame: Float) -> Float:
 
 def even_fast_len(n: int) -> int:
     """The smallest even length >= n that scipy's FFT handles fast."""
-    size = sfft.next_fast_len(max(2, n), real=True)
+    size = pfft.next_fast_len(max(2, n), real=True)
     while size % 2:
-        size = sfft.next_fast_len(size + 1, real=True)
+        size = pfft.next_fast_len(size + 1, real=True)
     return int(size)

@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from cryolive.engines.motion._errors import UnusableMovieError
 
@@ -102,8 +101,26 @@ def _name(transform: GainTransform) -> str:
     return f"rotate {transform.rotate_deg} deg, flip {transform.flip}"
 
 
+def _box_mean(image: NDArray[np.float32], size: int) -> NDArray[np.float64]:
+    """Mean over a ``size`` x ``size`` box (odd) around each pixel, edges mirrored about the
+    half pixel (d c b a | a b c d): ``scipy.ndimage.uniform_filter(mode="reflect")``, written
+    here so that a small ``cryolive motioncorr`` job does not import scipy."""
+    half = size // 2
+    ny, nx = image.shape
+    padded = np.pad(np.asarray(image, dtype=np.float64), ((half, half), (0, 0)), "symmetric")
+    rows = padded[:ny].copy()  # sums of `size` rows, then of `size` columns of those
+    for shift in range(1, size):
+        rows += padded[shift : shift + ny]
+    padded = np.pad(rows, ((0, 0), (half, half)), "symmetric")
+    total = padded[:, :nx].copy()
+    for shift in range(1, size):
+        total += padded[:, shift : shift + nx]
+    out: NDArray[np.float64] = total / (size * size)
+    return out
+
+
 def _highpass(image: NDArray[np.float32]) -> NDArray[np.float32]:
-    smooth = ndimage.uniform_filter(image, size=_SMOOTH_PX, mode="reflect")
+    smooth = _box_mean(image, _SMOOTH_PX)
     out = image - smooth
     out -= out.mean()
     return np.asarray(out, dtype=np.float32)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
 
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._align import align_stack
 from cryolive.engines.motion._fourier import Float, even_fast_len, radial_frequency
 
@@ -90,7 +90,7 @@ def measure_patches(
             patch = frames[:, y0 : y0 + width, x0 : x0 + width]
             patch = patch - patch.mean(axis=(1, 2), keepdims=True)
             patch *= taper
-            spectra = sfft.rfft2(patch, workers=workers)
+            spectra = pfft.rfft2(patch, workers=workers)
             found = align_stack(spectra, (width, width), weight=weight, search_px=search_px,
                                 max_iterations=6, tolerance_px=0.01, workers=workers)  # fmt: skip
             measured[:, iy, ix] = found.shifts

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
 
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion._dose import exposure_filters
 from cryolive.engines.motion._fourier import (
     Complex,
@@ -134,7 +134,7 @@ def _accumulate(
         for k in range(count):
             y0 = pad + (k // tx) * core - margin + int(whole[t, k, 0])
             x0 = pad + (k % tx) * core - margin + int(whole[t, k, 1])
-            spectrum = sfft.rfft2(padded[y0 : y0 + size, x0 : x0 + size], workers=workers)
+            spectrum = pfft.rfft2(padded[y0 : y0 + size, x0 : x0 + size], workers=workers)
             spectrum *= ry[k]
             spectrum *= rx[k]
             plain[k] += spectrum
@@ -151,7 +151,7 @@ def _stitch(spectra: Complex, layout: TileLayout, workers: int) -> Float:
     tx = layout.counts[1]
     image = np.empty((ny, nx), dtype=np.float32)
     for k in range(spectra.shape[0]):  # tile by tile: no full stack of real tiles in memory
-        real = sfft.irfft2(spectra[k], s=(size, size), workers=workers)
+        real = pfft.irfft2(spectra[k], s=(size, size), workers=workers)
         y0, x0 = (k // tx) * core, (k % tx) * core
         h, w = min(core, ny - y0), min(core, nx - x0)
         image[y0 : y0 + h, x0 : x0 + w] = real[margin : margin + h, margin : margin + w]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from cryolive.engines._search3d import symmetrise, symmetry_rotations
 from cryolive.engines.recon3d import (
     ParticleStack3D,
     Reconstructor,
@@ -64,7 +65,9 @@ class Refine3DResult:
 
     ``angles_deg`` (n, 3) rot, tilt, psi; ``origins_a`` (n, 2) x, y in Å (the image is the
     projection moved by its origin); ``subset`` (n,) 1 or 2; ``fsc`` per shell 0 … b//2 between
-    the unmasked half maps; ``resolution_a`` where it falls below 0.143.
+    the unmasked half maps; ``resolution_a`` where it falls below 0.143. With a point group other
+    than C1 the angles are those of the asymmetric unit (:func:`fold_to_asymmetric_unit`) and
+    the maps are symmetrised.
     """
 
     half1: NDArray[np.float32]
@@ -78,6 +81,7 @@ class Refine3DResult:
     pixel_size_a: float
     history: list[Iteration] = field(default_factory=list)
     converged: bool = False
+    symmetry: str = "C1"
 
     @property
     def iterations(self) -> int:
@@ -95,9 +99,64 @@ def _insert(
     ctf: NDArray[np.float32],
     rotations: NDArray[np.float64],
     origins_px: NDArray[np.float64],
+    group: NDArray[np.float64],
 ) -> None:
+    """Insert each image at every orientation equivalent under ``group``: A·R for R in it (the
+    image of a map with V(Rᵀx) = V(x) at A·R is its image at A), which symmetrises the map."""
     centred = transforms * np.conj(shift_phases(rec.box, origins_px))
-    rec.insert(centred, rotations, ctf)
+    for r in group:
+        rec.insert(centred, rotations @ r, ctf)
+
+
+def _wrap(angle_deg: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray((angle_deg + 180.0) % 360.0 - 180.0, dtype=np.float64)
+
+
+def _order(symmetry: str) -> tuple[str, int]:
+    name = symmetry.strip().upper()
+    symmetry_rotations(name)  # refuses what it does not know
+    return name[0], int(name[1:])
+
+
+def in_asymmetric_unit(angles_deg: NDArray[np.floating], symmetry: str) -> NDArray[np.bool_]:
+    """Whether each (rot, tilt, psi) lies in RELION's asymmetric unit of ``symmetry``:
+    -180/n ≤ rot < 180/n for Cn and Dn, and tilt ≤ 90 for Dn (any psi)."""
+    kind, n = _order(symmetry)
+    a = np.asarray(angles_deg, dtype=np.float64).reshape(-1, 3)
+    rot = _wrap(a[:, 0])
+    tol = 1e-6
+    ok = (rot >= -180.0 / n - tol) & (rot < 180.0 / n - tol)
+    if kind == "D":
+        ok &= a[:, 1] <= 90.0 + tol
+    return np.asarray(ok)
+
+
+def fold_to_asymmetric_unit(rotations: NDArray[np.floating], symmetry: str) -> NDArray[np.float64]:
+    """Each (n, 3, 3) RELION matrix A replaced by its equivalent A·R (R in the group) whose
+    angles lie in the asymmetric unit (:func:`in_asymmetric_unit`), as RELION writes them."""
+    group = symmetry_rotations(symmetry)
+    a = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    if len(group) == 1:
+        return a.copy()
+    kind, n = _order(symmetry)
+    cand = np.einsum("nij,gjk->ngik", a, group)  # (n, G, 3, 3)
+    angles = matrix_to_euler(cand.reshape(-1, 3, 3)).reshape(len(a), len(group), 3)
+    # inside the unit: the smallest |rot| (exactly one of rot + 360k/n lies in ±180/n) with, for
+    # Dn, tilt ≤ 90 (the 2-fold on x takes tilt to 180 - tilt)
+    cost = np.abs(_wrap(angles[..., 0])) / (180.0 / n)
+    if kind == "D":
+        cost = cost + 10.0 * (angles[..., 1] > 90.0 + 1e-6)
+    pick = np.argmin(cost, axis=1)
+    return np.asarray(cand[np.arange(len(a)), pick], dtype=np.float64)
+
+
+def asymmetric_unit_grid(step_deg: float, symmetry: str) -> NDArray[np.float64]:
+    """The rotations of ``orientation_grid(step_deg)`` whose angles lie in the asymmetric unit:
+    about 1/|G| of them; their equivalents cover all orientations."""
+    grid = orientation_grid(step_deg)
+    if len(symmetry_rotations(symmetry)) == 1:
+        return grid
+    return grid[in_asymmetric_unit(matrix_to_euler(grid), symmetry)]
 
 
 def reconstruct_halves(
@@ -105,12 +164,16 @@ def reconstruct_halves(
     rotations: NDArray[np.floating],
     origins_px: NDArray[np.floating],
     subset: NDArray[np.integer],
+    *,
+    symmetry: str = "C1",
 ) -> HalfMaps:
     """Half maps (Wiener-filtered with their own FSC) and the full map of ``stack``'s particles
-    at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``, split by ``subset`` (1, 2).
+    at the given (n, 3, 3) ``rotations`` and (n, 2) ``origins_px``, split by ``subset`` (1, 2),
+    each symmetrised under ``symmetry`` (every image inserted at its equivalent orientations).
 
     With the true angles and origins this is the best reconstruction those images allow.
     """
+    group = symmetry_rotations(symmetry)
     rots = np.asarray(rotations, dtype=np.float64)
     org = np.asarray(origins_px, dtype=np.float64)
     sub = np.asarray(subset)
@@ -120,7 +183,7 @@ def reconstruct_halves(
     for half in (1, 2):
         rec = Reconstructor(stack.box)
         sel = sub == half
-        _insert(rec, ft[sel], ctf[sel], rots[sel], org[sel])
+        _insert(rec, ft[sel], ctf[sel], rots[sel], org[sel], group)
         recs.append(rec)
     return _maps(recs[0], recs[1])
 
@@ -157,8 +220,7 @@ def _noise_power(transforms: NDArray[np.complex64], box: int) -> NDArray[np.floa
 def _check(
     stack: ParticleStack3D, reference: NDArray[np.floating], symmetry: str, max_iterations: int
 ) -> None:
-    if symmetry.upper() != "C1":
-        raise ValueError(f"symmetry: only C1 is implemented, got {symmetry!r}")
+    symmetry_rotations(symmetry)  # a ValueError naming the groups it knows
     ref = np.asarray(reference)
     if ref.shape != (stack.box,) * 3:
         raise ValueError(
@@ -210,7 +272,10 @@ def refine3d(
     reference : (b, b, b) float
         Starting map [z, y, x], any scale; low-passed to ``initial_lowpass_a`` for both halves.
     symmetry : str
-        Point group; only ``"C1"``.
+        Point group ``Cn`` or ``Dn`` (RELION's axes: n-fold on z, Dn's 2-fold on x; the
+        reference must be in that frame). The global search covers the asymmetric unit only,
+        every reconstruction (each half on its own) is symmetrised, and the angles returned are
+        folded into the asymmetric unit.
     initial_step_deg : float
         Angular step of the global search (first iterations); local searches then start at half
         of it and halve (angles and shifts) whenever the resolution stops improving.
@@ -241,6 +306,7 @@ def refine3d(
     J. Struct. Biol. 180:519, doi:10.1016/j.jsb.2012.09.006.
     """
     _check(stack, reference, symmetry, max_iterations)
+    group = symmetry_rotations(symmetry)
     rng = np.random.default_rng(seed)
     box, pixel = stack.box, stack.pixel_size_a
     nyq = box // 2
@@ -251,7 +317,7 @@ def refine3d(
     diameter = mask_diameter_a if mask_diameter_a is not None else 0.9 * box * pixel
     mask = soft_sphere(box, min(diameter / pixel / 2.0, nyq - 3.0))
     start_shell = max(2.0, min(box * pixel / initial_lowpass_a, nyq - 3.0))
-    ref0 = lowpass(np.asarray(reference, dtype=np.float32) * mask, start_shell)
+    ref0 = lowpass(symmetrise(np.asarray(reference, dtype=np.float32), group) * mask, start_shell)
     refs = [ref0, ref0]
     cut_shell = start_shell
     rotations = np.zeros((stack.count, 3, 3))
@@ -269,7 +335,7 @@ def refine3d(
             data = search_data(ft[idx], ctf[idx], noise, k_max)
             cutter = SliceCutter(refs[h])
             if mode == "global":
-                grid = orientation_grid(step)
+                grid = asymmetric_unit_grid(step, symmetry)
                 shifts = _shift_grid(max_shift_px, max_shift_px / 2.0)
                 r_idx, s_idx, _ = global_search(data, cutter, grid, shifts)
                 rotations[idx], origins[idx] = grid[r_idx], shifts[s_idx]
@@ -280,7 +346,7 @@ def refine3d(
                 )
             origins[idx] = np.clip(origins[idx], -2 * max_shift_px, 2 * max_shift_px)
             rec = Reconstructor(box)
-            _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx])
+            _insert(rec, ft[idx], ctf[idx], rotations[idx], origins[idx], group)
             recs.append(rec)
         maps = _maps(recs[0], recs[1], full=False)
         res = resolution_at(maps.fsc, box, pixel, 0.143)
@@ -312,7 +378,7 @@ def refine3d(
     assert maps is not None
     recs[0].merge(recs[1])
     full_map = recs[0].reconstruct(_ssnr(maps.fsc, full=True))
-    angles = matrix_to_euler(rotations)
+    angles = matrix_to_euler(fold_to_asymmetric_unit(rotations, symmetry))
     return Refine3DResult(
         half1=maps.half1,
         half2=maps.half2,
@@ -325,4 +391,5 @@ def refine3d(
         pixel_size_a=pixel,
         history=history,
         converged=converged,
+        symmetry=symmetry.strip().upper(),
     )

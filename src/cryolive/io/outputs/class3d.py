@@ -8,7 +8,9 @@
   rlnEstimatedResolution; ``data_cryolive_classes`` with each class's angular efficiency and
   ranking score, a block RELION leaves alone).
 
-Origins are the particles' own (not refined): RELION continues from these files as from its own.
+Origins are the particles' given origins plus the offsets the translation search found
+(rlnOriginXAngst/YAngst): RELION continues from these files as from its own. The initial
+model's rlnEstimatedResolution is each class's half-set FSC 0.143 estimate.
 """
 
 from __future__ import annotations
@@ -90,13 +92,14 @@ def write_initial_model_outputs(
     )
     data = out_dir / "run_data.star"
     write_particles_3d(
-        data, tables, angles_deg=result.angles_deg, columns={"rlnClassNumber": result.classes + 1}
-    )
+        data, tables, angles_deg=result.angles_deg, origins_a=result.origins_a,
+        columns={"rlnClassNumber": result.classes + 1},
+    )  # fmt: skip
     model = out_dir / "run_model.star"
     tabs = _model_tables(
         [p.name for p in maps],
         result.class_fractions,
-        np.full(k, result.resolution_a),
+        result.resolution_a,
         result.pixel_size_a,
         box,
     )
@@ -119,8 +122,9 @@ def write_class3d_outputs(
     )
     data = out_dir / "run_data.star"
     write_particles_3d(
-        data, tables, angles_deg=result.angles_deg, columns={"rlnClassNumber": result.classes + 1}
-    )
+        data, tables, angles_deg=result.angles_deg, origins_a=result.origins_a,
+        columns={"rlnClassNumber": result.classes + 1},
+    )  # fmt: skip
     model = out_dir / "model.star"
     tabs = _model_tables(
         [p.name for p in maps],

@@ -10,8 +10,8 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 from numpy.typing import NDArray
-from scipy import fft as sfft
 
+from cryolive.engines import fft as pfft
 from cryolive.engines.motion import MotionResult
 from cryolive.io.png import png_bytes, to_uint8
 
@@ -50,7 +50,7 @@ def power_spectrum_image(
     for y in range(0, image.shape[0] - box + 1, step):
         for x in range(0, image.shape[1] - box + 1, step):
             tile = image[y : y + box, x : x + box]
-            total += np.abs(sfft.fft2((tile - tile.mean()) * window)) ** 2
+            total += np.abs(pfft.fft2((tile - tile.mean()) * window)) ** 2
             count += 1
     logged = np.log1p(np.fft.fftshift(total / max(count, 1)))
     return to_uint8(logged, low_pct=5.0, high_pct=99.8)

@@ -168,6 +168,23 @@ class ClassOutput:
     angles_deg: NDArray[np.float64]  # (n, 3) rot, tilt, psi of the class's particles
 
 
+def read_initial_model_resolution(folder: Path) -> float | None:
+    """The estimated resolution (Å) of a ``cryolive initial-model`` run's main map (its
+    largest class, ``initial_model.mrc``): run_model.star's rlnEstimatedResolution of the
+    class of largest rlnClassDistribution; None when the file does not give one."""
+    path = folder / "run_model.star"
+    if not path.is_file():
+        return None
+    classes = _tables(path).get("model_classes", pd.DataFrame())
+    if classes.empty or "rlnEstimatedResolution" not in classes:
+        return None
+    row = 0
+    if "rlnClassDistribution" in classes:
+        row = int(np.argmax(classes["rlnClassDistribution"].to_numpy(dtype=np.float64)))
+    value = _finite(classes["rlnEstimatedResolution"].iloc[row])
+    return value if value is not None and value > 0 else None
+
+
 def read_class3d_outputs(folder: Path) -> list[ClassOutput]:
     """The classes of a 3D classification: ``classNNN.mrc``, ``model.star``, ``run_data.star``.
 

@@ -4,8 +4,12 @@
 // A chart on the screen or within one screen below it is drawn at once; one further away is
 // drawn when it comes near or, failing that, when the browser is idle (one chart per idle
 // moment, so scrolling stays smooth): every chart is drawn in the end, the first screen first.
+// The page loads plotly.js's partial (cartesian) bundle when the server has it; full() fetches
+// the full one (isosurface, scattergl) only when a chart needs it.
 "use strict";
 window.cryoliveCharts = (() => {
+  const fullUrl = document.currentScript && document.currentScript.dataset.full;
+  let fullPlotly = null;
   // Deferred scripts run in order, then DOMContentLoaded fires: plotly.min.js comes last.
   const ready = new Promise((resolve) => {
     if (window.Plotly || document.readyState === "complete") resolve();
@@ -75,8 +79,44 @@ window.cryoliveCharts = (() => {
     askIdle();
   }
 
+  // Resolves to the full plotly.js (every trace type), fetched once, when first asked for.
+  // Where the page's own bundle is the full one (the server has no partial bundle) that is it.
+  // The full bundle sets window.Plotly as it runs; the page's Plotly is put back at once (the
+  // load event fires in the same task, before any other script of the page runs), so that
+  // the charts it drew are redrawn by the same instance.
+  let fullAsked = null;
+  function full() {
+    if (fullAsked) return fullAsked;
+    fullAsked = ready.then(() => {
+      const page = [...document.scripts].some((s) => s.src.endsWith(fullUrl));
+      if (page || !fullUrl) return (fullPlotly = window.Plotly);
+      return new Promise((resolve, reject) => {
+        const own = window.Plotly, script = document.createElement("script");
+        script.src = fullUrl;
+        script.onload = () => { fullPlotly = window.Plotly; window.Plotly = own; resolve(fullPlotly); };
+        script.onerror = () => { fullAsked = null; reject(new Error(`${fullUrl}: not loaded`)); };
+        document.head.append(script);
+      });
+    });
+    return fullAsked;
+  }
+
+  // The Plotly that draws `el`: the full one (after full()) where `needFull`, else the page's.
+  // A chart that changes hands (a collection passing 5,000 movies turns to scattergl) is
+  // cleared by the instance that drew it first.
+  function plotly(el, needFull) {
+    const lib = needFull && fullPlotly ? fullPlotly : window.Plotly;
+    if (el.cryolivePlotly && el.cryolivePlotly !== lib) {
+      el.cryolivePlotly.purge(el);
+      delete el.dataset.bound;
+    }
+    el.cryolivePlotly = lib;
+    return lib;
+  }
+
   // Resolves once no chart waits to be drawn.
   const settled = () => (pending.size ? new Promise((resolve) => waiting.push(resolve)) : Promise.resolve());
 
-  return { ready, schedule, flush, settled };
+  const hasFull = () => fullPlotly !== null;
+  return { ready, schedule, flush, settled, full, hasFull, plotly };
 })();

@@ -28,6 +28,9 @@
     xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, font: { size: 12 },
     hoverlabel: { bgcolor: "#fff", font: { color: "#111" } } });
   const CONFIG = { responsive: true, displaylogo: false };
+  // Above this many movies the per-movie charts are WebGL (scattergl), which only the full
+  // plotly.js bundle has: the page's partial bundle draws the rest (charts.js full()).
+  const GL = 5000;
 
   function merge(part) {
     // Rows for movies already known are replaced (their results may have landed since).
@@ -54,7 +57,7 @@
     for (const el of document.querySelectorAll("[data-needs-movies]")) el.hidden = n === 0;
     if ($("no-movies")) $("no-movies").hidden = n > 0;
     if (!window.Plotly || n === 0) return;
-    const type = n > 5000 ? "scattergl" : "scatter";
+    const type = n > GL && charts.hasFull() ? "scattergl" : "scatter";
     const x = data.movie_id.map((_, i) => i + 1);
     // hover: which movie (its file name, its number in the session and its id), then the
     // value with its unit
@@ -69,7 +72,7 @@
       el.closest("figure").hidden = false;
       const y = scaled(key);
       charts.schedule(el, () => {
-        Plotly.react(el, [{ x, y, customdata: movies, type, mode: "markers",
+        charts.plotly(el, type === "scattergl").react(el, [{ x, y, customdata: movies, type, mode: "markers",
           marker: { size: 4, color: "#0b4f9c" }, name: SERIES[key].title,
           hovertemplate: `${who}<br>${SERIES[key].title}: ${value(key, "y")}<extra></extra>` }],
           layout(`${SERIES[key].title} per movie`, "Movie (in acquisition order)", label(key)), CONFIG);
@@ -93,7 +96,7 @@
       if (drawn) {
         const defocus = scaled("defocus_a"), particles = data.particles;
         charts.schedule(versus, () => {
-          Plotly.react(versus, [{ x: defocus, y: particles, customdata: movies, type, mode: "markers",
+          charts.plotly(versus, type === "scattergl").react(versus, [{ x: defocus, y: particles, customdata: movies, type, mode: "markers",
             marker: { size: 4, color: "#7a3e9d" },
             hovertemplate: `${who}<br>Defocus: ${value("defocus_a", "x")}<br>Particles: %{y}<extra></extra>` }],
             layout("Particles against defocus", label("defocus_a"), "Particles per micrograph"), CONFIG);
@@ -125,6 +128,7 @@
     await charts.ready;
     const fresh = data.movie_id.length === 0;
     merge(part);
+    if (data.movie_id.length > GL) await charts.full().catch(() => null); // else SVG, slower
     draw();
     if (fresh && data.movie_id.length) {
       const wanted = Number((location.hash.match(/^#movie=(\d+)$/) || [])[1]); // from a foil hole's list

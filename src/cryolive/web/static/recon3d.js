@@ -10,6 +10,9 @@
   const $ = (name) => document.getElementById(name);
   const status = $("recon3d-status"), body = $("recon3d-body");
   const config = { displaylogo: false, responsive: true };
+  // the full plotly.js (the isosurface is not in the page's partial bundle), fetched when the
+  // panel comes near the screen and has something to draw (charts.js full())
+  let P = null;
   const layout = (title, x, y) => ({ title: { text: title, font: { size: 14 } },
     margin: { l: 56, r: 10, t: 36, b: 44 }, xaxis: { title: { text: x } }, yaxis: { title: { text: y } } });
   const get = (url) => fetch(url, { credentials: "same-origin" }).then((r) => {
@@ -45,17 +48,17 @@
     const slider = $("map-threshold"), shown = $("map-threshold-value");
     const level = () => map.mean + Number(slider.value) * map.sd;
     shown.textContent = Number(slider.value).toFixed(1);
-    Plotly.react($("map3d"), [{ type: "isosurface", x, y, z, value: map.values, isomin: level(), isomax: top,
+    P.react($("map3d"), [{ type: "isosurface", x, y, z, value: map.values, isomin: level(), isomax: top,
       surface: { count: 1 }, caps: { x: { show: false }, y: { show: false }, z: { show: false } },
       colorscale: [[0, "#0a6b2d"], [1, "#0a6b2d"]], showscale: false, flatshading: false }],
     { margin: { l: 0, r: 0, t: 24, b: 0 }, title: { text: `${b}³ voxels, ${fmt(map.voxel_a, 2)} Å`, font: { size: 12 } },
       scene: { aspectmode: "cube", xaxis: { visible: false }, yaxis: { visible: false }, zaxis: { visible: false } } }, config);
     slider.oninput = () => {
       shown.textContent = Number(slider.value).toFixed(1);
-      Plotly.restyle($("map3d"), { isomin: [level()] });
+      P.restyle($("map3d"), { isomin: [level()] });
     };
     ["z", "y", "x"].forEach((name, axis) => {
-      Plotly.react($(`map-slice-${name}`), [{ type: "heatmap", z: slice(map, axis), colorscale: "Greys", reversescale: true, showscale: false }],
+      P.react($(`map-slice-${name}`), [{ type: "heatmap", z: slice(map, axis), colorscale: "Greys", reversescale: true, showscale: false }],
         { margin: { l: 4, r: 4, t: 24, b: 4 }, title: { text: `central ${name} section`, font: { size: 12 } },
           xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } }, config);
     });
@@ -127,7 +130,7 @@
       if (!c.has_map) continue;
       try { // one class's map that cannot be shown (missing, outside the visit) spoils no other
         const map = await preview(c.particle_classification_id);
-        Plotly.react(plot, [{ type: "heatmap", z: slice(map, 0), colorscale: "Greys", reversescale: true, showscale: false }],
+        P.react(plot, [{ type: "heatmap", z: slice(map, 0), colorscale: "Greys", reversescale: true, showscale: false }],
           { margin: { l: 2, r: 2, t: 2, b: 2 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } }, { displayModeBar: false, staticPlot: true });
       } catch (error) {
         plot.replaceChildren(text("p", "map not available", "empty"));
@@ -140,9 +143,9 @@
     const names = { corrected: "corrected (masked)", masked: "masked", unmasked: "unmasked", half_maps: "half maps", phase_randomised: "phase-randomised" };
     const traces = Object.entries(fsc.curves).map(([name, values]) => ({ x: fsc.resolution_per_a, y: values, mode: "lines", name: names[name] || name }));
     traces.push({ x: [0, fsc.resolution_per_a[fsc.resolution_per_a.length - 1]], y: [0.143, 0.143], mode: "lines", name: "0.143", line: { dash: "dot", color: "#888" } });
-    Plotly.react($("chart-fsc"), traces, layout(`FSC · ${fmt(fsc.final_resolution_a, 2)} Å`, "resolution (1/Å)", "FSC"), config);
+    P.react($("chart-fsc"), traces, layout(`FSC · ${fmt(fsc.final_resolution_a, 2)} Å`, "resolution (1/Å)", "FSC"), config);
     const angles = await get(`/api/3d/${r.particle_classification_id}/angles`);
-    Plotly.react($("chart-angles"), [{ type: "heatmap", x: angles.rot_deg, y: angles.tilt_deg, z: angles.counts, colorscale: "Viridis" }],
+    P.react($("chart-angles"), [{ type: "heatmap", x: angles.rot_deg, y: angles.tilt_deg, z: angles.counts, colorscale: "Viridis" }],
       layout(`Angular distribution (${angles.particles} particles)`, "rot (°)", "tilt (°)"), config);
     const points = r.points;
     const traces2 = [{ x: points.map((p) => 1 / (p.resolution_a * p.resolution_a)), y: points.map((p) => Math.log(p.particles)), mode: "markers", name: "refinements",
@@ -152,7 +155,7 @@
       const meanX = xs.reduce((a, b) => a + b, 0) / xs.length, meanY = traces2[0].y.reduce((a, b) => a + b, 0) / xs.length;
       traces2.push({ x: [x0, x1], y: [meanY + slope * (x0 - meanX), meanY + slope * (x1 - meanX)], mode: "lines", name: `B = ${fmt(r.bfactor_a2, 0)} Å²` });
     }
-    Plotly.react($("chart-bfactor"), traces2, layout("B-factor (Rosenthal-Henderson)", "1/d² (Å⁻²)", "ln particles"), config);
+    P.react($("chart-bfactor"), traces2, layout("B-factor (Rosenthal-Henderson)", "1/d² (Å⁻²)", "ln particles"), config);
   }
 
   async function load() {
@@ -162,6 +165,7 @@
       section.dataset.state = "empty";
       return;
     }
+    const full = window.cryoliveCharts.full(); // on its way while the lists are built
     status.textContent = `${panel.selected_particles} particles in selected 2D classes · ${panel.runs.length} 3D run(s) · ${panel.refinements.length} refinement(s)`;
     body.hidden = false;
     const choice = $("map-choice");
@@ -183,11 +187,12 @@
     history(panel);
     const refined = panel.refinements[panel.refinements.length - 1];
     $("refinement-charts").hidden = !refined;
+    P = await full;
     await Promise.all([choice.value ? showMap(choice.value) : null, classes(panel), refined ? refinementCharts(refined) : null]);
     section.dataset.state = "drawn";
   }
 
-  const start = () => window.cryoliveCharts.ready.then(load).catch((error) => {
+  const start = () => load().catch((error) => {
     status.textContent = `3D results could not be loaded (${error.message}).`;
     section.dataset.state = "failed";
   });
