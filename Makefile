@@ -72,9 +72,15 @@ test-fast: $(STAMP) $(CHART_BUNDLE)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -W error -q -m "$(FAST)" $(PYTEST_ARGS)
 
-# The README's screenshots are written only when asked, so a test run leaves the tree clean.
+# The README's and docs' screenshots, written only when asked (a test run leaves the tree
+# clean), from a real `cryolive demo` run, never from test fixtures: the demo runs to its end
+# without serving (live 3D from 60 selected particles, so that it reaches the 3D panel), then
+# bench/demo_screenshots.py serves its database and takes every page (docs/web.md).
+SCREENSHOTS_DEMO ?= $(or $(TMPDIR),/tmp)/cryolive-screenshots-demo
 screenshots: $(STAMP) $(CHART_BUNDLE) tools
-	CRYOLIVE_SCREENSHOTS=1 $(BIN)/pytest -W error -q tests/web/test_browser.py
+	rm -rf $(SCREENSHOTS_DEMO)
+	$(BIN)/cryolive demo --out $(SCREENSHOTS_DEMO) --no-serve --class3d-particles 60
+	$(BIN)/python bench/demo_screenshots.py --demo $(SCREENSHOTS_DEMO) --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

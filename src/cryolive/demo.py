@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cryolive.check import CheckReport, check_visit
 from cryolive.db.ledger import open_items
-from cryolive.db.repo import classes, visits
+from cryolive.db.repo import classes, recon3d, visits
 from cryolive.pipeline.runtime import VisitFolder, start_pipeline
 from cryolive.simulate import MovieConfig, VisitConfig, simulate_visit
 
@@ -41,6 +41,19 @@ DEMO_2D: dict[str, object] = {
     "class2d_iterations": 12,
 }
 CLASSES_WAIT_S = 120.0  # after the last movie, for the last 2D classification
+RECON3D_WAIT_S = 900.0  # with live 3D asked for: for its first run (and refinement)
+
+
+def demo_3d(first_particles: int) -> dict[str, object]:
+    """Parameters that let a demo's few hundred particles reach live 3D: the first 3D run at
+    ``first_particles`` selected 2D particles, a refinement of a class of 20 or more."""
+    return {
+        "class3d_first_particles": first_particles,
+        "class3d_classes": 2,
+        "refine3d_min_class_particles": 20,
+        "refine3d_max_class_resolution_a": 40.0,
+        "refine3d_min_angular_efficiency": 0.0,
+    }
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,9 @@ class DemoPlan:
     detector: str = "1k"
     frames: int = 24
     rate_per_hour: float = 1800.0
+    # live 3D from this many selected 2D particles (None: the facility default, 50 000, which
+    # a demo's few hundred particles never reach)
+    class3d_particles: int | None = None
 
 
 def _counts(session: Session) -> dict[str, int]:
@@ -94,6 +110,22 @@ def _wait_for_classes(sessions: sessionmaker[Session], *, grids: int, console: C
     console.print("[yellow]2D classification still running; the web page will show it[/]")
 
 
+def _wait_for_3d(sessions: sessionmaker[Session], *, console: Console) -> None:
+    """Wait (a while) until some collection has a 3D refinement, or at least a 3D run."""
+    deadline = time.time() + RECON3D_WAIT_S
+    found: list[recon3d.Results3D] = []
+    with console.status("live 3D: initial model, 3D classes, refinement"):
+        while time.time() < deadline:
+            with sessions() as session:
+                ids = session.scalars(sa.select(DataCollection.dataCollectionId)).all()
+                found = [recon3d.results_3d(session, data_collection_id=dc) for dc in ids]
+            if any(r.refinements for r in found):
+                return
+            time.sleep(2.0)
+    ran = any(r.runs for r in found)
+    console.print(f"[yellow]no 3D refinement yet{'; 3D classes shown' if ran else ''}[/]")
+
+
 def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
     """Simulate the session into ``plan.out/visit`` while processing it; return the check."""
     logging.basicConfig(level=logging.WARNING)
@@ -105,7 +137,9 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
         visits=[VisitFolder(visit_dir, plan.visit, "m02")],
         poll_s=1.0,
         settle_s=2.0,
-        parameters=DEMO_2D,
+        parameters=DEMO_2D
+        if plan.class3d_particles is None
+        else DEMO_2D | demo_3d(plan.class3d_particles),
     )
     with pipeline.sessions.begin() as session:
         _accounts(session, visit=plan.visit)
@@ -142,6 +176,8 @@ def run_demo(plan: DemoPlan, *, console: Console) -> CheckReport:
                     break
                 time.sleep(1.0)
         _wait_for_classes(pipeline.sessions, grids=plan.grids, console=console)
+        if plan.class3d_particles is not None:
+            _wait_for_3d(pipeline.sessions, console=console)
         with pipeline.sessions() as session:
             return check_visit(session, visit_dir=visit_dir)
     finally:

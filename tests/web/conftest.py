@@ -88,6 +88,33 @@ def png(path: Path, *, size: int = 96, seed: int = 0) -> None:
     )
 
 
+def ctf_files(
+    out: Path, stem: str, *, defocus_a: float, resolution_a: float, reason: str | None = None
+) -> None:
+    """``<stem>_ctf_curves.json`` and ``<stem>_ctf.json`` as the CTF stage writes them, for a
+    300 kV fit of ``defocus_a`` (Å) that holds to ``resolution_a`` (Å): 120 points from 1/30 to
+    1/2.5 Å⁻¹, the model sin²χ under a B = 60 Å² envelope, the data the model plus noise; with
+    ``reason``, a best guess that is not trusted."""
+    wavelength_a = 0.0197  # 300 kV
+    frequency = np.linspace(1 / 30, 1 / 2.5, 120)
+    chi = np.pi * wavelength_a * defocus_a * frequency**2
+    fit = np.exp(-15.0 * frequency**2) * np.sin(chi) ** 2
+    noise = np.random.default_rng(int(defocus_a)).normal(0.0, 0.05, frequency.size)
+    curves = {
+        "frequency_per_a": frequency.round(6).tolist(),
+        "data": (fit + noise).round(6).tolist(),
+        "fit": fit.round(6).tolist(),
+        "cc": np.where(frequency < 1 / resolution_a, 0.9, 0.1).tolist(),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}_ctf_curves.json").write_text(json.dumps(curves))
+    summary: dict[str, object] = {"status": "ok" if reason is None else "not-trusted"}
+    if reason is not None:
+        summary["reason"] = reason
+    summary["result"] = {"fit_resolution_a": resolution_a, "defocus_a": defocus_a}
+    (out / f"{stem}_ctf.json").write_text(json.dumps(summary))
+
+
 @dataclass(frozen=True)
 class World:
     url: str
@@ -208,8 +235,10 @@ def _fill(session: Session, root: Path) -> World:
     movies, mcs, ctfs, ices = [], [], [], []
     for i in range(MOVIES):
         ref = MovieRef(data_collection_id=dc_id, movie_full_path=f"/data/raw/FoilHole_{i}.tiff")
-        for kind, seed in (("snapshot", i), ("fft", i + 1), ("ctf", i + 2), ("picks", i + 3)):
+        for kind, seed in (("snapshot", i), ("fft", i + 1), ("picks", i + 3)):
             png(out / f"{kind}_{i}.png", seed=seed % 9)
+        png(out / f"FoilHole_{i}_ctf_diag.png", seed=(i + 2) % 9)
+        ctf_files(out, f"FoilHole_{i}", defocus_a=15_000.0 + 1_000 * i, resolution_a=3.0 + 0.25 * i)
         drift = {"data": [{"x": [0.0, 0.5 * i, 1.0 * i], "y": [0.0, 0.2, 0.3 + i]}]}
         (out / f"drift_{i}.json").write_text(json.dumps(drift))
         movies.append(
@@ -238,7 +267,7 @@ def _fill(session: Session, root: Path) -> World:
                 estimated_defocus_a=15_000.0 + 1_000 * i,
                 estimated_resolution_a=3.0 + 0.25 * i,
                 astigmatism_a=100.0,
-                fft_theoretical_full_path=str(out / f"ctf_{i}.png"),
+                fft_theoretical_full_path=str(out / f"FoilHole_{i}_ctf_diag.png"),
             )
         )
         ice_value = 0.5 + 0.01 * i

@@ -73,7 +73,7 @@ def test_movie_and_its_files(clients: Any, world: Any) -> None:
     assert detail["defocus_a"] == 18_000.0 and detail["particles"] == 103
     assert set(detail["files"]) == {"snapshot", "fft", "ctf_fit", "drift", "picks"}
     folder = world.processed
-    for kind, name in (("snapshot", "snapshot_3.png"), ("ctf_fit", "ctf_3.png")):
+    for kind, name in (("snapshot", "snapshot_3.png"), ("ctf_fit", "FoilHole_3_ctf_diag.png")):
         response = client.get(f"/api/movies/{movie}/files/{kind}")
         assert response.headers["content-type"] == "image/png"
         assert response.content == (folder / name).read_bytes()

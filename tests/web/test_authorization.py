@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("GET", "/api/collections/{data_collection_id}/jobs"): MEMBERS_API,
     ("GET", "/api/movies/{movie_id}"): MEMBERS_API,
     ("GET", "/api/movies/{movie_id}/files/{kind}"): MEMBERS_API,
+    ("GET", "/api/movies/{movie_id}/ctf"): MEMBERS_API,
     ("GET", "/api/jobs/{auto_proc_program_id}"): MEMBERS_API,
     ("GET", "/api/collections/{data_collection_id}/curation"): MEMBERS_API,
     ("PUT", "/api/collections/{data_collection_id}/curation"): MEMBERS_API,

@@ -3,7 +3,8 @@
 Logs in, sees only one's own visits, opens the processed collection, sees its charts and
 images render, steps through movies with the keyboard, requests a reprocess and sees its status
 change live when the test (standing in for the pipeline) records it finished. With
-``CRYOLIVE_SCREENSHOTS`` set (``make screenshots``) it saves the main pages into docs/screenshots/.
+``CRYOLIVE_TEST_SHOTS=DIR`` it saves the main pages, as the test fixtures show them, into DIR (to
+look at while working on a page; docs/screenshots/ comes from the real demo: ``make screenshots``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# where the fixtures' pages are saved when asked; never docs/screenshots/ (the real demo's)
+SHOTS = Path(os.environ.get("CRYOLIVE_TEST_SHOTS") or "/nonexistent")
 # On SQLite only: the API tests cover MariaDB, and one browser run keeps the suite fast.
 pytestmark = pytest.mark.parametrize("world", ["sqlite"], indirect=True)
 
@@ -123,8 +125,8 @@ def _csp_violations(page: Any) -> list[str]:
 
 
 def _shot(page: Any, name: str) -> None:
-    """Save a screenshot for the README and docs, only when asked (``make screenshots``)."""
-    if not os.environ.get("CRYOLIVE_SCREENSHOTS"):
+    """Save a screenshot of a fixture's page into ``CRYOLIVE_TEST_SHOTS``, only when set."""
+    if not os.environ.get("CRYOLIVE_TEST_SHOTS"):
         return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))

@@ -1,7 +1,7 @@
 """Curation in headless Chromium (Debian's, through Playwright): drag a threshold line on a
 histogram, see the accepted count change at once, save, reload: the threshold is still there,
-and the movie browser says why a movie is rejected. With ``CRYOLIVE_SCREENSHOTS`` set it saves
-the Curation panel as docs/screenshots/curation.png."""
+and the movie browser says why a movie is rejected. With ``CRYOLIVE_TEST_SHOTS=DIR`` it saves
+the Curation panel, as the test fixtures fill it, as DIR/curation.png."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_drag_a_threshold_see_the_count_save_and_find_it_after_reload(
     page.wait_for_selector(f"body[data-movie='{world.movie_ids[0]}']")
     assert page.locator("#movie-verdict").inner_text() == "Accepted"
 
-    if os.environ.get("CRYOLIVE_SCREENSHOTS"):
+    if os.environ.get("CRYOLIVE_TEST_SHOTS"):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": 1280, "height": 1400})
         page.locator("#curation").screenshot(path=str(SHOTS / "curation.png"))

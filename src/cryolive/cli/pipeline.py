@@ -173,6 +173,13 @@ def demo(
     detector: str = typer.Option("1k", help="Simulated detector: tiny, 1k, k3, falcon4i."),
     serve: bool = typer.Option(True, help="Serve the web application afterwards."),
     port: int = typer.Option(8000, help="Port of the web application."),
+    class3d_particles: int | None = typer.Option(
+        None,
+        min=10,
+        envvar="CRYOLIVE_DEMO_CLASS3D_PARTICLES",
+        help="Live 3D from this many selected 2D particles (the default, 50 000, is more "
+        "than a demo has); the demo then waits for its refinement.",
+    ),
 ) -> None:
     """Simulate a two-grid session, process it live on SQLite, check it against the truth."""
     from cryolive.demo import (
@@ -185,7 +192,13 @@ def demo(
         run_demo,
     )
 
-    plan = DemoPlan(out=out, grids=grids, movies_per_grid=movies, detector=detector)
+    plan = DemoPlan(
+        out=out,
+        grids=grids,
+        movies_per_grid=movies,
+        detector=detector,
+        class3d_particles=class3d_particles,
+    )
     report = run_demo(plan, console=console)
     table = Table(title="daily check of the demo visit", show_header=False)
     for key, value in report.summary().items():

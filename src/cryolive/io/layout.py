@@ -44,3 +44,21 @@ def output_base(project: Path | str, stage: str, program_id: int, stem: str) -> 
     base = job_dir(project, stage, program_id) / stem
     base.parent.mkdir(parents=True, exist_ok=True)
     return base
+
+
+def sibling_base(output: Path | str, stage: str) -> Path | None:
+    """The base (path without suffix) that ``stage`` of the same run gives the movie whose
+    output in another stage is ``output`` (``<project>/<Stage>/jobNNN/<stem>.<suffix>``), or
+    None when ``output`` is not laid out so. Nothing is created."""
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {', '.join(STAGES)}, got {stage!r}")
+    parts = Path(output).parts
+    for i in range(len(parts) - 2, 0, -1):
+        job, kind = parts[i], parts[i - 1]
+        if kind in STAGES and job.startswith("job") and job[3:].isdigit():
+            number = int(job[3:])
+            if number % 10 != STAGES[kind]:
+                return None
+            stem = Path(*parts[i + 1 :]).with_suffix("")
+            return job_dir(Path(*parts[: i - 1]), stage, number // 10) / stem
+    return None

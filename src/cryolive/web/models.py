@@ -165,6 +165,28 @@ class MovieResult(_Read):
     )
 
 
+class CtfProfile(BaseModel):
+    """A movie's CTF profile for plotting: the rotational (equiphase) average of its spectrum
+    with the background subtracted, the fitted model, and their local correlation, against
+    spatial frequency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["ok", "not-trusted"] = Field(
+        description="``not-trusted``: the fit failed its checks; the curves show the best "
+        "guess, which is never used."
+    )
+    reason: str | None = Field(description="Why the fit is not trusted, in words.")
+    fit_resolution_a: float | None = Field(
+        description="Spacing (Å) up to which the fitted rings agree with the data."
+    )
+    defocus_a: float | None = Field(description="Mean defocus, Å; positive is underfocus.")
+    frequency_per_a: list[float] = Field(description="Spatial frequency, 1/Å, increasing.")
+    data: list[float] = Field(description="Spectrum minus its background (arbitrary units).")
+    fit: list[float] = Field(description="Fitted envelope * sin²χ, same units as ``data``.")
+    cc: list[float] = Field(description="Local correlation of data and fit, -1 to 1.")
+
+
 class Job(_Read):
     """A processing job: one recipe run (a ProcessingJob and its AutoProcProgram)."""
 

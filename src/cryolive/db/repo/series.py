@@ -585,6 +585,24 @@ def movie_file(session: Session, *, movie_id: int, kind: str) -> str | None:
     return None if path is None else str(path)
 
 
+def ctf_sources(session: Session, *, movie_id: int) -> tuple[str | None, str | None]:
+    """(CTF diagnostic image, motion-corrected micrograph) of a movie in the run shown, as
+    recorded (None where not): where its CTF files are, or, for a fit that was not trusted
+    and so never recorded, where they would be."""
+    dc = session.scalar(sa.select(Movie.dataCollectionId).where(Movie.movieId == movie_id))
+    if dc is None:
+        return None, None
+    progs = programs(session, data_collection_id=int(dc))
+    row = session.execute(
+        _joined(progs)
+        .with_only_columns(CTF.fftTheoreticalFullPath, MotionCorrection.micrographFullPath)
+        .where(Movie.movieId == movie_id)
+    ).first()
+    if row is None:
+        return None, None
+    return (None if row[0] is None else str(row[0]), None if row[1] is None else str(row[1]))
+
+
 def movie_session(session: Session, *, movie_id: int) -> tuple[int, int] | None:
     """(data collection id, visit's session id) of a movie, or None if unknown."""
     row = session.execute(

@@ -14,14 +14,14 @@ For micrograph ``<stem>`` in ``out``:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from cryolive.engines.ctf import CtfFit, CtfSearch, Optics
+from cryolive.engines.ctf import CtfCurves, CtfFit, CtfSearch, Optics
 from cryolive.engines.ice import IceThickness
 from cryolive.io.png import write_png
 
@@ -125,4 +125,86 @@ def write_ice_output(
             "result": result.to_dict(),
             "incident_e_per_px": incident_e_per_px,
         },
+    )
+
+
+CURVES_MAX_BYTES = 4 * 1024 * 1024  # a profile is a few hundred points: a few kB
+_CURVE_KEYS = ("frequency_per_a", "data", "fit", "cc")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CtfProfile:
+    """A micrograph's CTF profile as its files say: the curves, the fit's status
+    (``ok`` or ``not-trusted``: a best guess, never to be used), the reason it is not trusted,
+    and the fit resolution (Å) and mean defocus (Å, positive is underfocus) where known."""
+
+    status: str
+    reason: str | None
+    fit_resolution_a: float | None
+    defocus_a: float | None
+    curves: CtfCurves
+
+
+def _load(path: Path, what: str) -> Any:
+    try:
+        if path.stat().st_size > CURVES_MAX_BYTES:
+            raise ValueError(f"{what}: larger than {CURVES_MAX_BYTES} bytes")
+        return json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what}: not readable JSON ({type(exc).__name__})") from exc
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else None
+
+
+def _curves(payload: Any) -> CtfCurves:
+    if not isinstance(payload, dict) or any(k not in payload for k in _CURVE_KEYS):
+        raise ValueError(f"curves: an object with {', '.join(_CURVE_KEYS)} expected")
+    columns: dict[str, tuple[float, ...]] = {}
+    for key in _CURVE_KEYS:
+        values = payload[key]
+        numbers = [_number(v) for v in values] if isinstance(values, list) else [None]
+        if any(v is None for v in numbers):
+            raise ValueError(f"curves: {key} must be a list of finite numbers")
+        columns[key] = tuple(float(v) for v in numbers if v is not None)
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1 or lengths.pop() < 2:
+        raise ValueError("curves: the four lists must have one length, at least 2")
+    frequency = np.asarray(columns["frequency_per_a"])
+    if frequency[0] < 0 or np.any(np.diff(frequency) <= 0):
+        raise ValueError("curves: frequency_per_a must be non-negative and increasing")
+    return CtfCurves(**columns)
+
+
+def read_ctf_profile(curves: Path, summary: Path | None, *, recorded: bool) -> CtfProfile:
+    """Read ``<stem>_ctf_curves.json`` and, where given, ``<stem>_ctf.json``.
+
+    ``recorded``: whether the database holds the fit; without a summary file the status is
+    then ``ok``, else ``not-trusted``. Raises ``ValueError`` naming the file and what is wrong
+    with it (unreadable, not JSON, missing or non-finite values, a failed fit's summary).
+    """
+    profile = _curves(_load(curves, "curves"))
+    if summary is None:
+        status = "ok" if recorded else "not-trusted"
+        return CtfProfile(
+            status=status, reason=None, fit_resolution_a=None, defocus_a=None, curves=profile
+        )
+    payload = _load(summary, "summary")
+    if not isinstance(payload, dict) or payload.get("status") not in ("ok", "not-trusted"):
+        raise ValueError("summary: status must be ok or not-trusted")
+    result = payload.get("result")
+    if not isinstance(result, dict):
+        raise ValueError("summary: no result")
+    resolution, defocus = _number(result.get("fit_resolution_a")), _number(result.get("defocus_a"))
+    if resolution is not None and resolution <= 0:
+        raise ValueError("summary: fit_resolution_a must be positive")
+    reason = payload.get("reason")
+    return CtfProfile(
+        status=str(payload["status"]),
+        reason=reason if isinstance(reason, str) else None,
+        fit_resolution_a=resolution,
+        defocus_a=defocus,
+        curves=profile,
     )

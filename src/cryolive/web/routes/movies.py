@@ -9,15 +9,18 @@ visit's folders included, is refused, never read.
 from __future__ import annotations
 
 import mimetypes
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from cryolive.db.repo import series
+from cryolive.io.layout import sibling_base
+from cryolive.io.outputs.ctf import read_ctf_profile
 from cryolive.web import files
 from cryolive.web.deps import CurrentUser, DbId, DbSession, User, require_visit
-from cryolive.web.models import Drift, FileKind, MovieResult
+from cryolive.web.models import CtfProfile, Drift, FileKind, MovieResult
 
 router = APIRouter()
 
@@ -70,3 +73,55 @@ def movie_file(movie_id: DbId, kind: FileKind, user: CurrentUser, db: DbSession)
         raise HTTPException(404, f"The {kind} file of movie {movie_id} is missing on disk.")
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+
+DIAGNOSTIC = "_ctf_diag.png"
+
+
+@router.get(
+    "/api/movies/{movie_id}/ctf",
+    tags=["movies"],
+    responses={
+        404: {"description": "No CTF profile for this movie (yet), or its file is missing"},
+        422: {"description": "The movie's CTF files cannot be read (said why)"},
+    },
+)
+def movie_ctf(movie_id: DbId, user: CurrentUser, db: DbSession) -> CtfProfile:
+    """A movie's CTF profile: data and fitted model against spatial frequency, the fit
+    resolution, and whether the fit is trusted (a best guess that failed its checks is shown
+    as such, from the files written beside the micrograph's other CTF files)."""
+    _, session_id = _visible_movie(db, user, movie_id)
+    diagnostic, micrograph = series.ctf_sources(db, movie_id=movie_id)
+    base: Path | None = None
+    if diagnostic is not None and diagnostic.endswith(DIAGNOSTIC):
+        base = Path(diagnostic[: -len(DIAGNOSTIC)])
+    elif diagnostic is None and micrograph is not None:
+        base = sibling_base(micrograph, "CtfFind")
+    if base is None:
+        raise HTTPException(404, f"Movie {movie_id} has no CTF profile yet.")
+    folders = files.visit_folders(db, session_id=session_id)
+    curves = files.inside(f"{base}_ctf_curves.json", folders)
+    if curves is None:
+        raise HTTPException(403, f"The CTF files of movie {movie_id} are outside its visit.")
+    if not curves.is_file():
+        raise HTTPException(404, f"Movie {movie_id} has no CTF profile yet.")
+    summary = files.inside(f"{base}_ctf.json", folders)
+    try:
+        profile = read_ctf_profile(
+            curves,
+            summary if summary is not None and summary.is_file() else None,
+            recorded=diagnostic is not None,
+        )
+    except ValueError as exc:
+        detail = f"The CTF profile of movie {movie_id} cannot be read: {exc}."
+        raise HTTPException(422, detail) from exc
+    return CtfProfile(
+        status="ok" if profile.status == "ok" else "not-trusted",
+        reason=profile.reason,
+        fit_resolution_a=profile.fit_resolution_a,
+        defocus_a=profile.defocus_a,
+        frequency_per_a=list(profile.curves.frequency_per_a),
+        data=list(profile.curves.data),
+        fit=list(profile.curves.fit),
+        cc=list(profile.curves.cc),
+    )

@@ -155,6 +155,7 @@
       img.closest("figure").hidden = !m.files.includes(kind); // no blank frame for a missing image
     }
     document.body.dataset.movie = String(movie);
+    ctfProfile(movie, m);
     if (m.files.includes("drift") && window.Plotly) {
       const drift = await (await fetch(`/api/movies/${seg(movie)}/files/drift`)).json();
       // equal scales on both axes: the track's shape is the specimen's real movement
@@ -165,6 +166,68 @@
         look, { displaylogo: false });
     } else if (window.Plotly) Plotly.purge($("drift"));
     $("drift").closest("figure").hidden = !m.files.includes("drift");
+  }
+
+  // The CTF profile of the movie shown (CTFFIND's and Patch CTF's 1D plot): the spectrum's
+  // rotational average and the fitted model against spatial frequency (1/Å, ticks read as
+  // resolution in Å), the local correlation on the right axis, the fit resolution a dashed
+  // line. A fit that failed its checks is drawn as such: red frame, its model dashed, titled
+  // NOT TRUSTED with the reason. A movie not processed yet says so instead of empty axes.
+  const RINGS_A = [50, 30, 20, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2, 1.5];
+  async function ctfProfile(movie, m) {
+    const el = $("ctf-profile"), state = $("ctf-profile-state"), fig = $("ctf-profile-figure");
+    fig.dataset.state = "loading";
+    const empty = (kind, text) => {
+      if (window.Plotly) Plotly.purge(el);
+      el.hidden = true; state.textContent = text; fig.dataset.state = kind;
+    };
+    if (!m.processed) { empty("not-processed", "Not processed yet: no CTF profile."); return; }
+    const response = await fetch(`/api/movies/${seg(movie)}/ctf`);
+    if (String(movie) !== document.body.dataset.movie) return; // another movie is shown now
+    if (!response.ok) {
+      const detail = (await response.json().catch(() => ({}))).detail || `error ${response.status}`;
+      if (response.status === 404) empty("none", "No CTF profile yet.");
+      else empty("unreadable", `CTF profile not shown: ${detail}`);
+      return;
+    }
+    const p = await response.json();
+    const trusted = p.status === "ok";
+    const f = p.frequency_per_a, res = p.fit_resolution_a;
+    const spacing = f.map((v) => (v > 0 ? 1 / v : null));
+    const at = "%{x:.4f} 1/Å (%{customdata:.2f} Å)";
+    const ticks = RINGS_A.filter((a) => 1 / a >= f[0] && 1 / a <= f[f.length - 1]);
+    const look = layout(trusted ? "CTF profile" : `CTF profile: NOT TRUSTED (best guess, not used)${p.reason ? " — " + p.reason : ""}`,
+      "Spatial frequency (1/Å); ticks as resolution", "Amplitude − background (a.u.)");
+    Object.assign(look.xaxis, { tickvals: ticks.map((a) => 1 / a), ticktext: ticks.map((a) => `${a} Å`) });
+    look.yaxis2 = { title: { text: "Local correlation (−1 to 1)" }, overlaying: "y", side: "right", range: [-1.05, 1.05],
+      tickvals: [-1, -0.5, 0, 0.5, 1], showgrid: false, zeroline: false };
+    look.margin.r = 64;
+    look.legend = { orientation: "h", y: -0.28 };
+    look.title.font.color = trusted ? "#111" : "#a40e0e";
+    if (!trusted) look.plot_bgcolor = "#fdf0f0";
+    if (res) {
+      look.shapes = [{ type: "line", xref: "x", yref: "paper", x0: 1 / res, x1: 1 / res, y0: 0, y1: 1,
+        line: { color: trusted ? "#0a6b2d" : "#a40e0e", width: 2, dash: "dash" } }];
+      look.annotations = [{ xref: "x", yref: "paper", x: 1 / res, y: 1, yanchor: "bottom", showarrow: false,
+        text: `fit resolution ${res.toFixed(2)} Å${trusted ? "" : " (not trusted)"}`,
+        font: { color: trusted ? "#0a6b2d" : "#a40e0e", size: 12 } }];
+    }
+    const traces = [
+      { x: f, y: p.data, customdata: spacing, type: "scatter", mode: "lines", name: "Data (rotational average)",
+        line: { color: "#555", width: 1 }, hovertemplate: `${at}<br>data %{y:.3f} a.u.<extra></extra>` },
+      { x: f, y: p.fit, customdata: spacing, type: "scatter", mode: "lines", name: trusted ? "Fitted CTF model" : "Best guess (not trusted)",
+        line: { color: trusted ? "#0b4f9c" : "#a40e0e", width: 2, dash: trusted ? "solid" : "dot" },
+        hovertemplate: `${at}<br>fit %{y:.3f} a.u.<extra></extra>` },
+      { x: f, y: p.cc, customdata: spacing, yaxis: "y2", type: "scatter", mode: "lines", name: "Local correlation",
+        line: { color: "#0a6b2d", width: 1, dash: "dot" }, hovertemplate: `${at}<br>correlation %{y:.2f}<extra></extra>` },
+    ];
+    el.hidden = false;
+    state.textContent = trusted ? "" : "Not trusted:";
+    charts.schedule(el, () => {
+      Plotly.react(el, traces, look, CONFIG);
+      fig.dataset.state = trusted ? "drawn" : "not-trusted";
+      fig.dataset.resolution = res ? res.toFixed(2) : "";
+    });
   }
 
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text ?? ""; return td; };
