@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from cryolive.cli import build_app
-from cryolive.db import make_engine
+from cryolive.db import make_engine, upgrade
 from cryolive.db.repo import visits
 from cryolive.web import create_app
 from cryolive.web.auth import COOKIE
@@ -446,3 +447,27 @@ def test_logins_work_with_least_privilege_accounts(world: Any) -> None:
             for account in (writer, reader):
                 connection.exec_driver_sql(f"DROP USER IF EXISTS {account.sql()}")
         admin.dispose()
+
+
+def test_cryolive_web_refuses_a_database_behind_this_version(tmp_path: Path) -> None:
+    """A database one migration behind (its pages would fail on the missing table with a
+    500) is refused at start with what to run, not served."""
+    url = f"sqlite:///{tmp_path / 'cryolive.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE cryolive_series_row"))
+        connection.execute(sa.text("UPDATE cryolive_alembic_version SET version_num = '0006'"))
+    engine.dispose()
+    result = CliRunner().invoke(
+        build_app(),
+        ["web"],
+        env={
+            "CRYOLIVE_DATABASE_URL": url,
+            "CRYOLIVE_DATA_ROOT": str(tmp_path),
+            "CRYOLIVE_WEB__SECRET": "Qm7vXk2pLr9sTz4wYb8nHc3dFg6jKe5aUo1iPq0x",
+        },
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "behind this cryolive" in said and "cryolive db upgrade" in said and "0006" in said
