@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cryolive.cli import build_app
 from cryolive.engines.recon3d import fsc, rotate_volume
-from cryolive.engines.refine3d import symmetry_rotations
+from cryolive.engines.refine3d import symmetry_rotations, torch_available
 from cryolive.io.maps import read_map, write_map
 
 BOX, PIXEL = 32, 3.0
@@ -174,3 +174,26 @@ def test_an_unknown_engine_is_a_usage_error(command: str, tmp_path: Path) -> Non
     }[command]
     code, output = _run(command, *args, "--out", str(tmp_path), "--engine", "cryosparc")
     assert code == 2 and "cryolive or relion" in output
+
+
+def test_device_runs_the_search_in_torch_or_is_a_usage_error(sim: Path, tmp_path: Path) -> None:
+    star, ref = str(sim / "particles.star"), str(sim / "truth.mrc")
+    code, output = _run(
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "a"), "--device", "nosuchdevice"
+    )
+    assert code == 2 and "--device" in output and "nosuchdevice" in output
+    assert not (tmp_path / "a").exists()
+    code, output = _run(
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "b"), "--device", "cpu",
+        "--engine", "relion",
+    )  # fmt: skip
+    assert code == 2 and "--device" in output and "cryolive only" in output
+    if not torch_available():
+        return  # the device checks above need no PyTorch; the run below does
+    code, output = _run(
+        "refine3d", star, "--ref", ref, "--out", str(tmp_path / "c"), "--device", "cpu",
+        "--iterations", "2", "--lowpass", "25",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "PyTorch on cpu" in output and "resolution" in output
+    assert (tmp_path / "c" / "refined.mrc").is_file()

@@ -30,18 +30,26 @@ def refine3d_command(
     poses: int = typer.Option(
         1, "--poses", help="Insert each image at its N best local poses, posterior-weighted."
     ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Run the orientation searches' products in PyTorch on this device (cuda, cpu); "
+        "default: NumPy. Needs PyTorch.",
+    ),
     engine: str = typer.Option("cryolive", "--engine", help=ENGINE_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
 ) -> None:
     """Refine angles and origins (point group C1, Cn or Dn), writing refined.mrc, half1.mrc,
     half2.mrc, run_data.star and fsc.star (RELION 3.1). With --engine relion: RELION's
     auto-refine (relion_refine_mpi, 3 MPI ranks; --iterations is its --auto_iter_max)."""
-    from cryolive.engines.refine3d import refine3d, symmetry_rotations
+    from cryolive.engines.refine3d import refine3d, symmetry_rotations, torch_device
     from cryolive.io.maps import MapFileError, read_map
     from cryolive.io.outputs.refine3d import write_refine3d_outputs
     from cryolive.io.particle_files import ParticleStarError, read_particles_3d
 
     check_engine(engine, threads)
+    if device is not None and engine == "relion":
+        raise typer.BadParameter("is for --engine cryolive only", param_hint="--device")
     if engine == "relion":
         _relion(
             particles, ref, out, symmetry, iterations, lowpass, max_shift, diameter, seed, threads
@@ -55,6 +63,11 @@ def refine3d_command(
         raise typer.BadParameter(f"must be at least 1, got {iterations}", param_hint="--iterations")
     if poses < 1:
         raise typer.BadParameter(f"must be at least 1, got {poses}", param_hint="--poses")
+    if device is not None:
+        try:
+            torch_device(device)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--device") from exc
     try:
         stack, tables = read_particles_3d(particles)
     except ParticleStarError as exc:
@@ -78,7 +91,11 @@ def refine3d_command(
     except OSError as exc:
         raise typer.BadParameter(f"cannot create {out}: {exc}", param_hint="--out") from exc
     console = Console(stderr=True)
-    console.print(f"{stack.count} particles, box {stack.box}, {stack.pixel_size_a:.3f} Å/px")
+    backend = f"PyTorch on {device}" if device is not None else "NumPy"
+    console.print(
+        f"{stack.count} particles, box {stack.box}, {stack.pixel_size_a:.3f} Å/px; "
+        f"searches in {backend}"
+    )
     start = time.perf_counter()
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -89,7 +106,7 @@ def refine3d_command(
             result = refine3d(
                 stack, reference, symmetry=symmetry, initial_lowpass_a=lowpass,
                 max_shift_px=max_shift, mask_diameter_a=diameter, max_iterations=iterations,
-                seed=seed, poses=poses,
+                seed=seed, poses=poses, device=device,
                 progress=lambda done, total: bar.update(task, completed=done),
             )  # fmt: skip
         except ValueError as exc:

@@ -1,7 +1,7 @@
 """Gold-standard 3D refinement (point groups Cn, Dn) by projection matching: half sets refined
 against their own references, global then local orientation and translation searches with
 auto-sampling, CTF Wiener reconstruction (symmetrised) and FSC between the half maps. Pure
-NumPy/SciPy, no files.
+NumPy/SciPy, no files; the searches' products optionally in PyTorch (``device=``).
 """
 
 from cryolive.engines._search3d import symmetry_rotations
@@ -19,11 +19,13 @@ from cryolive.engines.refine3d._refine import (
 from cryolive.engines.refine3d._search import (
     Poses,
     SliceCutter,
+    global_search,
     local_search,
     perturbations,
     pose_weights,
     search_data,
 )
+from cryolive.engines.refine3d._torch import torch_available, torch_device
 
 __all__ = [
     "HalfMaps",
@@ -33,6 +35,7 @@ __all__ = [
     "SliceCutter",
     "asymmetric_unit_grid",
     "fold_to_asymmetric_unit",
+    "global_search",
     "in_asymmetric_unit",
     "local_search",
     "lowpass",
@@ -43,4 +46,6 @@ __all__ = [
     "search_data",
     "soft_sphere",
     "symmetry_rotations",
+    "torch_available",
+    "torch_device",
 ]

@@ -31,6 +31,7 @@ from cryolive.engines.refine3d._search import (
     perturbations,
     search_data,
 )
+from cryolive.engines.refine3d._torch import torch_device
 
 Progress = Callable[[int, int], None]
 
@@ -280,6 +281,7 @@ def refine3d(
     seed: int = 0,
     poses: int = 1,
     progress: Progress | None = None,
+    device: str | None = None,
 ) -> Refine3DResult:
     """Gold-standard refinement of ``stack`` (angles and origins unknown) from ``reference``.
 
@@ -314,6 +316,11 @@ def refine3d(
         RELION's marginalisation; 1 (default) inserts the best pose only.
     progress : callable(done, total), optional
         Called after each iteration.
+    device : str, optional
+        A PyTorch device ("cuda", "cpu" …): the searches' products with the reference slices,
+        their norms and the argmax run there in float32 (slicing, reconstruction and FSC stay
+        in numpy). None (default): pure numpy. A ValueError when PyTorch or the device is
+        missing.
 
     Returns
     -------
@@ -331,6 +338,8 @@ def refine3d(
     _check(stack, reference, symmetry, max_iterations)
     if poses < 1:
         raise ValueError(f"poses must be at least 1, got {poses}")
+    if device is not None:
+        torch_device(device)  # refuses before any work when PyTorch or the device is missing
     group = symmetry_rotations(symmetry)
     rng = np.random.default_rng(seed)
     box, pixel = stack.box, stack.pixel_size_a
@@ -362,14 +371,14 @@ def refine3d(
             if mode == "global":
                 grid = asymmetric_unit_grid(step, symmetry)
                 shifts = _shift_grid(max_shift_px, max_shift_px / 2.0)
-                r_idx, s_idx, _ = global_search(data, cutter, grid, shifts)
+                r_idx, s_idx, _ = global_search(data, cutter, grid, shifts, device)
                 rotations[idx], origins[idx] = grid[r_idx], shifts[s_idx]
                 found = None
             else:
                 offsets = _shift_grid(shift_step, shift_step)
                 rotations[idx], origins[idx], _, found = local_search(
                     data, cutter, rotations[idx], origins[idx], perturbations(step), offsets,
-                    top=poses,
+                    top=poses, device=device,
                 )  # fmt: skip
             limit = 2 * max_shift_px
             origins[idx] = np.clip(origins[idx], -limit, limit)

@@ -17,6 +17,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cryolive.engines.recon3d import frequency_grid
+from cryolive.engines.refine3d._torch import LocalScorer, global_best_torch
 
 
 class SliceCutter:
@@ -136,17 +137,25 @@ def global_search(
     cutter: SliceCutter,
     rotations: NDArray[np.float64],
     shifts_px: NDArray[np.float64],
+    device: str | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """Best (rotation index, shift index, score) per image over ``rotations`` x ``shifts_px``."""
+    """Best (rotation index, shift index, score) per image over ``rotations`` x ``shifts_px``.
+
+    ``device`` (a PyTorch device, "cuda", "cpu" …): the products, norms and argmax run there in
+    float32 (:mod:`._torch`); None: numpy."""
     p = cutter.cut(rotations, data.kxy)  # (O, m)
-    p_real = _as_real(p).T.copy()  # (2m, O)
-    p_pow = (np.abs(p) ** 2).T.astype(np.float32)  # (m, O)
     ph = _phases(data.kxy, shifts_px, data.box)  # (S, m)
     n, n_s, n_o = data.cx.shape[0], len(shifts_px), len(rotations)
+    chunk = max(1, 20_000_000 // (n_s * n_o))
+    if device is not None:
+        flat_t, best_t = global_best_torch(data.cx, data.c2w, data.w, p, ph, chunk, device)
+        best_s_t, best_r_t = np.divmod(flat_t, n_o)
+        return best_r_t, best_s_t, best_t
+    p_real = _as_real(p).T.copy()  # (2m, O)
+    p_pow = (np.abs(p) ** 2).T.astype(np.float32)  # (m, O)
     best_r = np.empty(n, dtype=np.int64)
     best_s = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.float32)
-    chunk = max(1, 20_000_000 // (n_s * n_o))
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
         y = (data.cx[lo:hi, None, :] * ph[None]) * data.w  # (c, S, m)
@@ -184,9 +193,12 @@ def local_search(
     deltas: NDArray[np.float64],
     offsets_px: NDArray[np.float64],
     top: int = 1,
+    device: str | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32], Poses]:
     """Each image's best ``Δ·A_i`` (Δ in ``deltas``) and origin + offset; (A, origins, score,
-    the ``top`` best poses with their posterior weights, best first)."""
+    the ``top`` best poses with their posterior weights, best first). ``device`` as for
+    :func:`global_search`."""
+    scorer = None if device is None else LocalScorer(data.w, device)
     n, n_d = len(rotations), len(deltas)
     new_a = np.empty_like(rotations)
     new_o = np.empty_like(origins_px)
@@ -202,21 +214,26 @@ def local_search(
         cand = np.einsum("dij,njk->ndik", deltas, rotations[lo:hi])  # (c, D, 3, 3)
         p = cutter.cut(cand.reshape(-1, 3, 3), data.kxy).reshape(hi - lo, n_d, m)
         shifts = origins_px[lo:hi, None, :] + offsets_px[None]  # (c, S, 2)
-        y = data.cx[lo:hi, None, :] * _phases(data.kxy, shifts, data.box) * data.w
-        a = np.matmul(_as_real(y), np.swapaxes(_as_real(p), 1, 2))  # (c, S, D)
-        b = np.sqrt(np.maximum(np.einsum("cm,cdm->cd", data.c2w[lo:hi], np.abs(p) ** 2), 1e-30))
-        score = a / b[:, None, :]
-        flat = score.reshape(hi - lo, -1).argmax(axis=1)
-        s_idx, d_idx = np.divmod(flat, n_d)
+        ph = _phases(data.kxy, shifts, data.box)
         rows = np.arange(hi - lo)
+        if scorer is not None:
+            order, top_vals = scorer.top(data.cx[lo:hi], data.c2w[lo:hi], p, ph, k)
+            flat, best[lo:hi] = order[:, 0], top_vals[:, 0]
+        else:
+            y = data.cx[lo:hi, None, :] * ph * data.w
+            a = np.matmul(_as_real(y), np.swapaxes(_as_real(p), 1, 2))  # (c, S, D)
+            b2 = np.einsum("cm,cdm->cd", data.c2w[lo:hi], np.abs(p) ** 2)
+            flat_all = (a / np.sqrt(np.maximum(b2, 1e-30))[:, None, :]).reshape(hi - lo, -1)
+            flat = flat_all.argmax(axis=1)
+            best[lo:hi] = flat_all[rows, flat]
+            order = np.argsort(-flat_all, axis=1)[:, :k]
+            top_vals = np.take_along_axis(flat_all, order, axis=1)
+        s_idx, d_idx = np.divmod(flat, n_d)
         new_a[lo:hi] = cand[rows, d_idx]
         new_o[lo:hi] = shifts[rows, s_idx]
-        best[lo:hi] = score.reshape(hi - lo, -1)[rows, flat]
-        flat_all = score.reshape(hi - lo, -1)
-        order = np.argsort(-flat_all, axis=1)[:, :k]
         ts, td = np.divmod(order, n_d)
         top_a[lo:hi] = cand[rows[:, None], td]
         top_o[lo:hi] = shifts[rows[:, None], ts]
-        top_s[lo:hi] = np.take_along_axis(flat_all, order, axis=1)
+        top_s[lo:hi] = top_vals
     weights = pose_weights(top_s, data.x2w, data.n_eff) if k > 1 else np.ones((n, 1))
     return new_a, new_o, best, Poses(top_a, top_o, weights)
