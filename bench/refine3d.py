@@ -41,7 +41,14 @@ are scored (marked "stopped").
 
     .venv/bin/python bench/refine3d.py [--count 5000] [--box 64] [--pixel 2.5] [--snr 0.1]
         [--ranks 2] [--threads 1] [--nice 5] [--no-relion] [--relion-timeout S] [--work DIR]
-        [--relion-done DIR]
+        [--relion-done DIR] [--device cuda] [--no-initial]
+
+``--device D`` adds a row: the same ``cryolive refine3d`` with ``--device D`` (its searches'
+products in PyTorch, on a GPU with ``cuda``), run right after the NumPy row on the same
+particles, so the two compare in one run; for a lent GPU, in one command:
+``python bench/refine3d.py --no-relion --no-initial --device cuda``. ``--no-initial`` skips the
+initial model. Without ``/usr/bin/time`` (a bare GPU machine) CPU seconds come from the
+children's rusage and peak memory is not measured.
 
 ``--relion-done DIR`` scores a RELION run already made with this script's RELION command on
 the same particles (same ``--count --box --pixel --snr``: the simulation is seeded), its
@@ -58,6 +65,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -95,9 +103,11 @@ def _timed(
     output). Past ``timeout`` s the run is stopped: (wall, nan, nan, "timeout")."""
     start = time.perf_counter()
     prefix = ["nice", "-n", str(nice)] if nice else []
+    timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").is_file() else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         done = subprocess.run(
-            [*prefix, "/usr/bin/time", "-v", *cmd], cwd=cwd, capture_output=True, text=True,
+            [*prefix, *timer, *cmd], cwd=cwd, capture_output=True, text=True,
             check=False, timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -105,7 +115,12 @@ def _timed(
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{cmd[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    _, cpu, peak_mb = _usage(done.stderr)
+    if timer:
+        _, cpu, peak_mb = _usage(done.stderr)
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        peak_mb = float("nan")
     return wall, cpu, peak_mb, done.stdout + done.stderr
 
 
@@ -186,6 +201,8 @@ def main() -> None:
     ap.add_argument("--relion-done", type=Path, default=None, help="score this RELION run")
     ap.add_argument("--relion-timeout", type=float, default=None, help="s, then score its last")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--device", default=None, help="also run cryolive with --device (cuda, cpu)")
+    ap.add_argument("--no-initial", action="store_true", help="skip the initial model")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_refine3d_"))
     box, pixel = args.box, args.pixel
@@ -209,30 +226,38 @@ def main() -> None:
                  *_vs_truth(best.full, truth, pixel)))  # fmt: skip
 
     initial = work / "cryolive_initial"
-    iw, ic, ip, _ = _timed(
-        [sys.executable, "-m", "cryolive.cli", "initial-model", str(star), "--out", str(initial)],
-        work,
-    )  # fmt: skip
-    classes = starfile.read(initial / "run_model.star", always_dict=True)["model_classes"]
-    estimate = float(classes["rlnEstimatedResolution"].iloc[0])
-    found = starfile.read(initial / "run_data.star", always_dict=True)["particles"]
-    found_deg = found[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy(np.float64)
-    im_corr = _aligned_correlation(
-        read_map(initial / "initial_model.mrc")[0], truth, found_deg, stack.angles_deg,
-        box * pixel / 20.0,
-    )  # fmt: skip
+    iw = ic = ip = estimate = im_corr = nan
+    if not args.no_initial:
+        iw, ic, ip, _ = _timed(
+            [sys.executable, "-m", "cryolive.cli", "initial-model", str(star), "--out",
+             str(initial)],
+            work,
+        )  # fmt: skip
+        classes = starfile.read(initial / "run_model.star", always_dict=True)["model_classes"]
+        estimate = float(classes["rlnEstimatedResolution"].iloc[0])
+        found = starfile.read(initial / "run_data.star", always_dict=True)["particles"]
+        found_deg = found[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy(np.float64)
+        im_corr = _aligned_correlation(
+            read_map(initial / "initial_model.mrc")[0], truth, found_deg, stack.angles_deg,
+            box * pixel / 20.0,
+        )  # fmt: skip
 
     out = work / "cryolive"
-    wall, cpu, peak, _text = _timed(
-        [sys.executable, "-m", "cryolive.cli", "refine3d", str(star), "--ref", str(ref),
-         "--out", str(out), "--lowpass", str(args.lowpass), "--iterations", "15"],
-        work,
-    )  # fmt: skip
-    gold = float(starfile.read(out / "fsc.star", always_dict=True)["general"]["rlnFinalResolution"])
-    iters = int(starfile.read(out / "fsc.star", always_dict=True)["general"]["rlnCurrentIteration"])
-    refined, _ = read_map(out / "refined.mrc")
-    rows.append(("cryolive refine3d", wall, cpu, peak, str(iters), gold,
-                 *_vs_truth(refined, truth, pixel)))  # fmt: skip
+    devices: list[str | None] = [None] if args.device is None else [None, args.device]
+    for device in devices:  # NumPy first, then the same run on the device (the peer)
+        where = out if device is None else work / f"cryolive_{device.replace(':', '_')}"
+        extra = [] if device is None else ["--device", device]
+        wall, cpu, peak, _text = _timed(
+            [sys.executable, "-m", "cryolive.cli", "refine3d", str(star), "--ref", str(ref),
+             "--out", str(where), "--lowpass", str(args.lowpass), "--iterations", "15", *extra],
+            work,
+        )  # fmt: skip
+        general = starfile.read(where / "fsc.star", always_dict=True)["general"]
+        gold = float(general["rlnFinalResolution"])
+        iters = int(general["rlnCurrentIteration"])
+        refined, _ = read_map(where / "refined.mrc")
+        name = "cryolive refine3d" + ("" if device is None else f" --device {device}")
+        rows.append((name, wall, cpu, peak, str(iters), gold, *_vs_truth(refined, truth, pixel)))
     mask = write_map(work / "sim" / "mask.mrc", soft_sphere(box, 0.45 * box - 3.0),
                      pixel_size_a=pixel)  # fmt: skip
     post: list[tuple[str, float, float, float, float, float]] = []
@@ -283,11 +308,12 @@ def main() -> None:
     for name, w, c, p, it, g, t, tm in rows:
         ws, cs, ps = ("-" if np.isnan(v) else f"{v:.0f}" for v in (w, c, p))
         print(f"| {name} | {ws} | {cs} | {ps} | {it} | {g:.2f} | {t:.2f} | {tm:.2f} |")
-    print("\n| initial model (de novo, no reference) | wall s | CPU s | peak MB "
-          "| own estimate (Å) | correlation with the truth at 20 Å |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| cryolive initial-model | {iw:.0f} | {ic:.0f} | {ip:.0f} | {estimate:.2f} "
-          f"| {im_corr:.3f} |")  # fmt: skip
+    if not args.no_initial:
+        print("\n| initial model (de novo, no reference) | wall s | CPU s | peak MB "
+              "| own estimate (Å) | correlation with the truth at 20 Å |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| cryolive initial-model | {iw:.0f} | {ic:.0f} | {ip:.0f} | {estimate:.2f} "
+              f"| {im_corr:.3f} |")  # fmt: skip
     print("\n| post-processing (same mask, no sharpening) | wall s | CPU s | peak MB "
           "| FSC 0.143 corrected (Å) | FSC 0.5 vs truth (Å) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|")
