@@ -16,9 +16,18 @@ clock advancing one poll per scan, on SQLite and the embedded broker:
   of five interleaved with the steady scans; "x floor" = steady scan wall / floor wall;
 - latency: ten new movies land (movie, then its ``.xml``) between two scans; the number of
   scans until they are registered, and from it the mean wait in seconds (a movie completes
-  on average half a poll before the next scan).
+  on average half a poll before the next scan) -- the simulated clock, full scans only;
+- new movie -> database: the real loop (``watcher.follow``, as ``cryolive run`` runs it, poll
+  5 s) on the same visit; five movies land at random moments, each timed from the moment its
+  ``.xml`` is written to the moment its Movie row can be read; once with inotify (a local
+  file system), once polling only (as on NFS);
+- first rows: seconds from the backlog scan's start to its first commit (batches of 500);
+- peak RSS: each size runs in its own process; its VmHWM after the inotify run (the
+  building of the visit, the scans, the database and broker in process included).
 
 Goals (issue #16): steady scan under 1 s, under 5 % of a core, registration within 2 polls.
+Goals (issue #22): scan <= 3x the floor, idle < 5 % of a core, new movie -> database < 2 s,
+rows committed in batches, < 300 MB.
 """
 
 from __future__ import annotations
@@ -26,12 +35,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
+import random
 import statistics
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,14 +52,15 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import sqlalchemy as sa
 import tifffile
+from ispyb.sqlalchemy import Movie
 
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
 from cryolive.pipeline.runtime import recipe_path
-from cryolive.pipeline.watcher import Watcher
-from cryolive.simulate._layout import ImageRecord, epu_image_xml
+from cryolive.pipeline.watcher import Watcher, follow
 
 HOLES_PER_SQUARE = 40
 MOVIES_PER_HOLE = 4
@@ -54,6 +68,10 @@ START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 def _xml(when: datetime, magnification: int = 105_000, frames: int = 40) -> str:
+    # imported here: cryolive.simulate costs ~150 MB of imports that the watcher never makes,
+    # so the measuring process (--child) gets the texts from its parent instead
+    from cryolive.simulate._layout import ImageRecord, epu_image_xml
+
     return epu_image_xml(
         ImageRecord(
             pixel_size_a=0.83,
@@ -74,10 +92,9 @@ def _xml(when: datetime, magnification: int = 105_000, frames: int = 40) -> str:
 class VisitBuilder:
     """Writes an EPU raw folder fast: one text per kind of file, written many times."""
 
-    def __init__(self, raw: Path) -> None:
+    def __init__(self, raw: Path, texts: tuple[str, str]) -> None:
         self.raw = raw
-        self.movie_xml = _xml(START)
-        self.survey_xml = _xml(START, magnification=470, frames=1)
+        self.movie_xml, self.survey_xml = texts
         jpeg = (np.random.default_rng(0).normal(128, 20, (64, 64))).clip(0, 255)
         self.jpeg = imagecodecs.jpeg8_encode(jpeg.astype(np.uint8))
         # a whole (tiny) 40-frame TIFF, as the metadata says: the watcher proves a movie is
@@ -140,26 +157,86 @@ def _timed(watcher: Watcher, now: float) -> tuple[float, float, int]:
     return time.perf_counter() - wall, time.process_time() - cpu, report.registered
 
 
-def run(n: int, poll: float, profile: bool) -> dict[str, object]:
+class FirstPublish:
+    """The broker, and when the first message of a scan went out (its batch was committed)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.first = inner, 0.0
+
+    def publish(self, *args: object, **kwargs: object) -> None:
+        if not self.first:
+            self.first = time.perf_counter()
+        self.inner.publish(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ``ru_maxrss``, not inherited from
+    the parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _live_latency(
+    watcher: Watcher, builder: VisitBuilder, sessions: object, poll: float, n: int = 5
+) -> list[float]:
+    """Seconds from a movie's completion to its row, under the real loop."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=follow,
+        args=([watcher],),
+        kwargs={"poll_s": poll, "stop": stop, "scan": lambda: watcher.scan_once(time.time())},
+        daemon=True,
+    )
+    thread.start()
+    rng = random.Random(n)
+    waits = []
+    try:
+        time.sleep(1.0)
+        for _ in range(n):
+            time.sleep(rng.uniform(0.0, poll))  # any moment of the poll
+            (movie,) = builder.add(1)
+            done = time.perf_counter()
+            query = sa.select(Movie.movieId).where(Movie.movieFullPath == str(movie))
+            while time.perf_counter() - done < 4 * poll:
+                with sessions() as session:  # type: ignore[operator]
+                    if session.scalar(query) is not None:
+                        break
+                time.sleep(0.02)
+            waits.append(time.perf_counter() - done)
+    finally:
+        stop.set()
+        thread.join(30)
+    return waits
+
+
+def run(n: int, poll: float, profile: bool, texts: tuple[str, str]) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-watcher-") as tmp:
         visit = Path(tmp) / "bi23047-5"
-        builder = VisitBuilder(visit / "raw")
+        builder = VisitBuilder(visit / "raw", texts)
         t0 = time.perf_counter()
         builder.add(n)
         build_s = time.perf_counter() - t0
         engine = make_engine(f"sqlite:///{tmp}/bench.sqlite")
         upgrade(engine)
+        sessions = session_factory(engine)
+        transport = open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}")
+        recipe = load_recipe(recipe_path("spa-preprocess"))
+        timed_transport = FirstPublish(transport)
         watcher = Watcher(
             visit_dir=visit,
             visit="bi23047-5",
-            sessions=session_factory(engine),
-            transport=open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}"),
-            recipe=load_recipe(recipe_path("spa-preprocess")),
+            sessions=sessions,
+            transport=timed_transport,  # type: ignore[arg-type]
+            recipe=recipe,
         )
         now = 1_000.0
         first = _timed(watcher, now)
         now += poll
+        backlog_start = time.perf_counter()
         backlog = _timed(watcher, now)
+        first_rows_s = timed_transport.first - backlog_start
         if backlog[2] != n:
             raise SystemExit(f"backlog scan registered {backlog[2]} of {n} movies")
         steady, floor = [], []
@@ -185,6 +262,20 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
                 if _timed(watcher, now)[2] or scans > 10:
                     break
             waits.append(scans)
+        live_events = _live_latency(watcher, builder, sessions, poll)
+        watcher.close()
+        # the peak of one watcher's life (the polling watcher below holds a second copy)
+        peak_rss_mb = _peak_rss_mb()
+        polling = Watcher(
+            visit_dir=visit,
+            visit="bi23047-5",
+            sessions=sessions,
+            transport=transport,
+            recipe=recipe,
+            events=False,
+        )
+        polling.scan_once(time.time())  # loads what is registered
+        live_polling = _live_latency(polling, builder, sessions, poll)
         engine.dispose()
         steady_wall = statistics.median(s[0] for s in steady)
         steady_cpu = statistics.median(s[1] for s in steady)
@@ -203,6 +294,10 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
             "scans": scans,
             "mean_wait_s": (scans - 0.5) * poll + steady_wall,
             "profile": profile_text,
+            "first_rows_s": first_rows_s,
+            "live_events": live_events,
+            "live_polling": live_polling,
+            "peak_rss_mb": peak_rss_mb,
         }
 
 
@@ -211,7 +306,14 @@ def main() -> None:
     parser.add_argument("--movies", default="5000,20000,50000")
     parser.add_argument("--poll", type=float, default=5.0, help="cryolive run's default: 5 s")
     parser.add_argument("--profile", action="store_true", help="cProfile of one steady scan")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # the XML texts, as a JSON file
     args = parser.parse_args()
+    if args.child:  # one size in this process: its peak RSS is that size's alone
+        texts = json.loads(Path(args.child).read_text())
+        print(json.dumps(run(int(args.movies), args.poll, args.profile, tuple(texts))))
+        return
+    texts_file = Path(tempfile.mkdtemp(prefix="bench-watcher-")) / "texts.json"
+    texts_file.write_text(json.dumps([_xml(START), _xml(START, magnification=470, frames=1)]))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -224,14 +326,24 @@ def main() -> None:
     print(
         "| movies | files | first scan wall / CPU (s) | backlog scan wall / CPU (s) "
         "| steady scan wall / CPU (s) | scandir floor wall / CPU (s) | x floor "
-        "| CPU share at the poll | scans to registration | mean wait (s) | build (s) |"
+        "| CPU share at the poll | scans to registration | mean wait (s) | first rows (s) "
+        "| new movie -> DB, inotify: median / max (s) | polling only: median / max (s) "
+        "| peak RSS (MB) | build (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     profiles = []
     for n in (int(v) for v in args.movies.split(",")):
-        r = run(n, args.poll, args.profile)
+        child = [sys.executable, __file__, "--child", str(texts_file)]
+        child += ["--movies", str(n), "--poll", str(args.poll)]
+        out = subprocess.run(
+            child + (["--profile"] if args.profile else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
         first, backlog = r["first"], r["backlog"]
-        assert isinstance(first, tuple) and isinstance(backlog, tuple)
+        events, polled = r["live_events"], r["live_polling"]
         print(
             f"| {n:,} | {r['files']:,} | {first[0]:.2f} / {first[1]:.2f} "
             f"| {backlog[0]:.1f} / {backlog[1]:.1f} "
@@ -239,7 +351,10 @@ def main() -> None:
             f"| {r['floor_wall']:.2f} / {r['floor_cpu']:.2f} "
             f"| {r['steady_wall'] / r['floor_wall']:.2f} "  # type: ignore[operator]
             f"| {100 * r['share']:.1f} % "  # type: ignore[operator]
-            f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['build_s']:.0f} |",
+            f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['first_rows_s']:.2f} "
+            f"| {statistics.median(events):.2f} / {max(events):.2f} "
+            f"| {statistics.median(polled):.2f} / {max(polled):.2f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['build_s']:.0f} |",
             flush=True,
         )
         if r["profile"]:
