@@ -21,6 +21,7 @@ clock advancing one poll per scan, on SQLite and the embedded broker:
   5 s) on the same visit; five movies land at random moments, each timed from the moment its
   ``.xml`` is written to the moment its Movie row can be read; once with inotify (a local
   file system), once polling only (as on NFS);
+- real loop idle CPU: the loop's CPU share of a core over two quiet polls (``process_time``);
 - first rows: seconds from the backlog scan's start to its first commit (batches of 500);
 - peak RSS: each size runs in its own process; its VmHWM after the inotify run (the
   building of the visit, the scans, the database and broker in process included).
@@ -180,8 +181,9 @@ def _peak_rss_mb() -> float:
 
 def _live_latency(
     watcher: Watcher, builder: VisitBuilder, sessions: object, poll: float, n: int = 5
-) -> list[float]:
-    """Seconds from a movie's completion to its row, under the real loop."""
+) -> tuple[list[float], float]:
+    """Seconds from a movie's completion to its row, under the real loop; and the loop's CPU
+    share of a core while nothing comes (two polls, full scans and waits included)."""
     stop = threading.Event()
     thread = threading.Thread(
         target=follow,
@@ -194,6 +196,9 @@ def _live_latency(
     waits = []
     try:
         time.sleep(1.0)
+        cpu = time.process_time()
+        time.sleep(2 * poll)
+        idle = (time.process_time() - cpu) / (2 * poll)
         for _ in range(n):
             time.sleep(rng.uniform(0.0, poll))  # any moment of the poll
             (movie,) = builder.add(1)
@@ -208,7 +213,7 @@ def _live_latency(
     finally:
         stop.set()
         thread.join(30)
-    return waits
+    return waits, idle
 
 
 def run(n: int, poll: float, profile: bool, texts: tuple[str, str]) -> dict[str, object]:
@@ -328,9 +333,9 @@ def main() -> None:
         "| steady scan wall / CPU (s) | scandir floor wall / CPU (s) | x floor "
         "| CPU share at the poll | scans to registration | mean wait (s) | first rows (s) "
         "| new movie -> DB, inotify: median / max (s) | polling only: median / max (s) "
-        "| peak RSS (MB) | build (s) |"
+        "| real loop idle CPU, inotify / polling | peak RSS (MB) | build (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     profiles = []
     for n in (int(v) for v in args.movies.split(",")):
         child = [sys.executable, __file__, "--child", str(texts_file)]
@@ -343,7 +348,7 @@ def main() -> None:
         ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         first, backlog = r["first"], r["backlog"]
-        events, polled = r["live_events"], r["live_polling"]
+        (events, idle_events), (polled, idle_polled) = r["live_events"], r["live_polling"]
         print(
             f"| {n:,} | {r['files']:,} | {first[0]:.2f} / {first[1]:.2f} "
             f"| {backlog[0]:.1f} / {backlog[1]:.1f} "
@@ -354,6 +359,7 @@ def main() -> None:
             f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['first_rows_s']:.2f} "
             f"| {statistics.median(events):.2f} / {max(events):.2f} "
             f"| {statistics.median(polled):.2f} / {max(polled):.2f} "
+            f"| {100 * idle_events:.1f} % / {100 * idle_polled:.1f} % "
             f"| {r['peak_rss_mb']:.0f} | {r['build_s']:.0f} |",
             flush=True,
         )
