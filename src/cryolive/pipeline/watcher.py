@@ -577,6 +577,8 @@ class Watcher:
                     if item.movie.name.isprintable():
                         folder.late[item.movie] = run.data_collection_id
         folder.known |= {i.movie for i in good} | {i.movie for i in bad}
+        for item in (*good, *bad):  # known now: what was noted while it waited is not needed
+            folder.seen.pop(item.movie, None)
         publish(self.transport, messages)
         if bad:
             log.warning("%d movie(s) in %s have no readable metadata", len(bad), raw_dir)
