@@ -2,6 +2,7 @@
 polls a movie waits between its completion and its registration.
 
     .venv/bin/python bench/watcher.py [--movies 5000,20000,50000] [--poll 5] [--profile]
+        [--drop-messages]
 
 Each case builds one raw folder as EPU leaves it (no rendering: tiny movie files, a real-shaped
 acquisition ``.xml`` and ``.jpg`` beside each, the grid squares' and foil holes' ``.xml`` and
@@ -24,7 +25,9 @@ clock advancing one poll per scan, on SQLite and the embedded broker:
 - real loop idle CPU: the loop's CPU share of a core over two quiet polls (``process_time``);
 - first rows: seconds from the backlog scan's start to its first commit (batches of 500);
 - peak RSS: each size runs in its own process; its VmHWM after the inotify run (the
-  building of the visit, the scans, the database and broker in process included).
+  building of the visit, the scans, the database and broker in process included; the
+  embedded broker, with no consumer, holds every message: ``--drop-messages`` counts them
+  instead, as when RabbitMQ runs in its own process).
 
 Goals (issue #16): steady scan under 1 s, under 5 % of a core, registration within 2 polls.
 Goals (issue #22): scan <= 3x the floor, idle < 5 % of a core, new movie -> database < 2 s,
@@ -161,12 +164,15 @@ def _timed(watcher: Watcher, now: float) -> tuple[float, float, int]:
 class FirstPublish:
     """The broker, and when the first message of a scan went out (its batch was committed)."""
 
-    def __init__(self, inner: object) -> None:
-        self.inner, self.first = inner, 0.0
+    def __init__(self, inner: object, drop: bool = False) -> None:
+        self.inner, self.first, self.drop, self.dropped = inner, 0.0, drop, 0
 
     def publish(self, *args: object, **kwargs: object) -> None:
         if not self.first:
             self.first = time.perf_counter()
+        if self.drop:  # as with RabbitMQ in its own process: the queue is not in this one
+            self.dropped += 1
+            return
         self.inner.publish(*args, **kwargs)  # type: ignore[attr-defined]
 
 
@@ -216,7 +222,9 @@ def _live_latency(
     return waits, idle
 
 
-def run(n: int, poll: float, profile: bool, texts: tuple[str, str]) -> dict[str, object]:
+def run(
+    n: int, poll: float, profile: bool, texts: tuple[str, str], drop: bool = False
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-watcher-") as tmp:
         visit = Path(tmp) / "bi23047-5"
         builder = VisitBuilder(visit / "raw", texts)
@@ -228,7 +236,7 @@ def run(n: int, poll: float, profile: bool, texts: tuple[str, str]) -> dict[str,
         sessions = session_factory(engine)
         transport = open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}")
         recipe = load_recipe(recipe_path("spa-preprocess"))
-        timed_transport = FirstPublish(transport)
+        timed_transport = FirstPublish(transport, drop)
         watcher = Watcher(
             visit_dir=visit,
             visit="bi23047-5",
@@ -311,11 +319,18 @@ def main() -> None:
     parser.add_argument("--movies", default="5000,20000,50000")
     parser.add_argument("--poll", type=float, default=5.0, help="cryolive run's default: 5 s")
     parser.add_argument("--profile", action="store_true", help="cProfile of one steady scan")
+    parser.add_argument(
+        "--drop-messages",
+        action="store_true",
+        help="count the messages instead of queueing them in the embedded broker (which, with no"
+        " consumer, holds every one in this process), as with RabbitMQ in its own process",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # the XML texts, as a JSON file
     args = parser.parse_args()
     if args.child:  # one size in this process: its peak RSS is that size's alone
         texts = json.loads(Path(args.child).read_text())
-        print(json.dumps(run(int(args.movies), args.poll, args.profile, tuple(texts))))
+        found = run(int(args.movies), args.poll, args.profile, tuple(texts), args.drop_messages)
+        print(json.dumps(found))
         return
     texts_file = Path(tempfile.mkdtemp(prefix="bench-watcher-")) / "texts.json"
     texts_file.write_text(json.dumps([_xml(START), _xml(START, magnification=470, frames=1)]))
@@ -327,6 +342,7 @@ def main() -> None:
     print(
         f"# {now}, {platform.node()}, {os.cpu_count()} CPUs, load average {load:.1f}, "
         f"commit {commit}, poll {args.poll:g} s"
+        + (", messages dropped (not queued in process)" if args.drop_messages else "")
     )
     print(
         "| movies | files | first scan wall / CPU (s) | backlog scan wall / CPU (s) "
@@ -340,6 +356,7 @@ def main() -> None:
     for n in (int(v) for v in args.movies.split(",")):
         child = [sys.executable, __file__, "--child", str(texts_file)]
         child += ["--movies", str(n), "--poll", str(args.poll)]
+        child += ["--drop-messages"] if args.drop_messages else []
         out = subprocess.run(
             child + (["--profile"] if args.profile else []),
             capture_output=True,
