@@ -2,6 +2,7 @@
 polls a movie waits between its completion and its registration.
 
     .venv/bin/python bench/watcher.py [--movies 5000,20000,50000] [--poll 5] [--profile]
+        [--drop-messages]
 
 Each case builds one raw folder as EPU leaves it (no rendering: tiny movie files, a real-shaped
 acquisition ``.xml`` and ``.jpg`` beside each, the grid squares' and foil holes' ``.xml`` and
@@ -16,9 +17,21 @@ clock advancing one poll per scan, on SQLite and the embedded broker:
   of five interleaved with the steady scans; "x floor" = steady scan wall / floor wall;
 - latency: ten new movies land (movie, then its ``.xml``) between two scans; the number of
   scans until they are registered, and from it the mean wait in seconds (a movie completes
-  on average half a poll before the next scan).
+  on average half a poll before the next scan) -- the simulated clock, full scans only;
+- new movie -> database: the real loop (``watcher.follow``, as ``cryolive run`` runs it, poll
+  5 s) on the same visit; five movies land at random moments, each timed from the moment its
+  ``.xml`` is written to the moment its Movie row can be read; once with inotify (a local
+  file system), once polling only (as on NFS);
+- real loop idle CPU: the loop's CPU share of a core over two quiet polls (``process_time``);
+- first rows: seconds from the backlog scan's start to its first commit (batches of 500);
+- peak RSS: each size runs in its own process; its VmHWM after the inotify run (the
+  building of the visit, the scans, the database and broker in process included; the
+  embedded broker, with no consumer, holds every message: ``--drop-messages`` counts them
+  instead, as when RabbitMQ runs in its own process).
 
 Goals (issue #16): steady scan under 1 s, under 5 % of a core, registration within 2 polls.
+Goals (issue #22): scan <= 3x the floor, idle < 5 % of a core, new movie -> database < 2 s,
+rows committed in batches, < 300 MB.
 """
 
 from __future__ import annotations
@@ -26,12 +39,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
+import random
 import statistics
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,14 +56,15 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import sqlalchemy as sa
 import tifffile
+from ispyb.sqlalchemy import Movie
 
 from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.messaging import open_transport
 from cryolive.messaging.recipe import load_recipe
 from cryolive.pipeline.runtime import recipe_path
-from cryolive.pipeline.watcher import Watcher
-from cryolive.simulate._layout import ImageRecord, epu_image_xml
+from cryolive.pipeline.watcher import Watcher, follow
 
 HOLES_PER_SQUARE = 40
 MOVIES_PER_HOLE = 4
@@ -54,6 +72,10 @@ START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 def _xml(when: datetime, magnification: int = 105_000, frames: int = 40) -> str:
+    # imported here: cryolive.simulate costs ~150 MB of imports that the watcher never makes,
+    # so the measuring process (--child) gets the texts from its parent instead
+    from cryolive.simulate._layout import ImageRecord, epu_image_xml
+
     return epu_image_xml(
         ImageRecord(
             pixel_size_a=0.83,
@@ -74,10 +96,9 @@ def _xml(when: datetime, magnification: int = 105_000, frames: int = 40) -> str:
 class VisitBuilder:
     """Writes an EPU raw folder fast: one text per kind of file, written many times."""
 
-    def __init__(self, raw: Path) -> None:
+    def __init__(self, raw: Path, texts: tuple[str, str]) -> None:
         self.raw = raw
-        self.movie_xml = _xml(START)
-        self.survey_xml = _xml(START, magnification=470, frames=1)
+        self.movie_xml, self.survey_xml = texts
         jpeg = (np.random.default_rng(0).normal(128, 20, (64, 64))).clip(0, 255)
         self.jpeg = imagecodecs.jpeg8_encode(jpeg.astype(np.uint8))
         # a whole (tiny) 40-frame TIFF, as the metadata says: the watcher proves a movie is
@@ -140,26 +161,95 @@ def _timed(watcher: Watcher, now: float) -> tuple[float, float, int]:
     return time.perf_counter() - wall, time.process_time() - cpu, report.registered
 
 
-def run(n: int, poll: float, profile: bool) -> dict[str, object]:
+class FirstPublish:
+    """The broker, and when the first message of a scan went out (its batch was committed)."""
+
+    def __init__(self, inner: object, drop: bool = False) -> None:
+        self.inner, self.first, self.drop, self.dropped = inner, 0.0, drop, 0
+
+    def publish(self, *args: object, **kwargs: object) -> None:
+        if not self.first:
+            self.first = time.perf_counter()
+        if self.drop:  # as with RabbitMQ in its own process: the queue is not in this one
+            self.dropped += 1
+            return
+        self.inner.publish(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ``ru_maxrss``, not inherited from
+    the parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _live_latency(
+    watcher: Watcher, builder: VisitBuilder, sessions: object, poll: float, n: int = 5
+) -> tuple[list[float], float]:
+    """Seconds from a movie's completion to its row, under the real loop; and the loop's CPU
+    share of a core while nothing comes (two polls, full scans and waits included)."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=follow,
+        args=([watcher],),
+        kwargs={"poll_s": poll, "stop": stop, "scan": lambda: watcher.scan_once(time.time())},
+        daemon=True,
+    )
+    thread.start()
+    rng = random.Random(n)
+    waits = []
+    try:
+        time.sleep(1.0)
+        cpu = time.process_time()
+        time.sleep(2 * poll)
+        idle = (time.process_time() - cpu) / (2 * poll)
+        for _ in range(n):
+            time.sleep(rng.uniform(0.0, poll))  # any moment of the poll
+            (movie,) = builder.add(1)
+            done = time.perf_counter()
+            query = sa.select(Movie.movieId).where(Movie.movieFullPath == str(movie))
+            while time.perf_counter() - done < 4 * poll:
+                with sessions() as session:  # type: ignore[operator]
+                    if session.scalar(query) is not None:
+                        break
+                time.sleep(0.02)
+            waits.append(time.perf_counter() - done)
+    finally:
+        stop.set()
+        thread.join(30)
+    return waits, idle
+
+
+def run(
+    n: int, poll: float, profile: bool, texts: tuple[str, str], drop: bool = False
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-watcher-") as tmp:
         visit = Path(tmp) / "bi23047-5"
-        builder = VisitBuilder(visit / "raw")
+        builder = VisitBuilder(visit / "raw", texts)
         t0 = time.perf_counter()
         builder.add(n)
         build_s = time.perf_counter() - t0
         engine = make_engine(f"sqlite:///{tmp}/bench.sqlite")
         upgrade(engine)
+        sessions = session_factory(engine)
+        transport = open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}")
+        recipe = load_recipe(recipe_path("spa-preprocess"))
+        timed_transport = FirstPublish(transport, drop)
         watcher = Watcher(
             visit_dir=visit,
             visit="bi23047-5",
-            sessions=session_factory(engine),
-            transport=open_transport(f"memory://bench-{uuid.uuid4().hex[:8]}"),
-            recipe=load_recipe(recipe_path("spa-preprocess")),
+            sessions=sessions,
+            transport=timed_transport,  # type: ignore[arg-type]
+            recipe=recipe,
         )
         now = 1_000.0
         first = _timed(watcher, now)
         now += poll
+        backlog_start = time.perf_counter()
         backlog = _timed(watcher, now)
+        first_rows_s = timed_transport.first - backlog_start
         if backlog[2] != n:
             raise SystemExit(f"backlog scan registered {backlog[2]} of {n} movies")
         steady, floor = [], []
@@ -185,6 +275,20 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
                 if _timed(watcher, now)[2] or scans > 10:
                     break
             waits.append(scans)
+        live_events = _live_latency(watcher, builder, sessions, poll)
+        watcher.close()
+        # the peak of one watcher's life (the polling watcher below holds a second copy)
+        peak_rss_mb = _peak_rss_mb()
+        polling = Watcher(
+            visit_dir=visit,
+            visit="bi23047-5",
+            sessions=sessions,
+            transport=transport,
+            recipe=recipe,
+            events=False,
+        )
+        polling.scan_once(time.time())  # loads what is registered
+        live_polling = _live_latency(polling, builder, sessions, poll)
         engine.dispose()
         steady_wall = statistics.median(s[0] for s in steady)
         steady_cpu = statistics.median(s[1] for s in steady)
@@ -203,6 +307,10 @@ def run(n: int, poll: float, profile: bool) -> dict[str, object]:
             "scans": scans,
             "mean_wait_s": (scans - 0.5) * poll + steady_wall,
             "profile": profile_text,
+            "first_rows_s": first_rows_s,
+            "live_events": live_events,
+            "live_polling": live_polling,
+            "peak_rss_mb": peak_rss_mb,
         }
 
 
@@ -211,7 +319,21 @@ def main() -> None:
     parser.add_argument("--movies", default="5000,20000,50000")
     parser.add_argument("--poll", type=float, default=5.0, help="cryolive run's default: 5 s")
     parser.add_argument("--profile", action="store_true", help="cProfile of one steady scan")
+    parser.add_argument(
+        "--drop-messages",
+        action="store_true",
+        help="count the messages instead of queueing them in the embedded broker (which, with no"
+        " consumer, holds every one in this process), as with RabbitMQ in its own process",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # the XML texts, as a JSON file
     args = parser.parse_args()
+    if args.child:  # one size in this process: its peak RSS is that size's alone
+        texts = json.loads(Path(args.child).read_text())
+        found = run(int(args.movies), args.poll, args.profile, tuple(texts), args.drop_messages)
+        print(json.dumps(found))
+        return
+    texts_file = Path(tempfile.mkdtemp(prefix="bench-watcher-")) / "texts.json"
+    texts_file.write_text(json.dumps([_xml(START), _xml(START, magnification=470, frames=1)]))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -220,18 +342,30 @@ def main() -> None:
     print(
         f"# {now}, {platform.node()}, {os.cpu_count()} CPUs, load average {load:.1f}, "
         f"commit {commit}, poll {args.poll:g} s"
+        + (", messages dropped (not queued in process)" if args.drop_messages else "")
     )
     print(
         "| movies | files | first scan wall / CPU (s) | backlog scan wall / CPU (s) "
         "| steady scan wall / CPU (s) | scandir floor wall / CPU (s) | x floor "
-        "| CPU share at the poll | scans to registration | mean wait (s) | build (s) |"
+        "| CPU share at the poll | scans to registration | mean wait (s) | first rows (s) "
+        "| new movie -> DB, inotify: median / max (s) | polling only: median / max (s) "
+        "| real loop idle CPU, inotify / polling | peak RSS (MB) | build (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     profiles = []
     for n in (int(v) for v in args.movies.split(",")):
-        r = run(n, args.poll, args.profile)
+        child = [sys.executable, __file__, "--child", str(texts_file)]
+        child += ["--movies", str(n), "--poll", str(args.poll)]
+        child += ["--drop-messages"] if args.drop_messages else []
+        out = subprocess.run(
+            child + (["--profile"] if args.profile else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
         first, backlog = r["first"], r["backlog"]
-        assert isinstance(first, tuple) and isinstance(backlog, tuple)
+        (events, idle_events), (polled, idle_polled) = r["live_events"], r["live_polling"]
         print(
             f"| {n:,} | {r['files']:,} | {first[0]:.2f} / {first[1]:.2f} "
             f"| {backlog[0]:.1f} / {backlog[1]:.1f} "
@@ -239,7 +373,11 @@ def main() -> None:
             f"| {r['floor_wall']:.2f} / {r['floor_cpu']:.2f} "
             f"| {r['steady_wall'] / r['floor_wall']:.2f} "  # type: ignore[operator]
             f"| {100 * r['share']:.1f} % "  # type: ignore[operator]
-            f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['build_s']:.0f} |",
+            f"| {r['scans']} | {r['mean_wait_s']:.1f} | {r['first_rows_s']:.2f} "
+            f"| {statistics.median(events):.2f} / {max(events):.2f} "
+            f"| {statistics.median(polled):.2f} / {max(polled):.2f} "
+            f"| {100 * idle_events:.1f} % / {100 * idle_polled:.1f} % "
+            f"| {r['peak_rss_mb']:.0f} | {r['build_s']:.0f} |",
             flush=True,
         )
         if r["profile"]:

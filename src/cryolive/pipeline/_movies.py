@@ -89,6 +89,7 @@ def walk(
     visit_dir: Path,
     refused: dict[Path, str],
     listings: dict[Path, Listing] | None = None,
+    folders: set[Path] | None = None,
 ) -> Iterator[Path]:
     """Every file below ``raw_dir``, sorted per folder, following symbolic links (to files and
     folders) only where they resolve inside ``visit_dir``; a link that leaves it is put in
@@ -98,7 +99,8 @@ def walk(
 
     ``listings`` (kept by the caller between scans) holds each folder's listing; a folder whose
     time stamp has not changed (no entry added, removed or renamed) is not listed again, which
-    keeps a scan of a visit of 50,000 movies cheap.
+    keeps a scan of a visit of 50,000 movies cheap. ``folders``, when given, receives every
+    folder walked (the watcher watches them for events).
     """
     stack = [raw_dir]
     cache = {} if listings is None else listings
@@ -110,6 +112,8 @@ def walk(
             log.warning("%s: cannot list (%s)", folder, exc.strerror or exc)
             continue
         identity = (stat.st_ino, stat.st_mtime_ns)
+        if folders is not None:
+            folders.add(folder)
         cached = cache.get(folder)
         if cached is not None and cached[0] == identity:
             files, subfolders = cached[1], cached[2]

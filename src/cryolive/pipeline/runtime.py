@@ -31,7 +31,7 @@ from cryolive.pipeline.grid_scan import GridScanner
 from cryolive.pipeline.pause import release_resumed
 from cryolive.pipeline.requests import start_requested
 from cryolive.pipeline.runs import StoppedRuns
-from cryolive.pipeline.watcher import Watcher
+from cryolive.pipeline.watcher import Watcher, follow
 from cryolive.services import pipeline_registry
 from cryolive.services.writer import BATCH as WRITER_BATCH
 
@@ -93,6 +93,8 @@ class Pipeline:
             thread.join(30)
         for worker in self.workers:
             worker.stop()
+        for watcher in self.watchers:
+            watcher.close()
         self.transport.close()
 
 
@@ -194,12 +196,9 @@ def start_pipeline(
         )
 
     def watch() -> None:
-        while not pipeline.stop_event.is_set():
-            try:
-                pipeline.scan()
-            except Exception:  # a database or file-system hiccup: try again next time
-                log.exception("watcher scan failed")
-            pipeline.stop_event.wait(poll_s)
+        # a full scan every poll_s; between polls only the movies that are due (new or
+        # changed a second ago, or named by inotify on a local file system)
+        follow(watchers, poll_s=poll_s, stop=pipeline.stop_event, scan=pipeline.scan)
 
     def reconcile() -> None:
         while not pipeline.stop_event.wait(min(60.0, reconcile_after_s / 2)):

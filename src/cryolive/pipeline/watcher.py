@@ -1,12 +1,16 @@
 """The watcher: finds the movies a microscope writes into a visit folder and starts their
 processing, each movie once, complete, with its own metadata.
 
-It polls (network file systems give no reliable events). Below every raw folder (``raw``,
+It polls (network file systems give no reliable events); on a local file system it also
+listens to inotify (:mod:`cryolive.pipeline._inotify`), so that a movie closed or renamed into
+place is looked at at once rather than at the next poll. Below every raw folder (``raw``,
 ``raw2`` …: one grid, one DataCollectionGroup) it takes the files that are movies
 (:mod:`cryolive.pipeline._movies`: never EPU's integrated image, gain files, JPEGs or survey
 images; symbolic links only where they stay inside the visit). A movie is registered when
 
-- its size and time stamp have not changed since the last scan;
+- its size and time stamp have not changed since the last look, at least ``recheck_s`` (1 s)
+  before: a movie that is new or changed is looked at again ``recheck_s`` later, without waiting
+  for the next poll (only that file, not the tree);
 - its file is whole (:func:`cryolive.io.completeness.check_movie`: the TIFF/EER directory chain
   and its data inside the file, the MRC size, and the frame count its metadata promises); a file
   that stays incomplete for ``incomplete_wait_s`` is registered anyway, so that its failure is
@@ -23,6 +27,10 @@ with its automatic run; a change of optics starts another DataCollection in the 
 A movie whose motion correction failed because its file was incomplete is tried once more when
 its file has become whole (see :mod:`cryolive.db.repo.retries`); never more than once.
 
+Movies are registered in transactions of ``batch_size`` (500) as they are read, so a backlog
+of 50,000 shows its first rows within seconds and a crash mid-scan loses none of the committed
+ones (the next scan skips them: their rows are what it loads).
+
 For EER movies the run's ``eer_grouping`` is chosen from the dose (each fraction 0.5-1.0 e/Å²,
 see :func:`cryolive.engines.motion.choose_eer_grouping`) unless the user set it.
 """
@@ -33,6 +41,10 @@ import datetime as dt
 import logging
 import os
 import re
+import select
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +73,7 @@ from cryolive.io.movies import movie_frame_count
 from cryolive.messaging.recipe import Recipe
 from cryolive.messaging.transport import Transport
 from cryolive.params import build_parameters
+from cryolive.pipeline._inotify import IN_ISDIR, Inotify, file_system_type, local_file_system
 from cryolive.pipeline._movies import (
     Listing,
     gain_reference,
@@ -83,6 +96,7 @@ from cryolive.records import FailureRecord, MovieRecord, MovieRef
 __all__ = [
     "ScanReport",
     "Watcher",
+    "follow",
     "gain_reference",
     "metadata_file",
     "movie_files",
@@ -95,6 +109,9 @@ RAW_FOLDER = re.compile(r"^raw\d*$")
 INCOMPLETE = re.compile(
     r"truncated|still being written|zero-byte|frames but its metadata promises", re.IGNORECASE
 )
+# A movie new or changed this long ago is looked at again every ``recheck_s``; after that, at
+# the polls only (a file that waits minutes for its metadata is not stat'ed every second).
+HOT_WINDOW_S = 30.0
 
 
 def movie_files(raw_dir: Path, visit_dir: Path | None = None) -> list[Path]:
@@ -147,6 +164,7 @@ class _Folder:
     retried: set[Path] = field(default_factory=set)
     unregistrable: set[Path] = field(default_factory=set)  # logged once as such
     listings: dict[Path, Listing] = field(default_factory=dict)  # folder listings, reused
+    hot: dict[Path, float] = field(default_factory=dict)  # movie -> when to look at it again
 
 
 @dataclass
@@ -189,6 +207,13 @@ class Watcher:
         win over the metadata's.
     grid
         Registers the atlas, grid squares and foil holes, and gives each movie its foil hole.
+    recheck_s
+        A new or changed movie is looked at again this much later (:meth:`recheck`), and
+        registered only once its size and time stamp have stood still this long.
+    events
+        Listen to inotify where the visit is on a local file system (never on NFS & co.).
+    batch_size
+        Movies registered per database transaction.
     """
 
     def __init__(
@@ -205,6 +230,9 @@ class Watcher:
         microscope: str = "",
         defaults: dict[str, object] | None = None,
         grid: GridHook | None = None,
+        recheck_s: float = 1.0,
+        events: bool = True,
+        batch_size: int = 500,
     ) -> None:
         self.visit_dir, self.visit = visit_dir, visit
         self.sessions, self.transport, self.recipe = sessions, transport, recipe
@@ -213,6 +241,11 @@ class Watcher:
         self.defaults = dict(defaults or {})
         self.grid = grid
         self._folders: dict[Path, _Folder] = {}
+        self.recheck_s, self.batch_size = recheck_s, max(1, batch_size)
+        self._events_wanted = events
+        self._inotify: Inotify | None = None
+        self._watched: dict[Path, Path] = {}  # folder -> its raw folder
+        self._walked: set[Path] = set()
 
     def raw_folders(self) -> list[Path]:
         if not self.visit_dir.is_dir():
@@ -225,12 +258,17 @@ class Watcher:
         """Register and start every movie that has become ready since the last scan; fill in
         late metadata; retry, once, movies that failed as incomplete and are now whole."""
         totals = [0, 0, 0, 0, 0]
+        self._start_events()
         for raw_dir in self.raw_folders():
             folder = self._folders.setdefault(raw_dir, _Folder())
             if not folder.loaded:
                 self._load(raw_dir, folder)
-            ready, waiting = self._ready(raw_dir, folder, now)
-            registered, failed = self._register(raw_dir, folder, ready) if ready else (0, 0)
+            counted = [0]
+            self._walked.clear()
+            ready = self._ready(raw_dir, folder, now, counted)
+            registered, failed = self._register_batches(raw_dir, folder, ready)
+            waiting = counted[0]
+            self._watch(raw_dir, self._walked)
             updated = self._fill_late_metadata(raw_dir, folder) if folder.late else 0
             retried = self._retry_incomplete(folder)
             if self.grid is not None and folder.groups:
@@ -238,6 +276,97 @@ class Watcher:
             for i, n in enumerate((registered, failed, waiting, updated, retried)):
                 totals[i] += n
         return ScanReport(*totals)
+
+    def recheck(self, now: float) -> ScanReport:
+        """Between polls: look at the movies that are due (new or changed ``recheck_s`` ago, or
+        in a folder where inotify reported a file closed or renamed), only those, and register
+        the ready ones."""
+        if self._inotify is not None:
+            self._take_events(now)
+        registered = failed = waiting = 0
+        for raw_dir, folder in self._folders.items():
+            if not folder.loaded or not folder.hot:
+                continue
+            due = sorted(m for m, at in folder.hot.items() if at <= now)
+            for movie in due:
+                del folder.hot[movie]
+            if not due:
+                continue
+            counted = [0]
+            r, f = self._register_batches(raw_dir, folder, self._due(folder, due, now, counted))
+            registered, failed, waiting = registered + r, failed + f, waiting + counted[0]
+        return ScanReport(registered, failed, waiting)
+
+    def next_due(self) -> float | None:
+        """When :meth:`recheck` has something to look at next (None: nothing before the poll)."""
+        return min((min(f.hot.values()) for f in self._folders.values() if f.hot), default=None)
+
+    def fileno(self) -> int | None:
+        """The inotify descriptor to wait on, when events are used."""
+        return self._inotify.fd if self._inotify is not None else None
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
+
+    # -- events (local file systems) -------------------------------------------------------
+
+    def _start_events(self) -> None:
+        if not self._events_wanted:
+            return
+        self._events_wanted = False  # decided once
+        if not local_file_system(self.visit_dir):
+            log.info(
+                "%s is on %s: polling only (inotify sees only this host's writes there)",
+                self.visit_dir, file_system_type(self.visit_dir) or "an unknown file system",
+            )  # fmt: skip
+            return
+        try:
+            self._inotify = Inotify()
+        except OSError as exc:
+            log.warning("inotify unavailable (%s): polling only", exc)
+
+    def _watch(self, raw_dir: Path, folders: Iterable[Path]) -> None:
+        if self._inotify is None:
+            return
+        for path in folders:
+            if path not in self._watched:
+                self._watched[path] = raw_dir  # also when the watch fails: not tried again
+                self._inotify.add(path)
+
+    def _take_events(self, now: float) -> None:
+        assert self._inotify is not None
+        events, _ = self._inotify.read()  # an overflow: the next poll finds what was missed
+        touched: dict[Path, Path] = {}
+        for parent, name, mask in events:
+            raw_dir = self._watched.get(parent)
+            if raw_dir is None:
+                continue
+            if mask & IN_ISDIR:  # a new folder (a grid square's Data/): watch it and below
+                path = parent / name
+                if path.is_symlink():
+                    continue  # a link: the polls decide whether it stays in the visit
+                for below, _, _ in os.walk(path):
+                    self._watch(raw_dir, [Path(below)])
+                    touched[Path(below)] = raw_dir
+            else:
+                touched[parent] = raw_dir
+        for parent, raw_dir in touched.items():
+            folder = self._folders.get(raw_dir)
+            if folder is None or not folder.loaded:
+                continue
+            try:
+                with os.scandir(parent) as entries:
+                    names = [e.path for e in entries if e.is_file(follow_symlinks=False)]
+            except OSError:
+                continue
+            for name in names:  # a movie's metadata may be what came: its movie is due too
+                movie = Path(name)
+                if movie in folder.known or movie in folder.skipped:
+                    continue
+                if why_not_a_movie(movie) is None:
+                    folder.hot[movie] = min(folder.hot.get(movie, now), now)
 
     # -- what the database already holds (after a restart) ---------------------------------
 
@@ -274,11 +403,14 @@ class Watcher:
             seen.noted = text
             log.info("%s: waiting: %s", printable(str(movie)), text)
 
-    def _ready(self, raw_dir: Path, folder: _Folder, now: float) -> tuple[list[_Ready], int]:
-        ready: list[_Ready] = []
-        waiting = 0
+    def _ready(
+        self, raw_dir: Path, folder: _Folder, now: float, waiting: list[int]
+    ) -> Iterator[_Ready]:
+        """The movies ready to register, as the walk finds them (``waiting[0]`` counts those
+        that must wait)."""
         refused_before = len(folder.refused)
-        for movie in walk(raw_dir, self.visit_dir, folder.refused, folder.listings):
+        walked = walk(raw_dir, self.visit_dir, folder.refused, folder.listings, self._walked)
+        for movie in walked:
             if movie in folder.known or movie in folder.skipped:
                 continue
             why_not = why_not_a_movie(movie)
@@ -287,15 +419,36 @@ class Watcher:
                 if not why_not.startswith("not a movie file type"):
                     log.info("%s: not a movie: %s", printable(str(movie)), why_not)
                 continue
-            found = self._settled(folder, movie, now)
+            found = self._check(folder, movie, now)
             if found is None:
-                waiting += 1
+                waiting[0] += 1
             else:
-                ready.append(found)
+                yield found
         if len(folder.refused) > refused_before:
             for path, why in list(folder.refused.items())[refused_before:]:
                 log.warning("%s: not followed: %s", printable(str(path)), why)
-        return ready, waiting
+
+    def _due(
+        self, folder: _Folder, movies: list[Path], now: float, waiting: list[int]
+    ) -> Iterator[_Ready]:
+        for movie in movies:
+            if movie in folder.known or movie in folder.skipped:
+                continue
+            found = self._check(folder, movie, now)
+            if found is None:
+                waiting[0] += 1
+            else:
+                yield found
+
+    def _check(self, folder: _Folder, movie: Path, now: float) -> _Ready | None:
+        """:meth:`_settled`, and when the movie must wait, when to look at it again."""
+        found = self._settled(folder, movie, now)
+        seen = folder.seen.get(movie)
+        if found is not None:
+            folder.hot.pop(movie, None)
+        elif seen is not None and now - seen.changed_at < HOT_WINDOW_S:
+            folder.hot[movie] = now + self.recheck_s
+        return found
 
     def _settled(self, folder: _Folder, movie: Path, now: float) -> _Ready | None:
         """The movie, ready to register; None while it must wait."""
@@ -311,7 +464,9 @@ class Watcher:
         if seen is None or seen.stat != now_stat:
             first = now if seen is None else seen.first_at
             folder.seen[movie] = _Seen(now_stat, now, first, "" if seen is None else seen.noted)
-            return None  # changed since the last scan (or first seen): look again next time
+            return None  # changed since the last look (or first seen): look again later
+        if now - seen.changed_at < self.recheck_s - 1e-3:
+            return None  # not still for long enough yet
         meta_path = metadata_file(movie)
         has_meta = meta_path.exists()
         if not has_meta and now - seen.changed_at < self.settle_s:
@@ -357,6 +512,23 @@ class Watcher:
         return _Ready(movie, None, why, frames)
 
     # -- registration ----------------------------------------------------------------------
+
+    def _register_batches(
+        self, raw_dir: Path, folder: _Folder, items: Iterable[_Ready]
+    ) -> tuple[int, int]:
+        """Register the movies as they come, ``batch_size`` per transaction (each batch
+        committed and published before the next is read)."""
+        registered = failed = 0
+        batch: list[_Ready] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                r, f = self._register(raw_dir, folder, batch)
+                registered, failed, batch = registered + r, failed + f, []
+        if batch:
+            r, f = self._register(raw_dir, folder, batch)
+            registered, failed = registered + r, failed + f
+        return registered, failed
 
     def _register(self, raw_dir: Path, folder: _Folder, ready: list[_Ready]) -> tuple[int, int]:
         good: list[_Ready] = []
@@ -405,6 +577,8 @@ class Watcher:
                     if item.movie.name.isprintable():
                         folder.late[item.movie] = run.data_collection_id
         folder.known |= {i.movie for i in good} | {i.movie for i in bad}
+        for item in (*good, *bad):  # known now: what was noted while it waited is not needed
+            folder.seen.pop(item.movie, None)
         publish(self.transport, messages)
         if bad:
             log.warning("%d movie(s) in %s have no readable metadata", len(bad), raw_dir)
@@ -676,6 +850,51 @@ class Watcher:
                 log.info("%s: whole now; motion correction tried again", printable(str(movie)))
         publish(self.transport, messages)
         return retried
+
+
+def follow(
+    watchers: Sequence[Watcher],
+    *,
+    poll_s: float,
+    stop: threading.Event,
+    scan: Callable[[], None],
+) -> None:
+    """Run the watchers until ``stop``: ``scan`` (every watcher's full scan, and whatever else
+    a poll does) every ``poll_s``, and between polls :meth:`Watcher.recheck` when a movie is
+    due or inotify reports a file."""
+    next_scan = time.time()
+    while not stop.is_set():
+        now = time.time()
+        if now >= next_scan:
+            try:
+                scan()
+            except Exception:  # a database or file-system hiccup: try again next time
+                log.exception("watcher scan failed")
+            next_scan = time.time() + poll_s
+        else:
+            for watcher in watchers:
+                try:
+                    watcher.recheck(now)
+                except Exception:
+                    log.exception("watcher re-check failed")
+        due = [d for d in (w.next_due() for w in watchers) if d is not None]
+        _sleep(watchers, min([next_scan, *due]), stop)
+
+
+def _sleep(watchers: Sequence[Watcher], until: float, stop: threading.Event) -> None:
+    """Until ``until``, ``stop``, or an inotify event (then a moment more, so that a movie and
+    its metadata written together are taken together)."""
+    fds = [fd for fd in (w.fileno() for w in watchers) if fd is not None]
+    while not stop.is_set():
+        left = until - time.time()
+        if left <= 0:
+            return
+        if not fds:
+            stop.wait(left)
+            return
+        if select.select(fds, [], [], min(left, 0.25))[0]:
+            stop.wait(0.05)
+            return
 
 
 def _now() -> float:
