@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.modules import load_module
+
 
 def load_ctf_truth() -> ModuleType:
-    path = Path(__file__).with_name("ctf_truth.py")
-    spec = importlib.util.spec_from_file_location("cryolive_tests_ctf_truth", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(Path(__file__).with_name("ctf_truth.py"), "cryolive_tests_ctf_truth")
 
 
 def load_picking_truth() -> ModuleType:
-    path = Path(__file__).with_name("picking_truth.py")
-    spec = importlib.util.spec_from_file_location("cryolive_tests_picking_truth", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module(Path(__file__).with_name("picking_truth.py"), "cryolive_tests_picking_truth")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ is started with its own dose and pixel size; none is lost; the foreign one never
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +27,6 @@ from ispyb.sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from cryolive.db import make_engine, session_factory, upgrade
 from cryolive.db.models import WorkItem
 from cryolive.db.repo.pipeline import write_records
 from cryolive.io import MovieReadError
@@ -69,27 +66,6 @@ class Recording:
 
     def publish(self, queue: str, body: bytes, **_: object) -> None:
         self.sent.append((queue, body))
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    else:
-        server_url = str(request.getfixturevalue("mariadb_server_url"))
-        name = f"cryolive_faults_{uuid.uuid4().hex[:10]}"
-        server = sa.create_engine(server_url)
-        with server.begin() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
-        url = f"{server_url}/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
-    if request.param == "mariadb":
-        with server.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        server.dispose()
 
 
 def _frames(frames: int = FRAMES) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,15 +9,11 @@ from types import ModuleType
 import cryojax  # noqa: F401
 import pytest
 
+from tests.modules import load_module
+
 
 def load_cryojax_data() -> ModuleType:
-    path = Path(__file__).with_name("cryojax_data.py")
-    spec = importlib.util.spec_from_file_location("cryolive_tests_cryojax_data", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module(Path(__file__).with_name("cryojax_data.py"), "cryolive_tests_cryojax_data")
 
 
 @pytest.fixture(scope="session")

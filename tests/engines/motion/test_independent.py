@@ -11,8 +11,6 @@ term kept, refinement never converges and stops at its iteration cap.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,16 +19,13 @@ import numpy as np
 import pytest
 
 from cryolive.engines.motion import MAX_PATCH_NOISE_PX, correct_motion, patch_grid_for_signal
+from tests.modules import load_module
 
 
 def _generator() -> ModuleType:
-    path = Path(__file__).with_name("independent_movies.py")
-    spec = importlib.util.spec_from_file_location("cryolive_tests_independent_movies", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module(
+        Path(__file__).with_name("independent_movies.py"), "cryolive_tests_independent_movies"
+    )
 
 
 @pytest.fixture(scope="module")
